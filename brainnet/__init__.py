@@ -1,0 +1,24 @@
+"""brainnet: the networks of "deep learning and the human brain", with a
+Keras-style API on PyTorch.
+
+    >>> from brainnet.models import Sequential
+    >>> from brainnet.layers import Dense
+"""
+
+from . import activations, callbacks, layers, losses, metrics, models, optimizers, utils
+from .models import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "utils",
+]

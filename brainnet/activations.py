@@ -1,0 +1,155 @@
+"""Activation functions, by Keras name.
+
+Each function maps a tensor to a tensor of the same shape. ``get(name)``
+turns a Keras activation name (``"relu"``, ``"softmax"``, ...) or a callable
+into a callable; an unknown name raises a ``ValueError`` that lists the
+known ones and suggests the closest.
+
+    >>> import torch
+    >>> from brainnet import activations
+    >>> activations.get("relu")(torch.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+
+def linear(x: Tensor) -> Tensor:
+    """f(x) = x."""
+    return x
+
+
+def relu(x: Tensor) -> Tensor:
+    """f(x) = max(0, x)."""
+    return F.relu(x)
+
+
+def relu6(x: Tensor) -> Tensor:
+    """f(x) = min(max(0, x), 6)."""
+    return F.relu6(x)
+
+
+def leaky_relu(x: Tensor) -> Tensor:
+    """f(x) = x if x > 0 else 0.2·x (Keras's default slope)."""
+    return F.leaky_relu(x, 0.2)
+
+
+def elu(x: Tensor) -> Tensor:
+    """f(x) = x if x > 0 else exp(x) − 1."""
+    return F.elu(x)
+
+
+def selu(x: Tensor) -> Tensor:
+    """f(x) = λ·(x if x > 0 else α·(exp(x) − 1)), λ ≈ 1.0507, α ≈ 1.6733."""
+    return F.selu(x)
+
+
+def gelu(x: Tensor) -> Tensor:
+    """f(x) = x·Φ(x), Φ the standard normal CDF (exact form)."""
+    return F.gelu(x)
+
+
+def silu(x: Tensor) -> Tensor:
+    """f(x) = x·σ(x) (also called swish)."""
+    return F.silu(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """σ(x) = 1 / (1 + exp(−x))."""
+    return torch.sigmoid(x)
+
+
+def hard_sigmoid(x: Tensor) -> Tensor:
+    """f(x) = clip(x/6 + 1/2, 0, 1) (Keras 3's definition)."""
+    return F.hardsigmoid(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x) = (exp(x) − exp(−x)) / (exp(x) + exp(−x))."""
+    return torch.tanh(x)
+
+
+def softplus(x: Tensor) -> Tensor:
+    """f(x) = log(1 + exp(x))."""
+    return F.softplus(x)
+
+
+def softsign(x: Tensor) -> Tensor:
+    """f(x) = x / (1 + |x|)."""
+    return F.softsign(x)
+
+
+def exponential(x: Tensor) -> Tensor:
+    """f(x) = exp(x)."""
+    return torch.exp(x)
+
+
+def softmax(x: Tensor) -> Tensor:
+    """softmax(x)_j = exp(x_j) / Σ_k exp(x_k), over the last axis."""
+    return torch.softmax(x, dim=-1)
+
+
+def log_softmax(x: Tensor) -> Tensor:
+    """log_softmax(x)_j = x_j − log Σ_k exp(x_k), over the last axis."""
+    return torch.log_softmax(x, dim=-1)
+
+
+_BY_NAME: dict[str, Callable[[Tensor], Tensor]] = {
+    "linear": linear,
+    "relu": relu,
+    "relu6": relu6,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": selu,
+    "gelu": gelu,
+    "silu": silu,
+    "swish": silu,
+    "sigmoid": sigmoid,
+    "hard_sigmoid": hard_sigmoid,
+    "tanh": tanh,
+    "softplus": softplus,
+    "softsign": softsign,
+    "exponential": exponential,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+}
+
+
+def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
+    """Return the activation function for a Keras name, a callable, or None.
+
+    Args:
+        identifier: a name such as ``"relu"``, a callable (returned as is),
+            or ``None`` (the identity, ``linear``).
+
+    Raises:
+        ValueError: the name is not a known activation.
+    """
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    close = difflib.get_close_matches(str(identifier), list(_BY_NAME), n=1)
+    hint = f"activation={close[0]!r}" if close else "one of the names above"
+    raise ValueError(
+        f"Unknown activation {identifier!r}. Expected one of: "
+        f"{', '.join(sorted(_BY_NAME))}, or a callable. Fix: use {hint}."
+    )
+
+
+def serialize(fn: Callable) -> str:
+    """Return the Keras name of a built-in activation (for get_config)."""
+    for name, known in _BY_NAME.items():
+        if known is fn:
+            return name
+    return getattr(fn, "__name__", repr(fn))

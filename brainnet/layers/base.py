@@ -1,0 +1,299 @@
+"""The Layer: a ``torch.nn.Module`` that builds its weights on first call.
+
+A brainnet layer follows Keras's life cycle:
+
+* ``__init__`` takes hyperparameters only (plain values, validated at once);
+* ``build(input_shape)`` creates the weights from the first input's shape, so
+  nobody computes fan-in by hand;
+* ``call(inputs)`` computes; ``forward`` (what ``layer(x)`` runs) checks the
+  input's rank, builds if needed, then calls ``call``;
+* ``compute_output_shape(input_shape)`` gives the output shape without data;
+* ``get_config()`` returns the constructor arguments, JSON-safe, and
+  ``from_config(cfg)`` rebuilds the layer from them.
+
+Shapes follow Keras: the batch axis is first, images are
+``(batch, height, width, channels)`` and sequences ``(batch, time, features)``;
+``None`` in a shape means "any size".
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+from collections import defaultdict
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+Shape = tuple  # a shape with None for unknown sizes, batch axis first
+
+_NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+XX
+
+
+def unique_name(base: str) -> str:
+    """Keras-style unique names: ``dense``, ``dense_1``, ``dense_2``, ..."""
+    n = next(_NAME_COUNTERS[base])
+    return base if n == 0 else f"{base}_{n}"
+
+
+def shape_str(shape: Iterable) -> str:
+    """Format a shape the way Keras prints it: ``(None, 28, 28, 1)``."""
+    dims = tuple(shape)
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+# Initializers (Keras defaults: glorot_uniform kernels, zero biases).
+def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> torch.Tensor:
+    """U(−l, l) with l = √(6 / (fan_in + fan_out))."""
+    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+    return torch.empty(shape).uniform_(-limit, limit)
+
+
+class Layer(nn.Module):
+    """Base class of every brainnet layer (and of ``Model``).
+
+    Subclass it and override ``build`` (make weights with ``add_weight``) and
+    ``call`` (compute). Declare ``call(self, inputs, training=None)`` to get
+    the training flag (``None`` means "follow ``model.train()/eval()``").
+
+    Args:
+        name: layer name; unique by default (``dense``, ``dense_1``, ...).
+        input_shape: shape of one sample, without the batch axis. Given to the
+            first layer of a ``Sequential`` model, it builds the model at once.
+        trainable: whether the weights are updated by training.
+
+    Class attributes a subclass may set:
+        equation: the equation the layer computes, in the teaching notation;
+            ``model.summary(show_equations=True)`` prints it.
+        input_rank: the exact rank (batch axis included) the layer accepts,
+            or ``None`` for any rank of at least ``min_rank``.
+        rank_hint: what the axes of that rank mean, for error messages.
+        fixed_axes: input axes whose size the weights depend on (checked on
+            every call after build, e.g. ``(-1,)`` for Dense).
+    """
+
+    equation: str = ""
+    fixed_axes: tuple[int, ...] = ()
+    input_rank: int | None = None
+    min_rank: int = 1
+    rank_hint: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        input_shape: Iterable[int | None] | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__()
+        self.name = name or unique_name(_snake_case(type(self).__name__))
+        self.input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.built = False
+        self.built_input_shape: Shape | None = None
+        self._trainable = bool(trainable)
+        self._non_trainable: list[str] = []
+
+    # ----------------------------------------------------------------- weights
+    def add_weight(
+        self,
+        name: str,
+        value: torch.Tensor,
+        trainable: bool = True,
+    ) -> torch.Tensor:
+        """Register ``value`` as a weight named ``name`` and return it.
+
+        Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
+        BatchNormalization's moving statistics) are buffers, so both follow
+        ``.to(device)`` and ``state_dict()``.
+        """
+        if trainable:
+            param = nn.Parameter(value, requires_grad=self._trainable)
+            self.register_parameter(name, param)
+            return param
+        self.register_buffer(name, value)
+        self._non_trainable.append(name)
+        return value
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for p in self.parameters():
+            p.requires_grad_(self._trainable)
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        """All weights, trainable first (Keras order)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[torch.Tensor]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[torch.Tensor]:
+        frozen = [p for p in self.parameters() if not p.requires_grad]
+        return frozen + [
+            getattr(m, n) for m in self.modules() if isinstance(m, Layer) for n in m._non_trainable
+        ]
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights, trainable or not."""
+        return sum(int(w.numel()) for w in self.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays, in the order of ``weights``."""
+        return [w.detach().cpu().numpy().copy() for w in self.weights]
+
+    def set_weights(self, arrays: list[Any]) -> None:
+        """Copy arrays into the weights, in the order of ``weights``.
+
+        Raises:
+            ValueError: wrong number of arrays or a wrong shape.
+        """
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(
+                f"Layer '{self.name}' set_weights: expected {len(weights)} arrays "
+                f"(shapes {[tuple(w.shape) for w in weights]}), got {len(arrays)}. "
+                "Fix: pass the list that get_weights() returns."
+            )
+        with torch.no_grad():
+            for w, a in zip(weights, arrays):
+                t = torch.as_tensor(np.asarray(a))
+                if tuple(t.shape) != tuple(w.shape):
+                    raise ValueError(
+                        f"Layer '{self.name}' set_weights: expected shape "
+                        f"{tuple(w.shape)}, got {tuple(t.shape)}. "
+                        "Fix: pass arrays shaped like get_weights()."
+                    )
+                w.copy_(t)
+
+    # ----------------------------------------------------------- life cycle
+    def build(self, input_shape: Shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis first)."""
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement call(inputs).")
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The output before the final activation (used to fuse softmax with
+        cross-entropy). Layers without an activation return ``call(inputs)``."""
+        return self.call(inputs)
+
+    @property
+    def activation_name(self) -> str | None:
+        """Keras name of the layer's final activation, or None."""
+        return None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """Output shape for an input shape (batch axis first); default: same."""
+        return tuple(input_shape)
+
+    def build_from_shape(self, input_shape: Shape) -> None:
+        """Check the input shape, then build once for it."""
+        input_shape = tuple(input_shape)
+        self.check_input_shape(input_shape)
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self.built_input_shape = (None,) + tuple(input_shape[1:])
+
+    def check_input_shape(self, shape: Shape) -> None:
+        """Raise a teaching error when the input has the wrong rank, or, once
+        built, a different size on an axis the weights depend on."""
+        self._check_rank(shape)
+        if not self.built or self.built_input_shape is None:
+            return
+        for axis in self.fixed_axes:
+            want, got = self.built_input_shape[axis], shape[axis]
+            if want is not None and got is not None and want != got:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) was built for inputs of "
+                    f"shape {shape_str(self.built_input_shape)}, got {shape_str(shape)} "
+                    f"(axis {axis}: expected {want}, got {got}). Fix: give inputs of the "
+                    "shape the layer was built for, or create a new layer."
+                )
+
+    def _check_rank(self, shape: Shape) -> None:
+        rank = len(shape)
+        ok = rank == self.input_rank if self.input_rank is not None else rank >= self.min_rank
+        if ok:
+            return
+        want = self.input_rank if self.input_rank is not None else f"at least {self.min_rank}"
+        hint = f" {self.rank_hint}" if self.rank_hint else ""
+        raise ValueError(
+            f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}"
+            f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
+            f"Fix: reshape the input (for one-channel images: x[..., None] gives "
+            f"(N, H, W, 1)) or put a Reshape/Flatten layer before '{self.name}'."
+        )
+
+    def forward(
+        self, inputs: torch.Tensor, training: bool | None = None, *, pre_activation: bool = False
+    ) -> torch.Tensor:
+        """Check, build on first use, then compute (``layer(x)`` runs this)."""
+        if self.built:
+            self.check_input_shape(tuple(inputs.shape))
+        else:
+            self.build_from_shape(tuple(inputs.shape))
+            # Weights follow the first input's device and floating dtype.
+            dtype = inputs.dtype if inputs.is_floating_point() else None
+            self.to(device=inputs.device, dtype=dtype)
+        if pre_activation:
+            return self.call_pre_activation(inputs)
+        if self._call_takes_training:
+            return self.call(inputs, training=self.training if training is None else training)
+        return self.call(inputs)
+
+    # ------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-safe. Subclasses add theirs."""
+        config: dict[str, Any] = {"name": self.name, "trainable": self._trainable}
+        if self.input_shape_arg is not None:
+            config["input_shape"] = list(self.input_shape_arg)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def check_model_input(received: Shape, expected: Shape) -> None:
+    """Raise when ``received`` (batch first) does not match ``expected``."""
+    if len(received) == len(expected) and all(
+        e is None or e == r for e, r in zip(expected[1:], received[1:])
+    ):
+        return
+    fix = _reshape_fix(received, expected)
+    raise ValueError(
+        f"Model input: expected shape {shape_str(expected)}, got {shape_str(received)}. "
+        f"Fix: {fix}"
+    )
+
+
+def _reshape_fix(received: Shape, expected: Shape) -> str:
+    known = [d for d in expected[1:] if d is not None]
+    if len(known) == len(expected) - 1 and np.prod(known) == np.prod(received[1:] or (0,)):
+        target = ", ".join(str(d) for d in expected[1:])
+        return f"x = x.reshape(-1, {target})"
+    return "give inputs of the shape the first layer was built for (its input_shape)."
+

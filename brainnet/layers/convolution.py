@@ -1,0 +1,117 @@
+"""Convolution layers: Conv2D."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .. import activations
+from . import _spatial
+from .base import Layer, Shape, glorot_uniform
+from .core import check_positive_int
+
+
+class Conv2D(Layer):
+    """2-D convolution over images: each filter slides over the image and, at
+    every position, takes a weighted sum of the pixels it covers.
+
+    Equation (the teaching notation, k running over the filter's receptive
+    field: rows u, columns v and input channels c)::
+
+        y_ij = f(Σ_k x_ik · w_kj + b_j)
+        i.e. y[n, p, q, j] = f(Σ_{u,v,c} x[n, p·s_h + u, q·s_w + v, c] · w[j, c, u, v] + b[j])
+
+    where ``x`` is zero-padded first when ``padding="same"``. The ``kernel``
+    is stored as ``(filters, in_channels, kh, kw)`` in PyTorch's
+    channels-last memory format (that is PyTorch's fast layout; Keras stores
+    ``(kh, kw, in, filters)``).
+
+    Args:
+        filters: number of output channels (positive int).
+        kernel_size: int or pair ``(kh, kw)``.
+        strides: int or pair, default 1.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size
+            ⌈input/stride⌉, extra padding at the bottom/right as in Keras).
+        activation: name or callable; ``None`` means linear.
+        use_bias: whether to add ``b`` (default True).
+        **kwargs: ``name``, ``input_shape`` (e.g. ``(28, 28, 1)``), ``trainable``.
+
+    Input shape: ``(batch, height, width, channels)``.
+    Output shape: ``(batch, new_height, new_width, filters)`` with
+    ``new = ⌊(n − k)/s⌋ + 1`` for "valid" and ``⌈n/s⌉`` for "same".
+
+    Raises:
+        ValueError: a bad hyperparameter, input of rank other than 4, or an
+            image smaller than the kernel with "valid" padding.
+
+    Example:
+        >>> import torch
+        >>> Conv2D(8, (3, 3), activation="relu")(torch.ones(2, 28, 28, 1)).shape
+        torch.Size([2, 26, 26, 8])
+    """
+
+    equation = "y_ij = f(Σ_k x_ik·w_kj + b_j), k over the (u, v, c) receptive field"
+    input_rank = 4
+    fixed_axes = (-1,)
+    rank_hint = "(batch, height, width, channels)"
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filters = check_positive_int("Conv2D", "filters", filters)
+        self.kernel_size = _spatial.pair("Conv2D", "kernel_size", kernel_size)
+        self.strides = _spatial.pair("Conv2D", "strides", strides)
+        self.padding = _spatial.check_padding("Conv2D", padding)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)  # raises if the image is too small
+        kh, kw = self.kernel_size
+        cin = input_shape[-1]
+        kernel = glorot_uniform((self.filters, cin, kh, kw), kh * kw * cin, kh * kw * self.filters)
+        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=torch.channels_last))
+        self.bias = self.add_weight("bias", torch.zeros(self.filters)) if self.use_bias else None
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
+        if self.padding == "same" and self.strides == (1, 1):  # torch pads as Keras here
+            y = F.conv2d(x, self.kernel, self.bias, 1, "same")
+        else:
+            if self.padding == "same":
+                x = _spatial.pad_2d(x, _spatial.pads_2d(x, self.kernel_size, self.strides))
+            y = F.conv2d(x, self.kernel, self.bias, self.strides)
+        return _spatial.nhwc(y)  # (B, H', W', filters)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.call_pre_activation(inputs))
+
+    @property
+    def activation_name(self) -> str | None:
+        return activations.serialize(self.activation)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return _spatial.spatial_output_shape(
+            self.name, tuple(input_shape), self.filters, self.kernel_size, self.strides, self.padding
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }

@@ -1,0 +1,240 @@
+"""Core layers: Dense, Flatten, Dropout, Activation, Reshape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from .. import activations
+from .base import Layer, Shape, glorot_uniform, shape_str
+
+
+def check_positive_int(layer: str, arg: str, value: Any) -> int:
+    """Validate a hyperparameter that must be a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{layer}: expected {arg} to be a positive integer, got {value!r}. "
+            f"Fix: {layer}({arg}=32, ...)."
+        )
+    return value
+
+
+class Dense(Layer):
+    """Fully connected layer: every output unit sees every input feature.
+
+    Equation (per sample, the teaching notation)::
+
+        y_j = f(Σ_k x_k · w_kj + b_j)
+
+    with ``W`` of shape ``(input_dim, units)`` (``kernel``), ``b`` of shape
+    ``(units,)`` (``bias``) and ``f`` the activation. Inputs of rank > 2 are
+    transformed along the last axis.
+
+    Args:
+        units: number of output units (positive int).
+        activation: name or callable; ``None`` means linear.
+        use_bias: whether to add ``b`` (default True).
+        **kwargs: ``name``, ``input_shape``, ``trainable``.
+
+    Input shape: ``(batch, ..., input_dim)``.
+    Output shape: ``(batch, ..., units)``.
+
+    Raises:
+        ValueError: ``units`` is not a positive int, the activation is unknown,
+            or the input's last axis differs from the one the layer was built for.
+
+    Example:
+        >>> import torch
+        >>> Dense(3, activation="relu")(torch.ones(2, 5)).shape
+        torch.Size([2, 3])
+    """
+
+    equation = "y_j = f(Σ_k x_k·w_kj + b_j)"
+    min_rank = 2
+    fixed_axes = (-1,)
+    rank_hint = "(batch, ..., features)"
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = check_positive_int("Dense", "units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape: Shape) -> None:
+        fan_in = input_shape[-1]
+        self.kernel = self.add_weight("kernel", glorot_uniform((fan_in, self.units), fan_in, self.units))
+        self.bias = self.add_weight("bias", torch.zeros(self.units)) if self.use_bias else None
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.dim() == 2 and self.bias is not None:
+            return torch.addmm(self.bias, inputs, self.kernel)  # (B, units)
+        out = inputs @ self.kernel
+        return out + self.bias if self.bias is not None else out
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.call_pre_activation(inputs))
+
+    @property
+    def activation_name(self) -> str | None:
+        return activations.serialize(self.activation)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
+
+
+class Flatten(Layer):
+    """Flattens each sample to one vector, in Keras's (H, W, C) order.
+
+    Equation::
+
+        y[n, (i·W + j)·C + c] = x[n, i, j, c]
+
+    Input shape: ``(batch, d1, d2, ...)``.
+    Output shape: ``(batch, d1·d2·...)``.
+
+    Example:
+        >>> import torch
+        >>> Flatten()(torch.ones(2, 3, 3, 4)).shape
+        torch.Size([2, 36])
+    """
+
+    equation = "y[n, (i·W + j)·C + c] = x[n, i, j, c]"
+    min_rank = 2
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.reshape(inputs.shape[0], -1)  # (B, H·W·C)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+
+class Dropout(Layer):
+    """Sets a random fraction ``rate`` of inputs to 0 during training.
+
+    Equation (training; identity at inference)::
+
+        y = x · m / (1 − rate),   m ~ Bernoulli(1 − rate)
+
+    Args:
+        rate: fraction of inputs to drop, in [0, 1).
+
+    Input shape: any. Output shape: same as input.
+    """
+
+    equation = "y = x·m/(1 − rate), m ~ Bernoulli(1 − rate) (training only)"
+
+    def __init__(self, rate: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(
+                f"Dropout: expected rate in [0, 1), got {rate!r}. Fix: Dropout(0.5)."
+            )
+        self.rate = float(rate)
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        return F.dropout(inputs, self.rate, training=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Activation(Layer):
+    """Applies an activation function element-wise: ``y = f(x)``.
+
+    Args:
+        activation: name (``"relu"``, ``"softmax"``, ...) or callable.
+
+    Input shape: any. Output shape: same as input.
+    """
+
+    equation = "y = f(x)"
+
+    def __init__(self, activation: str | Callable, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(inputs)
+
+    @property
+    def activation_name(self) -> str | None:
+        return activations.serialize(self.activation)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (batch axis untouched).
+
+    Equation: ``y[n] = reshape(x[n], target_shape)``, in row-major order.
+
+    Args:
+        target_shape: shape of one output sample; one entry may be -1.
+
+    Input shape: ``(batch, ...)``. Output shape: ``(batch, *target_shape)``.
+
+    Raises:
+        ValueError: the sample's size does not fit ``target_shape``.
+    """
+
+    equation = "y[n] = reshape(x[n], target_shape)"
+    min_rank = 1
+
+    def __init__(self, target_shape: Iterable[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in self.target_shape) > 1 or any(
+            d == 0 or d < -1 for d in self.target_shape
+        ):
+            raise ValueError(
+                f"Reshape: expected positive sizes and at most one -1 in target_shape, "
+                f"got {self.target_shape}. Fix: Reshape((28, 28, 1))."
+            )
+
+    def _resolved(self, sample_shape: Shape) -> tuple[int, ...]:
+        known = math.prod(d for d in self.target_shape if d != -1)
+        size = math.prod(sample_shape)
+        fits = size % known == 0 if -1 in self.target_shape else size == known
+        if not fits:
+            raise ValueError(
+                f"Layer '{self.name}' (Reshape): cannot reshape samples of shape "
+                f"{shape_str(sample_shape)} ({size} values) to {shape_str(self.target_shape)} "
+                f"({known} values). Fix: choose a target_shape with {size} values."
+            )
+        return tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.reshape((inputs.shape[0],) + self._resolved(tuple(inputs.shape[1:])))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape[1:]):
+            return (input_shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)
+        return (input_shape[0],) + self._resolved(tuple(input_shape[1:]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

@@ -1,0 +1,106 @@
+"""Normalization layers: BatchNormalization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .base import Layer, Shape
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature (channel) over the batch, then scales and shifts.
+
+    Equations, per feature ``c`` (the last axis)::
+
+        training:  μ_B = mean(x),  σ²_B = var(x)  over all axes but the last
+                   y = γ · (x − μ_B) / √(σ²_B + ε) + β
+                   moving_mean ← m · moving_mean + (1 − m) · μ_B
+                   moving_var  ← m · moving_var  + (1 − m) · σ²_B · n/(n − 1)
+        inference: y = γ · (x − moving_mean) / √(moving_var + ε) + β
+
+    with ``n`` the number of values averaged per feature. The moving variance
+    uses the unbiased batch variance (PyTorch's fused kernel; Keras uses the
+    biased one, a difference of n/(n − 1)).
+
+    Args:
+        axis: the feature axis; only ``-1`` (channels last, Keras's default).
+        momentum: ``m``, default 0.99 (Keras's convention: the weight of the
+            old value; PyTorch's ``momentum`` is ``1 − m``).
+        epsilon: ``ε``, default 1e-3.
+        center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+
+    Input shape: ``(batch, ..., features)``, rank ≥ 2. Output shape: same.
+
+    Weights: ``gamma``, ``beta`` (trainable), ``moving_mean``,
+    ``moving_variance`` (non-trainable).
+    """
+
+    equation = "y = γ·(x − μ_B)/√(σ²_B + ε) + β"
+    min_rank = 2
+    fixed_axes = (-1,)
+    rank_hint = "(batch, ..., features)"
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if axis != -1:
+            raise ValueError(
+                f"BatchNormalization: expected axis=-1 (brainnet keeps features/channels "
+                f"last), got axis={axis!r}. Fix: BatchNormalization() with inputs shaped "
+                "(batch, ..., channels)."
+            )
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(
+                f"BatchNormalization: expected momentum in [0, 1], got {momentum!r}. "
+                "Fix: momentum=0.99 (the Keras default)."
+            )
+        if epsilon <= 0:
+            raise ValueError(
+                f"BatchNormalization: expected epsilon > 0, got {epsilon!r}. Fix: epsilon=1e-3."
+            )
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape: Shape) -> None:
+        c = input_shape[-1]
+        self.gamma = self.add_weight("gamma", torch.ones(c)) if self.scale else None
+        self.beta = self.add_weight("beta", torch.zeros(c)) if self.center else None
+        self.add_weight("moving_mean", torch.zeros(c), trainable=False)
+        self.add_weight("moving_variance", torch.ones(c), trainable=False)
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        x = inputs.movedim(-1, 1)  # (B, C, ...): a view; channels-last memory for images
+        y = F.batch_norm(
+            x,
+            self.moving_mean,
+            self.moving_variance,
+            self.gamma,
+            self.beta,
+            training=bool(training),
+            momentum=1.0 - self.momentum,
+            eps=self.epsilon,
+        )
+        return y.movedim(1, -1)  # (B, ..., C)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }

@@ -1,0 +1,133 @@
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import _spatial
+from .base import Layer, Shape
+
+
+class _Pooling2D(Layer):
+    """Shared arguments and shapes of the 2-D window poolings."""
+
+    input_rank = 4
+    rank_hint = "(batch, height, width, channels)"
+
+    def __init__(
+        self,
+        pool_size: int | tuple[int, int] = (2, 2),
+        strides: int | tuple[int, int] | None = None,
+        padding: str = "valid",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        kind = type(self).__name__
+        self.pool_size = _spatial.pair(kind, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _spatial.pair(kind, "strides", strides)
+        self.padding = _spatial.check_padding(kind, padding)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)  # raises if the image is too small
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return _spatial.spatial_output_shape(
+            self.name, tuple(input_shape), None, self.pool_size, self.strides, self.padding
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
+
+
+class MaxPooling2D(_Pooling2D):
+    """Keeps the largest value of each window, channel by channel.
+
+    Equation::
+
+        y[n, p, q, c] = max_{0≤u<ph, 0≤v<pw} x[n, p·s_h + u, q·s_w + v, c]
+
+    ("same" padding pads with −∞, so padding never wins the max.)
+
+    Args:
+        pool_size: int or pair, default (2, 2).
+        strides: int or pair; default ``pool_size``.
+        padding: "valid" or "same".
+
+    Input shape: ``(batch, height, width, channels)``.
+    Output shape: ``(batch, new_height, new_width, channels)``, new sizes as in Conv2D.
+
+    Example:
+        >>> import torch
+        >>> MaxPooling2D((2, 2))(torch.ones(1, 26, 26, 32)).shape
+        torch.Size([1, 13, 13, 32])
+    """
+
+    equation = "y[p, q, c] = max_{u,v} x[p·s + u, q·s + v, c]"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = _spatial.nchw(inputs)  # (B, C, H, W)
+        if self.padding == "same":
+            x = _spatial.pad_2d(x, _spatial.pads_2d(x, self.pool_size, self.strides), float("-inf"))
+        return _spatial.nhwc(F.max_pool2d(x, self.pool_size, self.strides))
+
+
+class AveragePooling2D(_Pooling2D):
+    """Averages each window, channel by channel.
+
+    Equation::
+
+        y[n, p, q, c] = (1/|W_pq|) Σ_{(u,v) ∈ W_pq} x[n, p·s_h + u, q·s_w + v, c]
+
+    where ``W_pq`` is the window without padded positions (Keras excludes
+    padding from the average).
+
+    Args:
+        pool_size: int or pair, default (2, 2).
+        strides: int or pair; default ``pool_size``.
+        padding: "valid" or "same".
+
+    Input shape: ``(batch, height, width, channels)``.
+    Output shape: ``(batch, new_height, new_width, channels)``.
+    """
+
+    equation = "y[p, q, c] = mean_{u,v} x[p·s + u, q·s + v, c]"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = _spatial.nchw(inputs)  # (B, C, H, W)
+        if self.padding == "valid":
+            return _spatial.nhwc(F.avg_pool2d(x, self.pool_size, self.strides))
+        pads = _spatial.pads_2d(x, self.pool_size, self.strides)
+        total = F.avg_pool2d(_spatial.pad_2d(x, pads), self.pool_size, self.strides)
+        ones = torch.ones_like(x[:1, :1])  # (1, 1, H, W): which positions are real
+        share = F.avg_pool2d(_spatial.pad_2d(ones, pads), self.pool_size, self.strides)
+        return _spatial.nhwc(total / share)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Averages each channel over all positions.
+
+    Equation::
+
+        y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]
+
+    Input shape: ``(batch, height, width, channels)``.
+    Output shape: ``(batch, channels)``.
+    """
+
+    equation = "y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]"
+    input_rank = 4
+    rank_hint = "(batch, height, width, channels)"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.mean(dim=(1, 2))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], input_shape[3])

@@ -1,0 +1,194 @@
+"""Metrics, as Keras names them: stateful averages over an epoch.
+
+A metric accumulates with ``update_state(y_true, y_pred)`` and reports with
+``result()``; ``reset_state()`` starts over. State stays on the device as
+tensors, so updating never waits for the GPU; ``result()`` reads it once.
+
+``metrics=["accuracy"]`` in ``compile`` picks the variant that matches the
+loss, as Keras does: sparse labels → ``SparseCategoricalAccuracy``
+(argmax(ŷ) = y), one-hot → ``CategoricalAccuracy`` (argmax(ŷ) = argmax(y)),
+binary → ``BinaryAccuracy`` (ŷ > 0.5 equals y).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+import torch
+
+from . import losses as losses_module
+
+Tensor = torch.Tensor
+
+
+class Metric:
+    """Base class: a weighted mean of per-sample values ``values(y_true, y_pred)``.
+
+    ``argmax_invariant`` marks metrics that give the same result on logits
+    as on softmax probabilities (so training can skip the softmax).
+    """
+
+    argmax_invariant = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.total: Tensor | float = 0.0
+        self.count: Tensor | float = 0.0
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def update_state(self, y_true: Tensor, y_pred: Tensor) -> None:
+        v = self.values(y_true, y_pred).detach()
+        self.total = self.total + v.sum(dtype=torch.float64)
+        self.count = self.count + v.numel()
+
+    def result(self) -> float:
+        if not isinstance(self.total, Tensor) and self.count == 0:
+            return 0.0
+        return float(self.total) / float(self.count)
+
+    def reset_state(self) -> None:
+        self.total, self.count = 0.0, 0.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Mean(Metric):
+    """Weighted mean of the values given: ``update_state(values, weight)``."""
+
+    def __init__(self, name: str = "mean") -> None:
+        super().__init__(name)
+
+    def update_state(self, values: Tensor, weight: float | Tensor = 1.0) -> None:  # type: ignore[override]
+        self.total = self.total + values.detach().to(torch.float64) * weight
+        self.count = self.count + weight
+
+
+class SparseCategoricalAccuracy(Metric):
+    """Fraction of samples with argmax_j ŷ_j = y (y a class index)."""
+
+    argmax_invariant = True
+
+    def __init__(self, name: str = "sparse_categorical_accuracy") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return y_pred.argmax(-1) == y_true.reshape(y_pred.shape[:-1])
+
+
+class CategoricalAccuracy(Metric):
+    """Fraction of samples with argmax ŷ = argmax y (y one-hot)."""
+
+    argmax_invariant = True
+
+    def __init__(self, name: str = "categorical_accuracy") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return y_pred.argmax(-1) == y_true.argmax(-1)
+
+
+class BinaryAccuracy(Metric):
+    """Fraction of outputs with (ŷ > threshold) equal to y."""
+
+    def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5) -> None:
+        super().__init__(name)
+        self.threshold = threshold
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return (y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)
+
+
+class Accuracy(Metric):
+    """Fraction of exact matches ŷ = y."""
+
+    def __init__(self, name: str = "accuracy") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return y_pred == y_true.reshape(y_pred.shape)
+
+
+class MeanSquaredError(Metric):
+    """mean (y − ŷ)²."""
+
+    def __init__(self, name: str = "mean_squared_error") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).square()
+
+
+class MeanAbsoluteError(Metric):
+    """mean |y − ŷ|."""
+
+    def __init__(self, name: str = "mean_absolute_error") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).abs()
+
+
+class _FunctionMetric(Metric):
+    """Wraps ``fn(y_true, y_pred) -> per-sample values``."""
+
+    def __init__(self, fn: Callable[[Tensor, Tensor], Tensor], name: str) -> None:
+        super().__init__(name)
+        self.fn = fn
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return self.fn(y_true, y_pred)
+
+
+_BY_NAME: dict[str, Callable[[], Metric]] = {
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": lambda: MeanSquaredError(name="mse"),
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": lambda: MeanAbsoluteError(name="mae"),
+}
+_ACCURACY_BY_LOSS_KIND = {
+    "sparse": SparseCategoricalAccuracy,
+    "categorical": CategoricalAccuracy,
+    "binary": BinaryAccuracy,
+}
+
+
+def get(
+    identifier: str | Metric | Callable,
+    loss: losses_module.Loss | None = None,
+    output_units: int | None = None,
+    label_rank_lower: bool = False,
+) -> Metric:
+    """Return a ``Metric`` for a name, an instance, or ``fn(y_true, y_pred)``.
+
+    ``"accuracy"`` / ``"acc"`` picks the variant from the loss's kind; for
+    other losses, from the shapes: one output unit → binary, labels of lower
+    rank than the output → sparse, else categorical.
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str) and identifier in ("accuracy", "acc"):
+        kind = loss.kind if loss is not None else "regression"
+        if kind not in _ACCURACY_BY_LOSS_KIND:
+            kind = "binary" if output_units == 1 else "sparse" if label_rank_lower else "categorical"
+        return _ACCURACY_BY_LOSS_KIND[kind](name=identifier)
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    if callable(identifier) and not isinstance(identifier, str):
+        return _FunctionMetric(identifier, getattr(identifier, "__name__", "metric"))
+    known = ["accuracy", *_BY_NAME]
+    close = difflib.get_close_matches(str(identifier), known, n=1)
+    hint = f"metrics=[{close[0]!r}]" if close else "metrics=['accuracy']"
+    raise ValueError(
+        f"Unknown metric {identifier!r}. Expected one of: {', '.join(known)}, a "
+        f"brainnet.metrics.Metric, or a function fn(y_true, y_pred). Fix: {hint}."
+    )

@@ -1,0 +1,173 @@
+"""Model: a Layer that can compile, fit, evaluate and predict.
+
+The model describes structure; ``brainnet.training.Trainer`` owns the loop.
+``Sequential`` is the Model most tutorials use; subclass ``Model`` and
+define ``call`` for anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from ..layers.base import Layer, Shape
+from ..training.callbacks import Callback, History
+from ..training.trainer import Trainer, resolve_device
+from .summary import print_summary
+
+
+class Model(Layer):
+    """A Layer with the training API: ``compile``, ``fit``, ``evaluate``,
+    ``predict`` and ``summary``, as in Keras."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.trainer: Trainer | None = None
+
+    # -------------------------------------------------------- structure
+    @property
+    def input_shape(self) -> Shape | None:
+        """Shape the model accepts, batch axis first (None before it is known)."""
+        return self.built_input_shape
+
+    @property
+    def output_activation_name(self) -> str | None:
+        """Keras name of the activation applied last (softmax, sigmoid, ...)."""
+        return None
+
+    def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Apply the final activation to pre-activation outputs."""
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Dtype of the weights (float32 unless changed)."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return torch.get_default_dtype()
+
+    @property
+    def optimizer(self) -> Any:
+        return None if self.trainer is None else self.trainer.optimizer
+
+    # --------------------------------------------------------- training
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Iterable[Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        """Configure training.
+
+        Args:
+            optimizer: name (``"adam"``, ``"sgd"``, ...) or a
+                ``brainnet.optimizers`` instance; default ``"rmsprop"`` (Keras).
+            loss: name, ``brainnet.losses`` function/class instance, or
+                ``fn(y_true, y_pred)``.
+            metrics: list of names (``"accuracy"``), metric instances or
+                functions.
+            device: ``"auto"``/None (CUDA if available, else CPU; or
+                ``$BRAINNET_DEVICE``), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+
+        Raises:
+            ValueError: unknown optimizer, loss, metric or device.
+        """
+        from .. import losses as losses_module
+        from .. import metrics as metrics_module
+
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        trainer = Trainer(self, optimizer, loss, metrics, device)
+        if trainer.loss is not None:  # validate metric names now, not at fit
+            for spec in trainer.metric_specs:
+                metrics_module.get(spec, losses_module.get(loss))
+        self.trainer = trainer
+        self.to(trainer.device)
+
+    def _require_compiled(self, what: str) -> Trainer:
+        if self.trainer is None or self.trainer.optimizer is None:
+            raise RuntimeError(
+                f"{what}: expected a compiled model, got one that was never compiled. Fix: call "
+                "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', "
+                f"metrics=['accuracy']) before model.{what}()."
+            )
+        return self.trainer
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: list[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> History:
+        """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
+
+        Args:
+            x: inputs (NumPy, pandas, torch), shaped like the model's input.
+            y: labels or targets.
+            batch_size: samples per step (default 32).
+            epochs: passes over the data.
+            verbose: 0 silent, 1 progress bar (``"auto"``), 2 one line per epoch.
+            callbacks: ``brainnet.callbacks.Callback`` instances.
+            validation_split: fraction of the data, taken from the end before
+                shuffling (as Keras), held out for validation.
+            validation_data: ``(x_val, y_val)``; overrides validation_split.
+            shuffle: reshuffle the training data every epoch.
+            initial_epoch: epoch to start from (to resume).
+
+        Raises:
+            RuntimeError: the model was not compiled.
+            ValueError: inputs or labels that cannot be right (see
+                ``brainnet.training.data``).
+        """
+        return self._require_compiled("fit").fit(
+            x, y, batch_size, epochs, verbose, callbacks, validation_split,
+            validation_data, shuffle, initial_epoch,
+        )
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        callbacks: list[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss and metrics on ``(x, y)``: a float when there are no metrics,
+        else ``[loss, *metrics]`` (a dict with ``return_dict=True``).
+
+        ``batch_size`` defaults to 256: larger batches than fit's, same values.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.loss is None:
+            self._require_compiled("evaluate")
+        return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
+        """Outputs for ``x`` as a NumPy array (no compile needed).
+
+        ``batch_size`` defaults to 256.
+        """
+        trainer = self.trainer or Trainer(self, None, None, None, self._device_of_weights())
+        return trainer.predict(x, batch_size)
+
+    def _device_of_weights(self) -> torch.device | None:
+        for p in self.parameters():
+            return p.device
+        return resolve_device(None)
+
+    def summary(self, show_equations: bool = False, print_fn: Callable[[str], Any] | None = None) -> None:
+        """Print layers, output shapes and parameter counts (and, with
+        ``show_equations=True``, the equation each layer computes)."""
+        print_summary(self, show_equations, print_fn or print)

@@ -1,0 +1,121 @@
+"""Sequential: a plain stack of layers, each feeding the next."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from .. import activations
+from ..layers.base import Layer, Shape
+from .model import Model
+
+
+class Sequential(Model):
+    """A stack of layers: ``y = f_n(… f_2(f_1(x)))``.
+
+    Give the first layer ``input_shape=`` to build the whole model at once
+    (then ``summary()`` works before training); otherwise it builds on the
+    first batch it sees.
+
+    Args:
+        layers: optional list of layers to add in order.
+        name: model name (default ``sequential``, ``sequential_1``, ...).
+
+    Example:
+        >>> from brainnet.layers import Dense
+        >>> model = Sequential([Dense(8, activation="relu", input_shape=(4,)), Dense(3)])
+        >>> model.compute_output_shape((None, 4))
+        (None, 3)
+    """
+
+    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._stack = nn.ModuleList()
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer; builds it at once when the model's input shape is known.
+
+        Raises:
+            TypeError: ``layer`` is not a brainnet Layer.
+        """
+        if not isinstance(layer, Layer):
+            got = type(layer).__name__ if not isinstance(layer, type) else f"the class {layer.__name__}"
+            raise TypeError(
+                f"Sequential.add: expected a brainnet layer instance, got {got}. Fix: "
+                "model.add(Dense(10)) with a layer from brainnet.layers (note the parentheses)."
+            )
+        self._stack.append(layer)
+        if self.built:
+            self._build_layer(layer, self._shape_before(len(self._stack) - 1))
+        elif len(self._stack) == 1 and layer.input_shape_arg is not None:
+            self.build_from_shape((None,) + layer.input_shape_arg)
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise ValueError("Sequential.pop: expected a model with layers, got an empty one.")
+        layer = self._stack[-1]
+        del self._stack[-1]
+        return layer
+
+    def _shape_before(self, index: int) -> Shape:
+        shape = self.built_input_shape
+        for layer in self.layers[:index]:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def _build_layer(self, layer: Layer, shape: Shape) -> None:
+        layer.build_from_shape(shape)
+        device = next((p.device for p in self.parameters()), None)
+        if device is not None:
+            layer.to(device)
+
+    def build(self, input_shape: Shape) -> None:
+        if not self._stack:
+            raise ValueError(
+                "Sequential: expected at least one layer, got an empty model. "
+                "Fix: model.add(Dense(10, input_shape=(784,)))."
+            )
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            layer.build_from_shape(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        x = inputs
+        for layer in self._stack:
+            x = layer(x, training)
+        return x
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs
+        for layer in self.layers[:-1]:
+            x = layer(x)
+        return self._stack[-1](x, pre_activation=True)
+
+    @property
+    def output_activation_name(self) -> str | None:
+        return self._stack[-1].activation_name if self._stack else None
+
+    def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return activations.get(self.output_activation_name)(logits)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers],
+        }

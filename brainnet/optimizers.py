@@ -1,0 +1,233 @@
+"""Optimizers with Keras names, arguments and defaults, run by ``torch.optim``.
+
+A brainnet optimizer holds its hyperparameters until the model's weights
+exist (layers build lazily); ``build(params)`` then creates the
+``torch.optim`` optimizer that does the work. The update rules (θ the
+weights, g the gradient, η the learning rate):
+
+* SGD:      v ← μ·v + g;  θ ← θ − η·v   (nesterov: θ ← θ − η·(g + μ·v))
+* RMSprop:  s ← ρ·s + (1 − ρ)·g²;  θ ← θ − η·g / (√s + ε)
+* Adam:     m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g²;
+            θ ← θ − η·m̂ / (√ŝ + ε),  m̂ = m/(1 − β₁ᵗ), ŝ = s/(1 − β₂ᵗ)
+* AdamW:    Adam, then θ ← θ − η·λ·θ (decoupled weight decay λ)
+
+SGD with momentum matches Keras's ``v ← μv − ηg; θ ← θ + v`` exactly for a
+constant learning rate. Adam's and RMSprop's ε enters as in PyTorch
+(outside the square root, unscaled), which differs from Keras only at the
+scale of ε (1e-7 by default, as in Keras).
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from typing import Any, Iterable
+
+import torch
+
+
+class Optimizer:
+    """Base class: hyperparameters now, a ``torch.optim`` optimizer at build."""
+
+    torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
+
+    def __init__(self, learning_rate: float, name: str, lr: float | None = None) -> None:
+        if lr is not None:
+            warnings.warn(
+                f"{type(self).__name__}(lr=...) is the old Keras spelling; use "
+                f"{type(self).__name__}(learning_rate={lr}).",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            learning_rate = lr
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate < 0:
+            raise ValueError(
+                f"{type(self).__name__}: expected learning_rate to be a number ≥ 0, got "
+                f"{learning_rate!r}. Fix: {type(self).__name__}(learning_rate=0.001)."
+            )
+        self._learning_rate = float(learning_rate)
+        self.name = name
+        self.torch_optimizer: torch.optim.Optimizer | None = None
+        self.iterations = 0  # steps taken (Keras's optimizer.iterations)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        """Arguments of the ``torch.optim`` class, translated from Keras's."""
+        raise NotImplementedError
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """Create the ``torch.optim`` optimizer for ``params``."""
+        params = [p for p in params if p.requires_grad]
+        self.torch_optimizer = self.torch_class(params, lr=self._learning_rate, **self.torch_kwargs())
+        return self.torch_optimizer
+
+    @property
+    def built(self) -> bool:
+        return self.torch_optimizer is not None
+
+    @property
+    def learning_rate(self) -> float:
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._learning_rate = float(value)
+        if self.torch_optimizer is not None:
+            for group in self.torch_optimizer.param_groups:
+                group["lr"] = self._learning_rate
+
+    def step(self) -> None:
+        assert self.torch_optimizer is not None, "build() the optimizer first"
+        self.torch_optimizer.step()
+        self.iterations += 1
+
+    def zero_grad(self) -> None:
+        assert self.torch_optimizer is not None, "build() the optimizer first"
+        self.torch_optimizer.zero_grad(set_to_none=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "learning_rate": self._learning_rate}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    Args:
+        learning_rate: η, default 0.01. ``lr`` is accepted with a
+            DeprecationWarning (the old Keras spelling).
+        momentum: μ ≥ 0, default 0.
+        nesterov: Nesterov momentum, default False.
+    """
+
+    torch_class = torch.optim.SGD
+
+    def __init__(
+        self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+        name: str = "SGD", lr: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        if momentum < 0:
+            raise ValueError(f"SGD: expected momentum ≥ 0, got {momentum!r}. Fix: SGD(momentum=0.9).")
+        if nesterov and momentum == 0:
+            raise ValueError(
+                "SGD: nesterov=True needs momentum > 0, got momentum=0. "
+                "Fix: SGD(momentum=0.9, nesterov=True)."
+            )
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root mean square.
+
+    Args:
+        learning_rate: η, default 0.001.
+        rho: ρ, decay of the squared-gradient average, default 0.9.
+        momentum: default 0.
+        epsilon: ε, default 1e-7.
+        centered: subtract the running mean of g (default False).
+    """
+
+    torch_class = torch.optim.RMSprop
+
+    def __init__(
+        self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+        epsilon: float = 1e-7, centered: bool = False, name: str = "RMSprop", lr: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"alpha": self.rho, "momentum": self.momentum, "eps": self.epsilon, "centered": self.centered}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam: adaptive moment estimation.
+
+    Args:
+        learning_rate: η, default 0.001.
+        beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
+        epsilon: ε, default 1e-7.
+        amsgrad: use the AMSGrad variant (default False).
+    """
+
+    torch_class = torch.optim.Adam
+
+    def __init__(
+        self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+        epsilon: float = 1e-7, amsgrad: bool = False, name: str = "Adam", lr: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    Args:
+        learning_rate: η, default 0.001.
+        weight_decay: λ, default 0.004 (Keras's default).
+        beta_1, beta_2, epsilon, amsgrad: as in Adam.
+    """
+
+    torch_class = torch.optim.AdamW
+
+    def __init__(
+        self, learning_rate: float = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+        beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "AdamW",
+        lr: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, lr)
+        self.weight_decay = float(weight_decay)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {**super().torch_kwargs(), "weight_decay": self.weight_decay}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier: str | Optimizer) -> Optimizer:
+    """Return an optimizer for a Keras name (``"adam"``, any case) or an instance.
+
+    Raises:
+        ValueError: unknown name, or a ``torch.optim`` optimizer passed in.
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    if isinstance(identifier, torch.optim.Optimizer):
+        raise ValueError(
+            f"compile: expected a brainnet optimizer or its name, got a torch.optim "
+            f"{type(identifier).__name__} (it is bound to weights that may not exist yet). "
+            "Fix: optimizer=brainnet.optimizers.Adam(learning_rate=...) or optimizer='adam'."
+        )
+    close = difflib.get_close_matches(str(identifier).lower(), list(_BY_NAME), n=1)
+    hint = f"optimizer={close[0]!r}" if close else "optimizer='adam'"
+    raise ValueError(
+        f"Unknown optimizer {identifier!r}. Expected one of: sgd, rmsprop, adam, adamw "
+        f"(any case) or a brainnet.optimizers.Optimizer. Fix: {hint}."
+    )

@@ -1,0 +1,150 @@
+"""Turning user data into tensors, and refusing data that cannot be right.
+
+Accepted: NumPy arrays, pandas DataFrames/Series, torch tensors and nested
+lists. Every check below raises a ``ValueError`` that says what was
+expected, what was received and the one-line fix; nothing is silently
+reshaped or dropped. Numbers are converted to the model's dtype (float32 by
+default) for inputs, and to int64 class indices or float targets for labels,
+as Keras does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..layers.base import shape_str
+from ..losses import Loss
+
+
+def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
+    if isinstance(data, torch.Tensor):
+        return data
+    try:  # NumPy arrays, pandas DataFrames/Series and lists all convert here
+        array = np.asarray(data)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(
+            f"{what}: expected an array of equally sized samples, got {type(data).__name__} "
+            f"that NumPy cannot stack ({err}). Fix: pad or crop samples to one shape."
+        ) from None
+    return array
+
+
+def _first_string(array: np.ndarray) -> Any:
+    flat = array.reshape(-1)
+    for item in flat[: min(len(flat), 1000)]:
+        if isinstance(item, (str, bytes)):
+            return item
+    return None
+
+
+def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Convert ``data`` to a tensor; strings and empty arrays are refused.
+
+    Args:
+        data: NumPy array, pandas object, torch tensor or nested list.
+        what: ``"x"`` or ``"y"`` (for messages).
+        dtype: convert to this dtype (None keeps integer/float kinds as they are).
+    """
+    array = _to_numpy_or_tensor(data, what)
+    if isinstance(array, np.ndarray):
+        if array.dtype.kind in "USO":
+            sample = _first_string(array)
+            if sample is not None or array.dtype.kind in "US":
+                fix = "y = y.astype(int)" if what == "y" else f"{what} = {what}.astype('float32')"
+                raise ValueError(
+                    f"{what}: expected numbers, got strings such as {sample!r} "
+                    f"(dtype {array.dtype}). Fix: convert them first, e.g. {fix}."
+                )
+            array = array.astype(np.float64)
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    else:
+        tensor = array
+    if tensor.dim() == 0 or tensor.shape[0] == 0:
+        raise ValueError(
+            f"{what}: expected at least one sample (shape (N, ...) with N ≥ 1), got an empty "
+            f"array of shape {shape_str(tensor.shape)}. Fix: check how {what} was loaded or sliced."
+        )
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Refuse NaN or infinity in the inputs."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        first = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(1).nonzero()[0])
+        raise ValueError(
+            f"x: expected finite numbers, got {bad} NaN or infinite value(s) (first in sample "
+            f"{first}). Fix: clean the data, e.g. x = np.nan_to_num(x) or drop those samples."
+        )
+
+
+def check_same_length(x: torch.Tensor, y: torch.Tensor) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y: expected the same number of samples, got {x.shape[0]} in x and "
+            f"{y.shape[0]} in y. Fix: pass matching arrays (e.g. x[:n], y[:n])."
+        )
+
+
+def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Tensor:
+    """Check labels against the loss and the model's output, and convert them.
+
+    ``output_shape`` is the model output's shape, batch axis first.
+    """
+    units = output_shape[-1]
+    out_rank = len(output_shape)
+    if loss.kind == "sparse":
+        if y.dim() == out_rank and y.shape[-1] == units and units > 1:
+            raise ValueError(
+                f"y: sparse_categorical_crossentropy expects class indices of shape "
+                f"{shape_str(output_shape[:-1])}, got one-hot labels of shape {shape_str(y.shape)}. "
+                "Fix: use loss='categorical_crossentropy', or y = y.argmax(axis=-1)."
+            )
+        if y.dim() == out_rank and y.shape[-1] == 1:
+            y = y.reshape(y.shape[:-1])
+        _check_integral(y, "sparse_categorical_crossentropy")
+        y = y.long()
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= units:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"y: expected class labels in 0..{units - 1} (the output layer has {units} "
+                f"units), got label {bad}. Fix: make the last layer Dense({max(high + 1, units)}) "
+                "or correct the labels."
+            )
+        return y
+    if loss.kind == "categorical" and (y.dim() == out_rank - 1 or (y.shape[-1] == 1 and units > 1)):
+        raise ValueError(
+            f"y: categorical_crossentropy expects one-hot labels of shape "
+            f"{shape_str((y.shape[0],) + tuple(output_shape[1:]))}, got integer class labels of "
+            f"shape {shape_str(y.shape)}. Fix: use loss='sparse_categorical_crossentropy', or "
+            f"y = brainnet.utils.to_categorical(y, {units})."
+        )
+    y = y.float() if not y.is_floating_point() else y
+    if y.dim() == out_rank - 1 and units == 1:
+        y = y.reshape(y.shape + (1,))
+    if tuple(y.shape[1:]) != tuple(output_shape[1:]):
+        raise ValueError(
+            f"y: {loss.name} expects targets shaped like the model output "
+            f"{shape_str((y.shape[0],) + tuple(output_shape[1:]))}, got {shape_str(y.shape)}. "
+            "Fix: reshape y, or change the last layer's units to match."
+        )
+    if loss.kind == "binary" and (float(y.min()) < 0 or float(y.max()) > 1):
+        raise ValueError(
+            f"y: binary_crossentropy expects labels in [0, 1], got values from {float(y.min())} "
+            f"to {float(y.max())}. Fix: map labels to 0/1, or use sparse_categorical_crossentropy "
+            "for several classes."
+        )
+    return y
+
+
+def _check_integral(y: torch.Tensor, loss_name: str) -> None:
+    if y.is_floating_point() and not bool((y == y.round()).all()):
+        raise ValueError(
+            f"y: {loss_name} expects integer class labels, got non-integer values such as "
+            f"{float(y[y != y.round()][0])}. Fix: y = y.astype(int), or use "
+            "loss='mean_squared_error' for a regression."
+        )
