@@ -35,7 +35,7 @@ _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 
 def _snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-XX
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
