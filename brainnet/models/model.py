@@ -15,6 +15,7 @@ import torch
 from ..layers.base import Layer, Shape
 from ..training.callbacks import Callback, History
 from ..training.trainer import Trainer, resolve_device
+from .saving import load_weights, save_weights
 from .summary import print_summary
 
 
@@ -166,6 +167,14 @@ class Model(Layer):
         for p in self.parameters():
             return p.device
         return resolve_device(None)
+
+    def save_weights(self, filepath: str) -> None:
+        """Write all weights to ``filepath`` as safetensors (atomic; no pickle)."""
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: str) -> None:
+        """Load weights written by ``save_weights`` into this (built) model."""
+        load_weights(self, filepath)
 
     def summary(self, show_equations: bool = False, print_fn: Callable[[str], Any] | None = None) -> None:
         """Print layers, output shapes and parameter counts (and, with
