@@ -54,6 +54,15 @@ class Model(Layer):
     def optimizer(self) -> Any:
         return None if self.trainer is None else self.trainer.optimizer
 
+    def build(self, input_shape: Shape) -> None:
+        """Build a subclassed model by calling it once on zeros of that shape
+        (Sequential builds layer by layer from shapes alone)."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            self.call(torch.zeros((1,) + tuple(input_shape[1:])))
+        self.train(was_training)
+
     # --------------------------------------------------------- training
     def compile(
         self,

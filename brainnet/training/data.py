@@ -36,7 +36,7 @@ def _first_string(array: np.ndarray) -> Any:
     flat = array.reshape(-1)
     for item in flat[: min(len(flat), 1000)]:
         if isinstance(item, (str, bytes)):
-            return item
+            return item.decode() if isinstance(item, bytes) else str(item)
     return None
 
 
@@ -59,6 +59,8 @@ def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.T
                     f"(dtype {array.dtype}). Fix: convert them first, e.g. {fix}."
                 )
             array = array.astype(np.float64)
+        if not array.flags.writeable:  # e.g. a view into a pandas frame
+            array = array.copy()
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     else:
         tensor = array

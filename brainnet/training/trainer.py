@@ -78,10 +78,7 @@ class Trainer:
             check_model_input(tuple(x.shape), expected)
         data_module.check_finite(x)
         if not self.model.built:
-            dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
-            with torch.no_grad():
-                self.model.eval()
-                self.model(x[:1].to(self.device, dtype))
+            self.model.build_from_shape((None,) + tuple(x.shape[1:]))
         return x.to(self.device, self.model.dtype, non_blocking=True)
 
     def _labels(self, y: Any, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,21 @@
+"""Ready-to-use data sets, returned as NumPy arrays exactly as Keras returns them.
+
+Each submodule has ``load_data(path=None)`` returning
+``(x_train, y_train), (x_test, y_test)`` and a ``CLASS_NAMES`` tuple:
+
+- ``mnist``: handwritten digits, 28x28 uint8, labels 0-9.
+- ``fashion_mnist``: clothing, 28x28 uint8, labels 0-9.
+
+Files are found in ``path=``, ``$BRAINNET_DATA_DIR/<name>/``,
+``/usr/share/datasets/<name>/`` or the cache ``~/.cache/brainnet/datasets/``,
+else downloaded into the cache (not with ``BRAINNET_OFFLINE=1``); each is
+verified by SHA-256 on every load.
+
+    >>> from brainnet.datasets import mnist
+    >>> (x_train, y_train), (x_test, y_test) = mnist.load_data()  # doctest: +SKIP
+"""
+
+from brainnet.datasets import fashion_mnist, mnist
+from brainnet.datasets._files import ChecksumError, DatasetNotFoundError
+
+__all__ = ["ChecksumError", "DatasetNotFoundError", "fashion_mnist", "mnist"]
