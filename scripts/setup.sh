@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up brainnet in ./.venv: PyTorch's CPU build first (torch==2.13.0; a plain
+# `pip install torch` would pull a CUDA build of several GB), then brainnet
+# with its test extras. Also installs Debian's Fashion-MNIST when run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[test]"
+if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+# Real MNIST: ../shared/datasets/mnist when it is there (never copied into the repo).
+if [ -z "${BRAINNET_DATA_DIR:-}" ] && [ -d ../shared/datasets/mnist ]; then
+  echo "export BRAINNET_DATA_DIR=$(cd ../shared/datasets && pwd)" > .venv/brainnet-env.sh
+else
+  : > .venv/brainnet-env.sh
+fi

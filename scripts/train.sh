@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, then train the teaching CNN on MNIST (brainnet run mnist-cnn).
+# Extra arguments go to `brainnet run`, e.g. --epochs 2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source .venv/brainnet-env.sh
+exec .venv/bin/brainnet run mnist-cnn "$@"
