@@ -27,13 +27,13 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from brainnet._atomic import atomic_write
 from brainnet.datasets import _idx
 
 FILES = (
@@ -110,25 +110,19 @@ def _download(url: str, folder: Path, filename: str, sha256: str) -> None:
     name never holds a partial or bad file.
     """
     request = urllib.request.Request(url, headers={"User-Agent": "brainnet"})
-    fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "w+b") as f:
+
+    def fetch(tmp: str) -> None:
+        with open(tmp, "w+b") as f:
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
                 announced = response.headers.get("Content-Length")
                 while chunk := response.read(_CHUNK):
                     f.write(chunk)
             if announced is not None and f.tell() != int(announced):
-                raise OSError(
-                    f"download interrupted: received {f.tell()} of {announced} bytes"
-                )
+                raise OSError(f"download interrupted: received {f.tell()} of {announced} bytes")
             f.seek(0)
             _verified_idx(f.read(), filename, sha256)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / filename)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(folder / filename, fetch)
 
 
 def _download_all(

@@ -1,0 +1,178 @@
+"""The ``brainnet`` command: train the teaching examples end to end.
+
+    brainnet list
+    brainnet run mnist-cnn [--epochs N] [--batch-size N] [--device auto|cpu|cuda]
+                           [--data-dir DIR] [--out DIR] [--seed N] [--limit N]
+
+``run`` trains a recipe (see ``brainnet.recipes``) with a progress bar per
+epoch, prints the test accuracy and writes the trained weights,
+``history.json`` and ``training_curves.png`` into ``--out`` (default
+``brainnet-out/<recipe>``). A mistake a user can make (unknown recipe, bad
+option, missing data set, unwritable folder) prints one line on stderr and
+exits non-zero: 2 for a wrong command line, 1 for a run that cannot proceed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _count(minimum: int) -> type:
+    """An argparse ``type`` accepting integers ≥ ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        _error(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser of the ``brainnet`` command and its subcommands."""
+    parser = _Parser(
+        prog="brainnet",
+        description="Train the teaching examples of brainnet end to end.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", help="list the recipes", description="List the recipes.")
+    run = commands.add_parser(
+        "run",
+        help="train a recipe, print its test accuracy, save weights and curves",
+        description="Train a recipe, print its test accuracy, write its weights, "
+        "history.json and training_curves.png.",
+    )
+    run.add_argument("recipe", metavar="RECIPE", help="a name from `brainnet list`")
+    run.add_argument("--epochs", type=_count(1), default=10, metavar="N", help="passes over the data (default 10)")
+    run.add_argument("--batch-size", type=_count(1), default=64, metavar="N", help="samples per step (default 64)")
+    run.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="auto: CUDA when available, else CPU (default auto)",
+    )
+    run.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="folder holding mnist/ and/or fashion-mnist/ (default $BRAINNET_DATA_DIR, "
+        "the system folder, the cache, else download)",
+    )
+    run.add_argument("--out", type=Path, metavar="DIR", help="output folder (default brainnet-out/RECIPE)")
+    run.add_argument("--seed", type=_count(0), default=0, metavar="N", help="random seed (default 0)")
+    run.add_argument(
+        "--limit", type=_count(10), metavar="N",
+        help="train on the first N training images, test on the first N//5 (default all)",
+    )
+    return parser
+
+
+def _error(message: str) -> None:
+    """Prints ``brainnet: error: message`` as a single line on stderr."""
+    print(f"brainnet: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _unknown_recipe(name: str, known: Sequence[str]) -> str:
+    """The message for an unknown recipe: the known ones and the closest match."""
+    message = f"unknown recipe {name!r}; known recipes: {', '.join(known)}."
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+    if close:
+        message += f" Did you mean {close[0]!r}?"
+    return message
+
+
+def _list(recipes: dict) -> int:
+    width = max(len(name) for name in recipes)
+    for name, recipe in recipes.items():
+        print(f"{name:<{width}}  {recipe.description}")
+    return 0
+
+
+def _run(args: argparse.Namespace, recipes: dict) -> int:
+    from brainnet.datasets import ChecksumError, DatasetNotFoundError
+    from brainnet.recipes import RunConfig
+    from brainnet.training.trainer import resolve_device
+
+    recipe = recipes.get(args.recipe)
+    if recipe is None:
+        _error(_unknown_recipe(args.recipe, sorted(recipes)))
+        return EXIT_USAGE
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        _error(f"--device {args.device}: {e}")
+        return EXIT_USAGE
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        _error(f"--data-dir {args.data_dir}: expected a folder holding mnist/ or fashion-mnist/, "
+               "got no such folder.")
+        return EXIT_USAGE
+    out = args.out if args.out is not None else Path("brainnet-out") / recipe.name
+    try:  # fail now, not after training, when the outputs cannot be written
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(f"cannot write into the output folder {out}")
+    except OSError as e:
+        _error(f"--out {out}: {e}")
+        return EXIT_RUN_FAILED
+    config = RunConfig(
+        out=out, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
+        data_dir=args.data_dir, seed=args.seed, limit=args.limit,
+    )
+    try:
+        recipe.run(config)
+    except (DatasetNotFoundError, ChecksumError) as e:
+        _error(str(e))
+        return EXIT_RUN_FAILED
+    except OSError as e:  # writing the outputs: disk full, permissions
+        _error(f"{type(e).__name__}: {e}")
+        return EXIT_RUN_FAILED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``brainnet`` command.
+
+    Args:
+        argv: the arguments after the program name; None: ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 success, 1 a run that failed (missing data set,
+        unwritable output), 2 a wrong command line (unknown recipe, bad
+        option), 130 interrupted with Ctrl-C.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # _Parser.error printed the error (or --help the help)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    from brainnet.recipes import RECIPES
+
+    try:
+        if args.command == "list":
+            return _list(RECIPES)
+        return _run(args, RECIPES)
+    except KeyboardInterrupt:
+        _error("interrupted.")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
