@@ -139,7 +139,7 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
-    close = difflib.get_close_matches(str(identifier), list(_BY_NAME), n=1)
+    close = difflib.get_close_matches(str(identifier).lower(), list(_BY_NAME), n=1)
     hint = f"activation={close[0]!r}" if close else "one of the names above"
     raise ValueError(
         f"Unknown activation {identifier!r}. Expected one of: "

@@ -51,7 +51,8 @@ def sparse_categorical_crossentropy(
     if from_logits:
         logp = torch.log_softmax(y_pred, dim=-1)
     else:
-        logp = torch.log(y_pred.clamp(EPSILON, 1.0 - EPSILON))
+        p = y_pred / y_pred.sum(-1, keepdim=True)
+        logp = torch.log(p.clamp(EPSILON, 1.0 - EPSILON))
     return -logp.gather(-1, index).squeeze(-1)
 
 
@@ -120,7 +121,8 @@ class CategoricalCrossentropy(Loss):
         super().__init__(categorical_crossentropy, name, from_logits)
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1, logits.shape[-1]))
+        target = y_true.to(logits.dtype).reshape(-1, logits.shape[-1])
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target)
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -180,6 +182,8 @@ def get(identifier: str | Loss | Callable) -> Loss:
     """
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
     if isinstance(identifier, str) and identifier.lower() in _CLASSES:
         return _CLASSES[identifier.lower()]()
     if callable(identifier) and not isinstance(identifier, str):

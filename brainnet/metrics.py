@@ -176,6 +176,8 @@ def get(
     """
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
     if isinstance(identifier, str) and identifier in ("accuracy", "acc"):
         kind = loss.kind if loss is not None else "regression"
         if kind not in _ACCURACY_BY_LOSS_KIND:

@@ -9,7 +9,7 @@ weights, g the gradient, η the learning rate):
 * RMSprop:  s ← ρ·s + (1 − ρ)·g²;  θ ← θ − η·g / (√s + ε)
 * Adam:     m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g²;
             θ ← θ − η·m̂ / (√ŝ + ε),  m̂ = m/(1 − β₁ᵗ), ŝ = s/(1 − β₂ᵗ)
-* AdamW:    Adam, then θ ← θ − η·λ·θ (decoupled weight decay λ)
+* AdamW:    θ ← θ − η·λ·θ (decoupled weight decay λ), then the Adam step
 
 SGD with momentum matches Keras's ``v ← μv − ηg; θ ← θ + v`` exactly for a
 constant learning rate. Adam's and RMSprop's ε enters as in PyTorch
@@ -33,11 +33,13 @@ class Optimizer:
 
     def __init__(self, learning_rate: float, name: str, lr: float | None = None) -> None:
         if lr is not None:
+            # Point the warning at the user's line, however deep the __init__ chain.
+            depth = sum(1 for c in type(self).__mro__ if issubclass(c, Optimizer) and "__init__" in vars(c))
             warnings.warn(
                 f"{type(self).__name__}(lr=...) is the old Keras spelling; use "
                 f"{type(self).__name__}(learning_rate={lr}).",
                 DeprecationWarning,
-                stacklevel=3,
+                stacklevel=depth + 1,
             )
             learning_rate = lr
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate < 0:
@@ -70,6 +72,11 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(
+                f"{type(self).__name__}.learning_rate: expected a number ≥ 0, got {value!r}. "
+                "Fix: optimizer.learning_rate = 0.001."
+            )
         self._learning_rate = float(value)
         if self.torch_optimizer is not None:
             for group in self.torch_optimizer.param_groups:

@@ -9,6 +9,7 @@ channels-last kernels run on it directly.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -29,12 +30,9 @@ def nhwc(x: torch.Tensor) -> torch.Tensor:
 
 def pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
     """Accept an int or a pair of positive ints (Keras's kernel_size style)."""
-    pair_ = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(pair_, (tuple, list))
-        or len(pair_) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair_)
-    ):
+    is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)  # noqa: E731
+    pair_ = (value, value) if is_int(value) else value
+    if not isinstance(pair_, (tuple, list)) or len(pair_) != 2 or not all(is_int(v) and v > 0 for v in pair_):
         raise ValueError(
             f"{layer}: expected {arg} to be a positive int or a pair of them, got {value!r}. "
             f"Fix: {arg}=(3, 3) or {arg}=3."

@@ -85,7 +85,7 @@ class Conv2D(Layer):
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
-        if self.padding == "same" and self.strides == (1, 1):  # torch pads as Keras here
+        if self.padding == "same" and self.strides == (1, 1) and all(k % 2 for k in self.kernel_size):
             y = F.conv2d(x, self.kernel, self.bias, 1, "same")
         else:
             if self.padding == "same":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, Iterable
 
 import torch
@@ -14,12 +15,12 @@ from .base import Layer, Shape, glorot_uniform, shape_str
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
     """Validate a hyperparameter that must be a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(
             f"{layer}: expected {arg} to be a positive integer, got {value!r}. "
             f"Fix: {layer}({arg}=32, ...)."
         )
-    return value
+    return int(value)
 
 
 class Dense(Layer):

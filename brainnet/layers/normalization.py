@@ -21,7 +21,8 @@ class BatchNormalization(Layer):
                    moving_var  ← m · moving_var  + (1 − m) · σ²_B · n/(n − 1)
         inference: y = γ · (x − moving_mean) / √(moving_var + ε) + β
 
-    with ``n`` the number of values averaged per feature. The moving variance
+    with ``n`` the number of values averaged per feature (a training batch
+    with one value per feature uses σ²_B = 0 in both). The moving variance
     uses the unbiased batch variance (PyTorch's fused kernel; Keras uses the
     biased one, a difference of n/(n − 1)).
 
@@ -82,6 +83,8 @@ class BatchNormalization(Layer):
         self.add_weight("moving_variance", torch.ones(c), trainable=False)
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if training and inputs.numel() == inputs.shape[-1]:
+            return self._one_value_per_feature(inputs)
         x = inputs.movedim(-1, 1)  # (B, C, ...): a view; channels-last memory for images
         y = F.batch_norm(
             x,
@@ -94,6 +97,20 @@ class BatchNormalization(Layer):
             eps=self.epsilon,
         )
         return y.movedim(1, -1)  # (B, ..., C)
+
+    def _one_value_per_feature(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Training on a batch of one value per feature (e.g. a last batch of 1):
+        μ_B = x and σ²_B = 0, as Keras does (PyTorch's kernel refuses it)."""
+        x = inputs.reshape(-1)  # (C,)
+        with torch.no_grad():
+            self.moving_mean.mul_(self.momentum).add_(x.detach(), alpha=1.0 - self.momentum)
+            self.moving_variance.mul_(self.momentum)
+        y = (x - x) / (self.epsilon ** 0.5)  # zero, but keeps the gradient path to x
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y.reshape(inputs.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -205,3 +205,11 @@ def test_public_names():
     }.items():
         for name in names:
             assert hasattr(getattr(brainnet, module), name), f"brainnet.{module}.{name}"
+
+
+def test_batchnorm_after_dense_survives_a_last_batch_of_one():
+    x, y = blobs(5)
+    model = Sequential([Dense(4, input_shape=(2,)), BatchNormalization(), Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)  # batches of 4 and 1
+    assert np.isfinite(history.history["loss"]).all()

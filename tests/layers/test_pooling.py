@@ -1,0 +1,210 @@
+"""Pooling layers against naive NumPy loops over their docstring equations, in
+float64. "same" windows that overlap the padding use only the real cells: max
+ignores padding, the average divides by the number of real cells (Keras).
+Tolerance: atol=1e-12 (average), exact (max).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet.layers import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+
+
+def keras_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def pool_naive(x, pool, strides, padding, kind):
+    """y[n, p, q, c] = max/mean over the window's real cells (NHWC)."""
+    n_, h_, w_, c_ = x.shape
+    ph, pw = pool
+    sh, sw = strides
+    if padding == "same":
+        top, _ = keras_same_pads(h_, ph, sh)
+        left, _ = keras_same_pads(w_, pw, sw)
+        out_h, out_w = math.ceil(h_ / sh), math.ceil(w_ / sw)
+    else:
+        top = left = 0
+        out_h, out_w = (h_ - ph) // sh + 1, (w_ - pw) // sw + 1
+    y = np.zeros((n_, out_h, out_w, c_))
+    for n in range(n_):
+        for p in range(out_h):
+            for q in range(out_w):
+                for c in range(c_):
+                    cells = []
+                    for u in range(ph):
+                        for v in range(pw):
+                            i, j = p * sh + u - top, q * sw + v - left
+                            if 0 <= i < h_ and 0 <= j < w_:
+                                cells.append(x[n, i, j, c])
+                    assert cells, "a window made only of padding"
+                    y[n, p, q, c] = max(cells) if kind == "max" else sum(cells) / len(cells)
+    return y
+
+
+def f64(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(size=shape))
+
+
+CASES = [
+    # (input NHWC, pool_size, strides (None = pool_size), padding)
+    ((2, 6, 6, 3), (2, 2), None, "valid"),
+    ((1, 7, 7, 2), (2, 2), None, "valid"),  # odd size: last row/column dropped
+    ((1, 6, 7, 2), (3, 3), (1, 1), "valid"),
+    ((2, 8, 9, 1), (2, 3), (1, 2), "valid"),  # non-square
+    ((1, 5, 5, 2), (2, 2), None, "same"),  # last window overlaps the bottom/right pad
+    ((1, 5, 6, 2), (3, 3), (1, 1), "same"),  # border windows overlap pad on every side
+    ((2, 7, 6, 2), (3, 2), (2, 1), "same"),  # non-square, strided
+    ((1, 4, 4, 1), (3, 3), (2, 2), "same"),  # pad (0, 1)
+    ((1, 6, 5, 3), (4, 4), (1, 1), "same"),  # pad (1, 2)
+]
+
+
+@pytest.mark.parametrize("shape, pool, strides, padding", CASES)
+def test_max_pooling_matches_naive(shape, pool, strides, padding):
+    x = f64(*shape) - 10.0  # all negative: a zero pad would win the max
+    assert float(x.max()) < 0
+    y = MaxPooling2D(pool, strides=strides, padding=padding)(x)
+    expected = pool_naive(x.numpy(), pool, strides or pool, padding, "max")
+    assert tuple(y.shape) == expected.shape
+    np.testing.assert_array_equal(y.numpy(), expected)
+
+
+@pytest.mark.parametrize("shape, pool, strides, padding", CASES)
+def test_average_pooling_matches_naive(shape, pool, strides, padding):
+    x = f64(*shape) + 3.0
+    y = AveragePooling2D(pool, strides=strides, padding=padding)(x)
+    expected = pool_naive(x.numpy(), pool, strides or pool, padding, "mean")
+    assert tuple(y.shape) == expected.shape
+    assert y.dtype == torch.float64
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_same_pooling_hand_example():
+    # 3×3 image 1..9, pool 2, stride 2, "same": pad one row below, one column right.
+    x = torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 3, 3, 1)
+    avg = AveragePooling2D(2, padding="same")(x)[0, :, :, 0].tolist()
+    assert avg == [[(1 + 2 + 4 + 5) / 4, (3 + 6) / 2], [(7 + 8) / 2, 9.0]]
+    assert MaxPooling2D(2, padding="same")(x)[0, :, :, 0].tolist() == [[5, 6], [8, 9]]
+    assert MaxPooling2D(2, padding="same")(-x)[0, :, :, 0].tolist() == [[-1, -3], [-7, -9]]
+
+
+def test_global_average_pooling_matches_naive():
+    x = f64(3, 4, 5, 6)
+    y = GlobalAveragePooling2D()(x)
+    xn = x.numpy()
+    expected = np.zeros((3, 6))
+    for n in range(3):
+        for c in range(6):
+            s = 0.0
+            for i in range(4):
+                for j in range(5):
+                    s += xn[n, i, j, c]
+            expected[n, c] = s / (4 * 5)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_pooling_output_contiguous_nhwc():
+    y = MaxPooling2D(2)(f64(2, 6, 6, 3))
+    assert y.is_contiguous()
+    y = AveragePooling2D(2, padding="same")(f64(2, 5, 5, 3))
+    assert y.is_contiguous()
+
+
+LAYERS = [MaxPooling2D, AveragePooling2D]
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+@pytest.mark.parametrize("shape", [(2, 9, 8, 3), (1, 5, 5, 1), (1, 28, 28, 4)])
+@pytest.mark.parametrize("pool", [2, 3, (2, 3)])
+@pytest.mark.parametrize("strides", [None, 1, (2, 1)])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_pooling_compute_output_shape(cls, shape, pool, strides, padding):
+    layer = cls(pool, strides=strides, padding=padding)
+    y = layer(torch.zeros(shape))
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + tuple(y.shape[1:])
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_pooling_compute_output_shape_unknown_sizes(cls):
+    assert cls(2).compute_output_shape((None, None, 6, 3)) == (None, None, 3, 3)
+    assert GlobalAveragePooling2D().compute_output_shape((None, None, None, 3)) == (None, 3)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 5, 3), (1, 1, 1, 7)])
+def test_global_average_pooling_compute_output_shape(shape):
+    layer = GlobalAveragePooling2D()
+    y = layer(torch.zeros(shape))
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + tuple(y.shape[1:])
+
+
+def test_pooling_default_strides_are_pool_size():
+    layer = MaxPooling2D((2, 3))
+    assert layer.strides == (2, 3)
+    assert layer.get_config()["strides"] == [2, 3]
+
+
+@pytest.mark.parametrize("cls", [MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D])
+def test_pooling_rank_error(cls):
+    name = f"{cls.__name__.lower()}_rank"
+    with pytest.raises(
+        ValueError,
+        match=rf"Layer '{name}' \({cls.__name__}\) expected input of rank 4 \(batch, height, width, "
+        r"channels\), got shape \(2, 6, 6\) of rank 3\. Fix: reshape the input",
+    ):
+        cls(name=name)(torch.ones(2, 6, 6))
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_pooling_image_too_small_error(cls):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'tiny': input of height×width 2×5 is smaller than its window 3×3 with "
+        r"padding='valid', so the output would be empty\. Fix:",
+    ):
+        cls(3, name="tiny")(torch.ones(1, 2, 5, 1))
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+@pytest.mark.parametrize("arg, value", [("pool_size", 0), ("pool_size", (2, 0)), ("pool_size", "2"),
+                                        ("strides", 0), ("strides", (1, -1)), ("strides", (1, 1, 1))])
+def test_pooling_pair_validation(cls, arg, value):
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__}: expected {arg} to be a positive int or a pair of them, got "
+        rf"{re.escape(repr(value))}\. Fix: {arg}=\(3, 3\) or {arg}=3\.",
+    ):
+        cls(**{arg: value})
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+def test_pooling_padding_validation(cls):
+    with pytest.raises(
+        ValueError, match=rf"{cls.__name__}: expected padding 'valid' or 'same', got 'causal'\. Fix:"
+    ):
+        cls(2, padding="causal")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MaxPooling2D(),
+        lambda: MaxPooling2D((3, 2), strides=1, padding="same", name="mp"),
+        lambda: AveragePooling2D(2, strides=(1, 2), input_shape=(8, 8, 1)),
+        lambda: GlobalAveragePooling2D(name="gap"),
+    ],
+)
+def test_pooling_get_config_round_trip(make):
+    layer = make()
+    config = layer.get_config()
+    again = type(layer).from_config(json.loads(json.dumps(config)))
+    assert again.get_config() == config

@@ -1,0 +1,274 @@
+"""Losses against hand-computed values (float64), the from_logits forms, the
+1e-7 clipping, the class forms' batch mean, the fused path and losses.get."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet import losses
+
+F64 = torch.float64
+EPS = 1e-7
+
+
+def t(values, dtype=F64) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype)
+
+
+def close(actual: torch.Tensor, expected, atol: float = 1e-12) -> None:
+    expected = np.asarray(expected, dtype=np.float64)
+    np.testing.assert_allclose(actual.detach().numpy(), expected, rtol=0, atol=atol)
+
+
+P = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
+
+
+# ------------------------------------------------------------ hand-computed
+def test_sparse_categorical_crossentropy_hand_values():
+    out = losses.sparse_categorical_crossentropy(t([0, 2], torch.int64), t(P))
+    # −log 0.7 = 0.35667494393873245, −log 0.6 = 0.5108256237659907
+    close(out, [0.35667494393873245, 0.5108256237659907])
+    close(out, [-math.log(0.7), -math.log(0.6)])
+
+
+def test_sparse_labels_of_shape_n_1_and_float():
+    expected = [-math.log(0.2), -math.log(0.1)]
+    close(losses.sparse_categorical_crossentropy(t([[1], [0]], torch.int64), t(P)), expected)
+    close(losses.sparse_categorical_crossentropy(t([1.0, 0.0]), t(P)), expected)
+
+
+def test_categorical_crossentropy_hand_values():
+    out = losses.categorical_crossentropy(t([[1, 0, 0], [0, 0, 1]]), t(P))
+    close(out, [-math.log(0.7), -math.log(0.6)])
+    # Soft labels: −(0.5·log 0.7 + 0.5·log 0.2) = 0.9830564281864164
+    close(losses.categorical_crossentropy(t([[0.5, 0.5, 0.0]]), t([P[0]])), [0.9830564281864164])
+
+
+def test_categorical_crossentropy_normalizes_predictions():
+    # Keras divides y_pred by its sum first: [1.4, 0.4, 0.2] ~ [0.7, 0.2, 0.1].
+    close(losses.categorical_crossentropy(t([[1, 0, 0]]), t([[1.4, 0.4, 0.2]])), [-math.log(0.7)])
+
+
+def test_binary_crossentropy_hand_values():
+    out = losses.binary_crossentropy(t([[1, 0], [0, 1]]), t([[0.9, 0.2], [0.4, 0.5]]))
+    # sample 0: −(log 0.9 + log 0.8)/2 = 0.16425203348601799 ; sample 1: −(log 0.6 + log 0.5)/2
+    close(out, [0.16425203348601799, -(math.log(0.6) + math.log(0.5)) / 2])
+
+
+def test_binary_crossentropy_single_output_labels_shapes():
+    p = t([[0.9], [0.3]])
+    expected = [-math.log(0.9), -math.log(0.7)]
+    close(losses.binary_crossentropy(t([[1], [0]]), p), expected)
+    close(losses.binary_crossentropy(t([1, 0], torch.int64), p), expected)
+
+
+def test_mean_squared_error_hand_values():
+    out = losses.mean_squared_error(t([[1, 2], [3, 4]]), t([[1.5, 2], [2, 4]]))
+    close(out, [0.125, 0.5])  # (0.25 + 0)/2, (1 + 0)/2
+
+
+# ------------------------------------------------------------------- shapes
+@pytest.mark.parametrize("outer", [(5,), (2, 3)])
+def test_per_sample_shapes(outer):
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.normal(size=outer + (4,)))
+    p = torch.softmax(z, -1)
+    idx = torch.from_numpy(rng.integers(0, 4, size=outer))
+    onehot = torch.nn.functional.one_hot(idx, 4).to(F64)
+    assert losses.sparse_categorical_crossentropy(idx, p).shape == outer
+    assert losses.categorical_crossentropy(onehot, p).shape == outer
+    assert losses.binary_crossentropy((p > 0.25).to(F64), p).shape == outer
+    assert losses.mean_squared_error(onehot, p).shape == outer
+
+
+# --------------------------------------------------------------- from_logits
+def _logits(shape=(6, 5), seed=0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(scale=2.0, size=shape))
+
+
+def test_from_logits_equivalence_categorical_and_sparse():
+    z = _logits()
+    idx = torch.tensor([0, 4, 2, 2, 1, 3])
+    onehot = torch.nn.functional.one_hot(idx, 5).to(F64)
+    p = torch.softmax(z, -1)
+    close(losses.categorical_crossentropy(onehot, z, from_logits=True),
+          losses.categorical_crossentropy(onehot, p).numpy())
+    close(losses.sparse_categorical_crossentropy(idx, z, from_logits=True),
+          losses.sparse_categorical_crossentropy(idx, p).numpy())
+
+
+def test_from_logits_equivalence_binary():
+    z = _logits((6, 3), seed=1)
+    y = (torch.from_numpy(np.random.default_rng(2).uniform(size=(6, 3))) > 0.5).to(F64)
+    close(losses.binary_crossentropy(y, z, from_logits=True),
+          losses.binary_crossentropy(y, torch.sigmoid(z)).numpy())
+
+
+# ---------------------------------------------------------------- clipping
+L_EPS = -math.log(1e-7)  # 16.11809565095832
+
+
+def test_clipping_probability_zero():
+    p = t([[1.0, 0.0, 0.0]])
+    close(losses.sparse_categorical_crossentropy(t([1], torch.int64), p), [L_EPS], atol=1e-9)
+    close(losses.categorical_crossentropy(t([[0, 1, 0]]), p), [L_EPS], atol=1e-9)
+    # p = 1 for the true class is clipped to 1 − 1e-7: −log(1 − 1e-7) ≈ 1.0000000494736474e-07
+    close(losses.sparse_categorical_crossentropy(t([0], torch.int64), p), [-math.log(1 - EPS)], atol=1e-15)
+    close(losses.categorical_crossentropy(t([[1, 0, 0]]), p), [-math.log(1 - EPS)], atol=1e-15)
+    assert math.isclose(L_EPS, 16.11809565095832)
+
+
+def test_clipping_binary():
+    out = losses.binary_crossentropy(t([[1.0], [0.0], [1.0]]), t([[0.0], [1.0], [1.0]]))
+    assert torch.isfinite(out).all()
+    close(out, [L_EPS, L_EPS, -math.log(1 - EPS)], atol=1e-8)
+
+
+# ------------------------------------------------------------ class forms
+def test_class_forms_average_over_batch():
+    idx = t([0, 2], torch.int64)
+    onehot = t([[1, 0, 0], [0, 0, 1]])
+    mean = (-math.log(0.7) - math.log(0.6)) / 2
+    close(losses.SparseCategoricalCrossentropy()(idx, t(P)), mean)
+    close(losses.CategoricalCrossentropy()(onehot, t(P)), mean)
+    close(losses.BinaryCrossentropy()(t([[1, 0], [0, 1]]), t([[0.9, 0.2], [0.4, 0.5]])),
+          (0.16425203348601799 - (math.log(0.6) + math.log(0.5)) / 2) / 2)
+    close(losses.MeanSquaredError()(t([[1, 2], [3, 4]]), t([[1.5, 2], [2, 4]])), (0.125 + 0.5) / 2)
+
+
+def test_class_forms_from_logits():
+    z = _logits()
+    idx = torch.tensor([0, 4, 2, 2, 1, 3])
+    expected = losses.sparse_categorical_crossentropy(idx, torch.softmax(z, -1)).mean()
+    close(losses.SparseCategoricalCrossentropy(from_logits=True)(idx, z), expected.item())
+    assert losses.SparseCategoricalCrossentropy(from_logits=True).get_config() == {
+        "name": "sparse_categorical_crossentropy", "from_logits": True,
+    }
+
+
+# ------------------------------------------------------------- fused path
+def test_fused_categorical_equals_non_fused():
+    z = _logits((7, 4), seed=3)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 3, 1, 0]), 4).to(F64)
+    loss = losses.CategoricalCrossentropy()
+    assert loss.can_fuse("softmax")
+    close(loss.from_logits_mean(y, z), loss(y, torch.softmax(z, -1)).item())
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2, 3, 3, 1, 0], [[0], [1], [2], [3], [3], [1], [0]]])
+def test_fused_sparse_equals_non_fused(labels):
+    z = _logits((7, 4), seed=4)
+    y = torch.tensor(labels)
+    loss = losses.SparseCategoricalCrossentropy()
+    assert loss.can_fuse("softmax")
+    close(loss.from_logits_mean(y, z), loss(y, torch.softmax(z, -1)).item())
+
+
+def test_fused_binary_equals_non_fused():
+    z = _logits((7, 2), seed=5)
+    y = (torch.from_numpy(np.random.default_rng(6).uniform(size=(7, 2))) > 0.5).to(F64)
+    loss = losses.BinaryCrossentropy()
+    assert loss.can_fuse("sigmoid")
+    close(loss.from_logits_mean(y, z), loss(y, torch.sigmoid(z)).item())
+
+
+def test_fused_sequence_outputs():
+    z = _logits((2, 3, 4), seed=8)
+    y = torch.tensor([[0, 1, 3], [2, 2, 0]])
+    loss = losses.SparseCategoricalCrossentropy()
+    close(loss.from_logits_mean(y, z), loss(y, torch.softmax(z, -1)).item())
+
+
+def test_can_fuse_only_matching_activation():
+    assert not losses.CategoricalCrossentropy().can_fuse("sigmoid")
+    assert not losses.CategoricalCrossentropy(from_logits=True).can_fuse("softmax")
+    assert not losses.BinaryCrossentropy().can_fuse("softmax")
+    assert not losses.SparseCategoricalCrossentropy().can_fuse(None)
+    assert not losses.MeanSquaredError().can_fuse("linear")
+
+
+def test_fused_categorical_accepts_integer_one_hot_like_non_fused():
+    z = _logits((3, 3), seed=9)
+    y = torch.tensor([[1, 0, 0], [0, 0, 1], [0, 1, 0]])  # int64 one-hot: the non-fused loss takes it
+    loss = losses.CategoricalCrossentropy()
+    expected = loss(y, torch.softmax(z, -1)).item()
+    close(loss.from_logits_mean(y, z), expected)
+
+
+def test_sparse_equals_categorical_on_unnormalized_predictions():
+    # Keras's categorical and sparse cross-entropies both divide y_pred by its sum;
+    # brainnet's categorical does, the sparse one does not, so they disagree.
+    p = t([[1.4, 0.4, 0.2], [0.2, 0.2, 0.2]])
+    idx = t([0, 1], torch.int64)
+    onehot = t([[1, 0, 0], [0, 1, 0]])
+    close(losses.sparse_categorical_crossentropy(idx, p), losses.categorical_crossentropy(onehot, p).numpy())
+    close(losses.sparse_categorical_crossentropy(idx, p), [-math.log(0.7), -math.log(1 / 3)])
+
+
+# --------------------------------------------------------------------- get
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("categorical_crossentropy", losses.CategoricalCrossentropy),
+        ("Sparse_Categorical_Crossentropy", losses.SparseCategoricalCrossentropy),
+        ("binary_crossentropy", losses.BinaryCrossentropy),
+        ("mean_squared_error", losses.MeanSquaredError),
+        ("MSE", losses.MeanSquaredError),
+    ],
+)
+def test_get_by_name(name, cls):
+    loss = losses.get(name)
+    assert type(loss) is cls
+    assert loss.from_logits is False
+
+
+@pytest.mark.parametrize(
+    "fn, cls",
+    [
+        (losses.categorical_crossentropy, losses.CategoricalCrossentropy),
+        (losses.sparse_categorical_crossentropy, losses.SparseCategoricalCrossentropy),
+        (losses.binary_crossentropy, losses.BinaryCrossentropy),
+        (losses.mean_squared_error, losses.MeanSquaredError),
+    ],
+)
+def test_get_by_function(fn, cls):
+    assert type(losses.get(fn)) is cls
+
+
+def test_get_instance_and_custom_function():
+    inst = losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert losses.get(inst) is inst
+
+    def mean_abs(y_true, y_pred):
+        return (y_true - y_pred).abs().mean(-1)
+
+    loss = losses.get(mean_abs)
+    assert loss.name == "mean_abs"
+    close(loss(t([[1.0, 2.0], [0.0, 0.0]]), t([[0.0, 2.0], [1.0, 3.0]])), (0.5 + 2.0) / 2)
+
+
+def test_get_loss_class_instantiates_it():
+    loss = losses.get(losses.CategoricalCrossentropy)
+    assert type(loss) is losses.CategoricalCrossentropy
+    close(loss(t([[1.0, 0.0]]), t([[0.7, 0.3]])), -math.log(0.7))
+
+
+def test_get_unknown_name_error():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown loss 'categorical_crossentropyy'\. Expected one of: categorical_crossentropy, "
+        r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, a "
+        r"brainnet\.losses\.Loss, or a function fn\(y_true, y_pred\)\. "
+        r"Fix: loss='categorical_crossentropy'\.",
+    ):
+        losses.get("categorical_crossentropyy")
+
+
+def test_get_unknown_name_without_close_match():
+    with pytest.raises(ValueError, match=r"Unknown loss 'hinge'.*Fix: loss='sparse_categorical_crossentropy' "
+                                         r"for integer class labels\."):
+        losses.get("hinge")

@@ -1,0 +1,188 @@
+"""Metrics on hand-made examples: the accuracy variants, metrics.get picking
+the variant from the loss, the weighted mean over update_state calls, and
+reset_state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brainnet import losses, metrics
+
+
+def t(values, dtype=torch.float64) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype)
+
+
+# Predictions whose argmax is [0, 2, 2, 1].
+PRED = t([[0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]])
+LABELS = [0, 1, 2, 1]  # 3 of 4 right
+
+
+# ------------------------------------------------------------ variants
+@pytest.mark.parametrize(
+    "y_true",
+    [t(LABELS, torch.int64), t([[v] for v in LABELS], torch.int64), t(LABELS)],
+    ids=["int (N,)", "int (N,1)", "float (N,)"],
+)
+def test_sparse_categorical_accuracy(y_true):
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(y_true, PRED)
+    assert m.result() == 0.75
+
+
+def test_categorical_accuracy():
+    one_hot = torch.nn.functional.one_hot(t(LABELS, torch.int64), 3).to(torch.float64)
+    m = metrics.CategoricalAccuracy()
+    m.update_state(one_hot, PRED)
+    assert m.result() == 0.75
+
+
+def test_accuracy_on_logits_equals_on_probabilities():
+    logits = torch.log(PRED) + 3.0
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(t(LABELS, torch.int64), logits)
+    assert m.result() == 0.75
+    assert metrics.SparseCategoricalAccuracy.argmax_invariant
+    assert metrics.CategoricalAccuracy.argmax_invariant
+    assert not metrics.BinaryAccuracy.argmax_invariant
+
+
+def test_binary_accuracy_threshold():
+    y_pred = t([[0.6], [0.4], [0.5], [0.9]])
+    y_true = t([[1], [0], [1], [0]])
+    m = metrics.BinaryAccuracy()
+    m.update_state(y_true, y_pred)
+    # 0.6 → 1 ✓; 0.4 → 0 ✓; 0.5 is not > 0.5 → 0 ✗; 0.9 → 1 ✗
+    assert m.result() == 0.5
+    m = metrics.BinaryAccuracy(threshold=0.45)
+    m.update_state(y_true, y_pred)
+    # now 0.5 → 1 ✓: 3 of 4
+    assert m.result() == 0.75
+
+
+def test_binary_accuracy_labels_of_shape_n():
+    m = metrics.BinaryAccuracy()
+    m.update_state(t([1, 0, 1], torch.int64), t([[0.7], [0.2], [0.1]]))
+    assert m.result() == pytest.approx(2 / 3, abs=1e-15)
+
+
+def test_binary_accuracy_several_outputs_counts_each_output():
+    m = metrics.BinaryAccuracy()
+    m.update_state(t([[1, 0], [0, 0]]), t([[0.9, 0.8], [0.1, 0.2]]))
+    assert m.result() == 0.75
+
+
+def test_exact_accuracy_and_errors():
+    m = metrics.Accuracy()
+    m.update_state(t([1, 2, 3, 4]), t([1, 2, 0, 4]))
+    assert m.result() == 0.75
+    mse = metrics.MeanSquaredError()
+    mse.update_state(t([[1.0, 2.0]]), t([[2.0, 4.0]]))
+    assert mse.result() == 2.5  # (1 + 4)/2
+    mae = metrics.MeanAbsoluteError()
+    mae.update_state(t([[1.0, 2.0]]), t([[2.0, 4.0]]))
+    assert mae.result() == 1.5
+
+
+# --------------------------------------------------- weighted mean / reset
+def test_result_is_weighted_mean_over_updates():
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(t(LABELS, torch.int64), PRED)  # 3/4
+    m.update_state(t([1, 1], torch.int64), t([[0.9, 0.1], [0.6, 0.4]]))  # 0/2
+    # 3 right of 6 = 0.5, not the mean of the batch means (0.75 + 0)/2 = 0.375
+    assert m.result() == 0.5
+
+
+def test_reset_state():
+    m = metrics.CategoricalAccuracy()
+    assert m.result() == 0.0  # nothing seen yet
+    m.update_state(t([[1, 0]]), t([[0.2, 0.8]]))
+    assert m.result() == 0.0
+    m.reset_state()
+    assert m.result() == 0.0
+    m.update_state(t([[1, 0], [0, 1]]), t([[0.7, 0.3], [0.1, 0.9]]))
+    assert m.result() == 1.0  # the earlier wrong sample no longer counts
+
+
+def test_mean_metric_weights():
+    m = metrics.Mean()
+    m.update_state(t(2.0), 3)
+    m.update_state(t(4.0), 1)
+    assert m.result() == 2.5  # (2·3 + 4·1)/4
+    m.reset_state()
+    m.update_state(t(7.0))
+    assert m.result() == 7.0
+
+
+# ------------------------------------------------------------------- get
+@pytest.mark.parametrize(
+    "loss, cls",
+    [
+        (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
+        (losses.get("sparse_categorical_crossentropy"), metrics.SparseCategoricalAccuracy),
+        (losses.CategoricalCrossentropy(from_logits=True), metrics.CategoricalAccuracy),
+        (losses.BinaryCrossentropy(), metrics.BinaryAccuracy),
+    ],
+)
+@pytest.mark.parametrize("name", ["accuracy", "acc"])
+def test_get_accuracy_picks_variant_from_loss(loss, cls, name):
+    m = metrics.get(name, loss)
+    assert type(m) is cls
+    assert m.name == name
+
+
+def test_get_accuracy_for_other_losses_uses_shapes():
+    mse = losses.get("mse")
+    assert type(metrics.get("accuracy", mse, output_units=1)) is metrics.BinaryAccuracy
+    assert type(metrics.get("accuracy", mse, output_units=3, label_rank_lower=True)) is (
+        metrics.SparseCategoricalAccuracy
+    )
+    assert type(metrics.get("accuracy", mse, output_units=3)) is metrics.CategoricalAccuracy
+    assert type(metrics.get("accuracy")) is metrics.CategoricalAccuracy
+
+
+@pytest.mark.parametrize(
+    "name, cls, metric_name",
+    [
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy, "sparse_categorical_accuracy"),
+        ("categorical_accuracy", metrics.CategoricalAccuracy, "categorical_accuracy"),
+        ("binary_accuracy", metrics.BinaryAccuracy, "binary_accuracy"),
+        ("mse", metrics.MeanSquaredError, "mse"),
+        ("mean_absolute_error", metrics.MeanAbsoluteError, "mean_absolute_error"),
+        ("mae", metrics.MeanAbsoluteError, "mae"),
+    ],
+)
+def test_get_by_name(name, cls, metric_name):
+    m = metrics.get(name)
+    assert type(m) is cls
+    assert m.name == metric_name
+
+
+def test_get_instance_and_function():
+    inst = metrics.BinaryAccuracy(threshold=0.3)
+    assert metrics.get(inst) is inst
+
+    def top_is_zero(y_true, y_pred):
+        return (y_pred.argmax(-1) == 0).to(torch.float64)
+
+    m = metrics.get(top_is_zero)
+    assert m.name == "top_is_zero"
+    m.update_state(t([0, 0, 0, 0], torch.int64), PRED)
+    assert m.result() == 0.25
+
+
+def test_get_metric_class_instantiates_it():
+    m = metrics.get(metrics.SparseCategoricalAccuracy)
+    assert type(m) is metrics.SparseCategoricalAccuracy
+    m.update_state(t(LABELS, torch.int64), PRED)
+    assert m.result() == 0.75
+
+
+def test_get_unknown_name_suggests_closest():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown metric 'accurcy'\. Expected one of: accuracy, sparse_categorical_accuracy, .*a "
+        r"brainnet\.metrics\.Metric, or a function fn\(y_true, y_pred\)\. Fix: metrics=\['accuracy'\]\.",
+    ):
+        metrics.get("accurcy")

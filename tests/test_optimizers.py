@@ -1,0 +1,318 @@
+"""Optimizers: (a) the same steps as torch.optim with the translated
+hyperparameters, (b) hand-written NumPy update rules from brainnet/optimizers.py's
+docstring (SGD momentum in Keras's form v ← μv − ηg; θ ← θ + v), Keras
+defaults, the lr alias, optimizers.get and the learning_rate setter.
+
+Everything runs in float64; NumPy comparisons use rtol=1e-12, atol=1e-14.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet import optimizers
+
+STEPS = 6
+SHAPES = [(3, 4), (5,)]
+
+
+def make_params(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=s) for s in SHAPES]
+
+
+def make_grads(seed: int = 1) -> list[list[np.ndarray]]:
+    """STEPS gradient sets, one array per parameter."""
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(size=s) for s in SHAPES] for _ in range(STEPS)]
+
+
+def run_torch_params(opt_step, params: list[torch.Tensor], grads) -> list[np.ndarray]:
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = torch.from_numpy(g.copy())
+        opt_step()
+    return [p.detach().numpy().copy() for p in params]
+
+
+def run_brainnet(opt: optimizers.Optimizer, init, grads) -> list[np.ndarray]:
+    params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+    opt.build(params)
+    out = run_torch_params(opt.step, params, grads)
+    assert opt.iterations == len(grads)
+    return out
+
+
+def run_torch(torch_cls, kwargs, init, grads) -> list[np.ndarray]:
+    params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+    opt = torch_cls(params, **kwargs)
+    return run_torch_params(opt.step, params, grads)
+
+
+def assert_params_close(got, expected, rtol=1e-12, atol=1e-14):
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------ (a) vs torch
+TORCH_CASES = [
+    ("sgd", lambda: optimizers.SGD(0.1), torch.optim.SGD, {"lr": 0.1}),
+    ("sgd-momentum", lambda: optimizers.SGD(0.05, momentum=0.9), torch.optim.SGD,
+     {"lr": 0.05, "momentum": 0.9}),
+    ("sgd-nesterov", lambda: optimizers.SGD(0.05, momentum=0.8, nesterov=True), torch.optim.SGD,
+     {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("rmsprop", lambda: optimizers.RMSprop(0.01, rho=0.8, epsilon=1e-6), torch.optim.RMSprop,
+     {"lr": 0.01, "alpha": 0.8, "eps": 1e-6}),
+    ("rmsprop-momentum-centered", lambda: optimizers.RMSprop(0.01, rho=0.85, momentum=0.5, centered=True),
+     torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.85, "momentum": 0.5, "eps": 1e-7, "centered": True}),
+    ("rmsprop-defaults", lambda: optimizers.RMSprop(), torch.optim.RMSprop,
+     {"lr": 0.001, "alpha": 0.9, "eps": 1e-7}),
+    ("adam", lambda: optimizers.Adam(0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-6), torch.optim.Adam,
+     {"lr": 0.01, "betas": (0.8, 0.95), "eps": 1e-6}),
+    ("adam-amsgrad", lambda: optimizers.Adam(0.01, amsgrad=True), torch.optim.Adam,
+     {"lr": 0.01, "eps": 1e-7, "amsgrad": True}),
+    ("adam-defaults", lambda: optimizers.Adam(), torch.optim.Adam, {"lr": 0.001, "eps": 1e-7}),
+    ("adamw", lambda: optimizers.AdamW(0.05, weight_decay=0.1, beta_2=0.99), torch.optim.AdamW,
+     {"lr": 0.05, "weight_decay": 0.1, "betas": (0.9, 0.99), "eps": 1e-7}),
+    ("adamw-defaults", lambda: optimizers.AdamW(), torch.optim.AdamW,
+     {"lr": 0.001, "weight_decay": 0.004, "eps": 1e-7}),
+]
+
+
+@pytest.mark.parametrize("label, make, torch_cls, kwargs", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_same_steps_as_torch_optim(label, make, torch_cls, kwargs):
+    init, grads = make_params(), make_grads()
+    got = run_brainnet(make(), init, grads)
+    expected = run_torch(torch_cls, kwargs, init, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    assert not np.allclose(got[0], init[0])  # the weights did move
+
+
+# --------------------------------------------------------- (b) vs NumPy rules
+def np_sgd(init, grads, lr, momentum=0.0, nesterov=False):
+    """Keras: v ← μv − ηg; θ ← θ + v (nesterov: θ ← θ + μv − ηg, v the new velocity)."""
+    theta = [a.copy() for a in init]
+    v = [np.zeros_like(a) for a in init]
+    for step in grads:
+        for i, g in enumerate(step):
+            if momentum == 0.0:
+                theta[i] = theta[i] - lr * g
+                continue
+            v[i] = momentum * v[i] - lr * g
+            if nesterov:
+                theta[i] = theta[i] + momentum * v[i] - lr * g
+            else:
+                theta[i] = theta[i] + v[i]
+    return theta
+
+
+def np_rmsprop(init, grads, lr, rho, eps):
+    """s ← ρs + (1 − ρ)g²; θ ← θ − ηg/(√s + ε)."""
+    theta = [a.copy() for a in init]
+    s = [np.zeros_like(a) for a in init]
+    for step in grads:
+        for i, g in enumerate(step):
+            s[i] = rho * s[i] + (1 - rho) * g * g
+            theta[i] = theta[i] - lr * g / (np.sqrt(s[i]) + eps)
+    return theta
+
+
+def np_adam(init, grads, lr, b1, b2, eps, weight_decay=0.0):
+    """m ← β₁m + (1 − β₁)g; s ← β₂s + (1 − β₂)g²; θ ← θ − η·m̂/(√ŝ + ε), with
+    AdamW's decoupled decay −η·λ·θ taken on the weights before the step."""
+    theta = [a.copy() for a in init]
+    m = [np.zeros_like(a) for a in init]
+    s = [np.zeros_like(a) for a in init]
+    for t, step in enumerate(grads, start=1):
+        for i, g in enumerate(step):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            s[i] = b2 * s[i] + (1 - b2) * g * g
+            m_hat = m[i] / (1 - b1**t)
+            s_hat = s[i] / (1 - b2**t)
+            theta[i] = theta[i] - lr * m_hat / (np.sqrt(s_hat) + eps) - lr * weight_decay * theta[i]
+    return theta
+
+
+NUMPY_CASES = [
+    ("sgd", lambda: optimizers.SGD(0.1), lambda i, g: np_sgd(i, g, 0.1)),
+    ("sgd-momentum", lambda: optimizers.SGD(0.05, momentum=0.9), lambda i, g: np_sgd(i, g, 0.05, 0.9)),
+    ("sgd-nesterov", lambda: optimizers.SGD(0.05, momentum=0.8, nesterov=True),
+     lambda i, g: np_sgd(i, g, 0.05, 0.8, nesterov=True)),
+    ("rmsprop", lambda: optimizers.RMSprop(0.01, rho=0.8, epsilon=1e-3),
+     lambda i, g: np_rmsprop(i, g, 0.01, 0.8, 1e-3)),
+    ("rmsprop-defaults", lambda: optimizers.RMSprop(), lambda i, g: np_rmsprop(i, g, 0.001, 0.9, 1e-7)),
+    ("adam", lambda: optimizers.Adam(0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
+     lambda i, g: np_adam(i, g, 0.01, 0.8, 0.95, 1e-3)),
+    ("adam-defaults", lambda: optimizers.Adam(), lambda i, g: np_adam(i, g, 0.001, 0.9, 0.999, 1e-7)),
+    ("adamw", lambda: optimizers.AdamW(0.05, weight_decay=0.2, epsilon=1e-3),
+     lambda i, g: np_adam(i, g, 0.05, 0.9, 0.999, 1e-3, weight_decay=0.2)),
+    ("adamw-defaults", lambda: optimizers.AdamW(),
+     lambda i, g: np_adam(i, g, 0.001, 0.9, 0.999, 1e-7, weight_decay=0.004)),
+]
+
+
+@pytest.mark.parametrize("label, make, reference", NUMPY_CASES, ids=[c[0] for c in NUMPY_CASES])
+def test_update_rule_matches_numpy(label, make, reference):
+    init, grads = make_params(), make_grads()
+    assert_params_close(run_brainnet(make(), init, grads), reference(init, grads))
+
+
+def test_sgd_momentum_hand_example():
+    # θ=1, g=1 twice, η=0.1, μ=0.9: v₁ = −0.1, θ₁ = 0.9; v₂ = −0.09 − 0.1 = −0.19, θ₂ = 0.71.
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    opt.build([p])
+    thetas = []
+    for _ in range(2):
+        p.grad = torch.tensor([1.0], dtype=torch.float64)
+        opt.step()
+        thetas.append(p.item())
+    assert thetas == pytest.approx([0.9, 0.71], abs=1e-15)
+
+
+def test_adam_first_step_is_lr_times_sign():
+    # Step 1: m̂ = g, ŝ = g², so Δθ = −η·g/(|g| + ε) ≈ −η·sign(g).
+    p = torch.nn.Parameter(torch.tensor([0.0, 0.0], dtype=torch.float64))
+    opt = optimizers.Adam(0.01)
+    opt.build([p])
+    p.grad = torch.tensor([3.0, -0.5], dtype=torch.float64)
+    opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), [-0.01 * 3 / (3 + 1e-7), 0.01 * 0.5 / (0.5 + 1e-7)],
+                               rtol=1e-14)
+
+
+def test_build_skips_frozen_parameters():
+    a = torch.nn.Parameter(torch.ones(2))
+    b = torch.nn.Parameter(torch.ones(2), requires_grad=False)
+    torch_opt = optimizers.SGD().build([a, b])
+    assert [len(g["params"]) for g in torch_opt.param_groups] == [1]
+
+
+# ------------------------------------------------------------ Keras defaults
+def test_keras_default_hyperparameters():
+    assert optimizers.SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0,
+                                             "nesterov": False}
+    assert optimizers.RMSprop().get_config() == {"name": "RMSprop", "learning_rate": 0.001, "rho": 0.9,
+                                                 "momentum": 0.0, "epsilon": 1e-7, "centered": False}
+    assert optimizers.Adam().get_config() == {"name": "Adam", "learning_rate": 0.001, "beta_1": 0.9,
+                                              "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
+    assert optimizers.AdamW().get_config() == {"name": "AdamW", "learning_rate": 0.001, "beta_1": 0.9,
+                                               "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False,
+                                               "weight_decay": 0.004}
+
+
+def test_defaults_reach_torch_param_groups():
+    """torch's own defaults differ (RMSprop alpha 0.99, Adam eps 1e-8, AdamW decay 0.01)."""
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    group = optimizers.RMSprop().build(p).param_groups[0]
+    assert (group["lr"], group["alpha"], group["eps"]) == (0.001, 0.9, 1e-7)
+    group = optimizers.Adam().build(p).param_groups[0]
+    assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (0.001, (0.9, 0.999), 1e-7, 0)
+    group = optimizers.AdamW().build(p).param_groups[0]
+    assert (group["lr"], group["eps"], group["weight_decay"]) == (0.001, 1e-7, 0.004)
+    group = optimizers.SGD().build(p).param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (0.01, 0.0, False)
+
+
+# ------------------------------------------------------------- lr alias
+@pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW])
+def test_lr_alias_warns_and_sets_learning_rate(cls):
+    with pytest.warns(DeprecationWarning, match=rf"{cls.__name__}\(lr=\.\.\.\) is the old Keras spelling; "
+                                                rf"use {cls.__name__}\(learning_rate=0\.1\)"):
+        opt = cls(lr=0.1)
+    assert opt.learning_rate == 0.1
+    assert opt.build([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        optimizers.SGD,
+        optimizers.RMSprop,
+        optimizers.Adam,
+        optimizers.AdamW,
+    ],
+)
+def test_lr_alias_warning_points_at_the_caller(cls):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cls(lr=0.1)
+    assert len(caught) == 1
+    assert caught[0].category is DeprecationWarning
+    assert caught[0].filename == __file__
+
+
+# ------------------------------------------------------------ learning_rate
+def test_learning_rate_setter_updates_param_groups_and_steps():
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = optimizers.SGD(0.1)
+    torch_opt = opt.build([p])
+    opt.learning_rate = 0.5
+    assert opt.learning_rate == 0.5
+    assert [g["lr"] for g in torch_opt.param_groups] == [0.5]
+    p.grad = torch.tensor([2.0], dtype=torch.float64)
+    opt.step()
+    assert p.item() == pytest.approx(1.0 - 0.5 * 2.0, abs=1e-15)
+
+
+def test_learning_rate_setter_before_build():
+    opt = optimizers.Adam()
+    opt.learning_rate = 0.02
+    assert opt.build([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]["lr"] == 0.02
+
+
+# ----------------------------------------------------------------- get
+@pytest.mark.parametrize(
+    "name, cls",
+    [("sgd", optimizers.SGD), ("SGD", optimizers.SGD), ("Adam", optimizers.Adam), ("ADAM", optimizers.Adam),
+     ("rmsprop", optimizers.RMSprop), ("RMSprop", optimizers.RMSprop), ("AdamW", optimizers.AdamW),
+     ("adamw", optimizers.AdamW)],
+)
+def test_get_by_name_any_case(name, cls):
+    opt = optimizers.get(name)
+    assert type(opt) is cls
+    assert opt.get_config() == cls().get_config()
+
+
+def test_get_instance_passthrough():
+    opt = optimizers.SGD(0.3)
+    assert optimizers.get(opt) is opt
+
+
+@pytest.mark.parametrize("name, suggestion", [("adma", "adam"), ("rmsporp", "rmsprop"), ("Adamw_", "adamw")])
+def test_get_unknown_name_suggests_closest(name, suggestion):
+    with pytest.raises(
+        ValueError,
+        match=rf"Unknown optimizer '{name}'\. Expected one of: sgd, rmsprop, adam, adamw \(any case\) or a "
+        rf"brainnet\.optimizers\.Optimizer\. Fix: optimizer='{suggestion}'\.",
+    ):
+        optimizers.get(name)
+
+
+def test_get_torch_optimizer_error():
+    torch_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=r"expected a brainnet optimizer or its name, got a torch\.optim SGD.*"
+                                         r"Fix: optimizer=brainnet\.optimizers\.Adam"):
+        optimizers.get(torch_opt)
+
+
+# ------------------------------------------------------------ validation
+@pytest.mark.parametrize("value", [-0.1, "0.1", True, None])
+def test_learning_rate_validation(value):
+    with pytest.raises(ValueError, match=r"Adam: expected learning_rate to be a number ≥ 0, got .*"
+                                         r"Fix: Adam\(learning_rate=0\.001\)\."):
+        optimizers.Adam(value)
+
+
+def test_sgd_momentum_validation():
+    with pytest.raises(ValueError, match=r"SGD: expected momentum ≥ 0, got -0\.5\. Fix: SGD\(momentum=0\.9\)\."):
+        optimizers.SGD(momentum=-0.5)
+    with pytest.raises(ValueError, match=r"SGD: nesterov=True needs momentum > 0, got momentum=0\. "
+                                         r"Fix: SGD\(momentum=0\.9, nesterov=True\)\."):
+        optimizers.SGD(nesterov=True)
+

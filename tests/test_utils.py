@@ -1,0 +1,100 @@
+"""utils.to_categorical and utils.set_random_seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet.layers import Dense
+from brainnet.utils import set_random_seed, to_categorical
+
+
+# ------------------------------------------------------------ to_categorical
+def test_to_categorical_values_and_shape():
+    out = to_categorical([0, 2, 1, 2])
+    assert out.shape == (4, 3)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 0, 1]])
+    for i, y in enumerate([0, 2, 1, 2]):
+        assert out[i, y] == 1 and out[i].sum() == 1
+
+
+def test_to_categorical_num_classes_and_dtype():
+    out = to_categorical(np.array([1, 0]), num_classes=4, dtype="float64")
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[0, 1, 0, 0], [1, 0, 0, 0]])
+
+
+def test_to_categorical_n_1_input_drops_trailing_axis():
+    out = to_categorical(np.array([[2], [0], [1]]), 3)
+    assert out.shape == (3, 3)
+    np.testing.assert_array_equal(out, np.eye(3, dtype=np.float32)[[2, 0, 1]])
+
+
+def test_to_categorical_higher_rank_and_integral_floats():
+    y = np.array([[0, 1], [2, 1]])
+    out = to_categorical(y, 3)
+    assert out.shape == (2, 2, 3)
+    for i in range(2):
+        for j in range(2):
+            assert out[i, j].tolist() == [1.0 if k == y[i, j] else 0.0 for k in range(3)]
+    np.testing.assert_array_equal(to_categorical(np.array([0.0, 2.0])), [[1, 0, 0], [0, 0, 1]])
+
+
+def test_to_categorical_accepts_torch_tensor():
+    np.testing.assert_array_equal(to_categorical(torch.tensor([1, 0])), [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("y", [["cat", "dog"], np.array([0.5, 1.0])])
+def test_to_categorical_non_integer_labels(y):
+    with pytest.raises(
+        ValueError,
+        match=r"to_categorical: expected integer class labels, got dtype .*Fix: to_categorical\(y\.astype\(int\)\)\.",
+    ):
+        to_categorical(y)
+
+
+def test_to_categorical_negative_label():
+    with pytest.raises(ValueError, match=r"to_categorical: expected labels in 0\.\.2, got -1\. Fix:"):
+        to_categorical([0, -1, 2], 3)
+
+
+def test_to_categorical_label_too_large():
+    with pytest.raises(
+        ValueError,
+        match=r"to_categorical: expected labels in 0\.\.2, got 5\. Fix: num_classes=6 or correct the labels\.",
+    ):
+        to_categorical([0, 5, 1], num_classes=3)
+
+
+# ----------------------------------------------------------- set_random_seed
+def _dense_kernel(seed: int) -> torch.Tensor:
+    set_random_seed(seed)
+    layer = Dense(8)
+    layer(torch.zeros(1, 6))
+    return layer.kernel.detach().clone()
+
+
+def test_same_seed_same_weights():
+    assert torch.equal(_dense_kernel(123), _dense_kernel(123))
+
+
+def test_different_seed_different_weights():
+    assert not torch.equal(_dense_kernel(123), _dense_kernel(124))
+
+
+def test_seed_covers_numpy_and_python():
+    import random
+
+    set_random_seed(5)
+    a = (np.random.rand(), random.random())
+    set_random_seed(5)
+    assert (np.random.rand(), random.random()) == a
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "1", True])
+def test_set_random_seed_validation(seed):
+    with pytest.raises(ValueError, match=r"set_random_seed: expected a non-negative integer, got .*"
+                                         r"Fix: set_random_seed\(42\)\."):
+        set_random_seed(seed)
