@@ -291,6 +291,8 @@ def check_model_input(received: Shape, expected: Shape) -> None:
 
 
 def _reshape_fix(received: Shape, expected: Shape) -> str:
+    if tuple(received) == tuple(expected[1:]):
+        return "this looks like one sample without the batch axis; use x[None] (or x_test[:1])."
     known = [d for d in expected[1:] if d is not None]
     if len(known) == len(expected) - 1 and np.prod(known) == np.prod(received[1:] or (0,)):
         target = ", ".join(str(d) for d in expected[1:])

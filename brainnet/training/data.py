@@ -22,6 +22,11 @@ from ..losses import Loss
 def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
     if isinstance(data, torch.Tensor):
         return data
+    if data is None:
+        raise ValueError(
+            f"{what}: expected an array of samples, got None. Fix: pass {what}, e.g. "
+            f"model.fit(x_train, y_train)."
+        )
     try:  # NumPy arrays, pandas DataFrames/Series and lists all convert here
         array = np.asarray(data)
     except ValueError as err:  # ragged nested lists

@@ -182,3 +182,13 @@ def test_wrong_feature_size_after_build():
     layer(torch.zeros(1, 3))
     with pytest.raises(ValueError, match=r"was built for inputs of shape \(None, 3\), got \(1, 4\) \(axis -1: expected 3, got 4\)"):
         layer(torch.zeros(1, 4))
+
+
+def test_one_sample_without_batch_axis(images):
+    with pytest.raises(ValueError, match=r"expected shape \(None, 28, 28, 1\), got \(28, 28, 1\).*without the batch axis; use x\[None\]"):
+        cnn().predict(images[0])
+
+
+def test_missing_labels(images):
+    with pytest.raises(ValueError, match=r"y: expected an array of samples, got None"):
+        compiled().fit(images, verbose=0)
