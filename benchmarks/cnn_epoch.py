@@ -27,20 +27,13 @@ from torch import nn
 
 import brainnet
 from brainnet.datasets import mnist
-from brainnet.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from brainnet.models import Sequential
 from brainnet.optimizers import SGD
+from brainnet.recipes import teaching_cnn
 
 
 def brainnet_model() -> Sequential:
-    model = Sequential()
-    model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Conv2D(64, (3, 3), activation="relu"))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Flatten())
-    model.add(Dense(128, activation="relu"))
-    model.add(Dense(10, activation="softmax"))
+    model = teaching_cnn()
     model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], device="cpu")
     return model

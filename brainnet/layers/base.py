@@ -22,11 +22,13 @@ import inspect
 import itertools
 import re
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
+
+from .. import activations
 
 Shape = tuple  # a shape with None for unknown sizes, batch axis first
 
@@ -76,11 +78,14 @@ class Layer(nn.Module):
         input_rank: the exact rank (batch axis included) the layer accepts,
             or ``None`` for any rank of at least ``min_rank``.
         rank_hint: what the axes of that rank mean, for error messages.
+        activation: the final activation ``f`` of layers that have one; such
+            layers implement ``call_pre_activation`` and inherit ``call``.
         fixed_axes: input axes whose size the weights depend on (checked on
             every call after build, e.g. ``(-1,)`` for Dense).
     """
 
     equation: str = ""
+    activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
     input_rank: int | None = None
     min_rank: int = 1
@@ -189,17 +194,23 @@ class Layer(nn.Module):
         """Create the weights for inputs of ``input_shape`` (batch axis first)."""
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement call(inputs).")
+        """Compute the output. Layers with an ``activation`` get
+        ``activation(call_pre_activation(inputs))`` from here."""
+        if self.activation is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement call(inputs).")
+        return self.activation(self.call_pre_activation(inputs))
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         """The output before the final activation (used to fuse softmax with
         cross-entropy). Layers without an activation return ``call(inputs)``."""
-        return self.call(inputs)
+        if self.activation is None:
+            return self.call(inputs)
+        raise NotImplementedError(f"{type(self).__name__} must implement call_pre_activation(inputs).")
 
     @property
     def activation_name(self) -> str | None:
         """Keras name of the layer's final activation, or None."""
-        return None
+        return None if self.activation is None else activations.serialize(self.activation)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         """Output shape for an input shape (batch axis first); default: same."""

@@ -93,13 +93,6 @@ class Conv2D(Layer):
             y = F.conv2d(x, self.kernel, self.bias, self.strides)
         return _spatial.nhwc(y)  # (B, H', W', filters)
 
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.call_pre_activation(inputs))
-
-    @property
-    def activation_name(self) -> str | None:
-        return activations.serialize(self.activation)
-
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return _spatial.spatial_output_shape(
             self.name, tuple(input_shape), self.filters, self.kernel_size, self.strides, self.padding

@@ -81,13 +81,6 @@ class Dense(Layer):
         out = inputs @ self.kernel
         return out + self.bias if self.bias is not None else out
 
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.call_pre_activation(inputs))
-
-    @property
-    def activation_name(self) -> str | None:
-        return activations.serialize(self.activation)
-
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[:-1]) + (self.units,)
 
@@ -177,13 +170,6 @@ class Activation(Layer):
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs
-
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.activation(inputs)
-
-    @property
-    def activation_name(self) -> str | None:
-        return activations.serialize(self.activation)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import brainnet
-from brainnet.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from brainnet.layers import BatchNormalization, Dense, Dropout
 from brainnet.models import Sequential
 from brainnet.optimizers import SGD, Adam
+from brainnet.recipes import teaching_cnn
 from brainnet.utils import set_random_seed, to_categorical
 
 
@@ -181,14 +182,7 @@ def test_seed_network_learns_fashion_mnist_slice_in_one_epoch(fashion_dir):
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=str(fashion_dir))
     x_train = ((x_train[:10000].astype("float32") - 127.5) / 127.5)[..., None]
     x_test = ((x_test[:2000].astype("float32") - 127.5) / 127.5)[..., None]
-    model = Sequential()
-    model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Conv2D(64, (3, 3), activation="relu"))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Flatten())
-    model.add(Dense(128, activation="relu"))
-    model.add(Dense(10, activation="softmax"))
+    model = teaching_cnn()
     model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train[:10000], epochs=1, batch_size=64, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test[:2000], verbose=0)
