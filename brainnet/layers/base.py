@@ -46,6 +46,20 @@ def unique_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
+def shape_of(inputs: Any) -> Shape | list[Shape]:
+    """Shape of a tensor, or list of shapes of a list of tensors."""
+    if isinstance(inputs, (list, tuple)):
+        return [tuple(t.shape) for t in inputs]
+    return tuple(inputs.shape)
+
+
+def _normalize_shape(shape: Any) -> Shape | list[Shape]:
+    """A shape as a tuple, or several shapes as a list of tuples."""
+    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
 def shape_str(shape: Iterable) -> str:
     """Format a shape the way Keras prints it: ``(None, 28, 28, 1)``."""
     dims = tuple(shape)
@@ -78,6 +92,8 @@ class Layer(nn.Module):
         input_rank: the exact rank (batch axis included) the layer accepts,
             or ``None`` for any rank of at least ``min_rank``.
         rank_hint: what the axes of that rank mean, for error messages.
+        supports_masking: whether the layer passes a time-step mask on
+            unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such
             layers implement ``call_pre_activation`` and inherit ``call``.
         fixed_axes: input axes whose size the weights depend on (checked on
@@ -85,6 +101,7 @@ class Layer(nn.Module):
     """
 
     equation: str = ""
+    supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
     input_rank: int | None = None
@@ -93,7 +110,9 @@ class Layer(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
+        params = inspect.signature(cls.call).parameters
+        cls._call_takes_training = "training" in params
+        cls._call_takes_mask = "mask" in params
 
     def __init__(
         self,
@@ -216,18 +235,25 @@ class Layer(nn.Module):
         """Output shape for an input shape (batch axis first); default: same."""
         return tuple(input_shape)
 
-    def build_from_shape(self, input_shape: Shape) -> None:
+    def build_from_shape(self, input_shape: Shape | list[Shape]) -> None:
         """Check the input shape, then build once for it."""
-        input_shape = tuple(input_shape)
+        input_shape = _normalize_shape(input_shape)
         self.check_input_shape(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
-            self.built_input_shape = (None,) + tuple(input_shape[1:])
+            self.built_input_shape = (
+                [(None,) + s[1:] for s in input_shape]
+                if isinstance(input_shape, list)
+                else (None,) + input_shape[1:]
+            )
 
-    def check_input_shape(self, shape: Shape) -> None:
+    def check_input_shape(self, shape: Shape | list[Shape]) -> None:
         """Raise a teaching error when the input has the wrong rank, or, once
-        built, a different size on an axis the weights depend on."""
+        built, a different size on an axis the weights depend on. Layers that
+        take a list of inputs check them in ``build``/``call`` instead."""
+        if isinstance(shape, list):
+            return
         self._check_rank(shape)
         if not self.built or self.built_input_shape is None:
             return
@@ -256,21 +282,32 @@ class Layer(nn.Module):
         )
 
     def forward(
-        self, inputs: torch.Tensor, training: bool | None = None, *, pre_activation: bool = False
-    ) -> torch.Tensor:
-        """Check, build on first use, then compute (``layer(x)`` runs this)."""
+        self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
+    ) -> Any:
+        """Check, build on first use, then compute (``layer(x)`` runs this).
+
+        ``inputs`` is a tensor, or a list of tensors for layers that take
+        several (their shapes are then a list too). Other keyword arguments
+        (``mask=``, ``initial_state=``, ...) go to ``call``.
+        """
+        shape = shape_of(inputs)
         if self.built:
-            self.check_input_shape(tuple(inputs.shape))
+            self.check_input_shape(shape)
         else:
-            self.build_from_shape(tuple(inputs.shape))
+            self.build_from_shape(shape)
             # Weights follow the first input's device and floating dtype.
-            dtype = inputs.dtype if inputs.is_floating_point() else None
-            self.to(device=inputs.device, dtype=dtype)
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
         if pre_activation:
             return self.call_pre_activation(inputs)
         if self._call_takes_training:
-            return self.call(inputs, training=self.training if training is None else training)
-        return self.call(inputs)
+            kwargs["training"] = self.training if training is None else training
+        return self.call(inputs, **kwargs)
+
+    def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The mask of the output (``(batch, time)`` booleans, True = real step)
+        given the input's. Default: passed on by layers that support masking."""
+        return mask if self.supports_masking else None
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

@@ -90,16 +90,23 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
-        x = inputs
-        for layer in self._stack:
-            x = layer(x, training)
-        return x
+        return self._run(inputs, training, pre_activation=False)
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = inputs
-        for layer in self.layers[:-1]:
-            x = layer(x)
-        return self._stack[-1](x, pre_activation=True)
+        return self._run(inputs, None, pre_activation=True)
+
+    def _run(self, x: torch.Tensor, training: bool | None, pre_activation: bool) -> torch.Tensor:
+        """Each layer in turn; a time-step mask (from Embedding(mask_zero=True))
+        goes to the layers whose ``call`` takes ``mask``."""
+        mask = None
+        last = len(self._stack) - 1
+        for i, layer in enumerate(self._stack):
+            kwargs = {"mask": mask} if mask is not None and layer._call_takes_mask else {}
+            y = layer(x, training, pre_activation=pre_activation and i == last, **kwargs)
+            if i < last:
+                mask = layer.compute_mask(x, mask)
+            x = y
+        return x
 
     @property
     def output_activation_name(self) -> str | None:
