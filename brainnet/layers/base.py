@@ -92,6 +92,8 @@ class Layer(nn.Module):
         input_rank: the exact rank (batch axis included) the layer accepts,
             or ``None`` for any rank of at least ``min_rank``.
         rank_hint: what the axes of that rank mean, for error messages.
+        input_dtype: the integer dtype the layer takes (Embedding: int64), or
+            None for floating inputs.
         supports_masking: whether the layer passes a time-step mask on
             unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such
@@ -101,6 +103,7 @@ class Layer(nn.Module):
     """
 
     equation: str = ""
+    input_dtype: torch.dtype | None = None
     supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
@@ -288,8 +291,13 @@ class Layer(nn.Module):
 
         ``inputs`` is a tensor, or a list of tensors for layers that take
         several (their shapes are then a list too). Other keyword arguments
-        (``mask=``, ``initial_state=``, ...) go to ``call``.
+        (``mask=``, ``initial_state=``, ...) go to ``call``. Called on
+        symbolic tensors (``Input``), it records a graph node instead.
         """
+        from .symbolic import any_symbolic, symbolic_call
+
+        if any_symbolic(inputs, kwargs):
+            return symbolic_call(self, inputs, kwargs)
         shape = shape_of(inputs)
         if self.built:
             self.check_input_shape(shape)

@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNormalization."""
+"""Normalization layers: BatchNormalization, LayerNormalization."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import Layer, Shape
+from .base import Layer, Shape, shape_str
 
 
 class BatchNormalization(Layer):
@@ -117,6 +117,94 @@ class BatchNormalization(Layer):
             **super().get_config(),
             "axis": self.axis,
             "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over its feature axis, then scales and shifts.
+
+    Equation, for each sample (and each time step) over the normalized axes::
+
+        μ = mean(x),  σ² = mean((x − μ)²)   (biased)
+        y = γ · (x − μ) / √(σ² + ε) + β
+
+    Unlike BatchNormalization it uses no batch statistics, so training and
+    inference compute the same thing (the Transformer's normalization).
+
+    Args:
+        axis: the axis to normalize (default ``-1``), or a list of trailing
+            axes (e.g. ``[-2, -1]``), normalized together.
+        epsilon: ``ε``, default 1e-3 (Keras's default; keras_hub's
+            Transformer layers pass 1e-5).
+        center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+
+    Input shape: ``(batch, ..., features)``, rank ≥ 2. Output shape: same.
+
+    Weights: ``gamma`` and ``beta``, shaped like the normalized axes.
+
+    Raises:
+        ValueError: epsilon ≤ 0, or axes that are not trailing axes of the input.
+
+    Example:
+        >>> import torch
+        >>> LayerNormalization()(torch.randn(2, 5, 8)).shape
+        torch.Size([2, 5, 8])
+    """
+
+    equation = "y = γ·(x − μ)/√(σ² + ε) + β  (μ, σ² over each sample's features)"
+    min_rank = 2
+    rank_hint = "(batch, ..., features)"
+
+    def __init__(
+        self,
+        axis: int | list[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
+            raise ValueError(
+                f"LayerNormalization: expected axis to be an int or a list of ints, got {axis!r}. "
+                "Fix: LayerNormalization(axis=-1)."
+            )
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(
+                f"LayerNormalization: expected epsilon > 0, got {epsilon!r}. Fix: epsilon=1e-3."
+            )
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape: Shape) -> None:
+        rank = len(input_shape)
+        given = self.axis if isinstance(self.axis, list) else [self.axis]
+        axes = sorted({a % rank for a in given})
+        trailing = axes == list(range(rank - len(axes), rank)) and 0 not in axes
+        if not trailing or any(not -rank <= a < rank for a in given):
+            raise ValueError(
+                f"Layer '{self.name}' (LayerNormalization) normalizes trailing feature axes of the "
+                f"input; got axis={self.axis!r} for inputs of shape {shape_str(input_shape)}. "
+                "Fix: axis=-1 (or a list of the last axes, e.g. [-2, -1]); move other axes last first."
+            )
+        self.fixed_axes = tuple(axes)
+        self._normalized_shape = tuple(input_shape[a] for a in axes)
+        self.gamma = self.add_weight("gamma", torch.ones(self._normalized_shape)) if self.scale else None
+        self.beta = self.add_weight("beta", torch.zeros(self._normalized_shape)) if self.center else None
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(inputs, self._normalized_shape, self.gamma, self.beta, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,

@@ -23,6 +23,14 @@ class Model(Layer):
     """A Layer with the training API: ``compile``, ``fit``, ``evaluate``,
     ``predict`` and ``summary``, as in Keras."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Model":
+        # Model(inputs, outputs) builds a functional model, as in Keras.
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.trainer: Trainer | None = None
@@ -43,6 +51,16 @@ class Model(Layer):
         raise NotImplementedError
 
     @property
+    def output_names(self) -> list[str]:
+        """Names of the outputs, for per-output losses and logs."""
+        return ["output"]
+
+    def input_dtypes(self, count: int) -> list[torch.dtype | None]:
+        """Per input: the integer dtype it needs (token indices), or None for
+        the model's floating dtype."""
+        return [None] * count
+
+    @property
     def dtype(self) -> torch.dtype:
         """Dtype of the weights (float32 unless changed)."""
         for p in self.parameters():
@@ -57,11 +75,32 @@ class Model(Layer):
     def build(self, input_shape: Shape) -> None:
         """Build a subclassed model by calling it once on zeros of that shape
         (Sequential builds layer by layer from shapes alone)."""
+        self._probe(input_shape)
+
+    def _probe(self, input_shape: Any) -> Any:
+        """Run ``call`` once on zeros (batch 1) in inference mode."""
+        zeros = (
+            [torch.zeros((1,) + tuple(s[1:])) for s in input_shape]
+            if isinstance(input_shape, list)
+            else torch.zeros((1,) + tuple(input_shape[1:]))
+        )
         was_training = self.training
         self.eval()
         with torch.no_grad():
-            self.call(torch.zeros((1,) + tuple(input_shape[1:])))
+            out = self.call(zeros)
         self.train(was_training)
+        return out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape(s) of a subclassed model, found by one run on zeros."""
+        out = self._probe(input_shape)
+        if isinstance(out, (list, tuple)):
+            return [(None,) + tuple(o.shape[1:]) for o in out]
+        return (None,) + tuple(out.shape[1:])
+
+    def summary_rows(self) -> list[tuple[Any, Any, str]]:
+        """(layer, output shape or None, connected to) per row of summary()."""
+        return [(m, None, "") for m in self.children() if isinstance(m, Layer)]
 
     # --------------------------------------------------------- training
     def compile(
@@ -69,6 +108,7 @@ class Model(Layer):
         optimizer: Any = "rmsprop",
         loss: Any = None,
         metrics: Iterable[Any] | None = None,
+        loss_weights: Any = None,
         device: str | torch.device | None = None,
     ) -> None:
         """Configure training.
@@ -79,24 +119,17 @@ class Model(Layer):
             loss: name, ``brainnet.losses`` function/class instance, or
                 ``fn(y_true, y_pred)``.
             metrics: list of names (``"accuracy"``), metric instances or
-                functions.
+                functions. Several outputs: one list for all, a list of lists,
+                or a dict keyed by output name (as ``loss`` and ``loss_weights``).
+            loss_weights: weights of the outputs' losses in the total (default 1).
             device: ``"auto"``/None (CUDA if available, else CPU; or
                 ``$BRAINNET_DEVICE``), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
 
         Raises:
             ValueError: unknown optimizer, loss, metric or device.
         """
-        from .. import losses as losses_module
-        from .. import metrics as metrics_module
-
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        trainer = Trainer(self, optimizer, loss, metrics, device)
-        if trainer.loss is not None:  # validate metric names now, not at fit
-            for spec in trainer.metric_specs:
-                metrics_module.get(spec, losses_module.get(loss))
-        self.trainer = trainer
-        self.to(trainer.device)
+        self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights)
+        self.to(self.trainer.device)
 
     def _require_compiled(self, what: str) -> Trainer:
         if self.trainer is None or self.trainer.optimizer is None:

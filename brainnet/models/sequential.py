@@ -108,6 +108,9 @@ class Sequential(Model):
             x = y
         return x
 
+    def input_dtypes(self, count: int) -> list[torch.dtype | None]:
+        return [self._stack[0].input_dtype if self._stack else None]
+
     @property
     def output_activation_name(self) -> str | None:
         return self._stack[-1].activation_name if self._stack else None
@@ -120,6 +123,13 @@ class Sequential(Model):
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    def summary_rows(self) -> list[tuple[Any, Any, str]]:
+        rows, shape = [], self.input_shape
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape) if shape is not None else None
+            rows.append((layer, shape, ""))
+        return rows
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -7,15 +7,12 @@ from typing import Any, Callable
 from ..layers.base import shape_str
 
 
-def _rows(model: Any) -> list[tuple[Any, tuple | None]]:
-    """(layer, output shape) for each top-level layer of the model."""
-    layers = list(model.layers)
-    shape = model.input_shape
-    rows = []
-    for layer in layers:
-        shape = layer.compute_output_shape(shape) if shape is not None else None
-        rows.append((layer, shape))
-    return rows
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return ", ".join(shape_str(s) for s in shape)
+    return shape_str(shape)
 
 
 def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], Any]) -> None:
@@ -26,19 +23,24 @@ def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], An
             "known yet. Fix: give input_shape=(28, 28, 1) (your sample shape) to the first "
             "layer, or call the model on data (fit, predict) first."
         )
-    rows = _rows(model)
-    header = ("Layer (type)", "Output Shape", "Param #")
-    table = [(f"{l.name} ({type(l).__name__})", shape_str(s) if s else "?", f"{l.count_params():,}") for l, s in rows]
-    widths = [max(len(r[i]) for r in table + [header]) + 2 for i in range(3)]
+    rows = model.summary_rows()
+    graph = any(connected for _, _, connected in rows)
+    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if graph else ())
+    table = [
+        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{layer.count_params():,}")
+        + ((connected,) if graph else ())
+        for layer, shape, connected in rows
+    ]
+    widths = [max(len(r[i]) for r in table + [header]) + 2 for i in range(len(header))]
     width = sum(widths)
     line = lambda cells: "".join(  # noqa: E731
-        c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )
+        c.rjust(w - 2) + "  " if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    ).rstrip()
     print_fn(f'Model: "{model.name}"')
     print_fn("=" * width)
     print_fn(line(header))
     print_fn("=" * width)
-    for (layer, _), cells in zip(rows, table):
+    for (layer, _, _), cells in zip(rows, table):
         print_fn(line(cells))
         if show_equations and layer.equation:
             print_fn(f"    {layer.equation}")

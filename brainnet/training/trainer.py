@@ -23,6 +23,7 @@ from .. import optimizers as optimizers_module
 from ..layers.base import check_model_input
 from . import data as data_module
 from .callbacks import Callback, History, ProgressBar, overrides_batch_hooks
+from .outputs import make_heads
 
 DEFAULT_BATCH_SIZE = 32  # Keras's default for fit
 DEFAULT_INFERENCE_BATCH_SIZE = 256  # evaluate/predict: larger batches, same results
@@ -58,49 +59,103 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class Trainer:
-    """Owns the optimizer, the loss, the metrics and the loop for one model."""
+    """Owns the optimizer, the losses, the metrics and the loop for one model.
 
-    def __init__(self, model: Any, optimizer: Any, loss: Any, metrics: Iterable | None, device: Any) -> None:
+    Inside, inputs and labels are lists of tensors (one per model input and
+    output); a single-input, single-output model has lists of one.
+    """
+
+    def __init__(
+        self, model: Any, optimizer: Any, loss: Any, metrics: Iterable | None, device: Any,
+        loss_weights: Any = None,
+    ) -> None:
         self.model = model
         self.optimizer = optimizers_module.get(optimizer) if optimizer is not None else None
-        self.loss = losses_module.get(loss) if loss is not None else None
-        self.metric_specs = list(metrics or [])
-        self.metrics: list[metrics_module.Metric] | None = None
+        self.heads = make_heads(loss, metrics, loss_weights, list(model.output_names))
         self.device = resolve_device(device)
         self.loss_tracker = metrics_module.Mean("loss")
         self.stop_training = False
 
-    # ----------------------------------------------------------- set-up
-    def _inputs(self, x: Any) -> torch.Tensor:
-        x = data_module.as_tensor(x, "x")
-        expected = self.model.input_shape
-        if expected is not None:
-            check_model_input(tuple(x.shape), expected)
-        data_module.check_finite(x)
-        if not self.model.built:
-            self.model.build_from_shape((None,) + tuple(x.shape[1:]))
-        return x.to(self.device, self.model.dtype, non_blocking=True)
+    @property
+    def loss(self) -> losses_module.Loss | None:
+        """The loss of the first (usually only) output."""
+        return self.heads[0].loss
 
-    def _labels(self, y: Any, x: torch.Tensor) -> torch.Tensor:
-        if self.loss is None:
+    @property
+    def multi_output(self) -> bool:
+        return len(self.heads) > 1
+
+    # ----------------------------------------------------------- set-up
+    def _inputs(self, x: Any) -> list[torch.Tensor]:
+        expected = self.model.input_shape
+        multi = isinstance(expected, list)
+        if multi and not isinstance(x, (list, tuple)):
+            raise ValueError(
+                f"x: the model has {len(expected)} inputs, expected a list of {len(expected)} "
+                f"arrays, got one {type(x).__name__}. Fix: model.fit([x_a, x_b], y)."
+            )
+        given = list(x) if multi else [x]
+        if multi and len(given) != len(expected):
+            raise ValueError(
+                f"x: expected {len(expected)} arrays (one per model input), got {len(given)}. "
+                "Fix: pass one array per Input, in the order of Model(inputs=[...])."
+            )
+        tensors = []
+        for i, (xi, dtype) in enumerate(zip(given, self.model.input_dtypes(len(given)))):
+            t = data_module.as_tensor(xi, f"x[{i}]" if multi else "x")
+            if expected is not None:
+                check_model_input(tuple(t.shape), expected[i] if multi else expected)
+            data_module.check_finite(t)
+            tensors.append(t)
+        for t in tensors[1:]:
+            data_module.check_same_length(tensors[0], t)
+        if not self.model.built:
+            shapes = [(None,) + tuple(t.shape[1:]) for t in tensors]
+            self.model.build_from_shape(shapes if multi else shapes[0])
+        dtypes = self.model.input_dtypes(len(tensors))
+        return [
+            t.to(self.device, dtype or self.model.dtype, non_blocking=True) for t, dtype in zip(tensors, dtypes)
+        ]
+
+    def _labels(self, y: Any, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        if any(h.loss is None for h in self.heads):
             raise ValueError(
                 "compile: expected a loss, got loss=None. "
                 "Fix: model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
             )
-        y = data_module.as_tensor(y, "y")
-        data_module.check_same_length(x, y)
-        output_shape = self.model.compute_output_shape((None,) + tuple(x.shape[1:]))
-        y = data_module.prepare_labels(y, self.loss, output_shape)
-        if self.metrics is None:
-            self.metrics = [
-                metrics_module.get(m, self.loss, output_shape[-1], y.dim() < len(output_shape))
-                for m in self.metric_specs
-            ]
-        return y.to(self.device, non_blocking=True)
+        names = [h.name for h in self.heads]
+        if isinstance(y, dict):
+            missing = [n for n in names if n not in y]
+            if missing:
+                raise ValueError(
+                    f"y: expected labels for outputs {names}, got none for {missing}. "
+                    "Fix: y={name: labels, ...} with every output name."
+                )
+            given = [y[n] for n in names]
+        elif self.multi_output:
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                raise ValueError(
+                    f"y: the model has {len(names)} outputs {names}, expected a list of "
+                    f"{len(names)} label arrays. Fix: model.fit(x, [y_a, y_b]) or y={{name: labels}}."
+                )
+            given = list(y)
+        else:
+            given = [y]
+        in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+        out_shapes = self.model.compute_output_shape(in_shapes if len(xs) > 1 else in_shapes[0])
+        out_shapes = out_shapes if isinstance(out_shapes, list) else [out_shapes]
+        labels = []
+        for head, yi, shape in zip(self.heads, given, out_shapes):
+            t = data_module.as_tensor(yi, "y" if not self.multi_output else f"y[{head.name!r}]")
+            data_module.check_same_length(xs[0], t)
+            t = data_module.prepare_labels(t, head.loss, shape)
+            head.resolve_metrics(shape[-1], t.dim() < len(shape))
+            labels.append(t.to(self.device, non_blocking=True))
+        return labels
 
-    def _prepare(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        xt = self._inputs(x)
-        return xt, self._labels(y, xt)
+    def _prepare(self, x: Any, y: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        xs = self._inputs(x)
+        return xs, self._labels(y, xs)
 
     def _ensure_optimizer(self) -> None:
         self.model.to(self.device)
@@ -114,41 +169,73 @@ class Trainer:
 
     @property
     def fused(self) -> bool:
-        return self.loss is not None and self.loss.can_fuse(self.model.output_activation_name)
+        return not self.multi_output and self.loss is not None and self.loss.can_fuse(
+            self.model.output_activation_name
+        )
 
     # ------------------------------------------------------------- steps
-    def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and the prediction the metrics see (logits when they allow it)."""
+    def _model_input(self, xs: list[torch.Tensor]) -> Any:
+        return xs if isinstance(self.model.input_shape, list) else xs[0]
+
+    def _forward_loss(
+        self, xs: list[torch.Tensor], ys: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Total loss, per-output losses, and the predictions the metrics see
+        (logits when the metrics give the same result on them)."""
+        head = self.heads[0]
         if self.fused:
-            logits = self.model(xb, pre_activation=True)
-            loss = self.loss.from_logits_mean(yb, logits)
-            if all(m.argmax_invariant for m in self.metrics):
-                return loss, logits
-            return loss, self.model.output_activation(logits)
-        pred = self.model(xb)
-        return self.loss(yb, pred), pred
+            logits = self.model(self._model_input(xs), pre_activation=True)
+            loss = head.loss.from_logits_mean(ys[0], logits)
+            if not all(m.argmax_invariant for m in head.metrics):
+                logits = self.model.output_activation(logits)
+            return loss, [loss], [logits]
+        preds = self.model(self._model_input(xs))
+        preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
+        total = losses[0] * head.weight if self.multi_output else losses[0]
+        for h, l in zip(self.heads[1:], losses[1:]):
+            total = total + h.weight * l
+        return total, losses, preds
 
-    def _record(self, loss: torch.Tensor, pred: torch.Tensor, yb: torch.Tensor) -> None:
+    def _record(self, loss: torch.Tensor, losses: list[torch.Tensor], preds: list[torch.Tensor],
+                ys: list[torch.Tensor]) -> None:
+        n = ys[0].shape[0]
         with torch.no_grad():
-            self.loss_tracker.update_state(loss.detach(), yb.shape[0])
-            for m in self.metrics:
-                m.update_state(yb, pred.detach())
+            self.loss_tracker.update_state(loss.detach(), n)
+            for head, l, p, y in zip(self.heads, losses, preds, ys):
+                if self.multi_output:
+                    head.tracker.update_state(l.detach(), n)
+                for m in head.metrics:
+                    m.update_state(y, p.detach())
 
-    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> None:
         self.optimizer.zero_grad()
-        loss, pred = self._forward_loss(xb, yb)
+        loss, losses, preds = self._forward_loss(xs, ys)
         loss.backward()
         self.optimizer.step()
-        self._record(loss, pred, yb)
+        self._record(loss, losses, preds, ys)
 
     def _reset(self) -> None:
         self.loss_tracker.reset_state()
-        for m in self.metrics:
-            m.reset_state()
+        for head in self.heads:
+            head.tracker.reset_state()
+            for m in head.metrics:
+                m.reset_state()
 
     def running_logs(self) -> dict[str, float]:
-        """Loss and metrics so far in this epoch (reads them from the device)."""
-        return {"loss": self.loss_tracker.result(), **{m.name: m.result() for m in self.metrics}}
+        """Loss and metrics so far in this epoch (reads them from the device).
+
+        One output: ``loss`` and the metric names. Several: ``loss`` (the
+        weighted total), ``<output>_loss`` each, ``<output>_<metric>`` each.
+        """
+        logs = {"loss": self.loss_tracker.result()}
+        if not self.multi_output:
+            logs.update({m.name: m.result() for m in self.heads[0].metrics})
+            return logs
+        logs.update({h.tracker.name: h.tracker.result() for h in self.heads})
+        for h in self.heads:
+            logs.update({f"{h.name}_{m.name}": m.result() for m in h.metrics})
+        return logs
 
     # --------------------------------------------------------------- fit
     def fit(
@@ -162,21 +249,23 @@ class Trainer:
                 f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
                 "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
             )
-        xt, yt = self._prepare(x, y)
+        xs, ys = self._prepare(x, y)
         val = None
         if validation_data is not None:
             val = self._prepare(*validation_data[:2])
         elif validation_split:
-            n_val = int(xt.shape[0] * validation_split)  # the last samples, before shuffling (Keras)
-            if n_val == 0 or n_val == xt.shape[0]:
+            total = xs[0].shape[0]
+            n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
+            if n_val == 0 or n_val == total:
                 raise ValueError(
-                    f"fit: validation_split={validation_split} of {xt.shape[0]} samples leaves "
+                    f"fit: validation_split={validation_split} of {total} samples leaves "
                     f"{n_val} for validation. Fix: use more data or a different split."
                 )
-            xt, yt, val = xt[:-n_val], yt[:-n_val], (xt[-n_val:], yt[-n_val:])
+            val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
+            xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
         self._ensure_optimizer()
 
-        n = xt.shape[0]
+        n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
@@ -203,10 +292,11 @@ class Trainer:
                 for cb in batch_cbs:
                     cb.on_train_batch_begin(step)
                 if order is None:
-                    xb, yb = xt[step * batch_size:(step + 1) * batch_size], yt[step * batch_size:(step + 1) * batch_size]
+                    batch = slice(step * batch_size, (step + 1) * batch_size)
+                    xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
                 else:
                     idx = order[step * batch_size:(step + 1) * batch_size]
-                    xb, yb = xt.index_select(0, idx), yt.index_select(0, idx)
+                    xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
                 self.train_step(xb, yb)
                 for cb in batch_cbs:
                     cb.on_train_batch_end(step)
@@ -225,16 +315,16 @@ class Trainer:
     # ---------------------------------------------------------- evaluate
     @torch.no_grad()
     def _evaluate_tensors(
-        self, xt: torch.Tensor, yt: torch.Tensor, batch_size: int, cbs: list[Callback]
+        self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int, cbs: list[Callback]
     ) -> dict[str, float]:
         for cb in cbs:
             cb.on_test_begin()
         self.model.eval()
         self._reset()
-        for start in range(0, xt.shape[0], batch_size):
-            xb, yb = xt[start:start + batch_size], yt[start:start + batch_size]
-            loss, pred = self._forward_loss(xb, yb)
-            self._record(loss, pred, yb)
+        for start in range(0, xs[0].shape[0], batch_size):
+            batch = slice(start, start + batch_size)
+            xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+            self._record(*self._forward_loss(xb, yb), yb)
         logs = self.running_logs()
         for cb in cbs:
             cb.on_test_end(logs)
@@ -245,9 +335,9 @@ class Trainer:
         return_dict: bool,
     ) -> float | list[float] | dict[str, float]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        xt, yt = self._prepare(x, y)
+        xs, ys = self._prepare(x, y)
         self.model.to(self.device)
-        logs = self._evaluate_tensors(xt, yt, batch_size, list(callbacks or []))
+        logs = self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
         if verbose not in (0, "0"):
             from .callbacks import format_logs
 
@@ -259,13 +349,17 @@ class Trainer:
 
     # ----------------------------------------------------------- predict
     @torch.no_grad()
-    def predict(self, x: Any, batch_size: int | None) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int | None) -> np.ndarray | list[np.ndarray]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        xt = self._inputs(x)
+        xs = self._inputs(x)
         self.model.to(self.device)
         self.model.eval()
-        outputs = [self.model(xt[s:s + batch_size]) for s in range(0, xt.shape[0], batch_size)]
-        return torch.cat(outputs).float().cpu().numpy()
+        chunks = []
+        for start in range(0, xs[0].shape[0], batch_size):
+            out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
+            chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
+        outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
+        return outputs if len(outputs) > 1 else outputs[0]
 
 
 def _check_batch_size(batch_size: int | None, default: int) -> int:

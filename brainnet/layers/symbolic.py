@@ -1,0 +1,159 @@
+"""Symbolic tensors: how the functional API records a graph of layers.
+
+``Input(shape=(28, 28, 1))`` returns a ``SymbolicTensor``: a shape (batch
+axis first, ``None`` = any size) and a dtype, but no values. Calling a layer
+on symbolic tensors builds the layer for that shape, records a ``Node``
+(layer, inputs, call arguments) and returns symbolic outputs; no data flows.
+``brainnet.models.Model(inputs, outputs)`` then replays the nodes on real
+tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import Layer, Shape, shape_str
+
+
+class SymbolicTensor:
+    """A placeholder in a functional graph: a shape and a dtype, no values.
+
+    Attributes:
+        shape: shape with the batch axis first (``None`` = any size).
+        dtype: torch dtype the real tensor will have.
+        node: the ``Node`` that produces it (``None`` for an ``Input``).
+        index: which output of that node it is.
+        name: the Input's name, or the producing layer's name.
+    """
+
+    def __init__(self, shape: Shape, dtype: torch.dtype, node: "Node | None" = None,
+                 index: int = 0, name: str = "") -> None:
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} name={self.name!r}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "A symbolic tensor (from Input or a layer called on one) has no values, so it "
+            "cannot be used in an if or a comparison. Fix: put that logic inside a layer's call()."
+        )
+
+
+class Node:
+    """One call of a layer in a graph: ``outputs = layer(inputs, **kwargs)``."""
+
+    def __init__(self, layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.kwargs = kwargs
+        self.outputs: list[SymbolicTensor] = []
+
+    def parents(self) -> list[SymbolicTensor]:
+        """Every symbolic tensor this node reads (inputs and keyword arguments)."""
+        return [t for t in flatten(self.inputs) + flatten(list(self.kwargs.values())) if is_symbolic(t)]
+
+
+_INPUT_COUNT = [0]
+
+
+def Input(shape: tuple, batch_size: int | None = None, name: str | None = None,
+          dtype: str | torch.dtype = "float32") -> SymbolicTensor:
+    """The entry point of a functional model: ``inputs = Input(shape=(28, 28, 1))``.
+
+    Args:
+        shape: shape of one sample, without the batch axis (``None`` = any size).
+        batch_size: fixed batch size, or None (any).
+        name: optional name (default ``input_layer``, ``input_layer_1``, ...).
+        dtype: ``"float32"`` for data, ``"int64"``/``"int32"`` for token indices.
+
+    Returns:
+        A ``SymbolicTensor`` of shape ``(batch_size, *shape)``.
+    """
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        dims = tuple(None if d is None else int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Input: expected shape to be a tuple of sizes (None for any), got {shape!r}. "
+            "Fix: Input(shape=(28, 28, 1))."
+        ) from None
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if name is None:
+        n = _INPUT_COUNT[0]
+        _INPUT_COUNT[0] += 1
+        name = "input_layer" if n == 0 else f"input_layer_{n}"
+    return SymbolicTensor((batch_size,) + dims, torch_dtype, name=name)
+
+
+def is_symbolic(value: Any) -> bool:
+    return isinstance(value, SymbolicTensor)
+
+
+def flatten(structure: Any) -> list[Any]:
+    if isinstance(structure, (list, tuple)):
+        return [x for item in structure for x in flatten(item)]
+    return [structure]
+
+
+def any_symbolic(inputs: Any, kwargs: dict[str, Any]) -> bool:
+    if isinstance(inputs, torch.Tensor) and not kwargs:  # the training hot path
+        return False
+    return any(is_symbolic(t) for t in flatten(inputs) + flatten(list(kwargs.values())))
+
+
+def _probe_value(t: SymbolicTensor, device: torch.device | None) -> torch.Tensor:
+    shape = tuple(1 if d is None else d for d in t.shape)
+    return torch.zeros(shape, dtype=t.dtype, device=device)
+
+
+def _map(structure: Any, fn: Any) -> Any:
+    if isinstance(structure, (list, tuple)):
+        return [_map(x, fn) for x in structure]
+    return fn(structure)
+
+
+def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
+    """Record ``layer(inputs, **kwargs)`` on symbolic tensors; return symbolic outputs.
+
+    The output shape comes from ``compute_output_shape`` when the layer
+    defines it and the call has no extra arguments; otherwise from one run
+    on zeros (batch 1, unknown sizes 1) in inference mode, as Keras's
+    symbolic pass would give.
+    """
+    shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else tuple(t.shape))
+    layer.build_from_shape(shapes)
+    own_shape_rule = type(layer).compute_output_shape is not Layer.compute_output_shape
+    if own_shape_rule and not kwargs:
+        out_shapes = layer.compute_output_shape(shapes)
+        multi = isinstance(out_shapes, list)
+        out_shapes = out_shapes if multi else [out_shapes]
+        dtypes = [torch.get_default_dtype()] * len(out_shapes)
+    else:
+        device = next((p.device for p in layer.parameters()), None)
+        probe = lambda v: _probe_value(v, device) if is_symbolic(v) else v  # noqa: E731
+        was_training = layer.training
+        layer.eval()
+        with torch.no_grad():
+            out = layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
+        layer.train(was_training)
+        multi = isinstance(out, (list, tuple))
+        outs = list(out) if multi else [out]
+        out_shapes = [(None,) + tuple(o.shape[1:]) for o in outs]
+        dtypes = [o.dtype for o in outs]
+    node = Node(layer, inputs, kwargs)
+    node.outputs = [
+        SymbolicTensor(s, d, node, i, layer.name) for i, (s, d) in enumerate(zip(out_shapes, dtypes))
+    ]
+    return node.outputs if multi else node.outputs[0]

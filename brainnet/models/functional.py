@@ -1,0 +1,175 @@
+"""Functional models: ``Model(inputs, outputs)`` over a graph of layer calls.
+
+    inputs = Input(shape=(28, 28))
+    h = LSTM(64, return_sequences=True)(inputs)
+    outputs = Dense(10, activation="softmax")(GlobalAveragePooling1D()(h))
+    model = Model(inputs=inputs, outputs=outputs)
+
+Calling layers on symbolic tensors records nodes (``brainnet.layers.symbolic``);
+the model keeps the nodes in dependency order and replays them on real
+tensors. A layer used twice is one module, so its weights are shared; a model
+can be called inside another like any layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import activations
+from ..layers.symbolic import Node, SymbolicTensor, flatten, is_symbolic
+from .model import Model
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _check_symbolic(where: str, tensors: list) -> None:
+    for t in tensors:
+        if not is_symbolic(t):
+            raise TypeError(
+                f"Model: expected {where} to be symbolic tensors from Input(...) or from layers "
+                f"called on them, got {type(t).__name__}. Fix: inputs = Input(shape=...); "
+                "outputs = SomeLayer(...)(inputs); Model(inputs=inputs, outputs=outputs)."
+            )
+
+
+def _topological_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[Node]:
+    """The nodes between inputs and outputs, each after the nodes it reads."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    input_ids = {id(t) for t in inputs}
+
+    def visit(t: SymbolicTensor) -> None:
+        if id(t) in input_ids:
+            return
+        if t.node is None:
+            raise ValueError(
+                f"Model: output depends on {t.name!r} {t.shape}, an Input that is not in "
+                "inputs=. Fix: pass every Input the outputs use, e.g. Model(inputs=[a, b], outputs=y)."
+            )
+        if id(t.node) in seen:
+            return
+        seen.add(id(t.node))
+        for parent in t.node.parents():
+            visit(parent)
+        order.append(t.node)
+
+    for t in outputs:
+        visit(t)
+    return order
+
+
+class Functional(Model):
+    """A model defined by ``Model(inputs=..., outputs=...)`` (Keras's Functional).
+
+    Args:
+        inputs: a symbolic tensor from ``Input``, or a list of them.
+        outputs: a symbolic tensor (or list) computed from the inputs.
+        name: model name.
+    """
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._multi_input = isinstance(inputs, (list, tuple))
+        self._multi_output = isinstance(outputs, (list, tuple))
+        self._inputs = _as_list(inputs)
+        self._outputs = _as_list(outputs)
+        _check_symbolic("inputs", self._inputs)
+        _check_symbolic("outputs", self._outputs)
+        self._nodes = _topological_nodes(self._inputs, self._outputs)
+        unique: list[nn.Module] = []
+        for node in self._nodes:
+            if all(node.layer is not m for m in unique):
+                unique.append(node.layer)
+        self._graph_layers = nn.ModuleList(unique)
+        self.built = True
+        shapes = [(None,) + t.shape[1:] for t in self._inputs]
+        self.built_input_shape = shapes if self._multi_input else shapes[0]
+
+    # ------------------------------------------------------------ structure
+    @property
+    def layers(self) -> list:
+        return list(self._graph_layers)
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return list(self._outputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        """One name per output: the name of the layer that produces it (Keras)."""
+        return [t.name for t in self._outputs]
+
+    def input_dtypes(self, count: int) -> list[torch.dtype | None]:
+        return [None if t.dtype.is_floating_point else torch.int64 for t in self._inputs]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [t.shape for t in self._outputs]
+        return shapes if self._multi_output else shapes[0]
+
+    @property
+    def output_activation_name(self) -> str | None:
+        if self._multi_output:
+            return None
+        out = self._outputs[0]
+        return out.node.layer.activation_name if out.node is not None and out.index == 0 else None
+
+    def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return activations.get(self.output_activation_name)(logits)
+
+    def summary_rows(self) -> list[tuple[Any, Any, str]]:
+        """(layer, output shape, connected to) for each node, in order."""
+        rows = []
+        for node in self._nodes:
+            shapes = [t.shape for t in node.outputs]
+            parents = ", ".join(dict.fromkeys(p.name for p in node.parents()))
+            rows.append((node.layer, shapes if len(shapes) > 1 else shapes[0], parents))
+        return rows
+
+    # ------------------------------------------------------------ running
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self._run(inputs, training, pre_activation=False)
+
+    def call_pre_activation(self, inputs: Any) -> Any:
+        return self._run(inputs, None, pre_activation=True)
+
+    def _run(self, inputs: Any, training: bool | None, pre_activation: bool) -> Any:
+        given = _as_list(inputs)
+        if len(given) != len(self._inputs):
+            raise ValueError(
+                f"Model '{self.name}': expected {len(self._inputs)} input(s) "
+                f"({', '.join(t.name for t in self._inputs)}), got {len(given)}. "
+                "Fix: pass a list with one array per Input, in the order of inputs=."
+            )
+        values: dict[int, torch.Tensor] = {id(s): v for s, v in zip(self._inputs, given)}
+        masks: dict[int, torch.Tensor | None] = {}
+        last = self._outputs[0].node if pre_activation else None
+        lookup = lambda s: values[id(s)] if is_symbolic(s) else s  # noqa: E731
+        for node in self._nodes:
+            args = _map(node.inputs, lookup)
+            kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
+            in_masks = _map(node.inputs, lambda s: masks.get(id(s)) if is_symbolic(s) else None)
+            if node.layer._call_takes_mask and any(m is not None for m in flatten(in_masks)):
+                kwargs.setdefault("mask", in_masks)
+            out = node.layer(args, training, pre_activation=node is last, **kwargs)
+            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+            out_mask = node.layer.compute_mask(args, in_masks)
+            for i, (sym, value) in enumerate(zip(node.outputs, outs)):
+                values[id(sym)] = value
+                masks[id(sym)] = out_mask[i] if isinstance(out_mask, (list, tuple)) else (out_mask if i == 0 else None)
+        results = [values[id(t)] for t in self._outputs]
+        return results if self._multi_output else results[0]
+
+
+def _map(structure: Any, fn: Any) -> Any:
+    if isinstance(structure, (list, tuple)):
+        return [_map(x, fn) for x in structure]
+    return fn(structure)
