@@ -6,11 +6,13 @@ Keras-style API on PyTorch.
 """
 
 from . import activations, callbacks, layers, losses, metrics, models, optimizers, utils
+from .layers import Input
 from .models import Model, Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Input",
     "Model",
     "Sequential",
     "activations",

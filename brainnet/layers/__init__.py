@@ -4,8 +4,13 @@ weights on first call and states the equation it computes."""
 from .base import Layer
 from .convolution import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization
+from .normalization import LayerNormalization
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
+from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from .symbolic import Input
 
 __all__ = [
     "Layer",
@@ -19,4 +24,17 @@ __all__ = [
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "BatchNormalization",
+    "Input",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Multiply",
+    "LayerNormalization",
+    "Attention",
+    "AdditiveAttention",
+    "MultiHeadAttention",
+    "PositionalEncoding",
+    "PositionEmbedding",
+    "TransformerEncoder",
+    "TransformerDecoder",
 ]

@@ -1,0 +1,140 @@
+"""Merging layers: join several inputs into one (Concatenate, Add, Multiply, Average)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import Layer, Shape, shape_str
+
+
+class _Merge(Layer):
+    """Shared checks: a list of at least two tensors of compatible shapes."""
+
+    def _check(self, input_shape: Any, same_axes: slice | None) -> list[Shape]:
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected a list of at least two "
+                f"inputs, got {input_shape!r}. Fix: {type(self).__name__}()([a, b])."
+            )
+        shapes = [tuple(s) for s in input_shape]
+        ranks = {len(s) for s in shapes}
+        mismatch = len(ranks) > 1 or (
+            same_axes is not None
+            and any(
+                a is not None and b is not None and a != b
+                for s in shapes[1:]
+                for a, b in zip(shapes[0][same_axes], s[same_axes])
+            )
+        )
+        if mismatch:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected inputs whose shapes agree"
+                f"{' except on the concatenation axis' if type(self) is Concatenate else ''}, got "
+                f"{', '.join(shape_str(s) for s in shapes)}. Fix: reshape or project the inputs "
+                "(e.g. with Dense) to matching shapes first."
+            )
+        return shapes
+
+    def build(self, input_shape: Any) -> None:
+        self._check(input_shape, slice(1, None))
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        return tuple(self._check(input_shape, slice(1, None))[0])
+
+
+class Add(_Merge):
+    """Element-wise sum: ``y = Σ_i x_i``.
+
+    Input: a list of tensors of one shape. Output: that shape.
+    """
+
+    equation = "y = Σ_i x_i"
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(_Merge):
+    """Element-wise product: ``y = Π_i x_i``.
+
+    Input: a list of tensors of one shape. Output: that shape.
+    """
+
+    equation = "y = Π_i x_i"
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = out * x
+        return out
+
+
+class Average(_Merge):
+    """Element-wise mean: ``y = (1/n) Σ_i x_i``.
+
+    Input: a list of tensors of one shape. Output: that shape.
+    """
+
+    equation = "y = (1/n) Σ_i x_i"
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(list(inputs)).mean(0)
+
+
+class Concatenate(_Merge):
+    """Joins inputs along one axis: ``y = [x_1, x_2, ...]`` on ``axis``.
+
+    Args:
+        axis: the axis to join on (default -1, the features).
+
+    Input: a list of tensors equal in shape except on ``axis``.
+    Output: the same shape with ``axis`` the sum of the inputs' sizes.
+    """
+
+    equation = "y = [x_1 ‖ x_2 ‖ …] along axis"
+
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def _other_axes_agree(self, input_shape: Any) -> list[Shape]:
+        shapes = self._check(input_shape, None)
+        rank = len(shapes[0])
+        axis = self.axis % rank
+        if axis == 0:
+            raise ValueError(
+                f"Layer '{self.name}' (Concatenate): expected a non-batch axis, got axis={self.axis}. "
+                "Fix: Concatenate(axis=-1)."
+            )
+        others = [tuple(d for i, d in enumerate(s) if i not in (0, axis)) for s in shapes]
+        if any(
+            a is not None and b is not None and a != b for o in others[1:] for a, b in zip(others[0], o)
+        ):
+            raise ValueError(
+                f"Layer '{self.name}' (Concatenate): expected inputs whose shapes agree except on "
+                f"axis {self.axis}, got {', '.join(shape_str(s) for s in shapes)}. Fix: reshape or "
+                "project the inputs (e.g. with Dense, Flatten) to matching shapes first."
+            )
+        return shapes
+
+    def build(self, input_shape: Any) -> None:
+        self._other_axes_agree(input_shape)
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(inputs), dim=self.axis)
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        shapes = self._other_axes_agree(input_shape)
+        axis = self.axis % len(shapes[0])
+        sizes = [s[axis] for s in shapes]
+        out = list(shapes[0])
+        out[axis] = None if any(d is None for d in sizes) else sum(sizes)
+        return tuple(out)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,50 @@
+"""Merging layers against NumPy, shapes, and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet.layers import Add, Average, Concatenate, Multiply
+
+RNG = np.random.default_rng(0)
+
+
+def tensors(*shapes):
+    arrays = [RNG.normal(size=s) for s in shapes]
+    return arrays, [torch.from_numpy(a) for a in arrays]
+
+
+@pytest.mark.parametrize("layer, reference", [
+    (Add, lambda xs: xs[0] + xs[1] + xs[2]),
+    (Multiply, lambda xs: xs[0] * xs[1] * xs[2]),
+    (Average, lambda xs: (xs[0] + xs[1] + xs[2]) / 3),
+])
+def test_elementwise_merges_match_numpy(layer, reference):
+    arrays, ts = tensors((2, 3, 4), (2, 3, 4), (2, 3, 4))
+    out = layer()(ts)
+    np.testing.assert_allclose(out.numpy(), reference(arrays), atol=1e-12)
+    assert layer().compute_output_shape([(None, 3, 4)] * 3) == (None, 3, 4)
+
+
+@pytest.mark.parametrize("axis", [-1, 1, 2])
+def test_concatenate_matches_numpy_and_output_shape(axis):
+    shapes = [(2, 3, 4), (2, 3, 4)]
+    shapes[1] = tuple(5 if i == axis % 3 else d for i, d in enumerate(shapes[1]))
+    arrays, ts = tensors(*shapes)
+    layer = Concatenate(axis=axis)
+    out = layer(ts)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate(arrays, axis=axis))
+    assert layer.compute_output_shape([(None,) + s[1:] for s in shapes]) == (None,) + tuple(out.shape[1:])
+
+
+def test_errors():
+    _, ts = tensors((2, 3), (2, 4))
+    with pytest.raises(ValueError, match=r"Add\): expected inputs whose shapes agree, got \(2, 3\), \(2, 4\).*Fix"):
+        Add()(ts)
+    with pytest.raises(ValueError, match=r"expected a list of at least two inputs"):
+        Add()([ts[0]])
+    _, ts = tensors((2, 3, 1), (2, 4, 2))
+    with pytest.raises(ValueError, match=r"agree except on axis -1, got \(2, 3, 1\), \(2, 4, 2\)"):
+        Concatenate()(ts)

@@ -1,0 +1,162 @@
+"""The functional API and subclassing, trained the way users train them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import brainnet
+from brainnet.layers import Concatenate, Conv2D, Dense, Flatten, Input, Layer
+from brainnet.models import Model, Sequential
+from brainnet.utils import set_random_seed
+
+
+def two_views(n: int = 256, seed: int = 0):
+    """A label that needs both inputs: class = (a·1 > 0) xor (b·1 > 0)."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, 4)).astype("float32")
+    b = rng.normal(size=(n, 3)).astype("float32")
+    label = ((a.sum(1) > 0) ^ (b.sum(1) > 0)).astype(int)
+    return a, b, label
+
+
+def test_model_call_builds_functional_and_predicts_like_the_layers():
+    inputs = Input(shape=(3,))
+    hidden = Dense(5, activation="relu")
+    head = Dense(2, activation="softmax")
+    model = Model(inputs=inputs, outputs=head(hidden(inputs)))
+    assert type(model).__name__ == "Functional" and isinstance(model, Model)
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    expected = head(hidden(torch.from_numpy(x))).detach().numpy()
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-6)
+
+
+def test_multi_input_multi_output_trains_with_per_output_losses_and_metrics():
+    set_random_seed(0)
+    a, b, label = two_views()
+    in_a, in_b = Input(shape=(4,), name="a"), Input(shape=(3,), name="b")
+    joined = Dense(32, activation="relu")(Concatenate()([in_a, in_b]))
+    cls = Dense(2, activation="softmax", name="cls")(joined)
+    reg = Dense(1, name="reg")(joined)
+    model = Model(inputs=[in_a, in_b], outputs=[cls, reg])
+    model.compile(optimizer=brainnet.optimizers.Adam(0.01),
+                  loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                  loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"]})
+    target = a.sum(1, keepdims=True)
+    history = model.fit([a, b], {"cls": label, "reg": target}, epochs=60, batch_size=64, verbose=0)
+    logs = history.history
+    assert set(logs) == {"loss", "cls_loss", "reg_loss", "cls_accuracy"}
+    assert logs["cls_accuracy"][-1] > 0.9
+    assert logs["loss"][-1] == pytest.approx(logs["cls_loss"][-1] + 0.5 * logs["reg_loss"][-1], rel=1e-4)
+    probs, values = model.predict([a, b])
+    assert probs.shape == (256, 2) and values.shape == (256, 1)
+    result = model.evaluate([a, b], [label, target], verbose=0, return_dict=True)
+    assert list(result) == ["loss", "cls_loss", "reg_loss", "cls_accuracy"]
+
+
+class Sum(Layer):
+    """y = Σ_i x_i over a list of same-shaped inputs (a subclassed layer)."""
+
+    equation = "y = Σ_i x_i"
+
+    def call(self, inputs):
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = out + x
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def test_shared_layer_shares_weights():
+    shared = Dense(4)
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    model = Model(inputs=[a, b], outputs=[shared(a), shared(b)])
+    assert len(model.layers) == 1 and model.count_params() == 3 * 4 + 4
+    x = np.ones((2, 3), "float32")
+    out_a, out_b = model.predict([x, x])
+    np.testing.assert_array_equal(out_a, out_b)
+
+
+def test_nested_models():
+    inner = Sequential([Dense(4, activation="relu", input_shape=(3,)), Dense(2)])
+    inputs = Input(shape=(3,))
+    outer = Model(inputs, Dense(1)(inner(inputs)))
+    assert outer.count_params() == inner.count_params() + 3
+    x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
+    expected = outer.layers[1](inner(torch.from_numpy(x))).detach().numpy()
+    np.testing.assert_allclose(outer.predict(x), expected, rtol=1e-6)
+
+
+def test_subclassed_layer_and_model_train_through_fit():
+    class Scale(Layer):
+        """y = x · w (one learned weight per feature)."""
+
+        equation = "y = x·w"
+
+        def build(self, input_shape):
+            self.w = self.add_weight("w", torch.ones(input_shape[-1]))
+
+        def call(self, inputs):
+            return inputs * self.w
+
+    class Classifier(Model):
+        def __init__(self):
+            super().__init__()
+            self.scale = Scale()
+            self.hidden = Dense(8, activation="relu")
+            self.out = Dense(2, activation="softmax")
+
+        def call(self, inputs):
+            return self.out(self.hidden(self.scale(inputs)))
+
+    set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = (rng.normal(size=(200, 2)) * 0.5 + np.where(y[:, None] == 1, 2.0, -2.0)).astype("float32")
+    model = Classifier()
+    model.compile(optimizer=brainnet.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=15, verbose=0)
+    assert history.history["accuracy"][-1] == 1.0
+    assert not torch.equal(model.scale.w.detach(), torch.ones(2))  # the custom weight trained
+    assert model.predict(x[:3]).shape == (3, 2)
+
+
+def test_summary_shows_connections(capsys):
+    a, b = Input(shape=(3,), name="left"), Input(shape=(3,), name="right")
+    model = Model([a, b], Sum(name="total")([Dense(2, name="pa")(a), Dense(2, name="pb")(b)]))
+    model.summary()
+    out = capsys.readouterr().out
+    assert "Connected to" in out and "pa, pb" in out and "left" in out
+
+
+def test_conv_branch_in_functional_model_trains():
+    set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 8, 8, 1)).astype("float32")
+    y = (x[:, :4].mean((1, 2, 3)) > x[:, 4:].mean((1, 2, 3))).astype(int)
+    inputs = Input(shape=(8, 8, 1))
+    out = Dense(2, activation="softmax")(Flatten()(Conv2D(4, 3, activation="relu")(inputs)))
+    model = Model(inputs, out)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=30, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_errors():
+    a = Input(shape=(3,))
+    b = Input(shape=(3,))
+    out = Sum()([Dense(2)(a), Dense(2)(b)])
+    with pytest.raises(ValueError, match=r"an Input that is not in inputs=.*Fix: pass every Input"):
+        Model(inputs=a, outputs=out)
+    with pytest.raises(TypeError, match=r"expected outputs to be symbolic tensors.*got ndarray"):
+        Model(inputs=a, outputs=np.zeros(3))
+    model = Model([a, b], out)
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"the model has 2 inputs, expected a list of 2 arrays"):
+        model.fit(np.zeros((4, 3), "float32"), np.zeros((4, 2)), verbose=0)
+    with pytest.raises(ValueError, match=r"compile: losses names outputs \['nope'\]"):
+        Model([a, b], [Dense(1, name="o1")(a), Dense(1, name="o2")(b)]).compile(loss={"nope": "mse"})
+    with pytest.raises(TypeError, match=r"has no values, so it cannot be used in an if"):
+        bool(a)
