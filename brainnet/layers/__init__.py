@@ -11,6 +11,8 @@ from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 from .symbolic import Input
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
 __all__ = [
     "Layer",
@@ -37,4 +39,9 @@ __all__ = [
     "PositionEmbedding",
     "TransformerEncoder",
     "TransformerDecoder",
+    "Embedding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
 ]

@@ -30,11 +30,6 @@ def check_dropout(layer: str, value: Any) -> float:
     return float(value)
 
 
-def causal_mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
-    """(T_q, T_k) booleans: query step i may attend key step j when j ≤ i."""
-    return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril()
-
-
 def mask_bias(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """0 where ``keep`` is True, −1e9 where it is False (−3e4 in float16)."""
     return (~keep).to(dtype) * (-3e4 if dtype == torch.float16 else -1e9)
@@ -49,10 +44,11 @@ def masked_softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Ten
 
 def _keep(attention_mask: torch.Tensor | None, use_causal_mask: bool, t_q: int, t_k: int,
           device: torch.device) -> torch.Tensor | None:
-    """The (…, T_q, T_k) mask of query/key pairs that may attend, or None for all."""
+    """The (…, T_q, T_k) mask of query/key pairs that may attend, or None for all;
+    the causal mask lets query step i attend key step j when j ≤ i (as Keras)."""
     keep = None if attention_mask is None else attention_mask.to(torch.bool)
     if use_causal_mask:
-        causal = causal_mask(t_q, t_k, device)
+        causal = torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril()  # (T_q, T_k)
         keep = causal if keep is None else keep & causal
     return keep
 
@@ -81,8 +77,7 @@ def check_query_value_key(layer: Layer, shapes: Any, usage: str, same_dim: str =
     same feature size."""
     name = f"Layer '{layer.name}' ({type(layer).__name__})"
     if not isinstance(shapes, list) or len(shapes) not in (2, 3):
-        got = f"one tensor of shape {shape_str(shapes)}" if not isinstance(shapes, list) else (
-            f"{len(shapes)} tensors")
+        got = f"{len(shapes)} tensors" if isinstance(shapes, list) else f"one tensor of shape {shape_str(shapes)}"
         raise ValueError(f"{name} expected inputs [query, value] or [query, value, key], got {got}. Fix: {usage}.")
     query, value = shapes[0], shapes[1]
     key = shapes[2] if len(shapes) == 3 else value
@@ -161,7 +156,9 @@ class Attention(Layer):
         super().__init__(**kwargs)
         cls = type(self).__name__
         if score_mode not in ("dot", "concat"):
-            raise ValueError(f"{cls}: expected score_mode 'dot' or 'concat', got {score_mode!r}. Fix: score_mode='dot'.")
+            raise ValueError(
+                f"{cls}: expected score_mode 'dot' or 'concat', got {score_mode!r}. Fix: score_mode='dot'."
+            )
         if scale_by_dk and score_mode != "dot":
             raise ValueError(
                 f"{cls}: scale_by_dk divides dot-product scores by √d_k, got score_mode={score_mode!r}. "
@@ -180,9 +177,8 @@ class Attention(Layer):
 
     def build(self, input_shape: list[Shape]) -> None:
         self.scale = self.add_weight("scale", torch.ones(())) if self.use_scale else None
-        self.concat_score_weight = (
-            self.add_weight("concat_score_weight", torch.ones(())) if self.score_mode == "concat" else None
-        )
+        concat = self.score_mode == "concat"
+        self.concat_score_weight = self.add_weight("concat_score_weight", torch.ones(())) if concat else None
 
     def scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """score_ij for query (B, T_q, d) and key (B, T_k, d): (B, T_q, T_k)."""
@@ -251,6 +247,10 @@ class AdditiveAttention(Attention):
     equation = "score_ij = Σ_d w_d·tanh(q_id + k_jd),  A = softmax(score),  y = A·V"
 
     def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs: Any) -> None:
+        for arg in ("score_mode", "scale_by_dk"):
+            if arg in kwargs:
+                raise ValueError(f"AdditiveAttention: scores are always Σ_d w_d·tanh(q_d + k_d), got {arg}="
+                                 f"{kwargs[arg]!r}. Fix: drop {arg}, or use Attention({arg}=...).")
         super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
 
     def check_input_shape(self, shape: Any) -> None:
@@ -298,10 +298,6 @@ class _HeadsDense(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[: len(input_shape) - self.in_axes]) + self.units
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "in_axes": self.in_axes, "units": list(self.units),
-                "use_bias": self.use_bias}
 
 
 class MultiHeadAttention(Layer):
@@ -402,20 +398,19 @@ class MultiHeadAttention(Layer):
         q = self.query_dense(query).transpose(1, 2)  # (B, H, T_q, d_k)
         k = self.key_dense(key).transpose(1, 2)  # (B, H, T_k, d_k)
         v = self.value_dense(value).transpose(1, 2)  # (B, H, T_k, d_v)
-        keep = _keep(attention_mask, use_causal_mask, t_q, t_k, q.device)
-        keep = keep[:, None] if keep is not None and keep.dim() == 3 else keep  # (B, 1, T_q, T_k)
-        p = self.dropout if training else 0.0
-        scale = 1.0 / math.sqrt(self.key_dim)
-        if return_attention_scores:
-            weights = masked_softmax((q @ k.transpose(-1, -2)) * scale, keep)  # (B, H, T_q, T_k)
-            heads = F.dropout(weights, p, training=True) @ v if p else weights @ v  # (B, H, T_q, d_v)
-        elif attention_mask is None:  # no mask, or only the causal one: the fastest kernels
+        p, scale = (self.dropout if training else 0.0), 1.0 / math.sqrt(self.key_dim)
+        if not return_attention_scores and attention_mask is None:  # no mask or only the causal one: fastest
             heads = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=use_causal_mask, scale=scale)
-        else:
-            bias = mask_bias(keep, q.dtype)
+            return self.output_dense(heads.transpose(1, 2))  # (B, T_q, d_out)
+        keep = _keep(attention_mask, use_causal_mask, t_q, t_k, q.device)
+        keep = keep[:, None] if keep is not None and keep.dim() == 3 else keep  # (B, 1, T_q, T_k): all heads
+        if not return_attention_scores:
+            bias = mask_bias(keep, q.dtype)  # additive: a fully masked row stays finite, as on the explicit path
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p, scale=scale)
-        out = self.output_dense(heads.transpose(1, 2))  # (B, T_q, d_out)
-        return (out, weights) if return_attention_scores else out
+            return self.output_dense(heads.transpose(1, 2))
+        weights = masked_softmax((q @ k.transpose(-1, -2)) * scale, keep)  # (B, H, T_q, T_k)
+        heads = F.dropout(weights, p, training=True) @ v if p else weights @ v  # (B, H, T_q, d_v)
+        return self.output_dense(heads.transpose(1, 2)), weights
 
     def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any, batch: int, t_q: int,
                         t_k: int) -> torch.Tensor | None:
@@ -430,10 +425,10 @@ class MultiHeadAttention(Layer):
                     f"{shape_str(shape)}. Fix: for a (batch, T_k) padding mask m use m[:, None, :]."
                 )
             attention_mask = attention_mask.to(torch.bool)
-        q_mask, kv_mask = _split_mask(self, mask)
-        for m in (None if q_mask is None else q_mask[:, :, None], None if kv_mask is None else kv_mask[:, None, :]):
-            if m is not None:
-                attention_mask = m if attention_mask is None else attention_mask & m
+        q_mask, kv_mask = _split_mask(self, mask)  # graph masks, e.g. from Embedding(mask_zero=True)
+        extra = ([] if q_mask is None else [q_mask[:, :, None]]) + ([] if kv_mask is None else [kv_mask[:, None, :]])
+        for m in extra:  # (B, T_q, 1), (B, 1, T_k)
+            attention_mask = m if attention_mask is None else attention_mask & m
         return attention_mask
 
     def compute_output_shape(self, input_shape: list[Shape]) -> Shape:
