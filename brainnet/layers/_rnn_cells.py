@@ -206,6 +206,7 @@ class RecurrentBase(Layer):
 
     input_rank = 3
     rank_hint = "(batch, time, features)"
+    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
     fixed_axes = (-1,)
     supports_masking = True
     gates = 1

@@ -110,6 +110,7 @@ class Layer(nn.Module):
     input_rank: int | None = None
     min_rank: int = 1
     rank_hint: str = ""
+    rank_fix: str = "reshape the input (for one-channel images: x[..., None] gives (N, H, W, 1))"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -280,8 +281,7 @@ class Layer(nn.Module):
         raise ValueError(
             f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}"
             f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
-            f"Fix: reshape the input (for one-channel images: x[..., None] gives "
-            f"(N, H, W, 1)) or put a Reshape/Flatten layer before '{self.name}'."
+            f"Fix: {self.rank_fix} or put a Reshape/Flatten layer before '{self.name}'."
         )
 
     def forward(

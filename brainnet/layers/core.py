@@ -54,6 +54,7 @@ class Dense(Layer):
     """
 
     equation = "y_j = f(Σ_k x_k·w_kj + b_j)"
+    supports_masking = True
     min_rank = 2
     fixed_axes = (-1,)
     rank_hint = "(batch, ..., features)"
@@ -135,6 +136,7 @@ class Dropout(Layer):
     """
 
     equation = "y = x·m/(1 − rate), m ~ Bernoulli(1 − rate) (training only)"
+    supports_masking = True
 
     def __init__(self, rate: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -163,6 +165,7 @@ class Activation(Layer):
     """
 
     equation = "y = f(x)"
+    supports_masking = True
 
     def __init__(self, activation: str | Callable, **kwargs: Any) -> None:
         super().__init__(**kwargs)

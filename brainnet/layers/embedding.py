@@ -51,6 +51,7 @@ class Embedding(Layer):
     """
 
     equation = "y[n, t] = W[x[n, t]]"
+    input_dtype = torch.int64
     min_rank = 1
     rank_hint = "(batch, time) of token indices"
 

@@ -159,7 +159,7 @@ class Functional(Model):
             in_masks = _map(node.inputs, lambda s: masks.get(id(s)) if is_symbolic(s) else None)
             if node.layer._call_takes_mask and any(m is not None for m in flatten(in_masks)):
                 kwargs.setdefault("mask", in_masks)
-            out = node.layer(args, training, pre_activation=node is last, **kwargs)
+            out = node.layer(args, training=training, pre_activation=node is last, **kwargs)
             outs = list(out) if isinstance(out, (list, tuple)) else [out]
             out_mask = node.layer.compute_mask(args, in_masks)
             for i, (sym, value) in enumerate(zip(node.outputs, outs)):

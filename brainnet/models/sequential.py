@@ -102,7 +102,7 @@ class Sequential(Model):
         last = len(self._stack) - 1
         for i, layer in enumerate(self._stack):
             kwargs = {"mask": mask} if mask is not None and layer._call_takes_mask else {}
-            y = layer(x, training, pre_activation=pre_activation and i == last, **kwargs)
+            y = layer(x, training=training, pre_activation=pre_activation and i == last, **kwargs)
             if i < last:
                 mask = layer.compute_mask(x, mask)
             x = y

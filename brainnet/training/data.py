@@ -88,6 +88,16 @@ def check_finite(x: torch.Tensor) -> None:
         )
 
 
+def check_indices(x: torch.Tensor, what: str) -> None:
+    """Inputs that feed an Embedding must be whole numbers (token indices)."""
+    if x.is_floating_point() and not bool((x == x.round()).all()):
+        raise ValueError(
+            f"{what}: the model starts with an Embedding, which expects integer token indices, "
+            f"got non-integer values such as {float(x[x != x.round()][0])}. Fix: pass the "
+            "token ids (e.g. x.astype('int64')), not normalised or embedded values."
+        )
+
+
 def check_same_length(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.shape[0] != y.shape[0]:
         raise ValueError(

@@ -106,6 +106,8 @@ class Trainer:
             if expected is not None:
                 check_model_input(tuple(t.shape), expected[i] if multi else expected)
             data_module.check_finite(t)
+            if dtype is not None:
+                data_module.check_indices(t, f"x[{i}]" if multi else "x")
             tensors.append(t)
         for t in tensors[1:]:
             data_module.check_same_length(tensors[0], t)

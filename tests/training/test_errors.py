@@ -192,3 +192,12 @@ def test_one_sample_without_batch_axis(images):
 def test_missing_labels(images):
     with pytest.raises(ValueError, match=r"y: expected an array of samples, got None"):
         compiled().fit(images, verbose=0)
+
+
+def test_non_integer_tokens_into_embedding():
+    from brainnet.layers import Embedding, GlobalAveragePooling1D
+
+    model = Sequential([Embedding(10, 4, input_shape=(5,)), GlobalAveragePooling1D(), Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"starts with an Embedding, which expects integer token indices, got non-integer values such as 0.5"):
+        model.fit(np.full((4, 5), 0.5, "float32"), np.zeros(4, int), verbose=0)

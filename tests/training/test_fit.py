@@ -207,3 +207,16 @@ def test_batchnorm_after_dense_survives_a_last_batch_of_one():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)  # batches of 4 and 1
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_mask_survives_dropout_between_embedding_and_lstm():
+    from brainnet.layers import LSTM, Embedding
+
+    set_random_seed(0)
+    model = Sequential([Embedding(10, 4, mask_zero=True), Dropout(0.0), LSTM(3)])
+    tokens = np.array([[3, 4, 5, 0, 0]])
+    padded = model.predict(tokens)
+    model.eval()
+    with torch.no_grad():  # the same layers on the 3 real tokens alone, no mask needed
+        unpadded = model.layers[2](model.layers[0](torch.tensor(tokens[:, :3]))).numpy()
+    np.testing.assert_allclose(padded, unpadded, rtol=1e-5, atol=1e-6)
