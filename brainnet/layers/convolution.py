@@ -1,4 +1,4 @@
-"""Convolution layers: Conv2D."""
+"""Convolution layers: Conv2D over images, Conv1D over sequences."""
 
 from __future__ import annotations
 
@@ -104,6 +104,113 @@ class Conv2D(Layer):
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
+
+
+class Conv1D(Layer):
+    """1-D convolution over time: each filter slides along the sequence.
+
+    Equation (k over the filter's receptive field: offsets u and input
+    features c)::
+
+        y_ij = f(Σ_k x_ik · w_kj + b_j)
+        i.e. y[n, t, j] = f(Σ_{u,c} x[n, t·s + u, c] · w[j, c, u] + b[j])
+
+    where ``x`` is zero-padded first: on both sides for ``"same"`` (the extra
+    step at the end, as Keras), ``k − 1`` steps on the left for ``"causal"``
+    (so ``y[t]`` never sees ``x`` after ``t``). The ``kernel`` is stored as
+    ``(filters, in_features, k)`` (PyTorch's layout).
+
+    Args:
+        filters: number of output features (positive int).
+        kernel_size: window length (int).
+        strides: step (int, default 1).
+        padding: ``"valid"``, ``"same"`` or ``"causal"``.
+        activation: name or callable; ``None`` means linear.
+        use_bias: whether to add ``b`` (default True).
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, new_time, filters)``, ``new_time`` = ⌊(T − k)/s⌋ + 1
+    for "valid", ⌈T/s⌉ for "same", ⌊(T − 1)/s⌋ + 1 for "causal".
+
+    Example:
+        >>> import torch
+        >>> Conv1D(8, 3, padding="causal")(torch.ones(2, 10, 4)).shape
+        torch.Size([2, 10, 8])
+    """
+
+    equation = "y_ij = f(Σ_k x_ik·w_kj + b_j), k over the (u, c) receptive field"
+    input_rank = 3
+    fixed_axes = (-1,)
+    rank_hint = "(batch, time, features)"
+    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int],
+        strides: int | tuple[int] = 1,
+        padding: str = "valid",
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filters = check_positive_int("Conv1D", "filters", filters)
+        one = lambda v: v[0] if isinstance(v, (tuple, list)) and len(v) == 1 else v  # noqa: E731
+        self.kernel_size = check_positive_int("Conv1D", "kernel_size", one(kernel_size))
+        self.strides = check_positive_int("Conv1D", "strides", one(strides))
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same", "causal"):
+            raise ValueError(
+                f"Conv1D: expected padding 'valid', 'same' or 'causal', got {padding!r}. "
+                "Fix: padding='causal' for sequence models that must not see the future."
+            )
+        self.padding = padding.lower()
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+
+    def _pads(self, length: int) -> tuple[int, int]:
+        if self.padding == "causal":
+            return self.kernel_size - 1, 0
+        if self.padding == "same":
+            return _spatial.same_pads(length, self.kernel_size, self.strides)
+        return 0, 0
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)  # raises if the sequence is too short
+        k, cin = self.kernel_size, input_shape[-1]
+        self.kernel = self.add_weight("kernel", glorot_uniform((self.filters, cin, k), k * cin, k * self.filters))
+        self.bias = self.add_weight("bias", torch.zeros(self.filters)) if self.use_bias else None
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs.transpose(1, 2)  # (B, C, T)
+        left, right = self._pads(x.shape[-1])
+        if left or right:
+            x = F.pad(x, (left, right))
+        return F.conv1d(x, self.kernel, self.bias, self.strides).transpose(1, 2)  # (B, T', filters)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        length = input_shape[1]
+        if length is not None:
+            left, right = self._pads(length)
+            length = (length + left + right - self.kernel_size) // self.strides + 1
+            if length <= 0:
+                raise ValueError(
+                    f"Layer '{self.name}': a sequence of {input_shape[1]} steps is shorter than its "
+                    f"window {self.kernel_size} with padding='valid'. Fix: padding='same' or "
+                    "'causal', or a smaller kernel_size."
+                )
+        return (input_shape[0], length, self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
             "padding": self.padding,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,

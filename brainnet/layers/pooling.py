@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D."""
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+GlobalAveragePooling1D, GlobalMaxPooling1D."""
 
 from __future__ import annotations
 
@@ -131,3 +132,56 @@ class GlobalAveragePooling2D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], input_shape[3])
+
+
+class GlobalAveragePooling1D(Layer):
+    """Averages each feature over the time steps (only the real ones under a mask).
+
+    Equation::
+
+        y[n, c] = Σ_t m[n, t] · x[n, t, c] / Σ_t m[n, t]
+
+    with ``m`` the mask (all ones without one).
+
+    Input shape: ``(batch, time, features)``. Output shape: ``(batch, features)``.
+    """
+
+    equation = "y[n, c] = Σ_t m_t·x[n, t, c] / Σ_t m_t"
+    input_rank = 3
+    rank_hint = "(batch, time, features)"
+    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    supports_masking = True
+
+    def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return inputs.mean(dim=1)
+        m = mask.to(inputs.dtype).unsqueeze(-1)  # (B, T, 1)
+        return (inputs * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], input_shape[2])
+
+
+class GlobalMaxPooling1D(Layer):
+    """Keeps the largest value of each feature over the time steps.
+
+    Equation::
+
+        y[n, c] = max_t x[n, t, c]
+
+    Input shape: ``(batch, time, features)``. Output shape: ``(batch, features)``.
+    """
+
+    equation = "y[n, c] = max_t x[n, t, c]"
+    input_rank = 3
+    rank_hint = "(batch, time, features)"
+    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.amax(dim=1)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], input_shape[2])
