@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "history.json and training_curves.png.",
     )
     run.add_argument("recipe", metavar="RECIPE", help="a name from `brainnet list`")
-    run.add_argument("--epochs", type=_count(1), default=10, metavar="N", help="passes over the data (default 10)")
-    run.add_argument("--batch-size", type=_count(1), default=64, metavar="N", help="samples per step (default 64)")
+    run.add_argument("--epochs", type=_count(1), metavar="N", help="passes over the data (default: the recipe's, 10 for the CNNs)")
+    run.add_argument("--batch-size", type=_count(1), metavar="N", help="samples per step (default: the recipe's, 64 for the CNNs)")
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto",
         help="auto: CUDA when available, else CPU (default auto)",

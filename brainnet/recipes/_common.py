@@ -1,19 +1,9 @@
-"""Recipes: the teaching examples, trained end to end by ``brainnet run``.
-
-A recipe is a name, a one-line description and a ``run(config)`` function
-(``RECIPES`` maps names to them). The two image recipes train exactly the
-teaching network and recipe (see ``examples/mnist_cnn.py``):
-
-* ``mnist-cnn``: the CNN on MNIST handwritten digits;
-* ``fashion-cnn``: the same CNN on Fashion-MNIST clothing.
-
-The steps they share are plain functions, one each: ``load_images`` (data
-loading and normalising), ``teaching_cnn`` (the network), ``plot_curves``
-(the PNG) and ``write_outputs`` (weights, history and plot). A new recipe adds
-one entry to ``RECIPES`` whose ``run`` takes a ``RunConfig``.
-
-    >>> sorted(RECIPES)
-    ['fashion-cnn', 'mnist-cnn']
+"""What the recipes share, one plain function or class each: ``RunConfig``
+(the options of ``brainnet run``), ``Recipe``, ``EpochTimer``,
+``load_images`` (MNIST-style loading and the teaching normalisation),
+``plot_curves`` (the PNG) and ``write_outputs`` (weights, history, plot).
+A new recipe family adds a module beside this one and registers its
+``Recipe`` entries in ``brainnet/recipes/__init__.py``.
 """
 
 from __future__ import annotations
@@ -23,24 +13,18 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-import brainnet
-from brainnet.callbacks import Callback
-from brainnet.datasets import DatasetNotFoundError, fashion_mnist, mnist
-from brainnet.layers import Conv2D, Dense, Flatten, MaxPooling2D
-from brainnet.models import Sequential
 from brainnet._atomic import atomic_write
-from brainnet.optimizers import SGD
-from brainnet.utils import set_random_seed
+from brainnet.callbacks import Callback
+from brainnet.datasets import DatasetNotFoundError
+from brainnet.models import Model
 
 WEIGHTS_FILE = "model.weights.safetensors"
 HISTORY_FILE = "history.json"
@@ -55,8 +39,8 @@ class RunConfig:
 
     Args:
         out: folder the outputs are written into (created if missing).
-        epochs: passes over the training data, default 10.
-        batch_size: samples per step, default 64.
+        epochs: passes over the training data; None: the recipe's default.
+        batch_size: samples per step; None: the recipe's default.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"`` or ``"cuda"``.
         data_dir: a folder holding the data sets' folders (``mnist/``,
             ``fashion-mnist/``), used as ``$BRAINNET_DATA_DIR``; None: the
@@ -67,8 +51,8 @@ class RunConfig:
     """
 
     out: Path
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int | None = None
+    batch_size: int | None = None
     device: str = "auto"
     data_dir: Path | None = None
     seed: int = 0
@@ -159,24 +143,6 @@ def load_images(
     return (x_train, y_train), (x_test, y_test)
 
 
-def teaching_cnn() -> Sequential:
-    """The teaching network: two convolution + max-pooling stages, two dense layers.
-
-    Returns:
-        A built (not compiled) ``Sequential`` for ``(N, 28, 28, 1)`` images
-        with 10 softmax outputs; 225,034 weights.
-    """
-    model = Sequential()
-    model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Conv2D(64, (3, 3), activation="relu"))
-    model.add(MaxPooling2D((2, 2)))
-    model.add(Flatten())
-    model.add(Dense(128, activation="relu"))
-    model.add(Dense(10, activation="softmax"))
-    return model
-
-
 def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> Path:
     """Draws loss and accuracy per epoch, train and validation, in two panels.
 
@@ -210,7 +176,7 @@ def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> Path
     return path
 
 
-def write_outputs(model: Sequential, summary: dict[str, Any], out: Path) -> list[Path]:
+def write_outputs(model: Model, summary: dict[str, Any], out: Path) -> list[Path]:
     """Writes the weights, ``history.json`` and the training curves into ``out``.
 
     Args:
@@ -229,83 +195,3 @@ def write_outputs(model: Sequential, summary: dict[str, Any], out: Path) -> list
     atomic_write(history_file, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     curves = plot_curves(summary["history"], summary["recipe"], out / CURVES_FILE)
     return [weights, history_file, curves]
-
-
-def run_image_classifier(config: RunConfig, name: str, dataset: ModuleType, folder: str) -> dict[str, Any]:
-    """Trains the teaching CNN on ``dataset`` with the teaching recipe.
-
-    SGD(learning_rate=0.01, momentum=0.9), sparse categorical cross-entropy,
-    accuracy, ``config.epochs`` epochs of ``config.batch_size`` with 10% of
-    the training data held out for validation, a progress bar per epoch; then
-    the test set. Prints ``test accuracy: 0.9912`` and ``test loss: ...``,
-    writes the outputs and prints their paths.
-
-    Args:
-        config: the run's options.
-        name: the recipe's name, recorded and used as the plot's title.
-        dataset: ``brainnet.datasets.mnist`` or ``fashion_mnist``.
-        folder: the data set's folder name under a data dir.
-
-    Returns:
-        The summary written to ``history.json``.
-
-    Raises:
-        DatasetNotFoundError: the data set is nowhere (see ``load_images``).
-    """
-    set_random_seed(config.seed)
-    (x_train, y_train), (x_test, y_test) = load_images(dataset, folder, config.data_dir, config.limit)
-    model = teaching_cnn()
-    model.compile(
-        optimizer=SGD(learning_rate=0.01, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        device=config.device,
-    )
-    timer = EpochTimer()
-    history = model.fit(
-        x_train, y_train, epochs=config.epochs, batch_size=config.batch_size,
-        validation_split=0.1, callbacks=[timer],
-    )
-    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test accuracy: {accuracy:.4f}")
-    print(f"test loss: {loss:.4f}")
-    summary = {
-        "recipe": name,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "epochs": len(timer.seconds),
-        "seconds_per_epoch": timer.seconds,
-        "test_loss": float(loss),
-        "test_accuracy": float(accuracy),
-        "seed": config.seed,
-        "batch_size": config.batch_size,
-        "limit": config.limit,
-        "train_images": int(x_train.shape[0]),
-        "test_images": int(x_test.shape[0]),
-        "device": str(model.trainer.device),
-        "brainnet_version": brainnet.__version__,
-        "torch_version": torch.__version__,
-    }
-    for path in write_outputs(model, summary, config.out):
-        print(f"wrote {path}")
-    return summary
-
-
-def _cnn_recipe(name: str, description: str, dataset: ModuleType, folder: str) -> Recipe:
-    return Recipe(name, description, partial(run_image_classifier, name=name, dataset=dataset, folder=folder))
-
-
-RECIPES: dict[str, Recipe] = {
-    recipe.name: recipe
-    for recipe in (
-        _cnn_recipe(
-            "mnist-cnn",
-            "the teaching CNN (2 conv + 2 max-pool + 2 dense) on MNIST handwritten digits",
-            mnist, "mnist",
-        ),
-        _cnn_recipe(
-            "fashion-cnn",
-            "the same CNN and recipe on Fashion-MNIST clothing (10 classes)",
-            fashion_mnist, "fashion-mnist",
-        ),
-    )
-}

@@ -1,0 +1,21 @@
+"""Recipes: the teaching examples, trained end to end by ``brainnet run``.
+
+A recipe is a name, a one-line description and a ``run(config)`` function;
+``RECIPES`` maps names to them, in the order ``brainnet list`` shows. Each
+family lives in its own module (``images``: the CNN on MNIST and
+Fashion-MNIST) and shares the steps in ``_common`` (options, image loading,
+the plot, the output files).
+
+    >>> list(RECIPES)[:2]
+    ['mnist-cnn', 'fashion-cnn']
+"""
+
+from ._common import EpochTimer, Recipe, RunConfig, load_images, plot_curves, write_outputs
+from .images import IMAGE_RECIPES, run_image_classifier, teaching_cnn
+
+RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in IMAGE_RECIPES}
+
+__all__ = [
+    "RECIPES", "Recipe", "RunConfig", "EpochTimer", "load_images", "plot_curves",
+    "write_outputs", "run_image_classifier", "teaching_cnn",
+]
