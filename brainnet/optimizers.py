@@ -20,10 +20,18 @@ scale of ε (1e-7 by default, as in Keras).
 from __future__ import annotations
 
 import difflib
+import sys
 import warnings
 from typing import Any, Iterable
 
 import torch
+
+from . import schedules
+from .schedules import LearningRateSchedule
+
+# `from brainnet.optimizers.schedules import CosineDecay` works as in Keras,
+# though optimizers is one module and the schedules live in brainnet/schedules.py.
+sys.modules[__name__ + ".schedules"] = schedules
 
 
 class Optimizer:
@@ -31,7 +39,7 @@ class Optimizer:
 
     torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
 
-    def __init__(self, learning_rate: float, name: str, lr: float | None = None) -> None:
+    def __init__(self, learning_rate: float | LearningRateSchedule, name: str, lr: float | None = None) -> None:
         if lr is not None:
             # Point the warning at the user's line, however deep the __init__ chain.
             depth = sum(1 for c in type(self).__mro__ if issubclass(c, Optimizer) and "__init__" in vars(c))
@@ -42,10 +50,14 @@ class Optimizer:
                 stacklevel=depth + 1,
             )
             learning_rate = lr
+        self.schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
+        if self.schedule is not None:
+            learning_rate = self.schedule(0)
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate < 0:
             raise ValueError(
                 f"{type(self).__name__}: expected learning_rate to be a number ≥ 0, got "
-                f"{learning_rate!r}. Fix: {type(self).__name__}(learning_rate=0.001)."
+                f"{learning_rate!r}. Fix: {type(self).__name__}(learning_rate=0.001), or a schedule "
+                f"from brainnet.optimizers.schedules."
             )
         self._learning_rate = float(learning_rate)
         self.name = name
@@ -68,22 +80,35 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
-        return self._learning_rate
+        """The rate of the next update (with a schedule: ``schedule(iterations)``)."""
+        return self.schedule(self.iterations) if self.schedule is not None else self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
+        if self.schedule is not None:
+            raise TypeError(
+                f"{type(self).__name__}.learning_rate: expected a constant learning rate to set, got an "
+                f"optimizer driven by {self.schedule!r}, which sets it every step. Fix: build the optimizer "
+                "with learning_rate=<number>, or change the schedule."
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(
                 f"{type(self).__name__}.learning_rate: expected a number ≥ 0, got {value!r}. "
                 "Fix: optimizer.learning_rate = 0.001."
             )
-        self._learning_rate = float(value)
+        self._set_lr(float(value))
+
+    def _set_lr(self, value: float) -> None:
+        self._learning_rate = value
         if self.torch_optimizer is not None:
             for group in self.torch_optimizer.param_groups:
-                group["lr"] = self._learning_rate
+                group["lr"] = value
 
     def step(self) -> None:
+        """One update; with a schedule, at the rate ``schedule(iterations)``."""
         assert self.torch_optimizer is not None, "build() the optimizer first"
+        if self.schedule is not None:
+            self._set_lr(self.schedule(self.iterations))
         self.torch_optimizer.step()
         self.iterations += 1
 
@@ -92,7 +117,11 @@ class Optimizer:
         self.torch_optimizer.zero_grad(set_to_none=True)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "learning_rate": self._learning_rate}
+        if self.schedule is not None:
+            rate: Any = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
+        else:
+            rate = self._learning_rate
+        return {"name": self.name, "learning_rate": rate}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
@@ -112,7 +141,7 @@ class SGD(Optimizer):
     torch_class = torch.optim.SGD
 
     def __init__(
-        self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+        self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False,
         name: str = "SGD", lr: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
@@ -146,7 +175,7 @@ class RMSprop(Optimizer):
     torch_class = torch.optim.RMSprop
 
     def __init__(
-        self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+        self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9, momentum: float = 0.0,
         epsilon: float = 1e-7, centered: bool = False, name: str = "RMSprop", lr: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
@@ -173,7 +202,7 @@ class Adam(Optimizer):
     torch_class = torch.optim.Adam
 
     def __init__(
-        self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+        self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, amsgrad: bool = False, name: str = "Adam", lr: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
@@ -199,7 +228,7 @@ class AdamW(Adam):
     torch_class = torch.optim.AdamW
 
     def __init__(
-        self, learning_rate: float = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+        self, learning_rate: float | LearningRateSchedule = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
         beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "AdamW",
         lr: float | None = None,
     ) -> None:

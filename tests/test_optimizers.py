@@ -305,7 +305,7 @@ def test_get_torch_optimizer_error():
 @pytest.mark.parametrize("value", [-0.1, "0.1", True, None])
 def test_learning_rate_validation(value):
     with pytest.raises(ValueError, match=r"Adam: expected learning_rate to be a number ≥ 0, got .*"
-                                         r"Fix: Adam\(learning_rate=0\.001\)\."):
+                                         r"Fix: Adam\(learning_rate=0\.001\), or a schedule"):
         optimizers.Adam(value)
 
 
