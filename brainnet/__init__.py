@@ -5,7 +5,7 @@ Keras-style API on PyTorch.
     >>> from brainnet.layers import Dense
 """
 
-from . import activations, callbacks, layers, losses, metrics, models, optimizers, utils
+from . import activations, callbacks, layers, losses, metrics, models, optimizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 
@@ -22,5 +22,6 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "saving",
     "utils",
 ]

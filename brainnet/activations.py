@@ -13,6 +13,7 @@ known ones and suggests the closest.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from typing import Callable
 
@@ -139,6 +140,11 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    if isinstance(identifier, str):  # registered, or in load_model's custom_objects
+        from . import _registry
+
+        with contextlib.suppress(ValueError):
+            return _registry.lookup(identifier, "activation")
     close = difflib.get_close_matches(str(identifier).lower(), list(_BY_NAME), n=1)
     hint = f"activation={close[0]!r}" if close else "one of the names above"
     raise ValueError(
@@ -148,8 +154,12 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
 
 
 def serialize(fn: Callable) -> str:
-    """Return the Keras name of a built-in activation (for get_config)."""
+    """Return the Keras name of a built-in activation, or the registered name
+    of one decorated with ``@brainnet.saving.register_serializable()`` (for
+    get_config)."""
     for name, known in _BY_NAME.items():
         if known is fn:
             return name
-    return getattr(fn, "__name__", repr(fn))
+    from . import _registry
+
+    return _registry.registered_name(fn) or getattr(fn, "__name__", repr(fn))

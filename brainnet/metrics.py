@@ -52,6 +52,10 @@ class Metric:
     def reset_state(self) -> None:
         self.total, self.count = 0.0, 0.0
 
+    def get_config(self) -> dict:
+        """Constructor arguments (for saving a compiled model)."""
+        return {"name": self.name}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -100,6 +104,9 @@ class BinaryAccuracy(Metric):
 
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         return (y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "threshold": self.threshold}
 
 
 class Accuracy(Metric):

@@ -332,9 +332,6 @@ class GRU(RecurrentBase):
         }
 
 
-_RECURRENT_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU)}
-
-
 def _copy(layer: RecurrentBase, **changes: Any) -> RecurrentBase:
     """A fresh layer of the same class, through get_config/from_config."""
     config = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
@@ -514,19 +511,21 @@ class Bidirectional(Layer):
         return masks if self.merge_mode is None else output_mask
 
     def get_config(self) -> dict[str, Any]:
-        serialize = lambda l: {"class_name": type(l).__name__, "config": l.get_config()}  # noqa: E731
+        from .. import _registry
+
         return {
             **super().get_config(),
-            "layer": serialize(self.forward_layer),
+            "layer": _registry.serialize(self.forward_layer, "layer"),
             "merge_mode": self.merge_mode,
-            "backward_layer": serialize(self.backward_layer),
+            "backward_layer": _registry.serialize(self.backward_layer, "layer"),
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Bidirectional":
+        from .. import _registry
+
         config = dict(config)
         for key in ("layer", "backward_layer"):
-            spec = config.get(key)
-            if isinstance(spec, dict):
-                config[key] = _RECURRENT_CLASSES[spec["class_name"]].from_config(spec["config"])
+            if isinstance(config.get(key), dict):
+                config[key] = _registry.deserialize(config[key], "layer", RecurrentBase)
         return cls(**config)

@@ -58,19 +58,19 @@ class TimeDistributed(Layer):
         return tuple(input_shape[:2]) + tuple(inner[1:])
 
     def get_config(self) -> dict[str, Any]:
+        from .. import _registry
+
         return {
             **super().get_config(),
-            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+            "layer": _registry.serialize(self.layer, "layer"),
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TimeDistributed":
-        from .. import layers
+        from .. import _registry
 
         config = dict(config)
-        inner = config.pop("layer")
-        layer_cls = getattr(layers, inner["class_name"])
-        return cls(layer_cls.from_config(inner["config"]), **config)
+        return cls(_registry.deserialize(config.pop("layer"), "layer"), **config)
 
     def extra_repr(self) -> str:
         built = shape_str(self.built_input_shape) if self.built_input_shape else "?"

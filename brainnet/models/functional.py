@@ -18,9 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import activations
-from ..layers.symbolic import Node, SymbolicTensor, flatten, is_symbolic
+from .. import _registry, activations
+from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from .model import Model
+
+
+_INPUT_DTYPES = {"float16", "bfloat16", "float32", "float64", "int32", "int64", "bool"}
 
 
 def _as_list(x: Any) -> list:
@@ -133,6 +136,89 @@ class Functional(Model):
             parents = ", ".join(dict.fromkeys(p.name for p in node.parents()))
             rows.append((node.layer, shapes if len(shapes) > 1 else shapes[0], parents))
         return rows
+
+    # ------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """The graph as JSON: the Inputs, each distinct layer once, the nodes
+        in order (which layer, called on which tensors), and the outputs.
+
+        A tensor is referred to as ``{"input": k}`` or ``{"node": j, "index": i}``;
+        other call arguments as ``{"value": v}`` (JSON values only).
+        """
+        layer_index = {id(layer): i for i, layer in enumerate(self._graph_layers)}
+        node_index = {id(node): j for j, node in enumerate(self._nodes)}
+        input_index = {id(t): k for k, t in enumerate(self._inputs)}
+
+        def ref(value: Any) -> Any:
+            if isinstance(value, (list, tuple)):
+                return [ref(v) for v in value]
+            if is_symbolic(value):
+                if id(value) in input_index:
+                    return {"input": input_index[id(value)]}
+                return {"node": node_index[id(value.node)], "index": value.index}
+            if value is None or isinstance(value, (bool, int, float, str)):
+                return {"value": value}
+            raise ValueError(
+                f"Model '{self.name}': cannot save a layer call argument of type "
+                f"{type(value).__name__} (only tensors from the graph and plain values). "
+                "Fix: make it an Input, or a setting of the layer's constructor."
+            )
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "inputs": [
+                {"name": t.name, "shape": list(t.shape[1:]), "batch_size": t.shape[0],
+                 "dtype": str(t.dtype).replace("torch.", "")}
+                for t in self._inputs
+            ],
+            "layers": [_registry.serialize(layer, "layer") for layer in self._graph_layers],
+            "nodes": [
+                {"layer": layer_index[id(n.layer)], "inputs": ref(n.inputs),
+                 "kwargs": {k: ref(v) for k, v in n.kwargs.items()}}
+                for n in self._nodes
+            ],
+            "outputs": ref(self._outputs),
+            "multi_input": self._multi_input,
+            "multi_output": self._multi_output,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Functional":
+        """Rebuild the graph by calling the layers on new Inputs, in order."""
+        layers = [_registry.deserialize(spec, "layer") for spec in config["layers"]]
+        inputs = []
+        for spec in config["inputs"]:
+            if spec["dtype"] not in _INPUT_DTYPES:
+                raise ValueError(f"Input dtype: expected one of {sorted(_INPUT_DTYPES)}, got {spec['dtype']!r}.")
+            inputs.append(Input(shape=tuple(spec["shape"]), batch_size=spec["batch_size"],
+                                name=spec["name"], dtype=spec["dtype"]))
+        node_outputs: list[list[SymbolicTensor]] = []
+
+        def resolve(r: Any) -> Any:
+            if isinstance(r, list):
+                return [resolve(x) for x in r]
+            if not isinstance(r, dict):
+                raise ValueError(f"expected a tensor reference, got {r!r:.100}.")
+            if "input" in r:
+                return inputs[r["input"]]
+            if "node" in r:
+                if not 0 <= r["node"] < len(node_outputs):
+                    raise ValueError(f"node {r['node']} is used before it is defined.")
+                return node_outputs[r["node"]][r["index"]]
+            return r["value"]
+
+        for node in config["nodes"]:
+            layer = layers[node["layer"]]
+            out = layer(resolve(node["inputs"]), **{k: resolve(v) for k, v in node["kwargs"].items()})
+            node_outputs.append(list(out) if isinstance(out, (list, tuple)) else [out])
+        outputs = resolve(config["outputs"])
+        return cls(
+            inputs if config["multi_input"] else inputs[0],
+            outputs if config["multi_output"] else outputs[0],
+            name=config["name"],
+            trainable=config.get("trainable", True),
+        )
 
     # ------------------------------------------------------------ running
     def call(self, inputs: Any, training: bool | None = None) -> Any:

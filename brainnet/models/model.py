@@ -15,7 +15,7 @@ import torch
 from ..layers.base import Layer, Shape
 from ..training.callbacks import Callback, History
 from ..training.trainer import Trainer, resolve_device
-from .saving import load_weights, save_weights
+from .saving import load_weights, save_model, save_weights
 from .summary import print_summary
 
 
@@ -34,6 +34,7 @@ class Model(Layer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.trainer: Trainer | None = None
+        self.stop_training = False  # a callback sets it to True to end fit (Keras)
 
     # -------------------------------------------------------- structure
     @property
@@ -166,12 +167,19 @@ class Model(Layer):
                 shuffling (as Keras), held out for validation.
             validation_data: ``(x_val, y_val)``; overrides validation_split.
             shuffle: reshuffle the training data every epoch.
-            initial_epoch: epoch to start from (to resume).
+            initial_epoch: epoch to start from (to resume; a
+                ``BackupAndRestore`` backup overrides it).
+
+        A callback stops training with ``model.stop_training = True``.
+        Ctrl-C stops after the current batch and returns the History of the
+        finished epochs (with a warning); the model stays usable.
 
         Raises:
             RuntimeError: the model was not compiled.
             ValueError: inputs or labels that cannot be right (see
                 ``brainnet.training.data``).
+            FloatingPointError: a batch's loss was NaN or infinite (the
+                message names the epoch, the batch and the usual causes).
         """
         return self._require_compiled("fit").fit(
             x, y, batch_size, epochs, verbose, callbacks, validation_split,
@@ -209,6 +217,22 @@ class Model(Layer):
         for p in self.parameters():
             return p.device
         return resolve_device(None)
+
+    def save(self, filepath: str, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Write the whole model to one file: architecture, weights, compile
+        settings and (``include_optimizer``) the optimizer's state.
+
+        The file (``model.brainnet`` by convention) is a ZIP of JSON and
+        safetensors, written atomically; ``brainnet.models.load_model(path)``
+        rebuilds the model, ready to predict or to continue ``fit``.
+        Subclassed layers and models need
+        ``@brainnet.saving.register_serializable()``.
+
+        Raises:
+            ValueError: the model is not built yet.
+            OSError: the file could not be written (the previous one is kept).
+        """
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: str) -> None:
         """Write all weights to ``filepath`` as safetensors (atomic; no pickle)."""

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from .. import activations
+from .. import _registry, activations
 from ..layers.base import Layer, Shape
 from .model import Model
 
@@ -132,7 +132,15 @@ class Sequential(Model):
         return rows
 
     def get_config(self) -> dict[str, Any]:
+        """Name, trainable, and each layer as ``{"class_name", "config"}``."""
         return {
             "name": self.name,
-            "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers],
+            "trainable": self.trainable,
+            "layers": [_registry.serialize(layer, "layer") for layer in self.layers],
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        config = dict(config)
+        layers = [_registry.deserialize(spec, "layer") for spec in config.pop("layers", [])]
+        return cls(layers, **config)

@@ -12,6 +12,7 @@ loss runs on the logits instead (log-softmax cross-entropy).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -22,8 +23,9 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..layers.base import check_model_input
 from . import data as data_module
-from .callbacks import Callback, History, ProgressBar, overrides_batch_hooks
+from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .outputs import make_heads
+from .stopping import CtrlC, check_finite_loss
 
 DEFAULT_BATCH_SIZE = 32  # Keras's default for fit
 DEFAULT_INFERENCE_BATCH_SIZE = 256  # evaluate/predict: larger batches, same results
@@ -74,7 +76,21 @@ class Trainer:
         self.heads = make_heads(loss, metrics, loss_weights, list(model.output_names))
         self.device = resolve_device(device)
         self.loss_tracker = metrics_module.Mean("loss")
-        self.stop_training = False
+        self.history: History | None = None  # of the fit in progress (or the last one)
+        self.loop_info: dict[str, Any] = {}  # samples, batch_size, steps, shuffle of that fit
+        self.epoch_order: torch.Tensor | None = None  # this epoch's permutation of the samples
+        self.resume_from: dict[str, Any] | None = None  # set by BackupAndRestore.on_train_begin
+        self.interrupted = False  # the last fit was stopped by Ctrl-C
+        self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
+
+    @property
+    def stop_training(self) -> bool:
+        """``model.stop_training``, as Keras: a callback sets it to stop fit."""
+        return bool(getattr(self.model, "stop_training", False))
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self.model.stop_training = bool(value)
 
     @property
     def loss(self) -> losses_module.Loss | None:
@@ -159,7 +175,8 @@ class Trainer:
         xs = self._inputs(x)
         return xs, self._labels(y, xs)
 
-    def _ensure_optimizer(self) -> None:
+    def build_optimizer(self) -> None:
+        """Move the model to the device and create the torch optimizer (once)."""
         self.model.to(self.device)
         if self.optimizer is None:
             raise ValueError(
@@ -210,12 +227,14 @@ class Trainer:
                 for m in head.metrics:
                     m.update_state(y, p.detach())
 
-    def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> None:
+    def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> torch.Tensor:
+        """One optimizer step on one batch; returns the batch's loss (on the device)."""
         self.optimizer.zero_grad()
         loss, losses, preds = self._forward_loss(xs, ys)
         loss.backward()
         self.optimizer.step()
         self._record(loss, losses, preds, ys)
+        return loss.detach()
 
     def _reset(self) -> None:
         self.loss_tracker.reset_state()
@@ -265,54 +284,109 @@ class Trainer:
                 )
             val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
             xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
-        self._ensure_optimizer()
+        self.build_optimizer()
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
-        cbs = [history] + list(callbacks or []) + ([ProgressBar(verbose)] if verbose else [])
+        # Keras's order: the progress bar first, History last (it sees what
+        # callbacks add to the logs, such as learning_rate).
+        cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
         for cb in cbs:
             cb.set_model(self.model)
             cb.set_params(params)
-        batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
         self.stop_training = False
+        self.interrupted = False
         history.params = params
         history.model = self.model
+        self.history, self.resume_from, self.epoch_order = history, None, None
+        self.loop_info = {"samples": n, "batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
 
+        with CtrlC() as ctrl_c:
+            try:
+                for cb in cbs:
+                    cb.on_train_begin({})
+                self._epochs(xs, ys, val, epochs, initial_epoch, cbs, ctrl_c)
+            except KeyboardInterrupt:
+                self.interrupted = True
+                epoch, done = self.position
+                warnings.warn(
+                    f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} of {steps} "
+                    f"batches. The History holds the {len(history.epoch)} finished epoch(s); the "
+                    "model keeps its weights and can predict, evaluate, save or fit again.",
+                    stacklevel=3,
+                )
+        last_logs = {k: v[-1] for k, v in history.history.items()}
         for cb in cbs:
-            cb.on_train_begin()
-        logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
+            cb.on_train_end(last_logs)
+        return history
+
+    def _epochs(self, xs: list[torch.Tensor], ys: list[torch.Tensor], val: Any, epochs: int,
+                initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
+        """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
+        n, steps, shuffle = self.loop_info["samples"], self.loop_info["steps"], self.loop_info["shuffle"]
+        batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
+        losses = torch.zeros(steps, device=self.device)  # each batch's loss, checked once per epoch
+        start, order = self._start(initial_epoch)
+        for epoch in range(start["epoch"], epochs):
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            self.model.train()
-            self._reset()
-            order = torch.randperm(n, device=self.device) if shuffle else None
-            for step in range(steps):
-                for cb in batch_cbs:
-                    cb.on_train_batch_begin(step)
-                if order is None:
-                    batch = slice(step * batch_size, (step + 1) * batch_size)
-                    xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
-                else:
-                    idx = order[step * batch_size:(step + 1) * batch_size]
-                    xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
-                self.train_step(xb, yb)
-                for cb in batch_cbs:
-                    cb.on_train_batch_end(step)
+                cb.on_epoch_begin(epoch, {})
+            first = start["step"] if epoch == start["epoch"] else 0
+            if first == 0:
+                self._reset()
+                order = torch.randperm(n, device=self.device) if shuffle else None
+            self.epoch_order = order
+            done = self._batches(xs, ys, epoch, first, order, losses, batch_cbs, ctrl_c)
+            if ctrl_c.pressed:
+                raise KeyboardInterrupt
+            if not self.stop_training:
+                check_finite_loss(losses[first:done], first, epoch, epochs, steps)
             logs = self.running_logs()
             if val is not None:
                 val_logs = self._evaluate_tensors(*val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            if ctrl_c.pressed:
+                raise KeyboardInterrupt
             if self.stop_training:
                 break
-        for cb in cbs:
-            cb.on_train_end(logs)
-        return history
+
+    def _batches(self, xs: list[torch.Tensor], ys: list[torch.Tensor], epoch: int, first: int,
+                 order: torch.Tensor | None, losses: torch.Tensor, batch_cbs: list[Callback], ctrl_c: CtrlC) -> int:
+        """Train on the batches ``first, first+1, ...`` of one epoch until its
+        end or a stop; returns the number of the epoch's batches done."""
+        self.model.train()
+        batch_size, steps = self.loop_info["batch_size"], self.loop_info["steps"]
+        self.position = (epoch, first)
+        for step in range(first, steps):
+            for cb in batch_cbs:
+                cb.on_train_batch_begin(step, {})
+            if order is None:
+                batch = slice(step * batch_size, (step + 1) * batch_size)
+                xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+            else:
+                idx = order[step * batch_size:(step + 1) * batch_size]
+                xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
+            losses[step] = self.train_step(xb, yb)
+            self.position = (epoch, step + 1)
+            if batch_cbs:
+                logs = BatchLogs(self.running_logs)
+                for cb in batch_cbs:
+                    cb.on_train_batch_end(step, logs)
+            if self.stop_training or ctrl_c.pressed:
+                break
+        return self.position[1]
+
+    def _start(self, initial_epoch: int) -> tuple[dict[str, int], torch.Tensor | None]:
+        """Where the loop begins: ``initial_epoch``, or where a restored
+        backup (``resume_from``) says, with that epoch's permutation."""
+        resume, self.resume_from = self.resume_from, None
+        if resume is None:
+            return {"epoch": initial_epoch, "step": 0}, None
+        return {"epoch": resume["epoch"], "step": resume["step"]}, resume["order"]
 
     # ---------------------------------------------------------- evaluate
     @torch.no_grad()
@@ -320,7 +394,7 @@ class Trainer:
         self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int, cbs: list[Callback]
     ) -> dict[str, float]:
         for cb in cbs:
-            cb.on_test_begin()
+            cb.on_test_begin({})
         self.model.eval()
         self._reset()
         for start in range(0, xs[0].shape[0], batch_size):
@@ -372,3 +446,4 @@ def _check_batch_size(batch_size: int | None, default: int) -> int:
             f"batch_size: expected a positive integer, got {batch_size!r}. Fix: batch_size=32."
         )
     return int(batch_size)
+

@@ -1,21 +1,28 @@
-"""Callbacks: objects that watch the training loop, with Keras's hook names.
+"""The Callback base class, History, the progress bar and LambdaCallback.
 
 The loop calls, in order: ``on_train_begin``; per epoch ``on_epoch_begin``,
 per batch ``on_train_batch_begin`` / ``on_train_batch_end``, then
 ``on_test_begin`` / ``on_test_end`` for validation, then ``on_epoch_end``
 with the epoch's logs (``{"loss": ..., "accuracy": ..., "val_loss": ...}``);
-finally ``on_train_end``. ``evaluate`` and ``predict`` call ``on_test_*``
-and ``on_predict_*``.
+finally ``on_train_end``. ``evaluate`` calls ``on_test_*``. Each hook gets
+its logs as the last positional argument (a dict; ``{}`` where Keras has
+none). Callbacks run in the order given, after the progress bar and before
+History (Keras's order), so History records what callbacks add to the logs.
+
+A callback stops training by setting ``self.model.stop_training = True``;
+the loop stops after the current batch (batch hooks) or epoch.
 
 Batch hooks cost time on every step, so the loop calls them only for
-callbacks that override them.
+callbacks that define them. Their logs are the running means of the epoch
+so far, read from the device only when a callback looks at them.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -50,8 +57,9 @@ _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end")
 
 
 def overrides_batch_hooks(callback: Callback) -> bool:
-    """True when the callback defines its own batch hooks."""
-    return any(getattr(type(callback), h) is not getattr(Callback, h) for h in _BATCH_HOOKS)
+    """True when the callback defines its own batch hooks (in its class, or
+    as functions given to LambdaCallback)."""
+    return any(getattr(getattr(callback, h), "__func__", None) is not getattr(Callback, h) for h in _BATCH_HOOKS)
 
 
 class History(Callback):
@@ -113,6 +121,11 @@ class ProgressBar(Callback):
             self._last_refresh = now
             self.bar.set_postfix_str(format_logs(self.model.trainer.running_logs()), refresh=False)
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.bar is not None:  # interrupted inside an epoch
+            self.bar.close()
+            self.bar = None
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._epoch_start
         if self.bar is not None:
@@ -126,3 +139,84 @@ class ProgressBar(Callback):
                 file=self.file or sys.stdout,
                 flush=True,
             )
+
+
+class BatchLogs(MutableMapping):
+    """The logs given to batch hooks: the running loss and metrics, read
+    from the device only if a callback looks at them."""
+
+    def __init__(self, read: Callable[[], dict[str, float]]) -> None:
+        self._read = read
+        self._logs: dict[str, float] | None = None
+
+    def _get(self) -> dict[str, float]:
+        if self._logs is None:
+            self._logs = self._read()
+        return self._logs
+
+    def __getitem__(self, key: str) -> float:
+        return self._get()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._get()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
+_HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+_ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}  # Keras 2
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, one per hook, as Keras's.
+
+    Each function takes the hook's arguments: ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``,
+    ``on_train_end(logs)``, ``on_train_batch_begin(batch, logs)``,
+    ``on_train_batch_end(batch, logs)``; other hooks (``on_test_end=...``)
+    by keyword.
+
+    Raises:
+        TypeError: a keyword that is not a hook name.
+
+    Example:
+        >>> print_loss = LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+    """
+
+    def __init__(
+        self,
+        on_epoch_begin: Callable | None = None,
+        on_epoch_end: Callable | None = None,
+        on_train_begin: Callable | None = None,
+        on_train_end: Callable | None = None,
+        on_train_batch_begin: Callable | None = None,
+        on_train_batch_end: Callable | None = None,
+        **kwargs: Callable,
+    ) -> None:
+        super().__init__()
+        hooks = {
+            "on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin, "on_train_batch_end": on_train_batch_end,
+        }
+        for name, fn in kwargs.items():
+            hook = _ALIASES.get(name, name)
+            if hook not in _HOOKS:
+                raise TypeError(
+                    f"LambdaCallback: expected hook names ({', '.join(_HOOKS)}), got {name!r}. "
+                    "Fix: LambdaCallback(on_epoch_end=lambda epoch, logs: ...)."
+                )
+            hooks[hook] = fn
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)

@@ -1,0 +1,320 @@
+"""Callbacks that act on a monitored quantity or on the learning rate:
+EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler.
+
+The monitored quantity is a key of the epoch's logs (``"val_loss"`` by
+default, as in Keras). ``mode="auto"`` takes names with ``acc``, ``auc``,
+``precision``, ``recall`` or ``f1`` as "higher is better" and names with
+``loss``, ``error``, ``mse``, ``mae`` or ``crossentropy`` as "lower is
+better"; for other names give ``mode`` yourself. A quantity missing from an
+epoch's logs gives a warning and the callback skips that epoch, as in Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import os
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from .base import Callback
+
+_HIGHER = ("acc", "auc", "precision", "recall", "f1")
+_LOWER = ("loss", "error", "mse", "mae", "crossentropy")
+
+
+def direction(monitor: str, mode: str, who: str) -> str:
+    """``"min"`` or ``"max"``: which way ``monitor`` improves.
+
+    Raises:
+        ValueError: an unknown mode, or ``"auto"`` with a name it cannot read.
+    """
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(
+            f"{who}: expected mode 'auto', 'min' or 'max', got {mode!r}. "
+            "Fix: mode='min' for a loss, mode='max' for an accuracy."
+        )
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if any(word in name for word in _HIGHER):
+        return "max"
+    if any(word in name for word in _LOWER):
+        return "min"
+    raise ValueError(
+        f"{who}: mode='auto' cannot tell whether {monitor!r} should go down or up. "
+        f"Fix: {who}(monitor={monitor!r}, mode='min') or mode='max'."
+    )
+
+
+def improved(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta``."""
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def worst(mode: str) -> float:
+    return math.inf if mode == "min" else -math.inf
+
+
+def warn_missing(who: str, monitor: str, logs: dict) -> None:
+    fix = ("pass validation_data=(x_val, y_val) or validation_split=0.1 to fit"
+           if monitor.startswith("val_") else f"monitor one of the logged names, e.g. monitor={next(iter(logs), 'loss')!r}")
+    warnings.warn(
+        f"{who}: expected {monitor!r} in the epoch's logs, got only {', '.join(logs) or 'none'}; "
+        f"skipping this epoch. Fix: {fix}.",
+        stacklevel=3,
+    )
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class EarlyStopping(Callback):
+    """Stop training when the monitored quantity has stopped improving.
+
+    Args:
+        monitor: the quantity (default ``"val_loss"``).
+        min_delta: smallest change that counts as an improvement (default 0).
+        patience: epochs without improvement before stopping (default 0).
+        verbose: 1 prints when it stops and restores.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        baseline: a value to beat; training stops after ``patience`` epochs
+            that do not beat it.
+        restore_best_weights: put back the weights of the best epoch when
+            training ends. Unlike Keras, this also happens when training
+            ends for another reason (its last epoch, another callback).
+        start_from_epoch: epochs to wait before watching (warm-up).
+
+    Attributes:
+        stopped_epoch: the epoch (0-based) it stopped at, 0 if it did not.
+        best, best_epoch: the best value seen and its epoch.
+
+    Example:
+        >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    """
+
+    def __init__(
+        self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+        mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
+        self.mode = direction(monitor, mode, "EarlyStopping")
+        self.min_delta = abs(float(min_delta))
+        self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best = worst(self.mode)
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        current = logs.get(self.monitor)
+        if current is None:
+            warn_missing("EarlyStopping", self.monitor, logs)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = _snapshot(self.model)  # something to restore even if nothing improves
+        self.wait += 1
+        if improved(current, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = _snapshot(self.model)
+            if self.baseline is None or improved(current, self.baseline, self.mode, self.min_delta):
+                self.wait = 0
+                return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) at the end of every epoch, or only
+    when the monitored quantity improves. Every save is atomic.
+
+    Args:
+        filepath: where to save; may hold ``{epoch:02d}`` (1-based, as
+            Keras) and any log name, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.brainnet"``.
+        monitor: the quantity for ``save_best_only`` (default ``"val_loss"``).
+        verbose: 1 prints each save.
+        save_best_only: save only when ``monitor`` improves on the best so far.
+        save_weights_only: write ``save_weights`` files (safetensors) instead
+            of whole models (``model.save``).
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (for ``save_best_only``).
+
+    Example:
+        >>> keep_best = ModelCheckpoint("best.brainnet", monitor="val_accuracy", save_best_only=True)
+    """
+
+    def __init__(
+        self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
+        save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        self.mode = direction(monitor, mode, "ModelCheckpoint") if save_best_only else mode
+        self.best = worst(self.mode) if save_best_only else math.inf
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = dict(logs or {})
+        path = self._path(epoch, logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warn_missing("ModelCheckpoint", self.monitor, logs)
+                return
+            if not improved(current, self.best, self.mode):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+    def _path(self, epoch: int, logs: dict) -> str:
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} cannot be filled in ({err!r}); the "
+                f"names it may use are epoch, {', '.join(logs)}. Fix: e.g. "
+                "filepath='ckpt-{epoch:02d}-{loss:.2f}.brainnet'."
+            ) from None
+
+
+def _set_learning_rate(model: Any, value: float, who: str) -> None:
+    optimizer = model.optimizer
+    if optimizer is None:
+        raise RuntimeError(f"{who}: expected a compiled model with an optimizer. Fix: model.compile(...) first.")
+    optimizer.learning_rate = float(value)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when the monitored quantity
+    has not improved for ``patience`` epochs.
+
+    Logs ``learning_rate`` (the rate the epoch used) in each epoch's logs.
+
+    Args:
+        monitor: the quantity (default ``"val_loss"``).
+        factor: new rate = rate × factor, 0 < factor < 1 (default 0.1).
+        patience: epochs without improvement before reducing (default 10).
+        verbose: 1 prints each reduction.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        min_delta: smallest change that counts as an improvement (default 1e-4).
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the rate never goes below this (default 0).
+
+    Raises:
+        ValueError: ``factor`` not in (0, 1).
+    """
+
+    def __init__(
+        self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+        mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < factor < 1.0:
+            raise ValueError(
+                f"ReduceLROnPlateau: expected 0 < factor < 1 (the rate is multiplied by it), got "
+                f"{factor!r}. Fix: factor=0.5 halves the learning rate."
+            )
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), int(patience), verbose
+        self.mode = direction(monitor, mode, "ReduceLROnPlateau")
+        self.min_delta, self.cooldown, self.min_lr = abs(float(min_delta)), int(cooldown), float(min_lr)
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = worst(self.mode)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        rate = self.model.optimizer.learning_rate
+        logs["learning_rate"] = rate
+        current = logs.get(self.monitor)
+        if current is None:
+            warn_missing("ReduceLROnPlateau", self.monitor, logs)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if improved(current, self.best, self.mode, self.min_delta):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and rate > self.min_lr:
+                new = max(rate * self.factor, self.min_lr)
+                _set_learning_rate(self.model, new, "ReduceLROnPlateau")
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.6g}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch from ``schedule``.
+
+    Args:
+        schedule: ``schedule(epoch, lr) -> new lr`` (epoch 0-based, lr the
+            current rate); ``schedule(epoch)`` is accepted too.
+        verbose: 1 prints each new rate.
+
+    Raises:
+        ValueError: the schedule returns something that is not a number ≥ 0.
+
+    Example:
+        >>> warm_then_decay = LearningRateScheduler(lambda epoch, lr: lr if epoch < 5 else lr * 0.9)
+    """
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+        try:
+            params = inspect.signature(schedule).parameters.values()
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+            self._takes_lr = len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
+        except (TypeError, ValueError):  # builtins without a signature
+            self._takes_lr = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        rate = self.model.optimizer.learning_rate
+        new = self.schedule(epoch, rate) if self._takes_lr else self.schedule(epoch)
+        if isinstance(new, torch.Tensor) and new.numel() == 1:
+            new = new.item()
+        if isinstance(new, bool) or not isinstance(new, numbers.Real) or not new >= 0:
+            raise ValueError(
+                f"LearningRateScheduler: expected schedule({epoch}, {rate}) to return a learning rate "
+                f"(a number ≥ 0), got {new!r}. Fix: return a float, e.g. lambda epoch, lr: lr * 0.9."
+            )
+        _set_learning_rate(self.model, new, "LearningRateScheduler")
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new):.6g}.")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate

@@ -1,0 +1,258 @@
+"""What a trainer writes down so that training can go on later: the compile
+settings, the optimizer's state, the random generators and the loop's place.
+
+Everything becomes JSON plus named tensors (for safetensors); nothing is
+pickled. ``model.save`` uses the compile settings and optimizer state;
+``BackupAndRestore`` uses all of it, so that a run killed at any point and
+restarted ends with the same weights, bit for bit on CPU, as a run never
+interrupted:
+
+* the weights and the optimizer's state (moments, step counts, learning rate);
+* the states of PyTorch's generators (CPU and every CUDA device), NumPy's
+  global generator and Python's ``random``: dropout and the next epoch's
+  shuffling draw from them;
+* the epoch and the next batch; inside an epoch, also the epoch's
+  permutation of the samples and the running sums of loss and metrics;
+* the History so far.
+
+Not covered: generators a program keeps for itself (``np.random.default_rng``)
+and the inner state of callbacks (EarlyStopping's patience count, ...).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .. import _registry
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+
+
+# ------------------------------------------------------------ compile settings
+def compile_config(trainer: Any) -> dict[str, Any]:
+    """The arguments of ``compile`` as JSON: optimizer, losses, loss weights
+    and metrics, each keyed by output name.
+
+    Raises:
+        ValueError: a custom loss or metric that a file cannot name.
+    """
+    optimizer = _registry.serialize(trainer.optimizer, "optimizer")
+    if trainer.optimizer.schedule is not None:
+        optimizer["config"]["learning_rate"] = _registry.serialize(trainer.optimizer.schedule, "schedule")
+    return {
+        "optimizer": optimizer,
+        "loss": {h.name: _loss_spec(h.loss) for h in trainer.heads if h.loss is not None},
+        "loss_weights": {h.name: h.weight for h in trainer.heads},
+        "metrics": {h.name: [_metric_spec(m) for m in h.metric_specs] for h in trainer.heads},
+    }
+
+
+def compile_arguments(config: dict[str, Any]) -> dict[str, Any]:
+    """``compile_config`` turned back into keyword arguments of ``compile``."""
+    optimizer = config["optimizer"]
+    rate = optimizer.get("config", {}).get("learning_rate") if isinstance(optimizer, dict) else None
+    if isinstance(rate, dict):  # a learning-rate schedule
+        schedule = _registry.deserialize(rate, "schedule", optimizers_module.LearningRateSchedule)
+        optimizer = {**optimizer, "config": {**optimizer["config"], "learning_rate": schedule}}
+    return {
+        "optimizer": _registry.deserialize(optimizer, "optimizer", optimizers_module.Optimizer),
+        "loss": {name: _loss_from(spec) for name, spec in config["loss"].items()} or None,
+        "loss_weights": config.get("loss_weights"),
+        "metrics": {name: [_metric_from(s) for s in specs] for name, specs in config.get("metrics", {}).items()},
+    }
+
+
+def _function_name(fn: Any, kind: str) -> str:
+    name = _registry.name_of(fn, kind)
+    if name == "<lambda>":
+        raise ValueError(
+            f"the {kind} is a lambda, which a file cannot name. Fix: define it with def and "
+            "decorate it with @brainnet.saving.register_serializable()."
+        )
+    return name
+
+
+def _loss_spec(loss: losses_module.Loss) -> dict[str, Any]:
+    if type(loss) is losses_module.Loss:  # a plain function fn(y_true, y_pred)
+        return {"function": _function_name(loss.fn, "loss")}
+    return _registry.serialize(loss, "loss")
+
+
+def _loss_from(spec: Any) -> Any:
+    if isinstance(spec, dict) and "function" in spec:
+        return _registry.lookup(spec["function"], "loss")
+    return _registry.deserialize(spec, "loss", losses_module.Loss)
+
+
+def _metric_spec(spec: Any) -> Any:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, metrics_module.Metric):
+        return _registry.serialize(spec, "metric")
+    if isinstance(spec, type):
+        return {"class_name": _registry.name_of(spec, "metric"), "config": {}}
+    return {"function": _function_name(spec, "metric")}
+
+
+def _metric_from(spec: Any) -> Any:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict) and "function" in spec:
+        return _registry.lookup(spec["function"], "metric")
+    return _registry.deserialize(spec, "metric", metrics_module.Metric)
+
+
+# ------------------------------------------------------------ optimizer state
+def optimizer_state(optimizer: optimizers_module.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The built optimizer's state as tensors (``state.<weight>.<name>``) and JSON."""
+    saved = optimizer.torch_optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in saved["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{name}"] = value
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in saved["param_groups"]]
+    info = {"iterations": optimizer.iterations, "param_groups": groups, "scalars": scalars}
+    return tensors, info
+
+
+def load_optimizer_state(
+    optimizer: optimizers_module.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any], source: str
+) -> None:
+    """Put a saved state into a built optimizer over the same weights.
+
+    Raises:
+        ValueError: the state was saved for other weights (count or shapes).
+    """
+    torch_opt = optimizer.torch_optimizer
+    current = torch_opt.state_dict()
+    params = [p for group in torch_opt.param_groups for p in group["params"]]
+    sizes = [len(g["params"]) for g in info["param_groups"]]
+    if sizes != [len(g["params"]) for g in current["param_groups"]]:
+        raise ValueError(
+            f"{source}: expected an optimizer state for this model's {len(params)} trainable weights, "
+            f"got one for {sum(sizes)}. Fix: load it into the same architecture with the same "
+            "trainable layers."
+        )
+    groups = []
+    for saved, now in zip(info["param_groups"], current["param_groups"]):
+        group = dict(now)
+        for key, value in saved.items():
+            if key != "params":
+                group[key] = tuple(value) if isinstance(now.get(key), tuple) else value
+        groups.append(group)
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        param = params[int(index)]
+        if value.dim() > 0 and tuple(value.shape) != tuple(param.shape):
+            raise ValueError(
+                f"{source}: optimizer state {name!r} of weight {index} has shape {tuple(value.shape)}, "
+                f"the weight has {tuple(param.shape)}. Fix: load it into the architecture that saved it."
+            )
+        state.setdefault(int(index), {})[name] = value
+    for index, values in info.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(values)
+    torch_opt.load_state_dict({"state": state, "param_groups": groups})
+    optimizer.iterations = int(info.get("iterations", 0))
+    if optimizer.schedule is None and groups:  # a schedule sets the rate from iterations itself
+        optimizer.learning_rate = float(groups[0]["lr"])
+
+
+# ------------------------------------------------------------ random generators
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The global generators of PyTorch (CPU, CUDA), NumPy and Python."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(cuda)})
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss_next = random.getstate()
+    tensors["rng.python"] = torch.tensor(internal, dtype=torch.int64)
+    info = {
+        "cuda_devices": len(cuda),
+        "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "gauss_next": gauss_next},
+    }
+    return tensors, info
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    """Put the generators back as ``rng_state`` found them."""
+    torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
+    if torch.cuda.is_available():
+        for i in range(min(int(info.get("cuda_devices", 0)), torch.cuda.device_count())):
+            torch.cuda.set_rng_state(tensors[f"rng.cuda.{i}"].to(torch.uint8), device=i)
+    n = info["numpy"]
+    keys = tensors["rng.numpy"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = info["python"]
+    random.setstate((p["version"], tuple(int(v) for v in tensors["rng.python"].tolist()), p["gauss_next"]))
+
+
+# ------------------------------------------------------------ the loop's place
+def _trackers(trainer: Any) -> Iterator[tuple[str, metrics_module.Metric]]:
+    yield "loss", trainer.loss_tracker
+    for i, head in enumerate(trainer.heads):
+        yield f"head{i}.loss", head.tracker
+        for j, metric in enumerate(head.metrics or []):
+            yield f"head{i}.metric{j}", metric
+
+
+def training_state(trainer: Any, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Everything but weights and optimizer needed to go on at batch ``step``
+    of ``epoch`` (``step`` 0: the epoch's start)."""
+    tensors, info = rng_state()
+    info.update({"epoch": epoch, "step": step, "loop": dict(trainer.loop_info), "metric_counts": {}})
+    if step > 0:
+        if trainer.epoch_order is not None:
+            tensors["loop.order"] = trainer.epoch_order
+        for name, metric in _trackers(trainer):
+            tensors[f"metric.{name}"] = torch.as_tensor(metric.total, dtype=torch.float64)
+            info["metric_counts"][name] = float(metric.count)
+    history = trainer.history
+    info["history"] = None if history is None else {
+        "history": {k: list(v) for k, v in history.history.items()}, "epoch": list(history.epoch),
+    }
+    return tensors, info
+
+
+def restore_training_state(trainer: Any, tensors: dict[str, torch.Tensor], info: dict[str, Any], source: str) -> None:
+    """Set the generators, metrics and History, and tell the trainer where
+    to go on (it reads ``trainer.resume_from`` after ``on_train_begin``).
+
+    Raises:
+        ValueError: the state is for a fit over other data or batches.
+    """
+    saved, now = info["loop"], trainer.loop_info
+    differs = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+    if differs:
+        details = ", ".join(f"{k}: backup {a!r}, now {b!r}" for k, (a, b) in differs.items())
+        raise ValueError(
+            f"{source}: expected a backup of this same fit, got one made with other settings "
+            f"({details}). Fix: call fit with the same data, batch_size and shuffle, or delete "
+            "the backup to start over."
+        )
+    set_rng_state(tensors, info)
+    step = int(info["step"])
+    order = tensors.get("loop.order")
+    if step > 0:
+        for name, metric in _trackers(trainer):
+            metric.total = tensors[f"metric.{name}"].to(trainer.device)
+            metric.count = info["metric_counts"][name]
+    if info.get("history") and trainer.history is not None:
+        trainer.history.history = {k: list(v) for k, v in info["history"]["history"].items()}
+        trainer.history.epoch = list(info["history"]["epoch"])
+    trainer.resume_from = {
+        "epoch": int(info["epoch"]),
+        "step": step,
+        "order": None if order is None or step == 0 else order.to(trainer.device),
+    }

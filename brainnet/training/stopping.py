@@ -1,0 +1,51 @@
+"""How fit stops early: Ctrl-C after the current batch, and an error that
+teaches when the loss stops being a finite number."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import torch
+
+
+def check_finite_loss(losses: torch.Tensor, first: int, epoch: int, epochs: int, steps: int) -> None:
+    """Raise when a batch of this epoch had a NaN or infinite loss (read
+    once per epoch, so training never waits for the device in between)."""
+    bad = ~torch.isfinite(losses)
+    if not bool(bad.any()):
+        return
+    index = int(bad.nonzero()[0, 0])
+    value = float(losses[index])
+    raise FloatingPointError(
+        f"fit: expected a finite loss, got {value} in epoch {epoch + 1}/{epochs} at batch "
+        f"{first + index + 1}/{steps}; the weights are not usable after such a step. Usual "
+        "causes: a learning rate too high (try one 10 times smaller, e.g. "
+        "optimizer=Adam(learning_rate=1e-4)), or inputs that are not scaled (e.g. pixels "
+        "0-255: x = x / 255.0). Fix: lower the learning rate or scale the inputs, then train "
+        "again (callbacks=[TerminateOnNaN()] stops without an error instead)."
+    )
+
+
+class CtrlC:
+    """While fit runs in the main thread, a first Ctrl-C asks the loop to
+    stop after the current batch; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "CtrlC":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
