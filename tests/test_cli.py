@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from recipe_bounds import SEQUENCE_ATTENTION_MIN, SEQUENCE_LSTM_MIN, SEQUENCE_TRANSFORMER_MIN
 
-from brainnet.recipes import teaching_cnn
+from brainnet.recipes import RECIPES, teaching_cnn
+from brainnet.recipes.sequences import lstm_attention, lstm_stack, transformer_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("brainnet")
@@ -62,8 +64,8 @@ def _test_accuracy(stdout: str) -> float:
     return float(found[0])
 
 
-def _check_outputs(out: Path, recipe: str, stdout: str) -> dict:
-    """Checks the three files and returns history.json."""
+def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn) -> dict:
+    """Checks the three files (the weights fit ``build()``) and returns history.json."""
     weights, history_file, png = (
         out / "model.weights.safetensors", out / "history.json", out / "training_curves.png"
     )
@@ -88,17 +90,18 @@ def _check_outputs(out: Path, recipe: str, stdout: str) -> dict:
     assert history["train_images"] == 6000 and history["test_images"] == 1200
     assert history["brainnet_version"] and history["torch_version"]
 
-    model = teaching_cnn()  # the saved weights fit the teaching network
+    model = build()  # the saved weights fit the recipe's network
     model.load_weights(str(weights))
     return history
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_list_names_both_recipes(launcher, tmp_path):
+def test_list_names_every_recipe(launcher, tmp_path):
     result = _brainnet(["list"], tmp_path, launcher)
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["mnist-cnn", "fashion-cnn"]
+    assert names == list(RECIPES)
+    assert names[:5] == ["mnist-cnn", "fashion-cnn", "mnist-lstm", "mnist-attention", "mnist-transformer"]
     assert "MNIST" in result.stdout and "Fashion-MNIST" in result.stdout
 
 
@@ -129,12 +132,35 @@ def test_run_fashion_cnn_trains_and_writes_outputs(fashion_dir, tmp_path):
     _check_outputs(out, "fashion-cnn", result.stdout)
 
 
+# Row-wise MNIST recipes: bounds and their measurements in tests/recipe_bounds.py.
+SEQUENCE_CASES = [
+    pytest.param("mnist-lstm", lstm_stack, SEQUENCE_LSTM_MIN, id="mnist-lstm"),
+    pytest.param("mnist-attention", lstm_attention, SEQUENCE_ATTENTION_MIN, id="mnist-attention"),
+    pytest.param("mnist-transformer", transformer_classifier, SEQUENCE_TRANSFORMER_MIN, id="mnist-transformer"),
+]
+
+
+@pytest.mark.parametrize("recipe, build, minimum", SEQUENCE_CASES)
+def test_run_sequence_recipe_trains_and_writes_outputs(recipe, build, minimum, mnist_dir, tmp_path):
+    out = tmp_path / "out"
+    result = _brainnet(
+        ["run", recipe, "--epochs", "1", "--limit", LIMIT, "--out", str(out), "--seed", "0",
+         "--device", "cpu", "--data-dir", str(mnist_dir.parent)],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Epoch 1/1" in result.stdout + result.stderr
+    assert _test_accuracy(result.stdout) >= minimum
+    history = _check_outputs(out, recipe, result.stdout, build)
+    assert history["batch_size"] == 128  # the sequence recipes' default
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_unknown_recipe_exits_2_naming_the_known_ones(launcher, tmp_path):
     result = _brainnet(["run", "mnist"], tmp_path, launcher)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "brainnet: error: unknown recipe 'mnist'; known recipes: fashion-cnn, mnist-cnn. "
+        f"brainnet: error: unknown recipe 'mnist'; known recipes: {', '.join(sorted(RECIPES))}. "
         "Did you mean 'mnist-cnn'?"
     )
     assert not (tmp_path / "brainnet-out").exists()

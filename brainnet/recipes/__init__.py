@@ -3,7 +3,8 @@
 A recipe is a name, a one-line description and a ``run(config)`` function;
 ``RECIPES`` maps names to them, in the order ``brainnet list`` shows. Each
 family lives in its own module (``images``: the CNN on MNIST and
-Fashion-MNIST) and shares the steps in ``_common`` (options, image loading,
+Fashion-MNIST; ``sequences``: the LSTM, attention and Transformer
+classifiers on row-wise MNIST) and shares the steps in ``_common`` (options, image loading,
 the plot, the output files).
 
     >>> list(RECIPES)[:2]
@@ -12,8 +13,11 @@ the plot, the output files).
 
 from ._common import EpochTimer, Recipe, RunConfig, load_images, plot_curves, write_outputs
 from .images import IMAGE_RECIPES, run_image_classifier, teaching_cnn
+from .sequences import SEQUENCE_RECIPES
 
-RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in IMAGE_RECIPES}
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe for recipe in (*IMAGE_RECIPES, *SEQUENCE_RECIPES)
+}
 
 __all__ = [
     "RECIPES", "Recipe", "RunConfig", "EpochTimer", "load_images", "plot_curves",

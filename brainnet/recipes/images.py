@@ -6,16 +6,13 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-import torch
-
-import brainnet
 from brainnet.datasets import fashion_mnist, mnist
 from brainnet.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from brainnet.models import Sequential
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
 
-from ._common import EpochTimer, Recipe, RunConfig, load_images, write_outputs
+from ._common import Recipe, RunConfig, load_images, train_classifier
 
 EPOCHS, BATCH_SIZE = 10, 64  # the teaching recipe
 
@@ -41,11 +38,9 @@ def teaching_cnn() -> Sequential:
 def run_image_classifier(config: RunConfig, name: str, dataset: ModuleType, folder: str) -> dict[str, Any]:
     """Trains the teaching CNN on ``dataset`` with the teaching recipe.
 
-    SGD(learning_rate=0.01, momentum=0.9), sparse categorical cross-entropy,
-    accuracy, ``config.epochs`` epochs of ``config.batch_size`` with 10% of
-    the training data held out for validation, a progress bar per epoch; then
-    the test set. Prints ``test accuracy: 0.9912`` and ``test loss: ...``,
-    writes the outputs and prints their paths.
+    SGD(learning_rate=0.01, momentum=0.9), batch 64, 10 epochs by default,
+    through ``train_classifier`` (which prints ``test accuracy: 0.9912`` and
+    writes the outputs).
 
     Args:
         config: the run's options.
@@ -60,42 +55,9 @@ def run_image_classifier(config: RunConfig, name: str, dataset: ModuleType, fold
         DatasetNotFoundError: the data set is nowhere (see ``load_images``).
     """
     set_random_seed(config.seed)
-    (x_train, y_train), (x_test, y_test) = load_images(dataset, folder, config.data_dir, config.limit)
-    epochs, batch_size = config.epochs or EPOCHS, config.batch_size or BATCH_SIZE
-    model = teaching_cnn()
-    model.compile(
-        optimizer=SGD(learning_rate=0.01, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        device=config.device,
-    )
-    timer = EpochTimer()
-    history = model.fit(
-        x_train, y_train, epochs=epochs, batch_size=batch_size,
-        validation_split=0.1, callbacks=[timer],
-    )
-    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test accuracy: {accuracy:.4f}")
-    print(f"test loss: {loss:.4f}")
-    summary = {
-        "recipe": name,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "epochs": len(timer.seconds),
-        "seconds_per_epoch": timer.seconds,
-        "test_loss": float(loss),
-        "test_accuracy": float(accuracy),
-        "seed": config.seed,
-        "batch_size": batch_size,
-        "limit": config.limit,
-        "train_images": int(x_train.shape[0]),
-        "test_images": int(x_test.shape[0]),
-        "device": str(model.trainer.device),
-        "brainnet_version": brainnet.__version__,
-        "torch_version": torch.__version__,
-    }
-    for path in write_outputs(model, summary, config.out):
-        print(f"wrote {path}")
-    return summary
+    data = load_images(dataset, folder, config.data_dir, config.limit)
+    optimizer = SGD(learning_rate=0.01, momentum=0.9)
+    return train_classifier(config, name, teaching_cnn(), optimizer, data, EPOCHS, BATCH_SIZE)
 
 
 def _cnn_recipe(name: str, description: str, dataset: ModuleType, folder: str) -> Recipe:
