@@ -6,6 +6,11 @@ Each submodule has ``load_data(path=None)`` returning
 - ``mnist``: handwritten digits, 28x28 uint8, labels 0-9.
 - ``fashion_mnist``: clothing, 28x28 uint8, labels 0-9.
 
+``fortunes`` is text, not images: ``fortunes.load_data()`` returns the
+training and validation text (strings) of Debian's ``fortunes`` packages,
+read from ``path=``, ``$BRAINNET_DATA_DIR/fortunes/`` or
+``/usr/share/games/fortunes/``; it never downloads.
+
 Files are found in ``path=``, ``$BRAINNET_DATA_DIR/<name>/``,
 ``/usr/share/datasets/<name>/`` or the cache ``~/.cache/brainnet/datasets/``,
 else downloaded into the cache (not with ``BRAINNET_OFFLINE=1``); each is
@@ -15,7 +20,7 @@ verified by SHA-256 on every load.
     >>> (x_train, y_train), (x_test, y_test) = mnist.load_data()  # doctest: +SKIP
 """
 
-from brainnet.datasets import fashion_mnist, mnist
+from brainnet.datasets import fashion_mnist, fortunes, mnist
 from brainnet.datasets._files import ChecksumError, DatasetNotFoundError
 
-__all__ = ["ChecksumError", "DatasetNotFoundError", "fashion_mnist", "mnist"]
+__all__ = ["ChecksumError", "DatasetNotFoundError", "fashion_mnist", "fortunes", "mnist"]

@@ -277,6 +277,8 @@ class TransformerEncoder(Layer):
                  layer_norm_epsilon: float = 1e-5, normalize_first: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _init_block(self, intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon, normalize_first)
+        if self.normalize_first:
+            self.equation = "h = x + MHA(LN(x), LN(x)),  y = h + W₂·f(W₁·LN(h) + b₁) + b₂"
 
     def build(self, input_shape: Shape) -> None:
         self.self_attention_layer = _attention(self, input_shape, input_shape, "self_attention")
@@ -388,9 +390,12 @@ class TransformerDecoder(Layer):
         decoder, encoder = input_shape if isinstance(input_shape, list) else (input_shape, None)
         self.self_attention_layer = _attention(self, decoder, decoder, "self_attention")
         self.self_attention_layer_norm = _norm(self, decoder, "self_attention_layer_norm")
-        if encoder is None:  # decoder-only: no cross-attention
+        if self.normalize_first:
+            self.equation = ("h = x + MHA_causal(LN(x), LN(x)),  y = h + FFN(LN(h))" if encoder is None else
+                             "h = x + MHA_causal(LN(x), LN(x)),  c = h + MHA(LN(h), e),  y = c + FFN(LN(c))")
+        elif encoder is None:
             self.equation = "h = LN(x + MHA_causal(x, x)),  y = LN(h + FFN(h))"
-        else:
+        if encoder is not None:  # decoder-only blocks have no cross-attention
             self.cross_attention_layer = _attention(self, decoder, encoder, "cross_attention")
             self.cross_attention_layer_norm = _norm(self, decoder, "cross_attention_layer_norm")
         _build_feedforward(self, decoder)

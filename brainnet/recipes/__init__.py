@@ -4,7 +4,8 @@ A recipe is a name, a one-line description and a ``run(config)`` function;
 ``RECIPES`` maps names to them, in the order ``brainnet list`` shows. Each
 family lives in its own module (``images``: the CNN on MNIST and
 Fashion-MNIST; ``sequences``: the LSTM, attention and Transformer
-classifiers on row-wise MNIST) and shares the steps in ``_common`` (options, image loading,
+classifiers on row-wise MNIST; ``text``: the character-level Transformer
+language model) and shares the steps in ``_common`` (options, image loading,
 the plot, the output files).
 
     >>> list(RECIPES)[:2]
@@ -14,9 +15,10 @@ the plot, the output files).
 from ._common import EpochTimer, Recipe, RunConfig, load_images, plot_curves, write_outputs
 from .images import IMAGE_RECIPES, run_image_classifier, teaching_cnn
 from .sequences import SEQUENCE_RECIPES
+from .text import TEXT_RECIPES
 
 RECIPES: dict[str, Recipe] = {
-    recipe.name: recipe for recipe in (*IMAGE_RECIPES, *SEQUENCE_RECIPES)
+    recipe.name: recipe for recipe in (*IMAGE_RECIPES, *SEQUENCE_RECIPES, *TEXT_RECIPES)
 }
 
 __all__ = [

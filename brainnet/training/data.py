@@ -122,6 +122,14 @@ def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Te
             )
         if y.dim() == out_rank and y.shape[-1] == 1:
             y = y.reshape(y.shape[:-1])
+        expected = tuple(output_shape[1:-1])  # one class index per output position
+        if y.dim() != out_rank - 1 or any(e is not None and e != g for e, g in zip(expected, y.shape[1:])):
+            raise ValueError(
+                f"y: sparse_categorical_crossentropy expects one class index per output position, labels of "
+                f"shape {shape_str((y.shape[0],) + expected)} for outputs {shape_str(output_shape)}, got "
+                f"{shape_str(y.shape)}. Fix: give labels shaped like the outputs without their last axis "
+                "(for a language model, y[n, t] = the id after x[n, t])."
+            )
         _check_integral(y, "sparse_categorical_crossentropy")
         y = y.long()
         low, high = int(y.min()), int(y.max())

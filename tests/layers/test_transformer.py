@@ -296,3 +296,24 @@ def test_sequential_decoder_only_character_model_learns():
     assert losses[-1] < 0.3 * losses[0]
     predicted = model.predict(x[:4]).argmax(-1)
     assert (predicted == y[:4]).mean() > 0.9
+
+
+# ------------------------------------------------------------------ equations
+@pytest.mark.parametrize(
+    "layer, equation",
+    [
+        (TransformerEncoder(16, 2), "h = LN(x + MHA(x, x)),  y = LN(h + W₂·f(W₁h + b₁) + b₂)"),
+        (TransformerEncoder(16, 2, normalize_first=True), "h = x + MHA(LN(x), LN(x)),  y = h + W₂·f(W₁·LN(h) + b₁) + b₂"),
+        (TransformerDecoder(16, 2), "h = LN(x + MHA_causal(x, x)),  y = LN(h + FFN(h))"),
+        (TransformerDecoder(16, 2, normalize_first=True), "h = x + MHA_causal(LN(x), LN(x)),  y = h + FFN(LN(h))"),
+    ],
+)
+def test_the_stated_equation_follows_normalize_first(layer, equation):
+    layer(torch.zeros(1, 3, 8))  # a decoder states its equation once built (with or without cross-attention)
+    assert layer.equation == equation
+
+
+def test_a_pre_norm_decoder_with_an_encoder_states_the_cross_attention():
+    layer = TransformerDecoder(16, 2, normalize_first=True)
+    layer(torch.zeros(1, 3, 8), torch.zeros(1, 4, 8))
+    assert layer.equation == "h = x + MHA_causal(LN(x), LN(x)),  c = h + MHA(LN(h), e),  y = c + FFN(LN(c))"
