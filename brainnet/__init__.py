@@ -5,7 +5,7 @@ Keras-style API on PyTorch.
     >>> from brainnet.layers import Dense
 """
 
-from . import activations, callbacks, layers, losses, metrics, models, optimizers, saving, utils
+from . import activations, callbacks, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 
@@ -22,6 +22,7 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "regularizers",
     "saving",
     "utils",
 ]

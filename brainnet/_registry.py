@@ -8,7 +8,7 @@ back into a class by looking it up, in this order, in:
 2. the classes and functions registered with ``@register_serializable()``;
 3. brainnet's own classes of that kind (``brainnet.layers``, the models,
    ``brainnet.optimizers`` and their schedules, ``brainnet.losses``,
-   ``brainnet.metrics``, ``brainnet.activations``).
+   ``brainnet.metrics``, ``brainnet.activations``, ``brainnet.regularizers``).
 
 Nothing else: a name is never imported as a module path, so a file naming
 ``os.system`` or ``subprocess.Popen`` gets an error, not a call.
@@ -122,6 +122,10 @@ def _builtins(kind: str) -> dict[str, Any]:
         from . import activations
 
         return dict(activations._BY_NAME)
+    if kind == "regularizer":
+        from . import regularizers
+
+        return dict(regularizers._CLASSES)
     raise AssertionError(f"unknown kind {kind!r}")
 
 

@@ -17,6 +17,13 @@ Equations (per sample; ``p`` = predicted probabilities clipped to
 * binary_crossentropy:  L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)]
 * mean_squared_error:  L = mean_j (y_j − ŷ_j)²
 
+Label smoothing (``label_smoothing=ε`` on the cross-entropies, Keras's
+formula): the targets become ``y ← y·(1 − ε) + ε/K`` with K the number of
+classes (K = 2 for binary cross-entropy: ``y·(1 − ε) + ε/2``), on the
+probability path and the fused logits path alike. Keras 3 has it for
+categorical and binary cross-entropy; brainnet also gives it to the sparse
+one, with the same meaning (the one-hot of the index, smoothed).
+
 When a model's last layer applies softmax (or sigmoid) and the loss gets
 probabilities, ``fit`` computes the loss from the logits instead
 (log-softmax cross-entropy): the same math without the clipping, more stable
@@ -35,8 +42,17 @@ Tensor = torch.Tensor
 EPSILON = 1e-7
 
 
-def categorical_crossentropy(y_true: Tensor, y_pred: Tensor, from_logits: bool = False) -> Tensor:
-    """L = −Σ_j y_j · log p_j over the last axis (y one-hot or soft labels)."""
+def _smooth(y_true: Tensor, label_smoothing: float, classes: int) -> Tensor:
+    """y·(1 − ε) + ε/K (Keras's label smoothing)."""
+    return y_true * (1.0 - label_smoothing) + label_smoothing / classes if label_smoothing else y_true
+
+
+def categorical_crossentropy(
+    y_true: Tensor, y_pred: Tensor, from_logits: bool = False, label_smoothing: float = 0.0
+) -> Tensor:
+    """L = −Σ_j y_j · log p_j over the last axis (y one-hot or soft labels,
+    smoothed to y·(1 − ε) + ε/K first when ``label_smoothing=ε``)."""
+    y_true = _smooth(y_true, label_smoothing, y_pred.shape[-1])
     if from_logits:
         return -(y_true * torch.log_softmax(y_pred, dim=-1)).sum(-1)
     p = y_pred / y_pred.sum(-1, keepdim=True)
@@ -44,21 +60,28 @@ def categorical_crossentropy(y_true: Tensor, y_pred: Tensor, from_logits: bool =
 
 
 def sparse_categorical_crossentropy(
-    y_true: Tensor, y_pred: Tensor, from_logits: bool = False
+    y_true: Tensor, y_pred: Tensor, from_logits: bool = False, label_smoothing: float = 0.0
 ) -> Tensor:
-    """L = −log p_y, with y the integer class index of each sample."""
+    """L = −log p_y, with y the integer class index of each sample; with
+    ``label_smoothing=ε``: L = −(1 − ε)·log p_y − (ε/K)·Σ_j log p_j."""
     index = y_true.long().reshape(y_pred.shape[:-1]).unsqueeze(-1)
     if from_logits:
         logp = torch.log_softmax(y_pred, dim=-1)
     else:
         p = y_pred / y_pred.sum(-1, keepdim=True)
         logp = torch.log(p.clamp(EPSILON, 1.0 - EPSILON))
-    return -logp.gather(-1, index).squeeze(-1)
+    nll = -logp.gather(-1, index).squeeze(-1)
+    if not label_smoothing:
+        return nll
+    return (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(-1)
 
 
-def binary_crossentropy(y_true: Tensor, y_pred: Tensor, from_logits: bool = False) -> Tensor:
-    """L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)] over the last axis."""
-    y_true = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+def binary_crossentropy(
+    y_true: Tensor, y_pred: Tensor, from_logits: bool = False, label_smoothing: float = 0.0
+) -> Tensor:
+    """L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)] over the last axis
+    (y smoothed to y·(1 − ε) + ε/2 first when ``label_smoothing=ε``)."""
+    y_true = _smooth(y_true.to(y_pred.dtype).reshape(y_pred.shape), label_smoothing, 2)
     if from_logits:
         return F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none").mean(-1)
     p = y_pred.clamp(EPSILON, 1.0 - EPSILON)
@@ -82,6 +105,8 @@ class Loss:
     kind = "regression"
     fused_activation: str | None = None
 
+    label_smoothing = 0.0  # the cross-entropies take it as an argument
+
     def __init__(self, fn: Callable[..., Tensor], name: str, from_logits: bool = False) -> None:
         self.fn = fn
         self.name = name
@@ -91,6 +116,8 @@ class Loss:
         """Per-sample losses."""
         if self.kind == "regression":
             return self.fn(y_true, y_pred)
+        if self.label_smoothing:
+            return self.fn(y_true, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing)
         return self.fn(y_true, y_pred, from_logits=self.from_logits)
 
     def __call__(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
@@ -102,50 +129,100 @@ class Loss:
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
         """Batch mean of the loss computed on logits (the fused path)."""
+        if self.label_smoothing:
+            return self.fn(y_true, logits, from_logits=True, label_smoothing=self.label_smoothing).mean()
         return self.fn(y_true, logits, from_logits=True).mean()
 
     def get_config(self) -> dict:
         return {"name": self.name, "from_logits": self.from_logits}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(from_logits={self.from_logits})"
+        smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"{type(self).__name__}(from_logits={self.from_logits}{smoothing})"
+
+
+def _check_smoothing(cls: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{cls}: expected label_smoothing in [0, 1], got {value!r}. Fix: {cls}(label_smoothing=0.1)."
+        )
+    return float(value)
 
 
 class CategoricalCrossentropy(Loss):
-    """Cross-entropy with one-hot labels: L = −Σ_j y_j log p_j (mean over the batch)."""
+    """Cross-entropy with one-hot labels: L = −Σ_j y_j log p_j (mean over the batch).
+
+    Args:
+        from_logits: whether ``y_pred`` are logits (default False: probabilities).
+        label_smoothing: ε in [0, 1]; the targets become y·(1 − ε) + ε/K (default 0).
+    """
 
     kind = "categorical"
     fused_activation = "softmax"
 
-    def __init__(self, from_logits: bool = False, name: str = "categorical_crossentropy") -> None:
+    def __init__(
+        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "categorical_crossentropy"
+    ) -> None:
         super().__init__(categorical_crossentropy, name, from_logits)
+        self.label_smoothing = _check_smoothing("CategoricalCrossentropy", label_smoothing)
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
         target = y_true.to(logits.dtype).reshape(-1, logits.shape[-1])
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, label_smoothing=self.label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """Cross-entropy with class-index labels: L = −log p_y (mean over the batch)."""
+    """Cross-entropy with class-index labels: L = −log p_y (mean over the batch).
+
+    Args:
+        from_logits: whether ``y_pred`` are logits (default False: probabilities).
+        label_smoothing: ε in [0, 1] (not in Keras 3's sparse loss; a brainnet
+            extra): the target is the one-hot of y smoothed to y·(1 − ε) + ε/K,
+            i.e. L = −(1 − ε)·log p_y − (ε/K)·Σ_j log p_j (default 0).
+    """
 
     kind = "sparse"
     fused_activation = "softmax"
 
-    def __init__(self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy") -> None:
+    def __init__(
+        self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy", label_smoothing: float = 0.0
+    ) -> None:
         super().__init__(sparse_categorical_crossentropy, name, from_logits)
+        self.label_smoothing = _check_smoothing("SparseCategoricalCrossentropy", label_smoothing)
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1).long())
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1).long(), label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self) -> dict:
+        # Keras 3's config has no label_smoothing; brainnet writes it only when used.
+        config = super().get_config()
+        return {**config, "label_smoothing": self.label_smoothing} if self.label_smoothing else config
 
 
 class BinaryCrossentropy(Loss):
-    """L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)] (mean over the batch)."""
+    """L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)] (mean over the batch).
+
+    Args:
+        from_logits: whether ``y_pred`` are logits (default False: probabilities).
+        label_smoothing: ε in [0, 1]; the targets become y·(1 − ε) + ε/2 (default 0).
+    """
 
     kind = "binary"
     fused_activation = "sigmoid"
 
-    def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy") -> None:
+    def __init__(
+        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "binary_crossentropy"
+    ) -> None:
         super().__init__(binary_crossentropy, name, from_logits)
+        self.label_smoothing = _check_smoothing("BinaryCrossentropy", label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class MeanSquaredError(Loss):

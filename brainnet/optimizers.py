@@ -11,6 +11,11 @@ weights, g the gradient, η the learning rate):
             θ ← θ − η·m̂ / (√ŝ + ε),  m̂ = m/(1 − β₁ᵗ), ŝ = s/(1 − β₂ᵗ)
 * AdamW:    θ ← θ − η·λ·θ (decoupled weight decay λ), then the Adam step
 
+``weight_decay=λ`` on SGD, RMSprop and Adam is Keras 3's decoupled decay:
+before each update, every weight that has a gradient shrinks,
+θ ← θ − η·λ·θ (not an L2 term added to the gradient, which is what
+``torch.optim``'s own ``weight_decay`` does). Default None (no decay).
+
 SGD with momentum matches Keras's ``v ← μv − ηg; θ ← θ + v`` exactly for a
 constant learning rate. Adam's and RMSprop's ε enters as in PyTorch
 (outside the square root, unscaled), which differs from Keras only at the
@@ -63,6 +68,7 @@ class Optimizer:
         self.name = name
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self.iterations = 0  # steps taken (Keras's optimizer.iterations)
+        self.decoupled_decay: float | None = None  # Keras 3's weight_decay (SGD, RMSprop, Adam)
 
     def torch_kwargs(self) -> dict[str, Any]:
         """Arguments of the ``torch.optim`` class, translated from Keras's."""
@@ -109,6 +115,12 @@ class Optimizer:
         assert self.torch_optimizer is not None, "build() the optimizer first"
         if self.schedule is not None:
             self._set_lr(self.schedule(self.iterations))
+        if self.decoupled_decay:
+            with torch.no_grad():  # θ ← θ − η·λ·θ, then the update (Keras 3)
+                for group in self.torch_optimizer.param_groups:
+                    params = [p for p in group["params"] if p.grad is not None]
+                    if params:
+                        torch._foreach_mul_(params, 1.0 - group["lr"] * self.decoupled_decay)
         self.torch_optimizer.step()
         self.iterations += 1
 
@@ -116,12 +128,25 @@ class Optimizer:
         assert self.torch_optimizer is not None, "build() the optimizer first"
         self.torch_optimizer.zero_grad(set_to_none=True)
 
+    def _set_decay(self, weight_decay: float | None) -> None:
+        if weight_decay is not None and (
+            isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: expected weight_decay to be a number ≥ 0 or None, got "
+                f"{weight_decay!r}. Fix: {type(self).__name__}(weight_decay=1e-4)."
+            )
+        self.decoupled_decay = None if weight_decay is None else float(weight_decay)
+
     def get_config(self) -> dict[str, Any]:
         if self.schedule is not None:
             rate: Any = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
         else:
             rate = self._learning_rate
-        return {"name": self.name, "learning_rate": rate}
+        config = {"name": self.name, "learning_rate": rate}
+        if self.decoupled_decay is not None:
+            config["weight_decay"] = self.decoupled_decay
+        return config
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
@@ -136,15 +161,17 @@ class SGD(Optimizer):
             DeprecationWarning (the old Keras spelling).
         momentum: μ ≥ 0, default 0.
         nesterov: Nesterov momentum, default False.
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
     """
 
     torch_class = torch.optim.SGD
 
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False,
-        name: str = "SGD", lr: float | None = None,
+        name: str = "SGD", lr: float | None = None, weight_decay: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
         if momentum < 0:
             raise ValueError(f"SGD: expected momentum ≥ 0, got {momentum!r}. Fix: SGD(momentum=0.9).")
         if nesterov and momentum == 0:
@@ -170,6 +197,7 @@ class RMSprop(Optimizer):
         momentum: default 0.
         epsilon: ε, default 1e-7.
         centered: subtract the running mean of g (default False).
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
     """
 
     torch_class = torch.optim.RMSprop
@@ -177,8 +205,10 @@ class RMSprop(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9, momentum: float = 0.0,
         epsilon: float = 1e-7, centered: bool = False, name: str = "RMSprop", lr: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -197,6 +227,7 @@ class Adam(Optimizer):
         beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
         epsilon: ε, default 1e-7.
         amsgrad: use the AMSGrad variant (default False).
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
     """
 
     torch_class = torch.optim.Adam
@@ -204,8 +235,10 @@ class Adam(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, amsgrad: bool = False, name: str = "Adam", lr: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
 
     def torch_kwargs(self) -> dict[str, Any]:

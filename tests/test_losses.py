@@ -272,3 +272,71 @@ def test_get_unknown_name_without_close_match():
     with pytest.raises(ValueError, match=r"Unknown loss 'hinge'.*Fix: loss='sparse_categorical_crossentropy' "
                                          r"for integer class labels\."):
         losses.get("hinge")
+
+
+# ------------------------------------------------------------- label smoothing
+def _np_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_categorical_label_smoothing_against_numpy(eps):
+    """Keras: y ← y·(1 − ε) + ε/K, then −Σ y log p; probability and logits paths."""
+    z = np.random.default_rng(4).normal(size=(6, 5))
+    idx = np.array([0, 4, 2, 2, 1, 3])
+    onehot = np.eye(5)[idx]
+    smooth = onehot * (1 - eps) + eps / 5
+    p = _np_softmax(z)
+    expected = -(smooth * np.log(p)).sum(-1)
+    loss = losses.CategoricalCrossentropy(label_smoothing=eps)
+    close(loss(t(onehot), t(p)), expected.mean(), atol=1e-10)
+    close(loss.from_logits_mean(t(onehot), t(z)), expected.mean(), atol=1e-10)  # fused path
+    close(losses.CategoricalCrossentropy(from_logits=True, label_smoothing=eps)(t(onehot), t(z)),
+          expected.mean(), atol=1e-10)
+    close(losses.categorical_crossentropy(t(onehot), t(p), label_smoothing=eps), expected, atol=1e-10)
+    # Sparse labels: the same value (brainnet's extra; Keras 3's sparse loss has no smoothing).
+    sparse = losses.SparseCategoricalCrossentropy(label_smoothing=eps)
+    close(sparse(t(idx, torch.int64), t(p)), expected.mean(), atol=1e-10)
+    close(sparse.from_logits_mean(t(idx, torch.int64), t(z)), expected.mean(), atol=1e-10)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.5])
+def test_binary_label_smoothing_against_numpy(eps):
+    """Keras: y ← y·(1 − ε) + ε/2."""
+    z = np.random.default_rng(5).normal(size=(4, 3))
+    y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 1, 0]], dtype=np.float64)
+    ys = y * (1 - eps) + eps / 2
+    p = 1 / (1 + np.exp(-z))
+    expected = (-(ys * np.log(p) + (1 - ys) * np.log(1 - p))).mean(-1).mean()
+    loss = losses.BinaryCrossentropy(label_smoothing=eps)
+    close(loss(t(y), t(p)), expected, atol=1e-10)
+    close(loss.from_logits_mean(t(y), t(z)), expected, atol=1e-10)
+    close(losses.BinaryCrossentropy(from_logits=True, label_smoothing=eps)(t(y), t(z)), expected, atol=1e-10)
+
+
+def test_label_smoothing_config_and_errors():
+    assert losses.CategoricalCrossentropy(label_smoothing=0.1).get_config() == {
+        "name": "categorical_crossentropy", "from_logits": False, "label_smoothing": 0.1,
+    }
+    assert losses.BinaryCrossentropy().get_config()["label_smoothing"] == 0.0
+    assert losses.SparseCategoricalCrossentropy(label_smoothing=0.2).get_config()["label_smoothing"] == 0.2
+    for cls in (losses.CategoricalCrossentropy, losses.SparseCategoricalCrossentropy, losses.BinaryCrossentropy):
+        again = cls(**cls(label_smoothing=0.2).get_config())
+        assert again.label_smoothing == 0.2
+        with pytest.raises(ValueError, match=r"expected label_smoothing in \[0, 1\], got 1.5.*Fix"):
+            cls(label_smoothing=1.5)
+
+
+def test_fit_with_label_smoothing_reports_the_smoothed_loss():
+    from brainnet.layers import Dense
+    from brainnet.models import Sequential
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(10, 3)).astype(np.float32), rng.integers(0, 4, 10)
+    model = Sequential([Dense(4, activation="softmax", input_shape=(3,))])
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(label_smoothing=0.2))
+    k, b = (w.astype(np.float64) for w in model.get_weights())
+    logp = np.log(_np_softmax(x @ k + b))
+    smooth = np.eye(4)[y] * 0.8 + 0.05
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(-(smooth * logp).sum(-1).mean(), rel=1e-5)

@@ -316,3 +316,48 @@ def test_sgd_momentum_validation():
                                          r"Fix: SGD\(momentum=0\.9, nesterov=True\)\."):
         optimizers.SGD(nesterov=True)
 
+
+
+# ------------------------------------------------- Keras 3 decoupled weight decay
+@pytest.mark.parametrize("name", ["SGD", "RMSprop", "Adam"])
+def test_weight_decay_is_decoupled_as_keras_3(name):
+    """θ ← θ − η·λ·θ before the update: with a zero gradient only the decay acts,
+    and with a gradient the result is the plain update of the decayed weights."""
+    opt_module = optimizers
+
+    lr, lam = 0.1, 0.5
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    opt = getattr(opt_module, name)(learning_rate=lr, weight_decay=lam)
+    opt.build([w])
+    w.grad = torch.zeros_like(w)
+    opt.step()
+    expected = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64) * (1 - lr * lam)
+    torch.testing.assert_close(w.detach(), expected, rtol=0, atol=1e-12)
+    # With a gradient (fresh optimizers): the plain update of the decayed weights.
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    opt = getattr(opt_module, name)(learning_rate=lr, weight_decay=lam)
+    opt.build([w])
+    v = torch.nn.Parameter(w.detach() * (1 - lr * lam))
+    plain = getattr(opt_module, name)(learning_rate=lr)
+    plain.build([v])
+    w.grad = torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64)
+    v.grad = w.grad.clone()
+    opt.step()
+    plain.step()
+    torch.testing.assert_close(w.detach(), v.detach(), rtol=0, atol=1e-12)
+    assert opt.get_config()["weight_decay"] == lam and "weight_decay" not in plain.get_config()
+    again = getattr(opt_module, name)(**opt.get_config())
+    assert again.decoupled_decay == lam
+    with pytest.raises(ValueError, match="expected weight_decay to be a number ≥ 0 or None, got -1"):
+        getattr(opt_module, name)(weight_decay=-1)
+
+
+def test_sgd_weight_decay_one_step_by_hand():
+    opt_module = optimizers
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = opt_module.SGD(learning_rate=0.1, weight_decay=0.5)
+    opt.build([w])
+    w.grad = torch.tensor([0.4, 0.6], dtype=torch.float64)
+    opt.step()
+    expected = torch.tensor([1.0, -2.0], dtype=torch.float64) * (1 - 0.05) - 0.1 * torch.tensor([0.4, 0.6], dtype=torch.float64)
+    torch.testing.assert_close(w.detach(), expected, rtol=0, atol=1e-12)

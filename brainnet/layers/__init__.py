@@ -2,9 +2,17 @@
 weights on first call and states the equation it computes."""
 
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
+from .augmentation import (
+    RandomContrast,
+    RandomErasing,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from .base import Layer
 from .convolution import Conv1D, Conv2D
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization, LayerNormalization
@@ -24,7 +32,9 @@ __all__ = [
     "Layer",
     "Input",
     # core
-    "Dense", "Flatten", "Dropout", "Activation", "Reshape",
+    "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
+    # augmentation (training only)
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling
     "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D",

@@ -111,6 +111,8 @@ class Layer(nn.Module):
     min_rank: int = 1
     rank_hint: str = ""
     rank_fix: str = "reshape the input (for one-channel images: x[..., None] gives (N, H, W, 1))"
+    activity_regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
+    _activity_loss: torch.Tensor | None = None  # R(output) of the last call
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -179,6 +181,27 @@ class Layer(nn.Module):
         return frozen + [
             getattr(m, n) for m in self.modules() if isinstance(m, Layer) for n in m._non_trainable
         ]
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        """Weight name → regularizer (or None) for this layer's own weights;
+        layers that take ``kernel_regularizer=`` and the like override it."""
+        return {}
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The regularization penalties of this layer and the layers inside it
+        (Keras's ``layer.losses``): ``R(w)`` of each regularized trainable
+        weight, computed now, then ``R(y)`` of each activity-regularized
+        layer's output at its last call. Training adds their sum to the loss."""
+        from ..regularizers import weight_penalties
+
+        found: list[torch.Tensor] = []
+        for layer in self.modules():
+            if isinstance(layer, Layer):
+                found += weight_penalties(layer, layer.weight_regularizers())
+                if layer.activity_regularizer is not None and layer._activity_loss is not None:
+                    found.append(layer._activity_loss)
+        return found
 
     def count_params(self) -> int:
         """Number of scalars in all weights, trainable or not."""
@@ -272,9 +295,13 @@ class Layer(nn.Module):
                 )
 
     def _check_rank(self, shape: Shape) -> None:
+        """Raise on a wrong rank, or on an empty axis (size 0) other than the batch."""
         rank = len(shape)
         ok = rank == self.input_rank if self.input_rank is not None else rank >= self.min_rank
         if ok:
+            empty = [axis for axis, size in enumerate(shape) if axis > 0 and size == 0]
+            if empty:
+                raise ValueError(self.empty_axis_message(shape, empty[0]))
             return
         want = self.input_rank if self.input_rank is not None else f"at least {self.min_rank}"
         hint = f" {self.rank_hint}" if self.rank_hint else ""
@@ -282,6 +309,15 @@ class Layer(nn.Module):
             f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}"
             f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
             f"Fix: {self.rank_fix} or put a Reshape/Flatten layer before '{self.name}'."
+        )
+
+    def empty_axis_message(self, shape: Shape, axis: int) -> str:
+        """The error for an input with nothing along ``axis`` (a layer may say it better)."""
+        return (
+            f"Layer '{self.name}' ({type(self).__name__}) expected at least one value along every axis "
+            f"but the batch, got shape {shape_str(shape)} (axis {axis} is empty). Fix: look at what "
+            "made this input (a slice, a Reshape or a pooling that left nothing, an empty sequence) "
+            "and give it at least one entry on that axis."
         )
 
     def forward(
@@ -307,10 +343,16 @@ class Layer(nn.Module):
             first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
         if pre_activation:
-            return self.call_pre_activation(inputs)
-        if self._call_takes_training:
-            kwargs["training"] = self.training if training is None else training
-        return self.call(inputs, **kwargs)
+            out = self.call_pre_activation(inputs)
+        else:
+            if self._call_takes_training:
+                kwargs["training"] = self.training if training is None else training
+            out = self.call(inputs, **kwargs)
+        if self.activity_regularizer is not None:
+            # Keras 3: R(y) of the output after the activation, at every call.
+            y = self.activation(out) if pre_activation and self.activation is not None else out
+            self._activity_loss = self.activity_regularizer(y)
+        return out
 
     def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> torch.Tensor | None:
         """The mask of the output (``(batch, time)`` booleans, True = real step)

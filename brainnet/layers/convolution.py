@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .. import activations
+from .. import activations, regularizers
 from . import _spatial
 from .base import Layer, Shape, glorot_uniform
 from .core import check_positive_int
@@ -36,6 +36,12 @@ class Conv2D(Layer):
             ⌈input/stride⌉, extra padding at the bottom/right as in Keras).
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
+            ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
+            bias; activity_regularizer: on the output ``y`` (see
+            ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
+            not divided by the batch size, as Keras 3). Their sum is in
+            ``model.losses`` and is added to the training loss.
         **kwargs: ``name``, ``input_shape`` (e.g. ``(28, 28, 1)``), ``trainable``.
 
     Input shape: ``(batch, height, width, channels)``.
@@ -65,6 +71,9 @@ class Conv2D(Layer):
         padding: str = "valid",
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,6 +83,9 @@ class Conv2D(Layer):
         self.padding = _spatial.check_padding("Conv2D", padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the image is too small
@@ -107,7 +119,11 @@ class Conv2D(Layer):
             "padding": self.padding,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
+            **regularizers.config_of(self, "kernel", "bias", "activity"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
 
 class Conv1D(Layer):
@@ -131,6 +147,12 @@ class Conv1D(Layer):
         padding: ``"valid"``, ``"same"`` or ``"causal"``.
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
+            ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
+            bias; activity_regularizer: on the output ``y`` (see
+            ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
+            not divided by the batch size, as Keras 3). Their sum is in
+            ``model.losses`` and is added to the training loss.
 
     Input shape: ``(batch, time, features)``.
     Output shape: ``(batch, new_time, filters)``, ``new_time`` = ⌊(T − k)/s⌋ + 1
@@ -156,6 +178,9 @@ class Conv1D(Layer):
         padding: str = "valid",
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -171,6 +196,9 @@ class Conv1D(Layer):
         self.padding = padding.lower()
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def _pads(self, length: int) -> tuple[int, int]:
         if self.padding == "causal":
@@ -214,4 +242,8 @@ class Conv1D(Layer):
             "padding": self.padding,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
+            **regularizers.config_of(self, "kernel", "bias", "activity"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}

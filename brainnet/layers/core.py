@@ -1,4 +1,4 @@
-"""Core layers: Dense, Flatten, Dropout, Activation, Reshape."""
+"""Core layers: Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, Reshape."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from .. import activations
+from .. import activations, regularizers
 from .base import Layer, Shape, glorot_uniform, shape_str
 
 
@@ -38,6 +38,12 @@ class Dense(Layer):
         units: number of output units (positive int).
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
+            ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
+            bias; activity_regularizer: on the output ``y`` (see
+            ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
+            not divided by the batch size, as Keras 3). Their sum is in
+            ``model.losses`` and is added to the training loss.
         **kwargs: ``name``, ``input_shape``, ``trainable``.
 
     Input shape: ``(batch, ..., input_dim)``.
@@ -64,12 +70,18 @@ class Dense(Layer):
         units: int,
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.units = check_positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def build(self, input_shape: Shape) -> None:
         fan_in = input_shape[-1]
@@ -91,7 +103,11 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
+            **regularizers.config_of(self, "kernel", "bias", "activity"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
 
 class Flatten(Layer):
@@ -153,6 +169,81 @@ class Dropout(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}
+
+
+class _SpatialDropout(Layer):
+    """Drops whole channels: one Bernoulli draw per (sample, channel), shared
+    by every position (time step or pixel) of that channel."""
+
+    supports_masking = True
+
+    def __init__(self, rate: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            name = type(self).__name__
+            raise ValueError(f"{name}: expected rate in [0, 1), got {rate!r}. Fix: {name}(0.2).")
+        self.rate = float(rate)
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        # (B, 1, ..., 1, C): one keep/drop per sample and channel
+        shape = (inputs.shape[0],) + (1,) * (inputs.dim() - 2) + (inputs.shape[-1],)
+        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1.0 - self.rate)
+        return inputs * keep / (1.0 - self.rate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole feature channels of sequences, during training.
+
+    Neighbouring time steps are strongly correlated, so dropping single
+    values regularises little; this drops a feature at every step at once.
+
+    Equation (training; identity at inference)::
+
+        y[n, t, c] = x[n, t, c] · m[n, c] / (1 − rate),   m[n, c] ~ Bernoulli(1 − rate)
+
+    Args:
+        rate: fraction of channels to drop, in [0, 1).
+
+    Input shape: ``(batch, time, channels)``. Output shape: same.
+
+    Example:
+        >>> import torch
+        >>> SpatialDropout1D(0.5)(torch.ones(2, 10, 4), training=True).shape
+        torch.Size([2, 10, 4])
+    """
+
+    equation = "y[n, t, c] = x[n, t, c]·m[n, c]/(1 − rate), m ~ Bernoulli(1 − rate) (training only)"
+    input_rank = 3
+    rank_hint = "(batch, time, channels)"
+    rank_fix = "give sequences as (N, T, C)"
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps (channels) of images, during training.
+
+    Equation (training; identity at inference)::
+
+        y[n, i, j, c] = x[n, i, j, c] · m[n, c] / (1 − rate),   m[n, c] ~ Bernoulli(1 − rate)
+
+    Args:
+        rate: fraction of feature maps to drop, in [0, 1).
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Example:
+        >>> import torch
+        >>> SpatialDropout2D(0.5)(torch.ones(2, 8, 8, 3), training=True).shape
+        torch.Size([2, 8, 8, 3])
+    """
+
+    equation = "y[n, i, j, c] = x[n, i, j, c]·m[n, c]/(1 − rate), m ~ Bernoulli(1 − rate) (training only)"
+    input_rank = 4
+    rank_hint = "(batch, height, width, channels)"
 
 
 class Activation(Layer):

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import regularizers
 from .base import Layer, Shape
 from .core import check_positive_int
 
@@ -33,6 +34,9 @@ class Embedding(Layer):
         input_dim: number of rows of ``W``; indices must lie in ``[0, input_dim)``.
         output_dim: size of each vector (positive int).
         mask_zero: treat index 0 as padding and produce a mask (default False).
+        embeddings_regularizer: penalty on the table ``W`` (Keras's name),
+            e.g. ``"l2"``; activity_regularizer: penalty on the output (see
+            ``brainnet.regularizers``). Default None.
         **kwargs: ``name``, ``input_shape`` (e.g. ``(time,)``), ``trainable``.
             ``input_length`` (Keras 2) is accepted with a warning and ignored,
             as in Keras 3.
@@ -55,7 +59,10 @@ class Embedding(Layer):
     min_rank = 1
     rank_hint = "(batch, time) of token indices"
 
-    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, input_dim: int, output_dim: int, mask_zero: bool = False, embeddings_regularizer: Any = None,
+        activity_regularizer: Any = None, **kwargs: Any,
+    ) -> None:
         if kwargs.pop("input_length", None) is not None:
             warnings.warn(
                 "Embedding: the argument input_length is deprecated and ignored (as in Keras 3). "
@@ -67,6 +74,8 @@ class Embedding(Layer):
         self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
         self.mask_zero = bool(mask_zero)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if self.mask_zero and self.input_dim < 2:
             raise ValueError(
                 f"Embedding: with mask_zero=True index 0 is reserved for padding, so input_dim must "
@@ -124,4 +133,8 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "mask_zero": self.mask_zero,
+            **regularizers.config_of(self, "embeddings", "activity"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"embeddings": self.embeddings_regularizer}

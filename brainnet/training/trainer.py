@@ -200,21 +200,29 @@ class Trainer:
         self, xs: list[torch.Tensor], ys: list[torch.Tensor]
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Total loss, per-output losses, and the predictions the metrics see
-        (logits when the metrics give the same result on them)."""
+        (logits when the metrics give the same result on them).
+
+        The total includes the regularization penalties, ``Σ model.losses``
+        (as Keras 3, in fit and in evaluate); per-output losses do not."""
         head = self.heads[0]
         if self.fused:
             logits = self.model(self._model_input(xs), pre_activation=True)
             loss = head.loss.from_logits_mean(ys[0], logits)
             if not all(m.argmax_invariant for m in head.metrics):
                 logits = self.model.output_activation(logits)
-            return loss, [loss], [logits]
+            return self._regularized(loss), [loss], [logits]
         preds = self.model(self._model_input(xs))
         preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
         losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
         total = losses[0] * head.weight if self.multi_output else losses[0]
         for h, l in zip(self.heads[1:], losses[1:]):
             total = total + h.weight * l
-        return total, losses, preds
+        return self._regularized(total), losses, preds
+
+    def _regularized(self, loss: torch.Tensor) -> torch.Tensor:
+        """``loss + Σ model.losses`` (the weight and activity penalties)."""
+        penalties = self.model.losses
+        return loss + torch.stack(penalties).sum() if penalties else loss
 
     def _record(self, loss: torch.Tensor, losses: list[torch.Tensor], preds: list[torch.Tensor],
                 ys: list[torch.Tensor]) -> None:

@@ -1,0 +1,249 @@
+"""Augmentation layers: identity at inference, random per image in training,
+repeatable with a seed, geometry against a naive NumPy resampler (float64),
+exact flips, contrast and erasing, errors, config and save/load."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet.layers import (
+    Dense,
+    Flatten,
+    RandomContrast,
+    RandomErasing,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from brainnet.models import Sequential, load_model
+
+F64 = torch.float64
+
+
+def _images(n: int = 4, h: int = 7, w: int = 9, c: int = 2, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).random((n, h, w, c)))  # float64
+
+
+def _all_layers(seed: int | None = 1) -> list:
+    return [
+        RandomFlip(seed=seed), RandomRotation(0.2, seed=seed), RandomTranslation(0.2, 0.3, seed=seed),
+        RandomZoom(0.3, seed=seed), RandomContrast(0.5, seed=seed), RandomErasing(p=1.0, seed=seed),
+    ]
+
+
+# ------------------------------------------------------- the NumPy reference
+def _index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Keras's fill modes, applied to each integer neighbour index."""
+    if mode == "nearest":
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect":  # (d c b a | a b c d | d c b a)
+        period = 2 * n
+        i = np.mod(i, period)
+        return np.where(i >= n, period - 1 - i, i)
+    if mode == "mirror":  # (d c b | a b c d | c b a)
+        period = 2 * (n - 1)
+        i = np.mod(i, period)
+        return np.where(i >= n, period - i, i)
+    return i  # constant: handled by the caller
+
+
+def _bilinear(img: np.ndarray, yin: np.ndarray, xin: np.ndarray, mode: str, fill: float = 0.0) -> np.ndarray:
+    """y[i, j] = Σ over the 4 neighbours of (yin, xin) of weight · x[neighbour]."""
+    h, w, _ = img.shape
+    y0, x0 = np.floor(yin).astype(int), np.floor(xin).astype(int)
+    out = np.zeros(yin.shape + (img.shape[2],))
+    for dy in (0, 1):
+        for dx in (0, 1):
+            yi, xi = y0 + dy, x0 + dx
+            weight = (1 - np.abs(yin - yi)) * (1 - np.abs(xin - xi))
+            if mode == "constant":
+                inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+                vals = np.where(inside[..., None], img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], fill)
+            else:
+                vals = img[_index(yi, h, mode), _index(xi, w, mode)]
+            out += weight[..., None] * vals
+    return out
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    i, j = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    return i, j, (h - 1) / 2, (w - 1) / 2
+
+
+def _np_rotate(img: np.ndarray, turns: float, mode: str, fill: float = 0.0) -> np.ndarray:
+    """The docstring's equation: y[i, j] = x(c_y + sin θ (j − c_x) + cos θ (i − c_y), c_x + cos θ (j − c_x) − sin θ (i − c_y))."""
+    i, j, cy, cx = _grid(*img.shape[:2])
+    t = 2 * math.pi * turns
+    yin = cy + math.sin(t) * (j - cx) + math.cos(t) * (i - cy)
+    xin = cx + math.cos(t) * (j - cx) - math.sin(t) * (i - cy)
+    return _bilinear(img, yin, xin, mode, fill)
+
+
+# ------------------------------------------------------------- all layers
+@pytest.mark.parametrize("layer", _all_layers(), ids=lambda l: type(l).__name__)
+def test_identity_at_inference_and_random_in_training(layer):
+    x = _images(n=16)
+    assert layer(x, training=False) is x
+    assert layer.compute_output_shape((None, 7, 9, 2)) == (None, 7, 9, 2)
+    y = layer(x, training=True)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert not torch.equal(y, x)
+    changed = [not torch.equal(y[k], x[k]) for k in range(16)]
+    assert sum(changed) >= 2  # per-image parameters: not all-or-nothing across the batch
+    layer.eval()  # model.eval() / predict: training=None follows the module's mode
+    assert layer(x) is x
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_same_seed_same_output_other_seed_other_output(index):
+    x = _images()
+    a, b, c = _all_layers(seed=7)[index], _all_layers(seed=7)[index], _all_layers(seed=8)[index]
+    ya, yb, yc = a(x, training=True), b(x, training=True), c(x, training=True)
+    assert torch.equal(ya, yb)
+    assert not torch.equal(ya, yc)
+    assert not torch.equal(a(x, training=True), ya)  # the next batch gets new draws
+
+
+def test_inside_a_model_predict_is_identity_and_fit_runs(tmp_path):
+    x = _images(n=8).float().numpy()
+    model = Sequential([RandomFlip("horizontal", input_shape=(7, 9, 2)), RandomRotation(0.1), RandomZoom(0.1),
+                        RandomTranslation(0.1, 0.1), RandomContrast(0.2), RandomErasing(), Flatten(), Dense(3)])
+    model.compile("sgd", "mse")
+    plain = Sequential([Flatten(input_shape=(7, 9, 2)), Dense(3)])
+    plain.set_weights(model.get_weights())
+    np.testing.assert_array_equal(model.predict(x), plain.predict(x))
+    model.fit(x, np.zeros((8, 3), np.float32), epochs=1, verbose=0)
+    path = tmp_path / "aug.brainnet"
+    model.save(path)
+    again = load_model(path)
+    assert [l.get_config() for l in again.layers] == [l.get_config() for l in model.layers]
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("layer", _all_layers(seed=3), ids=lambda l: type(l).__name__)
+def test_config_round_trip(layer):
+    config = layer.get_config()
+    again = type(layer).from_config(config)
+    assert again.get_config() == config
+    x = _images()
+    assert torch.equal(type(layer).from_config(config)(x, training=True), again(x, training=True))
+
+
+# ------------------------------------------------------------------ flips
+def test_flips_are_exact_per_image():
+    x = _images(n=16)
+    y = RandomFlip("horizontal", seed=0)(x, training=True)
+    kinds = ["same" if torch.equal(y[k], x[k]) else "flip" if torch.equal(y[k], x[k].flip(1)) else "?"
+             for k in range(16)]
+    assert set(kinds) == {"same", "flip"}
+    y = RandomFlip("vertical", seed=0)(x, training=True)
+    assert all(torch.equal(y[k], x[k]) or torch.equal(y[k], x[k].flip(0)) for k in range(16))
+    y = RandomFlip(seed=0)(x, training=True)
+    options = lambda k: [x[k], x[k].flip(0), x[k].flip(1), x[k].flip(0).flip(1)]  # noqa: E731
+    assert all(any(torch.equal(y[k], o) for o in options(k)) for k in range(16))
+
+
+# --------------------------------------------------------------- geometry
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect", "mirror"])
+def test_rotation_matches_the_numpy_equation(mode):
+    x = _images(n=2, h=7, w=9)
+    turns = 0.07  # about 25°
+    y = RandomRotation((turns, turns), fill_mode=mode, fill_value=0.5 if mode == "constant" else 0.0)(
+        x, training=True)
+    for k in range(2):
+        expected = _np_rotate(x[k].numpy(), turns, mode, fill=0.5)
+        np.testing.assert_allclose(y[k].numpy(), expected, rtol=0, atol=1e-9)
+
+
+def test_quarter_turn_with_nearest_interpolation_is_rot90():
+    x = _images(n=3, h=6, w=6)
+    y = RandomRotation((0.25, 0.25), interpolation="nearest")(x, training=True)
+    for k in range(3):  # counter-clockwise as displayed (rows down)
+        np.testing.assert_array_equal(y[k].numpy(), np.rot90(x[k].numpy(), 1, axes=(0, 1)))
+
+
+def test_translation_by_whole_pixels_is_a_shift():
+    x = _images(n=2, h=8, w=10)
+    y = RandomTranslation((0.25, 0.25), (-0.2, -0.2), fill_mode="constant")(x, training=True)
+    expected = torch.zeros_like(x)
+    expected[:, 2:, :8] = x[:, :6, 2:]  # down by 2 rows (0.25·8), left by 2 columns (0.2·10)
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+def test_zoom_matches_the_numpy_equation(mode):
+    x = _images(n=2, h=7, w=9)
+    y = RandomZoom((0.3, 0.3), (-0.2, -0.2), fill_mode=mode)(x, training=True)
+    i, j, cy, cx = _grid(7, 9)
+    for k in range(2):
+        expected = _bilinear(x[k].numpy(), cy + 1.3 * (i - cy), cx + 0.8 * (j - cx), mode)
+        np.testing.assert_allclose(y[k].numpy(), expected, rtol=0, atol=1e-9)
+
+
+# ------------------------------------------------------- contrast, erasing
+def test_contrast_formula_per_image_and_channel():
+    x = _images(n=8)
+    low, high = 0.3, 0.6
+    y = RandomContrast((low, high), seed=2)(x, training=True).numpy()
+    xs = x.numpy()
+    mean = xs.mean(axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
+    a = (y[:, 0, 0, 0] - mean[:, 0, 0, 0]) / (xs[:, 0, 0, 0] - mean[:, 0, 0, 0])  # each image's factor
+    assert np.all((a >= 1 - low) & (a <= 1 + high)) and np.ptp(a) > 0
+    np.testing.assert_allclose(y, (xs - mean) * a[:, None, None, None] + mean, rtol=0, atol=1e-12)
+
+
+def test_erasing_fills_one_rectangle_of_the_right_area():
+    x = _images(n=32, h=40, w=40, c=3) + 1.0  # no zeros in the input
+    y = RandomErasing(p=1.0, value=0.0, seed=4)(x, training=True)
+    for k in range(32):
+        mask = (y[k] == 0).all(-1).numpy()
+        assert mask.any() and torch.equal(y[k][~torch.from_numpy(mask)], x[k][~torch.from_numpy(mask)])
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        assert mask.sum() == h * w  # a full rectangle
+        assert 0.3 * 0.8 <= h / w <= 3.3 * 1.25  # aspect ratio range, up to rounding
+        s = h * w / 1600
+        assert 0.02 * 0.7 <= s <= 0.33 * 1.15  # area range, up to rounding
+
+
+def test_erasing_probability_and_per_channel_value():
+    x = _images(n=64, h=20, w=20, c=3) + 1.0
+    assert torch.equal(RandomErasing(p=0.0)(x, training=True), x)
+    y = RandomErasing(p=0.5, value=[-1.0, -2.0, -3.0], seed=5)(x, training=True)
+    erased = [(y[k] < 0).any().item() for k in range(64)]
+    assert 16 <= sum(erased) <= 48
+    for k in range(64):
+        if erased[k]:
+            mask = (y[k, :, :, 0] == -1.0)
+            assert torch.equal(y[k][mask], torch.tensor([-1.0, -2.0, -3.0], dtype=F64).expand(int(mask.sum()), 3))
+
+
+# ------------------------------------------------------------------ errors
+def test_errors():
+    with pytest.raises(ValueError, match="fill_mode 'reflect', 'mirror', 'nearest' or 'constant', got 'wrap'.*Fix"):
+        RandomRotation(0.1, fill_mode="wrap")
+    with pytest.raises(ValueError, match="interpolation to be one of 'bilinear', 'nearest', got 'bicubic'"):
+        RandomZoom(0.1, interpolation="bicubic")
+    with pytest.raises(ValueError, match="mode to be one of 'horizontal'.*got 'diagonal'"):
+        RandomFlip("diagonal")
+    with pytest.raises(ValueError, match=r"expected factor to be a number or a pair \(low, high\), got 'big'"):
+        RandomRotation("big")
+    with pytest.raises(ValueError, match=r"height_factor within \[-1, 1\]"):
+        RandomTranslation(1.5, 0.1)
+    with pytest.raises(ValueError, match="height_factor > -1"):
+        RandomZoom((-1.0, 0.2))
+    with pytest.raises(ValueError, match=r"lower in \[0, 1\] and upper ≥ 0"):
+        RandomContrast(1.5)
+    with pytest.raises(ValueError, match=r"expected p in \[0, 1\], got 2"):
+        RandomErasing(p=2)
+    with pytest.raises(ValueError, match="one value per channel \\(2\\), got 3 values"):
+        RandomErasing(p=1.0, value=[1, 2, 3])(_images(), training=True)
+    with pytest.raises(ValueError, match="expected input of rank 4"):
+        RandomFlip()(torch.ones(2, 3, 4))
+    with pytest.raises(ValueError, match="expected seed to be an integer or None"):
+        RandomFlip(seed=1.5)
