@@ -3,13 +3,18 @@
     brainnet list
     brainnet run mnist-cnn [--epochs N] [--batch-size N] [--device auto|cpu|cuda]
                            [--data-dir DIR] [--out DIR] [--seed N] [--limit N]
+    brainnet predict MODEL IMAGE... [--top K] [--invert auto|yes|no]
 
 ``run`` trains a recipe (see ``brainnet.recipes``) with a progress bar per
-epoch, prints the test accuracy and writes the trained weights,
-``history.json`` and ``training_curves.png`` into ``--out`` (default
-``brainnet-out/<recipe>``). A mistake a user can make (unknown recipe, bad
-option, missing data set, unwritable folder) prints one line on stderr and
-exits non-zero: 2 for a wrong command line, 1 for a run that cannot proceed.
+epoch, prints the test accuracy and writes the trained weights, the whole
+model (``model.brainnet``), ``history.json`` and ``training_curves.png`` into
+``--out`` (default ``brainnet-out/<recipe>``). ``predict`` loads a saved
+model and prints, for each picture, its K most probable classes; the picture
+is prepared as the model's training images were (``model.preprocessing``,
+see ``brainnet.preprocessing``). A mistake a user can make (unknown recipe,
+bad option, missing data set, unwritable folder, a file that is not an
+image) prints one line on stderr and exits non-zero: 2 for a wrong command
+line, 1 for a run that cannot proceed.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import difflib
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -73,14 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--data-dir", type=Path, metavar="DIR",
-        help="folder holding mnist/ and/or fashion-mnist/ (default $BRAINNET_DATA_DIR, "
+        help="folder holding mnist/, fashion-mnist/ or fortunes/ (default $BRAINNET_DATA_DIR, "
         "the system folder, the cache, else download)",
     )
     run.add_argument("--out", type=Path, metavar="DIR", help="output folder (default brainnet-out/RECIPE)")
     run.add_argument("--seed", type=_count(0), default=0, metavar="N", help="random seed (default 0)")
     run.add_argument(
         "--limit", type=_count(10), metavar="N",
-        help="train on the first N training images, test on the first N//5 (default all)",
+        help="train on the first N training samples (images, or text windows for char-transformer), "
+        "test on the first N//5 (default all)",
+    )
+    predict = commands.add_parser(
+        "predict",
+        help="classify pictures (PNG, JPEG) with a saved model",
+        description="Print the most probable classes of each picture, prepared (size, colours, "
+        "background, normalisation) as the model's training images were.",
+    )
+    predict.add_argument("model", metavar="MODEL", type=Path,
+                         help="a file from model.save(), e.g. brainnet-out/mnist-cnn/model.brainnet")
+    predict.add_argument("images", metavar="IMAGE", type=Path, nargs="+", help="PNG or JPEG files")
+    predict.add_argument("--top", type=_count(1), default=3, metavar="K", help="classes shown per picture (default 3)")
+    predict.add_argument(
+        "--invert", choices=("auto", "yes", "no"), default="auto",
+        help="auto: invert a picture whose background is light when the training images' was dark "
+        "(a dark digit on white paper), and the reverse (default auto)",
     )
     return parser
 
@@ -147,6 +168,56 @@ def _run(args: argparse.Namespace, recipes: dict) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from brainnet.models import load_model
+    from brainnet.preprocessing import preprocessing_for
+
+    try:
+        model = load_model(args.model, compile=False)
+        prep = preprocessing_for(model, str(args.model))
+        images = [prep.load(path, args.invert) for path in args.images]
+        outputs = model.predict(np.stack([image.array for image in images]), verbose=0)
+        probabilities, note = _class_probabilities(outputs, model.class_names, str(args.model))
+    except (OSError, ValueError) as e:  # missing or unreadable files, wrong models: one line
+        _error(str(e))
+        return EXIT_RUN_FAILED
+    names = model.class_names or [str(i) for i in range(probabilities.shape[1])]
+    width = max(len(name) for name in names)
+    if note:
+        print(note)
+    for path, image, row in zip(args.images, images, probabilities):
+        inverted = (f" (inverted: {image.background} background, the training images' is {prep.background})"
+                    if image.inverted and args.invert == "auto" else " (inverted)" if image.inverted else "")
+        print(f"{path}{inverted}:")
+        for k in np.argsort(-row, kind="stable")[: args.top]:
+            print(f"  {names[k]:<{width}}  {row[k]:.4f}")
+    return 0
+
+
+def _class_probabilities(outputs: Any, class_names: list[str] | None, source: str) -> tuple[Any, str]:
+    """``(probabilities, note)`` from a classifier's outputs ``(N, classes)``:
+    the outputs themselves when each row is a distribution, else their
+    softmax (the model ends in logits), with a note saying so."""
+    import numpy as np
+
+    if not isinstance(outputs, np.ndarray) or outputs.ndim != 2 or outputs.shape[1] < 2:
+        shape = [o.shape for o in outputs] if isinstance(outputs, list) else outputs.shape
+        raise ValueError(f"{source}: expected a classifier with one output of shape (N, classes), classes "
+                         f"≥ 2, got outputs of shape {shape}. Fix: call model.predict(x) in Python for "
+                         "other models.")
+    if class_names is not None and len(class_names) != outputs.shape[1]:
+        raise ValueError(f"{source}: expected one class name per output unit ({outputs.shape[1]}), got "
+                         f"{len(class_names)} names. Fix: set model.class_names to {outputs.shape[1]} names "
+                         "and save the model again.")
+    outputs = outputs.astype(np.float64)
+    if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
+        return outputs, ""
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True), "(the model outputs logits: probabilities are their softmax)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``brainnet`` command.
 
@@ -168,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(RECIPES)
+        if args.command == "predict":
+            return _predict(args)
         return _run(args, RECIPES)
     except KeyboardInterrupt:
         _error("interrupted.")

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 from recipe_bounds import SEQUENCE_ATTENTION_MIN, SEQUENCE_LSTM_MIN, SEQUENCE_TRANSFORMER_MIN
 
+from brainnet.datasets import fashion_mnist
+from brainnet.models import load_model
 from brainnet.recipes import RECIPES, teaching_cnn
-from brainnet.recipes.sequences import lstm_attention, lstm_stack, transformer_classifier
+from brainnet.recipes._common import IMAGE_PREPROCESSING
+from brainnet.recipes.sequences import ROWS_PREPROCESSING, lstm_attention, lstm_stack, transformer_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("brainnet")
@@ -64,12 +67,14 @@ def _test_accuracy(stdout: str) -> float:
     return float(found[0])
 
 
-def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn) -> dict:
-    """Checks the three files (the weights fit ``build()``) and returns history.json."""
-    weights, history_file, png = (
-        out / "model.weights.safetensors", out / "history.json", out / "training_curves.png"
+def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn,
+                   class_names=tuple(str(d) for d in range(10))) -> dict:
+    """Checks the four files (the weights fit ``build()``; the whole model
+    records the preprocessing and ``class_names``) and returns history.json."""
+    weights, model_file, history_file, png = (
+        out / "model.weights.safetensors", out / "model.brainnet", out / "history.json", out / "training_curves.png"
     )
-    for path in (weights, history_file, png):
+    for path in (weights, model_file, history_file, png):
         assert path.is_file(), f"{path} not written"
         assert f"wrote {path}" in stdout
 
@@ -92,6 +97,11 @@ def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn) -> d
 
     model = build()  # the saved weights fit the recipe's network
     model.load_weights(str(weights))
+    saved = load_model(model_file)  # the whole model: same weights, and what `brainnet predict` needs
+    for key, value in model.state_dict().items():
+        assert saved.state_dict()[key].equal(value), key
+    expected = IMAGE_PREPROCESSING if build is teaching_cnn else ROWS_PREPROCESSING  # rows: no channel axis
+    assert saved.preprocessing == expected and saved.class_names == list(class_names)
     return history
 
 
@@ -129,7 +139,7 @@ def test_run_fashion_cnn_trains_and_writes_outputs(fashion_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _test_accuracy(result.stdout) >= FASHION_MIN_ACCURACY
-    _check_outputs(out, "fashion-cnn", result.stdout)
+    _check_outputs(out, "fashion-cnn", result.stdout, class_names=fashion_mnist.CLASS_NAMES)
 
 
 # Row-wise MNIST recipes: bounds and their measurements in tests/recipe_bounds.py.

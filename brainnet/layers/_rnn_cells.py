@@ -272,12 +272,6 @@ class RecurrentBase(Layer):
         initial_state: Any = None,
     ) -> torch.Tensor | list[torch.Tensor]:
         x = inputs  # (B, T, F)
-        if x.shape[1] == 0:
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected at least one time step, got "
-                f"inputs of shape {shape_str(x.shape)}. Fix: give sequences of length 1 or more "
-                "(pad the short ones and mask the padding)."
-            )
         states = self._initial_states(initial_state, x)
         mask = self._check_mask(mask, x)
         if self.go_backwards:
@@ -306,6 +300,15 @@ class RecurrentBase(Layer):
             outputs, states = time_loop(self._step(rec_mask), xw, states, mask)
         output = outputs if self.return_sequences else outputs[:, -1]
         return [output, *states] if self.return_state else output
+
+    def empty_axis_message(self, shape: Shape, axis: int) -> str:
+        if axis != 1:
+            return super().empty_axis_message(shape, axis)
+        return (
+            f"Layer '{self.name}' ({type(self).__name__}): expected at least one time step, got "
+            f"inputs of shape {shape_str(shape)}. Fix: give sequences of length 1 or more "
+            "(pad the short ones and mask the padding)."
+        )
 
     def _config_summary(self) -> str:
         cfg = self.get_config()

@@ -53,9 +53,10 @@ def _keep(attention_mask: torch.Tensor | None, use_causal_mask: bool, t_q: int, 
     return keep
 
 
-def _split_mask(layer: Layer, mask: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _split_mask(layer: Layer, mask: Any, inputs: list[torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Keras's ``mask=[query_mask, value_mask(, key_mask)]`` → (query mask, key mask);
-    key and value share their steps, so a key mask and a value mask are combined."""
+    key and value share their steps, so a key mask and a value mask are combined.
+    Each mask must be ``(batch, T)`` of its input ``[query, value(, key)]``."""
     if mask is None:
         return None, None
     if not isinstance(mask, (list, tuple)) or len(mask) not in (2, 3):
@@ -65,6 +66,13 @@ def _split_mask(layer: Layer, mask: Any) -> tuple[torch.Tensor | None, torch.Ten
             f"((batch, T) booleans, either may be None), got {got}. "
             "Fix: mask=[None, value_mask] to mask padded keys only."
         )
+    for role, m, x in zip(("query", "value", "key"), mask, [*inputs[:2], inputs[-1]]):
+        if m is not None and tuple(m.shape) != tuple(x.shape[:2]):
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) expected the {role} mask of shape "
+                f"(batch, T) = {shape_str(x.shape[:2])} (True = a real step), got {shape_str(m.shape)}. "
+                f"Fix: a mask per input, each with that input's batch and time steps (e.g. tokens != 0)."
+            )
     q_mask = None if mask[0] is None else mask[0].to(torch.bool)
     kv = [m.to(torch.bool) for m in mask[1:] if m is not None]
     kv_mask = None if not kv else (kv[0] if len(kv) == 1 else kv[0] & kv[1])
@@ -81,6 +89,13 @@ def check_query_value_key(layer: Layer, shapes: Any, usage: str, same_dim: str =
         raise ValueError(f"{name} expected inputs [query, value] or [query, value, key], got {got}. Fix: {usage}.")
     query, value = shapes[0], shapes[1]
     key = shapes[2] if len(shapes) == 3 else value
+    batches = [s[0] for s in shapes if len(s) and s[0] is not None]
+    if len(set(batches)) > 1:
+        raise ValueError(
+            f"{name} expected query, value and key with the same number of samples, got "
+            f"{', '.join(shape_str(s) for s in shapes)}. Fix: pass the query, value and key of the same "
+            "samples together (same batch size, same order)."
+        )
     if same_dim and None not in (query[-1], key[-1]) and query[-1] != key[-1]:
         raise ValueError(
             f"{name} computes {same_dim}, which needs query and key with the same feature size; "
@@ -196,7 +211,7 @@ class Attention(Layer):
              return_attention_scores: bool = False, use_causal_mask: bool = False) -> Any:
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) > 2 else value
-        q_mask, kv_mask = _split_mask(self, mask)
+        q_mask, kv_mask = _split_mask(self, mask, inputs)
         scores = self.scores(query, key)  # (B, T_q, T_k)
         key_mask = None if kv_mask is None else kv_mask[:, None, :]  # (B, 1, T_k)
         weights = masked_softmax(scores, _keep(key_mask, use_causal_mask, *scores.shape[-2:], scores.device))
@@ -394,7 +409,7 @@ class MultiHeadAttention(Layer):
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) > 2 else value
         t_q, t_k = query.shape[1], key.shape[1]
-        attention_mask = self._attention_mask(attention_mask, mask, query.shape[0], t_q, t_k)
+        attention_mask = self._attention_mask(attention_mask, mask, inputs)
         q = self.query_dense(query).transpose(1, 2)  # (B, H, T_q, d_k)
         k = self.key_dense(key).transpose(1, 2)  # (B, H, T_k, d_k)
         v = self.value_dense(value).transpose(1, 2)  # (B, H, T_k, d_v)
@@ -412,9 +427,10 @@ class MultiHeadAttention(Layer):
         heads = F.dropout(weights, p, training=True) @ v if p else weights @ v  # (B, H, T_q, d_v)
         return self.output_dense(heads.transpose(1, 2)), weights
 
-    def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any, batch: int, t_q: int,
-                        t_k: int) -> torch.Tensor | None:
+    def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any,
+                        inputs: list[torch.Tensor]) -> torch.Tensor | None:
         """Check ``attention_mask`` and combine it with the query/key masks a graph passes."""
+        batch, t_q, t_k = inputs[0].shape[0], inputs[0].shape[1], inputs[-1].shape[1]
         if attention_mask is not None:
             shape = tuple(attention_mask.shape)
             ok = len(shape) == 3 and all(g in (1, w) for g, w in zip(shape, (batch, t_q, t_k)))
@@ -425,7 +441,7 @@ class MultiHeadAttention(Layer):
                     f"{shape_str(shape)}. Fix: for a (batch, T_k) padding mask m use m[:, None, :]."
                 )
             attention_mask = attention_mask.to(torch.bool)
-        q_mask, kv_mask = _split_mask(self, mask)  # graph masks, e.g. from Embedding(mask_zero=True)
+        q_mask, kv_mask = _split_mask(self, mask, inputs)  # graph masks, e.g. from Embedding(mask_zero=True)
         extra = ([] if q_mask is None else [q_mask[:, :, None]]) + ([] if kv_mask is None else [kv_mask[:, None, :]])
         for m in extra:  # (B, T_q, 1), (B, 1, T_k)
             attention_mask = m if attention_mask is None else attention_mask & m

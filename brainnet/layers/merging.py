@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -19,6 +20,13 @@ class _Merge(Layer):
                 f"inputs, got {input_shape!r}. Fix: {type(self).__name__}()([a, b])."
             )
         shapes = [tuple(s) for s in input_shape]
+        batches = {s[0] for s in shapes if s and s[0] is not None}
+        if len(batches) > 1:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected the same number of samples in "
+                f"every input, got shapes {', '.join(shape_str(s) for s in shapes)}. Fix: pass the "
+                "inputs of the same samples together (same batch size, same order)."
+            )
         ranks = {len(s) for s in shapes}
         mismatch = len(ranks) > 1 or (
             same_axes is not None
@@ -100,17 +108,21 @@ class Concatenate(_Merge):
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ValueError(
+                f"Concatenate: expected axis to be an integer, got {axis!r}. Fix: Concatenate(axis=-1)."
+            )
         self.axis = int(axis)
 
     def _other_axes_agree(self, input_shape: Any) -> list[Shape]:
         shapes = self._check(input_shape, None)
         rank = len(shapes[0])
-        axis = self.axis % rank
-        if axis == 0:
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
             raise ValueError(
-                f"Layer '{self.name}' (Concatenate): expected a non-batch axis, got axis={self.axis}. "
-                "Fix: Concatenate(axis=-1)."
+                f"Layer '{self.name}' (Concatenate): expected a non-batch axis of inputs of rank {rank} "
+                f"(1 to {rank - 1}, or -1 to {1 - rank}), got axis={self.axis}. Fix: Concatenate(axis=-1)."
             )
+        axis = self.axis % rank
         others = [tuple(d for i, d in enumerate(s) if i not in (0, axis)) for s in shapes]
         if any(
             a is not None and b is not None and a != b for o in others[1:] for a, b in zip(others[0], o)

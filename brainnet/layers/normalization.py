@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .base import Layer, Shape, shape_str
+
+
+def _is_number(value: Any) -> bool:
+    """A real number, not a bool (``True`` is an int to Python) nor a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 class BatchNormalization(Layer):
@@ -60,12 +66,12 @@ class BatchNormalization(Layer):
                 f"last), got axis={axis!r}. Fix: BatchNormalization() with inputs shaped "
                 "(batch, ..., channels)."
             )
-        if not 0.0 <= momentum <= 1.0:
+        if not _is_number(momentum) or not 0.0 <= momentum <= 1.0:
             raise ValueError(
                 f"BatchNormalization: expected momentum in [0, 1], got {momentum!r}. "
                 "Fix: momentum=0.99 (the Keras default)."
             )
-        if epsilon <= 0:
+        if not _is_number(epsilon) or not epsilon > 0:
             raise ValueError(
                 f"BatchNormalization: expected epsilon > 0, got {epsilon!r}. Fix: epsilon=1e-3."
             )
@@ -173,7 +179,7 @@ class LayerNormalization(Layer):
                 f"LayerNormalization: expected axis to be an int or a list of ints, got {axis!r}. "
                 "Fix: LayerNormalization(axis=-1)."
             )
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        if not _is_number(epsilon) or not epsilon > 0:
             raise ValueError(
                 f"LayerNormalization: expected epsilon > 0, got {epsilon!r}. Fix: epsilon=1e-3."
             )

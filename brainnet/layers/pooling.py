@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _spatial
-from .base import Layer, Shape
+from .base import Layer, Shape, shape_str
 
 
 class _Pooling2D(Layer):
@@ -155,6 +155,12 @@ class GlobalAveragePooling1D(Layer):
     def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return inputs.mean(dim=1)
+        if tuple(mask.shape) != tuple(inputs.shape[:2]):
+            raise ValueError(
+                f"Layer '{self.name}' (GlobalAveragePooling1D): expected a mask of shape (batch, time) = "
+                f"{shape_str(inputs.shape[:2])} (True = real step), got {shape_str(mask.shape)}. "
+                "Fix: mask = tokens != 0 for the same batch, or let Embedding(mask_zero=True) make it."
+            )
         m = mask.to(inputs.dtype).unsqueeze(-1)  # (B, T, 1)
         return (inputs * m).sum(1) / m.sum(1).clamp_min(1.0)
 

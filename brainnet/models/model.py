@@ -21,7 +21,19 @@ from .summary import print_summary
 
 class Model(Layer):
     """A Layer with the training API: ``compile``, ``fit``, ``evaluate``,
-    ``predict`` and ``summary``, as in Keras."""
+    ``predict`` and ``summary``, as in Keras.
+
+    Two attributes tell ``brainnet predict`` how to use a saved model on raw
+    pictures; ``save`` stores them and ``load_model`` restores them:
+
+    * ``preprocessing``: a ``brainnet.preprocessing.ImagePreprocessing``
+      (input size, colours, background, normalisation), or None;
+    * ``class_names``: one name per output unit, or None (classes are then
+      shown by index).
+    """
+
+    preprocessing: Any = None  # an ImagePreprocessing, or None
+    class_names: list[str] | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Model":
         # Model(inputs, outputs) builds a functional model, as in Keras.

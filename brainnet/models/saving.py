@@ -7,14 +7,23 @@ entries are stored uncompressed::
                                 "format_version": 1, "brainnet_version": "0.1.0"}
     config.json                {"class_name": "Sequential", "config": {...},
                                 "build_input_shape": [null, 28, 28, 1],
-                                "compile_config": {...} or null}
+                                "compile_config": {...} or null,
+                                "preprocessing": {...} or null,
+                                "class_names": ["0", ..., "9"] or null}
     model.weights.safetensors  every weight (the model's state_dict)
     optimizer.json             optional (include_optimizer=True, after training):
     optimizer.safetensors        the optimizer's state (moments, step counts)
 
 ``config.json`` holds the architecture (each layer's ``get_config``; for a
 functional model, the graph of layer calls) and the compile settings
-(optimizer name and config, losses, metrics, loss weights). Class names are
+(optimizer name and config, losses, metrics, loss weights). Two optional
+keys say how to use the model on raw data, for ``brainnet predict``:
+``preprocessing`` is ``model.preprocessing`` (an
+``ImagePreprocessing``'s ``get_config()``: input size, colour mode,
+background, the normalisation ``(x − mean) / std``, channel axis) and
+``class_names`` is ``model.class_names`` (one name per output unit); both
+are plain JSON values, checked on loading, and absent (null) unless set.
+Class names are
 looked up among brainnet's own classes and those registered with
 ``@brainnet.saving.register_serializable()``; nothing is ever imported by
 name and nothing is unpickled, so a crafted file cannot run code.
@@ -102,7 +111,9 @@ def read_archive(path: str | os.PathLike, kind: str, what: str) -> dict[str, byt
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what}: expected a file, got nothing at {path}.")
+        hint = " (model.save(path) writes one; `brainnet run` writes brainnet-out/<recipe>/model.brainnet)"
+        raise FileNotFoundError(f"{what}: expected a file, got nothing at {path}. Fix: check the "
+                                f"path{hint if kind == 'model' else ''}.")
     head = _first_bytes(path, 8)
     if not head.startswith(b"PK\x03\x04"):
         raise ValueError(f"{what}: {path} is not a brainnet file: {_guess(head, kind)}")
@@ -226,7 +237,8 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True, 
             "Fix: model.save(path, overwrite=True) or choose another path."
         )
     config = {"class_name": _registry.name_of(type(model), "layer"), "config": model.get_config(),
-              "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None}
+              "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None,
+              **_usage_config(model)}
     trainer = model.trainer
     entries = {"model.weights.safetensors": tensor_bytes(model.state_dict())}
     if trainer is not None and trainer.optimizer is not None:
@@ -267,6 +279,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
     weights = read_tensors(entries, "model.weights.safetensors", path, what)
     with _registry.custom_objects(custom_objects):
         model = _rebuild(config, path)
+        _restore_usage(model, config, path)
         assign_weights(model, weights, f"{what}: {path}")
         compile_config = config.get("compile_config") if isinstance(config, dict) else None
         if compile and compile_config:
@@ -295,6 +308,44 @@ def _rebuild(config: Any, path: Path) -> Any:
     except (ValueError, TypeError, KeyError, IndexError) as err:
         raise ValueError(f"load_model: {path}: {err}") from None
     return model
+
+
+def _usage_config(model: Any) -> dict[str, Any]:
+    """``preprocessing`` and ``class_names`` of ``model`` as JSON values (checked)."""
+    from ..preprocessing import ImagePreprocessing
+
+    preprocessing, names = model.preprocessing, model.class_names
+    if preprocessing is not None and not isinstance(preprocessing, ImagePreprocessing):
+        raise TypeError(
+            f"model.save: expected model.preprocessing to be an ImagePreprocessing or None, got "
+            f"{type(preprocessing).__name__}. Fix: model.preprocessing = "
+            "brainnet.preprocessing.ImagePreprocessing(size=(28, 28), background='dark')."
+        )
+    if names is not None:
+        names = _check_class_names(names, "model.save: model.class_names")
+    return {"preprocessing": None if preprocessing is None else preprocessing.get_config(), "class_names": names}
+
+
+def _check_class_names(names: Any, what: str) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"{what}: expected a list of strings (one name per output unit) or None, got {names!r}. "
+            "Fix: model.class_names = ['cat', 'dog'] (or list(brainnet.datasets.fashion_mnist.CLASS_NAMES))."
+        )
+    return list(names)
+
+
+def _restore_usage(model: Any, config: dict, path: Path) -> None:
+    """Sets ``model.preprocessing`` and ``model.class_names`` from ``config``."""
+    from ..preprocessing import ImagePreprocessing
+
+    try:
+        if config.get("preprocessing") is not None:
+            model.preprocessing = ImagePreprocessing.from_config(config["preprocessing"])
+        if config.get("class_names") is not None:
+            model.class_names = _check_class_names(config["class_names"], "class_names")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"load_model: {path}: config.json was altered or damaged: {err}") from None
 
 
 def _json_shape(shape: Any) -> Any:

@@ -1,7 +1,8 @@
 """What the recipes share, one plain function or class each: ``RunConfig``
 (the options of ``brainnet run``), ``Recipe``, ``EpochTimer``,
-``load_images`` (MNIST-style loading and the teaching normalisation),
-``plot_curves`` (the PNG), ``write_outputs`` (weights, history, plot) and
+``load_images`` (MNIST-style loading and the teaching normalisation,
+recorded in ``IMAGE_PREPROCESSING``), ``plot_curves`` (the PNG),
+``write_outputs`` (weights, the whole model, history, plot) and
 ``train_classifier`` (compile, fit, test, report: every classifier recipe's
 last steps).
 A new recipe family adds a module beside this one and registers its
@@ -29,12 +30,21 @@ from brainnet._atomic import atomic_write
 from brainnet.callbacks import Callback
 from brainnet.datasets import DatasetNotFoundError
 from brainnet.models import Model
+from brainnet.preprocessing import ImagePreprocessing
 
 WEIGHTS_FILE = "model.weights.safetensors"
+MODEL_FILE = "model.brainnet"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+# MNIST and Fashion-MNIST as the teaching program feeds them: 28 x 28 gray
+# pixels, light objects on a black background, x' = (x − 127.5) / 127.5.
+# Saved with each recipe's model, so `brainnet predict` prepares a picture
+# the same way.
+IMAGE_PREPROCESSING = ImagePreprocessing(size=(28, 28), color_mode="grayscale", background="dark",
+                                         mean=127.5, std=127.5)
 
 
 @dataclass(frozen=True)
@@ -144,8 +154,9 @@ def load_images(
     if limit is not None:
         x_train, y_train = x_train[:limit], y_train[:limit]
         x_test, y_test = x_test[: limit // 5], y_test[: limit // 5]
-    x_train = ((x_train.astype("float32") - 127.5) / 127.5)[..., None]  # (N, 28, 28, 1)
-    x_test = ((x_test.astype("float32") - 127.5) / 127.5)[..., None]  # (N, 28, 28, 1)
+    mean, std = IMAGE_PREPROCESSING.mean, IMAGE_PREPROCESSING.std  # 127.5, 127.5
+    x_train = ((x_train.astype("float32") - mean) / std)[..., None]  # (N, 28, 28, 1)
+    x_test = ((x_test.astype("float32") - mean) / std)[..., None]  # (N, 28, 28, 1)
     return (x_train, y_train), (x_test, y_test)
 
 
@@ -183,24 +194,31 @@ def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> Path
 
 
 def write_outputs(model: Model, summary: dict[str, Any], out: Path) -> list[Path]:
-    """Writes the weights, ``history.json`` and the training curves into ``out``.
+    """Writes the weights, the whole model, ``history.json`` and the training
+    curves into ``out``.
+
+    ``model.brainnet`` (``model.save``) holds the architecture, the weights,
+    the compile settings, the optimizer state and, when the recipe set them,
+    ``model.preprocessing`` and ``model.class_names``: what
+    ``brainnet predict`` needs, and ``load_model`` continues training from.
 
     Args:
-        model: the trained model (``save_weights`` writes safetensors).
+        model: the trained model.
         summary: JSON-safe run summary with ``history`` and ``recipe`` keys.
         out: the output folder (created if missing).
 
     Returns:
-        The paths written: weights, history, PNG.
+        The paths written: weights, model, history, PNG.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    weights, history_file = out / WEIGHTS_FILE, out / HISTORY_FILE
+    weights, model_file, history_file = out / WEIGHTS_FILE, out / MODEL_FILE, out / HISTORY_FILE
     model.save_weights(str(weights))
+    model.save(str(model_file))
     text = json.dumps(summary, indent=2) + "\n"
     atomic_write(history_file, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     curves = plot_curves(summary["history"], summary["recipe"], out / CURVES_FILE)
-    return [weights, history_file, curves]
+    return [weights, model_file, history_file, curves]
 
 
 def train_classifier(

@@ -12,7 +12,7 @@ from brainnet.models import Sequential
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
 
-from ._common import Recipe, RunConfig, load_images, train_classifier
+from ._common import IMAGE_PREPROCESSING, Recipe, RunConfig, load_images, train_classifier
 
 EPOCHS, BATCH_SIZE = 10, 64  # the teaching recipe
 
@@ -40,7 +40,8 @@ def run_image_classifier(config: RunConfig, name: str, dataset: ModuleType, fold
 
     SGD(learning_rate=0.01, momentum=0.9), batch 64, 10 epochs by default,
     through ``train_classifier`` (which prints ``test accuracy: 0.9912`` and
-    writes the outputs).
+    writes the outputs). The saved model records ``IMAGE_PREPROCESSING`` and
+    the data set's ``CLASS_NAMES``, for ``brainnet predict``.
 
     Args:
         config: the run's options.
@@ -57,7 +58,9 @@ def run_image_classifier(config: RunConfig, name: str, dataset: ModuleType, fold
     set_random_seed(config.seed)
     data = load_images(dataset, folder, config.data_dir, config.limit)
     optimizer = SGD(learning_rate=0.01, momentum=0.9)
-    return train_classifier(config, name, teaching_cnn(), optimizer, data, EPOCHS, BATCH_SIZE)
+    model = teaching_cnn()
+    model.preprocessing, model.class_names = IMAGE_PREPROCESSING, list(dataset.CLASS_NAMES)
+    return train_classifier(config, name, model, optimizer, data, EPOCHS, BATCH_SIZE)
 
 
 def _cnn_recipe(name: str, description: str, dataset: ModuleType, folder: str) -> Recipe:

@@ -22,6 +22,7 @@ over a constant 0.001 on these networks.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any, Callable
 
@@ -35,10 +36,12 @@ from brainnet.optimizers import Adam
 from brainnet.optimizers.schedules import CosineDecay
 from brainnet.utils import set_random_seed
 
-from ._common import Arrays, Recipe, RunConfig, load_images, train_classifier
+from ._common import IMAGE_PREPROCESSING, Arrays, Recipe, RunConfig, load_images, train_classifier
 
 BATCH_SIZE, LEARNING_RATE, VALIDATION_SPLIT = 128, 1e-3, 0.1
 TIMESTEPS, INPUT_DIM, CLASSES = 28, 28, 10  # rows, pixels per row, digits
+# The images' preprocessing without the channel axis: (28, 28) rows of pixels.
+ROWS_PREPROCESSING = replace(IMAGE_PREPROCESSING, channel_axis=False)
 
 
 def load_rows(data_dir: Any = None, limit: int | None = None) -> Arrays:
@@ -162,7 +165,9 @@ def run_sequence_classifier(config: RunConfig, name: str, build: Callable[[], An
     data = load_rows(config.data_dir, config.limit)
     run_epochs, batch_size = config.epochs or epochs, config.batch_size or BATCH_SIZE
     optimizer = cosine_adam(len(data[0][0]), run_epochs, batch_size)
-    return train_classifier(config, name, build(), optimizer, data, run_epochs, batch_size)
+    model = build()
+    model.preprocessing, model.class_names = ROWS_PREPROCESSING, list(mnist.CLASS_NAMES)  # for brainnet predict
+    return train_classifier(config, name, model, optimizer, data, run_epochs, batch_size)
 
 
 def _recipe(name: str, description: str, build: Callable[[], Any], epochs: int) -> Recipe:

@@ -396,3 +396,30 @@ def test_mha_uses_embedding_masks_in_a_functional_graph():
     padded = torch.tensor([[3, 1, 4, 0, 0]])
     out = model(padded)
     torch.testing.assert_close(out[:, :3], model(padded[:, :3]), rtol=0, atol=1e-6)  # padded keys are ignored
+
+
+# Found by tests/layers/test_properties.py: different batch sizes broadcast
+# silently or raised torch's RuntimeError; masks of the wrong shape raised
+# RuntimeError or IndexError.
+@pytest.mark.parametrize("call", [
+    lambda q, v: Attention()([q, v]),
+    lambda q, v: AdditiveAttention()([q, v]),
+    lambda q, v: MultiHeadAttention(num_heads=1, key_dim=2)(q, v),
+], ids=["Attention", "AdditiveAttention", "MultiHeadAttention"])
+def test_query_and_value_with_different_batch_sizes(call):
+    with pytest.raises(ValueError, match=r"expected query, value and key with the same number of samples, got "
+                                         r"\(1, 3, 4\), \(2, 3, 4\)\. Fix: pass the query, value and key of the same"):
+        call(torch.ones(1, 3, 4), torch.ones(2, 3, 4))
+
+
+def test_masks_of_the_wrong_shape():
+    q, v = torch.ones(2, 3, 4), torch.ones(2, 5, 4)
+    good_q, bad_v = torch.ones(2, 3, dtype=torch.bool), torch.ones(2, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"\(Attention\) expected the value mask of shape \(batch, T\) = \(2, 5\) "
+                                         r"\(True = a real step\), got \(2, 4\)\. Fix: a mask per input"):
+        Attention()([q, v], mask=[good_q, bad_v])
+    with pytest.raises(ValueError, match=r"\(MultiHeadAttention\) expected the query mask of shape \(batch, T\) = "
+                                         r"\(2, 3\) \(True = a real step\), got \(3,\)\. Fix:"):
+        MultiHeadAttention(num_heads=1, key_dim=2)(q, v, mask=[torch.ones(3, dtype=torch.bool), None])
+    out = Attention()([q, v], mask=[good_q, torch.ones(2, 5, dtype=torch.bool)])
+    assert out.shape == (2, 3, 4)

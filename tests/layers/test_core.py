@@ -338,3 +338,18 @@ def test_get_config_contents():
     }
     assert Reshape((2, -1), name="r").get_config() == {"name": "r", "trainable": True, "target_shape": [2, -1]}
     assert Dropout(0.5, name="x").get_config()["rate"] == 0.5
+
+
+def test_empty_axis_is_refused_with_a_fix():
+    # Found by tests/layers/test_properties.py: a size-0 axis reached torch
+    # (RuntimeError in pooling, a reshape error in TransformerEncoder, NaN in
+    # a mean). Every layer now checks it with its rank.
+    from brainnet.layers import TransformerEncoder
+
+    with pytest.raises(ValueError, match=r"Layer 'transformer_encoder(_\d+)?' \(TransformerEncoder\) expected at "
+                                         r"least one value along every axis but the batch, got shape \(1, 0, 4\) "
+                                         r"\(axis 1 is empty\)\. Fix:"):
+        TransformerEncoder(8, 2)(torch.ones(1, 0, 4))
+    with pytest.raises(ValueError, match=r"\(Dense\) expected at least one value .* \(axis 1 is empty\)"):
+        Dense(3)(torch.ones(2, 0))
+    assert Dense(3)(torch.ones(0, 4)).shape == (0, 3)  # an empty batch is fine

@@ -130,3 +130,9 @@ def test_layer_norm_errors():
     with pytest.raises(ValueError, match=r"Layer 'ln_built' \(LayerNormalization\) was built for inputs of shape "
                        r"\(None, 4\), got \(2, 5\)"):
         layer(torch.ones(2, 5))
+
+
+def test_nan_epsilon_is_refused():
+    # Found by tests/layers/test_properties.py's exploration: NaN passed `epsilon <= 0`.
+    with pytest.raises(ValueError, match=r"LayerNormalization: expected epsilon > 0, got nan\. Fix: epsilon=1e-3"):
+        LayerNormalization(epsilon=float("nan"))

@@ -48,3 +48,22 @@ def test_errors():
     _, ts = tensors((2, 3, 1), (2, 4, 2))
     with pytest.raises(ValueError, match=r"agree except on axis -1, got \(2, 3, 1\), \(2, 4, 2\)"):
         Concatenate()(ts)
+
+
+# Found by tests/layers/test_properties.py.
+def test_concatenate_axis_must_be_an_integer_axis_of_the_inputs():
+    with pytest.raises(ValueError, match=r"Concatenate: expected axis to be an integer, got None\. Fix: Concatenate\(axis=-1\)"):
+        Concatenate(axis=None)  # was: int(None) → TypeError without a fix
+    a, b = torch.ones(2, 3), torch.ones(2, 4)
+    with pytest.raises(ValueError, match=r"\(Concatenate\): expected a non-batch axis of inputs of rank 2 \(1 to 1, "
+                                         r"or -1 to -1\), got axis=3\. Fix: Concatenate\(axis=-1\)"):
+        Concatenate(axis=3)([a, b])  # was: torch's IndexError "Dimension out of range"
+    assert Concatenate(axis=1)([a, b]).shape == (2, 7)
+
+
+@pytest.mark.parametrize("layer", [Add, Multiply, Average, Concatenate])
+def test_inputs_with_different_batch_sizes(layer):
+    # Add/Multiply broadcast a batch of 1 against 2 (a silent wrong shape); Average raised torch's RuntimeError.
+    with pytest.raises(ValueError, match=rf"\({layer.__name__}\): expected the same number of samples in every "
+                                         r"input, got shapes \(1, 3\), \(2, 3\)\. Fix: pass the inputs of the same samples"):
+        layer()([torch.ones(1, 3), torch.ones(2, 3)])

@@ -240,3 +240,17 @@ def test_batchnorm_training_on_single_sample_batch():
     np.testing.assert_allclose(y.detach().numpy(), beta[None, :], rtol=0, atol=ATOL)
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.99 * mm + 0.01 * x.numpy()[0], rtol=0, atol=ATOL)
     assert np.isfinite(layer.moving_variance.numpy()).all()
+
+
+# Found by tests/layers/test_properties.py: a string or None for momentum or
+# epsilon raised Python's "'<=' not supported between 'str' and 'int'".
+@pytest.mark.parametrize("kwargs, message", [
+    ({"momentum": "0.9"}, r"expected momentum in \[0, 1\], got '0.9'\. Fix: momentum=0.99"),
+    ({"momentum": None}, r"expected momentum in \[0, 1\], got None"),
+    ({"epsilon": "1e-3"}, r"expected epsilon > 0, got '1e-3'\. Fix: epsilon=1e-3"),
+    ({"epsilon": float("nan")}, r"expected epsilon > 0, got nan"),
+])
+def test_non_numeric_momentum_or_epsilon(kwargs, message):
+    with pytest.raises(ValueError, match=r"BatchNormalization: " + message):
+        BatchNormalization(**kwargs)
+    assert BatchNormalization(momentum=np.float32(0.9), epsilon=np.float64(1e-3)).momentum == pytest.approx(0.9)

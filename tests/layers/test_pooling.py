@@ -208,3 +208,27 @@ def test_pooling_get_config_round_trip(make):
     config = layer.get_config()
     again = type(layer).from_config(json.loads(json.dumps(config)))
     assert again.get_config() == config
+
+
+# Found by tests/layers/test_properties.py.
+def test_global_average_pooling_1d_mask_of_the_wrong_shape():
+    from brainnet.layers import GlobalAveragePooling1D
+
+    x = torch.ones(2, 4, 3)
+    with pytest.raises(ValueError, match=r"\(GlobalAveragePooling1D\): expected a mask of shape \(batch, time\) = "
+                                         r"\(2, 4\) \(True = real step\), got \(2, 5\)\. Fix: mask = tokens != 0"):
+        GlobalAveragePooling1D()(x, mask=torch.ones(2, 5, dtype=torch.bool))  # was: torch's RuntimeError
+
+
+@pytest.mark.parametrize("layer, shape, axis", [
+    (MaxPooling2D, (1, 4, 4, 0), 3),  # was: torch's RuntimeError
+    (AveragePooling2D, (1, 0, 4, 2), 1),
+    ("GlobalAveragePooling1D", (2, 0, 3), 1),  # was: a NaN output (the mean of no steps)
+])
+def test_inputs_with_an_empty_axis(layer, shape, axis):
+    import brainnet.layers
+
+    layer = getattr(brainnet.layers, layer) if isinstance(layer, str) else layer
+    with pytest.raises(ValueError, match=rf"expected at least one value along every axis but the batch, got shape "
+                                         rf"{re.escape(str(shape))} \(axis {axis} is empty\)\. Fix: look at what made this input"):
+        layer()(torch.ones(shape))

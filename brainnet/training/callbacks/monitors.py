@@ -207,11 +207,16 @@ class ModelCheckpoint(Callback):
             ) from None
 
 
-def _set_learning_rate(model: Any, value: float, who: str) -> None:
+def _optimizer(model: Any, who: str) -> Any:
+    """The model's optimizer, or the error for a model never compiled."""
     optimizer = model.optimizer
     if optimizer is None:
         raise RuntimeError(f"{who}: expected a compiled model with an optimizer. Fix: model.compile(...) first.")
-    optimizer.learning_rate = float(value)
+    return optimizer
+
+
+def _set_learning_rate(model: Any, value: float, who: str) -> None:
+    _optimizer(model, who).learning_rate = float(value)
 
 
 class ReduceLROnPlateau(Callback):
@@ -255,7 +260,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        rate = self.model.optimizer.learning_rate
+        rate = _optimizer(self.model, "ReduceLROnPlateau").learning_rate
         logs["learning_rate"] = rate
         current = logs.get(self.monitor)
         if current is None:
@@ -302,7 +307,7 @@ class LearningRateScheduler(Callback):
             self._takes_lr = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        rate = self.model.optimizer.learning_rate
+        rate = _optimizer(self.model, "LearningRateScheduler").learning_rate
         new = self.schedule(epoch, rate) if self._takes_lr else self.schedule(epoch)
         if isinstance(new, torch.Tensor) and new.numel() == 1:
             new = new.item()
