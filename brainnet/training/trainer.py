@@ -21,7 +21,7 @@ import torch
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
-from ..layers.base import check_model_input
+from ..layers.base import Layer, check_model_input
 from . import data as data_module
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .outputs import make_heads
@@ -82,6 +82,7 @@ class Trainer:
         self.resume_from: dict[str, Any] | None = None  # set by BackupAndRestore.on_train_begin
         self.interrupted = False  # the last fit was stopped by Ctrl-C
         self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
+        self.penalized = True  # any regularizer in the model? (set by fit/evaluate; True: look every step)
 
     @property
     def stop_training(self) -> bool:
@@ -219,8 +220,20 @@ class Trainer:
             total = total + h.weight * l
         return self._regularized(total), losses, preds
 
+    def has_penalties(self) -> bool:
+        """Whether any layer of the model has a weight or activity regularizer."""
+        return any(
+            isinstance(m, Layer) and (m.activity_regularizer is not None
+                                      or any(r is not None for r in m.weight_regularizers().values()))
+            for m in self.model.modules()
+        )
+
     def _regularized(self, loss: torch.Tensor) -> torch.Tensor:
-        """``loss + Σ model.losses`` (the weight and activity penalties)."""
+        """``loss + Σ model.losses`` (the weight and activity penalties). The
+        layers are searched for penalties once per fit/evaluate
+        (``self.penalized``), not at every step."""
+        if not self.penalized:
+            return loss
         penalties = self.model.losses
         return loss + torch.stack(penalties).sum() if penalties else loss
 
@@ -293,6 +306,7 @@ class Trainer:
             val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
             xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
         self.build_optimizer()
+        self.penalized = self.has_penalties()
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
@@ -403,6 +417,7 @@ class Trainer:
     ) -> dict[str, float]:
         for cb in cbs:
             cb.on_test_begin({})
+        self.penalized = self.has_penalties()
         self.model.eval()
         self._reset()
         for start in range(0, xs[0].shape[0], batch_size):
