@@ -9,14 +9,18 @@ the loss, pulling weights (or activations) toward zero:
 
 Layers with weights take them as ``kernel_regularizer=`` and
 ``bias_regularizer=`` (penalty on the weight) and ``activity_regularizer=``
-(penalty on the layer's output). As in Keras 3:
+(penalty on the layer's output); SimpleRNN, LSTM and GRU also take
+``recurrent_regularizer=``, Embedding ``embeddings_regularizer=``, and
+BatchNormalization and LayerNormalization ``gamma_regularizer=`` and
+``beta_regularizer=`` (Keras's names). As in Keras 3:
 
 * a weight penalty is computed from the current weight each time it is
   asked for, and only for trainable weights (a frozen layer adds none);
 * an activity penalty is ``R(y)`` of the layer's output ``y`` (after its
   activation) on the whole batch, summed over every axis, batch included,
   and *not* divided by the batch size (Keras 2 divided by it; Keras 3 does
-  not); it is recorded at each call, in training and in inference;
+  not), and of each output tensor for a layer with several (``return_state``);
+  it is recorded at each call, in training and in inference;
 * ``model.losses`` lists the penalties, and ``fit`` and ``evaluate`` both
   report and (for fit) minimise ``loss = data loss + Σ model.losses``.
 
@@ -129,9 +133,14 @@ _CLASSES = {c.__name__: c for c in (L1, L2, L1L2)}
 _BY_NAME: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1_l2": L1L2}
 
 
-def get(identifier: Any) -> Regularizer | Callable[[Tensor], Tensor] | None:
+def get(identifier: Any, *, argument: str | None = None) -> Regularizer | Callable[[Tensor], Tensor] | None:
     """A regularizer from ``None``, a name (``"l1"``, ``"l2"``, ``"l1_l2"``),
     a saved ``{"class_name": ..., "config": ...}``, an instance or a function.
+
+    Args:
+        identifier: what the user gave.
+        argument: the layer argument it was given as (``"recurrent_regularizer"``),
+            named in the error messages and their fix.
 
     Raises:
         ValueError: unknown name or malformed saved entry.
@@ -144,10 +153,11 @@ def get(identifier: Any) -> Regularizer | Callable[[Tensor], Tensor] | None:
         make = _BY_NAME.get(identifier.lower()) or _CLASSES.get(identifier)
         if make is None:
             close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=1)
+            fix = f"{close[0]!r}" if close else "brainnet.regularizers.L2(1e-4)"
             raise ValueError(
-                f"Unknown regularizer {identifier!r}. Expected 'l1', 'l2', 'l1_l2', a "
-                "brainnet.regularizers.Regularizer or a function fn(weight) -> scalar. "
-                f"Fix: {f'{close[0]!r}' if close else 'brainnet.regularizers.L2(1e-4)'}."
+                f"Unknown regularizer {identifier!r}{f' for {argument}' if argument else ''}. Expected "
+                "'l1', 'l2', 'l1_l2', a brainnet.regularizers.Regularizer or a function fn(weight) -> "
+                f"scalar. Fix: {f'{argument}={fix}' if argument else fix}."
             )
         return make()
     if isinstance(identifier, dict):
@@ -158,8 +168,8 @@ def get(identifier: Any) -> Regularizer | Callable[[Tensor], Tensor] | None:
     if callable(identifier) and not isinstance(identifier, type):
         return identifier
     raise ValueError(
-        f"regularizer: expected None, 'l1', 'l2', 'l1_l2', a Regularizer or a function, got "
-        f"{identifier!r}. Fix: kernel_regularizer=brainnet.regularizers.L2(1e-4)."
+        f"{argument or 'regularizer'}: expected None, 'l1', 'l2', 'l1_l2', a Regularizer or a function, "
+        f"got {identifier!r}. Fix: {argument or 'kernel_regularizer'}=brainnet.regularizers.L2(1e-4)."
     )
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .. import activations
+from .. import activations, regularizers
 from .base import Layer, Shape, glorot_uniform, shape_str
 from .core import check_positive_int
 
@@ -224,6 +224,10 @@ class RecurrentBase(Layer):
         return_state: bool,
         go_backwards: bool,
         use_cudnn: str | bool,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -242,6 +246,10 @@ class RecurrentBase(Layer):
                 f"Fix: {cls}(32, use_cudnn='auto')."
             )
         self.use_cudnn = use_cudnn
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, argument="recurrent_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     # ----------------------------------------------------------- weights
     def build(self, input_shape: Shape) -> None:
@@ -253,6 +261,10 @@ class RecurrentBase(Layer):
 
     def _initial_bias(self) -> torch.Tensor:
         return torch.zeros(self.gates * self.units)
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"kernel": self.kernel_regularizer, "recurrent_kernel": self.recurrent_regularizer,
+                "bias": self.bias_regularizer}
 
     def _input_bias(self) -> torch.Tensor | None:
         return self.bias
@@ -373,6 +385,7 @@ class RecurrentBase(Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "use_cudnn": self.use_cudnn,
+            **regularizers.config_of(self, "kernel", "recurrent", "bias", "activity"),
         }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import regularizers
 from .base import Layer, Shape, glorot_uniform, shape_str
 from .core import check_positive_int
 
@@ -288,14 +289,21 @@ class AdditiveAttention(Attention):
 # ---------------------------------------------------- MultiHeadAttention
 class _HeadsDense(Layer):
     """y = x·W + b contracting the last ``in_axes`` axes of x into the shape
-    ``units``: MultiHeadAttention's per-head projections (Keras's EinsumDense)."""
+    ``units``: MultiHeadAttention's per-head projections (Keras's EinsumDense),
+    with MultiHeadAttention's regularizers."""
 
     min_rank = 2
 
-    def __init__(self, in_axes: int, units: tuple[int, ...], use_bias: bool = True, **kwargs: Any) -> None:
+    def __init__(self, in_axes: int, units: tuple[int, ...], use_bias: bool = True, kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.in_axes, self.units, self.use_bias = in_axes, tuple(units), use_bias
         self.fixed_axes = tuple(range(-in_axes, 0))
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.activity_regularizer = activity_regularizer
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
     def build(self, input_shape: Shape) -> None:
         in_shape = tuple(input_shape[-self.in_axes:])
@@ -336,6 +344,14 @@ class MultiHeadAttention(Layer):
         dropout: fraction of attention weights dropped in training (default 0).
         use_bias: add the biases (default True).
         output_shape: d_out (default: the query's feature size).
+        kernel_regularizer: penalty on each of the four kernels, e.g. ``"l2"``:
+            adds ``R(W^Q) + R(W^K) + R(W^V) + R(W^O)`` to the loss (default None).
+        bias_regularizer: adds ``R(b^Q) + R(b^K) + R(b^V) + R(b^O)``.
+        activity_regularizer: penalty on the output of each of the four
+            projections, as Keras 3 (which gives it to its dense sublayers):
+            adds ``R(Q) + R(K) + R(V) + R(y)``, with ``Q, K, V`` the projected
+            ``(batch, T, H, d)`` tensors and ``y`` the layer's output. The
+            penalties are in ``model.losses`` (see ``brainnet.regularizers``).
 
     Call arguments: ``layer(query, value, key=None, attention_mask=None,
     return_attention_scores=False, training=None, use_causal_mask=False)``;
@@ -360,7 +376,8 @@ class MultiHeadAttention(Layer):
     supports_masking = True
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None, dropout: float = 0.0,
-                 use_bias: bool = True, output_shape: int | None = None, **kwargs: Any) -> None:
+                 use_bias: bool = True, output_shape: int | None = None, kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         name = "MultiHeadAttention"
         self.num_heads = check_positive_int(name, "num_heads", num_heads)
@@ -369,10 +386,19 @@ class MultiHeadAttention(Layer):
         self.dropout = check_dropout(name, dropout)
         self.use_bias = bool(use_bias)
         self._output_shape = None if output_shape is None else check_positive_int(name, "output_shape", output_shape)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        # Not self.activity_regularizer: that would also penalise the layer's own
+        # outputs (the scores too); Keras 3 puts it on the four projections only.
+        self.projection_activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
         d_v = self.value_dim or self.key_dim
-        self.query_dense = _HeadsDense(1, (self.num_heads, self.key_dim), self.use_bias, name="query")
-        self.key_dense = _HeadsDense(1, (self.num_heads, self.key_dim), self.use_bias, name="key")
-        self.value_dense = _HeadsDense(1, (self.num_heads, d_v), self.use_bias, name="value")
+        self.query_dense = self._projection((self.num_heads, self.key_dim), "query")
+        self.key_dense = self._projection((self.num_heads, self.key_dim), "key")
+        self.value_dense = self._projection((self.num_heads, d_v), "value")
+
+    def _projection(self, units: tuple[int, ...], name: str, in_axes: int = 1) -> _HeadsDense:
+        return _HeadsDense(in_axes, units, self.use_bias, self.kernel_regularizer, self.bias_regularizer,
+                           self.projection_activity_regularizer, name=name)
 
     def forward(self, query: Any, value: Any = None, key: Any = None, *, training: bool | None = None,
                 **kwargs: Any) -> Any:
@@ -400,7 +426,7 @@ class MultiHeadAttention(Layer):
         self.key_dense.build_from_shape(key)
         self.value_dense.build_from_shape(value)
         d_out = self._output_shape or query[-1]
-        self.output_dense = _HeadsDense(2, (d_out,), self.use_bias, name="attention_output")
+        self.output_dense = self._projection((d_out,), "attention_output", in_axes=2)
         self.output_dense.build_from_shape(self.value_dense.compute_output_shape(query))
 
     def call(self, inputs: list[torch.Tensor], mask: Any = None, training: bool | None = None,
@@ -455,6 +481,8 @@ class MultiHeadAttention(Layer):
         return mask[0] if isinstance(mask, (list, tuple)) else None
 
     def get_config(self) -> dict[str, Any]:
+        activity = self.projection_activity_regularizer
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": self._output_shape}
+                "output_shape": self._output_shape, **regularizers.config_of(self, "kernel", "bias"),
+                **({} if activity is None else {"activity_regularizer": regularizers.serialize(activity)})}

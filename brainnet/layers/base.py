@@ -349,9 +349,11 @@ class Layer(nn.Module):
                 kwargs["training"] = self.training if training is None else training
             out = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
-            # Keras 3: R(y) of the output after the activation, at every call.
+            # Keras 3: R(y) of the output after the activation, at every call;
+            # a layer with several outputs (return_state=True) adds R of each.
             y = self.activation(out) if pre_activation and self.activation is not None else out
-            self._activity_loss = self.activity_regularizer(y)
+            reg = self.activity_regularizer
+            self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
         return out
 
     def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> torch.Tensor | None:

@@ -83,9 +83,9 @@ class Conv2D(Layer):
         self.padding = _spatial.check_padding("Conv2D", padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the image is too small
@@ -196,9 +196,9 @@ class Conv1D(Layer):
         self.padding = padding.lower()
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def _pads(self, length: int) -> tuple[int, int]:
         if self.padding == "causal":

@@ -79,9 +79,9 @@ class Dense(Layer):
         self.units = check_positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def build(self, input_shape: Shape) -> None:
         fan_in = input_shape[-1]

@@ -35,8 +35,9 @@ class Embedding(Layer):
         output_dim: size of each vector (positive int).
         mask_zero: treat index 0 as padding and produce a mask (default False).
         embeddings_regularizer: penalty on the table ``W`` (Keras's name),
-            e.g. ``"l2"``; activity_regularizer: penalty on the output (see
-            ``brainnet.regularizers``). Default None.
+            e.g. ``"l2"``: adds ``R(W)`` to the loss, the whole table (every
+            row, looked up or not, as Keras); activity_regularizer: adds ``R(y)``
+            of the output (see ``brainnet.regularizers``). Default None.
         **kwargs: ``name``, ``input_shape`` (e.g. ``(time,)``), ``trainable``.
             ``input_length`` (Keras 2) is accepted with a warning and ignored,
             as in Keras 3.
@@ -74,8 +75,8 @@ class Embedding(Layer):
         self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
         self.mask_zero = bool(mask_zero)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer, argument="embeddings_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
         if self.mask_zero and self.input_dim < 2:
             raise ValueError(
                 f"Embedding: with mask_zero=True index 0 is reserved for padding, so input_dim must "

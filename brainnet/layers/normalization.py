@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import regularizers
 from .base import Layer, Shape, shape_str
 
 
@@ -38,6 +39,9 @@ class BatchNormalization(Layer):
             old value; PyTorch's ``momentum`` is ``1 − m``).
         epsilon: ``ε``, default 1e-3.
         center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+        beta_regularizer: penalty on ``β``, e.g. ``"l2"``: adds ``R(β)`` to the
+            loss (default None); gamma_regularizer: on ``γ``, adds ``R(γ)``
+            (see ``brainnet.regularizers``; in ``model.losses``).
 
     Input shape: ``(batch, ..., features)``, rank ≥ 2. Output shape: same.
 
@@ -57,6 +61,8 @@ class BatchNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,6 +86,8 @@ class BatchNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
+        self.beta_regularizer = regularizers.get(beta_regularizer, argument="beta_regularizer")
+        self.gamma_regularizer = regularizers.get(gamma_regularizer, argument="gamma_regularizer")
 
     def build(self, input_shape: Shape) -> None:
         c = input_shape[-1]
@@ -126,7 +134,11 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            **regularizers.config_of(self, "beta", "gamma"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"gamma": self.gamma_regularizer, "beta": self.beta_regularizer}
 
 
 class LayerNormalization(Layer):
@@ -146,6 +158,9 @@ class LayerNormalization(Layer):
         epsilon: ``ε``, default 1e-3 (Keras's default; keras_hub's
             Transformer layers pass 1e-5).
         center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+        beta_regularizer: penalty on ``β``, e.g. ``"l2"``: adds ``R(β)`` to the
+            loss (default None); gamma_regularizer: on ``γ``, adds ``R(γ)``
+            (see ``brainnet.regularizers``; in ``model.losses``).
 
     Input shape: ``(batch, ..., features)``, rank ≥ 2. Output shape: same.
 
@@ -170,6 +185,8 @@ class LayerNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -187,6 +204,8 @@ class LayerNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
+        self.beta_regularizer = regularizers.get(beta_regularizer, argument="beta_regularizer")
+        self.gamma_regularizer = regularizers.get(gamma_regularizer, argument="gamma_regularizer")
 
     def build(self, input_shape: Shape) -> None:
         rank = len(input_shape)
@@ -214,4 +233,8 @@ class LayerNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            **regularizers.config_of(self, "beta", "gamma"),
         }
+
+    def weight_regularizers(self) -> dict[str, Any]:
+        return {"gamma": self.gamma_regularizer, "beta": self.beta_regularizer}

@@ -18,6 +18,7 @@ fusable into the loss", which the recurrent activations are not.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any, Callable
 
@@ -48,6 +49,15 @@ class SimpleRNN(RecurrentBase):
         units: size of the hidden state (positive int).
         activation: ``f``, default ``"tanh"``.
         use_bias: whether to add ``b_h`` (default True).
+        kernel_regularizer: penalty on ``W_xh``, e.g. ``"l2"`` or
+            ``regularizers.L2(1e-4)``: adds ``R(W_xh)`` to the loss (default None).
+        recurrent_regularizer: penalty on ``W_hh``: adds ``R(W_hh)``.
+        bias_regularizer: penalty on ``b_h``: adds ``R(b_h)``.
+        activity_regularizer: penalty on the output: adds ``R(y)`` of the whole
+            batch's output (every ``h_t`` with return_sequences, else ``h_T``), and
+            with return_state ``R`` of each returned state too (Keras 3's rule: every
+            output tensor). The penalties are in ``model.losses``; fit and evaluate
+            add their sum to the loss (see ``brainnet.regularizers``).
         dropout: fraction of the inputs dropped while training (one mask per
             sequence, the same at every step), in [0, 1).
         recurrent_dropout: same, for ``h_{t-1}`` where it enters the product.
@@ -88,6 +98,10 @@ class SimpleRNN(RecurrentBase):
         units: int,
         activation: str | Callable | None = "tanh",
         use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -98,7 +112,9 @@ class SimpleRNN(RecurrentBase):
     ) -> None:
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
-            return_sequences, return_state, go_backwards, use_cudnn, **kwargs,
+            return_sequences, return_state, go_backwards, use_cudnn,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
         )
 
     def _step(self, rec_mask: torch.Tensor | None) -> Callable:
@@ -145,6 +161,11 @@ class LSTM(RecurrentBase):
         recurrent_activation: the gates' σ, default ``"sigmoid"``.
         use_bias: whether to add the ``b``s (default True).
         unit_forget_bias: initialise ``b_f`` to 1 (default True, as Keras).
+        kernel_regularizer: adds ``R(W)``, ``W = [W_i, W_f, W_c, W_o]`` the
+            ``kernel`` (default None); recurrent_regularizer: adds ``R(U)``, the
+            ``recurrent_kernel``; bias_regularizer: adds ``R(b)``, all four ``b``s;
+            activity_regularizer: adds ``R(y)`` of the output (with return_state
+            also ``R(h_T) + R(c_T)``). As in ``SimpleRNN``.
         dropout, recurrent_dropout, return_sequences, go_backwards, **kwargs:
             as in ``SimpleRNN``.
         return_state: also return the final states: ``[output, h_T, c_T]``.
@@ -180,6 +201,10 @@ class LSTM(RecurrentBase):
         recurrent_activation: str | Callable | None = "sigmoid",
         use_bias: bool = True,
         unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -190,7 +215,9 @@ class LSTM(RecurrentBase):
     ) -> None:
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
-            return_sequences, return_state, go_backwards, use_cudnn, **kwargs,
+            return_sequences, return_state, go_backwards, use_cudnn,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -251,6 +278,12 @@ class GRU(RecurrentBase):
         activation: default ``"tanh"``.
         recurrent_activation: the gates' σ, default ``"sigmoid"``.
         use_bias: default True.
+        kernel_regularizer: adds ``R(W)``, ``W = [W_z, W_r, W_h]`` the ``kernel``
+            (default None); recurrent_regularizer: adds ``R(U)``, the
+            ``recurrent_kernel``; bias_regularizer: adds ``R(bias)`` of the whole
+            ``bias`` (both rows ``b`` and ``b'`` with reset_after, as Keras);
+            activity_regularizer: adds ``R(y)`` of the output (with return_state
+            also ``R(h_T)``). As in ``SimpleRNN``.
         reset_after: apply the reset gate after the recurrent product
             (default True, as Keras 3 and cuDNN/torch.nn.GRU).
         dropout, recurrent_dropout, return_sequences, go_backwards, **kwargs:
@@ -286,6 +319,10 @@ class GRU(RecurrentBase):
         activation: str | Callable | None = "tanh",
         recurrent_activation: str | Callable | None = "sigmoid",
         use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -297,7 +334,9 @@ class GRU(RecurrentBase):
     ) -> None:
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
-            return_sequences, return_state, go_backwards, use_cudnn, **kwargs,
+            return_sequences, return_state, go_backwards, use_cudnn,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
@@ -332,10 +371,18 @@ class GRU(RecurrentBase):
         }
 
 
+_REGULARIZER_ARGS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer")
+
+
 def _copy(layer: RecurrentBase, **changes: Any) -> RecurrentBase:
-    """A fresh layer of the same class, through get_config/from_config."""
-    config = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
-    return type(layer).from_config({**config, **changes})
+    """A fresh layer of the same class, through get_config/from_config. The
+    regularizers go over as they are (a plain function has no config)."""
+    regs = {arg: getattr(layer, arg) for arg in _REGULARIZER_ARGS if getattr(layer, arg) is not None}
+    bare = copy.copy(layer)  # a shallow copy, only to read the config without the regularizers
+    for arg in regs:
+        setattr(bare, arg, None)
+    config = {k: v for k, v in bare.get_config().items() if k != "input_shape"}
+    return type(layer).from_config({**config, **regs, **changes})
 
 
 def _prefixed(prefix: str, name: str) -> str:
@@ -356,6 +403,11 @@ class Bidirectional(Layer):
     flipped (fresh weights, as Keras; named ``forward_<name>`` and
     ``backward_<name>``). With a mask and return_sequences, the outputs at
     masked steps are zeros (Keras's rule for Bidirectional).
+
+    Regularizers: the copy takes the layer's regularizers with its config, so
+    each direction adds its own penalties once: ``R(W_fw) + R(W_bw)`` for each
+    regularized weight, and an activity regularizer adds ``R`` of each
+    direction's output (before the merge).
 
     Args:
         layer: a ``SimpleRNN``, ``LSTM`` or ``GRU`` instance.
