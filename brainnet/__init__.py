@@ -5,7 +5,7 @@ Keras-style API on PyTorch.
     >>> from brainnet.layers import Dense
 """
 
-from . import activations, callbacks, layers, losses, metrics, models, optimizers, regularizers, saving, utils
+from . import activations, callbacks, distributed, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 
@@ -17,6 +17,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "distributed",
     "layers",
     "losses",
     "metrics",

@@ -25,6 +25,7 @@ scale of ε (1e-7 by default, as in Keras).
 from __future__ import annotations
 
 import difflib
+import inspect
 import sys
 import warnings
 from typing import Any, Iterable
@@ -74,11 +75,37 @@ class Optimizer:
         """Arguments of the ``torch.optim`` class, translated from Keras's."""
         raise NotImplementedError
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        """Create the ``torch.optim`` optimizer for ``params``."""
+    def build(self, params: Iterable[torch.nn.Parameter], graph_safe: bool = False) -> torch.optim.Optimizer:
+        """Create the ``torch.optim`` optimizer for ``params``.
+
+        On CUDA the update is PyTorch's fused kernel where the class has one.
+        ``graph_safe=True`` (the CUDA-graph step) also keeps the learning rate
+        in a device tensor, so that a replayed graph reads the current rate.
+        """
         params = [p for p in params if p.requires_grad]
-        self.torch_optimizer = self.torch_class(params, lr=self._learning_rate, **self.torch_kwargs())
+        kwargs = self.torch_kwargs()
+        if self.can_fuse(params):
+            kwargs["fused"] = True  # one CUDA kernel for the whole update
+        lr: float | torch.Tensor = self._learning_rate
+        if graph_safe and kwargs.get("fused"):
+            lr = torch.tensor(self._learning_rate, dtype=torch.float32, device=params[0].device)
+            if "capturable" in inspect.signature(self.torch_class).parameters:
+                kwargs["capturable"] = True  # its step counter stays on the device too
+        self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
         return self.torch_optimizer
+
+    def can_fuse(self, params: list[torch.nn.Parameter]) -> bool:
+        """Whether PyTorch has a fused CUDA update for this class and these weights."""
+        return bool(params) and all(p.is_cuda and p.is_floating_point() for p in params) and (
+            "fused" in inspect.signature(self.torch_class).parameters
+        )
+
+    @property
+    def graph_safe(self) -> bool:
+        """Built with the rate in a device tensor (see ``build``)."""
+        return self.torch_optimizer is not None and all(
+            torch.is_tensor(g["lr"]) for g in self.torch_optimizer.param_groups
+        )
 
     @property
     def built(self) -> bool:
@@ -108,21 +135,35 @@ class Optimizer:
         self._learning_rate = value
         if self.torch_optimizer is not None:
             for group in self.torch_optimizer.param_groups:
-                group["lr"] = value
+                if torch.is_tensor(group["lr"]):
+                    group["lr"].fill_(value)  # in place: a captured CUDA graph reads it
+                else:
+                    group["lr"] = value
 
     def step(self) -> None:
         """One update; with a schedule, at the rate ``schedule(iterations)``."""
         assert self.torch_optimizer is not None, "build() the optimizer first"
+        self.set_step_rate()
+        self.apply_update()
+        self.iterations += 1
+
+    def set_step_rate(self) -> None:
+        """With a schedule, set the rate of the coming update (``schedule(iterations)``)."""
         if self.schedule is not None:
             self._set_lr(self.schedule(self.iterations))
+
+    def apply_update(self) -> None:
+        """The update itself (decoupled weight decay, then the ``torch.optim`` step):
+        device work only, so that it can be captured in a CUDA graph."""
         if self.decoupled_decay:
             with torch.no_grad():  # θ ← θ − η·λ·θ, then the update (Keras 3)
                 for group in self.torch_optimizer.param_groups:
                     params = [p for p in group["params"] if p.grad is not None]
                     if params:
-                        torch._foreach_mul_(params, 1.0 - group["lr"] * self.decoupled_decay)
+                        lr = group["lr"]
+                        factor = 1.0 - lr * self.decoupled_decay
+                        torch._foreach_mul_(params, factor)
         self.torch_optimizer.step()
-        self.iterations += 1
 
     def zero_grad(self) -> None:
         assert self.torch_optimizer is not None, "build() the optimizer first"

@@ -123,6 +123,7 @@ class Model(Layer):
         metrics: Iterable[Any] | None = None,
         loss_weights: Any = None,
         device: str | torch.device | None = None,
+        jit_compile: bool | str = "auto",
     ) -> None:
         """Configure training.
 
@@ -137,11 +138,20 @@ class Model(Layer):
             loss_weights: weights of the outputs' losses in the total (default 1).
             device: ``"auto"``/None (CUDA if available, else CPU; or
                 ``$BRAINNET_DEVICE``), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+            jit_compile: True makes the training step fast at a start-up
+                cost: on CUDA the whole step (forward, backward, update) is
+                captured as one CUDA graph after 3 eager steps (SGD, Adam,
+                AdamW; other optimizers: ``torch.compile`` of the forward pass);
+                on CPU the forward pass and loss are compiled with
+                ``torch.compile`` (seconds to minutes the first time). ``"auto"``
+                (default) and False run eagerly. The mixed-precision policy
+                (``brainnet.mixed_precision.set_global_policy``) is read here too.
 
         Raises:
-            ValueError: unknown optimizer, loss, metric or device.
+            ValueError: unknown optimizer, loss, metric or device, or a
+                jit_compile that is not True, False or "auto".
         """
-        self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights)
+        self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile)
         self.to(self.trainer.device)
 
     def _require_compiled(self, what: str) -> Trainer:
@@ -171,7 +181,8 @@ class Model(Layer):
         Args:
             x: inputs (NumPy, pandas, torch), shaped like the model's input.
             y: labels or targets.
-            batch_size: samples per step (default 32).
+            batch_size: samples per step (default 32); under torchrun the
+                global batch, split over the processes (``brainnet.distributed``).
             epochs: passes over the data.
             verbose: 0 silent, 1 progress bar (``"auto"``), 2 one line per epoch.
             callbacks: ``brainnet.callbacks.Callback`` instances.

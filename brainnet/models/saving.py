@@ -59,6 +59,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file, save, save_file
 
 from .. import _registry
+from ..distributed import is_main_process
 from .._atomic import atomic_write
 
 FORMAT = "brainnet-weights"  # metadata of save_weights files
@@ -222,6 +223,7 @@ def _version() -> str:
 def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Write ``model`` (architecture, weights, compile settings and, with
     ``include_optimizer``, the optimizer's state) to one file, atomically.
+    Under torchrun only rank 0 writes; the other processes return at once.
 
     Raises:
         ValueError: the model is not built yet.
@@ -236,6 +238,8 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True, 
             f"model.save: expected a new file, got an existing {filepath} and overwrite=False. "
             "Fix: model.save(path, overwrite=True) or choose another path."
         )
+    if not is_main_process():  # under torchrun only rank 0 writes (the processes hold the same model)
+        return
     config = {"class_name": _registry.name_of(type(model), "layer"), "config": model.get_config(),
               "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None,
               **_usage_config(model)}
@@ -391,8 +395,11 @@ def assign_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], sou
 
 
 def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Write all weights of ``model`` to ``path`` (safetensors), atomically."""
+    """Write all weights of ``model`` to ``path`` (safetensors), atomically
+    (under torchrun, rank 0 only)."""
     _require_built(model, "save_weights")
+    if not is_main_process():  # under torchrun only rank 0 writes
+        return
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     write: Callable[[str], None] = lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT, "version": VERSION})  # noqa: E731
     atomic_write(path, write)

@@ -49,6 +49,7 @@ def compile_config(trainer: Any) -> dict[str, Any]:
         "loss": {h.name: _loss_spec(h.loss) for h in trainer.heads if h.loss is not None},
         "loss_weights": {h.name: h.weight for h in trainer.heads},
         "metrics": {h.name: [_metric_spec(m) for m in h.metric_specs] for h in trainer.heads},
+        "jit_compile": trainer.jit_compile,
     }
 
 
@@ -64,6 +65,7 @@ def compile_arguments(config: dict[str, Any]) -> dict[str, Any]:
         "loss": {name: _loss_from(spec) for name, spec in config["loss"].items()} or None,
         "loss_weights": config.get("loss_weights"),
         "metrics": {name: [_metric_from(s) for s in specs] for name, specs in config.get("metrics", {}).items()},
+        "jit_compile": config.get("jit_compile", "auto"),
     }
 
 
@@ -108,6 +110,10 @@ def _metric_from(spec: Any) -> Any:
 
 
 # ------------------------------------------------------------ optimizer state
+# How the update runs on this device, not what it computes: never taken from a file.
+DEVICE_SETTINGS = frozenset({"fused", "foreach", "capturable", "differentiable"})
+
+
 def optimizer_state(optimizer: optimizers_module.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The built optimizer's state as tensors (``state.<weight>.<name>``) and JSON."""
     saved = optimizer.torch_optimizer.state_dict()
@@ -119,7 +125,11 @@ def optimizer_state(optimizer: optimizers_module.Optimizer) -> tuple[dict[str, t
                 tensors[f"state.{index}.{name}"] = value
             else:
                 scalars.setdefault(str(index), {})[name] = value
-    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in saved["param_groups"]]
+    groups = [
+        {k: float(v) if torch.is_tensor(v) else list(v) if isinstance(v, tuple) else v
+         for k, v in g.items() if k not in DEVICE_SETTINGS}
+        for g in saved["param_groups"]
+    ]
     info = {"iterations": optimizer.iterations, "param_groups": groups, "scalars": scalars}
     return tensors, info
 
@@ -146,7 +156,11 @@ def load_optimizer_state(
     for saved, now in zip(info["param_groups"], current["param_groups"]):
         group = dict(now)
         for key, value in saved.items():
-            if key != "params":
+            if key == "params" or key in DEVICE_SETTINGS:  # kept as this device built them
+                continue
+            if torch.is_tensor(now.get(key)):  # a rate held on the device (CUDA-graph step)
+                group[key] = now[key].fill_(float(value))
+            else:
                 group[key] = tuple(value) if isinstance(now.get(key), tuple) else value
         groups.append(group)
     state: dict[int, dict[str, Any]] = {}

@@ -7,10 +7,21 @@ optimizer step; loss and metrics accumulate on the device and are read once
 per epoch (and at most ten times a second for the progress bar). When the
 model ends in softmax (or sigmoid) and the loss takes probabilities, the
 loss runs on the logits instead (log-softmax cross-entropy).
+
+On a GPU (or wherever it pays): under ``mixed_precision`` policy
+``"mixed_bfloat16"`` the forward pass runs under ``torch.autocast`` in
+bfloat16; ``compile(jit_compile=True)`` on CUDA captures the whole training
+step (forward, loss, backward, fused optimizer update) as one CUDA graph and
+replays it for every full batch (``graphs.py``); elsewhere (CPU, or an
+optimizer without a fused CUDA update) it compiles the forward pass and loss
+with ``torch.compile``. On CUDA the optimizers use PyTorch's fused kernels. Convolutions run in channels-last memory format
+(the layout of Keras's (N, H, W, C) arrays), so no transposing copy is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import warnings
 from typing import Any, Iterable
@@ -18,12 +29,15 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from .. import distributed
 from .. import losses as losses_module
 from .. import metrics as metrics_module
+from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer, check_model_input
 from . import data as data_module
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
+from .graphs import CudaGraphStep
 from .outputs import make_heads
 from .stopping import CtrlC, check_finite_loss
 
@@ -38,7 +52,7 @@ def default_device() -> torch.device:
     name = os.environ.get("BRAINNET_DEVICE")
     if name:
         return resolve_device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return distributed.local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -57,7 +71,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
             f"device: expected a device this machine has, got {device!r} but CUDA is not "
             "available here. Fix: device='cpu' (or 'auto')."
         )
-    return dev
+    return distributed.local_device(dev)  # under torchrun "cuda" is cuda:LOCAL_RANK
 
 
 class Trainer:
@@ -69,7 +83,7 @@ class Trainer:
 
     def __init__(
         self, model: Any, optimizer: Any, loss: Any, metrics: Iterable | None, device: Any,
-        loss_weights: Any = None,
+        loss_weights: Any = None, jit_compile: bool | str = "auto",
     ) -> None:
         self.model = model
         self.optimizer = optimizers_module.get(optimizer) if optimizer is not None else None
@@ -83,6 +97,48 @@ class Trainer:
         self.interrupted = False  # the last fit was stopped by Ctrl-C
         self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
         self.penalized = True  # any regularizer in the model? (set by fit/evaluate; True: look every step)
+        self.policy = mixed_precision.global_policy()  # taken at compile, as Keras's layers take it
+        self.jit_compile = _check_jit_compile(jit_compile)
+        self._compiled_forward: Any = None  # torch.compile of _forward_loss, made at the first step
+        self.graph_step: CudaGraphStep | None = None  # the step as a CUDA graph (fit, jit_compile on CUDA)
+        self.parallel = distributed.DataParallel()  # the processes fit runs on: one, or several under torchrun
+
+    @property
+    def compiled(self) -> bool:
+        """Whether training steps run compiled: ``jit_compile=True`` ("auto" is eager,
+        since compiling costs seconds to minutes that short runs do not win back)."""
+        return self.jit_compile is True
+
+    def autocast(self, cache_enabled: bool = True) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` in the policy's compute dtype, or nothing under float32."""
+        dtype = self.policy.autocast_dtype
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype, cache_enabled=cache_enabled)
+
+    @property
+    def wants_graphs(self) -> bool:
+        """Capture the step as a CUDA graph: ``jit_compile=True`` on CUDA with an
+        optimizer that has a fused CUDA update (SGD, Adam, AdamW)."""
+        return self.compiled and self.device.type == "cuda" and "fused" in inspect.signature(
+            self.optimizer.torch_class).parameters
+
+    def _step_forward(self) -> Any:
+        """``_forward_loss``, compiled when ``jit_compile=True`` (made once)."""
+        if not self.compiled:
+            return self._forward_loss
+        if self._compiled_forward is None:
+            import torch._dynamo
+
+            # One compiled graph per model and batch shape; a program (or a test
+            # suite) that compiles many models needs more than the default 8.
+            if getattr(torch._dynamo.config, "recompile_limit", 64) < 64:
+                torch._dynamo.config.recompile_limit = 64
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self._compiled_forward = torch.compile(self._forward_loss, mode=mode, dynamic=False)
+        if self.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are read
+        return self._compiled_forward
 
     @property
     def stop_training(self) -> bool:
@@ -185,7 +241,7 @@ class Trainer:
                 "Fix: model.compile(optimizer='adam', loss=...) before fit."
             )
         if not self.optimizer.built:
-            self.optimizer.build(self.model.parameters())
+            self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs)
 
     @property
     def fused(self) -> bool:
@@ -250,9 +306,16 @@ class Trainer:
 
     def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> torch.Tensor:
         """One optimizer step on one batch; returns the batch's loss (on the device)."""
+        if self.graph_step is not None:
+            loss, losses, preds = self.graph_step(xs, ys)
+            self._record(loss, losses, preds, ys)
+            return loss.detach()
         self.optimizer.zero_grad()
-        loss, losses, preds = self._forward_loss(xs, ys)
+        forward = self._step_forward()
+        with self.autocast():
+            loss, losses, preds = forward(xs, ys)
         loss.backward()
+        self.parallel.reduce_gradients()  # under torchrun: the global batch's gradient
         self.optimizer.step()
         self._record(loss, losses, preds, ys)
         return loss.detach()
@@ -306,11 +369,15 @@ class Trainer:
             val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
             xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
         self.build_optimizer()
+        self.parallel.start(self, batch_size)  # under torchrun: join, check the global batch, rank 0's weights
         self.penalized = self.has_penalties()
+        self.graph_step = None
+        if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1:
+            self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast)
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
         history = History()
         # Keras's order: the progress bar first, History last (it sees what
         # callbacks add to the logs, such as learning_rate).
@@ -351,26 +418,29 @@ class Trainer:
         n, steps, shuffle = self.loop_info["samples"], self.loop_info["steps"], self.loop_info["shuffle"]
         batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
         losses = torch.zeros(steps, device=self.device)  # each batch's loss, checked once per epoch
-        start, order = self._start(initial_epoch)
+        start, order = self.parallel.same_start(self, *self._start(initial_epoch))
         for epoch in range(start["epoch"], epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
             first = start["step"] if epoch == start["epoch"] else 0
             if first == 0:
                 self._reset()
-                order = torch.randperm(n, device=self.device) if shuffle else None
+                order = self.parallel.same_order(torch.randperm(n, device=self.device)) if shuffle else None
             self.epoch_order = order
             done = self._batches(xs, ys, epoch, first, order, losses, batch_cbs, ctrl_c)
+            self.parallel.agree_stop(self, ctrl_c)  # under torchrun: all processes stop, or none
             if ctrl_c.pressed:
                 raise KeyboardInterrupt
             if not self.stop_training:
                 check_finite_loss(losses[first:done], first, epoch, epochs, steps)
+            self.parallel.end_epoch(self)  # under torchrun: sums over all processes
             logs = self.running_logs()
             if val is not None:
                 val_logs = self._evaluate_tensors(*val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            self.parallel.agree_stop(self, ctrl_c)
             if ctrl_c.pressed:
                 raise KeyboardInterrupt
             if self.stop_training:
@@ -386,19 +456,20 @@ class Trainer:
         for step in range(first, steps):
             for cb in batch_cbs:
                 cb.on_train_batch_begin(step, {})
+            # This process's part of the global batch (all of it in one process).
+            batch = self.parallel.shard(step * batch_size, min((step + 1) * batch_size, self.loop_info["samples"]))
             if order is None:
-                batch = slice(step * batch_size, (step + 1) * batch_size)
                 xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
             else:
-                idx = order[step * batch_size:(step + 1) * batch_size]
+                idx = order[batch]
                 xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
-            losses[step] = self.train_step(xb, yb)
+            losses[step] = self.train_step(xb, yb) if batch.stop > batch.start else self.parallel.idle_step(self)
             self.position = (epoch, step + 1)
             if batch_cbs:
                 logs = BatchLogs(self.running_logs)
                 for cb in batch_cbs:
                     cb.on_train_batch_end(step, logs)
-            if self.stop_training or ctrl_c.pressed:
+            if self.parallel.stop_requested(self, ctrl_c):
                 break
         return self.position[1]
 
@@ -420,10 +491,13 @@ class Trainer:
         self.penalized = self.has_penalties()
         self.model.eval()
         self._reset()
+        xs, ys = self.parallel.shard_arrays(xs, ys)  # under torchrun: this process's part
         for start in range(0, xs[0].shape[0], batch_size):
             batch = slice(start, start + batch_size)
             xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
-            self._record(*self._forward_loss(xb, yb), yb)
+            with self.autocast():
+                self._record(*self._forward_loss(xb, yb), yb)
+        self.parallel.sum_metrics(self)
         logs = self.running_logs()
         for cb in cbs:
             cb.on_test_end(logs)
@@ -436,8 +510,9 @@ class Trainer:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
         xs, ys = self._prepare(x, y)
         self.model.to(self.device)
+        self.parallel.start(self, None, broadcast=False)  # under torchrun: each process a part
         logs = self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
-        if verbose not in (0, "0"):
+        if verbose not in (0, "0") and distributed.is_main_process():
             from .callbacks import format_logs
 
             print(f"evaluate - {format_logs(logs)}", flush=True)
@@ -455,10 +530,20 @@ class Trainer:
         self.model.eval()
         chunks = []
         for start in range(0, xs[0].shape[0], batch_size):
-            out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
+            with self.autocast():
+                out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
             chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _check_jit_compile(value: Any) -> bool | str:
+    if value is True or value is False or value == "auto":
+        return value
+    raise ValueError(
+        f"compile: expected jit_compile to be True, False or 'auto', got {value!r}. "
+        "Fix: model.compile(..., jit_compile=True) to compile the training step with torch.compile."
+    )
 
 
 def _check_batch_size(batch_size: int | None, default: int) -> int:

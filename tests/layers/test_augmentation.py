@@ -116,7 +116,8 @@ def test_inside_a_model_predict_is_identity_and_fit_runs(tmp_path):
     model.compile("sgd", "mse")
     plain = Sequential([Flatten(input_shape=(7, 9, 2)), Dense(3)])
     plain.set_weights(model.get_weights())
-    np.testing.assert_array_equal(model.predict(x), plain.predict(x))
+    # Identity: equal up to the float rounding of the device's matrix kernels.
+    np.testing.assert_allclose(model.predict(x), plain.predict(x), rtol=1e-6, atol=1e-6)
     model.fit(x, np.zeros((8, 3), np.float32), epochs=1, verbose=0)
     path = tmp_path / "aug.brainnet"
     model.save(path)

@@ -90,7 +90,7 @@ def test_embedding_mask_reaches_global_average_pooling_in_sequential():
 
     model = Sequential([Embedding(10, 4, mask_zero=True), GlobalAveragePooling1D()])
     padded = model.predict(np.array([[3, 4, 0, 0]]))
-    emb = model.layers[0].embeddings.detach().numpy()
+    emb = model.layers[0].embeddings.detach().cpu().numpy()
     np.testing.assert_allclose(padded[0], emb[[3, 4]].mean(0), rtol=1e-6)
 
 

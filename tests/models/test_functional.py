@@ -120,7 +120,7 @@ def test_subclassed_layer_and_model_train_through_fit():
     model.compile(optimizer=brainnet.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=15, verbose=0)
     assert history.history["accuracy"][-1] == 1.0
-    assert not torch.equal(model.scale.w.detach(), torch.ones(2))  # the custom weight trained
+    assert not torch.equal(model.scale.w.detach().cpu(), torch.ones(2))  # the custom weight trained
     assert model.predict(x[:3]).shape == (3, 2)
 
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "BRAINNET_DEVICE": "cpu"}  # bit-identity: a CPU claim
     return subprocess.run([sys.executable, str(PROGRAM), *map(str, args)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ...distributed import is_main_process
 from .base import Callback
 
 
@@ -25,6 +26,10 @@ class BackupAndRestore(Callback):
     ``batch_size`` and ``shuffle`` (the last three are checked). Other
     callbacks start afresh (EarlyStopping's patience count,
     ReduceLROnPlateau's wait), as in Keras.
+
+    Under torchrun every process reads the backup (so ``backup_dir`` must
+    be on a file system all machines share; ``fit`` refuses processes that
+    would start at different places) and only rank 0 writes it.
 
     Each backup replaces the previous one atomically, so a kill during a
     backup leaves the previous one usable. The backup is deleted when
@@ -82,7 +87,7 @@ class BackupAndRestore(Callback):
             self._save(epoch + 1, 0, (epoch, dict(logs or {})))
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.delete_checkpoint and not self.model.trainer.interrupted:
+        if self.delete_checkpoint and not self.model.trainer.interrupted and is_main_process():
             self.path.unlink(missing_ok=True)
 
     # --------------------------------------------------------------- files
@@ -94,6 +99,10 @@ class BackupAndRestore(Callback):
         from .. import state
 
         trainer = self.model.trainer
+        if step > 0:  # under torchrun: the epoch's running sums so far, gathered on rank 0
+            trainer.parallel.sum_metrics(trainer, onto_rank0=True)
+        if not is_main_process():  # under torchrun every process reads the backup, rank 0 writes it
+            return
         tensors, info = state.training_state(trainer, epoch, step)
         history = info["history"]
         if finished is not None and history is not None and finished[0] not in history["epoch"]:

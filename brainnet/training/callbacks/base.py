@@ -19,6 +19,7 @@ so far, read from the device only when a callback looks at them.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import MutableMapping
@@ -79,6 +80,25 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+    def plot(self, path: str | os.PathLike | None = None, title: str | None = None) -> Any:
+        """Loss and every metric per epoch, train and validation, one panel each.
+
+        Args:
+            path: a PNG to write (atomically); None: only return the figure.
+            title: the figure's title; None: none.
+
+        Returns:
+            The ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state).
+
+        Example:
+            >>> history = model.fit(x, y, epochs=3)  # doctest: +SKIP
+            >>> history.plot("curves.png")  # doctest: +SKIP
+        """
+        from brainnet.distributed import is_main_process
+        from brainnet.explain.plots import plot_history  # training does not depend on explain at import
+
+        return plot_history(self.history, title, path if is_main_process() else None)  # torchrun: rank 0 writes
 
 
 def format_logs(logs: dict[str, float]) -> str:

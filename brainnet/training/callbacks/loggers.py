@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ...distributed import is_main_process
 from .base import Callback
 
 
@@ -37,12 +38,16 @@ class CSVLogger(Callback):
         self._keys: list[str] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if not is_main_process():  # under torchrun only rank 0 writes
+            return
         self._header = not (self.append and self.filename.exists() and self.filename.stat().st_size > 0)
         self.filename.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
         self._writer, self._keys = None, None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not is_main_process():
+            return
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
@@ -137,11 +142,15 @@ class TensorBoard(Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._batches += 1
+        if not is_main_process():  # under torchrun only rank 0 writes
+            return
         if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
             for name, value in (logs or {}).items():
                 self._writer("train").add_scalar(f"batch_{name}", value, self._batches)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not is_main_process():
+            return
         for name, value in (logs or {}).items():
             split, name = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
             self._writer(split).add_scalar(f"epoch_{name}", value, epoch)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from ...distributed import is_main_process
 from .base import Callback
 
 _HIGHER = ("acc", "auc", "precision", "recall", "f1")
@@ -138,10 +139,10 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.stopped_epoch > 0 and self.verbose:
+        if self.stopped_epoch > 0 and self.verbose and is_main_process():
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
-            if self.verbose:
+            if self.verbose and is_main_process():
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.load_state_dict(self.best_weights)
 
@@ -175,6 +176,8 @@ class ModelCheckpoint(Callback):
         self.best = worst(self.mode) if save_best_only else math.inf
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not is_main_process():  # under torchrun only rank 0 saves
+            return
         logs = dict(logs or {})
         path = self._path(epoch, logs)
         if self.save_best_only:
@@ -276,7 +279,7 @@ class ReduceLROnPlateau(Callback):
             if self.wait >= self.patience and rate > self.min_lr:
                 new = max(rate * self.factor, self.min_lr)
                 _set_learning_rate(self.model, new, "ReduceLROnPlateau")
-                if self.verbose:
+                if self.verbose and is_main_process():
                     print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.6g}.")
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
@@ -317,7 +320,7 @@ class LearningRateScheduler(Callback):
                 f"(a number ≥ 0), got {new!r}. Fix: return a float, e.g. lambda epoch, lr: lr * 0.9."
             )
         _set_learning_rate(self.model, new, "LearningRateScheduler")
-        if self.verbose:
+        if self.verbose and is_main_process():
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new):.6g}.")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

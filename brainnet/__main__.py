@@ -1,0 +1,5 @@
+"""``python -m brainnet``: the same as the ``brainnet`` command."""
+
+from brainnet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,469 @@
+"""Data-parallel training with ``torch.distributed``, started by ``torchrun``.
+
+The same program and the same ``model.fit()`` call run in one process or in
+many: ``torchrun --nproc_per_node 2 train.py``. When ``WORLD_SIZE`` > 1,
+the first ``fit`` (or ``evaluate``, or ``barrier()``) joins the process group
+that torchrun describes, unless the program already did: gloo when the model
+is on the CPU, nccl on CUDA, where each process uses ``cuda:LOCAL_RANK``.
+
+What holds, with W processes:
+
+* ``batch_size`` is the global batch, as in Keras's distribution API: each
+  process computes batch_size / W samples per step (an error if W does not
+  divide it). Every process draws the epoch's permutation (rank 0's is
+  broadcast, so it does not matter how they were seeded) and takes its
+  contiguous part of each global batch; a last, smaller batch is split as
+  evenly as it goes (a process may get none).
+* Each process's loss is the mean over its part; before the update its
+  gradient is weighted by its share of the global batch (n_r / n) and the
+  gradients are summed over processes in one all-reduce: the gradient of
+  the mean loss over the global batch, the same update as one process
+  makes, up to the order of float32 sums.
+* At the start of ``fit`` the weights are broadcast from rank 0, so every
+  process starts from the same model. At the end of each epoch the sums
+  behind the loss and the metrics are added over processes; validation and
+  ``evaluate`` give each process a contiguous part of the data and add the
+  sums the same way. Every process reports the same logs, so callbacks
+  that act on them (EarlyStopping, ReduceLROnPlateau) decide alike. (The
+  running values of batch hooks and of the progress bar within an epoch
+  are each process's own part.)
+* Only rank 0 prints (progress bar, ``evaluate``'s line, callbacks'
+  messages) and writes (``model.save``, ``save_weights``,
+  ``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``, ``BackupAndRestore``,
+  ``History.plot``, the recipes' outputs). Your own ``print`` and files run
+  in every process: guard them with ``is_main_process()``.
+
+Why an all-reduce of the gradients and not a ``DistributedDataParallel``
+wrapper: the loop stays one plain step on the model itself (its compiled
+forward, fused loss and optimizer untouched), and the exact weighting of
+uneven last batches, empty parts included, is one multiplication. The cost:
+the all-reduce starts after the backward pass instead of overlapping it in
+buckets, as DDP does; for the models here (under a million weights) it is
+one collective of a few megabytes per step (0.9 MB for the seed CNN). With
+``jit_compile=True`` on CUDA the step is not captured as a CUDA graph (the
+all-reduce sits between backward and update); the forward pass is still
+compiled.
+
+BatchNormalization normalizes each process's part with that part's own
+statistics (plain DDP behaviour, no SyncBatchNorm), so a model with it
+trains like one process with batches of batch_size / W, not exactly like
+the single-process run. Each process updates its moving mean and variance
+from its own parts; at the end of every epoch (before validation) they are
+averaged over the processes, so every process, and the saved model, holds
+the same statistics. (Averaged variances of the parts miss the spread
+between the parts' means: slightly lower than a global batch's variance.)
+
+Dropout and augmentation layers draw from each process's own generator:
+seeded alike, the processes draw alike for their different samples.
+
+Every process must make the same calls in the same order: ``fit``,
+``evaluate`` and the callbacks given to them (pass the same callbacks
+everywhere; they know to write only on rank 0). ``predict`` runs in each
+process alone on all the data it is given. A stop asked in the middle of an
+epoch (``model.stop_training = True`` in a batch hook, or Ctrl-C, which
+torchrun passes on to every process) is agreed while the next batch runs
+and takes effect after it, on every process alike.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .layers.normalization import BatchNormalization
+
+_TORCH_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+_control_groups: dict[int, Any] = {}  # id of the default group -> gloo group for the flags
+
+
+# ------------------------------------------------------------------ who am I
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def world_size() -> int:
+    """Number of processes training together (1 without torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return _env_int("WORLD_SIZE", 1)
+
+
+def rank() -> int:
+    """This process's index among them, 0 to world_size() − 1."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return _env_int("RANK", 0)
+
+
+def local_rank() -> int:
+    """This process's index on its machine (torchrun's ``LOCAL_RANK``)."""
+    return _env_int("LOCAL_RANK", 0)
+
+
+def is_main_process() -> bool:
+    """True in rank 0, the process that prints and writes files (and
+    always without torchrun).
+
+    Example:
+        >>> from brainnet.distributed import is_main_process
+        >>> if is_main_process():
+        ...     print("written once")
+        written once
+    """
+    return rank() == 0
+
+
+def barrier() -> None:
+    """Wait until every process gets here (nothing to wait for in one
+    process). Under torchrun it joins the process group first if no fit
+    has yet: nccl when CUDA is available, else gloo."""
+    if world_size() == 1:
+        return
+    if not dist.is_initialized():
+        init_process_group(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    dist.barrier()
+
+
+def local_device(device: torch.device) -> torch.device:
+    """``cuda`` without an index becomes ``cuda:LOCAL_RANK`` under torchrun,
+    so that each process of a machine has its own GPU."""
+    if device.type == "cuda" and device.index is None and world_size() > 1:
+        return torch.device("cuda", local_rank())
+    return device
+
+
+def init_process_group(device: torch.device) -> None:
+    """Join the process group torchrun describes (gloo for the CPU, nccl for
+    CUDA), and leave it when the program ends.
+
+    Raises:
+        ValueError: ``WORLD_SIZE`` is set but not the other variables
+            torchrun sets.
+    """
+    missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+    if missing:
+        raise ValueError(
+            f"distributed: WORLD_SIZE={os.environ.get('WORLD_SIZE')} asks for several processes, "
+            f"expected torchrun's variables too, got none for {', '.join(missing)}. "
+            "Fix: start the program with torchrun --nproc_per_node 2 program.py (or unset WORLD_SIZE)."
+        )
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    _control_groups.clear()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _control_group() -> Any:
+    """The group for the stop flags: the default one (None) under gloo, a
+    gloo group beside nccl (so agreeing on a flag never waits for the GPU)."""
+    if dist.get_backend() == "gloo":
+        return None
+    key = id(dist.group.WORLD)
+    if key not in _control_groups:
+        _control_groups[key] = dist.new_group(backend="gloo")
+    return _control_groups[key]
+
+
+def split(total: int, parts: int, index: int) -> tuple[int, int]:
+    """``[start, stop)`` of part ``index`` when ``total`` items are cut into
+    ``parts`` contiguous pieces as evenly as they go (the first ones get
+    one more)."""
+    base, extra = divmod(total, parts)
+    start = index * base + min(index, extra)
+    return start, start + base + (1 if index < extra else 0)
+
+
+def check_batch_size(batch_size: int, processes: int) -> None:
+    """Raise unless ``processes`` divides the global ``batch_size``."""
+    if batch_size % processes:
+        low = max(processes, batch_size - batch_size % processes)
+        raise ValueError(
+            f"fit: batch_size is the global batch, split over {processes} processes, so expected a "
+            f"multiple of {processes}, got batch_size={batch_size}. Fix: batch_size={low} or "
+            f"{low + processes} ({low // processes} or {low // processes + 1} per process)."
+        )
+
+
+# ------------------------------------------------------------------ the loop's helper
+class DataParallel:
+    """The processes a trainer's loop runs on; inert (every method trivial)
+    in a single process.
+
+    The trainer calls it at fixed points: ``start`` when fit or evaluate
+    begins, ``shard`` for each batch, ``reduce_gradients`` between backward
+    and the update, ``end_epoch`` before reading an epoch's logs, and
+    ``stop_requested`` / ``agree_stop`` where the loop may stop.
+    """
+
+    def __init__(self) -> None:
+        self.world, self.rank = 1, 0
+        self.device = torch.device("cpu")
+        self.weight = 1.0  # this process's share of the current global batch
+        self._control: Any = None
+        self._params: list[torch.Tensor] = []
+        self._by_dtype: list[tuple[torch.dtype, list[int]]] = []  # the weights' indices, per dtype
+        self._flags: dict[tuple, torch.Tensor] = {}  # (gradients present, dtype) -> flags on the device
+        self._pending: tuple[Any, torch.Tensor] | None = None  # the stop flags' all-reduce under way (CUDA)
+        self._fold = True  # on the CPU the stop flags ride on the gradients' all-reduce
+        self._requests = [0.0, 0.0]  # this process's (stop_training, Ctrl-C), to send with the next gradients
+        self._agreed: list[float] | None = None  # the sums of everyone's, from the last gradients' all-reduce
+
+    def start(self, trainer: Any, batch_size: int | None, broadcast: bool = True) -> None:
+        """Join the processes (if torchrun started several), check the global
+        ``batch_size`` and (``broadcast``) give every process rank 0's weights.
+
+        Raises:
+            ValueError: a batch size the processes do not divide, or a
+                process group whose backend cannot reach the model's device.
+        """
+        self.world = world_size()
+        if self.world == 1:
+            self.rank = 0
+            return
+        if batch_size is not None:
+            check_batch_size(batch_size, self.world)
+        self.device = trainer.device
+        if not dist.is_initialized():
+            init_process_group(self.device)
+        elif dist.get_backend() == "nccl" and self.device.type != "cuda":
+            raise ValueError(
+                f"fit: the process group uses nccl, which reduces CUDA tensors only, got a model on "
+                f"{self.device}. Fix: model.compile(..., device='cuda'), or let brainnet start the "
+                "group (gloo on the CPU)."
+            )
+        self.rank = dist.get_rank()
+        self._control = _control_group()
+        self._pending, self._fold, self._requests, self._agreed = None, self.device.type == "cpu", [0.0, 0.0], None
+        self._flags = {}
+        if trainer.optimizer is not None and trainer.optimizer.built:
+            self._params = [p for g in trainer.optimizer.torch_optimizer.param_groups for p in g["params"]]
+            dtypes = sorted({p.dtype for p in self._params}, key=str)
+            self._by_dtype = [(d, [i for i, p in enumerate(self._params) if p.dtype == d]) for d in dtypes]
+        if broadcast:
+            self._broadcast(list(trainer.model.state_dict().values()))
+
+    # ------------------------------------------------------------ batches
+    def shard(self, start: int, stop: int) -> slice:
+        """This process's part of the global batch ``[start, stop)``; sets
+        ``weight`` to its share of it."""
+        if self.world == 1:
+            return slice(start, stop)
+        lo, hi = split(stop - start, self.world, self.rank)
+        self.weight = (hi - lo) / (stop - start)
+        return slice(start + lo, start + hi)
+
+    def shard_arrays(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> tuple[list, list]:
+        """This process's contiguous part of evaluation arrays."""
+        if self.world == 1:
+            return xs, ys
+        part = slice(*split(xs[0].shape[0], self.world, self.rank))
+        return [t[part] for t in xs], [t[part] for t in ys]
+
+    def same_order(self, order: torch.Tensor) -> torch.Tensor:
+        """Rank 0's permutation of the samples, in every process."""
+        if self.world > 1:
+            dist.broadcast(order, 0)
+        return order
+
+    def reduce_gradients(self) -> None:
+        """Replace each process's gradient by Σ_r weight_r · gradient_r (the
+        gradient of the global batch's mean loss), in one all-reduce per
+        dtype; a weight that no process gave a gradient keeps none."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in self._params]
+        present = tuple(g is not None for g in grads)
+        for group, (dtype, index) in enumerate(self._by_dtype):
+            key = (present, dtype)
+            if key not in self._flags:  # made once per pattern, so no copy to the device per step
+                self._flags[key] = torch.tensor([present[i] for i in index], dtype=dtype, device=self.device)
+            requests = [torch.tensor(self._requests, dtype=dtype)] if self._fold and group == 0 else []
+            # The gradients, then who had one, then (CPU) the stop requests.
+            flat = torch.cat([grads[i].reshape(-1) if present[i] else self._params[i].new_zeros(self._params[i].numel())
+                              for i in index] + [self._flags[key]] + requests)
+            extra = len(index) + 2 * len(requests)
+            if self.weight != 1.0:
+                flat[:-extra].mul_(self.weight)
+            dist.all_reduce(flat)
+            if requests:
+                self._agreed = flat[-2:].tolist()
+            # Read the flags only where this process lacks a gradient (rare: an
+            # empty part, an unused weight), since reading waits for the device.
+            anyone = (flat[-extra:len(flat) - extra + len(index)].tolist() if not all(present[i] for i in index)
+                      else [1.0] * len(index))
+            offset = 0
+            for i, had in zip(index, anyone):
+                p = self._params[i]
+                part = flat[offset:offset + p.numel()].view(p.shape)
+                offset += p.numel()
+                if grads[i] is not None:
+                    grads[i].copy_(part)
+                elif had:
+                    p.grad = part.clone()
+
+    def idle_step(self, trainer: Any) -> torch.Tensor:
+        """The step of a process whose part of a (last, small) global batch is
+        empty: no forward pass, a zero gradient in the all-reduce, the same
+        update as the others. Returns a zero loss (nothing was computed)."""
+        self.weight = 0.0
+        trainer.optimizer.zero_grad()
+        self.reduce_gradients()
+        trainer.optimizer.step()
+        return torch.zeros((), device=self.device)
+
+    # ------------------------------------------------------------ epochs
+    def end_epoch(self, trainer: Any) -> None:
+        """Add the epoch's loss and metric sums over processes (every process
+        then holds the totals) and average BatchNormalization's moving
+        statistics."""
+        if self.world == 1:
+            return
+        self.sum_metrics(trainer)
+        stats = [t for m in trainer.model.modules() for t in _moving_statistics(m)]
+        if stats:
+            flat = torch.cat([t.detach().reshape(-1) for t in stats])
+            dist.all_reduce(flat)
+            flat /= self.world
+            offset = 0
+            with torch.no_grad():
+                for t in stats:
+                    t.copy_(flat[offset:offset + t.numel()].view(t.shape))
+                    offset += t.numel()
+
+    def sum_metrics(self, trainer: Any, onto_rank0: bool = False) -> None:
+        """Add the running sums (total, count) of the loss and metrics over
+        processes; every process gets them, or (``onto_rank0``) rank 0 gets
+        them and the others start from zero (a mid-epoch backup)."""
+        if self.world == 1:
+            return
+        trackers = _trackers(trainer)
+        sums = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device).reshape(())
+                            for m in trackers for v in (m.total, m.count)])
+        dist.all_reduce(sums)
+        values = sums.tolist()
+        for i, m in enumerate(trackers):
+            if onto_rank0 and self.rank != 0:
+                m.total, m.count = 0.0, 0.0
+            else:
+                m.total, m.count = values[2 * i], values[2 * i + 1]
+
+    def same_start(self, trainer: Any, start: dict[str, int], order: torch.Tensor | None) -> tuple[dict, Any]:
+        """Check that every process begins at the same epoch and batch (a
+        restored backup must be the same everywhere) and, mid-epoch, use
+        rank 0's permutation and keep the restored sums on rank 0 only.
+
+        Raises:
+            ValueError: the processes would start at different places.
+        """
+        if self.world == 1:
+            return start, order
+        here = torch.tensor([start["epoch"], start["step"]], dtype=torch.int64)
+        every = [torch.zeros_like(here) for _ in range(self.world)]
+        dist.all_gather(every, here, group=self._control)
+        places = [tuple(t.tolist()) for t in every]
+        if len(set(places)) > 1:
+            where = ", ".join(f"rank {r}: epoch {e + 1} batch {s}" for r, (e, s) in enumerate(places))
+            raise ValueError(
+                f"fit: expected every process to start at the same epoch and batch, got {where} "
+                "(a BackupAndRestore backup that only some processes can read?). Fix: put backup_dir "
+                "on a file system every machine shares, or delete the backup everywhere."
+            )
+        if start["step"] > 0:
+            if order is not None:
+                order = self.same_order(order)
+            if self.rank != 0:
+                for m in _trackers(trainer):
+                    m.total, m.count = 0.0, 0.0
+        return start, order
+
+    # ------------------------------------------------------------ stopping
+    def stop_requested(self, trainer: Any, ctrl_c: Any) -> bool:
+        """After each batch: whether to stop now. One process: its own
+        ``stop_training`` or Ctrl-C. Several: what they agreed about the
+        previous batch's requests, agreed while this batch ran (on the CPU
+        they travel with this batch's gradients; on CUDA in an all-reduce of
+        their own on the gloo group, so nothing waits for the GPU); this
+        batch's requests go on to be agreed during the next."""
+        if self.world == 1:
+            return trainer.stop_training or ctrl_c.pressed
+        if self._fold:
+            agreed = self._agreed is not None and self._adopt(self._agreed, trainer, ctrl_c)
+            self._agreed = None
+            self._requests = [float(trainer.stop_training), float(ctrl_c.pressed)]
+            return agreed
+        agreed = self._finish_pending(trainer, ctrl_c)
+        flags = torch.tensor([trainer.stop_training, ctrl_c.pressed], dtype=torch.int32)
+        work = dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self._control, async_op=True)
+        self._pending = (work, flags)
+        return agreed
+
+    def agree_stop(self, trainer: Any, ctrl_c: Any) -> None:
+        """Where an epoch may end: every process adopts any process's stop
+        request or Ctrl-C (so they all stop, or none)."""
+        if self.world == 1:
+            return
+        self._finish_pending(trainer, ctrl_c)
+        self._requests, self._agreed = [0.0, 0.0], None  # what is asked now is in the flags below
+        flags = torch.tensor([trainer.stop_training, ctrl_c.pressed], dtype=torch.int32)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self._control)
+        self._adopt(flags.tolist(), trainer, ctrl_c)
+
+    def _finish_pending(self, trainer: Any, ctrl_c: Any) -> bool:
+        if self._pending is None:
+            return False
+        work, flags = self._pending
+        self._pending = None
+        work.wait()
+        return self._adopt(flags.tolist(), trainer, ctrl_c)
+
+    @staticmethod
+    def _adopt(flags: list, trainer: Any, ctrl_c: Any) -> bool:
+        """Take on any process's stop request and Ctrl-C; whether there was one."""
+        stop, pressed = (bool(v) for v in flags)
+        if stop:
+            trainer.stop_training = True
+        if pressed:
+            ctrl_c.pressed = True
+        return stop or pressed
+
+    # ------------------------------------------------------------ weights
+    def _broadcast(self, tensors: list[torch.Tensor]) -> None:
+        """Rank 0's values of ``tensors`` in every process (one broadcast per dtype)."""
+        for dtype in sorted({t.dtype for t in tensors}, key=str):
+            same = [t for t in tensors if t.dtype == dtype]
+            flat = torch.cat([t.detach().reshape(-1) for t in same])
+            dist.broadcast(flat, 0)
+            offset = 0
+            with torch.no_grad():
+                for t in same:
+                    t.copy_(flat[offset:offset + t.numel()].view(t.shape))
+                    offset += t.numel()
+
+
+def _trackers(trainer: Any) -> list[Any]:
+    """The loss tracker and, per output, its loss tracker and metrics: what
+    an epoch's logs are read from (each a running total and count)."""
+    trackers = [trainer.loss_tracker]
+    for head in trainer.heads:
+        trackers += [head.tracker, *(head.metrics or [])]
+    return trackers
+
+
+def _moving_statistics(module: torch.nn.Module) -> list[torch.Tensor]:
+    """The moving mean and variance of a batch normalization layer."""
+    if isinstance(module, BatchNormalization):
+        return [module.moving_mean, module.moving_variance]
+    if isinstance(module, _TORCH_BATCH_NORMS) and module.running_mean is not None:
+        return [module.running_mean, module.running_var]
+    return []

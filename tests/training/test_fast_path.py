@@ -1,0 +1,144 @@
+"""The speed options: bfloat16 mixed precision, jit_compile, fused CUDA optimizers.
+
+On CPU these check the arithmetic and the errors; ``test_cuda_*`` run only
+where CUDA is (the lent GPU machine: ``BRAINNET_DEVICE=cuda pytest tests/training``).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet import mixed_precision
+from brainnet.layers import Conv2D, Dense, Flatten, MaxPooling2D
+from brainnet.models import Sequential, load_model
+from brainnet.utils import set_random_seed
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on the GPU machine)")
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    yield
+    mixed_precision.set_global_policy("float32")
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8, 8, 1)).astype("float32"), rng.integers(0, 10, n)
+
+
+def _model(jit_compile="auto", device=None, conv=True):
+    set_random_seed(0)
+    layers = ([Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)), MaxPooling2D(2)] if conv else [])
+    model = Sequential(layers + [Flatten(**({} if conv else {"input_shape": (8, 8, 1)})),
+                                 Dense(10, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"], device=device, jit_compile=jit_compile)
+    return model
+
+
+def _weights(model):
+    return [p.detach().cpu().clone() for p in model.parameters()]
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights():
+    x, y = _data()
+    reference = _model()
+    h_ref = reference.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    model = _model()
+    seen = []
+    model.layers[-1].register_forward_hook(lambda mod, args, out: seen.append(out.dtype))
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert seen and all(d == torch.bfloat16 for d in seen), seen
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model.predict(x[:4]).dtype == np.float32
+    # bfloat16 keeps 8 bits of mantissa: the same training, to about 1e-2 relative.
+    np.testing.assert_allclose(history.history["loss"], h_ref.history["loss"], rtol=1e-2)
+    diff = max((a - b).abs().max().item() for a, b in zip(_weights(model), _weights(reference)))
+    assert 0 < diff < 1e-2, diff  # not float32 arithmetic, yet close to it
+
+
+def test_policy_is_read_at_compile():
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    model = _model()
+    mixed_precision.set_global_policy("float32")
+    assert model.trainer.policy.compute_dtype == "bfloat16"
+    assert _model().trainer.policy.compute_dtype == "float32"
+
+
+def test_unknown_policy_is_refused():
+    with pytest.raises(ValueError, match=r"expected one of \['float32', 'mixed_bfloat16'\], got 'mixed_float16'"
+                       r"\. float16 needs loss scaling.*Fix: mixed_precision\.set_global_policy"):
+        mixed_precision.set_global_policy("mixed_float16")
+    with pytest.raises(ValueError, match="got 'float64'"):
+        mixed_precision.set_global_policy("float64")
+
+
+def test_bad_jit_compile_is_refused():
+    with pytest.raises(ValueError, match=r"expected jit_compile to be True, False or 'auto', got 'yes'\. Fix:"):
+        _model(jit_compile="yes")
+
+
+def test_jit_compile_trains_like_eager_on_cpu(tmp_path):
+    x, y = _data()  # 96 samples, batch 32: one batch shape, one compiled graph
+    eager = _model(conv=False, device="cpu")
+    h_eager = eager.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    compiled = _model(jit_compile=True, conv=False, device="cpu")
+    h_compiled = compiled.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert compiled.trainer._compiled_forward is not None
+    np.testing.assert_allclose(h_compiled.history["loss"], h_eager.history["loss"], rtol=1e-5)
+    for a, b in zip(_weights(compiled), _weights(eager)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    compiled.save(tmp_path / "m.brainnet")  # the setting travels with the file
+    assert load_model(tmp_path / "m.brainnet").trainer.jit_compile is True
+
+
+@cuda
+def test_cuda_fused_optimizer_and_compiled_bfloat16_step():
+    x, y = _data(200)
+    eager = _model(device="cuda")
+    h_eager = eager.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    assert eager.trainer.optimizer.torch_optimizer.defaults.get("fused") is True
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    fast = _model(jit_compile=True, device="cuda")
+    h_fast = fast.fit(x, y, batch_size=32, epochs=3, verbose=0)  # 200 = 6×32 + 8: two graphs
+    np.testing.assert_allclose(h_fast.history["loss"], h_eager.history["loss"], rtol=2e-2)
+    assert fast.evaluate(x, y, verbose=0)[0] == pytest.approx(eager.evaluate(x, y, verbose=0)[0], rel=2e-2)
+
+
+@cuda
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_cuda_graph_step_follows_a_schedule_and_saves_a_portable_state(optimizer, tmp_path, monkeypatch):
+    # The same arithmetic as the eager step: measured equal on an H100 (shuffle off: bit for bit).
+    from brainnet.optimizers import SGD, Adam
+    from brainnet.schedules import CosineDecay
+
+    x, y = _data(200)
+
+    def make(jit):
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        schedule = CosineDecay(0.01, 30)
+        opt = (SGD(schedule, momentum=0.9, weight_decay=0.01) if optimizer == "sgd"
+               else Adam(schedule, weight_decay=0.01))
+        model.compile(opt, "sparse_categorical_crossentropy", ["accuracy"], device="cuda", jit_compile=jit)
+        return model
+
+    eager, graphed = make(False), make(True)
+    set_random_seed(1)  # the same shuffling for both
+    h_eager = eager.fit(x, y, batch_size=32, epochs=4, verbose=0)
+    set_random_seed(1)
+    h_graph = graphed.fit(x, y, batch_size=32, epochs=4, verbose=0)
+    step = graphed.trainer.graph_step
+    assert step is not None and step.replays == 4 * 6 - 3 and step.eager_steps == 3 + 4
+    assert graphed.trainer.optimizer.iterations == eager.trainer.optimizer.iterations == 28
+    np.testing.assert_allclose(h_graph.history["loss"], h_eager.history["loss"], rtol=1e-5)
+    for a, b in zip(_weights(graphed), _weights(eager)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    graphed.save(tmp_path / "g.brainnet")
+    monkeypatch.setenv("BRAINNET_DEVICE", "cpu")  # as on a machine without a GPU
+    restored = load_model(tmp_path / "g.brainnet")  # with the optimizer state saved on the GPU
+    assert restored.trainer.optimizer.iterations == 28
+    assert next(restored.parameters()).device.type == "cpu"
+    restored.fit(x, y, batch_size=32, epochs=1, verbose=0)
