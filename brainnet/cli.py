@@ -4,17 +4,25 @@
     brainnet run mnist-cnn [--epochs N] [--batch-size N] [--device auto|cpu|cuda]
                            [--data-dir DIR] [--out DIR] [--seed N] [--limit N]
     brainnet predict MODEL IMAGE... [--top K] [--invert auto|yes|no]
+    brainnet explain MODEL --image IMAGE [--image IMAGE ...] [--out DIR] [--layer NAME]
+                           [--invert auto|yes|no]
+    brainnet bench [--workloads W ...] [--device cpu|cuda] [--memory] ...  (see brainnet bench --help)
 
 ``run`` trains a recipe (see ``brainnet.recipes``) with a progress bar per
 epoch, prints the test accuracy and writes the trained weights, the whole
-model (``model.brainnet``), ``history.json`` and ``training_curves.png`` into
-``--out`` (default ``brainnet-out/<recipe>``). ``predict`` loads a saved
-model and prints, for each picture, its K most probable classes; the picture
-is prepared as the model's training images were (``model.preprocessing``,
-see ``brainnet.preprocessing``). A mistake a user can make (unknown recipe,
-bad option, missing data set, unwritable folder, a file that is not an
-image) prints one line on stderr and exits non-zero: 2 for a wrong command
-line, 1 for a run that cannot proceed.
+model (``model.brainnet``), ``history.json``, ``training_curves.png`` and
+``report.html`` (one self-contained page: curves, confusion matrix, errors,
+saliency, summary) into ``--out`` (default ``brainnet-out/<recipe>``).
+``predict`` loads a saved model and prints, for each picture, its K most
+probable classes; the picture is prepared as the model's training images
+were (``model.preprocessing``, see ``brainnet.preprocessing``). ``explain``
+prepares pictures the same way and writes PNGs of what the model looks at
+(saliency, SmoothGrad, Grad-CAM, feature maps, attention; see
+``brainnet.explain.write_explanations``). ``bench`` measures training speed
+against plain PyTorch loops (``brainnet.benchmarks``). A mistake a user can make
+(unknown recipe, bad option, missing data set, unwritable folder, a file
+that is not an image) prints one line on stderr and exits non-zero: 2 for
+a wrong command line, 1 for a run that cannot proceed.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="train a recipe, print its test accuracy, save weights and curves",
         description="Train a recipe, print its test accuracy, write its weights, "
-        "history.json and training_curves.png.",
+        "history.json, training_curves.png and report.html.",
     )
     run.add_argument("recipe", metavar="RECIPE", help="a name from `brainnet list`")
     run.add_argument("--epochs", type=_count(1), metavar="N", help="passes over the data (default: the recipe's, 10 for the CNNs)")
@@ -103,6 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: invert a picture whose background is light when the training images' was dark "
         "(a dark digit on white paper), and the reverse (default auto)",
     )
+    commands.add_parser(  # listed here; `brainnet bench` is parsed by brainnet.benchmarks.command
+        "bench", add_help=False,
+        help="measure training speed: brainnet fit() against plain PyTorch loops (brainnet bench --help)",
+    )
+    explain = commands.add_parser(
+        "explain",
+        help="draw what a saved model looks at in pictures (saliency, Grad-CAM, feature maps, attention)",
+        description="Prepare each picture as `brainnet predict` does and write PNGs of what the model looks "
+        "at: saliency, SmoothGrad, Grad-CAM and feature maps (models with Conv2D), attention weights "
+        "(models with attention layers). Prints the files and each picture's top class.",
+    )
+    explain.add_argument("model", metavar="MODEL", type=Path, help="a file from model.save()")
+    explain.add_argument("--image", dest="images", metavar="IMAGE", type=Path, action="append", required=True,
+                         help="a PNG or JPEG file; repeat for several")
+    explain.add_argument("--out", type=Path, metavar="DIR", help="output folder (default explain-<MODEL stem>)")
+    explain.add_argument("--layer", metavar="NAME",
+                         help="the layer for Grad-CAM and feature maps (default: the last Conv2D for Grad-CAM, "
+                         "every Conv2D for feature maps)")
+    explain.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                         help="as for predict (default auto)")
     return parser
 
 
@@ -196,6 +224,42 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from brainnet.explain import write_explanations
+    from brainnet.models import load_model
+    from brainnet.preprocessing import preprocessing_for
+
+    out = args.out if args.out is not None else Path(f"explain-{args.model.stem}")
+    try:
+        model = load_model(args.model, compile=False)
+        prep = preprocessing_for(model, str(args.model))
+        images = [prep.load(path, args.invert) for path in args.images]
+        x = np.stack([image.array for image in images])
+        outputs = model.predict(x, verbose=0)
+        probabilities, note = _class_probabilities(outputs, model.class_names, str(args.model))
+        names = model.class_names or [str(i) for i in range(probabilities.shape[1])]
+        top = probabilities.argmax(1)
+        titles = [f"{path.name}: {names[k]} ({p[k]:.2f})" for path, k, p in zip(args.images, top, probabilities)]
+        files = [f"{n}_{path.stem}" for n, path in enumerate(args.images, 1)]  # feature_maps_1_seven.png
+        try:  # checks the model and --layer, then creates the folder and writes
+            written = write_explanations(model, x, out, titles=titles, names=files, layer=args.layer)
+        except OSError as e:
+            raise OSError(f"--out {out}: expected a folder the pictures can be written into, got "
+                          f"{e.strerror or e}. Fix: pass --out with a new or writable folder.") from None
+    except (OSError, ValueError) as e:  # missing or unreadable files, wrong models, unknown layer: one line
+        _error(str(e))
+        return EXIT_RUN_FAILED
+    if note:
+        print(note)
+    for path, image, k, row in zip(args.images, images, top, probabilities):
+        print(f"{path}{' (inverted)' if image.inverted else ''}: top class {names[k]} ({row[k]:.4f})")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def _class_probabilities(outputs: Any, class_names: list[str] | None, source: str) -> tuple[Any, str]:
     """``(probabilities, note)`` from a classifier's outputs ``(N, classes)``:
     the outputs themselves when each row is a distribution, else their
@@ -229,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         unwritable output), 2 a wrong command line (unknown recipe, bad
         option), 130 interrupted with Ctrl-C.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its own parser, with its own options and --help
+        from brainnet.benchmarks.command import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -241,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(RECIPES)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "explain":
+            return _explain(args)
         return _run(args, RECIPES)
     except KeyboardInterrupt:
         _error("interrupted.")

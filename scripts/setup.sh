@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up brainnet in ./.venv: PyTorch's CPU build first (torch==2.13.0; a plain
 # `pip install torch` would pull a CUDA build of several GB), then brainnet
-# with its test extras. Also installs Debian's Fashion-MNIST and fortunes when run as root.
+# with its test extras. Also installs Debian's Fashion-MNIST and fortunes, and Chromium with its
+# driver (the tests render report.html in it), when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,11 +14,15 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # Debian's data packages: Fashion-MNIST, and the fortunes (English: fortunes,
 # Chinese: fortunes-zh; texts for the character language model) in
-# /usr/share/games/fortunes, whose wisdom and tang300 files tell they are there.
+# /usr/share/games/fortunes, whose wisdom and tang300 files tell they are there;
+# and chromium + chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver), the
+# headless browser tests/explain/test_report_browser.py renders report.html in.
 if { [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -f /usr/share/games/fortunes/wisdom ] \
-    || [ ! -f /usr/share/games/fortunes/tang300 ]; } \
+    || [ ! -f /usr/share/games/fortunes/tang300 ] || [ ! -x /usr/bin/chromium ] \
+    || [ ! -x /usr/bin/chromedriver ]; } \
     && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist fortunes fortunes-zh >/dev/null
+  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist fortunes fortunes-zh \
+    chromium chromium-driver >/dev/null
 fi
 # Real MNIST: ../shared/datasets/mnist when it is there (never copied into the repo).
 if [ -z "${BRAINNET_DATA_DIR:-}" ] && [ -d ../shared/datasets/mnist ]; then

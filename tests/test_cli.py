@@ -77,6 +77,11 @@ def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn,
     for path in (weights, model_file, history_file, png):
         assert path.is_file(), f"{path} not written"
         assert f"wrote {path}" in stdout
+    report = out / "report.html"  # one page, pictures inline (rendered in a browser in tests/explain)
+    assert report.is_file() and f"wrote {report}" in stdout
+    page = report.read_text(encoding="utf-8")
+    assert "<h2>Confusion matrix (1200 test inputs)</h2>" in page  # the whole (limited) test set
+    assert page.count('<img src="data:image/png;base64,') >= 4  # curves, confusion, errors, saliency
 
     data = png.read_bytes()
     assert data[:8] == PNG_MAGIC

@@ -2,7 +2,7 @@
 (the options of ``brainnet run``), ``Recipe``, ``EpochTimer``,
 ``load_images`` (MNIST-style loading and the teaching normalisation,
 recorded in ``IMAGE_PREPROCESSING``), ``plot_curves`` (the PNG),
-``write_outputs`` (weights, the whole model, history, plot) and
+``write_outputs`` (weights, the whole model, history, plot, HTML report) and
 ``train_classifier`` (compile, fit, test, report: every classifier recipe's
 last steps).
 A new recipe family adds a module beside this one and registers its
@@ -22,13 +22,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 import brainnet
 from brainnet._atomic import atomic_write
 from brainnet.callbacks import Callback
 from brainnet.datasets import DatasetNotFoundError
+from brainnet.explain.plots import plot_history
+from brainnet.explain.report import write_report
 from brainnet.models import Model
 from brainnet.preprocessing import ImagePreprocessing
 
@@ -36,6 +36,7 @@ WEIGHTS_FILE = "model.weights.safetensors"
 MODEL_FILE = "model.brainnet"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
+REPORT_FILE = "report.html"
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -163,8 +164,9 @@ def load_images(
 def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> Path:
     """Draws loss and accuracy per epoch, train and validation, in two panels.
 
-    Uses ``matplotlib.figure.Figure`` (the Agg canvas, no display, no pyplot
-    state) and writes the PNG atomically.
+    ``brainnet.explain.plot_history`` draws it (``matplotlib.figure.Figure``,
+    the Agg canvas, no display, no pyplot state) and writes the PNG
+    atomically.
 
     Args:
         history: ``History.history``: ``loss``, ``accuracy``, ``val_loss``, ...
@@ -174,42 +176,45 @@ def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> Path
     Returns:
         ``path``.
     """
-    fig = Figure(figsize=(10, 4), dpi=100)
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            if key in history:
-                epochs = range(1, len(history[key]) + 1)
-                ax.plot(epochs, history[key], marker="o", label=label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plot_history(history, title, path, metrics=("loss", "accuracy"))
     return path
 
 
-def write_outputs(model: Model, summary: dict[str, Any], out: Path) -> list[Path]:
-    """Writes the weights, the whole model, ``history.json`` and the training
-    curves into ``out``.
+def write_outputs(model: Model, summary: dict[str, Any], out: Path, x_test: Any = None, y_test: Any = None,
+                  probabilities: Any = None) -> list[Path]:
+    """Writes the weights, the whole model, ``history.json``, the training
+    curves and ``report.html`` into ``out``.
 
     ``model.brainnet`` (``model.save``) holds the architecture, the weights,
     the compile settings, the optimizer state and, when the recipe set them,
     ``model.preprocessing`` and ``model.class_names``: what
     ``brainnet predict`` needs, and ``load_model`` continues training from.
 
+    ``report.html`` (``brainnet.explain.write_report``) is one page that
+    opens offline: the run's figures (the summary's numbers and texts), the
+    curves, ``model.summary(show_equations=True)`` and what the test data
+    allows: with labels, the confusion matrix over the whole test set and the
+    most confident errors; with pictures, saliency (and Grad-CAM for a CNN)
+    of the first 4 test inputs; with attention layers, the weights of every
+    head for the first test input.
+
     Args:
         model: the trained model.
         summary: JSON-safe run summary with ``history`` and ``recipe`` keys.
         out: the output folder (created if missing).
+        x_test: the test inputs for the report; None: none.
+        y_test: their class indices ``(N,)``; None: no labels (the report
+            has no confusion matrix and no errors).
+        probabilities: ``model.predict(x_test)`` when already computed.
 
     Returns:
-        The paths written: weights, model, history, PNG.
+        The paths written: weights, model, history, PNG, report (none in a
+        process other than rank 0 under torchrun: it writes nothing).
     """
+    from brainnet.distributed import is_main_process
+
+    if not is_main_process():
+        return []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights, model_file, history_file = out / WEIGHTS_FILE, out / MODEL_FILE, out / HISTORY_FILE
@@ -218,7 +223,10 @@ def write_outputs(model: Model, summary: dict[str, Any], out: Path) -> list[Path
     text = json.dumps(summary, indent=2) + "\n"
     atomic_write(history_file, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     curves = plot_curves(summary["history"], summary["recipe"], out / CURVES_FILE)
-    return [weights, model_file, history_file, curves]
+    facts = {key: value for key, value in summary.items() if key not in ("recipe", "history")}
+    report = write_report(model, summary["history"], x_test, y_test, out / REPORT_FILE,
+                          probabilities=probabilities, title=summary["recipe"], facts=facts)
+    return [weights, model_file, history_file, curves, report]
 
 
 def train_classifier(
@@ -232,7 +240,8 @@ def train_classifier(
     (else ``epochs``) of ``config.batch_size`` samples (else ``batch_size``),
     10 % of the training data held out for validation, a progress bar per
     epoch; then the test set. Prints ``test accuracy: 0.9912`` and
-    ``test loss: ...``, writes the outputs and prints their paths.
+    ``test loss: ...``, writes the outputs (the report's confusion matrix
+    from one ``predict`` over the whole test set) and prints their paths.
 
     Args:
         config: the run's options.
@@ -275,6 +284,7 @@ def train_classifier(
         "brainnet_version": brainnet.__version__,
         "torch_version": torch.__version__,
     }
-    for path in write_outputs(model, summary, config.out):
+    probabilities = model.predict(x_test, verbose=0)  # for the report's confusion matrix and errors
+    for path in write_outputs(model, summary, config.out, x_test, y_test, probabilities):
         print(f"wrote {path}")
     return summary

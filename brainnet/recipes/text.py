@@ -141,7 +141,9 @@ def run_char_transformer(config: RunConfig) -> dict[str, Any]:
     unigram entropy of the validation text, the training time and 400
     characters sampled from ``"The "`` (temperature 0.8, top-k 10, seed
     ``config.seed``). Writes the weights, ``history.json``,
-    ``training_curves.png`` and ``vocabulary.json`` (the tokenizer's config).
+    ``training_curves.png``, ``report.html`` (curves, the sampled text, the
+    attention of one validation window, the summary) and ``vocabulary.json``
+    (the tokenizer's config).
 
     Args:
         config: the run's options.
@@ -204,7 +206,7 @@ def run_char_transformer(config: RunConfig) -> dict[str, Any]:
         "torch_version": torch.__version__,
     }
     out = Path(config.out)
-    paths = write_outputs(model, summary, out)
+    paths = write_outputs(model, summary, out, x_test=x_val[:1])  # the report: attention of one window
     vocabulary = json.dumps(tokenizer.get_config(), ensure_ascii=False) + "\n"
     atomic_write(out / VOCABULARY_FILE, lambda tmp: Path(tmp).write_text(vocabulary, encoding="utf-8"))
     for path in [*paths, out / VOCABULARY_FILE]:

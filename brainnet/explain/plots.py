@@ -1,0 +1,298 @@
+"""Pictures of training and of what a model learned, as PNG files.
+
+Every function returns a ``matplotlib.figure.Figure`` (the Agg canvas: no
+display, no pyplot state, safe in scripts and threads) and, given ``path``,
+writes it as a PNG atomically (a crash never leaves half a file).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from brainnet._atomic import atomic_write
+
+PathLike = str | os.PathLike | None
+
+
+def _finish(fig: Figure, path: PathLike) -> Figure:
+    """Lays the figure out and, given a path, writes it as a PNG."""
+    fig.tight_layout()
+    if path is not None:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return fig
+
+
+def _grid(count: int, columns: int, cell: float = 1.6) -> tuple[Figure, np.ndarray]:
+    """A figure of ``count`` square panels, ``columns`` per row, axes off."""
+    columns = max(1, min(columns, count))
+    rows = max(1, math.ceil(count / columns))
+    fig = Figure(figsize=(cell * columns, cell * rows + 0.4), dpi=100)
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
+    for ax in axes:
+        ax.axis("off")
+    return fig, axes
+
+
+def _picture(image: Any) -> np.ndarray:
+    """An image ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` as imshow takes it, scaled to [0, 1]."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def plot_history(history: Any, title: str | None = None, path: PathLike = None,
+                 metrics: Sequence[str] | None = None) -> Figure:
+    """Loss and metrics per epoch, train and validation, one panel per quantity.
+
+    Args:
+        history: a ``History`` (what ``fit`` returns) or its ``.history``
+            dict (``loss``, ``accuracy``, ``val_loss``, ...).
+        title: the figure's title; None: none.
+        path: the PNG to write; None: only return the figure.
+        metrics: the quantities to draw, each with its ``val_`` twin; None:
+            every key that does not start with ``val_``, in order.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> fig = plot_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]})
+        >>> len(fig.axes)
+        1
+    """
+    logs: Mapping[str, Sequence[float]] = getattr(history, "history", history)
+    if metrics is None:
+        metrics = [key for key in logs if not key.startswith("val_")] or ["loss"]
+    fig = Figure(figsize=(5 * len(metrics), 4), dpi=100)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    for ax, metric in zip(axes, metrics):
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in logs:
+                epochs = range(1, len(logs[key]) + 1)
+                ax.plot(epochs, logs[key], marker="o", label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title is not None:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Equation: ``C[i, j] = #{n : y_true[n] = i and y_pred[n] = j}``; the
+    diagonal holds the correct answers, ``C.sum() = N``.
+
+    Args:
+        y_true: class indices ``(N,)``.
+        y_pred: class indices ``(N,)`` (``probabilities.argmax(-1)``).
+        num_classes: K; None: ``max(y_true, y_pred) + 1``.
+
+    Returns:
+        int64 ``(K, K)``, rows the true class, columns the predicted class.
+
+    Raises:
+        ValueError: arrays of different lengths or not 1-D, negative classes,
+            or a class ≥ num_classes.
+
+    Example:
+        >>> confusion_matrix([0, 1, 1], [0, 1, 0]).tolist()
+        [[1, 0], [1, 1]]
+    """
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), np.asarray(y_pred).astype(np.int64)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"confusion_matrix: expected y_true and y_pred of one class index per sample, the same shape "
+            f"(N,), got {y_true.shape} and {y_pred.shape}. Fix: pass labels and probabilities.argmax(-1)."
+        )
+    k = int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1) if num_classes is None else int(num_classes)
+    if y_true.size and (min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= k):
+        raise ValueError(
+            f"confusion_matrix: expected class indices in 0..{k - 1}, got values from "
+            f"{min(y_true.min(), y_pred.min())} to {max(y_true.max(), y_pred.max())}. "
+            "Fix: pass class indices (not one-hot rows), and num_classes at least the largest + 1."
+        )
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str] | None = None,
+                          path: PathLike = None) -> Figure:
+    """The confusion matrix as a picture, with the counts written in each cell.
+
+    Args:
+        y_true, y_pred: class indices ``(N,)``.
+        class_names: a name per class for the axes; None: the indices.
+        path: the PNG to write; None: only return the figure.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: as ``confusion_matrix``.
+
+    Example:
+        >>> fig = plot_confusion_matrix([0, 1, 1], [0, 1, 0], class_names=["cat", "dog"])
+    """
+    k = None if class_names is None else len(class_names)
+    counts = confusion_matrix(y_true, y_pred, k)
+    names = [str(i) for i in range(len(counts))] if class_names is None else list(class_names)
+    size = 2 + 0.5 * len(counts)
+    fig = Figure(figsize=(size + 1, size), dpi=100)
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ticks = range(len(counts))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    half = counts.max() / 2 if counts.size else 0
+    for (i, j), count in np.ndenumerate(counts):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                color="white" if count > half else "black")
+    ax.set_title(f"confusion matrix ({int(np.trace(counts))} of {int(counts.sum())} correct)")
+    return _finish(fig, path)
+
+
+def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int = 16,
+                               class_names: Sequence[str] | None = None, path: PathLike = None) -> Figure:
+    """A grid of the k misclassified images the model was most sure about.
+
+    The errors are the samples with ``argmax p ≠ y_true``, sorted by the
+    probability of the (wrong) predicted class, highest first; each panel
+    reads ``true → predicted (p)``.
+
+    Args:
+        x: images ``(N, H, W)`` or ``(N, H, W, C)``, C = 1 or 3.
+        y_true: class indices ``(N,)``.
+        probabilities: ``model.predict(x)``, ``(N, classes)``.
+        k: how many errors to show at most (default 16).
+        class_names: names for the labels; None: the indices.
+        path: the PNG to write; None: only return the figure.
+
+    Returns:
+        The figure (one panel saying "no errors" when there are none).
+
+    Raises:
+        ValueError: x, y_true and probabilities of different lengths.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = plot_most_confident_errors(np.zeros((2, 4, 4)), [0, 1], [[0.2, 0.8], [0.1, 0.9]])
+    """
+    x, y_true, probabilities = np.asarray(x), np.asarray(y_true).astype(np.int64), np.asarray(probabilities)
+    if not (len(x) == len(y_true) == len(probabilities)) or probabilities.ndim != 2:
+        raise ValueError(
+            f"plot_most_confident_errors: expected x (N, H, W[, C]), y_true (N,) and probabilities "
+            f"(N, classes) for the same N, got {x.shape}, {y_true.shape} and {probabilities.shape}. "
+            "Fix: pass the images, their labels and model.predict(images)."
+        )
+    predicted = probabilities.argmax(-1)
+    confidence = probabilities[np.arange(len(predicted)), predicted]
+    wrong = np.flatnonzero(predicted != y_true)
+    chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][: max(int(k), 0)]
+    name = (lambda c: str(c)) if class_names is None else (lambda c: str(class_names[c]))
+    fig, axes = _grid(max(len(chosen), 1), columns=4, cell=2.0)
+    if not len(chosen):
+        axes[0].text(0.5, 0.5, "no errors", ha="center", va="center")
+    for ax, n in zip(axes, chosen):
+        ax.imshow(_picture(x[n]), cmap="gray")
+        ax.set_title(f"{name(y_true[n])} → {name(predicted[n])} ({confidence[n]:.2f})", fontsize=8)
+    fig.suptitle("most confident errors: true → predicted (probability)")
+    return _finish(fig, path)
+
+
+def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, path: PathLike = None,
+                  alpha: float = 0.5) -> Figure:
+    """Each image beside itself overlaid with its map (saliency, SmoothGrad, Grad-CAM).
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, C)``.
+        maps: ``(N, H, W)``, e.g. ``grad_cam(model, images)``.
+        titles: one title per image; None: none.
+        path: the PNG to write; None: only return the figure.
+        alpha: opacity of the map over the image (default 0.5).
+
+    Returns:
+        The figure: two panels per image, the image and the overlay.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = plot_heatmaps(np.zeros((2, 28, 28, 1)), np.random.rand(2, 28, 28))
+    """
+    images, maps = np.asarray(images), np.asarray(maps)
+    fig, axes = _grid(2 * len(images), columns=4, cell=2.0)
+    for n in range(len(images)):
+        picture = _picture(images[n])
+        axes[2 * n].imshow(picture, cmap="gray")
+        axes[2 * n + 1].imshow(picture, cmap="gray")
+        axes[2 * n + 1].imshow(_picture(maps[n]), cmap="jet", alpha=alpha)
+        if titles is not None:
+            axes[2 * n].set_title(str(titles[n]), fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, channels: int = 16) -> Figure:
+    """The first ``channels`` feature maps of each layer, one row per layer.
+
+    Args:
+        maps: ``feature_maps(model, x)``: ``{name: (H, W, C)}``.
+        path: the PNG to write; None: only return the figure.
+        channels: maps drawn per layer at most (default 16).
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = plot_feature_maps({"conv2d": np.random.rand(26, 26, 32)})
+    """
+    rows = list(maps.items())
+    width = max(min(m.shape[-1], channels) for _, m in rows) if rows else 1
+    fig, axes = _grid(max(len(rows), 1) * width, columns=width, cell=1.2)
+    for r, (name, values) in enumerate(rows):
+        for c in range(min(values.shape[-1], channels)):
+            ax = axes[r * width + c]
+            ax.imshow(values[..., c], cmap="viridis")
+            if c == 0:
+                ax.set_title(name, fontsize=7, loc="left")
+    return _finish(fig, path)
+
+
+def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLike = None) -> Figure:
+    """Attention weights of one sample: a panel per layer and head, query steps down, key steps across.
+
+    Args:
+        maps: ``attention_maps(model, x)``: ``{name: (N, heads, T_q, T_k)}``.
+        sample: which sample of the batch (default 0).
+        path: the PNG to write; None: only return the figure.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = plot_attention({"mha": np.full((1, 2, 3, 3), 1 / 3)})
+    """
+    panels = [(f"{name} head {h}", weights[sample, h]) for name, weights in maps.items()
+              for h in range(weights.shape[1])]
+    fig, axes = _grid(max(len(panels), 1), columns=4, cell=2.4)
+    for ax, (title, weights) in zip(axes, panels):
+        ax.axis("on")
+        ax.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=7)
+        ax.set_xlabel("key step", fontsize=7)
+        ax.set_ylabel("query step", fontsize=7)
+    return _finish(fig, path)

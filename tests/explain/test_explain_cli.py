@@ -1,0 +1,171 @@
+"""``brainnet explain``: a saved model, real MNIST test digits as PNG files,
+the maps written as PNGs and the top class printed; and its errors.
+
+The workflow test runs the command in a subprocess on the small CNN of
+conftest.py (trained one epoch on 2,000 MNIST images) and digits from the
+test set it never saw; the rest call ``brainnet.cli.main`` in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brainnet.cli import main
+from brainnet.layers import Dense, Flatten, Input, MultiHeadAttention
+from brainnet.models import Model, Sequential
+from brainnet.preprocessing import preprocessing_for
+from brainnet.recipes._common import IMAGE_PREPROCESSING
+from brainnet.recipes.sequences import ROWS_PREPROCESSING
+from brainnet.utils import set_random_seed
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TOP = re.compile(r"^(?P<image>.+?)(?P<inverted> \(inverted\))?: top class (?P<name>\S+) \((?P<p>\d\.\d{4})\)$")
+
+
+def write_digit(path: Path, raw: np.ndarray, dark_on_white: bool = False) -> Path:
+    Image.fromarray(255 - raw if dark_on_white else raw).save(path)
+    return path
+
+
+def explain(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    code = main(["explain", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("brainnet: error: ") and "Fix:" in lines[0], err
+    return lines[0]
+
+
+def assert_pngs(paths: list[Path]) -> None:
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 2_000, path
+
+
+def test_explain_writes_the_maps_and_prints_the_top_class(trained_cnn, tmp_path: Path) -> None:
+    t = trained_cnn
+    seven = write_digit(tmp_path / "seven.png", t.raw_test[0])  # test image 0 is a 7
+    paper = write_digit(tmp_path / "paper.png", t.raw_test[1], dark_on_white=True)  # a 2, dark on white
+    env = {k: v for k, v in os.environ.items() if k != "BRAINNET_DATA_DIR"}
+    result = subprocess.run([sys.executable, "-m", "brainnet.cli", "explain", str(t.file), "--image", "seven.png",
+                             "--image", "paper.png"], cwd=tmp_path, env={**env, "OMP_NUM_THREADS": "1"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    # The top class is the model's answer on the picture prepared exactly as `brainnet predict` prepares it.
+    prep = preprocessing_for(t.model)
+    for line, picture, inverted, label in zip(lines[:2], (seven, paper), (False, True), t.y_test[:2]):
+        found = TOP.match(line)
+        assert found, result.stdout
+        assert found["image"] == picture.name and bool(found["inverted"]) == inverted
+        probabilities = t.model.predict(prep.load(picture).array[None])[0]
+        assert found["name"] == str(probabilities.argmax()) == str(label)  # and the model gets both right
+        assert float(found["p"]) == pytest.approx(float(probabilities.max()), abs=5e-5)
+    out = Path("explain-tiny")  # explain-<model stem>, in the current folder
+    names = ["saliency.png", "smoothgrad.png", "grad_cam.png",
+             "feature_maps_1_seven.png", "feature_maps_2_paper.png"]
+    assert lines[2:] == [f"wrote {out / name}" for name in names]
+    assert sorted(p.name for p in (tmp_path / out).iterdir()) == sorted(names)
+    assert_pngs([tmp_path / out / name for name in names])
+
+
+def test_layer_and_out_choose_the_maps_and_the_folder(trained_cnn, tmp_path: Path, capsys) -> None:
+    t = trained_cnn
+    seven = write_digit(tmp_path / "seven.png", t.raw_test[0])
+    code, out, err = explain(capsys, t.file, "--image", seven, "--out", tmp_path / "last")
+    assert code == 0, err
+    code, out, err = explain(capsys, t.file, "--image", seven, "--out", tmp_path / "pool", "--layer", "pool")
+    assert code == 0, err
+    assert f"wrote {tmp_path / 'pool' / 'grad_cam.png'}" in out.splitlines()
+    # Grad-CAM weighs another layer's maps (13 × 13 pooled, not the 26 × 26 convolution), so another picture.
+    assert (tmp_path / "pool" / "grad_cam.png").read_bytes() != (tmp_path / "last" / "grad_cam.png").read_bytes()
+    assert (tmp_path / "pool" / "saliency.png").read_bytes() == (tmp_path / "last" / "saliency.png").read_bytes()
+
+
+def test_attention_model_gets_attention_maps_and_no_grad_cam(tmp_path: Path, capsys) -> None:
+    # The sequence recipes' models read (N, 28, 28) rows of pixels.
+    set_random_seed(0)
+    inputs = Input((28, 28))
+    attended = MultiHeadAttention(2, 4, name="mha")(inputs, inputs)  # (N, 28, 28)
+    model = Model(inputs, Dense(10, activation="softmax")(Flatten(name="flat")(attended)))
+    model.preprocessing, model.class_names = ROWS_PREPROCESSING, [str(d) for d in range(10)]
+    model.save(str(tmp_path / "rows.brainnet"))
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    one = write_digit(tmp_path / "one.png", digit)
+    code, out, err = explain(capsys, tmp_path / "rows.brainnet", "--image", one, "--out", tmp_path / "maps")
+    assert code == 0, err
+    names = ["saliency.png", "smoothgrad.png", "attention_1_one.png"]
+    assert out.splitlines()[1:] == [f"wrote {tmp_path / 'maps' / name}" for name in names]
+    assert_pngs([tmp_path / "maps" / name for name in names])
+    line = one_line_error(*explain(capsys, tmp_path / "rows.brainnet", "--image", one, "--out", tmp_path / "x",
+                                   "--layer", "flat"))
+    assert "got output of shape (None, 784). Fix: leave the layer out: this model has no layer with feature maps" \
+        in line
+
+
+# ------------------------------------------------------------------ errors
+def test_error_image_not_found_or_not_an_image(trained_cnn, tmp_path: Path, capsys) -> None:
+    never = ("--out", tmp_path / "never")
+    line = one_line_error(*explain(capsys, trained_cnn.file, "--image", tmp_path / "missing.png", *never))
+    assert re.search(r"image .*missing\.png: expected an image file \(PNG, JPEG, \.\.\.\), got no such file\. "
+                     r"Fix: check the path", line)
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture\n")
+    line = one_line_error(*explain(capsys, trained_cnn.file, "--image", notes, *never))
+    assert re.search(r"image .*notes\.png: expected a PNG or JPEG image, got a file Pillow cannot read", line)
+    line = one_line_error(*explain(capsys, tmp_path / "none.brainnet", "--image", notes, *never))
+    assert re.search(r"load_model: expected a file, got nothing at .*none\.brainnet\. Fix: check the path", line)
+    assert not (tmp_path / "never").exists()
+
+
+def test_error_model_without_an_image_input(tmp_path: Path, capsys) -> None:
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    model.preprocessing = IMAGE_PREPROCESSING
+    model.save(str(tmp_path / "flat.brainnet"))
+    picture = write_digit(tmp_path / "zero.png", np.zeros((28, 28), np.uint8))
+    line = one_line_error(*explain(capsys, tmp_path / "flat.brainnet", "--image", picture,
+                                   "--out", tmp_path / "never"))
+    assert re.search(r"expected an image input of shape \(None, height, width, 1 or 3\) or rows of pixels "
+                     r"\(None, height, width\), got shape \(None, 4\)\. Fix:", line)
+    assert not (tmp_path / "never").exists()
+
+
+def test_error_unknown_layer_or_one_without_feature_maps(trained_cnn, tmp_path: Path, capsys) -> None:
+    seven = write_digit(tmp_path / "seven.png", trained_cnn.raw_test[0])
+    args = (trained_cnn.file, "--image", seven, "--out", tmp_path / "never")
+    line = one_line_error(*explain(capsys, *args, "--layer", "conv9"))
+    assert ("explain: expected the name of a layer of the model, got 'conv9'; the model's layers are 'conv', "
+            "'pool', 'flatten', 'dense'. Fix: pass one of these names" in line)
+    line = one_line_error(*explain(capsys, *args, "--layer", "dense"))
+    assert ("explain: expected layer 'dense' to give feature maps (N, H', W', K), as a Conv2D or pooling layer "
+            "does, got output of shape (None, 10). Fix: name one of 'conv', 'pool' (--layer NAME"
+            in line)
+    assert not (tmp_path / "never").exists()  # nothing written
+
+
+def test_error_out_is_not_a_folder(trained_cnn, tmp_path: Path, capsys) -> None:
+    seven = write_digit(tmp_path / "seven.png", trained_cnn.raw_test[0])
+    (tmp_path / "taken").write_text("a file\n")
+    line = one_line_error(*explain(capsys, trained_cnn.file, "--image", seven, "--out", tmp_path / "taken"))
+    assert line == (f"brainnet: error: --out {tmp_path / 'taken'}: expected a folder the pictures can be written "
+                    "into, got File exists. Fix: pass --out with a new or writable folder.")
+
+
+def test_bad_explain_options_exit_2(trained_cnn, capsys) -> None:
+    assert main(["explain", str(trained_cnn.file)]) == 2
+    assert "the following arguments are required: --image" in capsys.readouterr().err
+    assert main(["explain", str(trained_cnn.file), "--image", "x.png", "--invert", "maybe"]) == 2
+    assert "argument --invert: invalid choice: 'maybe'" in capsys.readouterr().err
