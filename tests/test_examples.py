@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from recipe_bounds import SEQUENCE_ATTENTION_MIN, SEQUENCE_LSTM_MIN, SEQUENCE_TRANSFORMER_MIN
+from recipe_bounds import (
+    SEQUENCE_ATTENTION_MIN, SEQUENCE_LSTM_MIN, SEQUENCE_TRANSFORMER_MIN, TWO_INPUT_JOINT_MIN,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +76,13 @@ def test_attention_example_shows_why_the_printed_call_fails(mnist_dir, tmp_path)
     result = _run_example("mnist_lstm_attention.py", mnist_dir, tmp_path)
     assert "as printed, Attention()([lstm, inputs]) fails:" in result.stdout
     assert "got query (None, 28, 64) and key (None, 28, 28) (64 ≠ 28)" in result.stdout
+
+
+def test_two_input_example_trains_evaluates_and_predicts(mnist_dir, tmp_path):
+    # The joint model of `brainnet run mnist-two-input`, trained the same way (bound measured in recipe_bounds.py).
+    result = _run_example("two_input_mnist.py", mnist_dir, tmp_path)
+    assert _accuracy(result.stdout) >= TWO_INPUT_JOINT_MIN, result.stdout[-2000:]
+    assert re.search(r"^concatenate \(Concatenate\) .* dense, lstm$", result.stdout, re.MULTILINE)  # the join
+    predictions = re.findall(r"^test image (\d): predicted (\d), true (\d)$", result.stdout, re.MULTILINE)
+    assert [int(true) for _, _, true in predictions] == [7, 2, 1, 0, 4]
+    assert "Epoch 1/1" in result.stdout + result.stderr

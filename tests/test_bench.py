@@ -1,0 +1,211 @@
+"""``brainnet bench`` (``brainnet.benchmarks``): the harness on small slices of
+real MNIST, on the CPU, and the claim that its contestants compute the same
+math: from brainnet's initial weights, copied into the PyTorch twins, the
+three loops give the same loss before and after a training step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import brainnet
+from brainnet.benchmarks import main
+from brainnet.benchmarks.contestants import GraphedHandwritten
+from brainnet.benchmarks.harness import Settings, make_contestant
+from brainnet.benchmarks.isolated import fresh_run
+from brainnet.benchmarks.twins import copy_from_brainnet
+from brainnet.benchmarks.workloads import WORKLOADS, Data, load_data
+
+CPU = torch.device("cpu")
+CONTESTANTS = ("brainnet", "dataloader", "handwritten")
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRAINNET_DATA_DIR", str(mnist_dir.parent))
+
+
+def _first_batches(workload_name: str) -> tuple:
+    """The workload, and Data whose training set is one batch and whose test set is the next."""
+    workload = WORKLOADS[workload_name]
+    data, b = load_data(workload, 256), workload.batch_size
+    return workload, Data(data.x_train[:b], data.y_train[:b], data.x_train[b:2 * b], data.y_train[b:2 * b])
+
+
+def _contestants(workload, data) -> dict:
+    brainnet.utils.set_random_seed(0)
+    weights = workload.build_brainnet().state_dict()
+    out = {}
+    for name in CONTESTANTS:
+        model = workload.build_brainnet()
+        model.load_state_dict(weights)
+        out[name] = make_contestant(name, workload, data, CPU, Settings(device="cpu"), model)
+    return out
+
+
+def _test_loss(contestant, workload, data) -> float:
+    """Mean cross-entropy on ``data``'s test batch, dropout off."""
+    if contestant.name == "brainnet":
+        return contestant.model.evaluate(data.x_test, data.y_test, batch_size=len(data.y_test), verbose=0)[0]
+    x = torch.from_numpy(data.x_test)
+    x = x.permute(0, 3, 1, 2) if workload.images else x  # (N, 1, 28, 28)
+    contestant.net.eval()
+    with torch.no_grad():
+        return F.cross_entropy(contestant.net(x), torch.from_numpy(data.y_test).long()).item()
+
+
+@pytest.mark.parametrize("workload_name", ["cnn64", "lstm", "transformer"])
+def test_contestants_start_from_the_same_function(workload_name: str) -> None:
+    workload, data = _first_batches(workload_name)
+    contestants = _contestants(workload, data)
+    losses = {name: _test_loss(c, workload, data) for name, c in contestants.items()}
+    assert 1.5 < losses["brainnet"] < 4.0  # untrained: near ln 10 ≈ 2.3
+    for name in ("dataloader", "handwritten"):
+        assert losses[name] == pytest.approx(losses["brainnet"], rel=1e-5), name
+    parameters = {name: c.parameters() for name, c in contestants.items()}
+    assert len(set(parameters.values())) == 1, parameters
+
+
+@pytest.mark.parametrize("workload_name", ["cnn64", "lstm"])  # the Transformer's dropout draws differ
+def test_one_training_step_is_the_same_step(workload_name: str) -> None:
+    """Same gradients and same optimizer (SGD with momentum; Adam with Keras's ε)."""
+    workload, data = _first_batches(workload_name)
+    contestants = _contestants(workload, data)
+    before = _test_loss(contestants["brainnet"], workload, data)
+    for c in contestants.values():
+        c.train(workload.batch_size)  # one step on the whole (one-batch) training set
+    after = {name: _test_loss(c, workload, data) for name, c in contestants.items()}
+    assert after["brainnet"] != pytest.approx(before, rel=1e-4)  # the step changed the weights
+    for name in ("dataloader", "handwritten"):
+        assert after[name] == pytest.approx(after["brainnet"], rel=1e-4), name
+
+
+def test_quick_run_writes_every_contestant_and_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    status = main(["--quick", "--workloads", "cnn64", "--limit", "512", "--steps", "2", "--device", "cpu",
+                   "--in-process-only", "--json", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    result = report["workloads"]["cnn64"]
+    assert result["samples_per_repeat"] == 2 * 64 and result["train_samples"] == 512
+    assert report["settings"]["repeats"] == 2
+    contestants = result["contestants"]
+    assert set(contestants) == set(CONTESTANTS)
+    for name, r in contestants.items():
+        assert len(r["samples_per_s"]) == 2 and all(v > 0 for v in r["samples_per_s"]), name
+        assert r["min"] <= r["median"] <= r["max"]
+        assert r["parameters"] == 225_034
+    for other in ("dataloader", "handwritten"):
+        expected = contestants["brainnet"]["median"] / contestants[other]["median"]
+        assert result["ratios"]["throughput"][f"brainnet/{other}"] == pytest.approx(expected)
+        per_round = [a / b for a, b in zip(contestants["brainnet"]["samples_per_s"],
+                                           contestants[other]["samples_per_s"])]
+        assert result["ratios"]["throughput_per_round"][f"brainnet/{other}"] == pytest.approx(per_round)
+    assert report["versions"]["torch"] == torch.__version__ and report["machine"]["device"] == "cpu"
+
+
+def test_fresh_process_reports_first_epoch_accuracy_and_memory() -> None:
+    settings = Settings(device="cpu", limit=320, time_to_accuracy=True, max_epochs=2, threads=1)
+    result = fresh_run("cnn64", "handwritten", settings, steps=2)
+    assert 0 < result["setup_s"] <= result["first_epoch_s"] < 60
+    tta = result["time_to_accuracy"]
+    assert tta["epochs"] == 2 and not tta["reached"]  # 98 % is out of reach on 320 images
+    assert 0.0 <= tta["accuracy"] <= 1.0 and tta["seconds"] > result["first_epoch_s"]
+    assert 100 < result["max_rss_mib"] < 8000  # torch alone is a few hundred MiB
+    assert result["cuda_max_allocated_mib"] is None
+
+
+def test_memory_mode_compares_brainnet_run_with_the_hand_written_epoch(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "memory.json"
+    status = main(["--memory", "--limit", "320", "--device", "cpu", "--threads", "1", "--json", str(out)])
+    assert status == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())["memory"]
+    sides = result["sides"]
+    assert set(sides) == {"brainnet run", "handwritten"}
+    assert "brainnet.cli run mnist-cnn --epochs 1" in sides["brainnet run"]["command"]
+    for entry in sides.values():
+        assert 100 < entry["median_mib"] < 8000
+    assert result["ratio_brainnet_over_handwritten"] == pytest.approx(
+        sides["brainnet run"]["median_mib"] / sides["handwritten"]["median_mib"])
+    assert "ratio brainnet run / handwritten" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ errors
+def test_too_many_steps_for_the_data_is_refused(capsys) -> None:
+    status = main(["--workloads", "cnn64", "--limit", "512", "--steps", "100", "--device", "cpu", "--in-process-only"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "bench: workload cnn64 trains 100 steps x batch 64 = 6400 samples per repetition, but the training " \
+           "set has 512 (--limit 512). Fix: --steps 8 or a larger --limit." in err
+
+
+def test_graphed_contestant_needs_cuda(capsys) -> None:
+    status = main(["--device", "cpu", "--contestants", "brainnet", "handwritten-graphed"])
+    assert status == 2
+    assert "bench: handwritten-graphed replays CUDA graphs, expected --device cuda, got --device cpu. " \
+           "Fix: --device cuda" in capsys.readouterr().err
+    workload, data = _first_batches("cnn64")
+    with pytest.raises(ValueError, match=r"handwritten-graphed: expected a CUDA device \(CUDA graphs\), got cpu"):
+        GraphedHandwritten(workload, data, CPU, "float32", workload.twin("handwritten"))
+
+
+def test_time_to_accuracy_needs_the_fresh_processes(capsys) -> None:
+    assert main(["--time-to-accuracy", "--in-process-only", "--device", "cpu"]) == 2
+    assert "bench: --time-to-accuracy trains each contestant in a new process, expected it without " \
+           "--in-process-only, got both. Fix: drop --in-process-only" in capsys.readouterr().err
+
+
+def test_unknown_workload_is_a_usage_error(capsys) -> None:
+    assert main(["--workloads", "cnn65"]) == 2
+    assert "invalid choice: 'cnn65'" in capsys.readouterr().err
+
+
+def test_copy_refuses_a_network_that_is_not_a_twin() -> None:
+    brainnet.utils.set_random_seed(0)
+    with pytest.raises(TypeError, match=r"copy_from_brainnet: expected a twin .*, got Linear\. Fix: make it with Workload"):
+        copy_from_brainnet(WORKLOADS["cnn64"].build_brainnet(), torch.nn.Linear(2, 2))
+
+
+def test_thin_script_runs_the_same_command() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: brainnet bench") and "--workloads" in done.stdout
+
+
+# ------------------------------------------------------- benchmarks/keras_bench.py
+def _keras_bench():
+    """benchmarks/keras_bench.py as a module (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "keras_bench.py"
+    spec = importlib.util.spec_from_file_location("keras_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_keras_bench_runs_its_workers_interleaved(tmp_path: Path) -> None:
+    """The driver, the worker protocol and the JSON, with brainnet's worker only
+    (the Keras environments are not part of the test machine)."""
+    out = tmp_path / "keras.json"
+    status = _keras_bench().main(["--backends", "--quick", "--limit", "256", "--steps", "2", "--json", str(out)])
+    assert status == 0
+    result = json.loads(out.read_text())["workloads"]["cnn64"]
+    brainnet_result = result["contestants"]["brainnet"]
+    assert len(brainnet_result["samples_per_s"]) == 2 and brainnet_result["median"] > 0
+    assert brainnet_result["warmup_s"] > 0 and brainnet_result["versions"]["torch"] == torch.__version__
+    assert result["samples_per_repeat"] == 128
+
+
+def test_keras_bench_says_how_to_make_a_missing_environment(tmp_path: Path, capsys) -> None:
+    status = _keras_bench().main(["--backends", "jax", "--no-brainnet", "--quick", "--envs", str(tmp_path)])
+    assert status == 1
+    assert (f"keras_bench: expected an environment for Keras on jax at {tmp_path}/jax/bin/python, found none. "
+            f"Fix: bash benchmarks/keras_setup.sh {tmp_path}") in capsys.readouterr().err
