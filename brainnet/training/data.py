@@ -78,8 +78,16 @@ def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.T
 
 
 def check_finite(x: torch.Tensor) -> None:
-    """Refuse NaN or infinity in the inputs."""
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    """Refuse NaN or infinity in the inputs.
+
+    First one sum, which reads the data once, vectorised, and allocates
+    nothing of its size (6 ms for MNIST's 47 million pixels on 2 cores,
+    against 195 ms for ``isfinite(x).all()``): a NaN or an infinity makes it
+    non-finite. Only when it is not finite (or overflowed: huge values) is
+    each value looked at."""
+    if not x.is_floating_point() or bool(torch.isfinite(x.sum())):
+        return
+    if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         first = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(1).nonzero()[0])
         raise ValueError(
