@@ -94,11 +94,14 @@ class Optimizer:
         self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
         return self.torch_optimizer
 
+    @property
+    def has_fused_update(self) -> bool:
+        """Whether PyTorch has a fused CUDA update for this class (SGD, Adam, AdamW)."""
+        return "fused" in inspect.signature(self.torch_class).parameters
+
     def can_fuse(self, params: list[torch.nn.Parameter]) -> bool:
-        """Whether PyTorch has a fused CUDA update for this class and these weights."""
-        return bool(params) and all(p.is_cuda and p.is_floating_point() for p in params) and (
-            "fused" in inspect.signature(self.torch_class).parameters
-        )
+        """Whether the fused CUDA update applies to these weights."""
+        return self.has_fused_update and bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
 
     @property
     def graph_safe(self) -> bool:

@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from .contestants import CONTESTANTS, PRECISIONS
-from .harness import Settings, failed, format_workload, run, write_json
+from .harness import Settings, failed, run, write_json
 from .workloads import WORKLOADS
 
 DEFAULTS = {"limit": None, "steps": None, "repeats": 5, "max_epochs": 15}

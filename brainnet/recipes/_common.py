@@ -88,18 +88,43 @@ class Recipe:
 
 
 class EpochTimer(Callback):
-    """Records each epoch's wall time (training and validation) in ``seconds``."""
+    """Records each epoch's wall time (training and validation) in ``seconds``;
+    on a GPU it waits for the queued work at both ends, so the time is the
+    work's, not its launch's."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seconds: list[float] = []
         self._start = 0.0
 
+    def _sync(self) -> None:
+        device = getattr(getattr(self.model, "trainer", None), "device", None)
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._sync()
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._sync()
         self.seconds.append(time.perf_counter() - self._start)
+
+
+def run_facts(config: RunConfig, model: Model, batch_size: int, train_images: int, test_images: int) -> dict[str, Any]:
+    """What every recipe's ``history.json`` records about its run: the seed,
+    batch size, ``--limit``, data sizes, weights, device and versions."""
+    return {
+        "seed": config.seed,
+        "batch_size": batch_size,
+        "limit": config.limit,
+        "train_images": int(train_images),
+        "test_images": int(test_images),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "device": str(model.trainer.device),
+        "brainnet_version": brainnet.__version__,
+        "torch_version": torch.__version__,
+    }
 
 
 @contextmanager
@@ -274,15 +299,7 @@ def train_classifier(
         "seconds_per_epoch": timer.seconds,
         "test_loss": float(loss),
         "test_accuracy": float(accuracy),
-        "seed": config.seed,
-        "batch_size": batch_size,
-        "limit": config.limit,
-        "train_images": int(x_train.shape[0]),
-        "test_images": int(x_test.shape[0]),
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "device": str(model.trainer.device),
-        "brainnet_version": brainnet.__version__,
-        "torch_version": torch.__version__,
+        **run_facts(config, model, batch_size, len(x_train), len(x_test)),
     }
     probabilities = model.predict(x_test, verbose=0)  # for the report's confusion matrix and errors
     for path in write_outputs(model, summary, config.out, x_test, y_test, probabilities):

@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-import brainnet
 from brainnet import Input, Model
 from brainnet._atomic import atomic_write
 from brainnet.datasets import mnist
@@ -37,7 +35,7 @@ from brainnet.models import Sequential
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
 
-from ._common import IMAGE_PREPROCESSING, EpochTimer, Recipe, RunConfig, load_images, write_outputs
+from ._common import IMAGE_PREPROCESSING, EpochTimer, Recipe, RunConfig, load_images, run_facts, write_outputs
 from .images import teaching_cnn
 from .sequences import cosine_adam
 
@@ -227,16 +225,8 @@ def run_small_data(config: RunConfig) -> dict[str, Any]:
     print(f"gain: {100 * gain:+.2f} points")
 
     shared = {
-        "seed": config.seed,
-        "batch_size": batch_size,
-        "limit": config.limit,
-        "train_images": int(len(x_train)),
+        **run_facts(config, models["plain"], batch_size, len(x_train), len(test[0])),
         "validation_images": int(len(validation[0])),
-        "test_images": int(len(test[0])),
-        "parameters": int(sum(p.numel() for p in models["plain"].parameters())),
-        "device": str(models["plain"].trainer.device),
-        "brainnet_version": brainnet.__version__,
-        "torch_version": torch.__version__,
     }
     summary = {
         "recipe": "mnist-small-data",
@@ -394,14 +384,7 @@ def run_two_input(config: RunConfig) -> dict[str, Any]:
         "image_branch_test_accuracy": runs["image branch alone"]["test_accuracy"],
         "column_branch_test_accuracy": runs["column branch alone"]["test_accuracy"],
         "branches": {"image": runs["image branch alone"], "columns": runs["column branch alone"]},
-        "seed": config.seed,
-        "batch_size": batch_size,
-        "limit": config.limit,
-        "train_images": int(len(x_train)),
-        "test_images": int(len(x_test)),
-        "device": str(model.trainer.device),
-        "brainnet_version": brainnet.__version__,
-        "torch_version": torch.__version__,
+        **run_facts(config, model, batch_size, len(x_train), len(x_test)),
     }
     for path in write_outputs(model, summary, Path(config.out)):
         print(f"wrote {path}")

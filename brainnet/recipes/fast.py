@@ -14,7 +14,6 @@ graph's capture) apart, and the test accuracy.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import torch
@@ -25,11 +24,10 @@ from brainnet.layers import Activation, BatchNormalization, Conv2D, Dense, Flatt
 from brainnet.models import Sequential
 from brainnet.optimizers import SGD
 from brainnet.schedules import CosineDecay
-from brainnet.training.callbacks import Callback
 from brainnet.training.trainer import resolve_device
 from brainnet.utils import set_random_seed
 
-from ._common import IMAGE_PREPROCESSING, Recipe, RunConfig, load_images, write_outputs
+from ._common import IMAGE_PREPROCESSING, EpochTimer, Recipe, RunConfig, load_images, run_facts, write_outputs
 
 EPOCHS, BATCH_SIZE = 2, 128
 PEAK_RATE, WARMUP_FRACTION = 0.1, 0.1
@@ -54,26 +52,6 @@ def fast_cnn() -> Sequential:
     model.add(Flatten())
     model.add(Dense(10, activation="softmax"))
     return model
-
-
-class _SyncedEpochTimer(Callback):
-    """Each epoch's time, waiting for the device's queued work at both ends."""
-
-    def __init__(self, device: torch.device) -> None:
-        super().__init__()
-        self.device, self.seconds, self._start = device, [], 0.0
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._sync()
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._sync()
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def run_mnist_fast(config: RunConfig) -> dict[str, Any]:
@@ -107,7 +85,7 @@ def run_mnist_fast(config: RunConfig) -> dict[str, Any]:
     # The data set in the device's memory before the clock starts.
     x_dev, y_dev = torch.as_tensor(x_train, device=device), torch.as_tensor(y_train, device=device)
     x_test_dev, y_test_dev = torch.as_tensor(x_test, device=device), torch.as_tensor(y_test, device=device)
-    timer = _SyncedEpochTimer(device)
+    timer = EpochTimer()
     history = model.fit(x_dev, y_dev, epochs=epochs, batch_size=batch_size, callbacks=[timer])
     loss, accuracy = model.evaluate(x_test_dev, y_test_dev, batch_size=2000, verbose=0)
     train_seconds = sum(timer.seconds)
@@ -124,16 +102,9 @@ def run_mnist_fast(config: RunConfig) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "test_loss": float(loss),
         "test_accuracy": float(accuracy),
-        "seed": config.seed,
-        "batch_size": batch_size,
-        "limit": config.limit,
-        "train_images": int(x_train.shape[0]),
-        "test_images": int(x_test.shape[0]),
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "device": str(device),
+        **run_facts(config, model, batch_size, len(x_train), len(x_test)),
         "policy": "mixed_bfloat16" if cuda else "float32",
         "jit_compile": cuda,
-        "torch_version": torch.__version__,
     }
     probabilities = model.predict(x_test_dev, verbose=0)
     for path in write_outputs(model, summary, config.out, x_test, y_test, probabilities):

@@ -21,7 +21,6 @@ with ``torch.compile``. On CUDA the optimizers use PyTorch's fused kernels. Conv
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import warnings
 from typing import Any, Iterable
@@ -120,8 +119,7 @@ class Trainer:
     def wants_graphs(self) -> bool:
         """Capture the step as a CUDA graph: ``jit_compile=True`` on CUDA with an
         optimizer that has a fused CUDA update (SGD, Adam, AdamW)."""
-        return self.compiled and self.device.type == "cuda" and "fused" in inspect.signature(
-            self.optimizer.torch_class).parameters
+        return self.compiled and self.device.type == "cuda" and self.optimizer.has_fused_update
 
     def _step_forward(self) -> Any:
         """``_forward_loss``, compiled when ``jit_compile=True`` (made once)."""
