@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import _registry, activations
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
+from . import _fusion
 from .model import Model
 
 
@@ -239,13 +240,23 @@ class Functional(Model):
         masks: dict[int, torch.Tensor | None] = {}
         last = self._outputs[0].node if pre_activation else None
         lookup = lambda s: values[id(s)] if is_symbolic(s) else s  # noqa: E731
+        pairs = self._pool_pairs()
+        early = {id(producer): reader for reader, producer in pairs.items()  # reader: id of the pool node
+                 if _fusion.pool_first(producer.layer, self._node_layer[reader])}
+        relu_after: dict[int, Any] = {}  # pool node -> the ReLU it applies (see _fusion)
         for node in self._nodes:
             args = _map(node.inputs, lookup)
             kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
             in_masks = _map(node.inputs, lambda s: masks.get(id(s)) if is_symbolic(s) else None)
             if node.layer._call_takes_mask and any(m is not None for m in flatten(in_masks)):
                 kwargs.setdefault("mask", in_masks)
-            out = node.layer(args, training=training, pre_activation=node is last, **kwargs)
+            reader = early.get(id(node))
+            pool_next = reader is not None and all(m is None for m in flatten(in_masks))
+            out = node.layer(args, training=training, pre_activation=pool_next or node is last, **kwargs)
+            if pool_next:
+                relu_after[reader] = node.layer.activation
+            if id(node) in relu_after:
+                out = relu_after.pop(id(node))(out)
             outs = list(out) if isinstance(out, (list, tuple)) else [out]
             out_mask = node.layer.compute_mask(args, in_masks)
             for i, (sym, value) in enumerate(zip(node.outputs, outs)):
@@ -253,6 +264,14 @@ class Functional(Model):
                 masks[id(sym)] = out_mask[i] if isinstance(out_mask, (list, tuple)) else (out_mask if i == 0 else None)
         results = [values[id(t)] for t in self._outputs]
         return results if self._multi_output else results[0]
+
+
+    def _pool_pairs(self) -> dict[int, Any]:
+        """``{id(pool node): producer node}`` (see ``_fusion``), found once."""
+        if getattr(self, "_pool_pairs_cache", None) is None:
+            self._pool_pairs_cache = _fusion.pool_first_nodes(self._nodes, self._outputs)
+            self._node_layer = {id(n): n.layer for n in self._nodes}
+        return self._pool_pairs_cache
 
 
 def _map(structure: Any, fn: Any) -> Any:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import _registry, activations
+from . import _fusion
 from ..layers.base import Layer, Shape
 from .model import Model
 
@@ -99,10 +100,17 @@ class Sequential(Model):
         """Each layer in turn; a time-step mask (from Embedding(mask_zero=True))
         goes to the layers whose ``call`` takes ``mask``."""
         mask = None
-        last = len(self._stack) - 1
-        for i, layer in enumerate(self._stack):
+        stack = self._stack
+        last = len(stack) - 1
+        relu_after = None  # the ReLU of a layer whose max-pooling runs first (see _fusion)
+        for i, layer in enumerate(stack):
             kwargs = {"mask": mask} if mask is not None and layer._call_takes_mask else {}
-            y = layer(x, training=training, pre_activation=pre_activation and i == last, **kwargs)
+            early_pool = i < last and mask is None and _fusion.pool_first(layer, stack[i + 1])
+            y = layer(x, training=training, pre_activation=early_pool or (pre_activation and i == last), **kwargs)
+            if relu_after is not None:
+                y, relu_after = relu_after(y), None
+            if early_pool:
+                relu_after = layer.activation
             if i < last:
                 mask = layer.compute_mask(x, mask)
             x = y

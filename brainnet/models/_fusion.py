@@ -1,0 +1,83 @@
+"""Pool before ReLU: the one rewrite a model makes when it runs its layers.
+
+A ``Conv2D(..., activation="relu")`` (or any layer whose output is
+``relu(pre-activation)``) followed by ``MaxPooling2D`` computes
+``maxpool(relu(z))``. Because ReLU never decreases, it commutes with the
+maximum of each window::
+
+    max_w relu(z_w) = relu(max_w z_w)
+
+so the model pools the pre-activation first and applies ReLU to the pooled
+map, a quarter of the size for 2×2 windows: the ReLU, its backward pass and
+the memory they read and write shrink in proportion. The result is the same
+to the last bit, forward and backward (tested in
+``tests/models/test_fusion.py``):
+
+* forward: both sides are the same number (ReLU and max are exact);
+* backward: when the window's maximum is positive, both route the gradient to
+  the same element (the first maximum of ``z``, which is also the first
+  maximum of ``relu(z)``); when it is not, both give the window no gradient.
+
+The rewrite is skipped whenever it could be seen: when the first layer has
+an ``activity_regularizer`` (it must see the activated output), or when
+either layer has forward or backward hooks (``brainnet.explain`` records
+layer outputs with hooks; a hooked layer must return what it says it
+returns), or when global module hooks are set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.nn.modules import module as _module
+
+from .. import activations
+
+
+def _hooked(layer: Any) -> bool:
+    return bool(layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+                or layer._backward_pre_hooks)
+
+
+def pool_first(producer: Any, consumer: Any) -> bool:
+    """True when ``consumer(producer(x))`` may run as ``relu(consumer(producer_pre(x)))``."""
+    from ..layers.base import Layer
+    from ..layers.pooling import MaxPooling2D
+
+    return (
+        type(consumer) is MaxPooling2D
+        and isinstance(producer, Layer)
+        and getattr(producer, "activation", None) is activations.relu
+        and type(producer).call is Layer.call  # its output is activation(call_pre_activation(x))
+        and producer.activity_regularizer is None
+        and consumer.activity_regularizer is None
+        and not _hooked(producer)
+        and not _hooked(consumer)
+        and not (_module._global_forward_hooks or _module._global_forward_pre_hooks
+                 or _module._global_backward_hooks or _module._global_backward_pre_hooks)
+    )
+
+
+def pool_first_nodes(nodes: list, outputs: list) -> dict[int, Any]:
+    """For a functional graph: ``{id(pool node): producer node}`` for each
+    producer whose single output is read by nothing but one pooling node (and
+    is not a model output). Whether the pair may fuse is checked at each call
+    with ``pool_first``, since hooks can come and go."""
+    from ..layers.symbolic import flatten, is_symbolic
+
+    readers: dict[int, list] = {}
+    for node in nodes:
+        for t in node.parents():
+            readers.setdefault(id(t), []).append(node)
+    output_ids = {id(t) for t in outputs}
+    pairs: dict[int, Any] = {}
+    for node in nodes:
+        if len(node.outputs) != 1 or id(node.outputs[0]) in output_ids:
+            continue
+        users = readers.get(id(node.outputs[0]), [])
+        if len(users) == 1 and not users[0].kwargs:
+            (reader,) = users
+            inputs = [t for t in flatten(reader.inputs) if is_symbolic(t)]
+            if len(inputs) == 1 and inputs[0] is node.outputs[0]:
+                pairs[id(reader)] = node
+    return pairs
