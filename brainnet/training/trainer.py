@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from .. import distributed
+from .. import _malloc, distributed
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import mixed_precision
@@ -240,6 +240,8 @@ class Trainer:
             )
         if not self.optimizer.built:
             self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs)
+        if self.device.type == "cpu":
+            _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
 
     @property
     def fused(self) -> bool:
