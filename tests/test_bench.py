@@ -209,3 +209,19 @@ def test_keras_bench_says_how_to_make_a_missing_environment(tmp_path: Path, caps
     assert status == 1
     assert (f"keras_bench: expected an environment for Keras on jax at {tmp_path}/jax/bin/python, found none. "
             f"Fix: bash benchmarks/keras_setup.sh {tmp_path}") in capsys.readouterr().err
+
+
+def test_fp32_limit_counts_the_seed_cnns_flops() -> None:
+    """benchmarks/fp32_limit.py against the count by hand: forward
+    2·26·26·32·9·1 + 2·11·11·64·9·32 + 2·1600·128 + 2·128·10, times 3 (forward,
+    weight and input gradients) less the first layer's input gradient."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fp32_limit.py"
+    spec = importlib.util.spec_from_file_location("fp32_limit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    conv1, conv2, dense1, dense2 = 2 * 26 * 26 * 32 * 9, 2 * 11 * 11 * 64 * 9 * 32, 2 * 1600 * 128, 2 * 128 * 10
+    total, rows = module.flops_per_training_image()
+    assert total == 2 * conv1 + 3 * (conv2 + dense1 + dense2) == 15_396_864
+    assert [cost for _, cost in rows] == [2 * conv1, 3 * conv2, 3 * dense1, 3 * dense2]
+    rates = module.sgemm_rate(64, 2)
+    assert len(rates) == 2 and all(r > 0 for r in rates)
