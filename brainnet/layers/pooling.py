@@ -57,6 +57,11 @@ class MaxPooling2D(_Pooling2D):
 
     ("same" padding pads with −∞, so padding never wins the max.)
 
+    After a layer with ``activation="relu"`` a model pools that layer's
+    pre-activation and applies the ReLU to the pooled map: the same numbers
+    and gradients, with a quarter of the ReLU work for 2×2 windows
+    (``brainnet/models/_fusion.py``).
+
     Args:
         pool_size: int or pair, default (2, 2).
         strides: int or pair; default ``pool_size``.
