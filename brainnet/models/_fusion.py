@@ -1,7 +1,8 @@
 """Pool before ReLU: the one rewrite a model makes when it runs its layers.
 
 A ``Conv2D(..., activation="relu")`` (or any layer whose output is
-``relu(pre-activation)``) followed by ``MaxPooling2D`` computes
+``relu(pre-activation)``, ``Activation("relu")`` included) followed by
+``MaxPooling2D`` computes
 ``maxpool(relu(z))``. Because ReLU never decreases, it commutes with the
 maximum of each window::
 

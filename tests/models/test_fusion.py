@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from brainnet import activations, regularizers
-from brainnet.layers import Add, Conv2D, Dense, Flatten, Input, MaxPooling2D
+from brainnet.layers import Activation, Add, BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPooling2D
 from brainnet.models import Model, Sequential, _fusion
 
 
@@ -25,6 +25,15 @@ def _cnn(padding: str = "valid", pool: tuple[int, int] = (2, 2), **conv: object)
         MaxPooling2D((2, 2), strides=1),
         Flatten(),
         Dense(5),
+    ])
+
+
+def _activation_layer() -> Sequential:
+    """Keras's other spelling: Conv2D, BatchNormalization, Activation("relu"), then the pooling."""
+    torch.manual_seed(0)
+    return Sequential([
+        Conv2D(4, 3, input_shape=(14, 14, 2)), BatchNormalization(), Activation("relu"),
+        MaxPooling2D((2, 2)), Flatten(), Dense(5),
     ])
 
 
@@ -59,7 +68,7 @@ def _run(model: torch.nn.Module, x: torch.Tensor, fuse: bool, monkeypatch: pytes
 
 @pytest.mark.parametrize("build", [
     lambda: _cnn(), lambda: _cnn(padding="same"), lambda: _cnn(pool=(3, 3)),
-    lambda: _cnn(strides=2), _functional,
+    lambda: _cnn(strides=2), _activation_layer, _functional,
 ])
 def test_fused_equals_unfused_bit_for_bit(build, monkeypatch):
     model = build()
