@@ -225,3 +225,16 @@ def test_fp32_limit_counts_the_seed_cnns_flops() -> None:
     assert [cost for _, cost in rows] == [2 * conv1, 3 * conv2, 3 * dense1, 3 * dense2]
     rates = module.sgemm_rate(64, 2)
     assert len(rates) == 2 and all(r > 0 for r in rates)
+
+
+def test_profile_fit_prints_shares_that_add_up() -> None:
+    """benchmarks/profile_fit.py: the listed shares are of one total and the
+    LSTM's own kernel is among them."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_fit.py"
+    done = subprocess.run([sys.executable, str(path), "lstm", "--steps", "2", "--rows", "50"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if " %  " in line]
+    shares = [float(line.split("%")[0]) for line in rows]
+    assert rows and 0 < sum(shares) <= 100.5
+    assert any("lstm" in line.lower() or "rnn" in line.lower() for line in rows)

@@ -33,6 +33,9 @@ from typing import Any
 from torch.nn.modules import module as _module
 
 from .. import activations
+from ..layers.base import Layer
+from ..layers.pooling import MaxPooling2D
+from ..layers.symbolic import Node, flatten, is_symbolic
 
 
 def _hooked(layer: Any) -> bool:
@@ -42,9 +45,6 @@ def _hooked(layer: Any) -> bool:
 
 def pool_first(producer: Any, consumer: Any) -> bool:
     """True when ``consumer(producer(x))`` may run as ``relu(consumer(producer_pre(x)))``."""
-    from ..layers.base import Layer
-    from ..layers.pooling import MaxPooling2D
-
     return (
         type(consumer) is MaxPooling2D
         and isinstance(producer, Layer)
@@ -59,19 +59,17 @@ def pool_first(producer: Any, consumer: Any) -> bool:
     )
 
 
-def pool_first_nodes(nodes: list, outputs: list) -> dict[int, Any]:
-    """For a functional graph: ``{id(pool node): producer node}`` for each
-    producer whose single output is read by nothing but one pooling node (and
-    is not a model output). Whether the pair may fuse is checked at each call
-    with ``pool_first``, since hooks can come and go."""
-    from ..layers.symbolic import flatten, is_symbolic
-
+def pool_first_nodes(nodes: list[Node], outputs: list) -> list[tuple[Node, Node]]:
+    """For a functional graph: the (producer, reader) node pairs in which the
+    producer's single output is read by the reader alone (and is not a model
+    output). Whether a pair may fuse is checked at each call with
+    ``pool_first``, since hooks can come and go."""
     readers: dict[int, list] = {}
     for node in nodes:
         for t in node.parents():
             readers.setdefault(id(t), []).append(node)
     output_ids = {id(t) for t in outputs}
-    pairs: dict[int, Any] = {}
+    pairs = []
     for node in nodes:
         if len(node.outputs) != 1 or id(node.outputs[0]) in output_ids:
             continue
@@ -80,5 +78,5 @@ def pool_first_nodes(nodes: list, outputs: list) -> dict[int, Any]:
             (reader,) = users
             inputs = [t for t in flatten(reader.inputs) if is_symbolic(t)]
             if len(inputs) == 1 and inputs[0] is node.outputs[0]:
-                pairs[id(reader)] = node
+                pairs.append((node, reader))
     return pairs

@@ -85,6 +85,7 @@ class Functional(Model):
         _check_symbolic("inputs", self._inputs)
         _check_symbolic("outputs", self._outputs)
         self._nodes = _topological_nodes(self._inputs, self._outputs)
+        self._pool_pairs = _fusion.pool_first_nodes(self._nodes, self._outputs)  # see _run
         unique: list[nn.Module] = []
         for node in self._nodes:
             if all(node.layer is not m for m in unique):
@@ -240,10 +241,9 @@ class Functional(Model):
         masks: dict[int, torch.Tensor | None] = {}
         last = self._outputs[0].node if pre_activation else None
         lookup = lambda s: values[id(s)] if is_symbolic(s) else s  # noqa: E731
-        pairs = self._pool_pairs()
-        early = {id(producer): reader for reader, producer in pairs.items()  # reader: id of the pool node
-                 if _fusion.pool_first(producer.layer, self._node_layer[reader])}
-        relu_after: dict[int, Any] = {}  # pool node -> the ReLU it applies (see _fusion)
+        early = {id(producer): id(reader) for producer, reader in self._pool_pairs
+                 if _fusion.pool_first(producer.layer, reader.layer)}
+        relu_after: dict[int, Any] = {}  # id(pool node) -> the ReLU it applies (see _fusion)
         for node in self._nodes:
             args = _map(node.inputs, lookup)
             kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
@@ -264,14 +264,6 @@ class Functional(Model):
                 masks[id(sym)] = out_mask[i] if isinstance(out_mask, (list, tuple)) else (out_mask if i == 0 else None)
         results = [values[id(t)] for t in self._outputs]
         return results if self._multi_output else results[0]
-
-
-    def _pool_pairs(self) -> dict[int, Any]:
-        """``{id(pool node): producer node}`` (see ``_fusion``), found once."""
-        if getattr(self, "_pool_pairs_cache", None) is None:
-            self._pool_pairs_cache = _fusion.pool_first_nodes(self._nodes, self._outputs)
-            self._node_layer = {id(n): n.layer for n in self._nodes}
-        return self._pool_pairs_cache
 
 
 def _map(structure: Any, fn: Any) -> Any:

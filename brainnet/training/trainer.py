@@ -240,8 +240,6 @@ class Trainer:
             )
         if not self.optimizer.built:
             self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs)
-        if self.device.type == "cpu":
-            _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
 
     @property
     def fused(self) -> bool:
@@ -369,6 +367,8 @@ class Trainer:
             val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
             xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
         self.build_optimizer()
+        if self.device.type == "cpu":
+            _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
         self.parallel.start(self, batch_size)  # under torchrun: join, check the global batch, rank 0's weights
         self.penalized = self.has_penalties()
         self.graph_step = None
