@@ -8,9 +8,10 @@ fresh pages and pays a page fault, and a kernel zero-fill, for every 4 KiB of
 them. ``fit()`` on a CPU therefore asks glibc (``mallopt``) to keep blocks
 up to ``MMAP_THRESHOLD`` on its heap and to keep up to ``TRIM_THRESHOLD`` of
 freed heap for reuse. ``tests/training/test_malloc.py`` measures the page
-faults per step of the seed CNN at batch 64 in a new process: 2,094 without
-this, 85 with it. glibc raises its own thresholds as a run goes on, so over
-hundreds of steps the difference shrinks. This is what allocators such as jemalloc or tcmalloc, which
+faults per step of the seed CNN at batch 64 in a new process: 229–2,672
+without this (glibc's own thresholds adapt differently from run to run), 0–85
+with it. glibc raises its own thresholds as a run goes on, so over hundreds
+of steps the difference shrinks. This is what allocators such as jemalloc or tcmalloc, which
 PyTorch's CPU tuning guides preload for the same reason, do by default.
 
 The cost is memory held but unused between steps, at most the training's
