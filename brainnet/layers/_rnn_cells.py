@@ -23,10 +23,10 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .. import activations, regularizers
+from ._dropout import keep_mask
 from .base import Layer, Shape, glorot_uniform, shape_str
 from .core import check_positive_int
 
@@ -37,7 +37,7 @@ Activation = Callable[[Tensor], Tensor]
 def dropout_mask(like: Tensor, rate: float) -> Tensor:
     """One dropout mask per sequence: entries 0 or 1/(1 − rate), shaped like
     one step (``(batch, n)``) and reused at every time step."""
-    return F.dropout(torch.ones_like(like), rate, training=True)
+    return keep_mask(tuple(like.shape), rate, like.dtype, like.device)
 
 
 def _dropped(h: Tensor, mask: Tensor | None) -> Tensor:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import regularizers
+from ._dropout import dropout, fast_mask
 from .base import Layer, Shape, glorot_uniform, shape_str
 from .core import check_positive_int
 
@@ -217,7 +218,7 @@ class Attention(Layer):
         key_mask = None if kv_mask is None else kv_mask[:, None, :]  # (B, 1, T_k)
         weights = masked_softmax(scores, _keep(key_mask, use_causal_mask, *scores.shape[-2:], scores.device))
         if training and self.dropout > 0:
-            weights = F.dropout(weights, self.dropout, training=True)
+            weights = dropout(weights, self.dropout)
         out = weights @ value  # (B, T_q, d_v)
         if q_mask is not None:
             out = out * q_mask[..., None].to(out.dtype)
@@ -440,17 +441,22 @@ class MultiHeadAttention(Layer):
         k = self.key_dense(key).transpose(1, 2)  # (B, H, T_k, d_k)
         v = self.value_dense(value).transpose(1, 2)  # (B, H, T_k, d_v)
         p, scale = (self.dropout if training else 0.0), 1.0 / math.sqrt(self.key_dim)
-        if not return_attention_scores and attention_mask is None:  # no mask or only the causal one: fastest
+        # Fused attention, unless the weights are asked for or must be dropped out
+        # with brainnet's faster CPU mask (fused attention draws it with bernoulli_).
+        fused = not return_attention_scores and not (p and fast_mask(q.device, q.dtype, p))
+        if fused and attention_mask is None:  # no mask or only the causal one: fastest
             heads = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=use_causal_mask, scale=scale)
             return self.output_dense(heads.transpose(1, 2))  # (B, T_q, d_out)
         keep = _keep(attention_mask, use_causal_mask, t_q, t_k, q.device)
         keep = keep[:, None] if keep is not None and keep.dim() == 3 else keep  # (B, 1, T_q, T_k): all heads
-        if not return_attention_scores:
+        if fused:
             bias = mask_bias(keep, q.dtype)  # additive: a fully masked row stays finite, as on the explicit path
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p, scale=scale)
             return self.output_dense(heads.transpose(1, 2))
         weights = masked_softmax((q @ k.transpose(-1, -2)) * scale, keep)  # (B, H, T_q, T_k)
-        heads = F.dropout(weights, p, training=True) @ v if p else weights @ v  # (B, H, T_q, d_v)
+        heads = dropout(weights, p) @ v  # (B, H, T_q, d_v)
+        if not return_attention_scores:
+            return self.output_dense(heads.transpose(1, 2))
         return self.output_dense(heads.transpose(1, 2)), weights
 
     def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any,

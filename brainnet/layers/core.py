@@ -7,9 +7,9 @@ import numbers
 from typing import Any, Callable, Iterable
 
 import torch
-import torch.nn.functional as F
 
 from .. import activations, regularizers
+from ._dropout import dropout, keep_mask
 from .base import Layer, Shape, glorot_uniform, shape_str
 
 
@@ -165,7 +165,7 @@ class Dropout(Layer):
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         if not training or self.rate == 0.0:
             return inputs
-        return F.dropout(inputs, self.rate, training=True)
+        return dropout(inputs, self.rate)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}
@@ -189,8 +189,7 @@ class _SpatialDropout(Layer):
             return inputs
         # (B, 1, ..., 1, C): one keep/drop per sample and channel
         shape = (inputs.shape[0],) + (1,) * (inputs.dim() - 2) + (inputs.shape[-1],)
-        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1.0 - self.rate)
-        return inputs * keep / (1.0 - self.rate)
+        return inputs * keep_mask(shape, self.rate, inputs.dtype, inputs.device)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from .. import activations
+from ._dropout import dropout
 from .attention import MultiHeadAttention, check_dropout
 from .base import Layer, Shape, glorot_uniform, shape_str
 from .core import Dense, check_positive_int
@@ -173,7 +173,7 @@ def _residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor],
     """LN(x + drop(f(x))) (post-norm) or x + drop(f(LN(x))) (normalize_first)."""
     y = sublayer(norm(x) if block.normalize_first else x)
     if training and block.dropout > 0:
-        y = F.dropout(y, block.dropout, training=True)
+        y = dropout(y, block.dropout)
     return x + y if block.normalize_first else norm(x + y)
 
 

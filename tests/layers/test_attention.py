@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from brainnet.layers import AdditiveAttention, Attention, Embedding, Input, MultiHeadAttention
+from brainnet.layers._dropout import keep_mask
 from brainnet.models import Model
 
 ATOL = 1e-10
@@ -234,9 +235,10 @@ def test_additive_attention_scale_vector_and_config():
 
 
 # -------------------------------------------------------- MultiHeadAttention
-def np_mha(layer: MultiHeadAttention, xq, xv, xk, keep=None):
+def np_mha(layer: MultiHeadAttention, xq, xv, xk, keep=None, drop=None):
     """Per head h: Q_h = x_q W_h^Q + b_h^Q, ...; A_h = softmax(Q_h K_hᵀ/√d_k) (−1e9 where keep is
-    False); y = Σ_h (A_h V_h) W_h^O + b^O, by loops over b, h, i, j. Returns (y, A)."""
+    False); y = Σ_h ((A_h ⊙ M_h) V_h) W_h^O + b^O with the dropout mask M (all ones if ``drop`` is
+    None), by loops over b, h, i, j. Returns (y, A)."""
     w = {n: p.detach().numpy() for n, p in layer.named_parameters()}
     wq, wk, wv, wo = (w[f"{n}_dense.kernel"] for n in ("query", "key", "value", "output"))
     bq, bk, bv, bo = (w[f"{n}_dense.bias"] for n in ("query", "key", "value", "output"))
@@ -250,7 +252,8 @@ def np_mha(layer: MultiHeadAttention, xq, xv, xk, keep=None):
                 if keep is not None:
                     s = s + np.where(keep[b, i], 0.0, -1e9)
                 a[b, h, i] = np_softmax(s)
-                head = sum(a[b, h, i, j] * vh[j] for j in range(tk))
+                m = np.ones(tk) if drop is None else drop[b, h, i]
+                head = sum(a[b, h, i, j] * m[j] * vh[j] for j in range(tk))
                 out[b, i] += head @ wo[h]
         out[b] += bo
     return out, a
@@ -357,6 +360,26 @@ def test_mha_dropout_only_in_training():
     assert not torch.allclose(layer(x, x, training=True), eval_out)
     layer.eval()
     torch.testing.assert_close(layer(x, x), eval_out)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_mha_training_dropout_drops_attention_weights_as_the_naive_version(masked):
+    # On the CPU the weights are dropped with brainnet's mask (layers/_dropout.py), drawn
+    # from torch's generator: the same seed draws the same mask for the naive version.
+    xq, xv = f64(2, 3, 6, seed=1), f64(2, 4, 5, seed=2)
+    layer = MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.4)
+    layer(xq, xv)
+    randomize_biases(layer)
+    attention_mask = torch.ones(2, 3, 4, dtype=torch.bool)
+    attention_mask[1, :, 2:] = False
+    kwargs = {"attention_mask": attention_mask} if masked else {}
+    torch.manual_seed(5)
+    out = layer(xq, xv, training=True, **kwargs)
+    torch.manual_seed(5)
+    drop = keep_mask((2, 2, 3, 4), 0.4, torch.float64, torch.device("cpu")).numpy()
+    assert set(np.unique(drop)) == {0.0, 1 / 0.6}
+    ref, _ = np_mha(layer, xq.numpy(), xv.numpy(), xv.numpy(), attention_mask.numpy() if masked else None, drop)
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=0, atol=ATOL)
 
 
 def test_mha_errors():
