@@ -238,3 +238,13 @@ def test_profile_fit_prints_shares_that_add_up() -> None:
     shares = [float(line.split("%")[0]) for line in rows]
     assert rows and 0 < sum(shares) <= 100.5
     assert any("lstm" in line.lower() or "rnn" in line.lower() for line in rows)
+
+
+def test_dropout_mask_benchmark_reports_both_shapes() -> None:
+    """benchmarks/dropout_mask.py runs and prints a speed-up for each shape."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout_mask.py"
+    done = subprocess.run([sys.executable, str(path), "--rounds", "2", "--calls", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
+    assert len(rows) == 2 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)

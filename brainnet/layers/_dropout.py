@@ -11,8 +11,9 @@ PyTorch draws such a mask with ``bernoulli_``, which on the CPU costs about
 quarter of a training step of the seed Transformer. Here the CPU mask is cut
 from 64-bit words of the same generator (``torch.manual_seed`` and
 ``brainnet.utils.set_random_seed`` still make it reproducible), four 16-bit
-uniforms ``u`` per word, ``keep = u < K`` with ``K = round((1 − rate)·2¹⁶)``:
-about 1 ns per element for the draw. The keep probability is therefore
+uniforms ``u`` per word, an entry kept when ``u`` falls in the lowest
+``K = round((1 − rate)·2¹⁶)`` of the 2¹⁶ levels: about 1 ns per element for
+the draw. The keep probability is therefore
 ``K / 65536``, within 2⁻¹⁷ ≈ 7.6·10⁻⁶ of ``1 − rate``; kept entries are
 still scaled by exactly ``1/(1 − rate)`` (as Keras and PyTorch do). Rates
 closer than that to 0 or 1, tensors on other devices (where ``bernoulli_``
@@ -60,8 +61,13 @@ def keep_mask(shape: tuple[int, ...], rate: float, dtype: torch.dtype, device: t
     shape = tuple(int(s) for s in shape)
     if not fast_mask(torch.device(device), dtype, rate):
         return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1.0 - rate).div_(1.0 - rate)
-    keep = uniform16(shape) < _keep_levels(rate) - _LEVELS // 2
-    return keep.to(dtype).mul_(1.0 / (1.0 - rate))
+    # Keep the lowest K of the 2¹⁶ levels: u < H with H = K − 2¹⁵. Arithmetic, not a comparison
+    # (PyTorch's bool tensors convert slowly): d = (H − ½) − u is a half-integer, ≥ ½ where kept
+    # and ≤ −½ where dropped, all exact in float32; clamped to [0, ½] and doubled it is 1 or 0.
+    high = _keep_levels(rate) - _LEVELS // 2
+    work = torch.float64 if dtype == torch.float64 else torch.float32  # u is not exact in 16-bit floats
+    mask = torch.rsub(uniform16(shape).to(work), high - 0.5).clamp_(0.0, 0.5).mul_(2.0 / (1.0 - rate))
+    return mask if dtype == work else mask.to(dtype)
 
 
 def dropout(x: torch.Tensor, rate: float) -> torch.Tensor:

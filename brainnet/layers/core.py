@@ -145,6 +145,13 @@ class Dropout(Layer):
 
         y = x · m / (1 − rate),   m ~ Bernoulli(1 − rate)
 
+    On the CPU, ``m`` is cut from 16-bit uniforms of torch's generator, which
+    makes the layer about 4 × faster than ``F.dropout``
+    (``python benchmarks/dropout_mask.py``): the keep probability is then
+    ``round((1 − rate)·2¹⁶)/2¹⁶``, within 7.6·10⁻⁶ of ``1 − rate``
+    (``brainnet/layers/_dropout.py``). ``torch.manual_seed`` makes it
+    reproducible.
+
     Args:
         rate: fraction of inputs to drop, in [0, 1).
 

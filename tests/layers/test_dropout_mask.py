@@ -50,6 +50,18 @@ def test_keep_mask_values_and_keep_fraction(rate):
     assert abs(kept.double().mean().item() - levels) < five_sigma(levels, n)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_an_entry_is_kept_exactly_when_its_uniform_is_below_the_threshold(dtype):
+    # kept ⇔ u < K − 2¹⁵ (the lowest K of the 2¹⁶ levels), K = round((1 − rate)·2¹⁶)
+    rate = 0.37
+    torch.manual_seed(9)
+    u = uniform16((300, 301))
+    torch.manual_seed(9)
+    m = keep_mask((300, 301), rate, dtype, CPU)
+    assert torch.equal(m != 0, u < round((1 - rate) * 65536) - 32768)
+    assert not torch.signbit(m).any()  # no −0.0
+
+
 def test_keep_mask_is_reproducible_with_the_torch_seed_and_fresh_each_draw():
     torch.manual_seed(3)
     a = keep_mask((64, 64), 0.3, torch.float64, CPU)
