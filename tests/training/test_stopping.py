@@ -101,6 +101,9 @@ def test_ctrl_c_signal_stops_after_the_current_batch(tmp_path):
         from brainnet.callbacks import LambdaCallback
         from brainnet.layers import Dense
         from brainnet.models import Sequential
+        # As in an interactive Python, even when pytest was started in the background
+        # (where the shell hands its children SIGINT ignored, and fit leaves that alone).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         x = np.random.default_rng(0).normal(size=(40, 2)).astype("float32")
         y = (x[:, 0] > 0).astype(int)
         model = Sequential([Dense(2, activation="softmax", input_shape=(2,))])
