@@ -7,8 +7,9 @@ recurrent layers' ``dropout``/``recurrent_dropout``, the attention layers'
     y = x · m,   m_i = 1/(1 − rate) with probability 1 − rate, else 0
 
 PyTorch draws such a mask with ``bernoulli_``, which on the CPU costs about
-9 ns per element (one Mersenne-Twister draw and a float comparison each): a
-quarter of a training step of the seed Transformer. Here the CPU mask is cut
+9 ns per element (one Mersenne-Twister draw and a float comparison each):
+29.5 % of the operator time of the seed Transformer's training step
+(``python benchmarks/profile_fit.py transformer`` before this module). Here the CPU mask is cut
 from 64-bit words of the same generator (``torch.manual_seed`` and
 ``brainnet.utils.set_random_seed`` still make it reproducible), four 16-bit
 uniforms ``u`` per word, an entry kept when ``u`` falls in the lowest
@@ -59,8 +60,13 @@ def keep_mask(shape: tuple[int, ...], rate: float, dtype: torch.dtype, device: t
     ``1 − rate`` as ``bernoulli_`` draws it.
     """
     shape = tuple(int(s) for s in shape)
-    if not fast_mask(torch.device(device), dtype, rate):
-        return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1.0 - rate).div_(1.0 - rate)
+    if fast_mask(torch.device(device), dtype, rate):
+        return _cut_mask(shape, rate, dtype)
+    return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1.0 - rate).div_(1.0 - rate)
+
+
+def _cut_mask(shape: tuple[int, ...], rate: float, dtype: torch.dtype) -> torch.Tensor:
+    """The CPU mask from 16-bit uniforms (the caller has checked ``fast_mask``)."""
     # Keep the lowest K of the 2¹⁶ levels: u < H with H = K − 2¹⁵. Arithmetic, not a comparison
     # (PyTorch's bool tensors convert slowly): d = (H − ½) − u is a half-integer, ≥ ½ where kept
     # and ≤ −½ where dropped, all exact in float32; clamped to [0, ½] and doubled it is 1 or 0.
@@ -74,6 +80,6 @@ def dropout(x: torch.Tensor, rate: float) -> torch.Tensor:
     """Training-mode dropout ``y = x·m`` (``rate`` in [0, 1)); the gradient is ``g·m``."""
     if rate == 0.0:
         return x
-    if not fast_mask(x.device, x.dtype, rate):
-        return F.dropout(x, rate, training=True)
-    return x * keep_mask(tuple(x.shape), rate, x.dtype, x.device)
+    if fast_mask(x.device, x.dtype, rate):
+        return x * _cut_mask(tuple(x.shape), rate, x.dtype)
+    return F.dropout(x, rate, training=True)

@@ -455,9 +455,8 @@ class MultiHeadAttention(Layer):
             return self.output_dense(heads.transpose(1, 2))
         weights = masked_softmax((q @ k.transpose(-1, -2)) * scale, keep)  # (B, H, T_q, T_k)
         heads = dropout(weights, p) @ v  # (B, H, T_q, d_v)
-        if not return_attention_scores:
-            return self.output_dense(heads.transpose(1, 2))
-        return self.output_dense(heads.transpose(1, 2)), weights
+        out = self.output_dense(heads.transpose(1, 2))
+        return (out, weights) if return_attention_scores else out
 
     def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any,
                         inputs: list[torch.Tensor]) -> torch.Tensor | None:
