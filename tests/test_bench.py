@@ -248,3 +248,13 @@ def test_dropout_mask_benchmark_reports_both_shapes() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
     assert len(rows) == 2 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)
+
+
+def test_optimizer_step_benchmark_reports_every_network() -> None:
+    """benchmarks/optimizer_step.py runs and prints a speed-up for each network."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "optimizer_step.py"
+    done = subprocess.run([sys.executable, str(path), "--rounds", "2", "--calls", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
+    assert len(rows) == 3 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)

@@ -361,3 +361,37 @@ def test_sgd_weight_decay_one_step_by_hand():
     opt.step()
     expected = torch.tensor([1.0, -2.0], dtype=torch.float64) * (1 - 0.05) - 0.1 * torch.tensor([0.4, 0.6], dtype=torch.float64)
     torch.testing.assert_close(w.detach(), expected, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------ (c) the fused update
+@pytest.mark.parametrize("label, make, fused", [
+    ("sgd", lambda: optimizers.SGD(0.05, momentum=0.9), True),
+    ("adam", lambda: optimizers.Adam(0.01), True),
+    ("adamw", lambda: optimizers.AdamW(0.01, weight_decay=0.1), True),
+    ("rmsprop", lambda: optimizers.RMSprop(0.01), None),  # PyTorch has no fused RMSprop
+])
+def test_cpu_weights_get_the_fused_update_with_the_unfused_results(label, make, fused):
+    # float32, as in training: the fused kernel may round differently in the last bit.
+    init = [a.astype(np.float32) for a in make_params()]
+    grads = [[g.astype(np.float32) for g in step] for step in make_grads()]
+    opt = make()
+    params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+    opt.build(params)
+    assert opt.torch_optimizer.defaults.get("fused") is fused
+    got = run_torch_params(opt.step, params, grads)
+    plain = make()
+    plain.can_fuse = lambda params: False
+    expected = run_brainnet(plain, init, grads)
+    assert plain.torch_optimizer.defaults.get("fused") is None
+    assert_params_close(got, expected, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(got[0], init[0])
+
+
+def test_the_fused_update_needs_floating_weights_on_one_device_type():
+    opt = optimizers.Adam()
+    floats = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2))]
+    assert opt.can_fuse(floats)
+    assert not opt.can_fuse([])
+    assert not opt.can_fuse([floats[0], torch.zeros(3, dtype=torch.int64)])
+    assert not opt.can_fuse([floats[0], torch.zeros(3, device="meta")])
+    assert not optimizers.RMSprop().can_fuse(floats)
