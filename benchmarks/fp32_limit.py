@@ -12,6 +12,19 @@ backward pass costs twice the forward (the gradient of the weights and of
 the input) except for the first layer, whose input needs no gradient. The
 pooling, activation and loss operations are left out (they are not
 multiply-adds), so the limit is generous to the machine.
+
+    python benchmarks/fp32_limit.py --fit [--rounds 9] [--samples 12800]
+
+also measures brainnet against that limit in the same process (MNIST from
+``BRAINNET_DATA_DIR``): every round times the sgemm 3 times, trains the seed
+CNN with ``fit()`` at batch 64 over ``--samples`` training images (the
+benchmark harness's "brainnet" contestant, SGD(0.01, momentum 0.9)), and
+times the sgemm 3 times again. The round's limit is the mean of the two
+sgemm medians divided by the FLOPs per image, and its fraction is ``fit()``'s
+images per second over that limit. Since the machine's speed drifts from
+minute to minute, a fraction taken within one round is steadier than a
+throughput and a limit measured at different times. It prints the median
+and range of the fractions over ``--rounds`` rounds, after one untimed round.
 """
 
 from __future__ import annotations
@@ -47,8 +60,8 @@ def flops_per_training_image() -> tuple[int, list[tuple[str, int]]]:
     return total, rows
 
 
-def sgemm_rate(size: int, repeats: int) -> list[float]:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def sgemm_rate(size: int, repeats: int, matrices: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[float]:
+    a, b = matrices if matrices is not None else (torch.randn(size, size), torch.randn(size, size))
     for _ in range(3):
         a @ b
     rates = []
@@ -59,10 +72,43 @@ def sgemm_rate(size: int, repeats: int) -> list[float]:
     return rates
 
 
+def fit_fractions(total: int, size: int, rounds: int, samples: int, limit: int | None = None) -> list[dict]:
+    """Per round: the sgemm rate around a ``fit()`` pass, and the pass's
+    share of the FP32 limit (see the module docstring)."""
+    from brainnet.benchmarks.harness import Settings, make_contestant
+    from brainnet.benchmarks.workloads import WORKLOADS, load_data
+    from brainnet.utils import set_random_seed
+
+    workload = WORKLOADS["cnn64"]
+    data = load_data(workload, limit)
+    if samples > len(data.y_train):
+        raise SystemExit(f"fp32_limit: expected --samples at most {len(data.y_train)} (the training images), "
+                         f"got {samples}. Fix: --samples {len(data.y_train)}.")
+    set_random_seed(0)
+    contestant = make_contestant("brainnet", workload, data, torch.device("cpu"), Settings(), workload.build_brainnet())
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    results = []
+    for round_ in range(rounds + 1):  # round 0 warms up
+        before = statistics.median(sgemm_rate(size, 3, (a, b)))
+        start = time.perf_counter()
+        contestant.train(samples)
+        images_per_s = samples / (time.perf_counter() - start)
+        after = statistics.median(sgemm_rate(size, 3, (a, b)))
+        limit_images = (before + after) / 2 / total
+        if round_:
+            results.append({"images_per_s": images_per_s, "sgemm_before": before, "sgemm_after": after,
+                            "limit": limit_images, "fraction": images_per_s / limit_images})
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--fit", action="store_true", help="also measure brainnet fit() against the limit, per round")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds of --fit (default 9)")
+    parser.add_argument("--samples", type=int, default=12800, help="training images per --fit round (default 12800)")
+    parser.add_argument("--limit", type=int, default=None, help="use the first N training images (tests)")
     args = parser.parse_args()
     total, rows = flops_per_training_image()
     for name, cost in rows:
@@ -74,6 +120,15 @@ def main() -> int:
           f"(range {min(rates) / 1e9:.1f}-{max(rates) / 1e9:.1f})")
     print(f"FP32 limit: {median / total:,.0f} training images/s (range {min(rates) / total:,.0f}-"
           f"{max(rates) / total:,.0f}); 75 % of it: {0.75 * median / total:,.0f}")
+    if args.fit:
+        results = fit_fractions(total, args.size, args.rounds, args.samples, args.limit)
+        for i, r in enumerate(results, start=1):
+            print(f"  round {i}: sgemm {r['sgemm_before'] / 1e9:.1f} / {r['sgemm_after'] / 1e9:.1f} GFLOP/s, "
+                  f"limit {r['limit']:,.0f} images/s; fit() {r['images_per_s']:,.0f} images/s = "
+                  f"{100 * r['fraction']:.1f} %")
+        fractions = [r["fraction"] for r in results]
+        print(f"brainnet fit(), seed CNN, batch 64: median {100 * statistics.median(fractions):.1f} % of the FP32 "
+              f"limit (rounds {100 * min(fractions):.1f}-{100 * max(fractions):.1f} %)")
     return 0
 
 

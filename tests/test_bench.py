@@ -258,3 +258,29 @@ def test_optimizer_step_benchmark_reports_every_network() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
     assert len(rows) == 3 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)
+
+
+def test_fp32_limit_fit_rounds_report_a_fraction_per_round() -> None:
+    """benchmarks/fp32_limit.py --fit: one line per round whose fraction is
+    that round's fit() rate over its limit, and a median of them."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fp32_limit.py"
+    done = subprocess.run([sys.executable, str(path), "--fit", "--rounds", "2", "--samples", "640", "--limit", "1000",
+                           "--size", "128", "--repeats", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rounds = [line for line in done.stdout.splitlines() if line.strip().startswith("round ")]
+    assert len(rounds) == 2
+    for line in rounds:
+        limit = float(line.split("limit ")[1].split(" images/s")[0].replace(",", ""))
+        rate = float(line.split("fit() ")[1].split(" images/s")[0].replace(",", ""))
+        percent = float(line.split("= ")[1].split(" %")[0])
+        assert limit > 0 and rate > 0 and percent == pytest.approx(100 * rate / limit, rel=2e-3, abs=0.06)
+    assert "median" in done.stdout.splitlines()[-1] and "of the FP32 limit" in done.stdout
+
+
+def test_fp32_limit_fit_refuses_more_samples_than_images() -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fp32_limit.py"
+    done = subprocess.run([sys.executable, str(path), "--fit", "--rounds", "1", "--samples", "5000", "--limit", "1000",
+                           "--size", "64", "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "fp32_limit: expected --samples at most 1000 (the training images), got 5000. Fix: --samples 1000." \
+        in done.stderr
