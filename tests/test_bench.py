@@ -240,24 +240,27 @@ def test_profile_fit_prints_shares_that_add_up() -> None:
     assert any("lstm" in line.lower() or "rnn" in line.lower() for line in rows)
 
 
-def test_dropout_mask_benchmark_reports_both_shapes() -> None:
-    """benchmarks/dropout_mask.py runs and prints a speed-up for each shape."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout_mask.py"
+def _speedups(script: str) -> list[float]:
+    """Run a benchmarks/ script that compares two implementations in 2 short
+    rounds; return the speed-up of each of its rows."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
     done = subprocess.run([sys.executable, str(path), "--rounds", "2", "--calls", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
-    assert len(rows) == 2 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)
+    return [float(line.split("speed-up ")[1].split(" x")[0]) for line in rows]
+
+
+def test_dropout_mask_benchmark_reports_both_shapes() -> None:
+    """benchmarks/dropout_mask.py runs and prints a speed-up for each shape."""
+    speedups = _speedups("dropout_mask.py")
+    assert len(speedups) == 2 and all(x > 0 for x in speedups)
 
 
 def test_optimizer_step_benchmark_reports_every_network() -> None:
     """benchmarks/optimizer_step.py runs and prints a speed-up for each network."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "optimizer_step.py"
-    done = subprocess.run([sys.executable, str(path), "--rounds", "2", "--calls", "1"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line for line in done.stdout.splitlines() if "speed-up" in line]
-    assert len(rows) == 3 and all(float(line.split("speed-up ")[1].split(" x")[0]) > 0 for line in rows)
+    speedups = _speedups("optimizer_step.py")
+    assert len(speedups) == 3 and all(x > 0 for x in speedups)
 
 
 def test_fp32_limit_fit_rounds_report_a_fraction_per_round() -> None:
