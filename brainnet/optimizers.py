@@ -84,8 +84,12 @@ class Optimizer:
         operations. On the CPU an Adam step measured 3.9 × faster for the
         LSTM workload's weights and 5.0 × for the Transformer's, an SGD step
         1.8 × for the seed CNN's (``benchmarks/optimizer_step.py``); the
-        results agree with the unfused update to float32 rounding. ``graph_safe=True`` (the CUDA-graph step) also keeps the learning rate
-        in a device tensor, so that a replayed graph reads the current rate.
+        results agree with the unfused update to float32 rounding. PyTorch
+        versions without a fused CPU kernel (before 2.4) refuse ``fused=True``
+        for CPU weights when the optimizer is made; the update then runs
+        unfused. ``graph_safe=True`` (the CUDA-graph step) also keeps the
+        learning rate in a device tensor, so that a replayed graph reads the
+        current rate.
         """
         params = [p for p in params if p.requires_grad]
         kwargs = self.torch_kwargs()
@@ -96,7 +100,13 @@ class Optimizer:
             lr = torch.tensor(self._learning_rate, dtype=torch.float32, device=params[0].device)
             if "capturable" in inspect.signature(self.torch_class).parameters:
                 kwargs["capturable"] = True  # its step counter stays on the device too
-        self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
+        try:
+            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
+        except RuntimeError:
+            if not kwargs.get("fused") or params[0].device.type != "cpu":
+                raise
+            del kwargs["fused"]  # this PyTorch fuses on accelerators only
+            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
         return self.torch_optimizer
 
     @property

@@ -395,3 +395,22 @@ def test_the_fused_update_needs_floating_weights_on_one_device_type():
     assert not opt.can_fuse([floats[0], torch.zeros(3, dtype=torch.int64)])
     assert not opt.can_fuse([floats[0], torch.zeros(3, device="meta")])
     assert not optimizers.RMSprop().can_fuse(floats)
+
+
+def test_a_pytorch_without_the_fused_cpu_update_runs_it_unfused(monkeypatch):
+    # PyTorch before 2.4 has fused=True for CUDA only and refuses CPU weights when the optimizer is made.
+    class OldAdam(torch.optim.Adam):
+        def __init__(self, params, fused=None, **kwargs):
+            params = list(params)
+            if fused and any(p.device.type == "cpu" for p in params):
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                                   "supported devices: ['cuda', 'xpu', 'privateuseone'].")
+            super().__init__(params, fused=fused, **kwargs)
+
+    opt = optimizers.Adam(0.01)
+    monkeypatch.setattr(opt, "torch_class", OldAdam)
+    init, grads = make_params(), make_grads()
+    got = run_brainnet(opt, init, grads)
+    assert opt.torch_optimizer.defaults.get("fused") is None
+    for g, e in zip(got, run_torch(torch.optim.Adam, {"lr": 0.01, "eps": 1e-7}, init, grads)):
+        np.testing.assert_array_equal(g, e)
