@@ -310,7 +310,7 @@ class DataParallel:
                 if grads[i] is not None:
                     grads[i].copy_(part)
                 elif had:
-                    p.grad = part.clone()
+                    p.grad = torch.empty_like(p).copy_(part)  # in the weight's layout (channels-last kernels)
 
     def idle_step(self, trainer: Any) -> torch.Tensor:
         """The step of a process whose part of a (last, small) global batch is

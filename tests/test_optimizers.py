@@ -414,3 +414,38 @@ def test_a_pytorch_without_the_fused_cpu_update_runs_it_unfused(monkeypatch):
     assert opt.torch_optimizer.defaults.get("fused") is None
     for g, e in zip(got, run_torch(torch.optim.Adam, {"lr": 0.01, "eps": 1e-7}, init, grads)):
         np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(1.0), lambda: optimizers.Adam(0.1)], ids=["sgd", "adam"])
+def test_a_gradient_in_another_layout_than_its_weight_updates_the_right_entries(make):
+    # A contiguous gradient set by hand on a channels-last kernel: PyTorch's fused
+    # update alone would add it in memory order, that is to the wrong entries.
+    torch.manual_seed(0)
+    kernel = torch.randn(4, 3, 2, 2).contiguous(memory_format=torch.channels_last)
+    grads = [torch.randn(4, 3, 2, 2) for _ in range(3)]  # contiguous
+    results = []
+    for fused in (True, False):
+        opt = make()
+        if not fused:
+            opt.can_fuse = lambda params: False
+        p = torch.nn.Parameter(kernel.clone(memory_format=torch.preserve_format))
+        opt.build([p])
+        assert opt.torch_optimizer.defaults.get("fused") is (True if fused else None)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        results.append(p.detach().clone())
+        assert p.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-6, atol=1e-6)
+    if isinstance(opt, optimizers.SGD):  # plain SGD, rate 1: θ − Σg
+        torch.testing.assert_close(results[0], kernel - sum(grads), rtol=1e-6, atol=1e-6)
+
+
+def test_same_layout_ignores_the_stride_of_length_1_axes():
+    from brainnet.optimizers import _same_layout
+
+    a = torch.zeros(32, 1, 3, 3)
+    assert _same_layout(a, a.contiguous(memory_format=torch.channels_last))  # (9, 9, 3, 1) against (9, 1, 3, 1)
+    b = torch.zeros(4, 3, 2, 2)
+    assert not _same_layout(b, b.contiguous(memory_format=torch.channels_last))
+    assert _same_layout(b, b.clone())

@@ -53,6 +53,8 @@ def main() -> None:
     model = Sequential([
         Conv2D(4, (3, 3), activation="relu", input_shape=(28, 28, 1)),
         MaxPooling2D((2, 2)),
+        # A kernel with several input channels: channels-last in memory, unlike a contiguous gradient.
+        Conv2D(4, (3, 3), activation="relu"),
         Flatten(),
         Dense(10, activation="softmax"),
     ])

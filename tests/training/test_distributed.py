@@ -9,11 +9,17 @@ zero gradient) and 99 for validation (50 and 49 per process).
 Tolerance: the two runs differ only in the order of float32 sums (a global
 batch's gradient is added up as two halves, then summed across processes),
 so the final weights must agree within 1e-5 in absolute value. Measured on
-the 2-core development machine (torch 2.13, CPU): 4.5e-7; for scale, the
-same single-process run with 2 threads instead of 1 differs from it by
-3.6e-7. The History and evaluate's results agree within 1e-6 (measured
-1.5e-7; the accuracies are equal). A wrong weighting of just the one-sample
-batches, their gradient averaged as two halves, moves the weights by ~1e-2.
+the 2-core development machine (torch 2.13, CPU): 4.5e-7 with one
+convolution; 1.3e-6 since the network has a second one, with several input
+channels (a channels-last kernel); for scale, the same single-process run
+with 2 threads instead of 1 differed from it by 3.6e-7. The History and
+evaluate's results agree within 1e-6 plus 1e-6 relative (measured: 4.9e-7
+on the training loss, 1.4e-6 on a validation loss of 4.67, i.e. 3.0e-7
+relative; the accuracies are equal). A wrong weighting of just the
+one-sample batches, their gradient averaged as two halves, moves the weights
+by ~1e-2; so does a zero gradient sent to the optimizer in another memory
+layout than its channels-last kernel (0.10 measured), which the second
+convolution is there to catch.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ PROGRAM = Path(__file__).with_name("distributed_program.py")
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = "996"
 WEIGHTS_TOLERANCE = 1e-5
-HISTORY_TOLERANCE = 1e-6
+HISTORY_TOLERANCE = 1e-6  # absolute, and as much again relative
 
 
 def _env(mnist_dir: Path) -> dict[str, str]:
@@ -91,9 +97,10 @@ def test_two_processes_end_with_the_weights_and_history_of_one(runs):
     assert a["params"] == b["params"] == {"epochs": 2, "steps": 29, "verbose": 1, "batch_size": 32}
     assert sorted(a["history"]) == sorted(b["history"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     for key in a["history"]:
-        np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=HISTORY_TOLERANCE)
+        np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=HISTORY_TOLERANCE,
+                                   atol=HISTORY_TOLERANCE)
     np.testing.assert_allclose([b["test_loss"], b["test_accuracy"]], [a["test_loss"], a["test_accuracy"]],
-                               rtol=0, atol=HISTORY_TOLERANCE)
+                               rtol=HISTORY_TOLERANCE, atol=HISTORY_TOLERANCE)
     assert a["history"]["loss"][1] < a["history"]["loss"][0]  # it learned something
 
 
