@@ -245,6 +245,21 @@ def _gradients_in_weight_layout(param_groups: list[dict[str, Any]]) -> None:
                 p.grad = torch.empty_like(p).copy_(g)
 
 
+def state_in_weight_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Put every per-weight state tensor (momentum, Adam's moments) in its
+    weight's memory layout, as the update itself creates them. A loaded state
+    comes back contiguous, and the fused update would read a contiguous
+    moment of a channels-last kernel in the wrong order (see
+    ``_gradients_in_weight_layout``): a resumed run then drifted from the
+    uninterrupted one (``tests/training/test_resume.py``)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for name, value in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and not _same_layout(value, p):
+                    laid = torch.empty_strided(p.shape, p.stride(), dtype=value.dtype, device=value.device)
+                    optimizer.state[p][name] = laid.copy_(value)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 

@@ -176,6 +176,7 @@ def load_optimizer_state(
     for index, values in info.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(values)
     torch_opt.load_state_dict({"state": state, "param_groups": groups})
+    optimizers_module.state_in_weight_layout(torch_opt)  # files hold contiguous tensors
     optimizer.iterations = int(info.get("iterations", 0))
     if optimizer.schedule is None and groups:  # a schedule sets the rate from iterations itself
         optimizer.learning_rate = float(groups[0]["lr"])

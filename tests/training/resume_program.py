@@ -41,6 +41,7 @@ def main() -> None:
         Conv2D(6, (3, 3), activation="relu", input_shape=(10, 10, 1)),
         BatchNormalization(),
         MaxPooling2D((2, 2)),
+        Conv2D(4, (3, 3), activation="relu"),  # several input channels: a channels-last kernel and moments
         Flatten(),
         Dropout(0.3),
         Dense(4, activation="softmax"),
