@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from brainnet._malloc import keep_freed_memory
+from brainnet.benchmarks.command import positive_int
 from brainnet.layers._dropout import dropout
 
 SHAPES = {"attention weights": (128, 4, 28, 28), "block output": (128, 28, 64)}
@@ -58,8 +59,8 @@ def compare(shape: tuple[int, ...], rounds: int, calls: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--rounds", type=positive_int, default=9)
+    parser.add_argument("--calls", type=positive_int, default=20)
     args = parser.parse_args(argv)
     keep_freed_memory()
     print(f"dropout {RATE} on the CPU, {torch.get_num_threads()} threads, {args.rounds} rounds of {args.calls} calls")

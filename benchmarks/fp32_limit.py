@@ -36,6 +36,8 @@ import time
 
 import torch
 
+from brainnet.benchmarks.command import positive_int
+
 
 def flops_per_training_image() -> tuple[int, list[tuple[str, int]]]:
     from brainnet.layers import Conv2D, Dense
@@ -103,12 +105,12 @@ def fit_fractions(total: int, size: int, rounds: int, samples: int, limit: int |
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--size", type=positive_int, default=2048)
+    parser.add_argument("--repeats", type=positive_int, default=9)
     parser.add_argument("--fit", action="store_true", help="also measure brainnet fit() against the limit, per round")
-    parser.add_argument("--rounds", type=int, default=9, help="rounds of --fit (default 9)")
-    parser.add_argument("--samples", type=int, default=12800, help="training images per --fit round (default 12800)")
-    parser.add_argument("--limit", type=int, default=None, help="use the first N training images (tests)")
+    parser.add_argument("--rounds", type=positive_int, default=9, help="rounds of --fit (default 9)")
+    parser.add_argument("--samples", type=positive_int, default=12800, help="training images per --fit round (default 12800)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use the first N training images (tests)")
     args = parser.parse_args()
     total, rows = flops_per_training_image()
     for name, cost in rows:

@@ -22,6 +22,7 @@ import time
 
 import torch
 
+from brainnet.benchmarks.command import positive_int
 from brainnet.benchmarks.workloads import WORKLOADS
 
 NETWORKS = ("cnn64", "lstm", "transformer")
@@ -61,8 +62,8 @@ def compare(name: str, rounds: int, calls: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--rounds", type=positive_int, default=9)
+    parser.add_argument("--calls", type=positive_int, default=50)
     args = parser.parse_args(argv)
     print(f"optimizer step on the CPU, {torch.get_num_threads()} threads, {args.rounds} rounds of {args.calls} steps")
     for name in NETWORKS:

@@ -287,3 +287,25 @@ def test_fp32_limit_fit_refuses_more_samples_than_images() -> None:
     assert done.returncode == 1
     assert "fp32_limit: expected --samples at most 1000 (the training images), got 5000. Fix: --samples 1000." \
         in done.stderr
+
+
+@pytest.mark.parametrize("script, argument, value, fix", [
+    ("optimizer_step.py", "--rounds", "0", "got 0. Fix: 1 or more."),
+    ("dropout_mask.py", "--calls", "x", "got 'x'. Fix: a whole number such as 5."),
+    ("fp32_limit.py", "--samples", "-3", "got -3. Fix: 1 or more."),
+])
+def test_benchmark_scripts_refuse_counts_below_one(script, argument, value, fix) -> None:
+    """Rounds, calls and sizes are positive integers (a zero would end in a
+    median of nothing); brainnet bench takes the same type."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    done = subprocess.run([sys.executable, str(path), argument, value], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"argument {argument}: expected a positive integer, {fix}" in done.stderr
+
+
+def test_bench_refuses_zero_repeats(capsys) -> None:
+    from brainnet.benchmarks.command import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--repeats", "0"])
+    assert "argument --repeats: expected a positive integer, got 0. Fix: 1 or more." in capsys.readouterr().err

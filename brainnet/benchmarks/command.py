@@ -15,13 +15,16 @@ DEFAULTS = {"limit": None, "steps": None, "repeats": 5, "max_epochs": 15}
 QUICK = {"limit": 1024, "steps": 4, "repeats": 2, "max_epochs": 2}  # --quick: seconds, not minutes
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (also used by the
+    scripts in benchmarks/)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}. Fix: a whole number such as 5.") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}. Fix: 1 or more.")
     return value
 
 
@@ -37,18 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--contestants", nargs="+", choices=list(CONTESTANTS), metavar="C",
                         help="loops to compare (default: brainnet dataloader handwritten, and "
                              "handwritten-graphed on CUDA)")
-    parser.add_argument("--repeats", type=_positive, help="timed repetitions per contestant (default 5)")
-    parser.add_argument("--steps", type=_positive, help="training steps per repetition (default: the workload's)")
+    parser.add_argument("--repeats", type=positive_int, help="timed repetitions per contestant (default 5)")
+    parser.add_argument("--steps", type=positive_int, help="training steps per repetition (default: the workload's)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--limit", type=_positive, help="use the first N training and N/5 test samples")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--limit", type=positive_int, help="use the first N training and N/5 test samples")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="float32 (default), or bfloat16 autocast in every contestant")
     parser.add_argument("--jit-compile", action="store_true", help="compile brainnet's step (jit_compile=True)")
     parser.add_argument("--time-to-accuracy", action="store_true",
                         help="in each contestant's new process, train on until the workload's target test "
                              "accuracy (slow)")
-    parser.add_argument("--max-epochs", type=_positive, help="cap for --time-to-accuracy (default 15)")
+    parser.add_argument("--max-epochs", type=positive_int, help="cap for --time-to-accuracy (default 15)")
     parser.add_argument("--in-process-only", action="store_true",
                         help="skip the new process per contestant (first epoch, time to accuracy, peak memory)")
     parser.add_argument("--memory", action="store_true",

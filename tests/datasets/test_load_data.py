@@ -147,7 +147,7 @@ def test_wrong_content_raises_checksum_error_with_both_hashes(mnist_dir, tmp_pat
     (folder / FILES[3]).write_bytes(gzip.compress(bytes(raw)))
     actual = hashlib.sha256(raw).hexdigest()
     expected = mnist.SHA256["t10k-labels-idx1-ubyte"]
-    with pytest.raises(ValueError, match=rf"t10k-labels-idx1-ubyte\.gz: SHA-256 mismatch") as info:
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte\.gz: SHA-256 mismatch") as info:
         mnist.load_data(path=folder)
     message = str(info.value)
     assert isinstance(info.value, ChecksumError)
