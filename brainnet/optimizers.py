@@ -224,6 +224,12 @@ def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
         n == 1 or sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride()))
 
 
+def _in_layout_of(weight: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` (the weight's shape, its own dtype and device) laid out
+    in memory as ``weight`` is."""
+    return torch.empty_strided(weight.shape, weight.stride(), dtype=t.dtype, device=t.device).copy_(t)
+
+
 def _gradients_in_weight_layout(param_groups: list[dict[str, Any]]) -> None:
     """Copy every gradient whose memory layout differs from its weight's into
     the weight's layout.
@@ -242,7 +248,7 @@ def _gradients_in_weight_layout(param_groups: list[dict[str, Any]]) -> None:
         for p in group["params"]:
             g = p.grad
             if g is not None and g.stride() != p.stride() and not _same_layout(g, p):
-                p.grad = torch.empty_like(p).copy_(g)
+                p.grad = _in_layout_of(p, g)
 
 
 def state_in_weight_layout(optimizer: torch.optim.Optimizer) -> None:
@@ -256,8 +262,7 @@ def state_in_weight_layout(optimizer: torch.optim.Optimizer) -> None:
         for p in group["params"]:
             for name, value in optimizer.state.get(p, {}).items():
                 if torch.is_tensor(value) and value.shape == p.shape and not _same_layout(value, p):
-                    laid = torch.empty_strided(p.shape, p.stride(), dtype=value.dtype, device=value.device)
-                    optimizer.state[p][name] = laid.copy_(value)
+                    optimizer.state[p][name] = _in_layout_of(p, value)
 
 
 class SGD(Optimizer):

@@ -23,6 +23,8 @@ is fast) and code traced by ``torch.compile`` use PyTorch's draw.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -44,9 +46,7 @@ def fast_mask(device: torch.device, dtype: torch.dtype, rate: float) -> bool:
 
 def uniform16(shape: tuple[int, ...]) -> torch.Tensor:
     """int16 uniforms on [−32768, 32767], all 16 bits random, from torch's CPU generator."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     # random_(-2**63, None) fills all 64 bits; plain random_() leaves the sign bit 0.
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2 ** 63), None)
     return words.view(torch.int16)[:n].view(shape)
