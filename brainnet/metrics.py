@@ -1,8 +1,11 @@
 """Metrics, as Keras names them: stateful averages over an epoch.
 
 A metric accumulates with ``update_state(y_true, y_pred)`` and reports with
-``result()``; ``reset_state()`` starts over. State stays on the device as
-tensors, so updating never waits for the GPU; ``result()`` reads it once.
+``result()``; ``reset_state()`` starts over. The running total stays on the device as a
+float64 tensor that is updated in place (so updating never waits for the GPU,
+and a training step captured as a CUDA graph keeps adding to the same
+tensor); the count of values is a Python number, since it depends only on
+the shapes. ``result()`` reads the total once.
 
 ``metrics=["accuracy"]`` in ``compile`` picks the variant that matches the
 loss, as Keras does: sparse labels → ``SparseCategoricalAccuracy``
@@ -41,16 +44,30 @@ class Metric:
 
     def update_state(self, y_true: Tensor, y_pred: Tensor) -> None:
         v = self.values(y_true, y_pred).detach()
-        self.total = self.total + v.sum(dtype=torch.float64)
-        self.count = self.count + v.numel()
+        self._add(v.sum(dtype=torch.float64), v.numel())
+
+    def _add(self, total: Tensor, count: float) -> None:
+        """``total += total``, in place once the total is a float64 tensor on
+        ``total``'s device (the first update makes it one); ``count += count``."""
+        own = self.total
+        if isinstance(own, Tensor) and own.dtype == torch.float64 and own.device == total.device and own.dim() == 0:
+            own.add_(total)
+        else:  # a number (0 after a reset), or a total restored from elsewhere: a new tensor of our own
+            self.total = total.to(torch.float64).reshape(()) + own
+        self.count = self.count + count
 
     def result(self) -> float:
-        if not isinstance(self.total, Tensor) and self.count == 0:
+        if not isinstance(self.count, Tensor) and self.count == 0:  # nothing seen since a reset
             return 0.0
         return float(self.total) / float(self.count)
 
     def reset_state(self) -> None:
-        self.total, self.count = 0.0, 0.0
+        """Start over: the total is zeroed in place (it keeps its tensor), the count is 0."""
+        if isinstance(self.total, Tensor) and self.total.dtype == torch.float64 and self.total.dim() == 0:
+            self.total.zero_()
+        else:
+            self.total = 0.0
+        self.count = 0.0
 
     def get_config(self) -> dict:
         """Constructor arguments (for saving a compiled model)."""
@@ -67,8 +84,8 @@ class Mean(Metric):
         super().__init__(name)
 
     def update_state(self, values: Tensor, weight: float | Tensor = 1.0) -> None:  # type: ignore[override]
-        self.total = self.total + values.detach().to(torch.float64) * weight
-        self.count = self.count + weight
+        values = values.detach().to(torch.float64)
+        self._add((values * weight).sum(), weight * values.numel())
 
 
 class SparseCategoricalAccuracy(Metric):

@@ -105,11 +105,29 @@ def test_reset_state():
     assert m.result() == 1.0  # the earlier wrong sample no longer counts
 
 
+def test_total_is_one_float64_tensor_added_to_in_place():
+    # A training step captured as a CUDA graph keeps adding to the tensor it saw.
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(t([1, 0]), t([[0.2, 0.8], [0.3, 0.7]]))
+    total = m.total
+    assert total.dtype == torch.float64 and total.dim() == 0
+    m.update_state(t([1]), t([[0.1, 0.9]]))
+    m.reset_state()
+    assert m.total is total and m.count == 0 and m.result() == 0.0
+    m.update_state(t([0, 0, 1]), t([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]))
+    assert m.total is total and m.count == 3 and m.result() == pytest.approx(2 / 3)
+    m.total = torch.tensor(5.0, dtype=torch.float64)  # set from elsewhere (a restored backup)
+    m.update_state(t([1]), t([[0.1, 0.9]]))
+    assert m.result() == 1.5
+
+
 def test_mean_metric_weights():
     m = metrics.Mean()
     m.update_state(t(2.0), 3)
     m.update_state(t(4.0), 1)
     assert m.result() == 2.5  # (2·3 + 4·1)/4
+    m.update_state(t([1.0, 3.0]), 2)  # several values: each counts weight times
+    assert m.result() == pytest.approx((2 * 3 + 4 + 2 * 4) / 8)
     m.reset_state()
     m.update_state(t(7.0))
     assert m.result() == 7.0

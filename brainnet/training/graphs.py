@@ -1,21 +1,33 @@
-"""The training step as one CUDA graph: forward, loss, backward and update.
+"""The training step as one CUDA graph: batch, forward, loss, backward, update, metrics.
 
 On a GPU a small network's step is a few hundred microseconds of kernels and
 about as much Python and launch overhead. Capturing the whole step once and
-replaying it removes the overhead: each full batch is copied into the graph's
-input buffers and the graph is replayed (one launch). Used by ``fit`` when the
-model is compiled with ``jit_compile=True`` on a CUDA device and the optimizer
-has a fused CUDA update (SGD, Adam, AdamW); the learning rate then lives in a
-device tensor that the graph reads, so schedules and callbacks that change it
-work as before.
+replaying it removes the overhead. The graph reads the training arrays
+(already on the device) through a static index buffer, so a step is one
+small copy (the batch's indices, from the epoch's permutation) and one
+launch: gathering the batch, forward, loss, backward, the fused optimizer
+update and the running sums of the loss and metrics all happen inside the
+graph. Used by ``fit`` when the model is compiled with ``jit_compile=True``
+on a CUDA device and the optimizer has a fused CUDA update (SGD, Adam,
+AdamW); the learning rate then lives in a device tensor that the graph
+reads, so schedules and callbacks that change it work as before.
 
 What is exact and what is not:
 
 * The first ``WARMUP`` steps run eagerly (on a side stream, as CUDA graph
   capture requires: lazy state such as momentum buffers is created there).
-* A batch of another shape (the last, smaller batch of an epoch) runs eagerly
-  on the same weights and optimizer state.
-* Metrics are updated eagerly after each replay from the graph's outputs.
+* A batch of another size (the last, smaller batch of an epoch) runs eagerly
+  on the same weights, optimizer state and metric sums.
+* The metrics' running totals are float64 tensors that the graph adds to in
+  place (``Metric._add``); the counts, which depend only on the batch's
+  shape, are added on the host after each replay. Metrics other than
+  brainnet's own (a ``Metric`` subclass or a function) might do what a graph
+  cannot hold (read a value back to the host), so with any of them the
+  metrics are updated eagerly after each replay from the graph's outputs.
+* If the arrays or a metric's total tensor are replaced (another ``fit``
+  makes a new step object; a restored backup replaces totals before the
+  first step), the graph is captured again rather than replayed on stale
+  memory.
 * The arithmetic is the eager step's; results match it to float rounding
   (kernels may be chosen differently), not bit for bit.
 """
@@ -23,11 +35,30 @@ What is exact and what is not:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
+from .. import metrics as metrics_module
+
 WARMUP = 3  # eager steps before capture
+
+# brainnet's metrics whose update is device work only (capturable).
+_GRAPH_SAFE_METRICS = (
+    metrics_module.Mean, metrics_module.SparseCategoricalAccuracy, metrics_module.CategoricalAccuracy,
+    metrics_module.BinaryAccuracy, metrics_module.Accuracy, metrics_module.MeanSquaredError,
+    metrics_module.MeanAbsoluteError,
+)
+
+
+def graph_safe_metrics(metrics: Sequence[metrics_module.Metric]) -> bool:
+    """Whether every metric is one of brainnet's own, whose update a CUDA graph can hold."""
+    return all(type(m) in _GRAPH_SAFE_METRICS for m in metrics)
+
+
+def gather(arrays: Sequence[torch.Tensor], idx: torch.Tensor) -> list[torch.Tensor]:
+    """The batch ``idx`` of each array (rows along the first axis)."""
+    return [t.index_select(0, idx) for t in arrays]
 
 
 class CudaGraphStep:
@@ -37,63 +68,112 @@ class CudaGraphStep:
         forward_loss: ``(xs, ys) -> (loss, per-output losses, predictions)``.
         optimizer: a brainnet optimizer built with ``graph_safe=True``.
         autocast: ``cache_enabled -> context manager`` for the forward pass.
+        record: ``(loss, losses, preds, ys) -> None``, the metric updates.
+        metrics: ``() -> list of Metric``, every metric ``record`` updates.
     """
 
-    def __init__(self, forward_loss: Callable, optimizer: Any, autocast: Callable[[bool], Any]) -> None:
+    def __init__(self, forward_loss: Callable, optimizer: Any, autocast: Callable[[bool], Any],
+                 record: Callable, metrics: Callable[[], list[metrics_module.Metric]]) -> None:
         self.forward_loss = forward_loss
         self.optimizer = optimizer
         self.autocast = autocast
+        self.record = record
+        self.metrics = metrics
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.shapes: list[tuple[int, ...]] | None = None  # of the full batch (the first seen)
-        self.static: list[torch.Tensor] = []
-        self.outputs: Any = None
+        self.batch: int | None = None  # the full batch's size (the first seen)
+        self.static_idx: torch.Tensor | None = None
+        self.outputs: Any = None  # (loss, losses, preds, batch labels) the graph writes
+        self.record_in_graph = False
+        self.counts: list[float] = []  # what one replay adds to each metric's count
+        self.sources: list[Any] = []  # what the graph reads and adds to: checked before each replay
         self.eager_steps = 0
         self.replays = 0
+        self.captures = 0
 
-    def __call__(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> Any:
-        shapes = [tuple(t.shape) for t in xs + ys]
-        if self.shapes is None:
-            self.shapes = shapes
-        if shapes != self.shapes:  # the ragged last batch
-            return self._eager(xs, ys, side_stream=False)
+    def __call__(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        """One step on the rows ``idx`` of the arrays ``xs``, ``ys`` (on the device);
+        returns the batch's loss (on the device)."""
+        if self.batch is None:
+            self.batch = idx.shape[0]
+        if idx.shape[0] != self.batch:  # the ragged last batch
+            return self._eager(xs, ys, idx, side_stream=False)
+        if self.graph is not None and self._sources(xs, ys) != self.sources:
+            self.graph = None  # new arrays or metric totals: capture again
         if self.graph is None:
             if self.eager_steps < WARMUP:
-                return self._eager(xs, ys, side_stream=True)
-            self._capture(xs, ys)
-        for buffer, t in zip(self.static, xs + ys):
-            buffer.copy_(t)
+                return self._eager(xs, ys, idx, side_stream=True)
+            self._capture(xs, ys, idx)
+        self.static_idx.copy_(idx)
         self.optimizer.set_step_rate()
         self.graph.replay()
         self.optimizer.iterations += 1
         self.replays += 1
-        return self.outputs
+        loss, losses, preds, yb = self.outputs
+        if self.record_in_graph:
+            for m, n in zip(self.metrics(), self.counts):
+                m.count = m.count + n
+        else:
+            self.record(loss, losses, preds, yb)
+        return loss
 
-    def _eager(self, xs: list[torch.Tensor], ys: list[torch.Tensor], side_stream: bool) -> Any:
+    def _sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[Any]:
+        arrays = [(t.data_ptr(), t.shape) for t in xs + ys]
+        return arrays + [id(m.total) for m in self.metrics()] if self.record_in_graph else arrays
+
+    def _eager(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor,
+               side_stream: bool) -> torch.Tensor:
         self.eager_steps += 1
         stream = torch.cuda.Stream() if side_stream else None
         if stream is not None:
             stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            xb, yb = gather(xs, idx), gather(ys, idx)
             self.optimizer.zero_grad()
             with self.autocast(True):
-                loss, losses, preds = self.forward_loss(xs, ys)
+                loss, losses, preds = self.forward_loss(xb, yb)
             loss.backward()
             self.optimizer.step()
+            self.record(loss, losses, preds, yb)
         if stream is not None:
             torch.cuda.current_stream().wait_stream(stream)
-        return loss.detach(), [l.detach() for l in losses], [p.detach() for p in preds]
+        return loss.detach()
 
-    def _capture(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> None:
-        self.static = [t.clone() for t in xs + ys]
-        sx, sy = self.static[:len(xs)], self.static[len(xs):]
+    def _capture(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> None:
+        metrics = self.metrics()
+        self.record_in_graph = graph_safe_metrics(metrics)
+        if self.record_in_graph:
+            for m in metrics:  # a float64 tensor on the device for the graph to add to
+                m._add(torch.zeros((), dtype=torch.float64, device=idx.device), 0)
+        before = [m.count for m in metrics]
+        self.static_idx = idx.clone()
         torch.cuda.synchronize()
         self.optimizer.zero_grad()  # the graph's backward allocates the gradients it writes
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+
+        def body() -> tuple:
+            xb, yb = gather(xs, self.static_idx), gather(ys, self.static_idx)
             with self.autocast(False):  # autocast's cast cache must be off while capturing
-                loss, losses, preds = self.forward_loss(sx, sy)
+                loss, losses, preds = self.forward_loss(xb, yb)
             loss.backward()
             self.optimizer.apply_update()
-        self.graph = graph
-        self.outputs = (loss.detach(), [l.detach() for l in losses], [p.detach() for p in preds])
+            loss, losses, preds = loss.detach(), [l.detach() for l in losses], [p.detach() for p in preds]
+            if self.record_in_graph:
+                self.record(loss, losses, preds, yb)  # captured: the totals' additions run at each replay
+            return loss, losses, preds, yb
 
+        graph, outputs = self._captured(body)
+        if self.record_in_graph:
+            # Capturing ran the host side of the updates once; each replay adds the counts instead.
+            self.counts = [m.count - b for m, b in zip(metrics, before)]
+            for m, b in zip(metrics, before):
+                m.count = b
+        self.graph = graph
+        self.captures += 1
+        self.outputs = outputs
+        self.sources = self._sources(xs, ys)
+
+    def _captured(self, body: Callable[[], tuple]) -> tuple[Any, tuple]:
+        """Capture ``body``'s kernels as a CUDA graph: ``(graph, body's outputs)``."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = body()
+        return graph, outputs

@@ -261,7 +261,7 @@ def restore_training_state(trainer: Any, tensors: dict[str, torch.Tensor], info:
     order = tensors.get("loop.order")
     if step > 0:
         for name, metric in _trackers(trainer):
-            metric.total = tensors[f"metric.{name}"].to(trainer.device)
+            metric.total = tensors[f"metric.{name}"].to(trainer.device).clone()  # ours to add to in place
             metric.count = info["metric_counts"][name]
     if info.get("history") and trainer.history is not None:
         trainer.history.history = {k: list(v) for k, v in info["history"]["history"].items()}

@@ -12,9 +12,12 @@ On a GPU (or wherever it pays): under ``mixed_precision`` policy
 ``"mixed_bfloat16"`` the forward pass runs under ``torch.autocast`` in
 bfloat16; ``compile(jit_compile=True)`` on CUDA captures the whole training
 step (forward, loss, backward, fused optimizer update) as one CUDA graph and
-replays it for every full batch (``graphs.py``); elsewhere (CPU, or an
+replays it for every full batch, the batch's gathering and the metrics'
+running sums included (``graphs.py``); elsewhere (CPU, or an
 optimizer without a fused CUDA update) it compiles the forward pass and loss
-with ``torch.compile``. On CUDA the optimizers use PyTorch's fused kernels. Convolutions run in channels-last memory format
+with ``torch.compile``. The optimizers use PyTorch's fused update kernels on CUDA and on the CPU.
+On CUDA, fit, evaluate and predict let cuDNN autotune its convolution
+algorithms (``cudnn_autotune``). Convolutions run in channels-last memory format
 (the layout of Keras's (N, H, W, C) arrays), so no transposing copy is made.
 """
 
@@ -302,12 +305,12 @@ class Trainer:
                 for m in head.metrics:
                     m.update_state(y, p.detach())
 
+    def _trackers(self) -> list[metrics_module.Metric]:
+        """Every running mean ``_record`` updates: the loss, each output's loss, the metrics."""
+        return [self.loss_tracker] + [m for h in self.heads for m in [h.tracker, *h.metrics]]
+
     def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> torch.Tensor:
         """One optimizer step on one batch; returns the batch's loss (on the device)."""
-        if self.graph_step is not None:
-            loss, losses, preds = self.graph_step(xs, ys)
-            self._record(loss, losses, preds, ys)
-            return loss.detach()
         self.optimizer.zero_grad()
         forward = self._step_forward()
         with self.autocast():
@@ -373,7 +376,8 @@ class Trainer:
         self.penalized = self.has_penalties()
         self.graph_step = None
         if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1:
-            self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast)
+            self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast,
+                                            self._record, self._trackers)
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
@@ -393,7 +397,7 @@ class Trainer:
         self.history, self.resume_from, self.epoch_order = history, None, None
         self.loop_info = {"samples": n, "batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
 
-        with CtrlC() as ctrl_c:
+        with CtrlC() as ctrl_c, cudnn_autotune(self.device):
             try:
                 for cb in cbs:
                     cb.on_train_begin({})
@@ -458,12 +462,19 @@ class Trainer:
                 cb.on_train_batch_begin(step, {})
             # This process's part of the global batch (all of it in one process).
             batch = self.parallel.shard(step * batch_size, min((step + 1) * batch_size, self.loop_info["samples"]))
-            if order is None:
-                xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+            if self.graph_step is not None:  # one process; the graph gathers the batch itself
+                if order is None:
+                    order = torch.arange(self.loop_info["samples"], device=self.device)
+                losses[step] = self.graph_step(xs, ys, order[batch])
+            elif batch.stop == batch.start:  # under torchrun: no samples left for this process
+                losses[step] = self.parallel.idle_step(self)
             else:
-                idx = order[batch]
-                xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
-            losses[step] = self.train_step(xb, yb) if batch.stop > batch.start else self.parallel.idle_step(self)
+                if order is None:
+                    xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+                else:
+                    idx = order[batch]
+                    xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
+                losses[step] = self.train_step(xb, yb)
             self.position = (epoch, step + 1)
             if batch_cbs:
                 logs = BatchLogs(self.running_logs)
@@ -511,7 +522,8 @@ class Trainer:
         xs, ys = self._prepare(x, y)
         self.model.to(self.device)
         self.parallel.start(self, None, broadcast=False)  # under torchrun: each process a part
-        logs = self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
+        with cudnn_autotune(self.device):
+            logs = self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
         if verbose not in (0, "0") and distributed.is_main_process():
             from .callbacks import format_logs
 
@@ -529,12 +541,33 @@ class Trainer:
         self.model.to(self.device)
         self.model.eval()
         chunks = []
-        for start in range(0, xs[0].shape[0], batch_size):
-            with self.autocast():
-                out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
-            chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
+        with cudnn_autotune(self.device):
+            for start in range(0, xs[0].shape[0], batch_size):
+                with self.autocast():
+                    out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
+                chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device) -> Any:
+    """On CUDA: let cuDNN time its convolution algorithms for each new input
+    shape and keep the fastest (``torch.backends.cudnn.benchmark``, as
+    TensorFlow autotunes by default); the setting is put back afterwards.
+    Left as it is off CUDA and when ``torch.use_deterministic_algorithms(True)``
+    or ``cudnn.deterministic`` asks for reproducible kernels (autotuning may
+    pick different algorithms from run to run)."""
+    cudnn = torch.backends.cudnn
+    if device.type != "cuda" or torch.are_deterministic_algorithms_enabled() or cudnn.deterministic:
+        yield
+        return
+    before = cudnn.benchmark
+    cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        cudnn.benchmark = before
 
 
 def _check_jit_compile(value: Any) -> bool | str:

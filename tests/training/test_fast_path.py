@@ -93,6 +93,43 @@ def test_jit_compile_trains_like_eager_on_cpu(tmp_path):
     assert load_model(tmp_path / "m.brainnet").trainer.jit_compile is True
 
 
+def test_cudnn_autotunes_on_cuda_only_and_not_when_determinism_is_asked(monkeypatch):
+    from brainnet.training.trainer import cudnn_autotune
+
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "benchmark", False)
+    with cudnn_autotune(torch.device("cuda")):
+        assert cudnn.benchmark is True
+    assert cudnn.benchmark is False  # put back
+    with cudnn_autotune(torch.device("cpu")):
+        assert cudnn.benchmark is False
+    monkeypatch.setattr(cudnn, "deterministic", True)
+    with cudnn_autotune(torch.device("cuda")):
+        assert cudnn.benchmark is False
+    monkeypatch.setattr(cudnn, "deterministic", False)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with cudnn_autotune(torch.device("cuda")):
+            assert cudnn.benchmark is False
+    finally:
+        torch.use_deterministic_algorithms(False)
+    seen = []
+    monkeypatch.setattr(cudnn, "benchmark", False)
+
+    from brainnet.callbacks import Callback
+
+    class Probe(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(cudnn.benchmark)
+
+    x, y = _data(32)
+    _model(device="cpu").fit(x, y, epochs=1, verbose=0, callbacks=[Probe()])
+    assert seen == [False]  # on the CPU nothing changes
+    if torch.cuda.is_available():
+        _model(device="cuda").fit(x, y, epochs=1, verbose=0, callbacks=[Probe()])
+        assert seen == [False, True] and cudnn.benchmark is False
+
+
 @cuda
 def test_cuda_fused_optimizer_and_compiled_bfloat16_step():
     x, y = _data(200)
@@ -133,7 +170,10 @@ def test_cuda_graph_step_follows_a_schedule_and_saves_a_portable_state(optimizer
     step = graphed.trainer.graph_step
     assert step is not None and step.replays == 4 * 6 - 3 and step.eager_steps == 3 + 4
     assert graphed.trainer.optimizer.iterations == eager.trainer.optimizer.iterations == 28
-    np.testing.assert_allclose(h_graph.history["loss"], h_eager.history["loss"], rtol=1e-5)
+    assert h_graph.history.keys() == h_eager.history.keys()
+    for key in h_eager.history:  # loss and accuracy, summed inside the graph
+        np.testing.assert_allclose(h_graph.history[key], h_eager.history[key], rtol=1e-5, err_msg=key)
+    assert step.record_in_graph and step.captures == 1
     for a, b in zip(_weights(graphed), _weights(eager)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     graphed.save(tmp_path / "g.brainnet")

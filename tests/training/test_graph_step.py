@@ -1,0 +1,186 @@
+"""The CUDA-graph training step's bookkeeping, checked on the CPU with a simulated graph.
+
+A real CUDA graph runs none of the kernels it records while it is captured
+(only the Python runs, once), and each replay runs the recorded kernels again
+on the same memory, without any Python. ``SimulatedGraph`` behaves the same
+with CPU tensors:
+
+* capture runs the step's body, then puts back every tensor the body changed
+  (weights, gradients, optimizer state, the metrics' totals), as if no kernel
+  had run;
+* replay runs the body again and then puts back what a replay cannot change:
+  the host-side values (the metrics' counts) and the Python attributes (it
+  fails if a metric's total became another tensor, which a graph could never
+  do); its results are copied into the tensors the capture returned, which is
+  where a graph's kernels write.
+
+What this checks is the step object's and ``fit``'s part (the static index,
+gathering inside the graph, the counts added after each replay, the ragged
+last batch, recapture): the same History and weights as the eager loop. The
+real graph is checked on a GPU by ``test_fast_path.py::test_cuda_*``.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+from brainnet.layers import Dense, Flatten
+from brainnet.metrics import Metric
+from brainnet.models import Sequential
+from brainnet.optimizers import SGD
+from brainnet.schedules import CosineDecay
+from brainnet.training import graphs, trainer as trainer_module
+from brainnet.utils import set_random_seed
+
+
+class _Replay:
+    def __init__(self, step, body, outputs):
+        self.step, self.body, self.outputs = step, body, outputs
+
+    def replay(self):
+        step = self.step
+        metrics = step.metrics()
+        counts, totals = [m.count for m in metrics], [id(m.total) for m in metrics]
+        for p in _params(step):
+            p.grad = None  # the captured backward writes the gradients, it does not add to them
+        fresh = self.body()
+        assert [id(m.total) for m in metrics] == totals, "a replay cannot replace a metric's total"
+        for m, c in zip(metrics, counts):
+            m.count = c  # host-side: not part of a replay
+        for old, new in zip(_flat(self.outputs), _flat(fresh)):
+            old.copy_(new)
+
+
+def _flat(outputs):
+    loss, losses, preds, yb = outputs
+    return [loss, *losses, *preds, *yb]
+
+
+def _params(step):
+    return [p for g in step.optimizer.torch_optimizer.param_groups for p in g["params"]]
+
+
+class SimulatedGraphStep(graphs.CudaGraphStep):
+    def _captured(self, body):
+        state = _params(self) + [t for s in self.optimizer.torch_optimizer.state.values()
+                                 for t in s.values() if torch.is_tensor(t)]
+        state += [m.total for m in self.metrics() if torch.is_tensor(m.total)]
+        saved = [t.detach().clone() for t in state]
+        outputs = body()
+        with torch.no_grad():
+            for t, s in zip(state, saved):
+                t.copy_(s)  # capturing runs no kernel
+        for p in _params(self):
+            p.grad = None
+        return _Replay(self, body, outputs), outputs
+
+
+@pytest.fixture
+def simulated(monkeypatch):
+    class _Stream:
+        def wait_stream(self, other):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "Stream", _Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", _Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(trainer_module, "CudaGraphStep", SimulatedGraphStep)
+
+    def use(flag):
+        monkeypatch.setattr(trainer_module.Trainer, "wants_graphs", property(lambda self: flag))
+    return use
+
+
+def _data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8, 8, 1)).astype("float32"), rng.integers(0, 10, n)
+
+
+def _fit(metrics, shuffle=True, epochs=4):
+    x, y = _data()
+    set_random_seed(0)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                        Dense(10, activation="softmax")])
+    model.compile(SGD(CosineDecay(0.05, 30), momentum=0.9), "sparse_categorical_crossentropy", metrics,
+                  device="cpu")
+    set_random_seed(1)  # the same shuffling in every run
+    history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=shuffle,
+                        validation_data=(x[:50], y[:50]))
+    return model, history
+
+
+def _same(a, b):
+    (ma, ha), (mb, hb) = a, b
+    assert ha.history.keys() == hb.history.keys()
+    for key in ha.history:
+        np.testing.assert_allclose(ha.history[key], hb.history[key], rtol=1e-5, err_msg=key)
+    for p, q in zip(ma.parameters(), mb.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_graph_step_trains_and_counts_like_the_eager_loop(simulated, shuffle):
+    simulated(False)
+    eager = _fit(["accuracy"], shuffle)
+    assert eager[0].trainer.graph_step is None
+    simulated(True)
+    graphed = _fit(["accuracy"], shuffle)
+    step = graphed[0].trainer.graph_step
+    # 200 samples = 6 × 32 + 8: 3 warm-up steps, then 3 replays and one ragged step per epoch
+    assert (step.captures, step.replays, step.eager_steps) == (1, 4 * 6 - 3, 3 + 4)
+    assert step.record_in_graph and step.counts == [32, 0, 32]  # loss, the output's loss (one output: unused), accuracy
+    assert graphed[0].trainer.optimizer.iterations == 4 * 7
+    _same(graphed, eager)
+
+
+def test_graph_step_with_a_metric_of_its_own_records_after_each_replay(simulated):
+    def wrong(y_true, y_pred):  # a function metric: updated eagerly from the graph's outputs
+        return (y_pred.argmax(-1) != y_true).float()
+
+    simulated(False)
+    eager = _fit(["accuracy", wrong], epochs=2)
+    simulated(True)
+    graphed = _fit(["accuracy", wrong], epochs=2)
+    step = graphed[0].trainer.graph_step
+    assert not step.record_in_graph and step.replays == 2 * 6 - 3
+    _same(graphed, eager)
+
+
+def test_graph_step_captures_again_on_new_arrays_or_a_replaced_total(simulated):
+    simulated(True)
+    model, _ = _fit(["accuracy"], epochs=1)
+    step = model.trainer.graph_step
+    assert step.captures == 1
+    x, y = _data(64, seed=2)
+    xs, ys = [torch.as_tensor(x)], [torch.as_tensor(y)]
+    step(xs, ys, torch.arange(32))  # not the arrays the graph reads: capture again
+    assert step.captures == 2
+    step(xs, ys, torch.arange(32, 64))
+    assert step.captures == 2
+    metric = model.trainer.heads[0].metrics[0]
+    metric.total = metric.total.clone()  # e.g. a restored backup's total
+    step(xs, ys, torch.arange(32))
+    assert step.captures == 3
+    metric.reset_state()  # zeroes the same tensor: the graph stays
+    step(xs, ys, torch.arange(32))
+    assert step.captures == 3 and metric.count == 32
+
+
+def test_graph_safe_metrics_are_brainnets_own():
+    from brainnet import metrics
+
+    assert graphs.graph_safe_metrics([metrics.Mean(), metrics.SparseCategoricalAccuracy(), metrics.MeanAbsoluteError()])
+
+    class Mine(Metric):
+        def values(self, y_true, y_pred):
+            return y_pred
+
+    class MyAccuracy(metrics.SparseCategoricalAccuracy):
+        pass
+
+    assert not graphs.graph_safe_metrics([metrics.Mean(), Mine("mine")])
+    assert not graphs.graph_safe_metrics([MyAccuracy()])
+    assert not graphs.graph_safe_metrics([metrics.get(lambda t, p: p)])
