@@ -263,6 +263,13 @@ def test_optimizer_step_benchmark_reports_every_network() -> None:
     assert len(speedups) == 3 and all(x > 0 for x in speedups)
 
 
+def test_conv_passes_benchmark_checks_and_times_both_backward_passes() -> None:
+    """benchmarks/conv_passes.py runs (after checking that the shifted products
+    agree with oneDNN) and prints a speed-up for each backward pass."""
+    speedups = _speedups("conv_passes.py")
+    assert len(speedups) == 2 and all(x > 0 for x in speedups)
+
+
 def test_fp32_limit_fit_rounds_report_a_fraction_per_round() -> None:
     """benchmarks/fp32_limit.py --fit: one line per round whose fraction is
     that round's fit() rate over its limit, and a median of them."""
