@@ -49,12 +49,22 @@ class Metric:
     def _add(self, total: Tensor, count: float) -> None:
         """``total += total``, in place once the total is a float64 tensor on
         ``total``'s device (the first update makes it one); ``count += count``."""
-        own = self.total
-        if isinstance(own, Tensor) and own.dtype == torch.float64 and own.device == total.device and own.dim() == 0:
+        own = self._updatable_total()
+        if own is not None and own.device == total.device:
             own.add_(total)
-        else:  # a number (0 after a reset), or a total restored from elsewhere: a new tensor of our own
-            self.total = total.to(torch.float64).reshape(()) + own
+        else:  # a number (0 after a reset), or a total set from elsewhere: a new tensor of our own
+            self.total = total.to(torch.float64).reshape(()) + self.total
         self.count = self.count + count
+
+    def _updatable_total(self) -> Tensor | None:
+        """The total, if it is a float64 scalar tensor that may be changed in
+        place here (not one made under ``torch.inference_mode`` while outside it)."""
+        own = self.total
+        if not isinstance(own, Tensor) or own.dtype != torch.float64 or own.dim() != 0:
+            return None
+        if own.is_inference() and not torch.is_inference_mode_enabled():
+            return None
+        return own
 
     def result(self) -> float:
         if not isinstance(self.count, Tensor) and self.count == 0:  # nothing seen since a reset
@@ -63,8 +73,9 @@ class Metric:
 
     def reset_state(self) -> None:
         """Start over: the total is zeroed in place (it keeps its tensor), the count is 0."""
-        if isinstance(self.total, Tensor) and self.total.dtype == torch.float64 and self.total.dim() == 0:
-            self.total.zero_()
+        own = self._updatable_total()
+        if own is not None:
+            own.zero_()
         else:
             self.total = 0.0
         self.count = 0.0

@@ -121,6 +121,15 @@ def test_total_is_one_float64_tensor_added_to_in_place():
     assert m.result() == 1.5
 
 
+def test_a_total_made_under_inference_mode_is_replaced_outside_it():
+    m = metrics.SparseCategoricalAccuracy()
+    with torch.inference_mode():  # e.g. evaluate called inside it
+        m.update_state(t([1]), t([[0.1, 0.9]]))
+    m.reset_state()  # in place would raise: an inference tensor outside inference mode
+    m.update_state(t([0]), t([[0.1, 0.9]]))
+    assert m.result() == 0.0 and m.count == 1
+
+
 def test_mean_metric_weights():
     m = metrics.Mean()
     m.update_state(t(2.0), 3)
