@@ -32,6 +32,7 @@ import time
 import torch
 
 from brainnet.benchmarks.command import positive_int
+from brainnet.benchmarks.rounds import speedup_text, speedups
 
 N, SIDE, C_IN, C_OUT, K = 64, 13, 32, 64, 3
 OUT_SIDE = SIDE - K + 1
@@ -127,10 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         t = statistics.median(times[f"oneDNN {name}"])
         print(f"  oneDNN {name}: {t * 1e3:.3f} ms, {FLOPS / t / 1e9:.0f} GFLOP/s")
     for name in mine:
-        speedups = [a / b for a, b in zip(times[f"oneDNN {name}"], times[f"shifted {name}"])]
-        print(f"  {name}: oneDNN {statistics.median(times[f'oneDNN {name}']) * 1e3:.3f} ms, shifted products "
-              f"{statistics.median(times[f'shifted {name}']) * 1e3:.3f} ms; speed-up {statistics.median(speedups):.2f} x "
-              f"(rounds {min(speedups):.2f}-{max(speedups):.2f})")
+        onednn, shifted = times[f"oneDNN {name}"], times[f"shifted {name}"]
+        print(f"  {name}: oneDNN {statistics.median(onednn) * 1e3:.3f} ms, shifted products "
+              f"{statistics.median(shifted) * 1e3:.3f} ms; {speedup_text(speedups(onednn, shifted))}")
     return 0
 
 

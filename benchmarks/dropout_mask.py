@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from brainnet._malloc import keep_freed_memory
 from brainnet.benchmarks.command import positive_int
+from brainnet.benchmarks.rounds import speedup_text, speedups
 from brainnet.layers._dropout import dropout
 
 SHAPES = {"attention weights": (128, 4, 28, 28), "block output": (128, 28, 64)}
@@ -50,11 +51,9 @@ def compare(shape: tuple[int, ...], rounds: int, calls: int) -> dict:
         order = list(contestants) if r % 2 == 0 else list(reversed(contestants))
         for name in order:
             times[name].append(per_call(contestants[name], x, calls))
-    speedups = [t / b for t, b in zip(times["torch"], times["brainnet"])]
     return {"torch_us": 1e6 * statistics.median(times["torch"]),
             "brainnet_us": 1e6 * statistics.median(times["brainnet"]),
-            "speedup_median": statistics.median(speedups), "speedup_min": min(speedups),
-            "speedup_max": max(speedups)}
+            "speedup": speedups(times["torch"], times["brainnet"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, shape in SHAPES.items():
         r = compare(shape, args.rounds, args.calls)
         print(f"  {label} {shape}: torch {r['torch_us']:,.0f} us, brainnet {r['brainnet_us']:,.0f} us per call; "
-              f"speed-up {r['speedup_median']:.2f} x (rounds {r['speedup_min']:.2f}-{r['speedup_max']:.2f})")
+              f"{speedup_text(r['speedup'])}")
     return 0
 
 

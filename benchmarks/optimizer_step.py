@@ -23,6 +23,7 @@ import time
 import torch
 
 from brainnet.benchmarks.command import positive_int
+from brainnet.benchmarks.rounds import speedup_text, speedups
 from brainnet.benchmarks.workloads import WORKLOADS
 
 NETWORKS = ("cnn64", "lstm", "transformer")
@@ -53,11 +54,9 @@ def compare(name: str, rounds: int, calls: int) -> dict:
         order = list(optimizers) if r % 2 == 0 else list(reversed(optimizers))
         for label in order:
             times[label].append(per_step(optimizers[label], calls))
-    speedups = [d / f for d, f in zip(times["default"], times["fused"])]
     return {"optimizer": type(optimizers["fused"]).__name__, "weights": len(shapes),
             "default_us": 1e6 * statistics.median(times["default"]), "fused_us": 1e6 * statistics.median(times["fused"]),
-            "speedup_median": statistics.median(speedups), "speedup_min": min(speedups),
-            "speedup_max": max(speedups)}
+            "speedup": speedups(times["default"], times["fused"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in NETWORKS:
         r = compare(name, args.rounds, args.calls)
         print(f"  {name} ({r['optimizer']}, {r['weights']} weight tensors): default {r['default_us']:,.0f} us, "
-              f"fused {r['fused_us']:,.0f} us per step; speed-up {r['speedup_median']:.2f} x "
-              f"(rounds {r['speedup_min']:.2f}-{r['speedup_max']:.2f})")
+              f"fused {r['fused_us']:,.0f} us per step; {speedup_text(r['speedup'])}")
     return 0
 
 
