@@ -149,6 +149,54 @@ def test_graph_step_with_a_metric_of_its_own_records_after_each_replay(simulated
     _same(graphed, eager)
 
 
+def test_graph_step_with_two_inputs_two_outputs_and_batch_logs(simulated):
+    # Each output's loss and metric are summed in the graph; a batch callback
+    # reads the running logs after every step, so every count must be current.
+    from brainnet.callbacks import Callback
+    from brainnet.layers import Concatenate, Input
+    from brainnet.models import Model
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(200, 4)).astype("float32"), rng.normal(size=(200, 3)).astype("float32")
+    label, target = (a[:, 0] > 0).astype("int64"), a.sum(1, keepdims=True)
+
+    class Seen(Callback):
+        def __init__(self):
+            super().__init__()
+            self.logs = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.logs.append(dict(logs))
+
+    def run():
+        set_random_seed(0)
+        in_a, in_b = Input(shape=(4,)), Input(shape=(3,))
+        joined = Dense(16, activation="relu")(Concatenate()([in_a, in_b]))
+        model = Model([in_a, in_b], [Dense(2, activation="softmax", name="cls")(joined), Dense(1, name="reg")(joined)])
+        model.compile(SGD(0.05, momentum=0.9), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                      loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"], "reg": ["mae"]},
+                      device="cpu")
+        seen = Seen()
+        set_random_seed(1)
+        history = model.fit([a, b], {"cls": label, "reg": target}, batch_size=32, epochs=3, verbose=0,
+                            callbacks=[seen])
+        return model, history, seen.logs
+
+    simulated(False)
+    eager = run()
+    simulated(True)
+    graphed = run()
+    step = graphed[0].trainer.graph_step
+    assert step.record_in_graph and step.replays == 3 * 6 - 3
+    assert step.counts == [32, 32, 32, 32, 32]  # loss, cls_loss, cls_accuracy, reg_loss, reg_mae
+    _same(graphed[:2], eager[:2])
+    assert len(graphed[2]) == len(eager[2]) == 3 * 7
+    for g, e in zip(graphed[2], eager[2]):
+        assert g.keys() == e.keys()
+        for key in e:
+            assert g[key] == pytest.approx(e[key], rel=1e-5), key
+
+
 def test_graph_step_captures_again_on_new_arrays_or_a_replaced_total(simulated):
     simulated(True)
     model, _ = _fit(["accuracy"], epochs=1)
