@@ -240,6 +240,20 @@ def test_profile_fit_prints_shares_that_add_up() -> None:
     assert any("lstm" in line.lower() or "rnn" in line.lower() for line in rows)
 
 
+def test_profile_fit_operator_timer_lists_each_convolution_apart() -> None:
+    """benchmarks/profile_fit.py --timer ops: shares of one total, ms per step,
+    and the two convolutions' backward passes on rows of their own."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_fit.py"
+    done = subprocess.run([sys.executable, str(path), "cnn64", "--steps", "2", "--rows", "40", "--timer", "ops"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if " %  " in line]
+    assert rows and 0 < sum(float(line.split("%")[0]) for line in rows) <= 100.5
+    backward = [line for line in rows if "convolution_backward" in line]
+    assert len(backward) == 2 and any("(64, 32, 26, 26)" in line for line in backward)
+    assert all(float(line.split("%  ")[1].split(" ms/step")[0]) > 0 for line in rows)
+
+
 def _speedups(script: str) -> list[float]:
     """Run a benchmarks/ script that compares two implementations in 2 short
     rounds; return the speed-up of each of its rows."""
