@@ -32,7 +32,7 @@ import time
 import torch
 
 from brainnet.benchmarks.command import positive_int
-from brainnet.benchmarks.rounds import speedup_text, speedups
+from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
 
 N, SIDE, C_IN, C_OUT, K = 64, 13, 32, 64, 3
 OUT_SIDE = SIDE - K + 1
@@ -114,13 +114,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     for fn in [*theirs.values(), *mine.values()]:
         per_call(fn, 2)  # warm-up
-    times: dict[str, list[float]] = {}
-    rates = []
-    for r in range(args.rounds):
-        rates.append(sgemm_gflops())
-        pairs = [(f"oneDNN {k}", f) for k, f in theirs.items()] + [(f"shifted {k}", f) for k, f in mine.items()]
-        for label, fn in pairs if r % 2 == 0 else reversed(pairs):
-            times.setdefault(label, []).append(per_call(fn, args.calls))
+    measures = {"sgemm": sgemm_gflops}
+    measures.update({f"oneDNN {k}": lambda f=f: per_call(f, args.calls) for k, f in theirs.items()})
+    measures.update({f"shifted {k}": lambda f=f: per_call(f, args.calls) for k, f in mine.items()})
+    times = alternating(measures, args.rounds)
+    rates = times["sgemm"]
     print(f"conv 32->64, 3x3, 13x13, batch {N}, channels-last, CPU, {torch.get_num_threads()} threads, "
           f"{args.rounds} rounds of {args.calls} calls; {FLOPS / 1e6:.0f} MFLOP per pass; "
           f"sgemm {statistics.median(rates):.0f} GFLOP/s (rounds {min(rates):.0f}-{max(rates):.0f})")

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from brainnet._malloc import keep_freed_memory
 from brainnet.benchmarks.command import positive_int
-from brainnet.benchmarks.rounds import speedup_text, speedups
+from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
 from brainnet.layers._dropout import dropout
 
 SHAPES = {"attention weights": (128, 4, 28, 28), "block output": (128, 28, 64)}
@@ -46,11 +46,7 @@ def compare(shape: tuple[int, ...], rounds: int, calls: int) -> dict:
     contestants = {"torch": lambda t: F.dropout(t, RATE, training=True), "brainnet": lambda t: dropout(t, RATE)}
     for fn in contestants.values():
         per_call(fn, x, 2)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in contestants}
-    for r in range(rounds):
-        order = list(contestants) if r % 2 == 0 else list(reversed(contestants))
-        for name in order:
-            times[name].append(per_call(contestants[name], x, calls))
+    times = alternating({name: lambda fn=fn: per_call(fn, x, calls) for name, fn in contestants.items()}, rounds)
     return {"torch_us": 1e6 * statistics.median(times["torch"]),
             "brainnet_us": 1e6 * statistics.median(times["brainnet"]),
             "speedup": speedups(times["torch"], times["brainnet"])}

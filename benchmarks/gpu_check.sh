@@ -19,10 +19,14 @@
 set -u
 OUT=${OUT:-gpu-check-out}
 PY=${PYTHON:-python3}
+if [ -z "${BRAINNET_DATA_DIR:-}" ]; then
+    echo "gpu_check: expected BRAINNET_DATA_DIR, the folder that holds mnist/, got it unset." \
+         "Fix: BRAINNET_DATA_DIR=../shared/datasets bash benchmarks/gpu_check.sh" >&2
+    exit 2
+fi
+export BRAINNET_DATA_DIR
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-: "${BRAINNET_DATA_DIR:?set BRAINNET_DATA_DIR to the folder that holds mnist/}"
-export BRAINNET_DATA_DIR
 
 {
     date -u

@@ -23,7 +23,7 @@ import time
 import torch
 
 from brainnet.benchmarks.command import positive_int
-from brainnet.benchmarks.rounds import speedup_text, speedups
+from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
 from brainnet.benchmarks.workloads import WORKLOADS
 
 NETWORKS = ("cnn64", "lstm", "transformer")
@@ -49,11 +49,7 @@ def compare(name: str, rounds: int, calls: int) -> dict:
         optimizers[label] = workload.torch_optimizer(params, fused=fused)
     for optimizer in optimizers.values():
         per_step(optimizer, 2)  # warm-up: the state is created at the first step
-    times: dict[str, list[float]] = {label: [] for label in optimizers}
-    for r in range(rounds):
-        order = list(optimizers) if r % 2 == 0 else list(reversed(optimizers))
-        for label in order:
-            times[label].append(per_step(optimizers[label], calls))
+    times = alternating({label: lambda o=o: per_step(o, calls) for label, o in optimizers.items()}, rounds)
     return {"optimizer": type(optimizers["fused"]).__name__, "weights": len(shapes),
             "default_us": 1e6 * statistics.median(times["default"]), "fused_us": 1e6 * statistics.median(times["fused"]),
             "speedup": speedups(times["default"], times["fused"])}

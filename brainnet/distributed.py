@@ -347,7 +347,7 @@ class DataParallel:
         them and the others start from zero (a mid-epoch backup)."""
         if self.world == 1:
             return
-        trackers = _trackers(trainer)
+        trackers = trainer.trackers()
         sums = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device).reshape(())
                             for m in trackers for v in (m.total, m.count)])
         dist.all_reduce(sums)
@@ -383,7 +383,7 @@ class DataParallel:
             if order is not None:
                 order = self.same_order(order)
             if self.rank != 0:
-                for m in _trackers(trainer):
+                for m in trainer.trackers():
                     m.total, m.count = 0.0, 0.0
         return start, order
 
@@ -449,15 +449,6 @@ class DataParallel:
                 for t in same:
                     t.copy_(flat[offset:offset + t.numel()].view(t.shape))
                     offset += t.numel()
-
-
-def _trackers(trainer: Any) -> list[Any]:
-    """The loss tracker and, per output, its loss tracker and metrics: what
-    an epoch's logs are read from (each a running total and count)."""
-    trackers = [trainer.loss_tracker]
-    for head in trainer.heads:
-        trackers += [head.tracker, *(head.metrics or [])]
-    return trackers
 
 
 def _moving_statistics(module: torch.nn.Module) -> list[torch.Tensor]:

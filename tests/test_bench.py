@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -252,6 +253,17 @@ def test_profile_fit_operator_timer_lists_each_convolution_apart() -> None:
     backward = [line for line in rows if "convolution_backward" in line]
     assert len(backward) == 2 and any("(64, 32, 26, 26)" in line for line in backward)
     assert all(float(line.split("%  ")[1].split(" ms/step")[0]) > 0 for line in rows)
+
+
+def test_gpu_check_needs_the_data_dir(tmp_path) -> None:
+    """benchmarks/gpu_check.sh stops before any work when BRAINNET_DATA_DIR is not set."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    env = {k: v for k, v in os.environ.items() if k != "BRAINNET_DATA_DIR"}
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**env, "OUT": str(tmp_path / "out")})
+    assert done.returncode == 2
+    assert ("gpu_check: expected BRAINNET_DATA_DIR, the folder that holds mnist/, got it unset. "
+            "Fix: BRAINNET_DATA_DIR=../shared/datasets bash benchmarks/gpu_check.sh") in done.stderr
 
 
 def _speedups(script: str) -> list[float]:

@@ -5,7 +5,18 @@ round compares two implementations timed side by side)."""
 from __future__ import annotations
 
 import statistics
-from typing import Sequence
+from typing import Callable, Sequence
+
+
+def alternating(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run every measurement once per round, in the given order in even rounds
+    and in reverse in odd ones (so that none always goes first); each one's
+    results, a list with one entry per round."""
+    results: dict[str, list[float]] = {name: [] for name in measures}
+    for r in range(rounds):
+        for name in list(measures) if r % 2 == 0 else reversed(list(measures)):
+            results[name].append(measures[name]())
+    return results
 
 
 def speedups(baseline: Sequence[float], candidate: Sequence[float]) -> dict[str, float]:

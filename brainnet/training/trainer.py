@@ -305,8 +305,9 @@ class Trainer:
                 for m in head.metrics:
                     m.update_state(y, p.detach())
 
-    def _trackers(self) -> list[metrics_module.Metric]:
-        """Every running mean ``_record`` updates: the loss, each output's loss, the metrics."""
+    def trackers(self) -> list[metrics_module.Metric]:
+        """Every running mean an epoch's logs are read from (each a total and a
+        count): the loss, then per output its loss and its metrics."""
         return [self.loss_tracker] + [m for h in self.heads for m in [h.tracker, *h.metrics]]
 
     def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> torch.Tensor:
@@ -322,11 +323,8 @@ class Trainer:
         return loss.detach()
 
     def _reset(self) -> None:
-        self.loss_tracker.reset_state()
-        for head in self.heads:
-            head.tracker.reset_state()
-            for m in head.metrics:
-                m.reset_state()
+        for m in self.trackers():
+            m.reset_state()
 
     def running_logs(self) -> dict[str, float]:
         """Loss and metrics so far in this epoch (reads them from the device).
@@ -377,7 +375,7 @@ class Trainer:
         self.graph_step = None
         if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1:
             self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast,
-                                            self._record, self._trackers)
+                                            self._record, self.trackers)
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)
