@@ -24,10 +24,20 @@ What is exact and what is not:
   brainnet's own (a ``Metric`` subclass or a function) might do what a graph
   cannot hold (read a value back to the host), so with any of them the
   metrics are updated eagerly after each replay from the graph's outputs.
-* If the arrays or a metric's total tensor are replaced (another ``fit``
-  makes a new step object; a restored backup replaces totals before the
-  first step), the graph is captured again rather than replayed on stale
-  memory.
+* The graph outlives its ``fit``: a later ``fit`` of the same compiled model
+  replays it without new warm-up steps or capture when nothing the graph
+  holds has changed. It is captured again, rather than replayed on stale
+  memory, when the arrays or a metric's total tensor are replaced (checked
+  before each step: a restored backup replaces totals before the first
+  step), and at the first step of each ``fit`` when any weight, buffer or
+  optimizer state is another tensor than the graph's (a restored backup,
+  ``model.to``), a weight was frozen or unfrozen, or the optimizer's
+  settings differ. New arrays are captured at once; a new batch size or a
+  changed model or optimizer first gets ``WARMUP`` eager steps again (an
+  unfrozen weight's optimizer state is made lazily, which a capture must
+  not do).
+  Other changes to the model between ``fit`` calls (a layer's settings)
+  need ``compile`` again, as in Keras.
 * The arithmetic is the eager step's; results match it to float rounding
   (kernels may be chosen differently), not bit for bit.
 """
@@ -35,7 +45,7 @@ What is exact and what is not:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -70,17 +80,26 @@ class CudaGraphStep:
         autocast: ``cache_enabled -> context manager`` for the forward pass.
         record: ``(loss, losses, preds, ys) -> None``, the metric updates.
         metrics: ``() -> list of Metric``, every metric ``record`` updates.
+        model_tensors: ``() -> tensors``, the model's weights and buffers
+            (the forward reads them and may write buffers in place).
+
+    Call ``begin()`` at the start of each ``fit``, then the object once per step.
     """
 
     def __init__(self, forward_loss: Callable, optimizer: Any, autocast: Callable[[bool], Any],
-                 record: Callable, metrics: Callable[[], list[metrics_module.Metric]]) -> None:
+                 record: Callable, metrics: Callable[[], list[metrics_module.Metric]],
+                 model_tensors: Callable[[], Iterable[torch.Tensor]] = tuple) -> None:
         self.forward_loss = forward_loss
         self.optimizer = optimizer
         self.autocast = autocast
         self.record = record
         self.metrics = metrics
+        self.model_tensors = model_tensors
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.batch: int | None = None  # the full batch's size (the first seen)
+        self.batch: int | None = None  # this fit's full batch size (the first seen)
+        self.warm = 0  # eager warm-up steps at the batch size of the coming capture
+        self.fit_checked = False  # the first step of a fit checks what the graph holds
+        self.held: Any = None  # what the graph holds besides arrays and totals (see _held)
         self.static_idx: torch.Tensor | None = None
         self.outputs: Any = None  # (loss, losses, preds, batch labels) the graph writes
         self.record_in_graph = False
@@ -95,12 +114,19 @@ class CudaGraphStep:
         returns the batch's loss (on the device)."""
         if self.batch is None:
             self.batch = idx.shape[0]
+            if self.static_idx is not None and self.static_idx.shape[0] != self.batch:
+                self.graph, self.warm = None, 0  # another batch size: warm up on it, then capture
         if idx.shape[0] != self.batch:  # the ragged last batch
             return self._eager(xs, ys, idx, side_stream=False)
+        if self.graph is not None and not self.fit_checked:
+            self.fit_checked = True
+            if self._held() != self.held:  # weights, buffers or optimizer state replaced, or settings changed:
+                self.graph, self.warm = None, 0  # warm up again (an unfrozen weight's state is made lazily)
         if self.graph is not None and self._sources(xs, ys) != self.sources:
             self.graph = None  # new arrays or metric totals: capture again
         if self.graph is None:
-            if self.eager_steps < WARMUP:
+            if self.warm < WARMUP:
+                self.warm += 1
                 return self._eager(xs, ys, idx, side_stream=True)
             self._capture(xs, ys, idx)
         self.static_idx.copy_(idx)
@@ -116,9 +142,29 @@ class CudaGraphStep:
             self.record(loss, losses, preds, yb)
         return loss
 
+    def begin(self) -> None:
+        """A new ``fit``: its first step checks whether the graph still applies."""
+        self.batch = None
+        self.fit_checked = False
+
     def _sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[Any]:
-        arrays = [(t.data_ptr(), t.shape) for t in xs + ys]
+        arrays = [(t.data_ptr(), t.shape, t.stride(), t.dtype) for t in xs + ys]
         return arrays + [id(m.total) for m in self.metrics()] if self.record_in_graph else arrays
+
+    def _held(self) -> list[Any]:
+        """The memory and settings the graph holds besides the arrays and the
+        metrics' totals: the model's tensors, which weights train, the optimizer's
+        settings and state tensors."""
+        opt = self.optimizer.torch_optimizer
+        held: list[Any] = [id(opt), self.optimizer.decoupled_decay]
+        held += [(t.data_ptr(), t.shape, t.dtype) for t in self.model_tensors()]
+        for group in opt.param_groups:
+            held.append([(p.data_ptr(), p.requires_grad) for p in group["params"]])
+            held.append(sorted((k, ("tensor", v.data_ptr()) if torch.is_tensor(v) else repr(v))
+                               for k, v in group.items() if k != "params"))
+        for p, state in opt.state.items():
+            held.append((p.data_ptr(), sorted((k, v.data_ptr()) for k, v in state.items() if torch.is_tensor(v))))
+        return held
 
     def _eager(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor,
                side_stream: bool) -> torch.Tensor:
@@ -170,6 +216,8 @@ class CudaGraphStep:
         self.captures += 1
         self.outputs = outputs
         self.sources = self._sources(xs, ys)
+        self.held = self._held()
+        self.fit_checked = True
 
     def _captured(self, body: Callable[[], tuple]) -> tuple[Any, tuple]:
         """Capture ``body``'s kernels as a CUDA graph: ``(graph, body's outputs)``."""

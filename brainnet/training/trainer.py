@@ -251,6 +251,9 @@ class Trainer:
         )
 
     # ------------------------------------------------------------- steps
+    def _model_tensors(self) -> list[torch.Tensor]:
+        return [*self.model.parameters(), *self.model.buffers()]
+
     def _model_input(self, xs: list[torch.Tensor]) -> Any:
         return xs if isinstance(self.model.input_shape, list) else xs[0]
 
@@ -372,10 +375,13 @@ class Trainer:
             _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
         self.parallel.start(self, batch_size)  # under torchrun: join, check the global batch, rank 0's weights
         self.penalized = self.has_penalties()
-        self.graph_step = None
         if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1:
-            self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast,
-                                            self._record, self.trackers)
+            if self.graph_step is None:  # kept across fit calls: replayed while nothing it holds changed
+                self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast, self._record,
+                                                self.trackers, self._model_tensors)
+            self.graph_step.begin()
+        else:
+            self.graph_step = None
 
         n = xs[0].shape[0]
         steps = math.ceil(n / batch_size)

@@ -174,11 +174,18 @@ def test_cuda_graph_step_follows_a_schedule_and_saves_a_portable_state(optimizer
     for key in h_eager.history:  # loss and accuracy, summed inside the graph
         np.testing.assert_allclose(h_graph.history[key], h_eager.history[key], rtol=1e-5, err_msg=key)
     assert step.record_in_graph and step.captures == 1
+    set_random_seed(2)  # a second fit replays the first one's graph
+    h_eager = eager.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    set_random_seed(2)
+    h_graph = graphed.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert graphed.trainer.graph_step is step and step.captures == 1 and step.eager_steps == 3 + 5
+    for key in h_eager.history:
+        np.testing.assert_allclose(h_graph.history[key], h_eager.history[key], rtol=1e-5, err_msg=key)
     for a, b in zip(_weights(graphed), _weights(eager)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     graphed.save(tmp_path / "g.brainnet")
     monkeypatch.setenv("BRAINNET_DEVICE", "cpu")  # as on a machine without a GPU
     restored = load_model(tmp_path / "g.brainnet")  # with the optimizer state saved on the GPU
-    assert restored.trainer.optimizer.iterations == 28
+    assert restored.trainer.optimizer.iterations == 35
     assert next(restored.parameters()).device.type == "cpu"
     restored.fit(x, y, batch_size=32, epochs=1, verbose=0)

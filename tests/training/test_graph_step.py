@@ -38,9 +38,14 @@ from brainnet.utils import set_random_seed
 class _Replay:
     def __init__(self, step, body, outputs):
         self.step, self.body, self.outputs = step, body, outputs
+        self.memory = _memory(step)
 
     def replay(self):
         step = self.step
+        # A real graph's kernels use the memory (and the gradients) of its capture,
+        # whatever tensors Python holds now; re-running the body here reads Python's.
+        # The two agree only if the step captured again whenever they differ.
+        assert _memory(step) == self.memory, "replayed on memory the graph does not hold"
         metrics = step.metrics()
         counts, totals = [m.count for m in metrics], [id(m.total) for m in metrics]
         for p in _params(step):
@@ -60,6 +65,14 @@ def _flat(outputs):
 
 def _params(step):
     return [p for g in step.optimizer.torch_optimizer.param_groups for p in g["params"]]
+
+
+def _memory(step):
+    """What a captured step reads and writes, as addresses (and which weights train)."""
+    opt = step.optimizer.torch_optimizer
+    tensors = list(step.model_tensors()) + [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t)]
+    tensors += [g["lr"] for g in opt.param_groups]
+    return [t.data_ptr() for t in tensors] + [p.requires_grad for p in _params(step)]
 
 
 class SimulatedGraphStep(graphs.CudaGraphStep):
@@ -232,3 +245,69 @@ def test_graph_safe_metrics_are_brainnets_own():
     assert not graphs.graph_safe_metrics([metrics.Mean(), Mine("mine")])
     assert not graphs.graph_safe_metrics([MyAccuracy()])
     assert not graphs.graph_safe_metrics([metrics.get(lambda t, p: p)])
+
+
+def _two_fits(change=None):
+    """Two fit calls of one compiled model, with ``change(model)`` between them."""
+    x, y = _data()
+    set_random_seed(0)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                        Dense(10, activation="softmax")])
+    model.compile(SGD(CosineDecay(0.05, 30), momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"],
+                  device="cpu")
+    set_random_seed(1)
+    first = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    batch = (change(model) if change else None) or 32
+    second = model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
+    return model, (first, second)
+
+
+def _same_fits(a, b):
+    for ha, hb in zip(a[1], b[1]):
+        _same((a[0], ha), (b[0], hb))
+
+
+def test_graph_step_is_kept_across_fit_calls(simulated):
+    simulated(False)
+    eager = _two_fits()
+    simulated(True)
+    graphed = _two_fits()
+    step = graphed[0].trainer.graph_step
+    # 200 = 6 × 32 + 8: the second fit replays the first fit's graph from its first step
+    assert (step.captures, step.eager_steps, step.replays) == (1, 3 + 4, 4 * 6 - 3)
+    _same_fits(graphed, eager)
+
+
+def _freeze(model):
+    model.layers[1].trainable = False
+
+
+def _new_state(model):  # as a restored backup: the same values in new tensors
+    opt = model.trainer.optimizer.torch_optimizer
+    opt.load_state_dict(opt.state_dict())
+
+
+def _new_weights(model):  # as model.to(another device) and back
+    for p in model.parameters():
+        p.data = p.data.clone()
+
+
+def _new_momentum(model):
+    for group in model.trainer.optimizer.torch_optimizer.param_groups:
+        group["momentum"] = 0.5
+
+
+def _new_batch(model):
+    return 40  # 200 = 5 × 40
+
+
+@pytest.mark.parametrize("change", [_freeze, _new_state, _new_weights, _new_momentum, _new_batch])
+def test_graph_step_captures_again_when_the_model_changed_between_fits(simulated, change):
+    simulated(False)
+    eager = _two_fits(change)
+    simulated(True)
+    graphed = _two_fits(change)
+    step = graphed[0].trainer.graph_step
+    ragged = 2 + (0 if change is _new_batch else 2)
+    assert step.captures == 2 and step.eager_steps == 3 + 3 + ragged  # warm-up steps again, then capture
+    _same_fits(graphed, eager)
