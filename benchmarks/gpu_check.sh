@@ -13,8 +13,10 @@
 #      loops, 3 repetitions;
 #   3. `brainnet run mnist-fast` for seeds 0-4 (the "under 1 s on one GPU" goal);
 #   4. a device-time profile of the graphed LSTM and Transformer steps (their
-#      shortfall against the hand-written graphed loop is not understood).
-# The limits add up to 560 s, inside the device tool's 600 s per command.
+#      shortfall against the hand-written graphed loop is not understood);
+#   5. the LSTM step, layers only, graphed: brainnet's three LSTM layers against
+#      PyTorch's as three calls and as one nn.LSTM(num_layers=3) call.
+# The limits add up to 580 s, inside the device tool's 600 s per command.
 # Everything it prints also goes to files under $OUT (default ./gpu-check-out).
 set -u
 OUT=${OUT:-gpu-check-out}
@@ -51,5 +53,8 @@ done 2>&1 | tee "$OUT/mnist-fast.txt"
 
 echo "== 4. device-time profiles of the graphed sequence steps"
 for workload in lstm transformer; do
-    timeout 50 "$PY" benchmarks/profile_fit.py "$workload" --device cuda --jit-compile --steps 50 --rows 15
+    timeout 45 "$PY" benchmarks/profile_fit.py "$workload" --device cuda --jit-compile --steps 50 --rows 15
 done 2>&1 | tee "$OUT/profiles.txt"
+
+echo "== 5. the LSTM step, layers only (CUDA graphs)"
+timeout 30 "$PY" benchmarks/lstm_layers.py --device cuda --rounds 7 --calls 100 2>&1 | tee "$OUT/lstm-layers.txt"

@@ -296,6 +296,20 @@ def test_conv_passes_benchmark_checks_and_times_both_backward_passes() -> None:
     assert len(speedups) == 2 and all(x > 0 for x in speedups)
 
 
+def test_lstm_layers_benchmark_compares_brainnet_with_both_torch_stacks() -> None:
+    """benchmarks/lstm_layers.py times brainnet's LSTM stack and PyTorch's (3 calls, 1 call)."""
+    speedups = _speedups("lstm_layers.py")
+    assert len(speedups) == 2 and all(x > 0 for x in speedups)
+
+
+def test_lstm_layers_benchmark_refuses_cuda_without_a_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lstm_layers.py"
+    done = subprocess.run([sys.executable, str(path), "--device", "cuda"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "expected a CUDA device" in done.stderr and "Fix:" in done.stderr
+
+
 def test_fp32_limit_fit_rounds_report_a_fraction_per_round() -> None:
     """benchmarks/fp32_limit.py --fit: one line per round whose fraction is
     that round's fit() rate over its limit, and a median of them."""
