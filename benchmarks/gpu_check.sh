@@ -14,9 +14,10 @@
 #   3. `brainnet run mnist-fast` for seeds 0-4 (the "under 1 s on one GPU" goal);
 #   4. a device-time profile of the graphed LSTM and Transformer steps (their
 #      shortfall against the hand-written graphed loop is not understood);
-#   5. the LSTM step, layers only, graphed: brainnet's three LSTM layers against
-#      PyTorch's as three calls and as one nn.LSTM(num_layers=3) call.
-# The limits add up to 580 s, inside the device tool's 600 s per command.
+#   5. each workload's step with the model alone (no fit around it), graphed:
+#      brainnet's network against the hand-written twin (for the LSTM also
+#      three nn.LSTM calls against the twin's one 3-layer call).
+# The limits add up to 579 s, inside the device tool's 600 s per command.
 # Everything it prints also goes to files under $OUT (default ./gpu-check-out).
 set -u
 OUT=${OUT:-gpu-check-out}
@@ -53,8 +54,10 @@ done 2>&1 | tee "$OUT/mnist-fast.txt"
 
 echo "== 4. device-time profiles of the graphed sequence steps"
 for workload in lstm transformer; do
-    timeout 45 "$PY" benchmarks/profile_fit.py "$workload" --device cuda --jit-compile --steps 50 --rows 15
+    timeout 40 "$PY" benchmarks/profile_fit.py "$workload" --device cuda --jit-compile --steps 50 --rows 15
 done 2>&1 | tee "$OUT/profiles.txt"
 
-echo "== 5. the LSTM step, layers only (CUDA graphs)"
-timeout 30 "$PY" benchmarks/lstm_layers.py --device cuda --rounds 7 --calls 100 2>&1 | tee "$OUT/lstm-layers.txt"
+echo "== 5. the model's step alone (CUDA graphs)"
+for workload in cnn64 lstm transformer; do
+    timeout 13 "$PY" benchmarks/model_step.py "$workload" --device cuda --rounds 7 --calls 100
+done 2>&1 | tee "$OUT/model-step.txt"

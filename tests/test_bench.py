@@ -296,16 +296,23 @@ def test_conv_passes_benchmark_checks_and_times_both_backward_passes() -> None:
     assert len(speedups) == 2 and all(x > 0 for x in speedups)
 
 
-def test_lstm_layers_benchmark_compares_brainnet_with_both_torch_stacks() -> None:
-    """benchmarks/lstm_layers.py times brainnet's LSTM stack and PyTorch's (3 calls, 1 call)."""
-    speedups = _speedups("lstm_layers.py")
-    assert len(speedups) == 2 and all(x > 0 for x in speedups)
+@pytest.mark.parametrize("workload, rows", [("lstm", 2), ("cnn64", 1)])
+def test_model_step_benchmark_compares_brainnet_with_its_twin(workload, rows) -> None:
+    """benchmarks/model_step.py times brainnet's model against the hand-written
+    twin (and, for the LSTM, against three nn.LSTM calls)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_step.py"
+    done = subprocess.run([sys.executable, str(path), workload, "--rounds", "2", "--calls", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    speedups = [float(line.split("speed-up ")[1].split(" x")[0]) for line in done.stdout.splitlines()
+                if "speed-up" in line]
+    assert len(speedups) == rows and all(x > 0 for x in speedups)
 
 
-def test_lstm_layers_benchmark_refuses_cuda_without_a_gpu() -> None:
+def test_model_step_benchmark_refuses_cuda_without_a_gpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lstm_layers.py"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_step.py"
     done = subprocess.run([sys.executable, str(path), "--device", "cuda"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "expected a CUDA device" in done.stderr and "Fix:" in done.stderr
 
