@@ -278,6 +278,19 @@ def test_graph_step_is_kept_across_fit_calls(simulated):
     _same_fits(graphed, eager)
 
 
+def test_graph_step_is_kept_across_an_evaluate_between_fits(simulated):
+    def evaluate(model):
+        model.evaluate(*_data(64, seed=5), verbose=0)  # in inference mode, on the metrics' own totals
+
+    simulated(False)
+    eager = _two_fits(evaluate)
+    simulated(True)
+    graphed = _two_fits(evaluate)
+    step = graphed[0].trainer.graph_step
+    assert (step.captures, step.eager_steps) == (1, 3 + 4)
+    _same_fits(graphed, eager)
+
+
 def _freeze(model):
     model.layers[1].trainable = False
 
