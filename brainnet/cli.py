@@ -171,7 +171,8 @@ def _run(args: argparse.Namespace, recipes: dict) -> int:
         return EXIT_USAGE
     if args.data_dir is not None and not args.data_dir.is_dir():
         _error(f"--data-dir {args.data_dir}: expected a folder holding mnist/ or fashion-mnist/, "
-               "got no such folder.")
+               "got no such folder. Fix: --data-dir /path/to/datasets (the folder above mnist/), or "
+               "leave it out to use $BRAINNET_DATA_DIR or the cache.")
         return EXIT_USAGE
     out = args.out if args.out is not None else Path("brainnet-out") / recipe.name
     try:  # fail now, not after training, when the outputs cannot be written

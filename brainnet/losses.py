@@ -16,6 +16,7 @@ Equations (per sample; ``p`` = predicted probabilities clipped to
 * sparse_categorical_crossentropy:  L = −log p_y  (y a class index)
 * binary_crossentropy:  L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)]
 * mean_squared_error:  L = mean_j (y_j − ŷ_j)²
+* mean_absolute_error:  L = mean_j |y_j − ŷ_j|
 
 Label smoothing (``label_smoothing=ε`` on the cross-entropies, Keras's
 formula): the targets become ``y ← y·(1 − ε) + ε/K`` with K the number of
@@ -91,6 +92,11 @@ def binary_crossentropy(
 def mean_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """L = mean_j (y_j − ŷ_j)² over the last axis."""
     return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).square().mean(-1)
+
+
+def mean_absolute_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L = mean_j |y_j − ŷ_j| over the last axis."""
+    return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).abs().mean(-1)
 
 
 class Loss:
@@ -235,18 +241,31 @@ class MeanSquaredError(Loss):
         return {"name": self.name}
 
 
+class MeanAbsoluteError(Loss):
+    """L = mean_j |y_j − ŷ_j| (mean over the batch)."""
+
+    def __init__(self, name: str = "mean_absolute_error") -> None:
+        super().__init__(mean_absolute_error, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
 _CLASSES: dict[str, type[Loss]] = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
 }
 _FUNCTIONS = {
     categorical_crossentropy: CategoricalCrossentropy,
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
 }
 
 

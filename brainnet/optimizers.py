@@ -107,6 +107,8 @@ class Optimizer:
                 raise
             del kwargs["fused"]  # this PyTorch fuses on accelerators only
             self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
+        if kwargs.get("capturable"):  # the eager warm-up steps before capture are meant: no warning for them
+            self.torch_optimizer._warned_capturable_if_run_uncaptured = True
         return self.torch_optimizer
 
     @property
@@ -398,6 +400,8 @@ def get(identifier: str | Optimizer) -> Optimizer:
     """
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer) and identifier is not Optimizer:
+        return identifier()  # compile(optimizer=Adam): the class with its defaults, as a name would give
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
     if isinstance(identifier, torch.optim.Optimizer):

@@ -155,7 +155,7 @@ def test_run_mnist_two_input_on_a_slice(mnist_dir, tmp_path):
     assert summary["image_branch_test_accuracy"] == pytest.approx(image, abs=5e-5)
     assert summary["column_branch_test_accuracy"] == pytest.approx(column, abs=5e-5)
     assert summary["parameters"] == 371_594 and summary["batch_size"] == 128
-    assert (summary["train_images"], summary["test_images"]) == (6000, 1200)
+    assert (summary["train_images"], summary["validation_images"], summary["test_images"]) == (5400, 600, 1200)
     for name in ("model.weights.safetensors", "model.brainnet", "history.json", "training_curves.png", "report.html"):
         assert f"wrote {out / name}" in result.stdout
 

@@ -97,7 +97,7 @@ def _check_outputs(out: Path, recipe: str, stdout: str, build=teaching_cnn,
         assert len(history["history"][key]) == 1
     assert history["test_accuracy"] == pytest.approx(_test_accuracy(stdout), abs=5e-5)
     assert history["seed"] == 0 and history["device"] == "cpu"
-    assert history["train_images"] == 6000 and history["test_images"] == 1200
+    assert (history["train_images"], history["validation_images"], history["test_images"]) == (5400, 600, 1200)
     assert history["brainnet_version"] and history["torch_version"]
 
     model = build()  # the saved weights fit the recipe's network
@@ -202,7 +202,8 @@ def test_empty_data_dir_fails_with_one_line_naming_the_variable(tmp_path):
         (["--batch-size", "many"], "argument --batch-size: expected an integer, got 'many'"),
         (["--limit", "5"], "argument --limit: expected an integer >= 10, got 5"),
         (["--device", "gpu"], "argument --device: invalid choice: 'gpu'"),
-        (["--data-dir", "no/such/folder"], "--data-dir no/such/folder: expected a folder"),
+        (["--data-dir", "no/such/folder"], "--data-dir no/such/folder: expected a folder holding mnist/ or "
+                                           "fashion-mnist/, got no such folder. Fix: --data-dir /path/to/datasets"),
     ],
 )
 def test_bad_option_exits_2_with_one_line(args, message, tmp_path):

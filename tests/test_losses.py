@@ -261,7 +261,7 @@ def test_get_unknown_name_error():
     with pytest.raises(
         ValueError,
         match=r"Unknown loss 'categorical_crossentropyy'\. Expected one of: categorical_crossentropy, "
-        r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, a "
+        r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, mean_absolute_error, mae, a "
         r"brainnet\.losses\.Loss, or a function fn\(y_true, y_pred\)\. "
         r"Fix: loss='categorical_crossentropy'\.",
     ):

@@ -28,6 +28,7 @@ import http.client
 import logging
 import os
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -190,6 +191,17 @@ def _load_folder(
     return (x_train, y_train), (x_test, y_test)
 
 
+def _warn_path_unused(title: str, path: str | os.PathLike, used: Path) -> None:
+    given = Path(path).expanduser()
+    got = "a file" if given.is_file() else "a folder without them" if given.is_dir() else "nothing (no such path)"
+    warnings.warn(
+        f"load_data: expected path={str(path)!r} to be a folder holding the four {title} files, got "
+        f"{got}; loaded them from {used} instead. Fix: path='/folder/with/the/files', or leave path out "
+        "(unlike Keras's, brainnet's path is a folder, not a file name in the cache).",
+        stacklevel=4,
+    )
+
+
 def load_idx_dataset(
     title: str,
     folder_names: Sequence[str],
@@ -216,9 +228,11 @@ def load_idx_dataset(
             skipped (``BRAINNET_OFFLINE=1``) or failed on every mirror.
     """
     searched = _search_list(path, folder_names)
-    for folder, _ in searched:
+    for folder, why in searched:
         arrays = _load_folder(folder, sha256) if folder else None
         if arrays is not None:
+            if path is not None and why != "path=":
+                _warn_path_unused(title, path, folder)
             return arrays
     cache = searched[-1][0]
     if _offline():

@@ -85,6 +85,15 @@ def spatial_output_shape(
     h = output_length(input_shape[1], kernel[0], strides[0], padding)
     w = output_length(input_shape[2], kernel[1], strides[1], padding)
     if (h is not None and h <= 0) or (w is not None and w <= 0):
+        _, height, width, depth = input_shape
+        if height in (1, 3, 4) and width is not None and depth is not None and width > 4 and depth > 4:
+            raise ValueError(  # (C, H, W) given where (H, W, C) is meant: PyTorch's order
+                f"Layer '{layer}': input of height×width {height}×{width} with {depth} channels is "
+                f"smaller than its window {kernel[0]}×{kernel[1]}; this looks like channels-first "
+                f"(channels, height, width) = ({height}, {width}, {depth}). Fix: brainnet, like Keras, "
+                f"takes (height, width, channels): input_shape=({width}, {depth}, {height}), and images "
+                "as x.transpose(0, 2, 3, 1)."
+            )
         raise ValueError(
             f"Layer '{layer}': input of height×width {input_shape[1]}×{input_shape[2]} is "
             f"smaller than its window {kernel[0]}×{kernel[1]} with padding='valid', so the "

@@ -126,10 +126,19 @@ class Layer(nn.Module):
         name: str | None = None,
         input_shape: Iterable[int | None] | None = None,
         trainable: bool = True,
+        input_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.name = name or unique_name(_snake_case(type(self).__name__))
-        self.input_shape_arg = None if input_shape is None else tuple(input_shape)
+        if input_dim is not None:  # the older Keras spelling of input_shape=(input_dim,)
+            if input_shape is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: expected input_shape or input_dim, got both "
+                    f"(input_shape={input_shape!r}, input_dim={input_dim!r}). Fix: keep one, e.g. "
+                    f"input_shape=({input_dim!r},)."
+                )
+            input_shape = (input_dim,)
+        self.input_shape_arg = None if input_shape is None else _check_input_shape_arg(type(self).__name__, input_shape)
         self.built = False
         self.built_input_shape: Shape | None = None
         self._trainable = bool(trainable)
@@ -228,6 +237,13 @@ class Layer(nn.Module):
             for w, a in zip(weights, arrays):
                 t = torch.as_tensor(np.asarray(a))
                 if tuple(t.shape) != tuple(w.shape):
+                    keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
+                    if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
+                        raise ValueError(
+                            f"Layer '{self.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
+                            f"kernel layout: out, in, then the window), got {tuple(t.shape)}, Keras's layout "
+                            f"(the window, in, out). Fix: np.transpose(kernel, {keras})."
+                        )
                     raise ValueError(
                         f"Layer '{self.name}' set_weights: expected shape "
                         f"{tuple(w.shape)}, got {tuple(t.shape)}. "
@@ -305,6 +321,16 @@ class Layer(nn.Module):
             return
         want = self.input_rank if self.input_rank is not None else f"at least {self.min_rank}"
         hint = f" {self.rank_hint}" if self.rank_hint else ""
+        if self.input_shape_arg is not None and tuple(shape[1:]) == self.input_shape_arg:
+            # The shape is the layer's own input_shape argument: the fix is there, not in the data.
+            example = ""
+            if self.input_rank is not None and len(self.input_shape_arg) == self.input_rank - 2:
+                example = f", e.g. input_shape={self.input_shape_arg + (1,)} (one channel or feature last)"
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}{hint}, got "
+                f"input_shape={self.input_shape_arg}, which makes inputs of rank {rank}. Fix: give "
+                f"input_shape the sample's shape without the batch axis{example}."
+            )
         raise ValueError(
             f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}"
             f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
@@ -334,6 +360,10 @@ class Layer(nn.Module):
 
         if any_symbolic(inputs, kwargs):
             return symbolic_call(self, inputs, kwargs)
+        if isinstance(inputs, np.ndarray) or (
+            isinstance(inputs, (list, tuple)) and any(isinstance(t, np.ndarray) for t in inputs)
+        ):
+            inputs = self._from_numpy(inputs)
         shape = shape_of(inputs)
         if self.built:
             self.check_input_shape(shape)
@@ -356,6 +386,22 @@ class Layer(nn.Module):
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
         return out
 
+    def _from_numpy(self, inputs: Any) -> Any:
+        """NumPy arrays as tensors, as Keras takes them in ``layer(x)``: floats in
+        the weights' dtype (float32 before the layer is built), integers as they
+        are (token indices), on the weights' device."""
+        weight = next(itertools.chain(self.parameters(), self.buffers()), None)
+        device = weight.device if weight is not None else None
+        float_dtype = weight.dtype if weight is not None and weight.is_floating_point() else torch.get_default_dtype()
+
+        def one(a: Any) -> Any:
+            if not isinstance(a, np.ndarray):
+                return a
+            t = torch.as_tensor(a, device=device)
+            return t.to(float_dtype) if t.is_floating_point() else t
+
+        return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
+
     def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> torch.Tensor | None:
         """The mask of the output (``(batch, time)`` booleans, True = real step)
         given the input's. Default: passed on by layers that support masking."""
@@ -377,6 +423,36 @@ class Layer(nn.Module):
         return f"name={self.name!r}"
 
 
+def capturing(t: torch.Tensor) -> bool:
+    """Whether ``t``'s kernels are being recorded into a CUDA graph: then no value
+    may be read back to the host (a check such as ``bool(t.any())`` must wait
+    for the eager steps, which run the same batches' shapes before capture)."""
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
+def _check_input_shape_arg(layer: str, input_shape: Any) -> tuple:
+    """``input_shape`` as a tuple of sizes (None: any), or an error that shows the tuple."""
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        raise ValueError(
+            f"{layer}: expected input_shape as a tuple (the shape of one sample), got the number "
+            f"{input_shape}. Fix: input_shape=({int(input_shape)},)."
+        )
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(
+            f"{layer}: expected input_shape as a tuple of sizes (the shape of one sample), got "
+            f"{input_shape!r}. Fix: input_shape=(28, 28, 1) for 28×28 one-channel images."
+        ) from None
+    if not all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0)
+               for d in shape):
+        raise ValueError(
+            f"{layer}: expected input_shape of positive whole sizes (or None for any), got "
+            f"{input_shape!r}. Fix: input_shape=(28, 28, 1) for 28×28 one-channel images."
+        )
+    return tuple(None if d is None else int(d) for d in shape)
+
+
 def check_model_input(received: Shape, expected: Shape) -> None:
     """Raise when ``received`` (batch first) does not match ``expected``."""
     if len(received) == len(expected) and all(
@@ -393,6 +469,13 @@ def check_model_input(received: Shape, expected: Shape) -> None:
 def _reshape_fix(received: Shape, expected: Shape) -> str:
     if tuple(received) == tuple(expected[1:]):
         return "this looks like one sample without the batch axis; use x[None] (or x_test[:1])."
+    if len(expected) == 4 and expected[3] == 1 and tuple(received) == tuple(expected[1:3]):
+        return "this looks like one image without the batch and channel axes; use x[None, ..., None]."
+    if (len(received) == len(expected) == 4 and expected[3] not in (None, 1)
+            and tuple(received[1:]) == (expected[3], expected[1], expected[2])):
+        return ("these look like channels-first images (samples, channels, height, width); brainnet, like "
+                "Keras, takes (samples, height, width, channels): x = x.transpose(0, 2, 3, 1) (a torch "
+                "tensor: x.permute(0, 2, 3, 1)). A reshape would scramble the pixels.")
     known = [d for d in expected[1:] if d is not None]
     if len(known) == len(expected) - 1 and np.prod(known) == np.prod(received[1:] or (0,)):
         target = ", ".join(str(d) for d in expected[1:])

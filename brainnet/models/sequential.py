@@ -34,6 +34,7 @@ class Sequential(Model):
     def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self._stack = nn.ModuleList()
+        self._input: Any = None  # a leading Input(...), until the first layer takes its shape
         for layer in layers or []:
             self.add(layer)
 
@@ -44,15 +45,38 @@ class Sequential(Model):
     def add(self, layer: Layer) -> None:
         """Append a layer; builds it at once when the model's input shape is known.
 
+        ``model.add(Input(shape=(28, 28, 1)))`` first (as Keras 3) gives the
+        model its input shape, like ``input_shape=`` on the first layer.
+
         Raises:
-            TypeError: ``layer`` is not a brainnet Layer.
+            TypeError: ``layer`` is not a brainnet Layer (or a leading ``Input``).
         """
+        from ..layers.symbolic import SymbolicTensor
+
+        if isinstance(layer, SymbolicTensor):
+            if layer.node is not None or self._stack or self._input is not None:
+                raise TypeError(
+                    f"Sequential.add: expected a layer, or an Input(...) as the very first entry, got "
+                    f"{layer!r}{' after other layers' if self._stack or self._input is not None else ''}. "
+                    "Fix: Sequential([Input(shape=(28, 28, 1)), Conv2D(32, 3), ...]) or, for a graph of "
+                    "layers, Model(inputs, outputs)."
+                )
+            self._input = layer
+            return
         if not isinstance(layer, Layer):
             got = type(layer).__name__ if not isinstance(layer, type) else f"the class {layer.__name__}"
             raise TypeError(
                 f"Sequential.add: expected a brainnet layer instance, got {got}. Fix: "
                 "model.add(Dense(10)) with a layer from brainnet.layers (note the parentheses)."
             )
+        if not self._stack and self._input is not None:
+            if layer.input_shape_arg is not None and layer.input_shape_arg != self._input.shape[1:]:
+                raise ValueError(
+                    f"Sequential.add: expected the first layer's input_shape to agree with the Input "
+                    f"before it, got Input of shape {self._input.shape[1:]} and input_shape="
+                    f"{layer.input_shape_arg}. Fix: keep one of the two."
+                )
+            layer.input_shape_arg = tuple(self._input.shape[1:])
         self._stack.append(layer)
         if self.built:
             self._build_layer(layer, self._shape_before(len(self._stack) - 1))

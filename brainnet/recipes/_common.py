@@ -113,18 +113,25 @@ class EpochTimer(Callback):
 
 def run_facts(config: RunConfig, model: Model, batch_size: int, train_images: int, test_images: int) -> dict[str, Any]:
     """What every recipe's ``history.json`` records about its run: the seed,
-    batch size, ``--limit``, data sizes, weights, device and versions."""
-    return {
+    batch size, ``--limit``, data sizes, weights, device and versions.
+
+    ``train_images`` are the images given to ``fit``; after a ``validation_split``
+    the record says how many it trained on and how many it held out."""
+    trained = int(model.trainer.loop_info.get("samples", train_images))
+    facts = {
         "seed": config.seed,
         "batch_size": batch_size,
         "limit": config.limit,
-        "train_images": int(train_images),
+        "train_images": trained,
         "test_images": int(test_images),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "device": str(model.trainer.device),
         "brainnet_version": brainnet.__version__,
         "torch_version": torch.__version__,
     }
+    if trained < train_images:  # held out by validation_split
+        facts["validation_images"] = int(train_images) - trained
+    return facts
 
 
 @contextmanager

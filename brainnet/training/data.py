@@ -27,6 +27,13 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"{what}: expected an array of samples, got None. Fix: pass {what}, e.g. "
             f"model.fit(x_train, y_train)."
         )
+    if _is_batch_source(data):
+        raise ValueError(
+            f"{what}: expected the whole data set as an array (NumPy, torch tensor, pandas or a list), "
+            f"got a {type(data).__name__}, which gives batches one by one; brainnet's fit makes the "
+            f"batches itself. Fix: gather the samples first, e.g. x, y = dataset.tensors for a "
+            f"TensorDataset, or x = np.stack([...]), then model.fit(x, y, batch_size=64)."
+        )
     try:  # NumPy arrays, pandas DataFrames/Series and lists all convert here
         array = np.asarray(data)
     except ValueError as err:  # ragged nested lists
@@ -35,6 +42,15 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"that NumPy cannot stack ({err}). Fix: pad or crop samples to one shape."
         ) from None
     return array
+
+
+def _is_batch_source(data: Any) -> bool:
+    """A DataLoader, Dataset, generator or other iterator: not an array."""
+    import collections.abc
+
+    if isinstance(data, (torch.utils.data.DataLoader, torch.utils.data.Dataset)):
+        return True
+    return isinstance(data, collections.abc.Iterator)
 
 
 def _first_string(array: np.ndarray) -> Any:

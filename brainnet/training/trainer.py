@@ -104,6 +104,21 @@ class Trainer:
         self._compiled_forward: Any = None  # torch.compile of _forward_loss, made at the first step
         self.graph_step: CudaGraphStep | None = None  # the step as a CUDA graph (fit, jit_compile on CUDA)
         self.parallel = distributed.DataParallel()  # the processes fit runs on: one, or several under torchrun
+        self._warn_probabilities_as_logits()
+
+    def _warn_probabilities_as_logits(self) -> None:
+        """A loss told ``from_logits=True`` on a model that ends in softmax or sigmoid
+        would apply that activation twice (Keras warns too)."""
+        activation = self.model.output_activation_name if len(self.heads) == 1 else None
+        loss = self.heads[0].loss if self.heads else None
+        if activation in ("softmax", "sigmoid") and getattr(loss, "from_logits", False):
+            warnings.warn(
+                f"compile: the loss expects logits (from_logits=True), got a model whose last layer "
+                f"applies {activation}, so {activation} would be applied twice and the loss would be "
+                f"wrong. Fix: drop from_logits=True, or remove activation='{activation}' from the last "
+                "layer (then predict() gives logits).",
+                stacklevel=4,
+            )
 
     @property
     def compiled(self) -> bool:
@@ -254,6 +269,18 @@ class Trainer:
     def _model_tensors(self) -> list[torch.Tensor]:
         return [*self.model.parameters(), *self.model.buffers()]
 
+    def _cuda_generators(self) -> list[torch.Generator]:
+        """The CUDA generators of seeded layers (augmentation with ``seed=``)."""
+        found = (getattr(m, "_generator", None) for m in self.model.modules())
+        return [g for g in found if isinstance(g, torch.Generator) and g.device.type == "cuda"]
+
+    def _graphable_rng(self) -> bool:
+        """A graph must register a seeded layer's own generator, which PyTorch
+        allows since 2.5 (``CUDAGraph.register_generator_state``); before, such
+        a model trains eagerly."""
+        seeded = any(getattr(m, "seed", None) is not None and hasattr(m, "_generator") for m in self.model.modules())
+        return not seeded or hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+
     def _model_input(self, xs: list[torch.Tensor]) -> Any:
         return xs if isinstance(self.model.input_shape, list) else xs[0]
 
@@ -359,6 +386,13 @@ class Trainer:
         xs, ys = self._prepare(x, y)
         val = None
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                       if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
+                raise ValueError(
+                    f"fit: expected validation_data as a tuple (x_val, y_val), got {got}. "
+                    "Fix: model.fit(x, y, validation_data=(x_val, y_val))."
+                )
             val = self._prepare(*validation_data[:2])
         elif validation_split:
             total = xs[0].shape[0]
@@ -375,10 +409,10 @@ class Trainer:
             _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
         self.parallel.start(self, batch_size)  # under torchrun: join, check the global batch, rank 0's weights
         self.penalized = self.has_penalties()
-        if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1:
+        if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1 and self._graphable_rng():
             if self.graph_step is None:  # kept across fit calls: replayed while nothing it holds changed
                 self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast, self._record,
-                                                self.trackers, self._model_tensors)
+                                                self.trackers, self._model_tensors, self._cuda_generators)
             self.graph_step.begin()
         else:
             self.graph_step = None
@@ -504,14 +538,14 @@ class Trainer:
         for cb in cbs:
             cb.on_test_begin({})
         self.penalized = self.has_penalties()
-        self.model.eval()
         self._reset()
         xs, ys = self.parallel.shard_arrays(xs, ys)  # under torchrun: this process's part
-        for start in range(0, xs[0].shape[0], batch_size):
-            batch = slice(start, start + batch_size)
-            xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
-            with self.autocast():
-                self._record(*self._forward_loss(xb, yb), yb)
+        with inference_layers(self.model):
+            for start in range(0, xs[0].shape[0], batch_size):
+                batch = slice(start, start + batch_size)
+                xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+                with self.autocast():
+                    self._record(*self._forward_loss(xb, yb), yb)
         self.parallel.sum_metrics(self)
         logs = self.running_logs()
         for cb in cbs:
@@ -543,15 +577,28 @@ class Trainer:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
         xs = self._inputs(x)
         self.model.to(self.device)
-        self.model.eval()
         chunks = []
-        with cudnn_autotune(self.device):
+        with cudnn_autotune(self.device), inference_layers(self.model):
             for start in range(0, xs[0].shape[0], batch_size):
                 with self.autocast():
                     out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
                 chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+@contextlib.contextmanager
+def inference_layers(model: torch.nn.Module) -> Any:
+    """Every layer in inference mode (``eval()``: no dropout, batch normalization's
+    moving statistics), then each put back as it was, so that ``predict`` and
+    ``evaluate`` leave ``model(x)`` as ``train()``/``eval()`` had set it."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 @contextlib.contextmanager

@@ -61,8 +61,15 @@ def worst(mode: str) -> float:
 
 
 def warn_missing(who: str, monitor: str, logs: dict) -> None:
-    fix = ("pass validation_data=(x_val, y_val) or validation_split=0.1 to fit"
-           if monitor.startswith("val_") else f"monitor one of the logged names, e.g. monitor={next(iter(logs), 'loss')!r}")
+    import difflib
+
+    close = difflib.get_close_matches(monitor, list(logs), n=1, cutoff=0.6)
+    if monitor.startswith("val_") and not any(k.startswith("val_") for k in logs):
+        fix = "pass validation_data=(x_val, y_val) or validation_split=0.1 to fit"
+    elif close:  # val_acc for val_accuracy, a typo
+        fix = f"monitor={close[0]!r}"
+    else:
+        fix = f"monitor one of the logged names, e.g. monitor={next(iter(logs), 'loss')!r}"
     warnings.warn(
         f"{who}: expected {monitor!r} in the epoch's logs, got only {', '.join(logs) or 'none'}; "
         f"skipping this epoch. Fix: {fix}.",

@@ -1,0 +1,226 @@
+"""Mistakes and habits of a learner's first programs (found by trying brainnet
+as a new user): channels-first images, Keras spellings (``input_dim``,
+``Sequential([Input(...), ...])``, ``loss="mae"``, ``optimizer=Adam``),
+NumPy arrays called through a layer, a DataLoader given to ``fit``, and the
+like. Each behaves as Keras does, or fails with expected / got / fix.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import brainnet
+from brainnet.callbacks import EarlyStopping
+from brainnet.layers import LSTM, Conv1D, Conv2D, Dense, Dropout, Flatten, Input
+from brainnet.losses import MeanAbsoluteError, SparseCategoricalCrossentropy, mean_absolute_error
+from brainnet.models import Sequential, load_model
+from brainnet.optimizers import Adam
+
+
+def _images(n=8, shape=(8, 8, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, *shape)).astype("float32"), rng.integers(0, 3, n)
+
+
+def _cnn(shape=(8, 8, 3)):
+    model = Sequential([Conv2D(2, 3, input_shape=shape), Flatten(), Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"], device="cpu")
+    return model
+
+
+# ------------------------------------------------------------------ input shapes
+def test_channels_first_images_get_a_transpose_not_a_reshape():
+    model = _cnn()
+    x, y = _images()
+    with pytest.raises(ValueError, match=r"expected shape \(None, 8, 8, 3\), got \(8, 3, 8, 8\)\. Fix: these look "
+                                         r"like channels-first images .* x = x\.transpose\(0, 2, 3, 1\)"):
+        model.fit(x.transpose(0, 3, 1, 2), y, verbose=0)
+    model.fit(x.transpose(0, 3, 1, 2).transpose(0, 2, 3, 1), y, verbose=0)  # the fix works
+
+
+def test_one_image_without_batch_and_channel_axes():
+    model = _cnn((8, 8, 1))
+    with pytest.raises(ValueError, match=r"got \(8, 8\)\. Fix: this looks like one image without the batch and "
+                                         r"channel axes; use x\[None, \.\.\., None\]"):
+        model.predict(np.zeros((8, 8), "float32"), verbose=0)
+    assert model.predict(np.zeros((8, 8), "float32")[None, ..., None], verbose=0).shape == (1, 3)
+
+
+def test_input_shape_of_the_wrong_rank_is_fixed_in_input_shape():
+    with pytest.raises(ValueError, match=r"Layer 'conv2d\w*' \(Conv2D\) expected input of rank 4 .*got "
+                                         r"input_shape=\(28, 28\), which makes inputs of rank 3\. Fix: give "
+                                         r"input_shape the sample's shape without the batch axis, e\.g\. "
+                                         r"input_shape=\(28, 28, 1\)"):
+        Sequential([Conv2D(3, 3, input_shape=(28, 28))])
+    with pytest.raises(ValueError, match=r"input_shape=\(28,\), which makes inputs of rank 2\. .*"
+                                         r"input_shape=\(28, 1\)"):
+        Sequential([LSTM(3, input_shape=(28,))])
+
+
+def test_channels_first_input_shape_is_recognised():
+    with pytest.raises(ValueError, match=r"this looks like channels-first \(channels, height, width\) = "
+                                         r"\(1, 28, 28\)\. Fix: .*input_shape=\(28, 28, 1\)"):
+        Sequential([Conv2D(3, 3, input_shape=(1, 28, 28))])
+
+
+def test_input_shape_as_a_number_and_input_dim():
+    with pytest.raises(ValueError, match=r"Dense: expected input_shape as a tuple \(the shape of one sample\), got "
+                                         r"the number 4\. Fix: input_shape=\(4,\)\."):
+        Dense(3, input_shape=4)
+    with pytest.raises(ValueError, match=r"Dense: expected input_shape as a tuple of sizes .*got 3\.5\. Fix: input_shape=\(28, 28, 1\)"):
+        Dense(3, input_shape=3.5)
+    with pytest.raises(ValueError, match=r"Dense: expected input_shape of positive whole sizes .*got \(4, 0\)"):
+        Dense(3, input_shape=(4, 0))
+    with pytest.raises(ValueError, match=r"Dense: expected input_shape or input_dim, got both .*Fix: keep one"):
+        Dense(3, input_shape=(4,), input_dim=4)
+    model = Sequential([Dense(5, input_dim=4), Dense(2)])  # the older Keras spelling
+    assert model.built and model.input_shape == (None, 4) and model.count_params() == 4 * 5 + 5 + 5 * 2 + 2
+
+
+def test_sequential_starts_with_an_input_as_in_keras_3():
+    model = Sequential([Input(shape=(8, 8, 3)), Conv2D(2, 3), Flatten(), Dense(3, activation="softmax")])
+    assert model.built and model.input_shape == (None, 8, 8, 3)
+    assert model.compute_output_shape((None, 8, 8, 3)) == (None, 3)
+    added = Sequential()
+    added.add(Input(shape=(4,)))
+    added.add(Dense(2))
+    assert added.input_shape == (None, 4)
+    with pytest.raises(TypeError, match=r"Sequential\.add: expected a layer, or an Input\(\.\.\.\) as the very "
+                                        r"first entry, got .* after other layers\. Fix: Sequential\(\[Input"):
+        Sequential([Dense(2, input_shape=(4,)), Input(shape=(4,))])
+    with pytest.raises(ValueError, match=r"expected the first layer's input_shape to agree with the Input before "
+                                         r"it, got Input of shape \(4,\) and input_shape=\(5,\)\. Fix: keep one"):
+        Sequential([Input(shape=(4,)), Dense(2, input_shape=(5,))])
+
+
+def test_saved_model_that_began_with_an_input_loads(tmp_path):
+    model = Sequential([Input(shape=(4,)), Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", device="cpu")
+    x = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+    model.save(tmp_path / "m.brainnet")
+    np.testing.assert_allclose(load_model(tmp_path / "m.brainnet").predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ------------------------------------------------------------------ calling, fitting
+def test_layers_and_models_take_numpy_arrays_as_keras_does():
+    dense = Dense(3)
+    out = dense(np.ones((2, 4)))  # float64 in: the weights' float32 out, as Keras's floatx
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (2, 3)
+    model = _cnn()
+    x, _ = _images(2)
+    torch.testing.assert_close(model(x), model(torch.from_numpy(x)))
+
+
+def test_a_dataloader_or_a_generator_is_refused_with_the_fix():
+    model = _cnn()
+    x, y = _images()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)))
+    for source, name in ((loader, "DataLoader"), ((b for b in [x]), "generator")):
+        with pytest.raises(ValueError, match=rf"x: expected the whole data set as an array .*got a {name}, which "
+                                             r"gives batches one by one.*Fix: gather the samples first"):
+            model.fit(source, y, verbose=0)
+
+
+def test_validation_data_must_be_a_pair():
+    model = _cnn()
+    x, y = _images()
+    with pytest.raises(ValueError, match=r"fit: expected validation_data as a tuple \(x_val, y_val\), got a ndarray\. "
+                                         r"Fix: model\.fit\(x, y, validation_data=\(x_val, y_val\)\)"):
+        model.fit(x, y, validation_data=x, verbose=0)
+    with pytest.raises(ValueError, match=r"got a tuple of length 1\."):
+        model.fit(x, y, validation_data=(x,), verbose=0)
+    model.fit(x, y, validation_data=[x, y], verbose=0)
+
+
+def test_predict_and_evaluate_leave_each_layer_in_its_mode():
+    model = Sequential([Dense(4, input_shape=(3,)), Dropout(0.5), Dense(2)])
+    model.compile("adam", "mse", device="cpu")
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 2), "float32")
+    model.train()
+    model.layers[1].eval()  # a user's own choice for one layer
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    assert [layer.training for layer in model.layers] == [True, False, True] and model.training
+    model.eval()
+    model.predict(x, verbose=0)
+    assert not model.training
+
+
+# ------------------------------------------------------------------ compile
+def test_mae_loss_as_keras_names_it():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    expected = np.abs(y - p).mean(-1)  # L = mean_j |y_j − ŷ_j|
+    np.testing.assert_allclose(mean_absolute_error(torch.tensor(y), torch.tensor(p)).numpy(), expected)
+    assert float(MeanAbsoluteError()(torch.tensor(y), torch.tensor(p))) == pytest.approx(expected.mean())
+    model = Sequential([Dense(3, input_shape=(4,))])
+    model.compile(Adam, "mae", device="cpu")  # the class, as for losses: its defaults
+    assert isinstance(model.trainer.optimizer, Adam) and isinstance(model.trainer.heads[0].loss, MeanAbsoluteError)
+    x = rng.normal(size=(6, 4)).astype("float32")
+    t = rng.normal(size=(6, 3)).astype("float32")
+    assert model.evaluate(x, t, verbose=0) == pytest.approx(np.abs(model.predict(x, verbose=0) - t).mean(), rel=1e-5)
+
+
+def test_softmax_output_with_a_logits_loss_warns():
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    with pytest.warns(UserWarning, match=r"compile: the loss expects logits \(from_logits=True\), got a model whose "
+                                         r"last layer applies softmax, so softmax would be applied twice .*Fix: drop "
+                                         r"from_logits=True, or remove activation='softmax'"):
+        model.compile("adam", SparseCategoricalCrossentropy(from_logits=True), device="cpu")
+    logits = Sequential([Dense(3, input_shape=(4,))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logits.compile("adam", SparseCategoricalCrossentropy(from_logits=True), device="cpu")
+        model.compile("adam", "sparse_categorical_crossentropy", device="cpu")
+
+
+# ------------------------------------------------------------------ callbacks, weights, modules
+def test_a_near_miss_monitor_name_gets_the_logged_name():
+    model = _cnn()
+    x, y = _images(20)
+    with pytest.warns(UserWarning, match=r"EarlyStopping: expected 'val_acc' in the epoch's logs, got only loss, "
+                                         r"accuracy, val_loss, val_accuracy; skipping this epoch\. Fix: "
+                                         r"monitor='val_accuracy'\."):
+        model.fit(x, y, epochs=1, verbose=0, validation_split=0.2, callbacks=[EarlyStopping(monitor="val_acc")])
+
+
+def test_a_keras_layout_kernel_gets_the_transpose():
+    conv = Sequential([Conv2D(2, 3, input_shape=(8, 8, 3))]).layers[0]
+    keras_kernel = np.random.default_rng(0).normal(size=(3, 3, 3, 2)).astype("float32")  # (kh, kw, in, out)
+    with pytest.raises(ValueError, match=r"expected shape \(2, 3, 3, 3\) \(PyTorch's kernel layout: out, in, then "
+                                         r"the window\), got \(3, 3, 3, 2\), Keras's layout .*Fix: "
+                                         r"np\.transpose\(kernel, \(3, 2, 0, 1\)\)\."):
+        conv.set_weights([keras_kernel, np.zeros(2)])
+    conv.set_weights([np.transpose(keras_kernel, (3, 2, 0, 1)), np.zeros(2)])
+    np.testing.assert_array_equal(conv.get_weights()[0][1, 2, 0, 1], keras_kernel[0, 1, 2, 1])
+    conv1d = Sequential([Conv1D(2, 3, input_shape=(8, 3))]).layers[0]
+    with pytest.raises(ValueError, match=r"np\.transpose\(kernel, \(2, 1, 0\)\)"):
+        conv1d.set_weights([np.zeros((3, 3, 2)), np.zeros(2)])
+
+
+def test_submodules_load_on_first_use_after_a_plain_import():
+    assert brainnet.explain.saliency is not None and brainnet.datasets.mnist.load_data is not None
+    assert brainnet.text is not None and brainnet.preprocessing is not None and "explain" in dir(brainnet)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        brainnet.nope
+
+
+def test_load_data_warns_when_its_path_is_not_used(tmp_path, monkeypatch):
+    from brainnet.datasets import _files, mnist
+
+    def found(folder, sha256):
+        return "arrays" if folder == tmp_path / "mnist" else None
+
+    monkeypatch.setenv("BRAINNET_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(_files, "_load_folder", found)
+    with pytest.warns(UserWarning, match=r"load_data: expected path='mnist\.npz' to be a folder holding the four "
+                                         r"MNIST files, got nothing \(no such path\); loaded them from .* instead\. "
+                                         r"Fix: path='/folder/with/the/files', or leave path out"):
+        assert mnist.load_data(path="mnist.npz") == "arrays"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mnist.load_data() == "arrays" and mnist.load_data(path=tmp_path / "mnist") == "arrays"
