@@ -125,7 +125,7 @@ def barrier() -> None:
     if world_size() == 1:
         return
     if not dist.is_initialized():
-        init_process_group(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        init_process_group(local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu")))
     dist.barrier()
 
 

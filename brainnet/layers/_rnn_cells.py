@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .. import activations, regularizers
 from ._dropout import keep_mask
-from .base import Layer, Shape, glorot_uniform, shape_str
+from .base import Layer, Shape, capturing, glorot_uniform, shape_str
 from .core import check_positive_int
 
 Tensor = torch.Tensor
@@ -122,9 +122,36 @@ def time_loop(
 
 # --------------------------------------------------------------- fused kernels
 _KERNELS = {"rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu, "lstm": torch.lstm, "gru": torch.gru}
+try:  # torch.is_autocast_enabled(device_type) since PyTorch 2.4
+    torch.is_autocast_enabled("cpu")
+    _AUTOCAST_TAKES_DEVICE = True
+except TypeError:
+    _AUTOCAST_TAKES_DEVICE = False
 
 
 def run_fused(
+    mode: str, x: Tensor, states: list[Tensor], weights: Sequence[Tensor], has_biases: bool,
+    mask: Tensor | None,
+) -> tuple[Tensor, list[Tensor]]:
+    """``_run_fused`` in float32 with autocast off when a mixed-precision policy is on.
+
+    Under autocast PyTorch sends its fused RNN kernels into 16 bits in ways
+    brainnet cannot use: on CUDA the cuDNN RNN runs in float16 even when the
+    policy asks for bfloat16 (float16 without loss scaling, which brainnet
+    does not do), and on CPUs without AVX-512 BF16 oneDNN has no bfloat16
+    LSTM at all (it fails to create the kernel). So the recurrence runs in
+    float32; the layers before and after it keep the policy's dtype.
+    """
+    device = x.device.type
+    if torch.is_autocast_enabled(device) if _AUTOCAST_TAKES_DEVICE else torch.is_autocast_enabled():
+        with torch.autocast(device_type=device, enabled=False):
+            out, final = _run_fused(mode, x.float(), [s.float() for s in states], [w.float() for w in weights],
+                                    has_biases, mask)
+        return out, final
+    return _run_fused(mode, x, states, weights, has_biases, mask)
+
+
+def _run_fused(
     mode: str, x: Tensor, states: list[Tensor], weights: Sequence[Tensor], has_biases: bool,
     mask: Tensor | None,
 ) -> tuple[Tensor, list[Tensor]]:
@@ -301,6 +328,8 @@ class RecurrentBase(Layer):
                 f"kernel's configuration ({self.fused_needs}), got {self._config_summary()}. "
                 "Fix: use_cudnn='auto' (the step loop runs this configuration)."
             )
+        if fast is not None and mask is not None and capturing(x):
+            fast = None  # the fused kernel packs masked sequences by their lengths, read on the host
         if fast is not None and self.use_cudnn is not False:
             mode, weights = fast
             outputs, states = run_fused(mode, x, states, weights, self.use_bias, mask)
@@ -357,6 +386,8 @@ class RecurrentBase(Layer):
                 "Fix: mask = tokens != 0 for the same batch, or let Embedding(mask_zero=True) make it."
             )
         mask = mask.to(device=x.device, dtype=torch.bool)
+        if capturing(mask):  # no value can be read back into a CUDA graph: keep the mask
+            return mask
         return None if bool(mask.all()) else mask
 
     # ----------------------------------------------------------- shapes

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import regularizers
-from .base import Layer, Shape
+from .base import Layer, Shape, capturing
 from .core import check_positive_int
 
 
@@ -98,7 +98,9 @@ class Embedding(Layer):
                 f"Layer '{self.name}' (Embedding): expected integer token indices, got a tensor of "
                 f"dtype {x.dtype}. Fix: x = x.astype('int64')."
             )
-        if x.is_floating_point():
+        # A CUDA graph cannot read values back to check them; fit has checked every index
+        # of its arrays (training.data.check_indices) before the first step.
+        if x.is_floating_point() and not capturing(x):
             bad = ~torch.isfinite(x) | (x != torch.floor(x))
             if bool(bad.any()):
                 raise ValueError(
@@ -106,7 +108,7 @@ class Embedding(Layer):
                     f"non-integer values such as {float(x[bad][0])}. Fix: pass token indices, "
                     "e.g. x = x.astype('int64') after checking where the fractions come from."
                 )
-        if x.numel():
+        if x.numel() and not capturing(x):
             low, high = (int(v) for v in torch.aminmax(x))
             if low < 0 or high >= self.input_dim:
                 bad_value = low if low < 0 else high

@@ -82,22 +82,28 @@ class CudaGraphStep:
         metrics: ``() -> list of Metric``, every metric ``record`` updates.
         model_tensors: ``() -> tensors``, the model's weights and buffers
             (the forward reads them and may write buffers in place).
+        generators: ``() -> generators``, the CUDA random generators of the
+            model's own (seeded layers), which a graph must register.
 
     Call ``begin()`` at the start of each ``fit``, then the object once per step.
     """
 
     def __init__(self, forward_loss: Callable, optimizer: Any, autocast: Callable[[bool], Any],
                  record: Callable, metrics: Callable[[], list[metrics_module.Metric]],
-                 model_tensors: Callable[[], Iterable[torch.Tensor]] = tuple) -> None:
+                 model_tensors: Callable[[], Iterable[torch.Tensor]] = tuple,
+                 generators: Callable[[], Iterable[torch.Generator]] = tuple) -> None:
         self.forward_loss = forward_loss
         self.optimizer = optimizer
         self.autocast = autocast
         self.record = record
         self.metrics = metrics
         self.model_tensors = model_tensors
+        self.generators = generators
         self.graph: torch.cuda.CUDAGraph | None = None
         self.batch: int | None = None  # this fit's full batch size (the first seen)
-        self.warm = 0  # eager warm-up steps at the batch size of the coming capture
+        self.warm = 0  # eager warm-up steps at the shapes of the coming capture
+        self.warm_key: Any = None  # those shapes: the batch size, each array's sample shape and dtype
+        self.totals: list[Any] = []  # the metric totals the graph adds to (kept alive with it)
         self.fit_checked = False  # the first step of a fit checks what the graph holds
         self.held: Any = None  # what the graph holds besides arrays and totals (see _held)
         self.static_idx: torch.Tensor | None = None
@@ -112,6 +118,12 @@ class CudaGraphStep:
     def __call__(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         """One step on the rows ``idx`` of the arrays ``xs``, ``ys`` (on the device);
         returns the batch's loss (on the device)."""
+        # Streams, synchronisation and capture follow the current device: make it the data's
+        # (with device="cuda:1" the kernels would otherwise run outside the capture).
+        with torch.cuda.device(idx.device) if idx.device.type == "cuda" else contextlib.nullcontext():
+            return self._step(xs, ys, idx)
+
+    def _step(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         if self.batch is None:
             self.batch = idx.shape[0]
             if self.static_idx is not None and self.static_idx.shape[0] != self.batch:
@@ -122,9 +134,12 @@ class CudaGraphStep:
             self.fit_checked = True
             if self._held() != self.held:  # weights, buffers or optimizer state replaced, or settings changed:
                 self.graph, self.warm = None, 0  # warm up again (an unfrozen weight's state is made lazily)
-        if self.graph is not None and self._sources(xs, ys) != self.sources:
+        if self.graph is not None and not self._same_sources(xs, ys):
             self.graph = None  # new arrays or metric totals: capture again
         if self.graph is None:
+            key = (idx.shape[0], [(tuple(t.shape[1:]), t.dtype) for t in xs + ys])
+            if key != self.warm_key:  # other shapes: other kernels (cuDNN autotunes them) to warm up first
+                self.warm_key, self.warm = key, 0
             if self.warm < WARMUP:
                 self.warm += 1
                 return self._eager(xs, ys, idx, side_stream=True)
@@ -147,16 +162,23 @@ class CudaGraphStep:
         self.batch = None
         self.fit_checked = False
 
-    def _sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[Any]:
-        arrays = [(t.data_ptr(), t.shape, t.stride(), t.dtype) for t in xs + ys]
-        return arrays + [id(m.total) for m in self.metrics()] if self.record_in_graph else arrays
+    @staticmethod
+    def _arrays(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[Any]:
+        return [(t.data_ptr(), t.shape, t.stride(), t.dtype) for t in xs + ys]
+
+    def _same_sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> bool:
+        """Whether the arrays and the metrics' totals are at the addresses the graph uses."""
+        if self._arrays(xs, ys) != self.sources:
+            return False
+        return not self.record_in_graph or [m.total.data_ptr() for m in self.metrics()] == [
+            t.data_ptr() for t in self.totals]
 
     def _held(self) -> list[Any]:
         """The memory and settings the graph holds besides the arrays and the
         metrics' totals: the model's tensors, which weights train, the optimizer's
         settings and state tensors."""
         opt = self.optimizer.torch_optimizer
-        held: list[Any] = [id(opt), self.optimizer.decoupled_decay]
+        held: list[Any] = [opt, self.optimizer.decoupled_decay]  # the object itself (compared with ==: is)
         held += [(t.data_ptr(), t.shape, t.dtype) for t in self.model_tensors()]
         for group in opt.param_groups:
             held.append([(p.data_ptr(), p.requires_grad) for p in group["params"]])
@@ -215,13 +237,16 @@ class CudaGraphStep:
         self.graph = graph
         self.captures += 1
         self.outputs = outputs
-        self.sources = self._sources(xs, ys)
+        self.sources = self._arrays(xs, ys)
+        self.totals = [m.total for m in metrics] if self.record_in_graph else []
         self.held = self._held()
         self.fit_checked = True
 
     def _captured(self, body: Callable[[], tuple]) -> tuple[Any, tuple]:
         """Capture ``body``'s kernels as a CUDA graph: ``(graph, body's outputs)``."""
         graph = torch.cuda.CUDAGraph()
+        for generator in self.generators():  # a seeded layer's own generator, advanced at each replay
+            graph.register_generator_state(generator)
         with torch.cuda.graph(graph):
             outputs = body()
         return graph, outputs

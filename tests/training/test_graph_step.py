@@ -25,6 +25,7 @@ import contextlib
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from brainnet.layers import Dense, Flatten
 from brainnet.metrics import Metric
@@ -324,3 +325,142 @@ def test_graph_step_captures_again_when_the_model_changed_between_fits(simulated
     ragged = 2 + (0 if change is _new_batch else 2)
     assert step.captures == 2 and step.eager_steps == 3 + 3 + ragged  # warm-up steps again, then capture
     _same_fits(graphed, eager)
+
+
+# ------------------------------------------------- nothing read back inside the graph
+# Operators that read a value back to the host (or make a shape from values), which a
+# CUDA graph cannot hold: capture fails ("operation not permitted when stream is
+# capturing") or bakes in one batch's values.
+_HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "unique_dim",
+               "unique_consecutive", "repeat_interleave", "_pack_padded_sequence", "equal", "bincount",
+               "nonzero_static", "item"}
+
+
+class _HostReads(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        if name in _HOST_READS:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture
+def probed(simulated, monkeypatch):
+    """The simulated graph, its captured body (and replays) run as on CUDA while
+    capturing (``capturing()`` true) under a mode that records host reads."""
+    from brainnet.layers import _rnn_cells, embedding
+
+    state = {"capturing": False, "reads": []}
+    for module in (_rnn_cells, embedding):
+        monkeypatch.setattr(module, "capturing", lambda t: state["capturing"])
+
+    class Probed(SimulatedGraphStep):
+        def _captured(self, body):
+            def watched():
+                probe = _HostReads()
+                state["capturing"] = True
+                try:
+                    with probe:
+                        return body()
+                finally:
+                    state["capturing"] = False
+                    state["reads"] += probe.seen
+            return super()._captured(watched)
+
+    monkeypatch.setattr(trainer_module, "CudaGraphStep", Probed)
+    return state
+
+
+def _tokens(n=96, masked=False, seed=0):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(1, 50, (n, 12))
+    if masked:  # padded ends of several lengths
+        for i, length in enumerate(rng.integers(3, 13, n)):
+            tokens[i, length:] = 0
+    return tokens, rng.integers(0, 3, n)
+
+
+def _token_model(masked):
+    from brainnet.layers import LSTM, Embedding
+
+    return Sequential([Embedding(50, 8, mask_zero=masked, input_shape=(12,)), LSTM(8),
+                       Dense(3, activation="softmax")])
+
+
+def _image_model():
+    from brainnet.layers import BatchNormalization, Conv2D, Dropout, MaxPooling2D, RandomFlip
+
+    return Sequential([RandomFlip("horizontal", seed=0, input_shape=(8, 8, 1)), Conv2D(4, 3, activation="relu"),
+                       BatchNormalization(), MaxPooling2D(), Flatten(), Dropout(0.3), Dense(3, activation="softmax")])
+
+
+def _probe_fit(simulated, build, x, y, graphed):
+    simulated(graphed)
+    set_random_seed(0)
+    model = build()
+    model.compile(SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"], device="cpu")
+    set_random_seed(1)
+    return model, model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_graphed_token_model_reads_nothing_back_and_trains_as_eager(simulated, probed, masked):
+    # Embedding checks its indices and an RNN drops an all-True mask by reading values;
+    # a masked RNN packs sequences by lengths read on the host. While capturing they
+    # skip the checks (fit checked the indices) and run the step loop.
+    x, y = _tokens(masked=masked)
+    eager = _probe_fit(simulated, lambda: _token_model(masked), x, y, False)
+    graphed = _probe_fit(simulated, lambda: _token_model(masked), x, y, True)
+    assert graphed[0].trainer.graph_step.captures == 1 and probed["reads"] == []
+    _same(graphed, eager)
+
+
+def test_graphed_image_model_with_augmentation_batchnorm_dropout_reads_nothing_back(simulated, probed, monkeypatch):
+    # A seeded augmentation layer draws from its own generator, which the graph must
+    # register (PyTorch ≥ 2.5 on CUDA; this CPU build lacks the method: a stand-in).
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "register_generator_state", lambda self, g: None, raising=False)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(96, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 96)
+    model, history = _probe_fit(simulated, _image_model, x, y, True)
+    assert model.trainer.graph_step.captures == 1 and probed["reads"] == []
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_seeded_augmentation_trains_eagerly_where_a_graph_cannot_register_its_generator(simulated, monkeypatch):
+    monkeypatch.delattr(torch.cuda.CUDAGraph, "register_generator_state", raising=False)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 48)
+    model, _ = _probe_fit(simulated, _image_model, x, y, True)
+    assert model.trainer.graph_step is None
+
+
+def test_graphed_transformer_recipe_reads_nothing_back(simulated, probed):
+    from brainnet.recipes.sequences import transformer_classifier
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 28, 28)).astype("float32"), rng.integers(0, 10, 48)
+    model, history = _probe_fit(simulated, transformer_classifier, x, y, True)
+    assert model.trainer.graph_step.captures == 1 and probed["reads"] == []
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_new_sample_shape_or_batch_size_is_warmed_up_before_capture(simulated):
+    # Three full batches of 16 are exactly the warm-up; the next fit at batch 32 must
+    # warm up at 32 first (cuDNN would otherwise autotune inside the capture).
+    simulated(True)
+    x, y = _data(48)
+    set_random_seed(0)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(10, activation="softmax")])
+    model.compile(SGD(0.05), "sparse_categorical_crossentropy", ["accuracy"], device="cpu")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    step = model.trainer.graph_step
+    assert (step.captures, step.eager_steps) == (0, 3)
+    x2, y2 = _data(96, seed=1)
+    model.fit(x2, y2, batch_size=32, epochs=1, verbose=0)
+    assert (step.captures, step.eager_steps, step.replays) == (0, 6, 0)
+    model.fit(x2, y2, batch_size=32, epochs=1, verbose=0)
+    assert (step.captures, step.replays) == (1, 3)
