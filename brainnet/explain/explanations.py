@@ -16,6 +16,7 @@ import numpy as np
 
 from brainnet.layers import Attention, Conv2D, MultiHeadAttention
 
+from ._arguments import names_list
 from ._model_io import as_input, find_layer, named_layers
 from .attribution import grad_cam, saliency, smoothgrad
 from .maps import attention_maps, feature_maps
@@ -83,7 +84,8 @@ def write_explanations(model: Any, x: Any, out: str | os.PathLike, titles: Seque
 
     Raises:
         ValueError: ``layer`` is not a layer of the model or has no feature
-            maps; or the model is not a classifier with one output.
+            maps; the model is not a classifier with one output; or
+            ``titles`` or ``names`` not one string per input.
         OSError: ``out`` cannot be written.
 
     Example:
@@ -96,7 +98,10 @@ def write_explanations(model: Any, x: Any, out: str | os.PathLike, titles: Seque
     """
     out = Path(out)
     x = as_input(model, x).cpu().numpy()
-    names = [str(n + 1) for n in range(len(x))] if names is None else [str(n) for n in names]
+    unnamed = "{argument}=None (the files are saliency.png, grad_cam.png, ... in out)"
+    titles = names_list(titles, len(x), "write_explanations", "titles", unnamed.format(argument="titles"))
+    names = names_list(names, len(x), "write_explanations", "names", unnamed.format(argument="names"))
+    names = [str(n + 1) for n in range(len(x))] if names is None else names
     chosen = _feature_layer(model, x, layer)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

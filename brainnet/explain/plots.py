@@ -2,13 +2,20 @@
 
 Every function returns a ``matplotlib.figure.Figure`` (the Agg canvas: no
 display, no pyplot state, safe in scripts and threads) and, given ``path``,
-writes it as a PNG atomically (a crash never leaves half a file).
+writes it atomically (a crash never leaves half a file): as a PNG, or in the
+format the file name's suffix names when matplotlib writes it (``.pdf``,
+``.svg``, ``.jpg``, ...), as ``savefig`` does.
+
+The file is always ``path=``, named: a file name where a title or a number
+belongs (``plot_heatmaps(x, maps, "cam.png")`` puts it in ``titles``) is
+refused with the call that writes the file.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,14 +24,24 @@ from matplotlib.ticker import MaxNLocator
 
 from brainnet._atomic import atomic_write
 
+from ._arguments import image_batch, is_file_name, layer_arrays, names_list
+
 PathLike = str | os.PathLike | None
 
 
-def _finish(fig: Figure, path: PathLike) -> Figure:
-    """Lays the figure out and, given a path, writes it as a PNG."""
+def _finish(fig: Figure, path: PathLike, what: str) -> Figure:
+    """Lays the figure out and, given a path, writes it: as a PNG, or in the
+    format the path's suffix names when matplotlib writes it (``.pdf``, ``.svg``)."""
     fig.tight_layout()
     if path is not None:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"{what}: expected path as a file name (a str or a Path), got {type(path).__name__} {path!r}. "
+                f"Fix: name the arguments, {what}(..., path='picture.png')."
+            )
+        suffix = Path(path).suffix.lower().lstrip(".")
+        kind = suffix if suffix in fig.canvas.get_supported_filetypes() else "png"
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=kind))
     return fig
 
 
@@ -56,21 +73,53 @@ def plot_history(history: Any, title: str | None = None, path: PathLike = None,
         history: a ``History`` (what ``fit`` returns) or its ``.history``
             dict (``loss``, ``accuracy``, ``val_loss``, ...).
         title: the figure's title; None: none.
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
         metrics: the quantities to draw, each with its ``val_`` twin; None:
             every key that does not start with ``val_``, in order.
 
     Returns:
         The figure.
 
+    Raises:
+        TypeError: ``history`` is not a History or a dict, or ``title`` not a string.
+        ValueError: ``title`` is a file name (``path=`` writes the file), or
+            ``metrics`` a single string or names not in the history.
+
     Example:
         >>> fig = plot_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]})
         >>> len(fig.axes)
         1
     """
+    what = "plot_history"
     logs: Mapping[str, Sequence[float]] = getattr(history, "history", history)
+    if not isinstance(logs, Mapping):
+        raise TypeError(
+            "plot_history: expected a History (what fit returns) or its .history dict, got "
+            f"{type(history).__name__}. "
+            "Fix: plot_history(model.fit(...), path='curves.png')."
+        )
+    if is_file_name(title):
+        raise ValueError(
+            f"plot_history: expected title as the figure's heading, got {str(title)!r}, a file name. "
+            f"Fix: plot_history(history, path={str(title)!r})."
+        )
+    if title is not None and not isinstance(title, str):
+        raise TypeError(
+            f"plot_history: expected title as a string, got {type(title).__name__} {title!r}. "
+            "Fix: name the arguments, plot_history(history, title='...', path='curves.png', metrics=['loss'])."
+        )
+    known = [key for key in logs if not key.startswith("val_")]
+    if isinstance(metrics, str):
+        raise ValueError(f"plot_history: expected metrics as a list of names, got the string {metrics!r}. "
+                         f"Fix: metrics=[{metrics!r}].")
     if metrics is None:
-        metrics = [key for key in logs if not key.startswith("val_")] or ["loss"]
+        metrics = known or ["loss"]
+    elif any(m not in logs and f"val_{m}" not in logs for m in metrics):
+        raise ValueError(
+            f"plot_history: expected metrics among the history's {known}, got {list(metrics)}. "
+            f"Fix: metrics={known[:2]}, or metrics=None for all."
+        )
     fig = Figure(figsize=(5 * len(metrics), 4), dpi=100)
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     for ax, metric in zip(axes, metrics):
@@ -86,7 +135,7 @@ def plot_history(history: Any, title: str | None = None, path: PathLike = None,
         ax.legend()
     if title is not None:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return _finish(fig, path, what)
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
@@ -134,17 +183,22 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     Args:
         y_true, y_pred: class indices ``(N,)``.
         class_names: a name per class for the axes; None: the indices.
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
 
     Returns:
         The figure.
 
     Raises:
-        ValueError: as ``confusion_matrix``.
+        ValueError: as ``confusion_matrix``; ``class_names`` a single string
+            (a file name: ``path=`` writes the file).
 
     Example:
         >>> fig = plot_confusion_matrix([0, 1, 1], [0, 1, 0], class_names=["cat", "dog"])
     """
+    what = "plot_confusion_matrix"
+    class_names = names_list(class_names, None, what, "class_names",
+                             "plot_confusion_matrix(y_true, y_pred, path={path})")
     k = None if class_names is None else len(class_names)
     counts = confusion_matrix(y_true, y_pred, k)
     names = [str(i) for i in range(len(counts))] if class_names is None else list(class_names)
@@ -163,7 +217,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str] |
         ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
                 color="white" if count > half else "black")
     ax.set_title(f"confusion matrix ({int(np.trace(counts))} of {int(counts.sum())} correct)")
-    return _finish(fig, path)
+    return _finish(fig, path, what)
 
 
 def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int = 16,
@@ -180,18 +234,30 @@ def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int =
         probabilities: ``model.predict(x)``, ``(N, classes)``.
         k: how many errors to show at most (default 16).
         class_names: names for the labels; None: the indices.
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
 
     Returns:
         The figure (one panel saying "no errors" when there are none).
 
     Raises:
-        ValueError: x, y_true and probabilities of different lengths.
+        ValueError: x, y_true and probabilities of different lengths, x not
+            images, ``class_names`` not one name per class, or ``k`` a file
+            name (``path=`` writes the file).
+        TypeError: ``k`` not an integer.
 
     Example:
         >>> import numpy as np
         >>> fig = plot_most_confident_errors(np.zeros((2, 4, 4)), [0, 1], [[0.2, 0.8], [0.1, 0.9]])
     """
+    what = "plot_most_confident_errors"
+    if is_file_name(k):
+        raise ValueError(f"plot_most_confident_errors: expected k as the number of errors to show, got the string "
+                         f"{str(k)!r}. Fix: plot_most_confident_errors(x, y_true, probabilities, path={str(k)!r}).")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"plot_most_confident_errors: expected k as the number of errors to show, got "
+                        f"{type(k).__name__} {k!r}. Fix: name the arguments, plot_most_confident_errors(x, y_true, "
+                        "probabilities, k=16, class_names=[...], path='errors.png').")
     x, y_true, probabilities = np.asarray(x), np.asarray(y_true).astype(np.int64), np.asarray(probabilities)
     if not (len(x) == len(y_true) == len(probabilities)) or probabilities.ndim != 2:
         raise ValueError(
@@ -199,11 +265,14 @@ def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int =
             f"(N, classes) for the same N, got {x.shape}, {y_true.shape} and {probabilities.shape}. "
             "Fix: pass the images, their labels and model.predict(images)."
         )
+    image_batch(x, what, "x")
+    names = names_list(class_names, probabilities.shape[1], what, "class_names",
+                   "plot_most_confident_errors(x, y_true, probabilities, path={path})")
     predicted = probabilities.argmax(-1)
     confidence = probabilities[np.arange(len(predicted)), predicted]
     wrong = np.flatnonzero(predicted != y_true)
     chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][: max(int(k), 0)]
-    name = (lambda c: str(c)) if class_names is None else (lambda c: str(class_names[c]))
+    name = (lambda c: str(c)) if names is None else (lambda c: names[c])
     fig, axes = _grid(max(len(chosen), 1), columns=4, cell=2.0)
     if not len(chosen):
         axes[0].text(0.5, 0.5, "no errors", ha="center", va="center")
@@ -211,7 +280,7 @@ def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int =
         ax.imshow(_picture(x[n]), cmap="gray")
         ax.set_title(f"{name(y_true[n])} → {name(predicted[n])} ({confidence[n]:.2f})", fontsize=8)
     fig.suptitle("most confident errors: true → predicted (probability)")
-    return _finish(fig, path)
+    return _finish(fig, path, what)
 
 
 def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, path: PathLike = None,
@@ -222,17 +291,33 @@ def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, p
         images: ``(N, H, W)`` or ``(N, H, W, C)``.
         maps: ``(N, H, W)``, e.g. ``grad_cam(model, images)``.
         titles: one title per image; None: none.
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
         alpha: opacity of the map over the image (default 0.5).
 
     Returns:
         The figure: two panels per image, the image and the overlay.
 
+    Raises:
+        ValueError: images not ``(N, H, W[, C])``, maps not ``(N, H, W)`` of
+            the same N, H, W, or ``titles`` not one string per image (a
+            single string is refused; a file name goes in ``path=``).
+
     Example:
         >>> import numpy as np
         >>> fig = plot_heatmaps(np.zeros((2, 28, 28, 1)), np.random.rand(2, 28, 28))
     """
+    what = "plot_heatmaps"
+    given = maps
     images, maps = np.asarray(images), np.asarray(maps)
+    image_batch(images, what, "images")
+    if maps.shape != images.shape[:3]:
+        got = f"a {type(given).__name__}" if isinstance(given, Mapping) else maps.shape
+        raise ValueError(
+            f"plot_heatmaps: expected maps of shape {images.shape[:3]}, one (H, W) map per image, got {got}. "
+            "Fix: pass maps computed from these images, e.g. plot_heatmaps(x, grad_cam(model, x))."
+        )
+    titles = names_list(titles, len(images), what, "titles", "plot_heatmaps(images, maps, path={path})")
     fig, axes = _grid(2 * len(images), columns=4, cell=2.0)
     for n in range(len(images)):
         picture = _picture(images[n])
@@ -240,8 +325,8 @@ def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, p
         axes[2 * n + 1].imshow(picture, cmap="gray")
         axes[2 * n + 1].imshow(_picture(maps[n]), cmap="jet", alpha=alpha)
         if titles is not None:
-            axes[2 * n].set_title(str(titles[n]), fontsize=8)
-    return _finish(fig, path)
+            axes[2 * n].set_title(titles[n], fontsize=8)
+    return _finish(fig, path, what)
 
 
 def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, channels: int = 16) -> Figure:
@@ -249,17 +334,26 @@ def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, cha
 
     Args:
         maps: ``feature_maps(model, x)``: ``{name: (H, W, C)}``.
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
         channels: maps drawn per layer at most (default 16).
 
     Returns:
         The figure.
 
+    Raises:
+        TypeError: ``maps`` not a dict, or ``path`` not a file name.
+        ValueError: a map not ``(H, W, C)``, or ``channels`` < 1.
+
     Example:
         >>> import numpy as np
         >>> fig = plot_feature_maps({"conv2d": np.random.rand(26, 26, 32)})
     """
-    rows = list(maps.items())
+    what = "plot_feature_maps"
+    rows = layer_arrays(maps, 3, what, "(H, W, C)", "plot_feature_maps(feature_maps(model, x[:1]), path='maps.png')")
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+        raise ValueError(f"plot_feature_maps: expected channels as a number ≥ 1 of maps per layer, got {channels!r}. "
+                         "Fix: channels=16.")
     width = max(min(m.shape[-1], channels) for _, m in rows) if rows else 1
     fig, axes = _grid(max(len(rows), 1) * width, columns=width, cell=1.2)
     for r, (name, values) in enumerate(rows):
@@ -268,7 +362,7 @@ def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, cha
             ax.imshow(values[..., c], cmap="viridis")
             if c == 0:
                 ax.set_title(name, fontsize=7, loc="left")
-    return _finish(fig, path)
+    return _finish(fig, path, what)
 
 
 def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLike = None) -> Figure:
@@ -277,16 +371,36 @@ def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLi
     Args:
         maps: ``attention_maps(model, x)``: ``{name: (N, heads, T_q, T_k)}``.
         sample: which sample of the batch (default 0).
-        path: the PNG to write; None: only return the figure.
+        path: the file to write (a PNG, or the format of its suffix: .pdf,
+            .svg, .jpg); None: only return the figure.
 
     Returns:
         The figure.
+
+    Raises:
+        TypeError: ``maps`` not a dict, or ``sample`` not an integer.
+        ValueError: a map not ``(N, heads, T_q, T_k)``, ``sample`` outside
+            the batch, or a file name as ``sample`` (``path=`` writes the file).
 
     Example:
         >>> import numpy as np
         >>> fig = plot_attention({"mha": np.full((1, 2, 3, 3), 1 / 3)})
     """
-    panels = [(f"{name} head {h}", weights[sample, h]) for name, weights in maps.items()
+    what = "plot_attention"
+    layers = layer_arrays(maps, 4, what, "(N, heads, T_q, T_k)", "plot_attention(attention_maps(model, x), "
+                           "path='attention.png')")
+    if is_file_name(sample):
+        raise ValueError(f"plot_attention: expected sample as the index of a sample in the batch, got the string "
+                         f"{str(sample)!r}. Fix: plot_attention(maps, path={str(sample)!r}).")
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
+        raise TypeError(f"plot_attention: expected sample as the index of a sample in the batch, got "
+                        f"{type(sample).__name__} {sample!r}. "
+                        "Fix: plot_attention(maps, sample=0, path='attention.png').")
+    batch = min((len(weights) for _, weights in layers), default=0)
+    if layers and not 0 <= sample < batch:
+        raise ValueError(f"plot_attention: expected sample in 0..{batch - 1} (the batch holds {batch}), got {sample}. "
+                         f"Fix: plot_attention(maps, sample=0), or compute the maps of more inputs.")
+    panels = [(f"{name} head {h}", weights[sample, h]) for name, weights in layers
               for h in range(weights.shape[1])]
     fig, axes = _grid(max(len(panels), 1), columns=4, cell=2.4)
     for ax, (title, weights) in zip(axes, panels):
@@ -295,4 +409,4 @@ def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLi
         ax.set_title(title, fontsize=7)
         ax.set_xlabel("key step", fontsize=7)
         ax.set_ylabel("query step", fontsize=7)
-    return _finish(fig, path)
+    return _finish(fig, path, what)

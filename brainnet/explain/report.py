@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from brainnet._atomic import atomic_write
 from brainnet.layers import Attention, Conv2D, MultiHeadAttention
 
+from ._arguments import names_list
 from ._model_io import named_layers
 from .attribution import grad_cam, saliency
 from .maps import attention_maps
@@ -121,7 +122,8 @@ def write_report(model: Any, history: Any, x_test: Any, y_test: Any, path: str |
 
     Raises:
         ValueError: ``x_test``, ``y_test`` and ``probabilities`` of
-            different lengths, or ``y_test`` not one class index per input.
+            different lengths, ``y_test`` not one class index per input, or
+            ``class_names`` a single string.
         OSError: the file cannot be written.
 
     Example:
@@ -138,7 +140,9 @@ def write_report(model: Any, history: Any, x_test: Any, y_test: Any, path: str |
             f"{'' if x is not None else ' and x_test=None'}. Fix: pass the labels as "
             "class indices (y.argmax(-1) for one-hot rows) with their inputs, or y_test=None."
         )
-    names = list(class_names) if class_names is not None else getattr(model, "class_names", None)
+    names = names_list(class_names, None, "write_report", "class_names",
+                       "write_report(model, history, x_test, y_test, {path})")
+    names = names if names is not None else getattr(model, "class_names", None)
     classifier = labels is not None and len(labels) > 0
     if classifier and probabilities is None:
         probabilities = model.predict(x, verbose=0)

@@ -85,7 +85,8 @@ class History(Callback):
         """Loss and every metric per epoch, train and validation, one panel each.
 
         Args:
-            path: a PNG to write (atomically); None: only return the figure.
+            path: the file to write, atomically (a PNG, or the format of its
+                suffix: .pdf, .svg, .jpg); None: only return the figure.
             title: the figure's title; None: none.
 
         Returns:
