@@ -18,7 +18,10 @@ probable classes; the picture is prepared as the model's training images
 were (``model.preprocessing``, see ``brainnet.preprocessing``). ``explain``
 prepares pictures the same way and writes PNGs of what the model looks at
 (saliency, SmoothGrad, Grad-CAM, feature maps, attention; see
-``brainnet.explain.write_explanations``). ``bench`` measures training speed
+``brainnet.explain.write_explanations``) into ``--out``, by default
+``explain-<model file stem>/`` beside the model file
+(``brainnet-out/mnist-cnn/explain-model/``), so two models' pictures never
+share a folder. ``bench`` measures training speed
 against plain PyTorch loops (``brainnet.benchmarks``). A mistake a user can make
 (unknown recipe, bad option, missing data set, unwritable folder, a file
 that is not an image) prints one line on stderr and exits non-zero: 2 for
@@ -125,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("model", metavar="MODEL", type=Path, help="a file from model.save()")
     explain.add_argument("--image", dest="images", metavar="IMAGE", type=Path, action="append", required=True,
                          help="a PNG or JPEG file; repeat for several")
-    explain.add_argument("--out", type=Path, metavar="DIR", help="output folder (default explain-<MODEL stem>)")
+    explain.add_argument("--out", type=Path, metavar="DIR",
+                         help="output folder (default: explain-<MODEL stem> beside MODEL, e.g. "
+                         "brainnet-out/mnist-cnn/explain-model for brainnet-out/mnist-cnn/model.brainnet)")
     explain.add_argument("--layer", metavar="NAME",
                          help="the layer for Grad-CAM and feature maps (default: the last Conv2D for Grad-CAM, "
                          "every Conv2D for feature maps)")
@@ -232,7 +237,8 @@ def _explain(args: argparse.Namespace) -> int:
     from brainnet.models import load_model
     from brainnet.preprocessing import preprocessing_for
 
-    out = args.out if args.out is not None else Path(f"explain-{args.model.stem}")
+    # Beside the model: every recipe saves model.brainnet, so a folder named after the stem alone would be shared.
+    out = args.out if args.out is not None else args.model.parent / f"explain-{args.model.stem}"
     try:
         model = load_model(args.model, compile=False)
         prep = preprocessing_for(model, str(args.model))

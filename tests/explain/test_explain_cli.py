@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,8 +59,11 @@ def test_explain_writes_the_maps_and_prints_the_top_class(trained_cnn, tmp_path:
     t = trained_cnn
     seven = write_digit(tmp_path / "seven.png", t.raw_test[0])  # test image 0 is a 7
     paper = write_digit(tmp_path / "paper.png", t.raw_test[1], dark_on_white=True)  # a 2, dark on white
+    model = Path("brainnet-out", "mnist-cnn", "model.brainnet")  # where `brainnet run mnist-cnn` saves it
+    (tmp_path / model).parent.mkdir(parents=True)
+    shutil.copy(t.file, tmp_path / model)
     env = {k: v for k, v in os.environ.items() if k != "BRAINNET_DATA_DIR"}
-    result = subprocess.run([sys.executable, "-m", "brainnet.cli", "explain", str(t.file), "--image", "seven.png",
+    result = subprocess.run([sys.executable, "-m", "brainnet.cli", "explain", str(model), "--image", "seven.png",
                              "--image", "paper.png"], cwd=tmp_path, env={**env, "OMP_NUM_THREADS": "1"},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -73,12 +77,34 @@ def test_explain_writes_the_maps_and_prints_the_top_class(trained_cnn, tmp_path:
         probabilities = t.model.predict(prep.load(picture).array[None])[0]
         assert found["name"] == str(probabilities.argmax()) == str(label)  # and the model gets both right
         assert float(found["p"]) == pytest.approx(float(probabilities.max()), abs=5e-5)
-    out = Path("explain-tiny")  # explain-<model stem>, in the current folder
+    out = model.parent / "explain-model"  # explain-<model stem>, beside the model
     names = ["saliency.png", "smoothgrad.png", "grad_cam.png",
              "feature_maps_1_seven.png", "feature_maps_2_paper.png"]
     assert lines[2:] == [f"wrote {out / name}" for name in names]
     assert sorted(p.name for p in (tmp_path / out).iterdir()) == sorted(names)
     assert_pngs([tmp_path / out / name for name in names])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brainnet-out", "paper.png", "seven.png"]
+
+
+def test_two_recipes_models_get_their_own_default_folders(trained_cnn, tmp_path: Path, capsys, monkeypatch) -> None:
+    # Every recipe saves model.brainnet: the default folder is beside the model, not named after "model" alone.
+    monkeypatch.chdir(tmp_path)
+    seven = write_digit(tmp_path / "seven.png", trained_cnn.raw_test[0])
+    folders = []
+    for recipe in ("mnist-cnn", "fashion-cnn"):
+        model = Path("brainnet-out", recipe, "model.brainnet")
+        model.parent.mkdir(parents=True)
+        shutil.copy(trained_cnn.file, model)
+        layer = "pool" if recipe == "mnist-cnn" else "conv"
+        code, out, err = explain(capsys, model, "--image", seven, "--layer", layer)
+        assert code == 0, err
+        folders.append(model.parent / "explain-model")
+        assert f"wrote {folders[-1] / 'grad_cam.png'}" in out.splitlines()
+    # Each folder holds its own model's Grad-CAM (of another layer here), neither overwrote the other.
+    assert (folders[0] / "grad_cam.png").read_bytes() != (folders[1] / "grad_cam.png").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brainnet-out", "seven.png"]
+    assert main(["explain", "--help"]) == 0
+    assert "default: explain-<MODEL stem> beside MODEL" in " ".join(capsys.readouterr().out.split())
 
 
 def test_layer_and_out_choose_the_maps_and_the_folder(trained_cnn, tmp_path: Path, capsys) -> None:
