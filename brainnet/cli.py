@@ -241,11 +241,11 @@ def _explain(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.model.parent / f"explain-{args.model.stem}"
     try:
         model = load_model(args.model, compile=False)
-        prep = preprocessing_for(model, str(args.model))
+        prep = preprocessing_for(model, str(args.model), "brainnet explain")
         images = [prep.load(path, args.invert) for path in args.images]
         x = np.stack([image.array for image in images])
         outputs = model.predict(x, verbose=0)
-        probabilities, note = _class_probabilities(outputs, model.class_names, str(args.model))
+        probabilities, note = _class_probabilities(outputs, model.class_names, str(args.model), "brainnet explain")
         names = model.class_names or [str(i) for i in range(probabilities.shape[1])]
         top = probabilities.argmax(1)
         titles = [f"{path.name}: {names[k]} ({p[k]:.2f})" for path, k, p in zip(args.images, top, probabilities)]
@@ -267,7 +267,16 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _class_probabilities(outputs: Any, class_names: list[str] | None, source: str) -> tuple[Any, str]:
+# What to do instead, per command, with a model that is not a classifier.
+_NOT_A_CLASSIFIER = {
+    "brainnet predict": "call model.predict(x) in Python for other models.",
+    "brainnet explain": "brainnet explain draws maps of the predicted class, for classifiers only; for other "
+                        "models call brainnet.explain.feature_maps(model, x) in Python.",
+}
+
+
+def _class_probabilities(outputs: Any, class_names: list[str] | None, source: str,
+                         command: str = "brainnet predict") -> tuple[Any, str]:
     """``(probabilities, note)`` from a classifier's outputs ``(N, classes)``:
     the outputs themselves when each row is a distribution, else their
     softmax (the model ends in logits), with a note saying so."""
@@ -276,8 +285,7 @@ def _class_probabilities(outputs: Any, class_names: list[str] | None, source: st
     if not isinstance(outputs, np.ndarray) or outputs.ndim != 2 or outputs.shape[1] < 2:
         shape = [o.shape for o in outputs] if isinstance(outputs, list) else outputs.shape
         raise ValueError(f"{source}: expected a classifier with one output of shape (N, classes), classes "
-                         f"≥ 2, got outputs of shape {shape}. Fix: call model.predict(x) in Python for "
-                         "other models.")
+                         f"≥ 2, got outputs of shape {shape}. Fix: {_NOT_A_CLASSIFIER[command]}")
     if class_names is not None and len(class_names) != outputs.shape[1]:
         raise ValueError(f"{source}: expected one class name per output unit ({outputs.shape[1]}), got "
                          f"{len(class_names)} names. Fix: set model.class_names to {outputs.shape[1]} names "

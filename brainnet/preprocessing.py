@@ -227,8 +227,23 @@ def _pad_to_aspect(image: Any, size: tuple[int, int], fill: tuple[int, ...]) -> 
     return canvas
 
 
-def image_input_shape(model: Any) -> tuple[int, ...]:
+# What to do instead, per command, when the model does not take pictures.
+_NOT_PICTURES = {
+    "brainnet predict": "brainnet predict reads pictures for image models only; for this model call "
+                        "model.predict(x) in Python with inputs shaped like its training data.",
+    "brainnet explain": "brainnet explain draws what image models look at in pictures, for image models only; "
+                        "for this model call brainnet.explain in Python with inputs shaped like its training data "
+                        "(attention_maps(model, x) for attention layers, saliency(model, x) for a classifier).",
+}
+
+
+def image_input_shape(model: Any, command: str = "brainnet predict") -> tuple[int, ...]:
     """The shape of one image a model takes, ``(H, W, C)`` or ``(H, W)``.
+
+    Args:
+        model: a built model.
+        command: ``"brainnet predict"`` or ``"brainnet explain"``, the
+            command that needs pictures (its name starts the messages).
 
     Raises:
         ValueError: the model takes several inputs, integer tokens, or
@@ -236,35 +251,36 @@ def image_input_shape(model: Any) -> tuple[int, ...]:
     """
     shape = model.input_shape
     name = getattr(model, "name", "model")
-    fix = ("Fix: brainnet predict reads pictures for image models only; for this model call "
-           "model.predict(x) in Python with inputs shaped like its training data.")
+    fix = _NOT_PICTURES[command]
     if isinstance(shape, list):
-        raise ValueError(f"Model '{name}': expected one image input, got {len(shape)} inputs "
-                         f"{[tuple(s) for s in shape]}. {fix}")
+        raise ValueError(f"{command}: expected a model with one image input, got model '{name}' with "
+                         f"{len(shape)} inputs {[tuple(s) for s in shape]}. Fix: {fix}")
     if shape is None:
         raise ValueError(f"Model '{name}': expected a built model whose input is an image, got one with no "
                          "input shape yet. Fix: save the model after training it.")
     dtype = model.input_dtypes(1)[0]
     if dtype is not None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
-        what = "integer token ids" if dtype is not None else f"shape {tuple(shape)}"
-        raise ValueError(f"Model '{name}': expected an image input of shape (None, height, width, 1 or 3) "
-                         f"or rows of pixels (None, height, width), got {what}. {fix}")
+        what = "integer token ids as input" if dtype is not None else f"input shape {tuple(shape)}"
+        raise ValueError(f"{command}: expected a model whose input is an image (None, height, width, 1 or 3) "
+                         f"or rows of pixels (None, height, width), got model '{name}' with {what}. Fix: {fix}")
     return tuple(shape[1:])
 
 
-def preprocessing_for(model: Any, source: str = "the model") -> ImagePreprocessing:
+def preprocessing_for(model: Any, source: str = "the model", command: str = "brainnet predict") -> ImagePreprocessing:
     """The ``ImagePreprocessing`` a model recorded, checked against its input.
 
     Args:
         model: a built model, e.g. from ``load_model``.
         source: what to call the model in messages (its file name).
+        command: the command that reads the pictures, ``"brainnet predict"``
+            or ``"brainnet explain"`` (for the messages).
 
     Raises:
         ValueError: the model's input is not an image; it records no
             preprocessing (the message says how to add it); or the recorded
             size does not fit its input.
     """
-    shape = image_input_shape(model)
+    shape = image_input_shape(model, command)
     prep = model.preprocessing
     if prep is None:
         example = "ImagePreprocessing(size=({}, {}){}{}, background='dark')".format(

@@ -271,16 +271,17 @@ def test_error_model_without_preprocessing_says_how_to_add_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("build, got", [
-    (lambda: Sequential([Dense(10, activation="softmax", input_shape=(784,))]), r"got shape \(None, 784\)"),
-    (lambda: Sequential([Embedding(50, 4, input_shape=(28,)), Flatten(), Dense(2, activation="softmax")]),
-     "got integer token ids"),
+    (lambda: Sequential([Dense(10, activation="softmax", input_shape=(784,))], name="flat"),
+     r"got model 'flat' with input shape \(None, 784\)"),
+    (lambda: Sequential([Embedding(50, 4, input_shape=(28,)), Flatten(), Dense(2, activation="softmax")],
+                        name="words"), "got model 'words' with integer token ids as input"),
 ], ids=["flat-vector", "tokens"])
 def test_error_model_input_is_not_an_image(build, got, tmp_path, capsys):
     path = _save(build(), tmp_path / "flat.brainnet", IMAGE_PREPROCESSING)
     line = _one_line_error(*_predict(capsys, path, _digit_png(tmp_path / "one.png")))
-    assert re.search(r"expected an image input of shape \(None, height, width, 1 or 3\) or rows of pixels "
-                     rf"\(None, height, width\), {got}\. Fix: brainnet predict reads pictures for image models "
-                     r"only; .*model\.predict\(x\)", line)
+    assert re.search(r"brainnet: error: brainnet predict: expected a model whose input is an image \(None, height, "
+                     rf"width, 1 or 3\) or rows of pixels \(None, height, width\), {got}\. Fix: brainnet predict "
+                     r"reads pictures for image models only; .*model\.predict\(x\)", line)
 
 
 def test_error_preprocessing_that_does_not_fit_the_input(tmp_path, capsys):

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from brainnet.cli import main
-from brainnet.layers import Dense, Flatten, Input, MultiHeadAttention
+from brainnet.layers import Concatenate, Dense, Embedding, Flatten, Input, MultiHeadAttention
 from brainnet.models import Model, Sequential
 from brainnet.preprocessing import preprocessing_for
 from brainnet.recipes._common import IMAGE_PREPROCESSING
@@ -157,15 +157,50 @@ def test_error_image_not_found_or_not_an_image(trained_cnn, tmp_path: Path, caps
     assert not (tmp_path / "never").exists()
 
 
-def test_error_model_without_an_image_input(tmp_path: Path, capsys) -> None:
-    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+@pytest.mark.parametrize("build, got", [
+    (lambda: Sequential([Dense(3, activation="softmax", input_shape=(4,))], name="flat"),
+     "a model whose input is an image (None, height, width, 1 or 3) or rows of pixels (None, height, width), "
+     "got model 'flat' with input shape (None, 4)"),
+    (lambda: Sequential([Embedding(50, 4, input_shape=(28,)), Flatten(), Dense(2, activation="softmax")],
+                        name="words"),
+     "a model whose input is an image (None, height, width, 1 or 3) or rows of pixels (None, height, width), "
+     "got model 'words' with integer token ids as input"),
+    (lambda: two_inputs(), "a model with one image input, got model 'pair' with 2 inputs [(None, 28, 28, 1), "
+                           "(None, 4)]"),
+], ids=["flat-vector", "tokens", "two-inputs"])
+def test_error_model_without_an_image_input(build, got, tmp_path: Path, capsys) -> None:
+    model = build()
     model.preprocessing = IMAGE_PREPROCESSING
     model.save(str(tmp_path / "flat.brainnet"))
     picture = write_digit(tmp_path / "zero.png", np.zeros((28, 28), np.uint8))
     line = one_line_error(*explain(capsys, tmp_path / "flat.brainnet", "--image", picture,
                                    "--out", tmp_path / "never"))
-    assert re.search(r"expected an image input of shape \(None, height, width, 1 or 3\) or rows of pixels "
-                     r"\(None, height, width\), got shape \(None, 4\)\. Fix:", line)
+    # It speaks of explain (not of `brainnet predict`), says what it expected and got, and what to do instead.
+    assert line == (f"brainnet: error: brainnet explain: expected {got}. Fix: brainnet explain draws what image "
+                    "models look at in pictures, for image models only; for this model call brainnet.explain in "
+                    "Python with inputs shaped like its training data (attention_maps(model, x) for attention "
+                    "layers, saliency(model, x) for a classifier).")
+    assert "predict" not in line
+    assert not (tmp_path / "never").exists()
+
+
+def two_inputs() -> Model:
+    image, columns = Input((28, 28, 1)), Input((4,))
+    joined = Concatenate()([Flatten()(image), columns])
+    return Model([image, columns], Dense(2, activation="softmax")(joined), name="pair")
+
+
+def test_error_image_model_that_is_not_a_classifier(tmp_path: Path, capsys) -> None:
+    model = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(1)])  # one number per picture: a regression
+    model.preprocessing = IMAGE_PREPROCESSING
+    model.save(str(tmp_path / "regression.brainnet"))
+    picture = write_digit(tmp_path / "zero.png", np.zeros((28, 28), np.uint8))
+    line = one_line_error(*explain(capsys, tmp_path / "regression.brainnet", "--image", picture,
+                                   "--out", tmp_path / "never"))
+    assert line.endswith("regression.brainnet: expected a classifier with one output of shape (N, classes), "
+                         "classes ≥ 2, got outputs of shape (1, 1). Fix: brainnet explain draws maps of the "
+                         "predicted class, for classifiers only; for other models call "
+                         "brainnet.explain.feature_maps(model, x) in Python.")
     assert not (tmp_path / "never").exists()
 
 
