@@ -225,6 +225,29 @@ def test_row_model_reads_the_image_as_28_rows(tmp_path, capsys):
     assert top[0] == (str(int(np.argmax(best))), pytest.approx(float(best.max()), abs=5e-5))
 
 
+def test_a_loaded_image_passed_whole_to_predict_or_fit_says_to_pass_its_array(tmp_path):
+    # ImagePreprocessing.load returns a LoadedImage (array, background, inverted), not the array itself.
+    set_random_seed(0)
+    model = teaching_cnn()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], device="cpu")
+    image = IMAGE_PREPROCESSING.load(_digit_png(tmp_path / "one.png"))
+    with pytest.raises(ValueError, match=r"^x: expected an array of samples \(N, \.\.\.\), got a LoadedImage \(what "
+                                         r"ImagePreprocessing\.load returns: \.array of shape \(28, 28, 1\), "
+                                         r"\.background, \.inverted\)\. Fix: pass its array with a batch axis, "
+                                         r"image\.array\[None\], e\.g\. model\.predict\(image\.array\[None\]\)\.$"):
+        model.predict(image)
+    with pytest.raises(ValueError, match=r"^x: expected an array of samples \(N, \.\.\.\), got a list of 2 LoadedImage "
+                                         r"objects \(what ImagePreprocessing\.load returns\)\. Fix: stack their "
+                                         r"arrays, model\.predict\(np\.stack\(\[image\.array for image in "
+                                         r"images\]\)\)\.$"):
+        model.fit([image, image], np.array([1, 1]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^x: expected an array of samples \(N, \.\.\.\), got a LoadedImage"):
+        model.evaluate(image, np.array([1]), verbose=0)
+    # The fixes work.
+    assert model.predict(image.array[None], verbose=0).shape == (1, 10)
+    assert model.predict(np.stack([image.array, image.array]), verbose=0).shape == (2, 10)
+
+
 def test_logits_model_gets_softmax_probabilities_with_a_note(tmp_path, capsys):
     set_random_seed(0)
     model = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(3)])  # logits, no softmax

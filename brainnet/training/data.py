@@ -17,6 +17,7 @@ import torch
 
 from ..layers.base import shape_str
 from ..losses import Loss
+from ..preprocessing import LoadedImage
 
 
 def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
@@ -33,6 +34,19 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"got a {type(data).__name__}, which gives batches one by one; brainnet's fit makes the "
             f"batches itself. Fix: gather the samples first, e.g. x, y = dataset.tensors for a "
             f"TensorDataset, or x = np.stack([...]), then model.fit(x, y, batch_size=64)."
+        )
+    # ImagePreprocessing.load returns (array, background, inverted): NumPy would try to stack the three.
+    if isinstance(data, LoadedImage):
+        raise ValueError(
+            f"{what}: expected an array of samples (N, ...), got a LoadedImage (what ImagePreprocessing.load "
+            f"returns: .array of shape {np.shape(data.array)}, .background, .inverted). Fix: pass its array "
+            "with a batch axis, image.array[None], e.g. model.predict(image.array[None])."
+        )
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], LoadedImage):
+        raise ValueError(
+            f"{what}: expected an array of samples (N, ...), got a {type(data).__name__} of {len(data)} "
+            "LoadedImage objects (what ImagePreprocessing.load returns). Fix: stack their arrays, "
+            "model.predict(np.stack([image.array for image in images]))."
         )
     try:  # NumPy arrays, pandas DataFrames/Series and lists all convert here
         array = np.asarray(data)
