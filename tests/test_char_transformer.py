@@ -108,7 +108,7 @@ def test_run_char_transformer_learns_reports_samples_and_writes_outputs(validati
 
     files = [out / name for name in ("model.weights.safetensors", "history.json", "training_curves.png",
                                      "vocabulary.json")]
-    for path in files:
+    for path in [*files, out / "model.brainnet", out / "report.html"]:  # what README says every run writes
         assert path.is_file() and f"wrote {path}" in stdout
     png = files[2].read_bytes()
     assert png[:8] == PNG_MAGIC and struct.unpack(">II", png[16:24]) == (1000, 400)

@@ -140,10 +140,11 @@ def run_char_transformer(config: RunConfig) -> dict[str, Any]:
     accuracy. Prints the validation loss in nats and bits per character, the
     unigram entropy of the validation text, the training time and 400
     characters sampled from ``"The "`` (temperature 0.8, top-k 10, seed
-    ``config.seed``). Writes the weights, ``history.json``,
+    ``config.seed``). Writes, as every recipe does (``write_outputs``),
+    ``model.weights.safetensors``, ``model.brainnet``, ``history.json``,
     ``training_curves.png``, ``report.html`` (curves, the sampled text, the
-    attention of one validation window, the summary) and ``vocabulary.json``
-    (the tokenizer's config).
+    attention of one validation window, the summary), and
+    ``vocabulary.json`` (the tokenizer's config).
 
     Args:
         config: the run's options.
