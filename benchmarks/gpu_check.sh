@@ -60,5 +60,5 @@ done 2>&1 | tee "$OUT/profiles.txt"
 
 echo "== 5. the model's step alone (CUDA graphs)"
 for workload in cnn64 lstm transformer; do
-    timeout 13 "$PY" benchmarks/model_step.py "$workload" --device cuda --rounds 7 --calls 100
+    timeout 13 "$PY" benchmarks/model_step.py "$workload" --device cuda --rounds 5 --calls 50
 done 2>&1 | tee "$OUT/model-step.txt"
