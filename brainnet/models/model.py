@@ -7,6 +7,7 @@ define ``call`` for anything else.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -84,6 +85,70 @@ class Model(Layer):
     @property
     def optimizer(self) -> Any:
         return None if self.trainer is None else self.trainer.optimizer
+
+    @property
+    def history(self) -> History | None:
+        """The ``History`` of the last ``fit`` (the one it returned), as Keras
+        sets ``model.history``; None before the first fit."""
+        return None if self.trainer is None else self.trainer.history
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """Names of the values ``evaluate`` returns, in its order: ``"loss"``,
+        then the metrics as the History and ``return_dict=True`` name them
+        (several outputs: ``loss``, ``<output>_loss`` each, ``<output>_<metric>``
+        each). Empty before ``compile``."""
+        return [] if self.trainer is None or self.trainer.optimizer is None else [n for n, _ in self.trainer.logged()]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer of the model by its ``name`` or by its ``index`` (the order
+        of ``summary()``; negative counts from the end), as in Keras.
+
+        Raises:
+            ValueError: no layer of that name, an index out of range, or both
+                or neither of ``name`` and ``index`` given. The message lists
+                the layers' names.
+        """
+        layers = self._top_layers()
+        names = [layer.name for layer in layers]
+        if (name is None) == (index is None):
+            got = f"both (name={name!r}, index={index!r})" if name is not None else "neither"
+            raise ValueError(
+                f"get_layer: expected a layer name or an index, got {got}. The model's layers are "
+                f"{names}. Fix: model.get_layer({(names or ['dense'])[0]!r}) or model.get_layer(index=0)."
+            )
+        if index is not None:
+            n = len(layers)
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
+                raise ValueError(
+                    f"get_layer: expected an index from {-n} to {n - 1} (the model has {n} layers: "
+                    f"{names}), got {index!r}. Fix: model.get_layer(index=-1) for the last layer, or "
+                    "get the layer by its name."
+                )
+            return layers[int(index)]
+        if name in names:
+            return layers[names.index(name)]
+        close = difflib.get_close_matches(str(name), names, n=1)
+        fix = f"model.get_layer({close[0]!r})" if close else "use one of those names"
+        raise ValueError(
+            f"get_layer: expected the name of one of the model's layers {names}, got {name!r}. Fix: {fix}."
+        )
+
+    def _top_layers(self) -> list[Layer]:
+        """The layers directly inside the model, in order: a Sequential's stack,
+        a functional model's graph layers, a subclassed model's attributes
+        (also inside ``nn.ModuleList``/``nn.ModuleDict``)."""
+        found: list[Layer] = []
+
+        def visit(module: torch.nn.Module) -> None:
+            for child in module.children():
+                if isinstance(child, Layer):
+                    found.append(child)
+                else:
+                    visit(child)
+
+        visit(self)
+        return found
 
     def build(self, input_shape: Shape) -> None:
         """Build a subclassed model by calling it once on zeros of that shape

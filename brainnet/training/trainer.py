@@ -362,14 +362,20 @@ class Trainer:
         One output: ``loss`` and the metric names. Several: ``loss`` (the
         weighted total), ``<output>_loss`` each, ``<output>_<metric>`` each.
         """
-        logs = {"loss": self.loss_tracker.result()}
+        return {name: metric.result() for name, metric in self.logged()}
+
+    def logged(self) -> list[tuple[str, metrics_module.Metric]]:
+        """(name, metric) of each value in the logs, in their order (``model.metrics_names``).
+        Before the first fit or evaluate resolves the metrics (``"accuracy"``
+        picks its variant from the labels), they are named as compile gave them."""
+        def metrics_of(h: Any) -> list[metrics_module.Metric]:
+            return h.metrics if h.metrics is not None else [metrics_module.get(m, h.loss) for m in h.metric_specs]
+
+        pairs: list[tuple[str, metrics_module.Metric]] = [("loss", self.loss_tracker)]
         if not self.multi_output:
-            logs.update({m.name: m.result() for m in self.heads[0].metrics})
-            return logs
-        logs.update({h.tracker.name: h.tracker.result() for h in self.heads})
-        for h in self.heads:
-            logs.update({f"{h.name}_{m.name}": m.result() for m in h.metrics})
-        return logs
+            return pairs + [(m.name, m) for m in metrics_of(self.heads[0])]
+        pairs += [(h.tracker.name, h.tracker) for h in self.heads]
+        return pairs + [(f"{h.name}_{m.name}", m) for h in self.heads for m in metrics_of(h)]
 
     # --------------------------------------------------------------- fit
     def fit(
