@@ -301,6 +301,39 @@ class Model(Layer):
         trainer = self.trainer or Trainer(self, None, None, None, self._device_of_weights())
         return trainer.predict(x, batch_size)
 
+    def train_on_batch(self, x: Any, y: Any = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """One optimizer step on exactly the batch ``(x, y)``, as Keras 3: returns
+        that batch's loss (a float), ``[loss, *metrics]`` with metrics, or a
+        dict with ``return_dict=True``. The values come from the batch's forward
+        pass, before the update; the metrics start over at every call.
+
+        The model is put in training mode (dropout on), as ``fit`` does.
+
+        Raises:
+            RuntimeError: the model was not compiled.
+            ValueError: inputs or labels that cannot be right (the same
+                checks as ``fit``), or a run of several processes (torchrun).
+        """
+        return self._require_compiled("train_on_batch").train_on_batch(x, y, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """Loss and metrics of exactly the batch ``(x, y)``, in inference mode,
+        as ``evaluate`` returns them (the metrics start over at every call).
+
+        Raises:
+            RuntimeError: the model was not compiled.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.loss is None:
+            self._require_compiled("test_on_batch")
+        return trainer.test_on_batch(x, y, return_dict)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray | list[np.ndarray]:
+        """Outputs for exactly the batch ``x`` as NumPy, in inference mode (no
+        compile needed), as ``predict`` gives them."""
+        trainer = self.trainer or Trainer(self, None, None, None, self._device_of_weights())
+        return trainer.predict_on_batch(x)
+
     def _device_of_weights(self) -> torch.device | None:
         for p in self.parameters():
             return p.device

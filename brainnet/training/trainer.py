@@ -564,24 +564,58 @@ class Trainer:
     ) -> float | list[float] | dict[str, float]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
         xs, ys = self._prepare(x, y)
-        self.model.to(self.device)
-        self.parallel.start(self, None, broadcast=False)  # under torchrun: each process a part
-        with cudnn_autotune(self.device):
-            logs = self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
+        logs = self._evaluate_prepared(xs, ys, batch_size, callbacks)
         if verbose not in (0, "0") and distributed.is_main_process():
             from .callbacks import format_logs
 
             print(f"evaluate - {format_logs(logs)}", flush=True)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _as_returned(logs, return_dict)
+
+    def _evaluate_prepared(self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int,
+                           callbacks: list[Callback] | None = None) -> dict[str, float]:
+        self.model.to(self.device)
+        self.parallel.start(self, None, broadcast=False)  # under torchrun: each process a part
+        with cudnn_autotune(self.device):
+            return self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
+
+    # ------------------------------------------------------- one batch
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool) -> float | list[float] | dict[str, float]:
+        """One optimizer step on exactly ``(x, y)``, in training mode; the loss
+        and metrics of that batch (computed in its forward pass, before the
+        update). The metrics start over at each call, as Keras 3 resets them."""
+        if distributed.world_size() > 1:
+            raise ValueError(
+                f"train_on_batch: expected one process, got {distributed.world_size()} under torchrun; "
+                "each process would step its own copy of the model on its own batch and the copies "
+                "would drift apart. Fix: model.fit(x, y, batch_size=len(x), epochs=1, verbose=0) "
+                "trains on the global batch in one step."
+            )
+        xs, ys = self._prepare(x, y)
+        self.build_optimizer()
+        self.penalized = self.has_penalties()
+        self.model.train()
+        self._reset()
+        with cudnn_autotune(self.device):
+            self.train_step(xs, ys)
+        return _as_returned(self.running_logs(), return_dict)
+
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool) -> float | list[float] | dict[str, float]:
+        """``evaluate`` on exactly ``(x, y)`` as one batch (metrics reset first)."""
+        xs, ys = self._prepare(x, y)
+        return _as_returned(self._evaluate_prepared(xs, ys, max(int(xs[0].shape[0]), 1)), return_dict)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray | list[np.ndarray]:
+        """``predict`` on exactly ``x`` as one batch."""
+        xs = self._inputs(x)
+        return self._predict_tensors(xs, max(int(xs[0].shape[0]), 1))
 
     # ----------------------------------------------------------- predict
-    @torch.no_grad()
     def predict(self, x: Any, batch_size: int | None) -> np.ndarray | list[np.ndarray]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        xs = self._inputs(x)
+        return self._predict_tensors(self._inputs(x), batch_size)
+
+    @torch.no_grad()
+    def _predict_tensors(self, xs: list[torch.Tensor], batch_size: int) -> np.ndarray | list[np.ndarray]:
         self.model.to(self.device)
         chunks = []
         with cudnn_autotune(self.device), inference_layers(self.model):
@@ -591,6 +625,14 @@ class Trainer:
                 chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _as_returned(logs: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:
+    """Logs as evaluate returns them: the dict, or ``[loss, *metrics]`` (the loss alone as a float)."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 @contextlib.contextmanager
