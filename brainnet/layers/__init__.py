@@ -18,9 +18,14 @@ from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
+    AvgPool2D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
     GlobalMaxPooling1D,
+    MaxPool2D,
     MaxPooling2D,
 )
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
@@ -38,6 +43,8 @@ __all__ = [
     # convolution and pooling
     "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+    # Keras's short names for the same pooling classes
+    "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     # normalization
     "BatchNormalization", "LayerNormalization",
     # merging and wrappers

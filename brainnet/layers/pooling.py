@@ -1,5 +1,6 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-GlobalAveragePooling1D, GlobalMaxPooling1D."""
+GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's short names for them
+(MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalAvgPool1D, GlobalMaxPool1D)."""
 
 from __future__ import annotations
 
@@ -196,3 +197,11 @@ class GlobalMaxPooling1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], input_shape[2])
+
+
+# Keras's shorter names for the same classes (a saved file names the long one).
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D

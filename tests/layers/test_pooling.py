@@ -232,3 +232,21 @@ def test_inputs_with_an_empty_axis(layer, shape, axis):
     with pytest.raises(ValueError, match=rf"expected at least one value along every axis but the batch, got shape "
                                          rf"{re.escape(str(shape))} \(axis {axis} is empty\)\. Fix: look at what made this input"):
         layer()(torch.ones(shape))
+
+
+def test_keras_short_names_are_the_same_classes_and_save_under_the_long_ones(tmp_path):
+    from brainnet import layers
+    from brainnet.models import Sequential, load_model
+
+    for short, long in [("MaxPool2D", "MaxPooling2D"), ("AvgPool2D", "AveragePooling2D"),
+                        ("GlobalAvgPool2D", "GlobalAveragePooling2D"), ("GlobalAvgPool1D", "GlobalAveragePooling1D"),
+                        ("GlobalMaxPool1D", "GlobalMaxPooling1D")]:
+        assert getattr(layers, short) is getattr(layers, long) and short in layers.__all__
+    model = Sequential([layers.MaxPool2D(2, input_shape=(6, 6, 2)), layers.AvgPool2D(3, padding="same"),
+                        layers.GlobalAvgPool2D()])
+    model.save(tmp_path / "m.brainnet")
+    loaded = load_model(tmp_path / "m.brainnet")
+    assert [type(layer).__name__ for layer in loaded.layers] == ["MaxPooling2D", "AveragePooling2D",
+                                                                   "GlobalAveragePooling2D"]
+    x = f64(2, 6, 6, 2).float().numpy()
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
