@@ -1,6 +1,7 @@
 """Layers, by Keras name. Each one is a ``torch.nn.Module`` that builds its
 weights on first call and states the equation it computes."""
 
+from .activation_layers import LeakyReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import (
     RandomContrast,
@@ -12,7 +13,7 @@ from .augmentation import (
 )
 from .base import Layer
 from .convolution import Conv1D, Conv2D
-from .core import Activation, Dense, Dropout, Flatten, Reshape, SpatialDropout1D, SpatialDropout2D
+from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization, LayerNormalization
@@ -38,6 +39,7 @@ __all__ = [
     "Input",
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
+    "Rescaling", "ReLU", "LeakyReLU", "Softmax",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, Reshape."""
+"""Core layers: Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, Reshape, Rescaling."""
 
 from __future__ import annotations
 
@@ -325,3 +325,50 @@ class Reshape(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Rescaling(Layer):
+    """Scales and shifts every value, e.g. pixels from [0, 255] to [0, 1].
+
+    Equation::
+
+        y = x · scale + offset
+
+    Integer inputs (raw ``uint8`` pixels) come out as floats.
+
+    Args:
+        scale: a number (``1/255`` for [0, 1]; ``1/127.5`` with
+            ``offset=-1`` for [−1, 1]).
+        offset: a number added after scaling (default 0).
+
+    Input shape: any. Output shape: same as input.
+
+    Raises:
+        ValueError: ``scale`` or ``offset`` is not a number.
+
+    Example:
+        >>> import torch
+        >>> Rescaling(1 / 127.5, offset=-1.0)(torch.tensor([0.0, 255.0])).tolist()
+        [-1.0, 1.0]
+    """
+
+    equation = "y = x·scale + offset"
+    supports_masking = True
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for arg, value in (("scale", scale), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(
+                    f"Rescaling: expected {arg} to be a number, got {value!r}. "
+                    "Fix: Rescaling(1/255) for pixels in [0, 1], Rescaling(1/127.5, offset=-1) for [-1, 1]."
+                )
+        self.scale, self.offset = float(scale), float(offset)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_floating_point():
+            inputs = inputs.to(torch.get_default_dtype())
+        return inputs * self.scale + self.offset
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}

@@ -353,3 +353,33 @@ def test_empty_axis_is_refused_with_a_fix():
     with pytest.raises(ValueError, match=r"\(Dense\) expected at least one value .* \(axis 1 is empty\)"):
         Dense(3)(torch.ones(2, 0))
     assert Dense(3)(torch.ones(0, 4)).shape == (0, 3)  # an empty batch is fine
+
+
+# ------------------------------------------------------------------- Rescaling
+@pytest.mark.parametrize("scale, offset", [(1 / 255, 0.0), (1 / 127.5, -1.0), (2, 3)])
+def test_rescaling_matches_naive(scale, offset):
+    from brainnet.layers import Rescaling
+
+    x = f64(2, 3, 3, 2)
+    expected = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        expected[idx] = x.numpy()[idx] * scale + offset
+    np.testing.assert_allclose(Rescaling(scale, offset=offset)(x).numpy(), expected, rtol=0, atol=ATOL)
+
+
+def test_rescaling_pixels_config_save_and_errors(tmp_path):
+    from brainnet.layers import Rescaling
+    from brainnet.models import Sequential, load_model
+
+    pixels = torch.tensor([[0, 255]], dtype=torch.uint8)
+    assert Rescaling(1 / 255)(pixels).tolist() == [[0.0, 1.0]]  # integers come out as floats
+    layer = Rescaling(1 / 127.5, offset=-1, name="px")
+    assert layer.get_config() == {"name": "px", "trainable": True, "scale": 1 / 127.5, "offset": -1.0}
+    assert Rescaling.from_config(json.loads(json.dumps(layer.get_config()))).get_config() == layer.get_config()
+    model = Sequential([Rescaling(1 / 255, input_shape=(4,)), Dense(2)])
+    model.save(tmp_path / "m.brainnet")
+    x = np.arange(12, dtype="float32").reshape(3, 4) * 20
+    np.testing.assert_array_equal(load_model(tmp_path / "m.brainnet").predict(x), model.predict(x))
+    with pytest.raises(ValueError, match=re.escape("Rescaling: expected scale to be a number, got '1/255'. "
+                                                   "Fix: Rescaling(1/255) for pixels in [0, 1]")):
+        Rescaling("1/255")
