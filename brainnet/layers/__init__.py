@@ -25,7 +25,9 @@ from .pooling import (
     GlobalAvgPool1D,
     GlobalAvgPool2D,
     GlobalMaxPool1D,
+    GlobalMaxPool2D,
     GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
     MaxPool2D,
     MaxPooling2D,
 )
@@ -44,9 +46,9 @@ __all__ = [
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling
     "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-    "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # Keras's short names for the same pooling classes
-    "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     # normalization
     "BatchNormalization", "LayerNormalization",
     # merging and wrappers

@@ -1,6 +1,7 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's short names for them
-(MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalAvgPool1D, GlobalMaxPool1D)."""
+GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's
+short names for them (MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D,
+GlobalAvgPool1D, GlobalMaxPool1D)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,43 @@ class GlobalAveragePooling2D(Layer):
         return (input_shape[0], input_shape[3])
 
 
+class GlobalMaxPooling2D(Layer):
+    """Keeps the largest value of each channel over all positions.
+
+    Equation::
+
+        y[n, c] = max_{i,j} x[n, i, j, c]
+
+    Args:
+        keepdims: keep the height and width axes, of size 1 (default False).
+
+    Input shape: ``(batch, height, width, channels)``.
+    Output shape: ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+        >>> import torch
+        >>> GlobalMaxPooling2D()(torch.ones(2, 5, 5, 8)).shape
+        torch.Size([2, 8])
+    """
+
+    equation = "y[n, c] = max_{i,j} x[n, i, j, c]"
+    input_rank = 4
+    rank_hint = "(batch, height, width, channels)"
+
+    def __init__(self, keepdims: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.amax(dim=(1, 2), keepdim=self.keepdims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
 class GlobalAveragePooling1D(Layer):
     """Averages each feature over the time steps (only the real ones under a mask).
 
@@ -203,5 +241,6 @@ class GlobalMaxPooling1D(Layer):
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D
 GlobalAvgPool1D = GlobalAveragePooling1D
 GlobalMaxPool1D = GlobalMaxPooling1D

@@ -250,3 +250,29 @@ def test_keras_short_names_are_the_same_classes_and_save_under_the_long_ones(tmp
                                                                    "GlobalAveragePooling2D"]
     x = f64(2, 6, 6, 2).float().numpy()
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_max_pooling_2d_matches_naive_config_and_save(keepdims, tmp_path):
+    from brainnet.layers import GlobalMaxPool2D, GlobalMaxPooling2D
+    from brainnet.models import Sequential, load_model
+
+    assert GlobalMaxPool2D is GlobalMaxPooling2D
+    x = f64(3, 4, 5, 6)
+    layer = GlobalMaxPooling2D(keepdims=keepdims)
+    y = layer(x)
+    xn = x.numpy()
+    expected = np.zeros((3, 6))
+    for n in range(3):
+        for c in range(6):
+            expected[n, c] = max(xn[n, i, j, c] for i in range(4) for j in range(5))
+    np.testing.assert_array_equal(y.numpy(), expected[:, None, None, :] if keepdims else expected)
+    assert layer.compute_output_shape((None, 4, 5, 6)) == (None,) + tuple(y.shape[1:])
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["keepdims"] is keepdims and GlobalMaxPooling2D.from_config(config).get_config() == config
+    model = Sequential([GlobalMaxPooling2D(keepdims=keepdims, input_shape=(4, 5, 6))])
+    model.save(tmp_path / "m.brainnet")
+    x32 = x.float().numpy()
+    np.testing.assert_array_equal(load_model(tmp_path / "m.brainnet").predict(x32), model.predict(x32))
+    with pytest.raises(ValueError, match=r"\(GlobalMaxPooling2D\) expected input of rank 4"):
+        GlobalMaxPooling2D()(torch.ones(2, 3, 4))
