@@ -147,6 +147,19 @@ class Accuracy(Metric):
         return y_pred == y_true.reshape(y_pred.shape)
 
 
+def _targets_like(name: str, y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """``y_true`` in ``y_pred``'s shape, or an error when it has another number of values
+    (class indices against a row of probabilities, say)."""
+    if y_true.numel() != y_pred.numel():
+        raise ValueError(
+            f"metric {name}: expected targets with one value per output, shaped like the predictions "
+            f"{tuple(y_pred.shape)}, got {tuple(y_true.shape)}. Fix: for class labels use "
+            "metrics=['accuracy']; for an error per class, one-hot targets (brainnet.utils.to_categorical) "
+            "with loss='categorical_crossentropy'."
+        )
+    return y_true.to(y_pred.dtype).reshape(y_pred.shape)
+
+
 class MeanSquaredError(Metric):
     """mean (y − ŷ)²."""
 
@@ -154,7 +167,7 @@ class MeanSquaredError(Metric):
         super().__init__(name)
 
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).square()
+        return (_targets_like(self.name, y_true, y_pred) - y_pred).square()
 
 
 class MeanAbsoluteError(Metric):
@@ -164,7 +177,7 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).abs()
+        return (_targets_like(self.name, y_true, y_pred) - y_pred).abs()
 
 
 class _FunctionMetric(Metric):

@@ -224,3 +224,14 @@ def test_load_data_warns_when_its_path_is_not_used(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mnist.load_data() == "arrays" and mnist.load_data(path=tmp_path / "mnist") == "arrays"
+
+
+@pytest.mark.parametrize("metric", ["mae", "mse"])
+def test_an_error_metric_on_class_labels_says_what_it_needs(metric):
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[metric], device="cpu")
+    x = np.random.default_rng(0).random((8, 4)).astype("float32")
+    with pytest.raises(ValueError, match=r"metric \w+: expected targets with one value per output, shaped like the "
+                                         r"predictions \(8, 3\), got \(8,\)\. Fix: for class labels use "
+                                         r"metrics=\['accuracy'\]"):
+        model.fit(x, np.arange(8) % 3, verbose=0)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from brainnet.layers import Dense, Dropout, Input, Layer
+from brainnet.layers import Dense, Dropout, Input
 from brainnet.models import Model, Sequential
 from brainnet.utils import set_random_seed, to_categorical
 
