@@ -18,7 +18,9 @@ from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
+    AveragePooling1D,
     AveragePooling2D,
+    AvgPool1D,
     AvgPool2D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
@@ -28,7 +30,9 @@ from .pooling import (
     GlobalMaxPool2D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    MaxPool1D,
     MaxPool2D,
+    MaxPooling1D,
     MaxPooling2D,
 )
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
@@ -45,10 +49,11 @@ __all__ = [
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling
-    "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+    "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
+    "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # Keras's short names for the same pooling classes
-    "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     # normalization
     "BatchNormalization", "LayerNormalization",
     # merging and wrappers

@@ -1,6 +1,7 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's
-short names for them (MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D,
+"""Pooling layers: MaxPooling2D, AveragePooling2D, MaxPooling1D,
+AveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's short names for them
+(MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, GlobalMaxPool2D,
 GlobalAvgPool1D, GlobalMaxPool1D)."""
 
 from __future__ import annotations
@@ -117,6 +118,113 @@ class AveragePooling2D(_Pooling2D):
         ones = torch.ones_like(x[:1, :1])  # (1, 1, H, W): which positions are real
         share = F.avg_pool2d(_spatial.pad_2d(ones, pads), self.pool_size, self.strides)
         return _spatial.nhwc(total / share)
+
+
+class _Pooling1D(Layer):
+    """Shared arguments and shapes of the 1-D window poolings over time."""
+
+    input_rank = 3
+    rank_hint = "(batch, time, features)"
+    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+
+    def __init__(self, pool_size: int = 2, strides: int | None = None, padding: str = "valid",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        kind = type(self).__name__
+        self.pool_size = _positive(kind, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _positive(kind, "strides", strides)
+        self.padding = _spatial.check_padding(kind, padding)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)  # raises if the sequence is too short
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        batch, steps, features = input_shape
+        length = _spatial.output_length(steps, self.pool_size, self.strides, self.padding)
+        if length is not None and length <= 0:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected at least {self.pool_size} time steps "
+                f"for its window of {self.pool_size} with padding='valid', got {steps}. Fix: "
+                "padding='same', a smaller pool_size, or longer sequences."
+            )
+        return (batch, length, features)
+
+    def _padded(self, x: torch.Tensor, value: float) -> torch.Tensor:
+        """``x`` as (N, C, T), padded as Keras's 'same' (the odd extra step after)."""
+        x = x.transpose(1, 2)
+        if self.padding == "same":
+            x = F.pad(x, _spatial.same_pads(x.shape[2], self.pool_size, self.strides), value=value)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+def _positive(layer: str, arg: str, value: Any) -> int:
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]  # Keras accepts pool_size=(2,) for the 1-D poolings
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{layer}: expected {arg} to be a positive int, got {value!r}. Fix: {arg}=2.")
+    return int(value)
+
+
+class MaxPooling1D(_Pooling1D):
+    """Keeps the largest value of each window of time steps, feature by feature.
+
+    Equation::
+
+        y[n, t, c] = max_{0≤u<p} x[n, t·s + u, c]
+
+    ("same" padding pads with −∞, so padding never wins the max.)
+
+    Args:
+        pool_size: window length, default 2.
+        strides: step between windows; default ``pool_size``.
+        padding: "valid" (⌊(T − p)/s⌋ + 1 outputs) or "same" (⌈T/s⌉ outputs).
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, new_time, features)``.
+
+    Example:
+        >>> import torch
+        >>> MaxPooling1D(2)(torch.ones(1, 10, 4)).shape
+        torch.Size([1, 5, 4])
+    """
+
+    equation = "y[t, c] = max_u x[t·s + u, c]"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.max_pool1d(self._padded(inputs, float("-inf")), self.pool_size, self.strides).transpose(1, 2)
+
+
+class AveragePooling1D(_Pooling1D):
+    """Averages each window of time steps, feature by feature.
+
+    Equation::
+
+        y[n, t, c] = (1/|W_t|) Σ_{u ∈ W_t} x[n, t·s + u, c]
+
+    where ``W_t`` is the window without padded steps (Keras excludes padding
+    from the average).
+
+    Args:
+        pool_size: window length, default 2.
+        strides: step between windows; default ``pool_size``.
+        padding: "valid" or "same".
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, new_time, features)``.
+    """
+
+    equation = "y[t, c] = mean_u x[t·s + u, c]"
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        total = F.avg_pool1d(self._padded(inputs, 0.0), self.pool_size, self.strides)
+        if self.padding == "same":
+            ones = torch.ones_like(inputs[:1, :, :1])  # (1, T, 1): which steps are real
+            total = total / F.avg_pool1d(self._padded(ones, 0.0), self.pool_size, self.strides)
+        return total.transpose(1, 2)
 
 
 class GlobalAveragePooling2D(Layer):
@@ -240,6 +348,8 @@ class GlobalMaxPooling1D(Layer):
 # Keras's shorter names for the same classes (a saved file names the long one).
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
 GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 GlobalAvgPool1D = GlobalAveragePooling1D

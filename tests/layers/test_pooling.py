@@ -276,3 +276,61 @@ def test_global_max_pooling_2d_matches_naive_config_and_save(keepdims, tmp_path)
     np.testing.assert_array_equal(load_model(tmp_path / "m.brainnet").predict(x32), model.predict(x32))
     with pytest.raises(ValueError, match=r"\(GlobalMaxPooling2D\) expected input of rank 4"):
         GlobalMaxPooling2D()(torch.ones(2, 3, 4))
+
+
+def pool1d_naive(x, pool, stride, padding, kind):
+    """y[n, t, c] = max/mean over the window's real steps (N, T, C)."""
+    n_, t_, c_ = x.shape
+    if padding == "same":
+        before, _ = keras_same_pads(t_, pool, stride)
+        out = math.ceil(t_ / stride)
+    else:
+        before, out = 0, (t_ - pool) // stride + 1
+    y = np.zeros((n_, out, c_))
+    for n in range(n_):
+        for t in range(out):
+            for c in range(c_):
+                cells = [x[n, t * stride + u - before, c] for u in range(pool)
+                         if 0 <= t * stride + u - before < t_]
+                y[n, t, c] = max(cells) if kind == "max" else sum(cells) / len(cells)
+    return y
+
+
+@pytest.mark.parametrize("pool, stride, padding", [(2, None, "valid"), (3, 2, "valid"), (3, 2, "same"),
+                                                   (2, 1, "same"), (4, 3, "same")])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_pooling_1d_matches_naive(pool, stride, padding, kind):
+    from brainnet.layers import AveragePooling1D, MaxPooling1D
+
+    x = f64(2, 9, 3)
+    layer = (MaxPooling1D if kind == "max" else AveragePooling1D)(pool, stride, padding)
+    y = layer(x)
+    expected = pool1d_naive(x.numpy(), pool, stride or pool, padding, kind)
+    np.testing.assert_allclose(y.numpy(), expected, atol=1e-12, rtol=0)
+    assert layer.compute_output_shape((None, 9, 3)) == (None,) + tuple(y.shape[1:])
+
+
+def test_pooling_1d_config_save_aliases_and_errors(tmp_path):
+    from brainnet.layers import AveragePooling1D, AvgPool1D, Conv1D, MaxPool1D, MaxPooling1D
+    from brainnet.models import Sequential, load_model
+
+    assert MaxPool1D is MaxPooling1D and AvgPool1D is AveragePooling1D
+    layer = MaxPooling1D(pool_size=(3,), strides=2, padding="same")  # Keras takes a 1-tuple too
+    config = json.loads(json.dumps(layer.get_config()))
+    assert (config["pool_size"], config["strides"], config["padding"]) == (3, 2, "same")
+    assert MaxPooling1D.from_config(config).get_config() == config
+    model = Sequential([Conv1D(4, 3, input_shape=(12, 2)), MaxPool1D(2), AvgPool1D(2, padding="same")])
+    assert model.compute_output_shape((None, 12, 2)) == (None, 3, 4)
+    model.save(tmp_path / "m.brainnet")
+    x = np.random.default_rng(0).normal(size=(2, 12, 2)).astype("float32")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.brainnet").predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match=r"\(MaxPooling1D\): expected at least 4 time steps for its window of 4 with "
+                                         r"padding='valid', got 3\. Fix: padding='same', a smaller pool_size"):
+        Sequential([MaxPooling1D(4, input_shape=(3, 2))])
+    with pytest.raises(ValueError, match=r"AveragePooling1D: expected pool_size to be a positive int, got 0\. "
+                                         r"Fix: pool_size=2\."):
+        AveragePooling1D(0)
+    with pytest.raises(ValueError, match=r"MaxPooling1D: expected strides to be a positive int, got \(1, 1\)"):
+        MaxPooling1D(2, strides=(1, 1))
+    with pytest.raises(ValueError, match=r"\(MaxPooling1D\) expected input of rank 3"):
+        MaxPooling1D()(torch.ones(2, 3, 4, 5))

@@ -34,7 +34,8 @@ from brainnet.layers import (
     Bidirectional, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
     GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling2D, MultiHeadAttention, Multiply,
     PositionalEncoding, PositionEmbedding, Reshape, SimpleRNN, TimeDistributed, TransformerDecoder,
-    TransformerEncoder, Average,
+    TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
+    Softmax,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -187,7 +188,21 @@ def test_pooling2d(cls, pool_size, strides, padding, shape):
     run_and_check(lambda: cls(pool_size, strides=strides, padding=padding), tensor(shape))
 
 
-@given(cls=st.sampled_from([GlobalAveragePooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D]),
+@given(cls=st.sampled_from([MaxPooling1D, AveragePooling1D]), pool_size=mostly(st.integers(1, 4)),
+       strides=st.one_of(st.none(), mostly(st.integers(1, 3))), padding=paddings, shape=shapes(1, 4, max_dim=8, rank=3))
+def test_pooling1d(cls, pool_size, strides, padding, shape):
+    run_and_check(lambda: cls(pool_size, strides=strides, padding=padding), tensor(shape))
+
+
+@given(layer=st.sampled_from(["relu", "leaky", "softmax", "rescaling"]), value=mostly(st.floats(0, 3)),
+       axis=st.integers(-3, 2), shape=shapes(1, 5))
+def test_activation_layers(layer, value, axis, shape):
+    build = {"relu": lambda: ReLU(max_value=value), "leaky": lambda: LeakyReLU(negative_slope=value),
+             "softmax": lambda: Softmax(axis=axis), "rescaling": lambda: Rescaling(value, offset=-1.0)}[layer]
+    run_and_check(build, tensor(shape))
+
+
+@given(cls=st.sampled_from([GlobalAveragePooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalMaxPooling2D]),
        shape=shapes(1, 5), mask=sometimes(shapes(1, 3, rank=2)))
 def test_global_pooling(cls, shape, mask):
     run_and_check(cls, tensor(shape))
