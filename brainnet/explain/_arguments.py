@@ -74,3 +74,15 @@ def image_batch(x: np.ndarray, what: str, argument: str) -> None:
             f"{what}: expected {argument} of shape (N, H, W) or (N, H, W, 1 or 3), got {x.shape}. "
             f"Fix: pass a batch of images, e.g. x_test[:8] (one image: x[None])."
         )
+
+
+def whole_number(value: Any, what: str, argument: str, meaning: str, path_call: str, named_call: str) -> int:
+    """``value`` as an int; a file name given here by position, or anything else, is
+    refused with the call that was meant (``path_call`` takes ``{path}``)."""
+    if is_file_name(value):
+        raise ValueError(f"{what}: expected {argument} as {meaning}, got the string {str(value)!r}. "
+                         f"Fix: {path_call.format(path=repr(str(value)))}.")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what}: expected {argument} as {meaning}, got {type(value).__name__} {value!r}. "
+                        f"Fix: {named_call}.")
+    return int(value)

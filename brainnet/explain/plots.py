@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from brainnet._atomic import atomic_write
 
-from ._arguments import image_batch, is_file_name, layer_arrays, names_list
+from ._arguments import image_batch, is_file_name, layer_arrays, names_list, whole_number
 
 PathLike = str | os.PathLike | None
 
@@ -251,13 +251,10 @@ def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int =
         >>> fig = plot_most_confident_errors(np.zeros((2, 4, 4)), [0, 1], [[0.2, 0.8], [0.1, 0.9]])
     """
     what = "plot_most_confident_errors"
-    if is_file_name(k):
-        raise ValueError(f"plot_most_confident_errors: expected k as the number of errors to show, got the string "
-                         f"{str(k)!r}. Fix: plot_most_confident_errors(x, y_true, probabilities, path={str(k)!r}).")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"plot_most_confident_errors: expected k as the number of errors to show, got "
-                        f"{type(k).__name__} {k!r}. Fix: name the arguments, plot_most_confident_errors(x, y_true, "
-                        "probabilities, k=16, class_names=[...], path='errors.png').")
+    k = whole_number(k, what, "k", "the number of errors to show",
+                     "plot_most_confident_errors(x, y_true, probabilities, path={path})",
+                     "name the arguments, plot_most_confident_errors(x, y_true, probabilities, k=16, "
+                     "class_names=[...], path='errors.png')")
     x, y_true, probabilities = np.asarray(x), np.asarray(y_true).astype(np.int64), np.asarray(probabilities)
     if not (len(x) == len(y_true) == len(probabilities)) or probabilities.ndim != 2:
         raise ValueError(
@@ -389,13 +386,8 @@ def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLi
     what = "plot_attention"
     layers = layer_arrays(maps, 4, what, "(N, heads, T_q, T_k)", "plot_attention(attention_maps(model, x), "
                            "path='attention.png')")
-    if is_file_name(sample):
-        raise ValueError(f"plot_attention: expected sample as the index of a sample in the batch, got the string "
-                         f"{str(sample)!r}. Fix: plot_attention(maps, path={str(sample)!r}).")
-    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
-        raise TypeError(f"plot_attention: expected sample as the index of a sample in the batch, got "
-                        f"{type(sample).__name__} {sample!r}. "
-                        "Fix: plot_attention(maps, sample=0, path='attention.png').")
+    sample = whole_number(sample, what, "sample", "the index of a sample in the batch",
+                          "plot_attention(maps, path={path})", "plot_attention(maps, sample=0, path='attention.png')")
     batch = min((len(weights) for _, weights in layers), default=0)
     if layers and not 0 <= sample < batch:
         raise ValueError(f"plot_attention: expected sample in 0..{batch - 1} (the batch holds {batch}), got {sample}. "
