@@ -235,3 +235,16 @@ def test_an_error_metric_on_class_labels_says_what_it_needs(metric):
                                          r"predictions \(8, 3\), got \(8,\)\. Fix: for class labels use "
                                          r"metrics=\['accuracy'\]"):
         model.fit(x, np.arange(8) % 3, verbose=0)
+
+
+def test_keras_only_fit_arguments_say_what_to_do_instead():
+    model = _cnn()
+    x, y = _images()
+    with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got class_weight=, which Keras's fit "
+                                        r"takes and brainnet's does not\. Fix: balance the classes"):
+        model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+    with pytest.raises(TypeError, match=r"got steps_per_epoch=.*Fix: fit takes whole arrays"):
+        model.fit(x, y, steps_per_epoch=2, verbose=0)
+    with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "
+                                        r"of 'epoch'\."):
+        model.fit(x, y, epoch=2, verbose=0)

@@ -240,6 +240,7 @@ class Model(Layer):
         validation_data: tuple | None = None,
         shuffle: bool = True,
         initial_epoch: int = 0,
+        **keras_only: Any,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
@@ -269,6 +270,7 @@ class Model(Layer):
             FloatingPointError: a batch's loss was NaN or infinite (the
                 message names the epoch, the batch and the usual causes).
         """
+        _refuse_keras_only("fit", keras_only)
         return self._require_compiled("fit").fit(
             x, y, batch_size, epochs, verbose, callbacks, validation_split,
             validation_data, shuffle, initial_epoch,
@@ -367,3 +369,27 @@ class Model(Layer):
         """Print layers, output shapes and parameter counts (and, with
         ``show_equations=True``, the equation each layer computes)."""
         print_summary(self, show_equations, print_fn or print)
+
+
+# Arguments of Keras 3's fit that brainnet's fit does not take, and what to do instead.
+_KERAS_ONLY_FIT = {
+    "sample_weight": "weigh samples by repeating them in x and y (np.repeat), or leave it out",
+    "class_weight": "balance the classes in x and y (repeat the rare classes' samples), or leave it out",
+    "steps_per_epoch": "fit takes whole arrays and makes the batches: pass x[:n], y[:n] for a shorter epoch",
+    "validation_steps": "leave it out: the whole validation set is evaluated after each epoch",
+    "validation_batch_size": "leave it out: validation runs in batches of 256",
+    "validation_freq": "leave it out: validation runs after every epoch",
+}
+
+
+def _refuse_keras_only(method: str, given: dict[str, Any]) -> None:
+    """A TypeError that names what brainnet takes instead of Keras-only arguments
+    (or the unknown ones), rather than Python's bare "unexpected keyword"."""
+    if not given:
+        return
+    name = next(iter(given))
+    if name in _KERAS_ONLY_FIT:
+        raise TypeError(f"{method}: expected brainnet's arguments, got {name}=, which Keras's {method} takes and "
+                        f"brainnet's does not. Fix: {_KERAS_ONLY_FIT[name]}.")
+    raise TypeError(f"{method}: expected x, y, batch_size, epochs, verbose, callbacks, validation_split, "
+                    f"validation_data, shuffle or initial_epoch, got {name}=. Fix: check the spelling of {name!r}.")
