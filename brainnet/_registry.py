@@ -17,6 +17,7 @@ Nothing else: a name is never imported as a module path, so a file naming
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any, Callable, Iterator
 
 _REGISTERED: dict[str, Any] = {}  # "package>Name" → class or function
@@ -194,8 +195,36 @@ def lookup(name: Any, kind: str, base: type | None = None) -> Any:
 
 
 def serialize(obj: Any, kind: str) -> dict[str, Any]:
-    """``{"class_name": ..., "config": obj.get_config()}`` for a layer or model."""
+    """``{"class_name": ..., "config": obj.get_config()}`` for a layer or model.
+
+    Raises:
+        ValueError: a class of the user's whose ``__init__`` takes arguments that
+            the ``get_config`` it inherits does not record (a loaded copy would
+            silently get their defaults; Keras refuses this too).
+    """
+    _check_config_covers_init(type(obj), kind)
     return {"class_name": name_of(type(obj), kind), "config": obj.get_config()}
+
+
+def _check_config_covers_init(cls: type, kind: str) -> None:
+    if cls.__module__.startswith("brainnet."):
+        return
+    owner = next((c for c in cls.__mro__ if "get_config" in c.__dict__), None)
+    if owner is None or not owner.__module__.startswith("brainnet."):
+        return  # the user's own get_config: theirs to get right
+
+    def init_args(c: type) -> set[str]:
+        params = inspect.signature(c.__init__).parameters.values()
+        return {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+    missing = sorted(init_args(cls) - init_args(owner))
+    if missing:
+        shown = ", ".join(f"{name!r}: self.{name}" for name in missing)
+        raise ValueError(
+            f"save: expected {kind} class {cls.__name__!r} to record its __init__ arguments {missing} in "
+            f"get_config(), got only the get_config() it inherits from {owner.__name__}, so a loaded copy would "
+            f"silently take their defaults. Fix: def get_config(self): return {{**super().get_config(), {shown}}}"
+        )
 
 
 def deserialize(spec: Any, kind: str = "layer", base: type | None = None) -> Any:

@@ -248,3 +248,131 @@ def test_keras_only_fit_arguments_say_what_to_do_instead():
     with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "
                                         r"of 'epoch'\."):
         model.fit(x, y, epoch=2, verbose=0)
+
+
+# ------------------------------------------------------------------ the later chapters
+def test_unknown_lengths_stay_unknown_through_calls_with_arguments():
+    from brainnet.layers import Embedding, MultiHeadAttention, TransformerEncoder
+
+    seq, h, c = Input(shape=(None, 4)), Input(shape=(6,)), Input(shape=(6,))
+    assert LSTM(6, return_sequences=True)(seq, initial_state=[h, c]).shape == (None, None, 6)
+    x = Input(shape=(None, 8))
+    assert MultiHeadAttention(2, 4)(x, x, use_causal_mask=True).shape == (None, None, 8)
+    assert Dropout(0.5)(x, training=True).shape == (None, None, 8)
+    tokens = Input(shape=(None,), dtype="int64")
+    assert TransformerEncoder(32, 2)(Embedding(30, 16, mask_zero=True)(tokens)).shape == (None, None, 16)
+    assert LSTM(6, return_sequences=True)(Input(shape=(5, 4)), initial_state=[h, c]).shape == (None, 5, 6)
+
+
+def test_a_seq2seq_lstm_with_initial_states_trains():
+    from brainnet.models import Model
+
+    enc_in, dec_in = Input(shape=(None, 4)), Input(shape=(None, 4))
+    _, h, c = LSTM(8, return_state=True)(enc_in)
+    out = Dense(4, activation="softmax")(LSTM(8, return_sequences=True)(dec_in, initial_state=[h, c]))
+    model = Model([enc_in, dec_in], out)
+    model.compile("adam", "categorical_crossentropy", device="cpu")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(8, 5, 4)).astype("float32"), rng.normal(size=(8, 5, 4)).astype("float32")]
+    target = np.eye(4, dtype="float32")[rng.integers(0, 4, (8, 5))]
+    assert np.isfinite(model.fit(x, target, epochs=1, verbose=0).history["loss"]).all()
+    assert model.predict(x, verbose=0).shape == (8, 5, 4)
+
+
+def test_a_custom_layer_whose_arguments_its_config_forgets_is_not_saved(tmp_path):
+    from brainnet.layers import Layer
+    from brainnet.models import Model
+
+    class Scale(Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+    inputs = Input(shape=(4,))
+    model = Model(inputs, Dense(3)(Scale(3.0)(inputs)))
+    with pytest.raises(ValueError, match=r"save: expected layer class 'Scale' to record its __init__ arguments "
+                                         r"\['factor'\] in get_config\(\), got only the get_config\(\) it inherits "
+                                         r"from Layer.*Fix: def get_config\(self\): return \{\*\*super\(\)\.get_config\(\), "
+                                         r"'factor': self\.factor\}"):
+        model.save(tmp_path / "m.brainnet")
+    Scale.get_config = lambda self: {**Layer.get_config(self), "factor": self.factor}  # the fix
+    model.save(tmp_path / "m.brainnet")
+    loaded = load_model(tmp_path / "m.brainnet", custom_objects={"Scale": Scale})
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_add_weight_takes_keras_shape_and_initializer():
+    from brainnet.layers import Layer
+
+    class Affine(Layer):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 5))  # glorot_uniform, named by the attribute
+            self.bias = self.add_weight(shape=(5,), initializer="zeros", name="bias")
+            self.scale = self.add_weight(shape=(5,), initializer="ones", trainable=False)
+
+        def call(self, x):
+            return (x @ self.kernel + self.bias) * self.scale
+
+    layer = Affine()
+    out = layer(torch.ones(2, 40))
+    assert out.shape == (2, 5) and [n for n, _ in layer.named_parameters()] == ["kernel", "bias"]
+    limit = (6 / (40 + 5)) ** 0.5
+    kernel = layer.kernel.detach()
+    assert float(kernel.abs().max()) <= limit and float(kernel.std()) > limit / 3
+    assert torch.equal(layer.bias, torch.zeros(5)) and torch.equal(layer.scale, torch.ones(5))
+    with pytest.raises(ValueError, match=r"Affine\.add_weight: expected an initializer among zeros, ones, "
+                                         r"glorot_uniform, .* got 'lecun_normal'\. Fix: initializer='glorot_uniform'"):
+        layer.add_weight(shape=(2,), initializer="lecun_normal")
+    with pytest.raises(ValueError, match=r"Affine\.add_weight: expected a value or a shape, got neither\. Fix: "):
+        layer.add_weight(name="w")
+    with pytest.raises(ValueError, match=r"Affine\.add_weight: expected a value of shape \(3,\), got \(2,\)"):
+        layer.add_weight("w", torch.zeros(2), shape=(3,))
+
+
+def test_several_outputs_inside_a_sequential_are_refused():
+    from brainnet.layers import SimpleRNN
+
+    with pytest.raises(ValueError, match=r"Sequential: expected each layer to pass one tensor to the next, got 2 "
+                                         r"outputs \[\(None, 4\), \(None, 4\)\] \(return_state=True\?\) before "
+                                         r"'dense\w*' \(Dense\)\. Fix: return_state=False inside a Sequential"):
+        Sequential([Input(shape=(10, 3)), SimpleRNN(4, return_state=True), Dense(1)])
+
+
+def test_unknown_layer_arguments_and_a_float32_output_layer():
+    from brainnet import mixed_precision
+    from brainnet.layers import Activation
+
+    with pytest.raises(TypeError, match=r"Dense: expected the layer's own arguments or name, input_shape, input_dim, "
+                                        r"trainable, dtype, got foo=1\. Fix: check 'foo' against "
+                                        r"help\(brainnet\.layers\.Dense\)"):
+        Dense(3, foo=1)
+    with pytest.raises(ValueError, match=r"Dense: expected dtype='float32' .*got 'mixed_bfloat16'\. Fix: "):
+        Dense(3, dtype="mixed_bfloat16")
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = Sequential([Dense(8, input_shape=(4,)), Activation("softmax", dtype="float32")])
+        model.compile("adam", "sparse_categorical_crossentropy", device="cpu")
+        x = np.random.default_rng(0).random((6, 4)).astype("float32")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hidden = model.layers[0](torch.from_numpy(x))
+            out = model.layers[1](hidden)
+        assert hidden.dtype == torch.bfloat16 and out.dtype == torch.float32
+        np.testing.assert_allclose(out.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+    finally:
+        mixed_precision.set_global_policy("float32")
+    assert model.layers[1].get_config()["dtype"] == "float32"
+
+
+def test_rank_errors_after_a_recurrent_layer_point_at_return_sequences():
+    with pytest.raises(ValueError, match=r"after an LSTM, GRU or SimpleRNN, give that layer return_sequences=True"):
+        Sequential([Input(shape=(10, 3)), LSTM(4), LSTM(4)])
+
+
+def test_a_misspelt_monitor_is_named():
+    with pytest.raises(ValueError, match=r"EarlyStopping: mode='auto' cannot tell whether 'val_los' should go down "
+                                         r"or up\. Fix: monitor='val_loss' if that is the name meant, else"):
+        EarlyStopping(monitor="val_los")

@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .. import activations, regularizers
 from ._dropout import keep_mask
-from .base import Layer, Shape, capturing, glorot_uniform, shape_str
+from .base import Layer, Shape, autocast_enabled, capturing, glorot_uniform, shape_str
 from .core import check_positive_int
 
 Tensor = torch.Tensor
@@ -122,11 +122,6 @@ def time_loop(
 
 # --------------------------------------------------------------- fused kernels
 _KERNELS = {"rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu, "lstm": torch.lstm, "gru": torch.gru}
-try:  # torch.is_autocast_enabled(device_type) since PyTorch 2.4
-    torch.is_autocast_enabled("cpu")
-    _AUTOCAST_TAKES_DEVICE = True
-except TypeError:
-    _AUTOCAST_TAKES_DEVICE = False
 
 
 def run_fused(
@@ -143,7 +138,7 @@ def run_fused(
     float32; the layers before and after it keep the policy's dtype.
     """
     device = x.device.type
-    if torch.is_autocast_enabled(device) if _AUTOCAST_TAKES_DEVICE else torch.is_autocast_enabled():
+    if autocast_enabled(device):
         with torch.autocast(device_type=device, enabled=False):
             out, final = _run_fused(mode, x.float(), [s.float() for s in states], [w.float() for w in weights],
                                     has_biases, mask)
@@ -233,7 +228,8 @@ class RecurrentBase(Layer):
 
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     fixed_axes = (-1,)
     supports_masking = True
     gates = 1

@@ -18,6 +18,7 @@ Shapes follow Keras: the batch axis is first, images are
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import re
@@ -67,6 +68,40 @@ def shape_str(shape: Iterable) -> str:
 
 
 # Initializers (Keras defaults: glorot_uniform kernels, zero biases).
+_UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
+_INITIALIZERS = ("zeros", "ones", "glorot_uniform", "random_normal", "random_uniform", "he_normal")
+
+
+def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torch.Tensor:
+    """Keras's initializers by name (fans as Keras: in = shape[-2] or 1, out = shape[-1])."""
+    if callable(initializer):
+        return torch.as_tensor(initializer(shape), dtype=torch.get_default_dtype())
+    fan_out = shape[-1] if shape else 1
+    fan_in = shape[-2] if len(shape) > 1 else (shape[0] if shape else 1)
+    if len(shape) > 2:  # a kernel (..., in, out): the window's positions count too
+        receptive = 1
+        for d in shape[:-2]:
+            receptive *= d
+        fan_in, fan_out = fan_in * receptive, fan_out * receptive
+    name = initializer.lower() if isinstance(initializer, str) else initializer
+    if name == "zeros":
+        return torch.zeros(shape)
+    if name == "ones":
+        return torch.ones(shape)
+    if name == "glorot_uniform":
+        return glorot_uniform(shape, fan_in, fan_out)
+    if name == "random_normal":
+        return torch.randn(shape) * 0.05
+    if name == "random_uniform":
+        return torch.empty(shape).uniform_(-0.05, 0.05)
+    if name == "he_normal":
+        return torch.randn(shape) * (2.0 / fan_in) ** 0.5
+    raise ValueError(
+        f"{layer}.add_weight: expected an initializer among {', '.join(_INITIALIZERS)} or a function of the "
+        f"shape, got {initializer!r}. Fix: initializer='glorot_uniform'."
+    )
+
+
 def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> torch.Tensor:
     """U(−l, l) with l = √(6 / (fan_in + fan_out))."""
     limit = (6.0 / (fan_in + fan_out)) ** 0.5
@@ -127,9 +162,26 @@ class Layer(nn.Module):
         input_shape: Iterable[int | None] | None = None,
         trainable: bool = True,
         input_dim: int | None = None,
+        dtype: Any = None,
+        **unknown: Any,
     ) -> None:
         super().__init__()
-        self.name = name or unique_name(_snake_case(type(self).__name__))
+        kind = type(self).__name__
+        if unknown:
+            arg = next(iter(unknown))
+            raise TypeError(
+                f"{kind}: expected the layer's own arguments or name, input_shape, input_dim, trainable, dtype, "
+                f"got {arg}={unknown[arg]!r}. Fix: check {arg!r} against help(brainnet.layers.{kind}); "
+                "brainnet may not have this Keras option."
+            )
+        if dtype not in (None, "float32", torch.float32):
+            raise ValueError(
+                f"{kind}: expected dtype='float32' (this layer computed in float32 under a mixed-precision "
+                f"policy, as Keras's output layers often are) or None, got {dtype!r}. Fix: dtype='float32', "
+                "or set the policy of the whole model with brainnet.mixed_precision.set_global_policy(...)."
+            )
+        self.float32 = dtype is not None  # computes in float32 even under autocast
+        self.name = name or unique_name(_snake_case(kind))
         if input_dim is not None:  # the older Keras spelling of input_shape=(input_dim,)
             if input_shape is not None:
                 raise ValueError(
@@ -147,16 +199,39 @@ class Layer(nn.Module):
     # ----------------------------------------------------------------- weights
     def add_weight(
         self,
-        name: str,
-        value: torch.Tensor,
+        name: str | None = None,
+        value: torch.Tensor | None = None,
         trainable: bool = True,
+        *,
+        shape: Iterable[int] | None = None,
+        initializer: str | Callable[[tuple[int, ...]], torch.Tensor] = "glorot_uniform",
     ) -> torch.Tensor:
-        """Register ``value`` as a weight named ``name`` and return it.
+        """Register ``value`` as a weight named ``name`` and return it; or, in
+        Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
+        makes the value (initializers: ``"zeros"``, ``"ones"``,
+        ``"glorot_uniform"`` (Keras's default), ``"random_normal"`` (σ 0.05),
+        ``"random_uniform"`` (±0.05), ``"he_normal"``, or a function of the shape).
 
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow
         ``.to(device)`` and ``state_dict()``.
         """
+        kind = type(self).__name__
+        if value is None:
+            if shape is None:
+                raise ValueError(
+                    f"{kind}.add_weight: expected a value or a shape, got neither. Fix: "
+                    "self.add_weight(shape=(units,), initializer='zeros', name='bias') or "
+                    "self.add_weight('bias', torch.zeros(units))."
+                )
+            value = _initial_value(kind, tuple(int(d) for d in shape), initializer)
+        elif shape is not None and tuple(value.shape) != tuple(shape):
+            raise ValueError(
+                f"{kind}.add_weight: expected a value of shape {tuple(shape)}, got {tuple(value.shape)}. "
+                "Fix: give either the value or the shape and initializer."
+            )
+        if name is None:  # renamed after the attribute it is assigned to (see __setattr__)
+            name = f"{_UNNAMED}{len(list(self.named_parameters(recurse=False))) + len(self._non_trainable)}"
         if trainable:
             param = nn.Parameter(value, requires_grad=self._trainable)
             self.register_parameter(name, param)
@@ -164,6 +239,16 @@ class Layer(nn.Module):
         self.register_buffer(name, value)
         self._non_trainable.append(name)
         return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # self.kernel = self.add_weight(shape=...) (Keras's form, no name): the weight
+        # takes the attribute's name instead of being registered twice.
+        if isinstance(value, nn.Parameter) and not name.startswith(_UNNAMED):
+            params = self.__dict__.get("_parameters", {})
+            unnamed = [k for k, p in params.items() if p is value and k.startswith(_UNNAMED)]
+            for key in unnamed:
+                del params[key]
+        super().__setattr__(name, value)
 
     @property
     def trainable(self) -> bool:
@@ -372,12 +457,13 @@ class Layer(nn.Module):
             # Weights follow the first input's device and floating dtype.
             first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
-        if pre_activation:
-            out = self.call_pre_activation(inputs)
-        else:
-            if self._call_takes_training:
-                kwargs["training"] = self.training if training is None else training
-            out = self.call(inputs, **kwargs)
+        with self._in_float32(inputs) if self.float32 else contextlib.nullcontext(inputs) as inputs:
+            if pre_activation:
+                out = self.call_pre_activation(inputs)
+            else:
+                if self._call_takes_training:
+                    kwargs["training"] = self.training if training is None else training
+                out = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             # Keras 3: R(y) of the output after the activation, at every call;
             # a layer with several outputs (return_state=True) adds R of each.
@@ -385,6 +471,21 @@ class Layer(nn.Module):
             reg = self.activity_regularizer
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
         return out
+
+    @contextlib.contextmanager
+    def _in_float32(self, inputs: Any) -> Any:
+        """``dtype='float32'``: autocast off for this layer and its floating inputs in float32."""
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        device = first.device.type
+        if not autocast_enabled(device):
+            yield inputs
+            return
+
+        def up(t: Any) -> Any:
+            return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+        with torch.autocast(device_type=device, enabled=False):
+            yield [up(t) for t in inputs] if isinstance(inputs, (list, tuple)) else up(inputs)
 
     def _from_numpy(self, inputs: Any) -> Any:
         """NumPy arrays as tensors, as Keras takes them in ``layer(x)``: floats in
@@ -413,6 +514,8 @@ class Layer(nn.Module):
         config: dict[str, Any] = {"name": self.name, "trainable": self._trainable}
         if self.input_shape_arg is not None:
             config["input_shape"] = list(self.input_shape_arg)
+        if self.float32:
+            config["dtype"] = "float32"
         return config
 
     @classmethod
@@ -421,6 +524,14 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def autocast_enabled(device: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device`` (``"cpu"``, ``"cuda"``)."""
+    try:
+        return torch.is_autocast_enabled(device)  # PyTorch ≥ 2.4
+    except TypeError:
+        return torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
 
 
 def capturing(t: torch.Tensor) -> bool:

@@ -168,7 +168,8 @@ class Conv1D(Layer):
     input_rank = 3
     fixed_axes = (-1,)
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
 
     def __init__(
         self,

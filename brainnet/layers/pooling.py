@@ -125,7 +125,8 @@ class _Pooling1D(Layer):
 
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
 
     def __init__(self, pool_size: int = 2, strides: int | None = None, padding: str = "valid",
                  **kwargs: Any) -> None:
@@ -301,7 +302,8 @@ class GlobalAveragePooling1D(Layer):
     equation = "y[n, c] = Σ_t m_t·x[n, t, c] / Σ_t m_t"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     supports_masking = True
 
     def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -336,7 +338,8 @@ class GlobalMaxPooling1D(Layer):
     equation = "y[n, c] = max_t x[n, t, c]"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.amax(dim=1)

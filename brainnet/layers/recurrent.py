@@ -440,7 +440,8 @@ class Bidirectional(Layer):
     equation = "y_t = merge(→h_t, ←h_t)"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     fixed_axes = (-1,)
     supports_masking = True
 

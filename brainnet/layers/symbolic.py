@@ -113,8 +113,8 @@ def any_symbolic(inputs: Any, kwargs: dict[str, Any]) -> bool:
     return any(is_symbolic(t) for t in flatten(inputs) + flatten(list(kwargs.values())))
 
 
-def _probe_value(t: SymbolicTensor, device: torch.device | None) -> torch.Tensor:
-    shape = tuple(1 if d is None else d for d in t.shape)
+def _probe_value(t: SymbolicTensor, device: torch.device | None, unknown: int) -> torch.Tensor:
+    shape = tuple(unknown if d is None else d for d in t.shape)
     return torch.zeros(shape, dtype=t.dtype, device=device)
 
 
@@ -124,13 +124,27 @@ def _map(structure: Any, fn: Any) -> Any:
     return fn(structure)
 
 
+def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
+    """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
+    device = next((p.device for p in layer.parameters()), None)
+    probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
+    was_training = layer.training
+    layer.eval()
+    try:
+        with torch.no_grad():
+            return layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
+    finally:
+        layer.train(was_training)
+
+
 def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     """Record ``layer(inputs, **kwargs)`` on symbolic tensors; return symbolic outputs.
 
     The output shape comes from ``compute_output_shape`` when the layer
-    defines it and the call has no extra arguments; otherwise from one run
-    on zeros (batch 1, unknown sizes 1) in inference mode, as Keras's
-    symbolic pass would give.
+    defines it and the call has no extra arguments; otherwise from two runs
+    on zeros in inference mode (every unknown size, batch included, 2 in one
+    and 3 in the other: an output axis that follows them is unknown), as
+    Keras's symbolic pass would give.
     """
     shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else tuple(t.shape))
     layer.build_from_shape(shapes)
@@ -141,16 +155,13 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         out_shapes = out_shapes if multi else [out_shapes]
         dtypes = [torch.get_default_dtype()] * len(out_shapes)
     else:
-        device = next((p.device for p in layer.parameters()), None)
-        probe = lambda v: _probe_value(v, device) if is_symbolic(v) else v  # noqa: E731
-        was_training = layer.training
-        layer.eval()
-        with torch.no_grad():
-            out = layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
-        layer.train(was_training)
-        multi = isinstance(out, (list, tuple))
-        outs = list(out) if multi else [out]
-        out_shapes = [(None,) + tuple(o.shape[1:]) for o in outs]
+        # Two runs on zeros, every unknown size 2 in one and 3 in the other: an output
+        # axis whose size follows them (time, say) is unknown too.
+        runs = [_probe_run(layer, inputs, kwargs, unknown) for unknown in (2, 3)]
+        multi = isinstance(runs[0], (list, tuple))
+        outs, others = (list(runs[0]), list(runs[1])) if multi else ([runs[0]], [runs[1]])
+        out_shapes = [(None,) + tuple(a if a == b else None for a, b in zip(o.shape[1:], p.shape[1:]))
+                      for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
     node = Node(layer, inputs, kwargs)
     node.outputs = [

@@ -71,7 +71,8 @@ class PositionalEncoding(Layer):
     equation = "y[t, 2i] = x[t, 2i] + sin(t/10000^(2i/d)),  y[t, 2i+1] = x[t, 2i+1] + cos(t/10000^(2i/d))"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     fixed_axes = (-1,)
     supports_masking = True
 
@@ -269,7 +270,8 @@ class TransformerEncoder(Layer):
     equation = "h = LN(x + MHA(x, x)),  y = LN(h + W₂·f(W₁h + b₁) + b₂)"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     fixed_axes = (-1,)
     supports_masking = True
 
@@ -336,7 +338,8 @@ class TransformerDecoder(Layer):
     equation = "h = LN(x + MHA_causal(x, x)),  c = LN(h + MHA(h, e)),  y = LN(c + FFN(c))"
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
+    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
     supports_masking = True
 
     def __init__(self, intermediate_dim: int, num_heads: int, dropout: float = 0.0, activation: str | Callable = "relu",

@@ -94,10 +94,12 @@ class Sequential(Model):
     def _shape_before(self, index: int) -> Shape:
         shape = self.built_input_shape
         for layer in self.layers[:index]:
+            _one_output(layer, shape)
             shape = layer.compute_output_shape(shape)
         return shape
 
     def _build_layer(self, layer: Layer, shape: Shape) -> None:
+        _one_output(layer, shape)
         layer.build_from_shape(shape)
         device = next((p.device for p in self.parameters()), None)
         if device is not None:
@@ -111,6 +113,7 @@ class Sequential(Model):
             )
         shape = tuple(input_shape)
         for layer in self.layers:
+            _one_output(layer, shape)
             layer.build_from_shape(shape)
             shape = layer.compute_output_shape(shape)
 
@@ -176,3 +179,14 @@ class Sequential(Model):
         config = dict(config)
         layers = [_registry.deserialize(spec, "layer") for spec in config.pop("layers", [])]
         return cls(layers, **config)
+
+
+def _one_output(layer: Layer, shape: Any) -> None:
+    """A layer in a Sequential gets one tensor: not the several outputs of the one before."""
+    if isinstance(shape, list):
+        raise ValueError(
+            f"Sequential: expected each layer to pass one tensor to the next, got {len(shape)} outputs "
+            f"{[tuple(s) for s in shape]} (return_state=True?) before '{layer.name}' ({type(layer).__name__}). "
+            "Fix: return_state=False inside a Sequential, or the functional API: "
+            "outputs, state = SimpleRNN(4, return_state=True)(inputs)."
+        )

@@ -189,7 +189,9 @@ def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Te
     y = y.float() if not y.is_floating_point() else y
     if y.dim() == out_rank - 1 and units == 1:
         y = y.reshape(y.shape + (1,))
-    if tuple(y.shape[1:]) != tuple(output_shape[1:]):
+    if len(y.shape) != len(output_shape) or any(
+        want is not None and got != want for got, want in zip(y.shape[1:], output_shape[1:])
+    ):  # an output axis of unknown length (None) takes the targets' length
         raise ValueError(
             f"y: {loss.name} expects targets shaped like the model output "
             f"{shape_str((y.shape[0],) + tuple(output_shape[1:]))}, got {shape_str(y.shape)}. "

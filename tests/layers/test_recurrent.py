@@ -745,7 +745,8 @@ def test_rank_error(shape):
     with pytest.raises(
         ValueError,
         match=rf"Layer 'lstm_rank' \(LSTM\) expected input of rank 3 \(batch, time, features\), got shape "
-        rf"{re.escape(str(shape))} of rank {rank}\. Fix: give sequences as \(N, T, F\) \(one feature per step: x\[\.\.\., None\] gives \(N, T, 1\)\)",
+        rf"{re.escape(str(shape))} of rank {rank}\. Fix: give sequences as \(N, T, F\) \(one feature per step: x\[\.\.\., None\] gives \(N, T, 1\); "
+        r"after an LSTM, GRU or SimpleRNN, give that layer return_sequences=True\)",
     ):
         LSTM(2, name="lstm_rank")(torch.zeros(shape))
 

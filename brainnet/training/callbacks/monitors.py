@@ -45,9 +45,14 @@ def direction(monitor: str, mode: str, who: str) -> str:
         return "max"
     if any(word in name for word in _LOWER):
         return "min"
+    import difflib
+
+    usual = ["loss", "accuracy", "mae", "mse"]
+    close = difflib.get_close_matches(monitor, usual + [f"val_{n}" for n in usual], n=1, cutoff=0.75)
+    typo = f"monitor={close[0]!r} if that is the name meant, else " if close else ""
     raise ValueError(
         f"{who}: mode='auto' cannot tell whether {monitor!r} should go down or up. "
-        f"Fix: {who}(monitor={monitor!r}, mode='min') or mode='max'."
+        f"Fix: {typo}{who}(monitor={monitor!r}, mode='min') or mode='max'."
     )
 
 
