@@ -376,3 +376,42 @@ def test_a_misspelt_monitor_is_named():
     with pytest.raises(ValueError, match=r"EarlyStopping: mode='auto' cannot tell whether 'val_los' should go down "
                                          r"or up\. Fix: monitor='val_loss' if that is the name meant, else"):
         EarlyStopping(monitor="val_los")
+
+
+def test_fit_takes_inputs_keyed_by_the_inputs_names():
+    from brainnet.layers import Concatenate
+    from brainnet.models import Model
+
+    a, b = Input(shape=(3,), name="a"), Input(shape=(2,), name="b")
+    model = Model([a, b], Dense(1)(Concatenate()([a, b])))
+    model.compile("sgd", "mse", device="cpu")
+    rng = np.random.default_rng(0)
+    xa, xb, y = (rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32"),
+                 rng.normal(size=(8, 1)).astype("float32"))
+    np.testing.assert_allclose(model.predict({"b": xb, "a": xa}, verbose=0), model.predict([xa, xb], verbose=0))
+    assert model.evaluate({"a": xa, "b": xb}, y, verbose=0) == pytest.approx(model.evaluate([xa, xb], y, verbose=0))
+    with pytest.raises(ValueError, match=r"x: expected a dict with one array per Input, keyed \['a', 'b'\], got keys "
+                                         r"\['a', 'c'\]\. Fix: model\.fit\(\{'a': \.\.\., 'b': \.\.\.\}, y\)"):
+        model.fit({"a": xa, "c": xb}, y, verbose=0)
+
+
+def test_output_shape_and_build_of_a_subclassed_model():
+    from brainnet.models import Model
+
+    class Net(Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden, self.out = Dense(8), Dense(3)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    with pytest.raises(ValueError, match=r"Net '\w+': expected a built model for output_shape, got one whose input "
+                                         r"shape is not known yet\. Fix: give input_shape= to the first layer, call "
+                                         r"model\.build\(\(None, \.\.\.\)\)"):
+        net.output_shape
+    net.build((None, 10))  # as Keras: then summary and output_shape work
+    assert net.built and net.input_shape == (None, 10) and net.output_shape == (None, 3)
+    net.summary()
+    assert Sequential([Dense(3, input_shape=(4,))]).output_shape == (None, 3)

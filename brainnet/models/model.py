@@ -56,6 +56,17 @@ class Model(Layer):
         return self.built_input_shape
 
     @property
+    def output_shape(self) -> Shape | list[Shape]:
+        """Shape of the output (a list of them for several), batch axis first (Keras)."""
+        if self.input_shape is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected a built model for output_shape, got one whose "
+                "input shape is not known yet. Fix: give input_shape= to the first layer, call "
+                "model.build((None, ...)), or fit/predict once."
+            )
+        return self.compute_output_shape(self.input_shape)
+
+    @property
     def output_activation_name(self) -> str | None:
         """Keras name of the activation applied last (softmax, sigmoid, ...)."""
         return None
@@ -152,8 +163,17 @@ class Model(Layer):
 
     def build(self, input_shape: Shape) -> None:
         """Build a subclassed model by calling it once on zeros of that shape
-        (Sequential builds layer by layer from shapes alone)."""
-        self._probe(input_shape)
+        (Sequential builds layer by layer from shapes alone). Called by you, as
+        in Keras (``model.build((None, 10))``), it also records the input shape,
+        so that ``summary`` and ``output_shape`` work."""
+        if self.built or getattr(self, "_building", False):
+            self._probe(input_shape)
+            return
+        self._building = True
+        try:
+            self.build_from_shape(input_shape)  # which calls this again, then marks the model built
+        finally:
+            self._building = False
 
     def _probe(self, input_shape: Any) -> Any:
         """Run ``call`` once on zeros (batch 1) in inference mode."""

@@ -178,6 +178,16 @@ class Trainer:
     def _inputs(self, x: Any) -> list[torch.Tensor]:
         expected = self.model.input_shape
         multi = isinstance(expected, list)
+        names = [t.name for t in getattr(self.model, "inputs", [])]
+        if multi and isinstance(x, dict) and names:  # Keras 3: inputs keyed by the Inputs' names
+            missing = [n for n in names if n not in x]
+            if missing or len(x) != len(names):
+                raise ValueError(
+                    f"x: expected a dict with one array per Input, keyed {names}, got keys {list(x)}. "
+                    f"Fix: model.fit({{{', '.join(f'{n!r}: ...' for n in names)}}}, y), or Input(name=...) "
+                    "to name the inputs as your dict does."
+                )
+            x = [x[n] for n in names]
         if multi and not isinstance(x, (list, tuple)):
             raise ValueError(
                 f"x: the model has {len(expected)} inputs, expected a list of {len(expected)} "
