@@ -415,3 +415,23 @@ def test_output_shape_and_build_of_a_subclassed_model():
     assert net.built and net.input_shape == (None, 10) and net.output_shape == (None, 3)
     net.summary()
     assert Sequential([Dense(3, input_shape=(4,))]).output_shape == (None, 3)
+
+
+def test_a_subclassed_models_summary_shows_each_layers_output_shape(capsys):
+    from brainnet.models import Model
+
+    class Tagger(Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.lstm, self.out = LSTM(4, return_sequences=True), Dense(2)
+
+        def call(self, x):
+            return self.out(self.lstm(x))
+
+    model = Tagger()
+    model.build((None, None, 5))  # sequences of any length
+    rows = {layer.name: shape for layer, shape, _ in model.summary_rows()}
+    assert rows == {model.lstm.name: (None, None, 4), model.out.name: (None, None, 2)}
+    assert model.output_shape == (None, None, 2) and model.training
+    model.summary()
+    assert "(None, None, 4)" in capsys.readouterr().out

@@ -175,13 +175,12 @@ class Model(Layer):
         finally:
             self._building = False
 
-    def _probe(self, input_shape: Any) -> Any:
-        """Run ``call`` once on zeros (batch 1) in inference mode."""
-        zeros = (
-            [torch.zeros((1,) + tuple(s[1:])) for s in input_shape]
-            if isinstance(input_shape, list)
-            else torch.zeros((1,) + tuple(input_shape[1:]))
-        )
+    def _probe(self, input_shape: Any, unknown: int = 1) -> Any:
+        """Run ``call`` once on zeros (batch 1, unknown sizes ``unknown``) in inference mode."""
+        def one(shape: Any) -> torch.Tensor:
+            return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]))
+
+        zeros = [one(s) for s in input_shape] if isinstance(input_shape, list) else one(input_shape)
         was_training = self.training
         self.eval()
         with torch.no_grad():
@@ -190,15 +189,59 @@ class Model(Layer):
         return out
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        """Output shape(s) of a subclassed model, found by one run on zeros."""
-        out = self._probe(input_shape)
-        if isinstance(out, (list, tuple)):
-            return [(None,) + tuple(o.shape[1:]) for o in out]
-        return (None,) + tuple(out.shape[1:])
+        """Output shape(s) of a subclassed model, found by runs on zeros: one when
+        every size is known, else two (unknown sizes 2, then 3: an output axis
+        that follows them is unknown)."""
+        def shapes(out: Any) -> list[tuple]:
+            return [tuple(o.shape[1:]) for o in out] if isinstance(out, (list, tuple)) else [tuple(out.shape[1:])]
+
+        first = self._probe(input_shape, unknown=2)
+        known = all(d is not None for s in (input_shape if isinstance(input_shape, list) else [input_shape])
+                    for d in s[1:])
+        a = shapes(first)
+        b = a if known else shapes(self._probe(input_shape, unknown=3))
+        result = [(None,) + tuple(x if x == y else None for x, y in zip(sa, sb)) for sa, sb in zip(a, b)]
+        return result if isinstance(first, (list, tuple)) else result[0]
 
     def summary_rows(self) -> list[tuple[Any, Any, str]]:
-        """(layer, output shape or None, connected to) per row of summary()."""
-        return [(m, None, "") for m in self.children() if isinstance(m, Layer)]
+        """(layer, output shape or None, connected to) per row of summary().
+
+        A subclassed model's layers report the shapes they gave in two runs on
+        zeros (unknown sizes 2, then 3: an axis that follows them is unknown);
+        a layer that did not run, or gave several outputs, shows ``?``."""
+        layers = [m for m in self.children() if isinstance(m, Layer)]
+        shapes = self._layer_output_shapes(layers) if self.input_shape is not None else {}
+        return [(m, shapes.get(m), "") for m in layers]
+
+    def _layer_output_shapes(self, layers: list[Layer]) -> dict[Layer, Any]:
+        runs: list[dict[Layer, tuple]] = []
+        for unknown in (2, 3):
+            seen: dict[Layer, tuple] = {}
+            def record(module: Layer, args: Any, out: Any, seen: dict = seen) -> None:
+                if isinstance(out, torch.Tensor):
+                    seen.setdefault(module, tuple(out.shape))
+
+            hooks = [m.register_forward_hook(record) for m in layers]
+            shape = self.input_shape
+            device = next((p.device for p in self.parameters()), None)
+            zeros = ([torch.zeros(tuple(unknown if d is None else d for d in s), device=device) for s in shape]
+                     if isinstance(shape, list)
+                     else torch.zeros(tuple(unknown if d is None else d for d in shape), device=device))
+            modes = [(m, m.training) for m in self.modules()]
+            self.eval()
+            try:
+                with torch.no_grad():
+                    self.call(zeros)
+            except Exception:  # noqa: BLE001 - a summary shows '?' rather than fail
+                return {}
+            finally:
+                for h in hooks:
+                    h.remove()
+                for m, training in modes:
+                    m.training = training
+            runs.append(seen)
+        return {m: (None,) + tuple(a if a == b else None for a, b in zip(runs[0][m][1:], runs[1][m][1:]))
+                for m in runs[0] if m in runs[1] and len(runs[0][m]) == len(runs[1][m])}
 
     # --------------------------------------------------------- training
     def compile(
