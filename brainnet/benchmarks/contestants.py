@@ -5,7 +5,7 @@
   training arrays as tensors on the device, made once before the timing as
   the hand-written loops' are (``fit`` takes them as they are), so that each
   timed epoch is the epoch of a longer ``fit``: a ``fit`` of NumPy arrays
-  checks and copies them once per call (about 9 ms for MNIST on the CPU, a
+  checks and copies them once per call (a check on the CPU, and a
   copy of 188 MB to a GPU), which a ``fit(epochs=10)`` pays once, not per
   epoch. On CUDA with ``jit_compile=True`` the epochs after the first replay
   the graph captured in the first (it outlives its ``fit``).

@@ -457,13 +457,13 @@ class Layer(nn.Module):
             # Weights follow the first input's device and floating dtype.
             first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
-        with self._in_float32(inputs) if self.float32 else contextlib.nullcontext(inputs) as inputs:
-            if pre_activation:
-                out = self.call_pre_activation(inputs)
-            else:
-                if self._call_takes_training:
-                    kwargs["training"] = self.training if training is None else training
-                out = self.call(inputs, **kwargs)
+        if self._call_takes_training and not pre_activation:
+            kwargs["training"] = self.training if training is None else training
+        if self.float32:  # dtype='float32': outside autocast, in float32
+            with self._in_float32(inputs) as inputs:
+                out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
+        else:
+            out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             # Keras 3: R(y) of the output after the activation, at every call;
             # a layer with several outputs (return_state=True) adds R of each.

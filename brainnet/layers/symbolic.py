@@ -124,6 +124,12 @@ def _map(structure: Any, fn: Any) -> Any:
     return fn(structure)
 
 
+def agreed_shape(first: Any, second: Any) -> tuple:
+    """The shape two runs on zeros agree on, batch first: where one ran with every
+    unknown size 2 and the other with 3, an axis whose size differs is unknown."""
+    return (None,) + tuple(a if a == b else None for a, b in zip(first[1:], second[1:]))
+
+
 def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
@@ -160,8 +166,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         runs = [_probe_run(layer, inputs, kwargs, unknown) for unknown in (2, 3)]
         multi = isinstance(runs[0], (list, tuple))
         outs, others = (list(runs[0]), list(runs[1])) if multi else ([runs[0]], [runs[1]])
-        out_shapes = [(None,) + tuple(a if a == b else None for a, b in zip(o.shape[1:], p.shape[1:]))
-                      for o, p in zip(outs, others)]
+        out_shapes = [agreed_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
     node = Node(layer, inputs, kwargs)
     node.outputs = [

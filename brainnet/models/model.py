@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from ..layers.base import Layer, Shape
+from ..layers.symbolic import agreed_shape
 from ..training.callbacks import Callback, History
-from ..training.trainer import Trainer, resolve_device
+from ..training.trainer import Trainer, inference_layers, resolve_device
 from .saving import load_weights, save_model, save_weights
 from .summary import print_summary
 
@@ -177,31 +178,22 @@ class Model(Layer):
 
     def _probe(self, input_shape: Any, unknown: int = 1) -> Any:
         """Run ``call`` once on zeros (batch 1, unknown sizes ``unknown``) in inference mode."""
+        device = next((p.device for p in self.parameters()), None)
+
         def one(shape: Any) -> torch.Tensor:
-            return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]))
+            return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]), device=device)
 
         zeros = [one(s) for s in input_shape] if isinstance(input_shape, list) else one(input_shape)
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            out = self.call(zeros)
-        self.train(was_training)
-        return out
+        with inference_layers(self), torch.no_grad():
+            return self.call(zeros)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        """Output shape(s) of a subclassed model, found by runs on zeros: one when
-        every size is known, else two (unknown sizes 2, then 3: an output axis
-        that follows them is unknown)."""
-        def shapes(out: Any) -> list[tuple]:
-            return [tuple(o.shape[1:]) for o in out] if isinstance(out, (list, tuple)) else [tuple(out.shape[1:])]
-
-        first = self._probe(input_shape, unknown=2)
-        known = all(d is not None for s in (input_shape if isinstance(input_shape, list) else [input_shape])
-                    for d in s[1:])
-        a = shapes(first)
-        b = a if known else shapes(self._probe(input_shape, unknown=3))
-        result = [(None,) + tuple(x if x == y else None for x, y in zip(sa, sb)) for sa, sb in zip(a, b)]
-        return result if isinstance(first, (list, tuple)) else result[0]
+        """Output shape(s) of a subclassed model, found by two runs on zeros
+        (unknown sizes 2, then 3: an output axis that follows them is unknown)."""
+        first, second = (self._probe(input_shape, unknown) for unknown in (2, 3))
+        if isinstance(first, (list, tuple)):
+            return [agreed_shape(a.shape, b.shape) for a, b in zip(first, second)]
+        return agreed_shape(first.shape, second.shape)
 
     def summary_rows(self) -> list[tuple[Any, Any, str]]:
         """(layer, output shape or None, connected to) per row of summary().
@@ -213,35 +205,26 @@ class Model(Layer):
         shapes = self._layer_output_shapes(layers) if self.input_shape is not None else {}
         return [(m, shapes.get(m), "") for m in layers]
 
-    def _layer_output_shapes(self, layers: list[Layer]) -> dict[Layer, Any]:
+    def _layer_output_shapes(self, layers: list[Layer]) -> dict[Layer, tuple]:
         runs: list[dict[Layer, tuple]] = []
         for unknown in (2, 3):
             seen: dict[Layer, tuple] = {}
+
             def record(module: Layer, args: Any, out: Any, seen: dict = seen) -> None:
                 if isinstance(out, torch.Tensor):
                     seen.setdefault(module, tuple(out.shape))
 
             hooks = [m.register_forward_hook(record) for m in layers]
-            shape = self.input_shape
-            device = next((p.device for p in self.parameters()), None)
-            zeros = ([torch.zeros(tuple(unknown if d is None else d for d in s), device=device) for s in shape]
-                     if isinstance(shape, list)
-                     else torch.zeros(tuple(unknown if d is None else d for d in shape), device=device))
-            modes = [(m, m.training) for m in self.modules()]
-            self.eval()
             try:
-                with torch.no_grad():
-                    self.call(zeros)
+                self._probe(self.input_shape, unknown)
             except Exception:  # noqa: BLE001 - a summary shows '?' rather than fail
                 return {}
             finally:
                 for h in hooks:
                     h.remove()
-                for m, training in modes:
-                    m.training = training
             runs.append(seen)
-        return {m: (None,) + tuple(a if a == b else None for a, b in zip(runs[0][m][1:], runs[1][m][1:]))
-                for m in runs[0] if m in runs[1] and len(runs[0][m]) == len(runs[1][m])}
+        return {m: agreed_shape(runs[0][m], runs[1][m]) for m in runs[0]
+                if m in runs[1] and len(runs[0][m]) == len(runs[1][m])}
 
     # --------------------------------------------------------- training
     def compile(

@@ -11,6 +11,7 @@ epoch's logs gives a warning and the callback skips that epoch, as in Keras.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import numbers
@@ -45,8 +46,6 @@ def direction(monitor: str, mode: str, who: str) -> str:
         return "max"
     if any(word in name for word in _LOWER):
         return "min"
-    import difflib
-
     usual = ["loss", "accuracy", "mae", "mse"]
     close = difflib.get_close_matches(monitor, usual + [f"val_{n}" for n in usual], n=1, cutoff=0.75)
     typo = f"monitor={close[0]!r} if that is the name meant, else " if close else ""
@@ -66,8 +65,6 @@ def worst(mode: str) -> float:
 
 
 def warn_missing(who: str, monitor: str, logs: dict) -> None:
-    import difflib
-
     close = difflib.get_close_matches(monitor, list(logs), n=1, cutoff=0.6)
     if monitor.startswith("val_") and not any(k.startswith("val_") for k in logs):
         fix = "pass validation_data=(x_val, y_val) or validation_split=0.1 to fit"
