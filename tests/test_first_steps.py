@@ -417,6 +417,33 @@ def test_output_shape_and_build_of_a_subclassed_model():
     assert Sequential([Dense(3, input_shape=(4,))]).output_shape == (None, 3)
 
 
+def test_load_weights_into_an_unbuilt_model_says_to_build_it_first(tmp_path):
+    from brainnet.models import Model
+
+    class Net(Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.out = Dense(3)
+
+        def call(self, x):
+            return self.out(x)
+
+    trained = Net()
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
+    expected = trained(x)
+    trained.save_weights(tmp_path / "w.safetensors")
+    fresh = Net()
+    with pytest.raises(ValueError, match=r"load_weights: expected a built model, got '\w+', whose layers have no "
+                                         r"weights yet \(2 tensors in .* have nowhere to go\)\. Fix: call the model "
+                                         r"once on a batch \(model\(x\[:1\]\)\), or model\.build"):
+        fresh.load_weights(tmp_path / "w.safetensors")
+    fresh.build((None, 4))  # the fix the message gives
+    fresh.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(fresh(x).detach().numpy(), expected.detach().numpy())
+    with pytest.raises(ValueError, match=r"expected a built model, got 'sequential\w*'"):
+        Sequential([Dense(3)]).load_weights(tmp_path / "w.safetensors")
+
+
 def test_a_subclassed_models_summary_shows_each_layers_output_shape(capsys):
     from brainnet.models import Model
 

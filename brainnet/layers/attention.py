@@ -344,7 +344,8 @@ class MultiHeadAttention(Layer):
         value_dim: d_v, the size of each value head (default d_k).
         dropout: fraction of attention weights dropped in training (default 0).
         use_bias: add the biases (default True).
-        output_shape: d_out (default: the query's feature size).
+        output_shape: d_out (default: the query's feature size); an integer or,
+            as Keras 3 also takes it, a 1-tuple ``(d_out,)``.
         kernel_regularizer: penalty on each of the four kernels, e.g. ``"l2"``:
             adds ``R(W^Q) + R(W^K) + R(W^V) + R(W^O)`` to the loss (default None).
         bias_regularizer: adds ``R(b^Q) + R(b^K) + R(b^V) + R(b^O)``.
@@ -377,7 +378,7 @@ class MultiHeadAttention(Layer):
     supports_masking = True
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None, dropout: float = 0.0,
-                 use_bias: bool = True, output_shape: int | None = None, kernel_regularizer: Any = None,
+                 use_bias: bool = True, output_shape: int | tuple[int] | None = None, kernel_regularizer: Any = None,
                  bias_regularizer: Any = None, activity_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         name = "MultiHeadAttention"
@@ -386,6 +387,15 @@ class MultiHeadAttention(Layer):
         self.value_dim = None if value_dim is None else check_positive_int(name, "value_dim", value_dim)
         self.dropout = check_dropout(name, dropout)
         self.use_bias = bool(use_bias)
+        if isinstance(output_shape, (tuple, list)) and len(output_shape) == 1:
+            output_shape = output_shape[0]  # Keras 3 also takes the feature size as a 1-tuple
+        elif isinstance(output_shape, (tuple, list)):
+            raise ValueError(
+                f"{name}: expected output_shape to be one feature size (an integer or a 1-tuple), got "
+                f"{tuple(output_shape)!r}: brainnet's output is (batch, T_q, d_out). Fix: "
+                f"MultiHeadAttention(output_shape={math.prod(output_shape)}, ...) followed by "
+                f"Reshape((-1, {', '.join(str(d) for d in output_shape)})) if you need more axes."
+            )
         self._output_shape = None if output_shape is None else check_positive_int(name, "output_shape", output_shape)
         self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
         self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")

@@ -139,6 +139,14 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
     try:
         with torch.no_grad():
             return layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
+    except (ValueError, TypeError) as err:
+        unknowns = any(is_symbolic(t) and None in t.shape for t in flatten(inputs) + flatten(list(kwargs.values())))
+        if type(err) not in (ValueError, TypeError) or not unknowns or len(err.args) != 1:
+            raise
+        # The layer saw tensors whose unknown sizes (the batch's at least) were made up:
+        # say so, or a learner looks for a batch of 2 in their code.
+        raise type(err)(f"{err.args[0]} (Shapes above come from a trial run on zeros in which every "
+                        f"size the model does not know yet, the batch's included, was {unknown}.)") from None
     finally:
         layer.train(was_training)
 

@@ -427,6 +427,13 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
             f"load_weights: expected a safetensors weights file, got {path} that cannot be read "
             f"({err}). Fix: pass a file written by model.save_weights()."
         ) from None
+    if not getattr(model, "built", True) and set(tensors) - set(model.state_dict()):
+        raise ValueError(
+            f"load_weights: expected a built model, got '{model.name}', whose layers have no weights yet "
+            f"({len(tensors)} tensors in {path} have nowhere to go). Fix: call the model once on a batch "
+            "(model(x[:1])), or model.build((None, ...)), or give input_shape= to its first layer, "
+            "then load_weights."
+        )
     assign_weights(model, tensors, f"load_weights: {path}")
 
 

@@ -446,3 +446,33 @@ def test_masks_of_the_wrong_shape():
         MultiHeadAttention(num_heads=1, key_dim=2)(q, v, mask=[torch.ones(3, dtype=torch.bool), None])
     out = Attention()([q, v], mask=[good_q, torch.ones(2, 5, dtype=torch.bool)])
     assert out.shape == (2, 3, 4)
+
+
+def test_multi_head_attention_output_shape_as_a_keras_1_tuple():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6)
+    as_tuple = MultiHeadAttention(num_heads=2, key_dim=3, output_shape=(4,))
+    as_int = MultiHeadAttention(num_heads=2, key_dim=3, output_shape=4)
+    assert as_tuple(x, x).shape == (2, 5, 4) and as_tuple.get_config()["output_shape"] == 4
+    as_int(x, x)
+    as_int.set_weights(as_tuple.get_weights())
+    torch.testing.assert_close(as_int(x, x), as_tuple(x, x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: expected output_shape to be one feature size \(an "
+                                         r"integer or a 1-tuple\), got \(2, 4\): brainnet's output is \(batch, T_q, "
+                                         r"d_out\)\. Fix: MultiHeadAttention\(output_shape=8, \.\.\.\) followed by "
+                                         r"Reshape\(\(-1, 2, 4\)\)"):
+        MultiHeadAttention(num_heads=2, key_dim=3, output_shape=(2, 4))
+
+
+def test_a_wrong_mask_in_a_symbolic_call_says_where_the_batch_of_2_comes_from():
+    query = Input((10, 16))
+    mask = Input((10, 7), dtype="bool")
+    with pytest.raises(ValueError, match=r"expected attention_mask of shape \(batch, T_q, T_k\) = \(2, 10, 10\) .*"
+                                         r"got \(2, 10, 7\)\. Fix: .* \(Shapes above come from a trial run on zeros "
+                                         r"in which every size the model does not know yet, the batch's included, "
+                                         r"was 2\.\)$"):
+        MultiHeadAttention(num_heads=2, key_dim=8)(query, query, attention_mask=mask)
+    with pytest.raises(ValueError) as eager:  # called on real tensors, no such note
+        MultiHeadAttention(num_heads=2, key_dim=8)(torch.zeros(2, 10, 16), torch.zeros(2, 10, 16),
+                                                   attention_mask=torch.ones(2, 10, 7, dtype=torch.bool))
+    assert "trial run" not in str(eager.value)
