@@ -17,17 +17,13 @@ def _shape_text(shape: Any) -> str:
 
 def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], Any]) -> None:
     """Print the summary of ``model`` (see ``Model.summary``)."""
-    if model.input_shape is None:
-        raise ValueError(
-            f"summary: expected a built model, got '{model.name}' whose input shape is not "
-            "known yet. Fix: give input_shape=(28, 28, 1) (your sample shape) to the first "
-            "layer, or call the model on data (fit, predict) first."
-        )
+    unbuilt = model.input_shape is None
     rows = model.summary_rows()
     graph = any(connected for _, _, connected in rows)
     header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if graph else ())
     table = [
-        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{layer.count_params():,}")
+        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
+         f"{layer.count_params():,}" if getattr(layer, "built", True) else "0 (unbuilt)")
         + ((connected,) if graph else ())
         for layer, shape, connected in rows
     ]
@@ -50,3 +46,7 @@ def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], An
     print_fn(f"Total params: {total:,}")
     print_fn(f"Trainable params: {trainable:,}")
     print_fn(f"Non-trainable params: {total - trainable:,}")
+    if unbuilt:  # as Keras 3 prints it, '?' and '(unbuilt)', with how to see the rest
+        print_fn(f"'{model.name}' is not built yet, so its shapes and weights are not known: give "
+                 "input_shape= to the first layer (or start with Input(shape=...)), or call the model "
+                 "on data (fit, predict, model(x)) or model.build((None, ...)), then summary() again.")
