@@ -325,8 +325,22 @@ def test_add_weight_takes_keras_shape_and_initializer():
     assert float(kernel.abs().max()) <= limit and float(kernel.std()) > limit / 3
     assert torch.equal(layer.bias, torch.zeros(5)) and torch.equal(layer.scale, torch.ones(5))
     with pytest.raises(ValueError, match=r"Affine\.add_weight: expected an initializer among zeros, ones, "
-                                         r"glorot_uniform, .* got 'lecun_normal'\. Fix: initializer='glorot_uniform'"):
-        layer.add_weight(shape=(2,), initializer="lecun_normal")
+                                         r"glorot_uniform, .* got 'glorot'\. Fix: initializer='glorot_uniform'"):
+        layer.add_weight(shape=(2,), initializer="glorot")
+    torch.manual_seed(0)  # Keras's other initializers by name: bounds and spreads
+    fan_in, fan_out = 400, 300
+    for name, bound, std in (("uniform", 0.05, 0.05 / 3 ** 0.5), ("normal", None, 0.05),
+                             ("truncated_normal", 0.1, None), ("he_uniform", (6 / fan_in) ** 0.5, None),
+                             ("lecun_uniform", (3 / fan_in) ** 0.5, None),
+                             ("glorot_normal", None, (2 / (fan_in + fan_out)) ** 0.5),
+                             ("lecun_normal", None, (1 / fan_in) ** 0.5)):
+        w = layer.add_weight(shape=(fan_in, fan_out), initializer=name).detach()
+        if bound is not None:
+            assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound, name
+        if std is not None:
+            assert abs(float(w.std()) - std) < 0.03 * std, (name, float(w.std()), std)
+    w = layer.add_weight(shape=(3, 3, 8, 16), initializer="orthogonal").detach().reshape(72, 16)
+    torch.testing.assert_close(w.T @ w, torch.eye(16), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"Affine\.add_weight: expected a value or a shape, got neither\. Fix: "):
         layer.add_weight(name="w")
     with pytest.raises(ValueError, match=r"Affine\.add_weight: expected a value of shape \(3,\), got \(2,\)"):

@@ -36,6 +36,7 @@ from .pooling import (
     MaxPooling2D,
 )
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .symbolic import Input
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .wrappers import TimeDistributed
@@ -60,6 +61,7 @@ __all__ = [
     "Add", "Average", "Concatenate", "Multiply", "TimeDistributed",
     # sequences: embedding, recurrent, attention, Transformer
     "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",
     "Attention", "AdditiveAttention", "MultiHeadAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",
 ]

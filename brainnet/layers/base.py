@@ -69,7 +69,21 @@ def shape_str(shape: Iterable) -> str:
 
 # Initializers (Keras defaults: glorot_uniform kernels, zero biases).
 _UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
-_INITIALIZERS = ("zeros", "ones", "glorot_uniform", "random_normal", "random_uniform", "he_normal")
+_INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "random_normal", "normal", "random_uniform",
+                 "uniform", "truncated_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
+                 "orthogonal")
+_ALIASES = {"normal": "random_normal", "uniform": "random_uniform"}  # Keras's short names
+
+
+def _truncated_normal(shape: tuple[int, ...], std: float) -> torch.Tensor:
+    """N(0, std²) cut at ±2·std (draws beyond are drawn again), as Keras's TruncatedNormal."""
+    return torch.nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std)
+
+
+def _scaled_normal(shape: tuple[int, ...], scale: float, fan: float) -> torch.Tensor:
+    """Keras's VarianceScaling with a truncated normal: std √(scale/fan) / 0.8796…,
+    the factor that gives the cut distribution the variance scale/fan."""
+    return _truncated_normal(shape, (scale / fan) ** 0.5 / 0.87962566103423978)
 
 
 def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torch.Tensor:
@@ -84,6 +98,7 @@ def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torc
             receptive *= d
         fan_in, fan_out = fan_in * receptive, fan_out * receptive
     name = initializer.lower() if isinstance(initializer, str) else initializer
+    name = _ALIASES.get(name, name)
     if name == "zeros":
         return torch.zeros(shape)
     if name == "ones":
@@ -96,6 +111,19 @@ def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torc
         return torch.empty(shape).uniform_(-0.05, 0.05)
     if name == "he_normal":
         return torch.randn(shape) * (2.0 / fan_in) ** 0.5
+    if name == "truncated_normal":
+        return _truncated_normal(shape, 0.05)
+    if name == "glorot_normal":
+        return _scaled_normal(shape, 1.0, (fan_in + fan_out) / 2)
+    if name == "lecun_normal":
+        return _scaled_normal(shape, 1.0, fan_in)
+    if name == "he_uniform":
+        return torch.empty(shape).uniform_(-((6.0 / fan_in) ** 0.5), (6.0 / fan_in) ** 0.5)
+    if name == "lecun_uniform":
+        return torch.empty(shape).uniform_(-((3.0 / fan_in) ** 0.5), (3.0 / fan_in) ** 0.5)
+    if name == "orthogonal" and len(shape) >= 2:  # rows (or columns) orthonormal, shape flattened to 2-D
+        flat = torch.empty(int(torch.tensor(shape[:-1]).prod()), shape[-1])
+        return torch.nn.init.orthogonal_(flat).reshape(shape)
     raise ValueError(
         f"{layer}.add_weight: expected an initializer among {', '.join(_INITIALIZERS)} or a function of the "
         f"shape, got {initializer!r}. Fix: initializer='glorot_uniform'."
@@ -209,8 +237,13 @@ class Layer(nn.Module):
         """Register ``value`` as a weight named ``name`` and return it; or, in
         Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
         makes the value (initializers: ``"zeros"``, ``"ones"``,
-        ``"glorot_uniform"`` (Keras's default), ``"random_normal"`` (σ 0.05),
-        ``"random_uniform"`` (±0.05), ``"he_normal"``, or a function of the shape).
+        ``"glorot_uniform"`` (Keras's default), ``"random_normal"`` or
+        ``"normal"`` (σ 0.05), ``"random_uniform"`` or ``"uniform"`` (±0.05),
+        ``"truncated_normal"`` (σ 0.05 cut at ±2σ), ``"glorot_normal"``,
+        ``"lecun_normal"`` (Keras's truncated variance scaling: variance
+        2/(fan_in + fan_out), 1/fan_in), ``"he_normal"`` (σ √(2/fan_in)),
+        ``"he_uniform"`` (±√(6/fan_in)), ``"lecun_uniform"`` (±√(3/fan_in)),
+        ``"orthogonal"``, or a function of the shape).
 
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow

@@ -35,7 +35,7 @@ from brainnet.layers import (
     GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling2D, MultiHeadAttention, Multiply,
     PositionalEncoding, PositionEmbedding, Reshape, SimpleRNN, TimeDistributed, TransformerDecoder,
     TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
-    Softmax,
+    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -226,6 +226,26 @@ def test_recurrent(cls, units, return_sequences, return_state, go_backwards, dro
     def build():
         return cls(units, return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
                    dropout=dropout, recurrent_dropout=recurrent_dropout)
+
+    initial_state = None if states is None else [tensor(s, i) for i, s in enumerate(states)]
+    step_mask = None if mask is None else tensor(mask) > -0.5
+
+    def call(layer, x):
+        return layer(x, training=training, initial_state=initial_state, mask=step_mask)
+
+    run_and_check(build, tensor(shape), call)
+
+
+@given(cells=st.lists(st.tuples(st.sampled_from([SimpleRNNCell, LSTMCell, GRUCell]), counts), min_size=1, max_size=3),
+       stacked=bools, return_sequences=bools, return_state=bools, go_backwards=bools, dropout=rates, training=bools,
+       shape=shapes(1, 4, max_dim=5, rank=3), states=sometimes(st.lists(shapes(1, 3, max_dim=6, rank=2), min_size=1,
+       max_size=3)), mask=sometimes(shapes(1, 3, max_dim=5, rank=2)))
+def test_rnn_of_cells(cells, stacked, return_sequences, return_state, go_backwards, dropout, training, shape, states,
+                      mask):
+    def build():
+        made = [cls(units, dropout=dropout) for cls, units in cells]
+        return RNN(made if stacked else made[0], return_sequences=return_sequences, return_state=return_state,
+                   go_backwards=go_backwards)
 
     initial_state = None if states is None else [tensor(s, i) for i, s in enumerate(states)]
     step_mask = None if mask is None else tensor(mask) > -0.5
