@@ -1,4 +1,4 @@
-"""utils.to_categorical and utils.set_random_seed."""
+"""utils.to_categorical, utils.pad_sequences and utils.set_random_seed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from brainnet.layers import Dense
-from brainnet.utils import set_random_seed, to_categorical
+from brainnet.utils import pad_sequences, set_random_seed, to_categorical
 
 
 # ------------------------------------------------------------ to_categorical
@@ -98,3 +98,58 @@ def test_set_random_seed_validation(seed):
     with pytest.raises(ValueError, match=r"set_random_seed: expected a non-negative integer, got .*"
                                          r"Fix: set_random_seed\(42\)\."):
         set_random_seed(seed)
+
+
+# ------------------------------------------------------------ pad_sequences
+def naive_pad(sequences, maxlen, padding, truncating, value):
+    """One row at a time, by the rule's words: cut from the start (pre) or the end
+    (post), then fill the start (pre) or the end (post)."""
+    rows = []
+    for seq in sequences:
+        seq = list(seq)
+        while len(seq) > maxlen:
+            seq = seq[1:] if truncating == "pre" else seq[:-1]
+        fill = [value] * (maxlen - len(seq))
+        rows.append(fill + seq if padding == "pre" else seq + fill)
+    return np.array(rows, dtype="float64").reshape(len(sequences), maxlen)
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+@pytest.mark.parametrize("maxlen", [None, 0, 1, 3, 7])
+def test_pad_sequences_against_the_rule_row_by_row(padding, truncating, maxlen):
+    sequences = [[1, 2, 3, 4, 5], [6], [], [7, 8, 9]]
+    got = pad_sequences(sequences, maxlen=maxlen, padding=padding, truncating=truncating, value=-1)
+    want = naive_pad(sequences, 5 if maxlen is None else maxlen, padding, truncating, -1)
+    assert got.dtype == np.int32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_pad_sequences_keeps_feature_vectors_and_dtype():
+    steps = [np.ones((2, 3)), np.full((4, 3), 2.0)]
+    out = pad_sequences(steps, dtype="float32", padding="post", value=0.5)
+    assert out.shape == (2, 4, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0, :2], 1.0)
+    np.testing.assert_array_equal(out[0, 2:], 0.5)
+    np.testing.assert_array_equal(out[1], 2.0)
+    assert pad_sequences([]).shape == (0, 0)
+
+
+def test_pad_sequences_errors():
+    with pytest.raises(ValueError, match=r"pad_sequences: expected padding to be 'pre' or 'post', got 'left'\. "
+                                         r"Fix: pad_sequences\(sequences, padding='post'\)\."):
+        pad_sequences([[1]], padding="left")
+    with pytest.raises(ValueError, match=r"expected truncating to be 'pre' or 'post', got 'end'"):
+        pad_sequences([[1]], truncating="end")
+    with pytest.raises(ValueError, match=r"pad_sequences: expected maxlen to be a non-negative integer or None, "
+                                         r"got -2\. Fix: pad_sequences\(sequences, maxlen=100\)\."):
+        pad_sequences([[1]], maxlen=-2)
+    with pytest.raises(ValueError, match=r"pad_sequences: expected a list of sequences, got int 3 at index 0\. Fix: "
+                                         r"put each sequence in a list, e\.g\. \[\[1, 2, 3\], \[4, 5\]\] rather than "
+                                         r"\[1, 2, 3\]\."):
+        pad_sequences([3, 4])
+    with pytest.raises(ValueError, match=r"pad_sequences: expected a list of sequences, got str\. Fix: "):
+        pad_sequences("hello")
+    with pytest.raises(ValueError, match=r"pad_sequences: expected every step to have shape \(3,\), as the first "
+                                         r"non-empty sequence's, got \(2,\) in sequence 1\. Fix: give every step"):
+        pad_sequences([np.ones((2, 3)), np.ones((2, 2))])
