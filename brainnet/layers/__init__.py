@@ -13,6 +13,7 @@ from .augmentation import (
 )
 from .base import Layer
 from .convolution import Conv1D, Conv2D
+from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Multiply
@@ -50,7 +51,7 @@ __all__ = [
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling
-    "Conv1D", "Conv2D", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
+    "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # Keras's short names for the same pooling classes

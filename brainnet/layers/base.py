@@ -163,6 +163,9 @@ class Layer(nn.Module):
             layers implement ``call_pre_activation`` and inherit ``call``.
         fixed_axes: input axes whose size the weights depend on (checked on
             every call after build, e.g. ``(-1,)`` for Dense).
+        kernel_layout: the channel axes that lead a convolution kernel in
+            PyTorch's layout (``("out", "in")``; transposed convolutions
+            ``("in", "out")``), for set_weights's hint on Keras's layout.
     """
 
     equation: str = ""
@@ -170,6 +173,7 @@ class Layer(nn.Module):
     supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
+    kernel_layout: tuple[str, str] = ("out", "in")
     input_rank: int | None = None
     min_rank: int = 1
     rank_hint: str = ""
@@ -357,10 +361,11 @@ class Layer(nn.Module):
                 if tuple(t.shape) != tuple(w.shape):
                     keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
                     if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
+                        first, second = self.kernel_layout
                         raise ValueError(
                             f"Layer '{self.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
-                            f"kernel layout: out, in, then the window), got {tuple(t.shape)}, Keras's layout "
-                            f"(the window, in, out). Fix: np.transpose(kernel, {keras})."
+                            f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
+                            f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
                         )
                     raise ValueError(
                         f"Layer '{self.name}' set_weights: expected shape "

@@ -35,7 +35,7 @@ from brainnet.layers import (
     GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling2D, MultiHeadAttention, Multiply,
     PositionalEncoding, PositionEmbedding, Reshape, SimpleRNN, TimeDistributed, TransformerDecoder,
     TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
-    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell,
+    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -180,6 +180,26 @@ paddings = mostly(st.sampled_from(["valid", "same", "SAME", "causal"]), ["full",
 def test_conv2d(filters, kernel_size, strides, padding, activation, shape):
     run_and_check(lambda: Conv2D(filters, kernel_size, strides=strides, padding=padding, activation=activation),
                   tensor(shape))
+
+
+output_paddings = sometimes(mostly(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+                                  [-1, 2.5, "1", True, (1,), (1, 1, 1)]))
+
+
+@given(filters=counts, kernel_size=kernels, strides=kernels, padding=paddings, output_padding=output_paddings,
+       dilation_rate=sometimes(kernels, 1), activation=activation_names, shape=shapes(2, 5, max_dim=6, rank=4))
+def test_conv2d_transpose(filters, kernel_size, strides, padding, output_padding, dilation_rate, activation, shape):
+    run_and_check(lambda: Conv2DTranspose(filters, kernel_size, strides=strides, padding=padding,
+                                          output_padding=output_padding, dilation_rate=dilation_rate,
+                                          activation=activation), tensor(shape))
+
+
+@given(filters=counts, kernel_size=mostly(st.integers(1, 5)), strides=mostly(st.integers(1, 3)), padding=paddings,
+       output_padding=sometimes(mostly(st.integers(0, 2), [-1, "1", (1, 1)])),
+       dilation_rate=sometimes(mostly(st.integers(1, 3)), 1), shape=shapes(1, 4, max_dim=8, rank=3))
+def test_conv1d_transpose(filters, kernel_size, strides, padding, output_padding, dilation_rate, shape):
+    run_and_check(lambda: Conv1DTranspose(filters, kernel_size, strides=strides, padding=padding,
+                                          output_padding=output_padding, dilation_rate=dilation_rate), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling2D, AveragePooling2D]), pool_size=kernels,
@@ -410,6 +430,7 @@ IMAGE_LAYERS = [
     lambda d: Dense(d.draw(counts), activation=d.draw(activation_names)),
     lambda d: Dropout(d.draw(rates)),
     lambda d: Reshape(d.draw(st.lists(st.sampled_from([-1, 1, 2, 4]), min_size=1, max_size=3))),
+    lambda d: Conv2DTranspose(d.draw(counts), d.draw(kernels), strides=d.draw(kernels), padding=d.draw(paddings)),
 ]
 SEQUENCE_LAYERS = [
     lambda d: Conv1D(d.draw(counts), d.draw(counts), padding=d.draw(paddings)),
@@ -422,6 +443,7 @@ SEQUENCE_LAYERS = [
     lambda d: TransformerEncoder(d.draw(counts), d.draw(st.integers(1, 3))),
     lambda d: PositionalEncoding(),
     lambda d: TimeDistributed(Dense(d.draw(counts))),
+    lambda d: Conv1DTranspose(d.draw(counts), d.draw(counts), strides=d.draw(counts), padding=d.draw(paddings)),
 ]
 
 
