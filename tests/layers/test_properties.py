@@ -35,7 +35,8 @@ from brainnet.layers import (
     GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling2D, MultiHeadAttention, Multiply,
     PositionalEncoding, PositionEmbedding, Reshape, SimpleRNN, TimeDistributed, TransformerDecoder,
     TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
-    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose,
+    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose, Cropping1D, Cropping2D,
+    UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -200,6 +201,32 @@ def test_conv2d_transpose(filters, kernel_size, strides, padding, output_padding
 def test_conv1d_transpose(filters, kernel_size, strides, padding, output_padding, dilation_rate, shape):
     run_and_check(lambda: Conv1DTranspose(filters, kernel_size, strides=strides, padding=padding,
                                           output_padding=output_padding, dilation_rate=dilation_rate), tensor(shape))
+
+
+margins = mostly(st.one_of(st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                           st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                                     st.tuples(st.integers(0, 3), st.integers(0, 3)))),
+                 [-1, 2.5, "1", None, True, (1,), ((1, 2), 3)])
+
+
+@given(cls=st.sampled_from([ZeroPadding2D, Cropping2D, UpSampling2D]), value=margins,
+       interpolation=mostly(st.sampled_from(["nearest", "bilinear"]), ["bicubic", None]),
+       shape=shapes(2, 5, max_dim=6, rank=4))
+def test_resizing2d(cls, value, interpolation, shape):
+    def build():
+        if cls is UpSampling2D:  # size: the positive ones of the same draws
+            return UpSampling2D(value, interpolation=interpolation)
+        return cls(value)
+
+    run_and_check(build, tensor(shape))
+
+
+@given(cls=st.sampled_from([ZeroPadding1D, Cropping1D, UpSampling1D]),
+       value=mostly(st.one_of(st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3))),
+                    [-1, 2.5, "1", None, True, (1,)]),
+       shape=shapes(1, 4, max_dim=8, rank=3))
+def test_resizing1d(cls, value, shape):
+    run_and_check(lambda: cls(value), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling2D, AveragePooling2D]), pool_size=kernels,
@@ -431,6 +458,9 @@ IMAGE_LAYERS = [
     lambda d: Dropout(d.draw(rates)),
     lambda d: Reshape(d.draw(st.lists(st.sampled_from([-1, 1, 2, 4]), min_size=1, max_size=3))),
     lambda d: Conv2DTranspose(d.draw(counts), d.draw(kernels), strides=d.draw(kernels), padding=d.draw(paddings)),
+    lambda d: UpSampling2D(d.draw(kernels)),
+    lambda d: ZeroPadding2D(d.draw(margins)),
+    lambda d: Cropping2D(d.draw(margins)),
 ]
 SEQUENCE_LAYERS = [
     lambda d: Conv1D(d.draw(counts), d.draw(counts), padding=d.draw(paddings)),
@@ -444,6 +474,7 @@ SEQUENCE_LAYERS = [
     lambda d: PositionalEncoding(),
     lambda d: TimeDistributed(Dense(d.draw(counts))),
     lambda d: Conv1DTranspose(d.draw(counts), d.draw(counts), strides=d.draw(counts), padding=d.draw(paddings)),
+    lambda d: d.draw(st.sampled_from([UpSampling1D, ZeroPadding1D, Cropping1D]))(d.draw(counts)),
 ]
 
 
