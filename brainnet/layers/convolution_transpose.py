@@ -151,7 +151,7 @@ class _ConvTranspose(Layer):
         if any(pads):
             y = F.pad(y, pads)
         y = y.movedim(1, -1)  # (B, *spatial', filters)
-        return y + self.bias if self.bias is not None else y
+        return y + self.bias.to(y.dtype) if self.bias is not None else y  # bfloat16 under autocast, as Conv2D
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         lengths = [length for length, _ in self._axes(tuple(input_shape[1:-1]))]

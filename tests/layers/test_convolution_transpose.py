@@ -203,6 +203,16 @@ def test_gradients_match_finite_differences():
     assert float(layer.bias.grad.abs().sum()) > 0
 
 
+def test_computes_in_bfloat16_under_autocast_as_conv2d():
+    x = torch.randn(2, 4, 4, 3)
+    layers = [Conv2D(4, 3, padding="same"), Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1)]
+    for layer in layers:
+        layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert [layer(x).dtype for layer in layers] == [torch.bfloat16, torch.bfloat16]
+        assert Conv1DTranspose(2, 3)(x[:, 0]).dtype == torch.bfloat16
+
+
 def test_a_keras_layout_kernel_loads_with_the_transpose_the_error_names():
     # Keras stores a transposed kernel as (kh, kw, filters, in); y = Σ x[i, k, c]·w[u, v, j, c].
     x = f64(1, 3, 2, 3)
