@@ -263,12 +263,13 @@ class DataParallel:
         self.weight = (hi - lo) / (stop - start)
         return slice(start + lo, start + hi)
 
-    def shard_arrays(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> tuple[list, list]:
-        """This process's contiguous part of evaluation arrays."""
+    def shard_arrays(self, *groups: list[torch.Tensor]) -> tuple[list, ...]:
+        """This process's contiguous part of evaluation arrays (each group a
+        list of arrays with the same samples: inputs, labels, sample weights)."""
         if self.world == 1:
-            return xs, ys
-        part = slice(*split(xs[0].shape[0], self.world, self.rank))
-        return [t[part] for t in xs], [t[part] for t in ys]
+            return groups
+        part = slice(*split(groups[0][0].shape[0], self.world, self.rank))
+        return tuple([t[part] for t in group] for group in groups)
 
     def same_order(self, order: torch.Tensor) -> torch.Tensor:
         """Rank 0's permutation of the samples, in every process."""

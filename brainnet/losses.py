@@ -25,6 +25,12 @@ probability path and the fused logits path alike. Keras 3 has it for
 categorical and binary cross-entropy; brainnet also gives it to the sparse
 one, with the same meaning (the one-hot of the index, smoothed).
 
+Sample weights (``fit(..., sample_weight=w)``, ``class_weight=``): a loss
+called with ``sample_weight`` multiplies each sample's loss by its weight and
+divides the sum by the number of loss values, not by the sum of the weights:
+Keras's default reduction ``"sum_over_batch_size"``,
+``L = Σ_i w_i · L_i / N`` for a batch of N samples (``weighted_mean``).
+
 When a model's last layer applies softmax (or sigmoid) and the loss gets
 probabilities, ``fit`` computes the loss from the logits instead
 (log-softmax cross-entropy): the same math without the clipping, more stable
@@ -99,8 +105,31 @@ def mean_absolute_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).abs().mean(-1)
 
 
+def weighted_mean(values: Tensor, sample_weight: Tensor, name: str = "loss") -> Tensor:
+    """Keras's ``"sum_over_batch_size"`` with weights: ``Σ_i w_i · L_i / (number of L)``.
+
+    ``values`` holds the per-sample losses, batch axis first (N, or (N, T) for
+    a loss per time step, each step of sample i weighed by w_i);
+    ``sample_weight`` holds one weight per sample (N,).
+
+    Raises:
+        ValueError: ``values`` is not one loss per sample (a loss function
+            that already averaged over the batch cannot be weighed).
+    """
+    n = sample_weight.shape[0]
+    if values.dim() == 0 or values.shape[0] != n:
+        raise ValueError(
+            f"loss {name}: expected one loss value per sample (shape ({n}, ...)) to weigh by sample_weight, "
+            f"got shape {tuple(values.shape)}. Fix: make the loss function return per-sample values, e.g. "
+            "return ((y_true - y_pred) ** 2).mean(-1) rather than .mean()."
+        )
+    w = sample_weight.reshape((n,) + (1,) * (values.dim() - 1))  # (N, 1, ...): one weight per sample
+    return (values * w).mean()
+
+
 class Loss:
-    """A loss with its options; calling it gives the batch mean.
+    """A loss with its options; calling it gives the batch mean (with
+    ``sample_weight``: Σ_i w_i · L_i / N, as Keras).
 
     ``kind`` tells the trainer how to read labels: ``"sparse"`` (class
     indices), ``"categorical"`` (one-hot), ``"binary"`` (0/1 per output) or
@@ -126,18 +155,22 @@ class Loss:
             return self.fn(y_true, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing)
         return self.fn(y_true, y_pred, from_logits=self.from_logits)
 
-    def __call__(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return self.call(y_true, y_pred).mean()
+    def __call__(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        values = self.call(y_true, y_pred)
+        return values.mean() if sample_weight is None else weighted_mean(values, sample_weight, self.name)
 
     def can_fuse(self, activation: str | None) -> bool:
         """True when the model's output activation can be folded into this loss."""
         return not self.from_logits and activation is not None and activation == self.fused_activation
 
-    def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
-        """Batch mean of the loss computed on logits (the fused path)."""
+    def from_logits_mean(self, y_true: Tensor, logits: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        """Batch mean of the loss computed on logits (the fused path); with
+        ``sample_weight``, Σ_i w_i · L_i / N."""
         if self.label_smoothing:
-            return self.fn(y_true, logits, from_logits=True, label_smoothing=self.label_smoothing).mean()
-        return self.fn(y_true, logits, from_logits=True).mean()
+            values = self.fn(y_true, logits, from_logits=True, label_smoothing=self.label_smoothing)
+        else:
+            values = self.fn(y_true, logits, from_logits=True)
+        return values.mean() if sample_weight is None else weighted_mean(values, sample_weight, self.name)
 
     def get_config(self) -> dict:
         return {"name": self.name, "from_logits": self.from_logits}
@@ -172,9 +205,13 @@ class CategoricalCrossentropy(Loss):
         super().__init__(categorical_crossentropy, name, from_logits)
         self.label_smoothing = _check_smoothing("CategoricalCrossentropy", label_smoothing)
 
-    def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
+    def from_logits_mean(self, y_true: Tensor, logits: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         target = y_true.to(logits.dtype).reshape(-1, logits.shape[-1])
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, label_smoothing=self.label_smoothing)
+        flat = logits.reshape(-1, logits.shape[-1])
+        if sample_weight is None:
+            return F.cross_entropy(flat, target, label_smoothing=self.label_smoothing)
+        values = F.cross_entropy(flat, target, label_smoothing=self.label_smoothing, reduction="none")
+        return weighted_mean(values.reshape(logits.shape[:-1]), sample_weight, self.name)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -199,10 +236,12 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(sparse_categorical_crossentropy, name, from_logits)
         self.label_smoothing = _check_smoothing("SparseCategoricalCrossentropy", label_smoothing)
 
-    def from_logits_mean(self, y_true: Tensor, logits: Tensor) -> Tensor:
-        return F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1).long(), label_smoothing=self.label_smoothing
-        )
+    def from_logits_mean(self, y_true: Tensor, logits: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        flat, target = logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1).long()
+        if sample_weight is None:
+            return F.cross_entropy(flat, target, label_smoothing=self.label_smoothing)
+        values = F.cross_entropy(flat, target, label_smoothing=self.label_smoothing, reduction="none")
+        return weighted_mean(values.reshape(logits.shape[:-1]), sample_weight, self.name)
 
     def get_config(self) -> dict:
         # Keras 3's config has no label_smoothing; brainnet writes it only when used.

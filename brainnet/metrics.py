@@ -7,6 +7,12 @@ and a training step captured as a CUDA graph keeps adding to the same
 tensor); the count of values is a Python number, since it depends only on
 the shapes. ``result()`` reads the total once.
 
+With ``sample_weight`` (``compile(weighted_metrics=[...])`` and
+``fit(..., sample_weight=w)``, as Keras 3) a metric is the weighted mean
+Σ_i w_i · v_i / Σ_i w_i, with v_i the mean of sample i's values; the count
+is then Σ w, a tensor on the device. Metrics in ``metrics=`` never see the
+weights (Keras 3 too).
+
 ``metrics=["accuracy"]`` in ``compile`` picks the variant that matches the
 loss, as Keras does: sparse labels → ``SparseCategoricalAccuracy``
 (argmax(ŷ) = y), one-hot → ``CategoricalAccuracy`` (argmax(ŷ) = argmax(y)),
@@ -42,9 +48,16 @@ class Metric:
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def update_state(self, y_true: Tensor, y_pred: Tensor) -> None:
+    def update_state(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> None:
+        """Add a batch: its values, or (``sample_weight``, one per sample)
+        Σ_i w_i · mean(values of sample i) to the total and Σ_i w_i to the count."""
         v = self.values(y_true, y_pred).detach()
-        self._add(v.sum(dtype=torch.float64), v.numel())
+        if sample_weight is None:
+            self._add(v.sum(dtype=torch.float64), v.numel())
+            return
+        per_sample = v.reshape(v.shape[0], -1).to(torch.float64).mean(1)  # (N,)
+        w = sample_weight.detach().to(torch.float64).reshape(-1)
+        self._add((per_sample * w).sum(), w.sum())
 
     def _add(self, total: Tensor, count: float) -> None:
         """``total += total``, in place once the total is a float64 tensor on
@@ -69,7 +82,8 @@ class Metric:
     def result(self) -> float:
         if not isinstance(self.count, Tensor) and self.count == 0:  # nothing seen since a reset
             return 0.0
-        return float(self.total) / float(self.count)
+        count = float(self.count)  # a tensor with sample weights: Σ w, which may be 0
+        return float(self.total) / count if count else 0.0
 
     def reset_state(self) -> None:
         """Start over: the total is zeroed in place (it keeps its tensor), the count is 0."""

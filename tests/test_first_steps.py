@@ -128,7 +128,8 @@ def test_a_dataloader_or_a_generator_is_refused_with_the_fix():
 def test_validation_data_must_be_a_pair():
     model = _cnn()
     x, y = _images()
-    with pytest.raises(ValueError, match=r"fit: expected validation_data as a tuple \(x_val, y_val\), got a ndarray\. "
+    with pytest.raises(ValueError, match=r"fit: expected validation_data as a tuple \(x_val, y_val\) or \(x_val, y_val, "
+                                         r"sample_weight_val\), got a ndarray\. "
                                          r"Fix: model\.fit\(x, y, validation_data=\(x_val, y_val\)\)"):
         model.fit(x, y, validation_data=x, verbose=0)
     with pytest.raises(ValueError, match=r"got a tuple of length 1\."):
@@ -240,9 +241,9 @@ def test_an_error_metric_on_class_labels_says_what_it_needs(metric):
 def test_keras_only_fit_arguments_say_what_to_do_instead():
     model = _cnn()
     x, y = _images()
-    with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got class_weight=, which Keras's fit "
-                                        r"takes and brainnet's does not\. Fix: balance the classes"):
-        model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+    with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got validation_freq=, which Keras's "
+                                        r"fit takes and brainnet's does not\. Fix: leave it out"):
+        model.fit(x, y, validation_freq=2, verbose=0)
     with pytest.raises(TypeError, match=r"got steps_per_epoch=.*Fix: fit takes whole arrays"):
         model.fit(x, y, steps_per_epoch=2, verbose=0)
     with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "

@@ -235,6 +235,7 @@ class Model(Layer):
         loss_weights: Any = None,
         device: str | torch.device | None = None,
         jit_compile: bool | str = "auto",
+        weighted_metrics: Iterable[Any] | None = None,
     ) -> None:
         """Configure training.
 
@@ -257,12 +258,18 @@ class Model(Layer):
                 ``torch.compile`` (seconds to minutes the first time). ``"auto"``
                 (default) and False run eagerly. The mixed-precision policy
                 (``brainnet.mixed_precision.set_global_policy``) is read here too.
+            weighted_metrics: metrics (in the forms of ``metrics``) that
+                ``sample_weight`` and ``class_weight`` weigh, as in Keras 3:
+                Σ_i w_i · m_i / Σ_i w_i; those of ``metrics`` ignore the
+                weights (the loss never does). Without weights they are plain
+                metrics. A name that ``metrics`` has too is logged with
+                ``weighted_`` in front (``weighted_accuracy``).
 
         Raises:
             ValueError: unknown optimizer, loss, metric or device, or a
                 jit_compile that is not True, False or "auto".
         """
-        self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile)
+        self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile, weighted_metrics)
         self.to(self.trainer.device)
 
     def _require_compiled(self, what: str) -> Trainer:
@@ -285,6 +292,8 @@ class Model(Layer):
         validation_split: float = 0.0,
         validation_data: tuple | None = None,
         shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
         initial_epoch: int = 0,
         **keras_only: Any,
     ) -> History:
@@ -300,8 +309,21 @@ class Model(Layer):
             callbacks: ``brainnet.callbacks.Callback`` instances.
             validation_split: fraction of the data, taken from the end before
                 shuffling (as Keras), held out for validation.
-            validation_data: ``(x_val, y_val)``; overrides validation_split.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val,
+                sample_weight_val)``; overrides validation_split.
             shuffle: reshuffle the training data every epoch.
+            class_weight: ``{class index: weight}`` (Keras): each sample's loss
+                is weighed by its class's weight (the argmax of a one-hot
+                label), 1.0 for classes left out. One-output classifiers
+                only; not together with ``sample_weight``; the validation
+                data are not weighed by it.
+            sample_weight: one weight ≥ 0 per sample, shape (N,) or (N, 1)
+                (Keras): each sample's loss is multiplied by its weight and
+                the batch's sum divided by the batch size (Keras's
+                "sum_over_batch_size", not by the sum of the weights). With
+                several outputs: one array for all, or a list or dict with
+                one per output. ``validation_split`` splits the weights with
+                the data; ``metrics`` ignore them, ``weighted_metrics`` use them.
             initial_epoch: epoch to start from (to resume; a
                 ``BackupAndRestore`` backup overrides it).
 
@@ -319,7 +341,7 @@ class Model(Layer):
         _refuse_keras_only("fit", keras_only)
         return self._require_compiled("fit").fit(
             x, y, batch_size, epochs, verbose, callbacks, validation_split,
-            validation_data, shuffle, initial_epoch,
+            validation_data, shuffle, initial_epoch, sample_weight, class_weight,
         )
 
     def evaluate(
@@ -328,6 +350,7 @@ class Model(Layer):
         y: Any = None,
         batch_size: int | None = None,
         verbose: int | str = "auto",
+        sample_weight: Any = None,
         callbacks: list[Callback] | None = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
@@ -335,11 +358,12 @@ class Model(Layer):
         else ``[loss, *metrics]`` (a dict with ``return_dict=True``).
 
         ``batch_size`` defaults to 256: larger batches than fit's, same values.
+        ``sample_weight`` weighs the loss and the weighted metrics as in ``fit``.
         """
         trainer = self.trainer
         if trainer is None or trainer.loss is None:
             self._require_compiled("evaluate")
-        return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict)
+        return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict, sample_weight)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
         """Outputs for ``x`` as a NumPy array (no compile needed).
@@ -349,24 +373,29 @@ class Model(Layer):
         trainer = self.trainer or Trainer(self, None, None, None, self._device_of_weights())
         return trainer.predict(x, batch_size)
 
-    def train_on_batch(self, x: Any, y: Any = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: dict[int, float] | None = None,
+                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """One optimizer step on exactly the batch ``(x, y)``, as Keras 3: returns
         that batch's loss (a float), ``[loss, *metrics]`` with metrics, or a
         dict with ``return_dict=True``. The values come from the batch's forward
         pass, before the update; the metrics start over at every call.
 
         The model is put in training mode (dropout on), as ``fit`` does.
+        ``sample_weight`` and ``class_weight`` weigh the loss as in ``fit``.
 
         Raises:
             RuntimeError: the model was not compiled.
             ValueError: inputs or labels that cannot be right (the same
                 checks as ``fit``), or a run of several processes (torchrun).
         """
-        return self._require_compiled("train_on_batch").train_on_batch(x, y, return_dict)
+        return self._require_compiled("train_on_batch").train_on_batch(x, y, return_dict, sample_weight, class_weight)
 
-    def test_on_batch(self, x: Any, y: Any = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics of exactly the batch ``(x, y)``, in inference mode,
-        as ``evaluate`` returns them (the metrics start over at every call).
+        as ``evaluate`` returns them (the metrics start over at every call;
+        ``sample_weight`` as in ``evaluate``).
 
         Raises:
             RuntimeError: the model was not compiled.
@@ -374,7 +403,7 @@ class Model(Layer):
         trainer = self.trainer
         if trainer is None or trainer.loss is None:
             self._require_compiled("test_on_batch")
-        return trainer.test_on_batch(x, y, return_dict)
+        return trainer.test_on_batch(x, y, return_dict, sample_weight)
 
     def predict_on_batch(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """Outputs for exactly the batch ``x`` as NumPy, in inference mode (no
@@ -419,8 +448,6 @@ class Model(Layer):
 
 # Arguments of Keras 3's fit that brainnet's fit does not take, and what to do instead.
 _KERAS_ONLY_FIT = {
-    "sample_weight": "weigh samples by repeating them in x and y (np.repeat), or leave it out",
-    "class_weight": "balance the classes in x and y (repeat the rare classes' samples), or leave it out",
     "steps_per_epoch": "fit takes whole arrays and makes the batches: pass x[:n], y[:n] for a shorter epoch",
     "validation_steps": "leave it out: the whole validation set is evaluated after each epoch",
     "validation_batch_size": "leave it out: validation runs in batches of 256",
@@ -438,4 +465,5 @@ def _refuse_keras_only(method: str, given: dict[str, Any]) -> None:
         raise TypeError(f"{method}: expected brainnet's arguments, got {name}=, which Keras's {method} takes and "
                         f"brainnet's does not. Fix: {_KERAS_ONLY_FIT[name]}.")
     raise TypeError(f"{method}: expected x, y, batch_size, epochs, verbose, callbacks, validation_split, "
-                    f"validation_data, shuffle or initial_epoch, got {name}=. Fix: check the spelling of {name!r}.")
+                    f"validation_data, shuffle, class_weight, sample_weight or initial_epoch, got {name}=. "
+                    f"Fix: check the spelling of {name!r}.")

@@ -213,3 +213,90 @@ def _check_integral(y: torch.Tensor, loss_name: str) -> None:
             f"{float(y[y != y.round()][0])}. Fix: y = y.astype(int), or use "
             "loss='mean_squared_error' for a regression."
         )
+
+
+# ------------------------------------------------------------------ sample and class weights
+def prepare_sample_weight(w: Any, samples: int, what: str = "sample_weight") -> torch.Tensor:
+    """One finite, non-negative weight per sample, as a float tensor (N,).
+
+    Shapes (N,) and (N, 1) are accepted, as Keras takes them. Keras also
+    takes negative weights; brainnet refuses them (a negative weight makes
+    training push that sample's loss up, almost always a mistake).
+    """
+    t = as_tensor(w, what)
+    if t.dim() == 2 and t.shape[1] == 1:
+        t = t.reshape(-1)
+    if t.dim() != 1:
+        raise ValueError(
+            f"{what}: expected one weight per sample, shape ({samples},) or ({samples}, 1), got shape "
+            f"{shape_str(t.shape)}. Fix: give a 1-D array of {samples} weights (a weight per time step or "
+            "per class is not supported: use class_weight= for weights per class)."
+        )
+    if t.shape[0] != samples:
+        raise ValueError(
+            f"{what}: expected one weight per sample, {samples} as in x and y, got {t.shape[0]}. Fix: pass "
+            "weights for the same samples as x and y, in the same order (e.g. w[:n] with x[:n], y[:n])."
+        )
+    t = t.to(torch.float64 if t.dtype == torch.float64 else torch.float32)
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        raise ValueError(
+            f"{what}: expected finite weights, got {int(bad.sum())} NaN or infinite (first at sample "
+            f"{int(bad.nonzero()[0])}). Fix: replace them, e.g. w = np.nan_to_num(w, nan=0.0) to leave those "
+            "samples out."
+        )
+    if bool((t < 0).any()):
+        raise ValueError(
+            f"{what}: expected weights ≥ 0, got {float(t.min())} (sample {int(t.argmin())}). A negative "
+            "weight would train the model to make that sample's loss larger. Fix: use 0 to leave a sample "
+            "out, positive weights to count it more or less."
+        )
+    return t
+
+
+def class_sample_weights(class_weight: Any, y: torch.Tensor, output_shape: tuple) -> torch.Tensor:
+    """Per-sample weights from ``class_weight`` ({class index: weight}), as Keras's
+    fit makes them: each sample gets its class's weight (a one-hot row: the
+    argmax; a single 0/1 column: the label), 1.0 for classes the dict leaves out.
+
+    ``y`` are the labels as ``prepare_labels`` returns them, ``output_shape``
+    the model output's shape (batch axis first).
+    """
+    if not isinstance(class_weight, dict):
+        raise ValueError(
+            f"class_weight: expected a dict {{class index: weight}}, got a {type(class_weight).__name__}. "
+            "Fix: class_weight={0: 1.0, 1: 5.0} (e.g. dict(enumerate(weights)) from a list)."
+        )
+    if len(output_shape) != 2:
+        raise ValueError(
+            f"class_weight: expected a model with one class per sample (output shape (N, classes)), got an "
+            f"output of shape {shape_str(output_shape)}. Fix: pass sample_weight= instead (one weight per sample)."
+        )
+    classes = max(int(output_shape[-1]), 2)  # one sigmoid unit: classes 0 and 1
+    table = torch.ones(classes, dtype=torch.float32)
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)) or not 0 <= key < classes:
+            raise ValueError(
+                f"class_weight: expected keys that are class indices 0..{classes - 1} (the model has {classes} "
+                f"classes), got key {key!r}. Fix: key the dict by integer class index, e.g. {{0: 1.0, 1: 5.0}}."
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(
+                f"class_weight: expected finite weights ≥ 0, got {value!r} for class {key}. "
+                "Fix: class_weight={0: 1.0, 1: 5.0}."
+            )
+        table[int(key)] = float(value)
+    if y.dim() == 2 and y.shape[1] > 1:
+        ids = y.argmax(-1)  # one-hot (or soft) labels: the class with the largest value, as Keras
+    else:
+        ids = y.reshape(y.shape[0], -1)[:, 0]
+        if ids.is_floating_point():  # labels of a binary or regression loss
+            bad = (ids != ids.round()) | (ids < 0) | (ids >= classes)
+            if bool(bad.any()):
+                raise ValueError(
+                    f"class_weight: expected class labels 0..{classes - 1} to look the weights up by, got "
+                    f"{float(ids[bad][0])}. Fix: pass sample_weight= (one weight per sample) for targets that "
+                    "are not class labels."
+                )
+    return table.to(y.device)[ids.long()]

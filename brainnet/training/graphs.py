@@ -23,7 +23,12 @@ What is exact and what is not:
   shape, are added on the host after each replay. Metrics other than
   brainnet's own (a ``Metric`` subclass or a function) might do what a graph
   cannot hold (read a value back to the host), so with any of them the
-  metrics are updated eagerly after each replay from the graph's outputs.
+  metrics are updated eagerly after each replay from the graph's outputs;
+  so are weighted metrics when the fit has sample weights (their count,
+  Σ w, is data, not a shape).
+* Sample weights (``fit(sample_weight=...)``, ``class_weight=``) are arrays
+  on the device like the labels: the graph gathers each batch's weights
+  with the same index and weighs the loss inside the graph.
 * The graph outlives its ``fit``: a later ``fit`` of the same compiled model
   replays it without new warm-up steps or capture when nothing the graph
   holds has changed. It is captured again, rather than replayed on stale
@@ -84,6 +89,9 @@ class CudaGraphStep:
             (the forward reads them and may write buffers in place).
         generators: ``() -> generators``, the CUDA random generators of the
             model's own (seeded layers), which a graph must register.
+        weighted_metrics: ``() -> bool``, whether some metrics take sample
+            weights (then, with weights, the metrics are updated after each
+            replay instead of inside the graph).
 
     Call ``begin()`` at the start of each ``fit``, then the object once per step.
     """
@@ -91,7 +99,8 @@ class CudaGraphStep:
     def __init__(self, forward_loss: Callable, optimizer: Any, autocast: Callable[[bool], Any],
                  record: Callable, metrics: Callable[[], list[metrics_module.Metric]],
                  model_tensors: Callable[[], Iterable[torch.Tensor]] = tuple,
-                 generators: Callable[[], Iterable[torch.Generator]] = tuple) -> None:
+                 generators: Callable[[], Iterable[torch.Generator]] = tuple,
+                 weighted_metrics: Callable[[], bool] = bool) -> None:
         self.forward_loss = forward_loss
         self.optimizer = optimizer
         self.autocast = autocast
@@ -99,6 +108,7 @@ class CudaGraphStep:
         self.metrics = metrics
         self.model_tensors = model_tensors
         self.generators = generators
+        self.weighted_metrics = weighted_metrics
         self.graph: torch.cuda.CUDAGraph | None = None
         self.batch: int | None = None  # this fit's full batch size (the first seen)
         self.warm = 0  # eager warm-up steps at the shapes of the coming capture
@@ -107,7 +117,7 @@ class CudaGraphStep:
         self.fit_checked = False  # the first step of a fit checks what the graph holds
         self.held: Any = None  # what the graph holds besides arrays and totals (see _held)
         self.static_idx: torch.Tensor | None = None
-        self.outputs: Any = None  # (loss, losses, preds, batch labels) the graph writes
+        self.outputs: Any = None  # (loss, losses, preds, batch labels, batch weights) the graph writes
         self.record_in_graph = False
         self.counts: list[float] = []  # what one replay adds to each metric's count
         self.sources: list[Any] = []  # what the graph reads and adds to: checked before each replay
@@ -115,46 +125,49 @@ class CudaGraphStep:
         self.replays = 0
         self.captures = 0
 
-    def __call__(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
-        """One step on the rows ``idx`` of the arrays ``xs``, ``ys`` (on the device);
-        returns the batch's loss (on the device)."""
+    def __call__(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor,
+                 sws: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        """One step on the rows ``idx`` of the arrays ``xs``, ``ys`` and the sample
+        weights ``sws`` (none: ``()``), all on the device; returns the batch's
+        loss (on the device)."""
         # Streams, synchronisation and capture follow the current device: make it the data's
         # (with device="cuda:1" the kernels would otherwise run outside the capture).
         with torch.cuda.device(idx.device) if idx.device.type == "cuda" else contextlib.nullcontext():
-            return self._step(xs, ys, idx)
+            return self._step(xs, ys, list(sws), idx)
 
-    def _step(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+    def _step(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
+              idx: torch.Tensor) -> torch.Tensor:
         if self.batch is None:
             self.batch = idx.shape[0]
             if self.static_idx is not None and self.static_idx.shape[0] != self.batch:
                 self.graph, self.warm = None, 0  # another batch size: warm up on it, then capture
         if idx.shape[0] != self.batch:  # the ragged last batch
-            return self._eager(xs, ys, idx, side_stream=False)
+            return self._eager(xs, ys, sws, idx, side_stream=False)
         if self.graph is not None and not self.fit_checked:
             self.fit_checked = True
             if self._held() != self.held:  # weights, buffers or optimizer state replaced, or settings changed:
                 self.graph, self.warm = None, 0  # warm up again (an unfrozen weight's state is made lazily)
-        if self.graph is not None and not self._same_sources(xs, ys):
+        if self.graph is not None and not self._same_sources(xs, ys, sws):
             self.graph = None  # new arrays or metric totals: capture again
         if self.graph is None:
-            key = (idx.shape[0], [(tuple(t.shape[1:]), t.dtype) for t in xs + ys])
+            key = (idx.shape[0], [(tuple(t.shape[1:]), t.dtype) for t in xs + ys + sws])
             if key != self.warm_key:  # other shapes: other kernels (cuDNN autotunes them) to warm up first
                 self.warm_key, self.warm = key, 0
             if self.warm < WARMUP:
                 self.warm += 1
-                return self._eager(xs, ys, idx, side_stream=True)
-            self._capture(xs, ys, idx)
+                return self._eager(xs, ys, sws, idx, side_stream=True)
+            self._capture(xs, ys, sws, idx)
         self.static_idx.copy_(idx)
         self.optimizer.set_step_rate()
         self.graph.replay()
         self.optimizer.iterations += 1
         self.replays += 1
-        loss, losses, preds, yb = self.outputs
+        loss, losses, preds, yb, wb = self.outputs
         if self.record_in_graph:
             for m, n in zip(self.metrics(), self.counts):
                 m.count = m.count + n
         else:
-            self.record(loss, losses, preds, yb)
+            self.record(loss, losses, preds, yb, wb)
         return loss
 
     def begin(self) -> None:
@@ -163,12 +176,13 @@ class CudaGraphStep:
         self.fit_checked = False
 
     @staticmethod
-    def _arrays(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[Any]:
-        return [(t.data_ptr(), t.shape, t.stride(), t.dtype) for t in xs + ys]
+    def _arrays(xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor]) -> list[Any]:
+        return [(t.data_ptr(), t.shape, t.stride(), t.dtype) for t in xs + ys] + [
+            ("weights", t.data_ptr(), t.shape, t.stride(), t.dtype) for t in sws]
 
-    def _same_sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> bool:
+    def _same_sources(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor]) -> bool:
         """Whether the arrays and the metrics' totals are at the addresses the graph uses."""
-        if self._arrays(xs, ys) != self.sources:
+        if self._arrays(xs, ys, sws) != self.sources:
             return False
         return not self.record_in_graph or [m.total.data_ptr() for m in self.metrics()] == [
             t.data_ptr() for t in self.totals]
@@ -188,27 +202,29 @@ class CudaGraphStep:
             held.append((p.data_ptr(), sorted((k, v.data_ptr()) for k, v in state.items() if torch.is_tensor(v))))
         return held
 
-    def _eager(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor,
+    def _eager(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], idx: torch.Tensor,
                side_stream: bool) -> torch.Tensor:
         self.eager_steps += 1
         stream = torch.cuda.Stream() if side_stream else None
         if stream is not None:
             stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-            xb, yb = gather(xs, idx), gather(ys, idx)
+            xb, yb, wb = gather(xs, idx), gather(ys, idx), gather(sws, idx)
             self.optimizer.zero_grad()
             with self.autocast(True):
-                loss, losses, preds = self.forward_loss(xb, yb)
+                loss, losses, preds = self.forward_loss(xb, yb, wb)
             loss.backward()
             self.optimizer.step()
-            self.record(loss, losses, preds, yb)
+            self.record(loss, losses, preds, yb, wb)
         if stream is not None:
             torch.cuda.current_stream().wait_stream(stream)
         return loss.detach()
 
-    def _capture(self, xs: list[torch.Tensor], ys: list[torch.Tensor], idx: torch.Tensor) -> None:
+    def _capture(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
+                 idx: torch.Tensor) -> None:
         metrics = self.metrics()
-        self.record_in_graph = graph_safe_metrics(metrics)
+        # A weighted metric's count is Σ w with weights: data the host cannot add after a replay.
+        self.record_in_graph = graph_safe_metrics(metrics) and not (sws and self.weighted_metrics())
         if self.record_in_graph:
             for m in metrics:  # a float64 tensor on the device for the graph to add to
                 m._add(torch.zeros((), dtype=torch.float64, device=idx.device), 0)
@@ -218,15 +234,15 @@ class CudaGraphStep:
         self.optimizer.zero_grad()  # the graph's backward allocates the gradients it writes
 
         def body() -> tuple:
-            xb, yb = gather(xs, self.static_idx), gather(ys, self.static_idx)
+            xb, yb, wb = gather(xs, self.static_idx), gather(ys, self.static_idx), gather(sws, self.static_idx)
             with self.autocast(False):  # autocast's cast cache must be off while capturing
-                loss, losses, preds = self.forward_loss(xb, yb)
+                loss, losses, preds = self.forward_loss(xb, yb, wb)
             loss.backward()
             self.optimizer.apply_update()
             loss, losses, preds = loss.detach(), [l.detach() for l in losses], [p.detach() for p in preds]
             if self.record_in_graph:
-                self.record(loss, losses, preds, yb)  # captured: the totals' additions run at each replay
-            return loss, losses, preds, yb
+                self.record(loss, losses, preds, yb, wb)  # captured: the totals' additions run at each replay
+            return loss, losses, preds, yb, wb
 
         graph, outputs = self._captured(body)
         if self.record_in_graph:
@@ -237,7 +253,7 @@ class CudaGraphStep:
         self.graph = graph
         self.captures += 1
         self.outputs = outputs
-        self.sources = self._arrays(xs, ys)
+        self.sources = self._arrays(xs, ys, sws)
         self.totals = [m.total for m in metrics] if self.record_in_graph else []
         self.held = self._held()
         self.fit_checked = True

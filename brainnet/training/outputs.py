@@ -3,8 +3,8 @@
 A single-output model has one head. For several outputs, Keras's forms are
 accepted: ``loss`` as one loss for every output, a list (one per output,
 in order) or a dict keyed by output name (the name of the layer that makes
-it); the same for ``loss_weights``; ``metrics`` as one flat list for every
-output, a list of lists, or a dict.
+it); the same for ``loss_weights``; ``metrics`` (and ``weighted_metrics``)
+as one flat list for every output, a list of lists, or a dict.
 """
 
 from __future__ import annotations
@@ -16,20 +16,27 @@ from .. import metrics as metrics_module
 
 
 class OutputHead:
-    """One output's loss, loss weight, metrics and loss tracker."""
+    """One output's loss, loss weight, metrics, weighted metrics (those that
+    sample weights weigh, as Keras's ``weighted_metrics``) and loss tracker."""
 
-    def __init__(self, name: str, loss: Any, weight: float, metric_specs: list) -> None:
+    def __init__(self, name: str, loss: Any, weight: float, metric_specs: list,
+                 weighted_specs: list | None = None) -> None:
         self.name = name
         self.loss = losses_module.get(loss) if loss is not None else None
         self.weight = float(weight)
         self.metric_specs = metric_specs
+        self.weighted_specs = list(weighted_specs or [])
         self.metrics: list[metrics_module.Metric] | None = None
+        self.weighted_metrics: list[metrics_module.Metric] | None = None
         self.tracker = metrics_module.Mean(f"{name}_loss")
 
     def resolve_metrics(self, output_units: int, label_rank_lower: bool) -> None:
         if self.metrics is None:
             self.metrics = [
                 metrics_module.get(m, self.loss, output_units, label_rank_lower) for m in self.metric_specs
+            ]
+            self.weighted_metrics = [
+                metrics_module.get(m, self.loss, output_units, label_rank_lower) for m in self.weighted_specs
             ]
 
 
@@ -53,11 +60,8 @@ def _per_output(what: str, spec: Any, names: list[str], default: Any, fix: str) 
     return [spec if spec is not None else default] * n
 
 
-def make_heads(loss: Any, metrics: Any, loss_weights: Any, names: list[str]) -> list[OutputHead]:
-    """One ``OutputHead`` per output name, from compile()'s arguments."""
-    fix = f"give one per output as a list, or a dict keyed by {names}."
-    losses = _per_output("losses", loss, names, None, fix)
-    weights = _per_output("loss_weights", loss_weights, names, 1.0, fix)
+def _metrics_per_output(metrics: Any, names: list[str], fix: str) -> list[list]:
+    """``metrics`` (or ``weighted_metrics``) as one list of specs per output."""
     if isinstance(metrics, str):
         metrics = [metrics]
     if isinstance(metrics, dict):
@@ -72,8 +76,19 @@ def make_heads(loss: Any, metrics: Any, loss_weights: Any, names: list[str]) -> 
         per = [list(m) for m in metrics]
     else:
         per = [list(metrics or [])] * len(names)
-    heads = [OutputHead(n, l, w, m) for n, l, w, m in zip(names, losses, weights, per)]
+    return per
+
+
+def make_heads(loss: Any, metrics: Any, loss_weights: Any, names: list[str],
+               weighted_metrics: Any = None) -> list[OutputHead]:
+    """One ``OutputHead`` per output name, from compile()'s arguments."""
+    fix = f"give one per output as a list, or a dict keyed by {names}."
+    losses = _per_output("losses", loss, names, None, fix)
+    weights = _per_output("loss_weights", loss_weights, names, 1.0, fix)
+    per = _metrics_per_output(metrics, names, fix)
+    weighted = _metrics_per_output(weighted_metrics, names, fix)
+    heads = [OutputHead(n, l, w, m, wm) for n, l, w, m, wm in zip(names, losses, weights, per, weighted)]
     for head in heads:  # unknown metric names fail at compile, not at fit
-        for spec in head.metric_specs:
+        for spec in head.metric_specs + head.weighted_specs:
             metrics_module.get(spec, head.loss)
     return heads

@@ -35,8 +35,9 @@ from .. import optimizers as optimizers_module
 
 # ------------------------------------------------------------ compile settings
 def compile_config(trainer: Any) -> dict[str, Any]:
-    """The arguments of ``compile`` as JSON: optimizer, losses, loss weights
-    and metrics, each keyed by output name.
+    """The arguments of ``compile`` as JSON: optimizer, losses, loss weights,
+    metrics and weighted metrics (written only when there are some), each
+    keyed by output name.
 
     Raises:
         ValueError: a custom loss or metric that a file cannot name.
@@ -44,13 +45,16 @@ def compile_config(trainer: Any) -> dict[str, Any]:
     optimizer = _registry.serialize(trainer.optimizer, "optimizer")
     if trainer.optimizer.schedule is not None:
         optimizer["config"]["learning_rate"] = _registry.serialize(trainer.optimizer.schedule, "schedule")
-    return {
+    config = {
         "optimizer": optimizer,
         "loss": {h.name: _loss_spec(h.loss) for h in trainer.heads if h.loss is not None},
         "loss_weights": {h.name: h.weight for h in trainer.heads},
         "metrics": {h.name: [_metric_spec(m) for m in h.metric_specs] for h in trainer.heads},
         "jit_compile": trainer.jit_compile,
     }
+    if any(h.weighted_specs for h in trainer.heads):
+        config["weighted_metrics"] = {h.name: [_metric_spec(m) for m in h.weighted_specs] for h in trainer.heads}
+    return config
 
 
 def compile_arguments(config: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +70,8 @@ def compile_arguments(config: dict[str, Any]) -> dict[str, Any]:
         "loss_weights": config.get("loss_weights"),
         "metrics": {name: [_metric_from(s) for s in specs] for name, specs in config.get("metrics", {}).items()},
         "jit_compile": config.get("jit_compile", "auto"),
+        "weighted_metrics": {name: [_metric_from(s) for s in specs]
+                             for name, specs in config.get("weighted_metrics", {}).items()} or None,
     }
 
 
@@ -220,6 +226,8 @@ def _trackers(trainer: Any) -> Iterator[tuple[str, metrics_module.Metric]]:
         yield f"head{i}.loss", head.tracker
         for j, metric in enumerate(head.metrics or []):
             yield f"head{i}.metric{j}", metric
+        for j, metric in enumerate(head.weighted_metrics or []):
+            yield f"head{i}.weighted{j}", metric
 
 
 def training_state(trainer: Any, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

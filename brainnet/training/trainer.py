@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -85,11 +85,11 @@ class Trainer:
 
     def __init__(
         self, model: Any, optimizer: Any, loss: Any, metrics: Iterable | None, device: Any,
-        loss_weights: Any = None, jit_compile: bool | str = "auto",
+        loss_weights: Any = None, jit_compile: bool | str = "auto", weighted_metrics: Any = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizers_module.get(optimizer) if optimizer is not None else None
-        self.heads = make_heads(loss, metrics, loss_weights, list(model.output_names))
+        self.heads = make_heads(loss, metrics, loss_weights, list(model.output_names), weighted_metrics)
         self.device = resolve_device(device)
         self.loss_tracker = metrics_module.Mean("loss")
         self.history: History | None = None  # of the fit in progress (or the last one)
@@ -242,9 +242,7 @@ class Trainer:
             given = list(y)
         else:
             given = [y]
-        in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
-        out_shapes = self.model.compute_output_shape(in_shapes if len(xs) > 1 else in_shapes[0])
-        out_shapes = out_shapes if isinstance(out_shapes, list) else [out_shapes]
+        out_shapes = self._output_shapes(xs)
         labels = []
         for head, yi, shape in zip(self.heads, given, out_shapes):
             t = data_module.as_tensor(yi, "y" if not self.multi_output else f"y[{head.name!r}]")
@@ -254,9 +252,75 @@ class Trainer:
             labels.append(t.to(self.device, non_blocking=True))
         return labels
 
-    def _prepare(self, x: Any, y: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _output_shapes(self, xs: list[torch.Tensor]) -> list[tuple]:
+        """The shape of each model output (batch axis first) for inputs ``xs``."""
+        in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+        out_shapes = self.model.compute_output_shape(in_shapes if len(xs) > 1 else in_shapes[0])
+        return out_shapes if isinstance(out_shapes, list) else [out_shapes]
+
+    def _prepare(self, x: Any, y: Any, sample_weight: Any = None, what: str = "sample_weight",
+                 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Inputs, labels and sample weights (one tensor per output, or
+        none at all: ``[]``) on the device."""
         xs = self._inputs(x)
-        return xs, self._labels(y, xs)
+        ys = self._labels(y, xs)
+        return xs, ys, self._sample_weights(sample_weight, ys[0].shape[0], what)
+
+    def _sample_weights(self, sample_weight: Any, samples: int, what: str) -> list[torch.Tensor]:
+        """``sample_weight`` as one weight tensor (N,) per output on the device,
+        as Keras takes it: one array for every output, or (several outputs) a
+        list or a dict keyed by output name with one array each; ``[]`` for None."""
+        if sample_weight is None:
+            return []
+        names = [h.name for h in self.heads]
+        if isinstance(sample_weight, dict):
+            if sorted(map(str, sample_weight)) != sorted(names):
+                raise ValueError(
+                    f"{what}: expected one array per output, keyed by the output names {names}, got keys "
+                    f"{list(sample_weight)}. Fix: {what}={{{', '.join(f'{n!r}: w' for n in names)}}}, or one "
+                    "array for every output."
+                )
+            given, labels = [sample_weight[n] for n in names], [f"{what}[{n!r}]" for n in names]
+        elif self.multi_output and isinstance(sample_weight, (list, tuple)) and sample_weight \
+                and all(np.ndim(w) > 0 if not isinstance(w, torch.Tensor) else w.dim() > 0 for w in sample_weight):
+            if len(sample_weight) != len(names):
+                raise ValueError(
+                    f"{what}: expected one array per output ({len(names)}: {names}) or one array for every "
+                    f"output, got a list of {len(sample_weight)} arrays. Fix: give {len(names)} arrays in the "
+                    "order of the outputs, or a dict keyed by output name."
+                )
+            given, labels = list(sample_weight), [f"{what}[{i}]" for i in range(len(names))]
+        else:  # one array, the same weights for every output
+            weights = data_module.prepare_sample_weight(sample_weight, samples, what)
+            return [self._weights_on_device(weights)] * len(names)
+        return [self._weights_on_device(data_module.prepare_sample_weight(w, samples, label))
+                for w, label in zip(given, labels)]
+
+    def _weights_on_device(self, weights: torch.Tensor) -> torch.Tensor:
+        """Weights in the loss's float type (float64 only for a float64 model)."""
+        dtype = torch.float64 if self.model.dtype == torch.float64 else torch.float32
+        return weights.to(self.device, dtype, non_blocking=True)
+
+    def _class_weights(self, class_weight: Any, xs: list[torch.Tensor], ys: list[torch.Tensor],
+                       sws: list[torch.Tensor], method: str) -> list[torch.Tensor]:
+        """``class_weight`` turned into sample weights (Keras 3: not together
+        with sample_weight, and for one output only)."""
+        if class_weight is None:
+            return sws
+        if sws:
+            raise ValueError(
+                f"{method}: expected sample_weight or class_weight, got both (Keras 3 refuses them together "
+                "too). Fix: fold the class weights into the sample weights, e.g. "
+                "sample_weight = w * np.array([class_weight[c] for c in y]), and drop class_weight."
+            )
+        if self.multi_output:
+            raise ValueError(
+                f"class_weight: expected a model with one output (as Keras), got {len(self.heads)} outputs "
+                f"{[h.name for h in self.heads]}. Fix: pass sample_weight={{output name: weights}} with "
+                "each output's per-sample weights, e.g. made from its labels."
+            )
+        return [self._weights_on_device(data_module.class_sample_weights(class_weight, ys[0],
+                                                                         self._output_shapes(xs)[0]))]
 
     def build_optimizer(self) -> None:
         """Move the model to the device and create the torch optimizer (once)."""
@@ -295,23 +359,30 @@ class Trainer:
         return xs if isinstance(self.model.input_shape, list) else xs[0]
 
     def _forward_loss(
-        self, xs: list[torch.Tensor], ys: list[torch.Tensor]
+        self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: Sequence[torch.Tensor] = (),
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Total loss, per-output losses, and the predictions the metrics see
         (logits when the metrics give the same result on them).
+
+        ``sws``: each output's sample weights for the batch, or none (``()``:
+        the plain mean, no multiplication). Weighted, each output's loss is
+        Σ_i w_i · L_i / N, Keras's "sum_over_batch_size".
 
         The total includes the regularization penalties, ``Σ model.losses``
         (as Keras 3, in fit and in evaluate); per-output losses do not."""
         head = self.heads[0]
         if self.fused:
             logits = self.model(self._model_input(xs), pre_activation=True)
-            loss = head.loss.from_logits_mean(ys[0], logits)
-            if not all(m.argmax_invariant for m in head.metrics):
+            loss = head.loss.from_logits_mean(ys[0], logits, sws[0] if sws else None)
+            if not all(m.argmax_invariant for m in head.metrics + head.weighted_metrics):
                 logits = self.model.output_activation(logits)
             return self._regularized(loss), [loss], [logits]
         preds = self.model(self._model_input(xs))
         preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
-        losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
+        if sws:
+            losses = [h.loss(y, p, sample_weight=w) for h, y, p, w in zip(self.heads, ys, preds, sws)]
+        else:
+            losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
         total = losses[0] * head.weight if self.multi_output else losses[0]
         for h, l in zip(self.heads[1:], losses[1:]):
             total = total + h.weight * l
@@ -335,31 +406,42 @@ class Trainer:
         return loss + torch.stack(penalties).sum() if penalties else loss
 
     def _record(self, loss: torch.Tensor, losses: list[torch.Tensor], preds: list[torch.Tensor],
-                ys: list[torch.Tensor]) -> None:
+                ys: list[torch.Tensor], sws: Sequence[torch.Tensor] = ()) -> None:
+        """Add a batch to the running means: the losses count once per sample
+        (Keras: a batch's loss weighs its size, weighted or not), ``metrics``
+        ignore sample weights, ``weighted_metrics`` use them (Keras 3)."""
         n = ys[0].shape[0]
         with torch.no_grad():
             self.loss_tracker.update_state(loss.detach(), n)
-            for head, l, p, y in zip(self.heads, losses, preds, ys):
+            for i, (head, l, p, y) in enumerate(zip(self.heads, losses, preds, ys)):
                 if self.multi_output:
                     head.tracker.update_state(l.detach(), n)
                 for m in head.metrics:
                     m.update_state(y, p.detach())
+                for m in head.weighted_metrics:
+                    m.update_state(y, p.detach(), sws[i] if sws else None)
+
+    def _weighted_metrics(self) -> bool:
+        """Whether any output has weighted metrics (whose counts, Σ w, sample weights make data)."""
+        return any(h.weighted_metrics or h.weighted_specs for h in self.heads)
 
     def trackers(self) -> list[metrics_module.Metric]:
         """Every running mean an epoch's logs are read from (each a total and a
-        count): the loss, then per output its loss and its metrics."""
-        return [self.loss_tracker] + [m for h in self.heads for m in [h.tracker, *h.metrics]]
+        count): the loss, then per output its loss, its metrics and its weighted metrics."""
+        return [self.loss_tracker] + [m for h in self.heads for m in [h.tracker, *h.metrics, *h.weighted_metrics]]
 
-    def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> torch.Tensor:
-        """One optimizer step on one batch; returns the batch's loss (on the device)."""
+    def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor],
+                   sws: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        """One optimizer step on one batch (``sws``: its sample weights per
+        output, or none); returns the batch's loss (on the device)."""
         self.optimizer.zero_grad()
         forward = self._step_forward()
         with self.autocast():
-            loss, losses, preds = forward(xs, ys)
+            loss, losses, preds = forward(xs, ys, sws)
         loss.backward()
         self.parallel.reduce_gradients()  # under torchrun: the global batch's gradient
         self.optimizer.step()
-        self._record(loss, losses, preds, ys)
+        self._record(loss, losses, preds, ys, sws)
         return loss.detach()
 
     def _reset(self) -> None:
@@ -371,6 +453,8 @@ class Trainer:
 
         One output: ``loss`` and the metric names. Several: ``loss`` (the
         weighted total), ``<output>_loss`` each, ``<output>_<metric>`` each.
+        Weighted metrics come last, named as Keras 3 names them (with
+        ``weighted_`` before the metric's name when a metric has it already).
         """
         return {name: metric.result() for name, metric in self.logged()}
 
@@ -381,17 +465,31 @@ class Trainer:
         def metrics_of(h: Any) -> list[metrics_module.Metric]:
             return h.metrics if h.metrics is not None else [metrics_module.get(m, h.loss) for m in h.metric_specs]
 
+        def weighted_of(h: Any) -> list[metrics_module.Metric]:
+            if h.weighted_metrics is not None:
+                return h.weighted_metrics
+            return [metrics_module.get(m, h.loss) for m in h.weighted_specs]
+
+        def prefix(h: Any) -> str:
+            return f"{h.name}_" if self.multi_output else ""
+
         pairs: list[tuple[str, metrics_module.Metric]] = [("loss", self.loss_tracker)]
-        if not self.multi_output:
-            return pairs + [(m.name, m) for m in metrics_of(self.heads[0])]
-        pairs += [(h.tracker.name, h.tracker) for h in self.heads]
-        return pairs + [(f"{h.name}_{m.name}", m) for h in self.heads for m in metrics_of(h)]
+        if self.multi_output:
+            pairs += [(h.tracker.name, h.tracker) for h in self.heads]
+        pairs += [(f"{prefix(h)}{m.name}", m) for h in self.heads for m in metrics_of(h)]
+        taken = {name for name, _ in pairs}
+        for h in self.heads:
+            for m in weighted_of(h):
+                name = f"{prefix(h)}{m.name}"
+                pairs.append((f"{prefix(h)}weighted_{m.name}" if name in taken else name, m))
+                taken.add(pairs[-1][0])
+        return pairs
 
     # --------------------------------------------------------------- fit
     def fit(
         self, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
         callbacks: list[Callback] | None, validation_split: float, validation_data: Any,
-        shuffle: bool, initial_epoch: int,
+        shuffle: bool, initial_epoch: int, sample_weight: Any = None, class_weight: Any = None,
     ) -> History:
         batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         if not 0.0 <= validation_split < 1.0:
@@ -399,17 +497,17 @@ class Trainer:
                 f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
                 "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
             )
-        xs, ys = self._prepare(x, y)
+        xs, ys, sws = self._prepare(x, y, sample_weight)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
                        if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
                 raise ValueError(
-                    f"fit: expected validation_data as a tuple (x_val, y_val), got {got}. "
-                    "Fix: model.fit(x, y, validation_data=(x_val, y_val))."
+                    f"fit: expected validation_data as a tuple (x_val, y_val) or (x_val, y_val, "
+                    f"sample_weight_val), got {got}. Fix: model.fit(x, y, validation_data=(x_val, y_val))."
                 )
-            val = self._prepare(*validation_data[:2])
+            val = self._prepare(*validation_data, what="validation_data[2]")
         elif validation_split:
             total = xs[0].shape[0]
             n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
@@ -418,8 +516,10 @@ class Trainer:
                     f"fit: validation_split={validation_split} of {total} samples leaves "
                     f"{n_val} for validation. Fix: use more data or a different split."
                 )
-            val = ([t[-n_val:] for t in xs], [t[-n_val:] for t in ys])
-            xs, ys = [t[:-n_val] for t in xs], [t[:-n_val] for t in ys]
+            # The sample weights are split with x and y; class weights weigh the training part only (Keras 3).
+            val = tuple([t[-n_val:] for t in ts] for ts in (xs, ys, sws))
+            xs, ys, sws = ([t[:-n_val] for t in ts] for ts in (xs, ys, sws))
+        sws = self._class_weights(class_weight, xs, ys, sws, "fit")
         self.build_optimizer()
         if self.device.type == "cpu":
             _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
@@ -428,7 +528,8 @@ class Trainer:
         if self.wants_graphs and self.optimizer.graph_safe and self.parallel.world == 1 and self._graphable_rng():
             if self.graph_step is None:  # kept across fit calls: replayed while nothing it holds changed
                 self.graph_step = CudaGraphStep(self._forward_loss, self.optimizer, self.autocast, self._record,
-                                                self.trackers, self._model_tensors, self._cuda_generators)
+                                                self.trackers, self._model_tensors, self._cuda_generators,
+                                                self._weighted_metrics)
             self.graph_step.begin()
         else:
             self.graph_step = None
@@ -455,7 +556,7 @@ class Trainer:
             try:
                 for cb in cbs:
                     cb.on_train_begin({})
-                self._epochs(xs, ys, val, epochs, initial_epoch, cbs, ctrl_c)
+                self._epochs(xs, ys, sws, val, epochs, initial_epoch, cbs, ctrl_c)
             except KeyboardInterrupt:
                 self.interrupted = True
                 epoch, done = self.position
@@ -470,8 +571,8 @@ class Trainer:
             cb.on_train_end(last_logs)
         return history
 
-    def _epochs(self, xs: list[torch.Tensor], ys: list[torch.Tensor], val: Any, epochs: int,
-                initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
+    def _epochs(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,
+                epochs: int, initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
         """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
         n, steps, shuffle = self.loop_info["samples"], self.loop_info["steps"], self.loop_info["shuffle"]
         batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
@@ -485,7 +586,7 @@ class Trainer:
                 self._reset()
                 order = self.parallel.same_order(torch.randperm(n, device=self.device)) if shuffle else None
             self.epoch_order = order
-            done = self._batches(xs, ys, epoch, first, order, losses, batch_cbs, ctrl_c)
+            done = self._batches(xs, ys, sws, epoch, first, order, losses, batch_cbs, ctrl_c)
             self.parallel.agree_stop(self, ctrl_c)  # under torchrun: all processes stop, or none
             if ctrl_c.pressed:
                 raise KeyboardInterrupt
@@ -504,10 +605,12 @@ class Trainer:
             if self.stop_training:
                 break
 
-    def _batches(self, xs: list[torch.Tensor], ys: list[torch.Tensor], epoch: int, first: int,
-                 order: torch.Tensor | None, losses: torch.Tensor, batch_cbs: list[Callback], ctrl_c: CtrlC) -> int:
+    def _batches(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], epoch: int,
+                 first: int, order: torch.Tensor | None, losses: torch.Tensor, batch_cbs: list[Callback],
+                 ctrl_c: CtrlC) -> int:
         """Train on the batches ``first, first+1, ...`` of one epoch until its
-        end or a stop; returns the number of the epoch's batches done."""
+        end or a stop; returns the number of the epoch's batches done. The
+        sample weights ``sws`` (if any) are gathered like the labels."""
         self.model.train()
         batch_size, steps = self.loop_info["batch_size"], self.loop_info["steps"]
         self.position = (epoch, first)
@@ -519,16 +622,16 @@ class Trainer:
             if self.graph_step is not None:  # one process; the graph gathers the batch itself
                 if order is None:
                     order = torch.arange(self.loop_info["samples"], device=self.device)
-                losses[step] = self.graph_step(xs, ys, order[batch])
+                losses[step] = self.graph_step(xs, ys, order[batch], sws)
             elif batch.stop == batch.start:  # under torchrun: no samples left for this process
                 losses[step] = self.parallel.idle_step(self)
             else:
                 if order is None:
-                    xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+                    xb, yb, wb = [t[batch] for t in xs], [t[batch] for t in ys], [t[batch] for t in sws]
                 else:
                     idx = order[batch]
-                    xb, yb = [t.index_select(0, idx) for t in xs], [t.index_select(0, idx) for t in ys]
-                losses[step] = self.train_step(xb, yb)
+                    xb, yb, wb = ([t.index_select(0, idx) for t in ts] for ts in (xs, ys, sws))
+                losses[step] = self.train_step(xb, yb, wb)
             self.position = (epoch, step + 1)
             if batch_cbs:
                 logs = BatchLogs(self.running_logs)
@@ -549,19 +652,20 @@ class Trainer:
     # ---------------------------------------------------------- evaluate
     @torch.no_grad()
     def _evaluate_tensors(
-        self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int, cbs: list[Callback]
+        self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], batch_size: int,
+        cbs: list[Callback],
     ) -> dict[str, float]:
         for cb in cbs:
             cb.on_test_begin({})
         self.penalized = self.has_penalties()
         self._reset()
-        xs, ys = self.parallel.shard_arrays(xs, ys)  # under torchrun: this process's part
+        xs, ys, sws = self.parallel.shard_arrays(xs, ys, sws)  # under torchrun: this process's part
         with inference_layers(self.model):
             for start in range(0, xs[0].shape[0], batch_size):
                 batch = slice(start, start + batch_size)
-                xb, yb = [t[batch] for t in xs], [t[batch] for t in ys]
+                xb, yb, wb = [t[batch] for t in xs], [t[batch] for t in ys], [t[batch] for t in sws]
                 with self.autocast():
-                    self._record(*self._forward_loss(xb, yb), yb)
+                    self._record(*self._forward_loss(xb, yb, wb), yb, wb)
         self.parallel.sum_metrics(self)
         logs = self.running_logs()
         for cb in cbs:
@@ -570,26 +674,27 @@ class Trainer:
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
-        return_dict: bool,
+        return_dict: bool, sample_weight: Any = None,
     ) -> float | list[float] | dict[str, float]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        xs, ys = self._prepare(x, y)
-        logs = self._evaluate_prepared(xs, ys, batch_size, callbacks)
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        logs = self._evaluate_prepared(xs, ys, sws, batch_size, callbacks)
         if verbose not in (0, "0") and distributed.is_main_process():
             from .callbacks import format_logs
 
             print(f"evaluate - {format_logs(logs)}", flush=True)
         return _as_returned(logs, return_dict)
 
-    def _evaluate_prepared(self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int,
-                           callbacks: list[Callback] | None = None) -> dict[str, float]:
+    def _evaluate_prepared(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
+                           batch_size: int, callbacks: list[Callback] | None = None) -> dict[str, float]:
         self.model.to(self.device)
         self.parallel.start(self, None, broadcast=False)  # under torchrun: each process a part
         with cudnn_autotune(self.device):
-            return self._evaluate_tensors(xs, ys, batch_size, list(callbacks or []))
+            return self._evaluate_tensors(xs, ys, sws, batch_size, list(callbacks or []))
 
     # ------------------------------------------------------- one batch
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool) -> float | list[float] | dict[str, float]:
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool, sample_weight: Any = None,
+                       class_weight: Any = None) -> float | list[float] | dict[str, float]:
         """One optimizer step on exactly ``(x, y)``, in training mode; the loss
         and metrics of that batch (computed in its forward pass, before the
         update). The metrics start over at each call, as Keras 3 resets them."""
@@ -600,19 +705,21 @@ class Trainer:
                 "would drift apart. Fix: model.fit(x, y, batch_size=len(x), epochs=1, verbose=0) "
                 "trains on the global batch in one step."
             )
-        xs, ys = self._prepare(x, y)
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        sws = self._class_weights(class_weight, xs, ys, sws, "train_on_batch")
         self.build_optimizer()
         self.penalized = self.has_penalties()
         self.model.train()
         self._reset()
         with cudnn_autotune(self.device):
-            self.train_step(xs, ys)
+            self.train_step(xs, ys, sws)
         return _as_returned(self.running_logs(), return_dict)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool) -> float | list[float] | dict[str, float]:
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool,
+                      sample_weight: Any = None) -> float | list[float] | dict[str, float]:
         """``evaluate`` on exactly ``(x, y)`` as one batch (metrics reset first)."""
-        xs, ys = self._prepare(x, y)
-        return _as_returned(self._evaluate_prepared(xs, ys, max(int(xs[0].shape[0]), 1)), return_dict)
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        return _as_returned(self._evaluate_prepared(xs, ys, sws, max(int(xs[0].shape[0]), 1)), return_dict)
 
     def predict_on_batch(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """``predict`` on exactly ``x`` as one batch."""

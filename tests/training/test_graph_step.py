@@ -60,8 +60,8 @@ class _Replay:
 
 
 def _flat(outputs):
-    loss, losses, preds, yb = outputs
-    return [loss, *losses, *preds, *yb]
+    loss, losses, preds, yb, wb = outputs
+    return [loss, *losses, *preds, *yb, *wb]
 
 
 def _params(step):
@@ -464,3 +464,37 @@ def test_a_new_sample_shape_or_batch_size_is_warmed_up_before_capture(simulated)
     assert (step.captures, step.eager_steps, step.replays) == (0, 6, 0)
     model.fit(x2, y2, batch_size=32, epochs=1, verbose=0)
     assert (step.captures, step.replays) == (1, 3)
+
+
+@pytest.mark.parametrize("weighted_metrics", [[], ["accuracy"]])
+def test_graph_step_gathers_sample_weights_with_the_batch(simulated, weighted_metrics):
+    # The weights are an array on the device like the labels: the graph gathers each
+    # batch's weights with the same index and weighs the loss inside. A weighted
+    # metric's count (Σ w) is data, so with one the metrics are updated after each replay.
+    x, y = _data()
+    w = np.random.default_rng(7).uniform(0.0, 2.0, len(y)).astype("float32")
+
+    def run():
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        model.compile(SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"], device="cpu",
+                      weighted_metrics=weighted_metrics)
+        set_random_seed(1)
+        history = model.fit(x, y, sample_weight=w, batch_size=32, epochs=3, verbose=0,
+                            validation_data=(x[:50], y[:50], w[:50]))
+        return model, history
+
+    simulated(False)
+    eager = run()
+    simulated(True)
+    graphed = run()
+    step = graphed[0].trainer.graph_step
+    assert step.captures == 1 and step.replays == 3 * 6 - 3
+    assert step.record_in_graph == (not weighted_metrics)
+    _same(graphed, eager)
+    unweighted = _fit(["accuracy"], epochs=3)  # the weights changed the training
+    assert abs(unweighted[1].history["loss"][-1] - graphed[1].history["loss"][-1]) > 1e-3
+    # New weights are a new array: captured again, not replayed on the old one.
+    graphed[0].fit(x, y, sample_weight=w.copy(), batch_size=32, epochs=1, verbose=0)
+    assert step.captures == 2
