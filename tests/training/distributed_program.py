@@ -14,6 +14,9 @@ digest of its final weights, so the test can check that they all agree;
 then it trains a second small model, with BatchNormalization, for one epoch
 and prints a digest of its moving statistics, and trains it again while
 rank 1 alone asks to stop after its batch 2, and prints where it stopped.
+Last, a small dense model trains for one epoch with sample weights (10 %
+held out with their weights) and a weighted metric; its weights go to
+``weighted.safetensors`` and its History to ``history.json``.
 
 With the default 1,001 images: 901 for training, so the last global batch of
 each epoch has 5 samples (3 and 2 per process), and 100 for validation.
@@ -25,6 +28,8 @@ import argparse
 import hashlib
 import json
 from pathlib import Path
+
+import numpy as np
 
 from brainnet.callbacks import BackupAndRestore, CSVLogger, LambdaCallback, ModelCheckpoint
 from brainnet.datasets import mnist
@@ -95,9 +100,20 @@ def main() -> None:
                              callbacks=[LambdaCallback(on_train_batch_end=stop_on_rank_1)])
     print(f"stopped: epochs {stopped.epoch}, batches {normalized.trainer.position[1]}", flush=True)
 
+    # Sample weights: sharded and permuted with x and y (class 0 counts twice, every 7th sample not at all).
+    weights = np.where(y == 0, 2.0, 1.0) * (np.arange(len(y)) % 7 != 0)
+    set_random_seed(1)
+    weighted = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(10, activation="softmax")])
+    weighted.compile(optimizer=SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
+                     weighted_metrics=["accuracy"], device="cpu")
+    weighted_history = weighted.fit(x, y, sample_weight=weights, batch_size=args.batch_size, epochs=1,
+                                    validation_split=0.1, shuffle=True, verbose=0)
+    weighted.save_weights(str(out / "weighted.safetensors"))
+
     if is_main_process():
         record = {"history": history.history, "epoch": history.epoch, "params": history.params,
-                  "test_loss": test_loss, "test_accuracy": test_accuracy}
+                  "test_loss": test_loss, "test_accuracy": test_accuracy,
+                  "weighted_history": weighted_history.history}
         (out / "history.json").write_text(json.dumps(record, indent=1))
 
 

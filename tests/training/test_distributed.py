@@ -104,6 +104,20 @@ def test_two_processes_end_with_the_weights_and_history_of_one(runs):
     assert a["history"]["loss"][1] < a["history"]["loss"][0]  # it learned something
 
 
+def test_two_processes_weigh_samples_as_one_does(runs):
+    # Each process's part of a batch carries its own samples' weights: its loss
+    # Σ_own w·L / n_r, weighted by n_r / n, sums to the global Σ w·L / n.
+    one = load_file(runs["single"] / "weighted.safetensors")
+    two = load_file(runs["two"] / "rank0" / "weighted.safetensors")
+    worst = max(float((one[k] - two[k]).abs().max()) for k in one)
+    assert worst < WEIGHTS_TOLERANCE, f"max |w_1 − w_2| = {worst}"
+    a = json.loads((runs["single"] / "history.json").read_text())["weighted_history"]
+    b = json.loads((runs["two"] / "rank0" / "history.json").read_text())["weighted_history"]
+    assert sorted(a) == sorted(b) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=HISTORY_TOLERANCE, atol=HISTORY_TOLERANCE)
+
+
 @pytest.mark.parametrize("what", ["weights digest:", "batch-norm statistics digest:"])
 def test_every_process_holds_the_same_weights_and_statistics(runs, what):
     # Without the epoch-end average, BatchNormalization's moving statistics would
@@ -124,7 +138,8 @@ def test_only_rank_0_writes_files_and_prints(runs):
     written = sorted(p.relative_to(runs["two"]).as_posix() for p in runs["two"].rglob("*") if p.is_file())
     assert written == [
         "rank0/backup/training_backup.brainnet", "rank0/checkpoint-1.brainnet", "rank0/checkpoint-2.brainnet",
-        "rank0/history.json", "rank0/log.csv", "rank0/model.brainnet", "rank0/weights.safetensors",
+        "rank0/history.json", "rank0/log.csv", "rank0/model.brainnet", "rank0/weighted.safetensors",
+        "rank0/weights.safetensors",
     ]
     main, other = rank_output(runs["logs"], 0), rank_output(runs["logs"], 1)
     assert "Epoch 1/2" in main and "Epoch 2/2" in main and "evaluate - loss:" in main
