@@ -142,7 +142,7 @@ def test_weights_of_one_are_the_unweighted_fit_and_a_zero_weight_removes_a_sampl
     target = to_categorical(y, 3)
 
     def run(sample_weight=None, n=24, loss="mse"):
-        model = _classifier(3, None, loss, lr=0.2)
+        model = _classifier(3, None if loss == "mse" else "softmax", loss, lr=0.2)
         history = model.fit(x[:n], target[:n], sample_weight=sample_weight, batch_size=8, epochs=3, verbose=0)
         return model.get_weights(), history.history["loss"]
 
@@ -150,6 +150,12 @@ def test_weights_of_one_are_the_unweighted_fit_and_a_zero_weight_removes_a_sampl
     for a, b in zip(plain[0], ones[0]):  # ×1 is exact: the same weights to the bit
         np.testing.assert_array_equal(a, b)
     assert plain[1] == ones[1]
+
+    # The fused softmax + cross-entropy path reduces in another kernel: equal to float32 rounding.
+    fused_plain, fused_ones = (run(sw, loss="categorical_crossentropy") for sw in (None, np.ones(24)))
+    for a, b in zip(fused_plain[0], fused_ones[0]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fused_plain[1], fused_ones[1], rtol=1e-6)
 
     # One step: a zero weight on the last sample = that sample removed, with the sum
     # still divided by all N samples (Keras's reduction), i.e. (N − 1)/N of its step.
