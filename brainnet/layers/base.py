@@ -67,6 +67,8 @@ def shape_str(shape: Iterable) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+_MISSING = object()
+
 # Initializers (Keras defaults: glorot_uniform kernels, zero biases).
 _UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
 _INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "random_normal", "normal", "random_uniform",
@@ -227,6 +229,58 @@ class Layer(nn.Module):
         self.built_input_shape: Shape | None = None
         self._trainable = bool(trainable)
         self._non_trainable: list[str] = []
+        self._inbound_nodes: list[Any] = []  # its calls on symbolic tensors (graph nodes), first first
+        self.__dict__["_sequential"] = None  # the Sequential model it was last added to
+
+    # ------------------------------------------------------------ graph
+    def _first_node(self, what: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes") or []
+        owner = self.__dict__.get("_sequential")
+        if not nodes and owner is not None and self in owner.layers:
+            owner._symbolic_graph()  # a Sequential's layers get their symbolic tensors when first asked
+            nodes = self.__dict__.get("_inbound_nodes") or []
+        if not nodes:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected a layer called on a symbolic input for "
+                f"its {what}, got one never called on an Input (and not in a Sequential model whose input "
+                f"shape is known). Fix: x = Input(shape=...); y = {self.name}(x), or give input_shape= to the "
+                "first layer of its Sequential model; then layer." + what + "."
+            )
+        return nodes[0]
+
+    def _own(self, name: str) -> Any:
+        """What a subclass stored under ``name`` itself (``self.output = Dense(10)``,
+        as PyTorch code often does), which the graph properties below give way to."""
+        for table in ("_parameters", "_buffers", "_modules"):
+            found = self.__dict__.get(table, {})
+            if name in found:
+                return found[name]
+        return self.__dict__.get(name, _MISSING)
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call on symbolic tensors (Keras 3's
+        rule), e.g. to build a feature extractor:
+        ``Model(model.inputs, [layer.output for layer in model.layers])``."""
+        own = self._own("output")
+        if own is not _MISSING:
+            return own
+        node = self._first_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        self.__dict__["output"] = value
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call on symbolic tensors."""
+        own = self._own("input")
+        return own if own is not _MISSING else self._first_node("input").inputs
+
+    @input.setter
+    def input(self, value: Any) -> None:
+        self.__dict__["input"] = value
 
     # ----------------------------------------------------------------- weights
     def add_weight(

@@ -177,6 +177,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         out_shapes = [agreed_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
     node = Node(layer, inputs, kwargs)
+    layer.__dict__.setdefault("_inbound_nodes", []).append(node)  # layer.output, layer.input
     node.outputs = [
         SymbolicTensor(s, d, node, i, layer.name) for i, (s, d) in enumerate(zip(out_shapes, dtypes))
     ]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ..layers.base import Layer, Shape
+from ..layers.base import _MISSING, Layer, Shape
 from ..layers.symbolic import agreed_shape
 from ..training.callbacks import Callback, History
 from ..training.trainer import Trainer, inference_layers, resolve_device
@@ -66,6 +66,34 @@ class Model(Layer):
                 "model.build((None, ...)), or fit/predict once."
             )
         return self.compute_output_shape(self.input_shape)
+
+    def _graph_end(self, attr: str, what: str) -> Any:
+        own = self._own(what)
+        if own is not _MISSING:
+            return own
+        if not hasattr(type(self), attr):  # a subclassed model: no graph of its own
+            return getattr(Layer, what).fget(self)
+        ends = getattr(self, attr)
+        return ends[0] if len(ends) == 1 else ends
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output (a list of them for several) of a Sequential or
+        functional model, as Keras's ``model.output``."""
+        return self._graph_end("outputs", "output")
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        self.__dict__["output"] = value
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input (a list of them for several) of a Sequential or functional model."""
+        return self._graph_end("inputs", "input")
+
+    @input.setter
+    def input(self, value: Any) -> None:
+        self.__dict__["input"] = value
 
     @property
     def output_activation_name(self) -> str | None:

@@ -78,6 +78,9 @@ class Sequential(Model):
                 )
             layer.input_shape_arg = tuple(self._input.shape[1:])
         self._stack.append(layer)
+        # For layer.output once the input shape is known; in __dict__, so not a submodule
+        # (a plain reference, which pickling and deepcopy follow, where a weak one breaks them).
+        layer.__dict__["_sequential"] = self
         if self.built:
             self._build_layer(layer, self._shape_before(len(self._stack) - 1))
         elif len(self._stack) == 1 and layer.input_shape_arg is not None:
@@ -90,6 +93,49 @@ class Sequential(Model):
         layer = self._stack[-1]
         del self._stack[-1]
         return layer
+
+    # ------------------------------------------------------ symbolic graph
+    def _symbolic_graph(self) -> tuple[Any, Any]:
+        """The model as a graph of symbolic tensors, (input, output), as Keras 3
+        keeps one for a Sequential model with a known input shape: each layer
+        called once on the symbolic output of the one before. Made when first
+        asked (``model.inputs``, ``layer.output``) and again after add/pop."""
+        x, outputs, traced = self.__dict__.get("_graph") or (None, [], [])
+        kept = 0  # the layers traced before and still in place keep their symbolic outputs
+        while kept < min(len(traced), len(self._stack)) and traced[kept] is self._stack[kept]:
+            kept += 1
+        if kept and kept == len(self._stack):
+            return x, outputs[kept - 1]
+        if not self._stack or self.built_input_shape is None:
+            raise ValueError(
+                f"Sequential '{self.name}': expected a model whose input shape is known for its symbolic "
+                "inputs and outputs (model.inputs, layer.output), got one whose input shape is not known yet. Fix: give "
+                "input_shape= to the first layer, start with Input(shape=...), or model.build((None, ...))."
+            )
+        from ..layers.symbolic import Input
+
+        if not kept:
+            shape = tuple(self.built_input_shape)
+            if self._input is not None and tuple(self._input.shape[1:]) == shape[1:]:
+                x = self._input
+            else:
+                dtype = self.input_dtypes(1)[0]
+                x = Input(shape=shape[1:], dtype=dtype if dtype is not None else "float32")
+        outputs = outputs[:kept]
+        for layer in self.layers[kept:]:
+            outputs.append(layer(outputs[-1] if outputs else x))
+        self.__dict__["_graph"] = (x, outputs, self.layers)
+        return x, outputs[-1]
+
+    @property
+    def inputs(self) -> list[Any]:
+        """``[Input]``: the model's symbolic input (see ``_symbolic_graph``)."""
+        return [self._symbolic_graph()[0]]
+
+    @property
+    def outputs(self) -> list[Any]:
+        """``[output]``: the last layer's symbolic output."""
+        return [self._symbolic_graph()[1]]
 
     def _shape_before(self, index: int) -> Shape:
         shape = self.built_input_shape
@@ -106,6 +152,15 @@ class Sequential(Model):
             layer.to(device)
 
     def build(self, input_shape: Shape) -> None:
+        """Build every layer for ``input_shape`` (batch axis first). Called by you, as in
+        Keras (``model.build((None, 784))``), it also records the model's input shape."""
+        if not self.built and not self.__dict__.get("_building"):
+            self.__dict__["_building"] = True
+            try:
+                self.build_from_shape(input_shape)  # which calls this again, then marks the model built
+            finally:
+                self.__dict__["_building"] = False
+            return
         if not self._stack:
             raise ValueError(
                 "Sequential: expected at least one layer, got an empty model. "

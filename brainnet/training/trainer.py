@@ -178,8 +178,8 @@ class Trainer:
     def _inputs(self, x: Any) -> list[torch.Tensor]:
         expected = self.model.input_shape
         multi = isinstance(expected, list)
-        names = [t.name for t in getattr(self.model, "inputs", [])]
-        if multi and isinstance(x, dict) and names:  # Keras 3: inputs keyed by the Inputs' names
+        names = [t.name for t in getattr(self.model, "inputs", [])] if multi and isinstance(x, dict) else []
+        if names:  # Keras 3: inputs keyed by the Inputs' names
             missing = [n for n in names if n not in x]
             if missing or len(x) != len(names):
                 raise ValueError(
@@ -188,6 +188,8 @@ class Trainer:
                     "to name the inputs as your dict does."
                 )
             x = [x[n] for n in names]
+        if multi and len(expected) == 1 and not isinstance(x, (list, tuple, dict)):
+            x = [x]  # Model(inputs=[inp], ...): one array for the one input, as Keras 3 takes it
         if multi and not isinstance(x, (list, tuple)):
             raise ValueError(
                 f"x: the model has {len(expected)} inputs, expected a list of {len(expected)} "
