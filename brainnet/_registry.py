@@ -98,7 +98,7 @@ def _builtins(kind: str) -> dict[str, Any]:
     if kind == "optimizer":
         from . import optimizers
 
-        return {c.__name__: c for c in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW)}
+        return {c.__name__: c for c in set(optimizers._BY_NAME.values())}
     if kind == "schedule":
         from . import schedules
 

@@ -10,8 +10,13 @@ weights, g the gradient, η the learning rate):
 * Adam:     m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g²;
             θ ← θ − η·m̂ / (√ŝ + ε),  m̂ = m/(1 − β₁ᵗ), ŝ = s/(1 − β₂ᵗ)
 * AdamW:    θ ← θ − η·λ·θ (decoupled weight decay λ), then the Adam step
+* Adagrad:  a ← a + g² (a₀ = initial_accumulator_value);  θ ← θ − η·g / √(a + ε)
+* Adamax:   m ← β₁m + (1 − β₁)g;  u ← max(β₂u, |g|);  θ ← θ − η·m / ((1 − β₁ᵗ)(u + ε))
+* Nadam:    μ_t = β₁(1 − ½·0.96ᵗ), Π_t = μ₁⋯μ_t;  m, s as in Adam;
+            m̂ = μ_{t+1}·m / (1 − Π_t·μ_{t+1}) + (1 − μ_t)·g / (1 − Π_t);
+            θ ← θ − η·m̂ / (√ŝ + ε),  ŝ = s/(1 − β₂ᵗ)
 
-``weight_decay=λ`` on SGD, RMSprop and Adam is Keras 3's decoupled decay:
+``weight_decay=λ`` on SGD, RMSprop, Adam, Adagrad, Adamax and Nadam is Keras 3's decoupled decay:
 before each update, every weight that has a gradient shrinks,
 θ ← θ − η·λ·θ (not an L2 term added to the gradient, which is what
 ``torch.optim``'s own ``weight_decay`` does). Default None (no decay).
@@ -19,7 +24,12 @@ before each update, every weight that has a gradient shrinks,
 SGD with momentum matches Keras's ``v ← μv − ηg; θ ← θ + v`` exactly for a
 constant learning rate. Adam's and RMSprop's ε enters as in PyTorch
 (outside the square root, unscaled), which differs from Keras only at the
-scale of ε (1e-7 by default, as in Keras).
+scale of ε (1e-7 by default, as in Keras). Adagrad, Adamax and Nadam follow
+Keras 3's rules exactly, ε included: Adagrad and Adamax run the rules of
+``brainnet/_optim_rules.py`` (PyTorch places their ε otherwise), Nadam runs
+``torch.optim.NAdam`` with ``momentum_decay=1``, which makes PyTorch's
+momentum schedule μ_t = β₁(1 − ½·0.96^(t·ψ)) Keras's (PyTorch's default
+ψ = 0.004 would make μ_t nearly constant at β₁/2).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Any, Iterable
 import torch
 
 from . import schedules
+from ._optim_rules import KerasAdagrad, KerasAdamax
 from .schedules import LearningRateSchedule
 
 # `from brainnet.optimizers.schedules import CosineDecay` works as in Keras,
@@ -389,7 +400,117 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+class Adagrad(Optimizer):
+    """Adagrad: each weight's rate shrinks with the sum of its squared gradients.
+
+    Equation (Keras 3's rule)::
+
+        a ← a + g²;  θ ← θ − η·g / √(a + ε),  a starting at initial_accumulator_value
+
+    Args:
+        learning_rate: η, default 0.001 (Keras's default; Adagrad often wants more, e.g. 0.01).
+        initial_accumulator_value: a₀ ≥ 0, default 0.1.
+        epsilon: ε, default 1e-7.
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+
+    Raises:
+        ValueError: a negative ``initial_accumulator_value``.
+    """
+
+    torch_class = KerasAdagrad
+
+    def __init__(
+        self, learning_rate: float | LearningRateSchedule = 0.001, initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7, name: str = "Adagrad", lr: float | None = None, weight_decay: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
+        value = initial_accumulator_value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(
+                f"Adagrad: expected initial_accumulator_value to be a number ≥ 0, got {value!r}. "
+                "Fix: Adagrad(initial_accumulator_value=0.1)."
+            )
+        self.initial_accumulator_value, self.epsilon = float(value), float(epsilon)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax: Adam with the infinity norm of past gradients in place of their RMS.
+
+    Equation (Keras 3's rule)::
+
+        m ← β₁m + (1 − β₁)g;  u ← max(β₂u, |g|);  θ ← θ − η·m / ((1 − β₁ᵗ)(u + ε))
+
+    Args:
+        learning_rate: η, default 0.001.
+        beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
+        epsilon: ε, default 1e-7.
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+    """
+
+    torch_class = KerasAdamax
+
+    def __init__(
+        self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+        epsilon: float = 1e-7, name: str = "Adamax", lr: float | None = None, weight_decay: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam: Adam with Nesterov momentum (Dozat, 2015), Keras 3's schedule.
+
+    Equation (t the step, from 1)::
+
+        μ_t = β₁(1 − ½·0.96ᵗ);  Π_t = μ₁·μ₂⋯μ_t
+        m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g²
+        m̂ = μ_{t+1}·m / (1 − Π_t·μ_{t+1}) + (1 − μ_t)·g / (1 − Π_t)
+        θ ← θ − η·m̂ / (√(s/(1 − β₂ᵗ)) + ε)
+
+    Runs ``torch.optim.NAdam(momentum_decay=1)``: PyTorch's μ_t is
+    β₁(1 − ½·0.96^(t·ψ)), Keras's is ψ = 1.
+
+    Args:
+        learning_rate: η, default 0.001.
+        beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
+        epsilon: ε, default 1e-7.
+        weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+    """
+
+    torch_class = torch.optim.NAdam
+
+    def __init__(
+        self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+        epsilon: float = 1e-7, name: str = "Nadam", lr: float | None = None, weight_decay: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, name, lr)
+        self._set_decay(weight_decay)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "momentum_decay": 1.0}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
+            "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier: str | Optimizer) -> Optimizer:
@@ -410,9 +531,11 @@ def get(identifier: str | Optimizer) -> Optimizer:
             f"{type(identifier).__name__} (it is bound to weights that may not exist yet). "
             "Fix: optimizer=brainnet.optimizers.Adam(learning_rate=...) or optimizer='adam'."
         )
-    close = difflib.get_close_matches(str(identifier).lower(), list(_BY_NAME), n=1)
+    typed = str(identifier).lower()
+    # Swapped letters first ('adma' is 'adam', though difflib ranks 'adamax' closer).
+    close = [n for n in _BY_NAME if sorted(n) == sorted(typed)] or difflib.get_close_matches(typed, list(_BY_NAME), n=1)
     hint = f"optimizer={close[0]!r}" if close else "optimizer='adam'"
     raise ValueError(
-        f"Unknown optimizer {identifier!r}. Expected one of: sgd, rmsprop, adam, adamw "
+        f"Unknown optimizer {identifier!r}. Expected one of: {', '.join(_BY_NAME)} "
         f"(any case) or a brainnet.optimizers.Optimizer. Fix: {hint}."
     )

@@ -236,6 +236,9 @@ def test_lr_alias_warns_and_sets_learning_rate(cls):
         optimizers.RMSprop,
         optimizers.Adam,
         optimizers.AdamW,
+        optimizers.Adagrad,
+        optimizers.Adamax,
+        optimizers.Nadam,
     ],
 )
 def test_lr_alias_warning_points_at_the_caller(cls):
@@ -284,11 +287,12 @@ def test_get_instance_passthrough():
     assert optimizers.get(opt) is opt
 
 
-@pytest.mark.parametrize("name, suggestion", [("adma", "adam"), ("rmsporp", "rmsprop"), ("Adamw_", "adamw")])
+@pytest.mark.parametrize("name, suggestion", [("adma", "adam"), ("rmsporp", "rmsprop"), ("Adamw_", "adamw"),
+                                             ("nadma", "nadam"), ("adagard", "adagrad"), ("adamx", "adamax")])
 def test_get_unknown_name_suggests_closest(name, suggestion):
     with pytest.raises(
         ValueError,
-        match=rf"Unknown optimizer '{name}'\. Expected one of: sgd, rmsprop, adam, adamw \(any case\) or a "
+        match=rf"Unknown optimizer '{name}'\. Expected one of: sgd, rmsprop, adam, adamw, adagrad, adamax, nadam \(any case\) or a "
         rf"brainnet\.optimizers\.Optimizer\. Fix: optimizer='{suggestion}'\.",
     ):
         optimizers.get(name)
@@ -449,3 +453,201 @@ def test_same_layout_ignores_the_stride_of_length_1_axes():
     b = torch.zeros(4, 3, 2, 2)
     assert not _same_layout(b, b.contiguous(memory_format=torch.channels_last))
     assert _same_layout(b, b.clone())
+
+
+# ------------------------------------- Adagrad, Adamax, Nadam: Keras 3's rules
+# Written from Keras 3's update_step (keras/src/optimizers/{adagrad,adamax,nadam}.py),
+# one weight at a time with NumPy, t the step from 1.
+def np_adagrad(init, grads, lr, initial_accumulator_value=0.1, eps=1e-7, weight_decay=0.0):
+    """a ← a + g²; θ ← θ − η·g/√(a + ε) (decoupled decay −η·λ·θ first)."""
+    theta = [a.copy() for a in init]
+    acc = [np.full_like(a, initial_accumulator_value) for a in init]
+    for step in grads:
+        for i, g in enumerate(step):
+            theta[i] = theta[i] - lr * weight_decay * theta[i]
+            acc[i] = acc[i] + g * g
+            theta[i] = theta[i] - lr * g / np.sqrt(acc[i] + eps)
+    return theta
+
+
+def np_adamax(init, grads, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """m ← β₁m + (1 − β₁)g; u ← max(β₂u, |g|); θ ← θ − η·m/((1 − β₁ᵗ)(u + ε))."""
+    theta = [a.copy() for a in init]
+    m = [np.zeros_like(a) for a in init]
+    u = [np.zeros_like(a) for a in init]
+    for t, step in enumerate(grads, start=1):
+        for i, g in enumerate(step):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            u[i] = np.maximum(b2 * u[i], np.abs(g))
+            theta[i] = theta[i] - lr * m[i] / ((1 - b1**t) * (u[i] + eps))
+    return theta
+
+
+def np_nadam(init, grads, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras 3: μ_t = β₁(1 − ½·0.96ᵗ), Π_t = μ₁⋯μ_t;
+    m̂ = μ_{t+1}m/(1 − Π_t·μ_{t+1}) + (1 − μ_t)g/(1 − Π_t); θ ← θ − η·m̂/(√(s/(1 − β₂ᵗ)) + ε)."""
+    theta = [a.copy() for a in init]
+    m = [np.zeros_like(a) for a in init]
+    s = [np.zeros_like(a) for a in init]
+    product = 1.0
+    for t, step in enumerate(grads, start=1):
+        mu_t = b1 * (1 - 0.5 * 0.96**t)
+        mu_next = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        product = product * mu_t
+        for i, g in enumerate(step):
+            m[i] = m[i] + (g - m[i]) * (1 - b1)
+            s[i] = s[i] + (g * g - s[i]) * (1 - b2)
+            m_hat = mu_next * m[i] / (1 - product * mu_next) + (1 - mu_t) * g / (1 - product)
+            s_hat = s[i] / (1 - b2**t)
+            theta[i] = theta[i] - lr * m_hat / (np.sqrt(s_hat) + eps)
+    return theta
+
+
+KERAS_RULE_CASES = [
+    ("adagrad", lambda: optimizers.Adagrad(0.1, initial_accumulator_value=0.05, epsilon=1e-3),
+     lambda i, g: np_adagrad(i, g, 0.1, 0.05, 1e-3)),
+    ("adagrad-defaults", lambda: optimizers.Adagrad(), lambda i, g: np_adagrad(i, g, 0.001)),
+    ("adagrad-no-accumulator", lambda: optimizers.Adagrad(0.1, initial_accumulator_value=0.0),
+     lambda i, g: np_adagrad(i, g, 0.1, 0.0)),
+    ("adamax", lambda: optimizers.Adamax(0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
+     lambda i, g: np_adamax(i, g, 0.02, 0.8, 0.95, 1e-3)),
+    ("adamax-defaults", lambda: optimizers.Adamax(), lambda i, g: np_adamax(i, g, 0.001)),
+    ("nadam", lambda: optimizers.Nadam(0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
+     lambda i, g: np_nadam(i, g, 0.02, 0.8, 0.95, 1e-3)),
+    ("nadam-defaults", lambda: optimizers.Nadam(), lambda i, g: np_nadam(i, g, 0.001)),
+]
+
+
+@pytest.mark.parametrize("label, make, reference", KERAS_RULE_CASES, ids=[c[0] for c in KERAS_RULE_CASES])
+def test_adagrad_adamax_nadam_follow_keras_rules_in_float64(label, make, reference):
+    init, grads = make_params(), make_grads()
+    got = run_brainnet(make(), init, grads)
+    # Nadam: PyTorch keeps Π_t in a float32 scalar whatever the weights' dtype, hence 1e-7.
+    assert_params_close(got, reference(init, grads), rtol=1e-7 if "nadam" in label else 1e-12, atol=1e-12)
+    assert not np.allclose(got[0], init[0], rtol=0, atol=1e-4)  # the weights did move
+
+
+@pytest.mark.parametrize("label, make, reference", KERAS_RULE_CASES, ids=[c[0] for c in KERAS_RULE_CASES])
+def test_adagrad_adamax_nadam_follow_keras_rules_in_float32(label, make, reference):
+    init = [a.astype(np.float32) for a in make_params()]
+    grads = [[g.astype(np.float32) for g in step] for step in make_grads()]
+    got = run_brainnet(make(), init, grads)
+    expected = reference([a.astype(np.float64) for a in init], [[g.astype(np.float64) for g in s] for s in grads])
+    assert all(g.dtype == np.float32 for g in got)
+    assert_params_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_keras_rules_differ_from_torch_defaults_where_the_docstring_says():
+    """PyTorch's own Adagrad (ε outside the root), Adamax (ε in the norm) and NAdam
+    (momentum_decay 0.004) end elsewhere than Keras's rules; brainnet's do not."""
+    init, grads = make_params(), make_grads()
+    cases = [
+        (optimizers.Adagrad(0.1, epsilon=0.01), torch.optim.Adagrad,
+         {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 0.01}),
+        (optimizers.Adamax(0.1, epsilon=0.01), torch.optim.Adamax, {"lr": 0.1, "eps": 0.01}),
+        (optimizers.Nadam(0.1), torch.optim.NAdam, {"lr": 0.1, "eps": 1e-7}),
+    ]
+    for ours, torch_cls, kwargs in cases:
+        got = run_brainnet(ours, init, grads)
+        theirs = run_torch(torch_cls, kwargs, init, grads)
+        assert not np.allclose(got[0], theirs[0], rtol=1e-6, atol=0), type(ours).__name__
+
+
+def test_adagrad_first_step_by_hand():
+    # a = 0.1 + 0.3² = 0.19; θ = 1 − 0.5·0.3/√(0.19 + 1e-7)
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = optimizers.Adagrad(0.5)
+    opt.build([p])
+    p.grad = torch.tensor([0.3], dtype=torch.float64)
+    opt.step()
+    assert p.item() == pytest.approx(1.0 - 0.5 * 0.3 / np.sqrt(0.19 + 1e-7), abs=1e-15)
+
+
+def test_new_optimizers_keras_defaults_and_config_round_trip():
+    assert optimizers.Adagrad().get_config() == {"name": "Adagrad", "learning_rate": 0.001,
+                                                 "initial_accumulator_value": 0.1, "epsilon": 1e-7}
+    assert optimizers.Adamax().get_config() == {"name": "Adamax", "learning_rate": 0.001, "beta_1": 0.9,
+                                                "beta_2": 0.999, "epsilon": 1e-7}
+    assert optimizers.Nadam().get_config() == {"name": "Nadam", "learning_rate": 0.001, "beta_1": 0.9,
+                                               "beta_2": 0.999, "epsilon": 1e-7}
+    for cls in (optimizers.Adagrad, optimizers.Adamax, optimizers.Nadam):
+        opt = cls(learning_rate=0.03, epsilon=1e-4, weight_decay=0.01)
+        assert cls(**opt.get_config()).get_config() == opt.get_config()
+
+
+@pytest.mark.parametrize("name, cls", [("adagrad", optimizers.Adagrad), ("Adagrad", optimizers.Adagrad),
+                                       ("nadam", optimizers.Nadam), ("NADAM", optimizers.Nadam),
+                                       ("adamax", optimizers.Adamax), ("Adamax", optimizers.Adamax)])
+def test_new_optimizers_by_name(name, cls):
+    assert type(optimizers.get(name)) is cls
+
+
+@pytest.mark.parametrize("cls", [optimizers.Adagrad, optimizers.Adamax, optimizers.Nadam])
+def test_new_optimizers_take_the_lr_alias_and_decoupled_weight_decay(cls):
+    with pytest.warns(DeprecationWarning, match=rf"{cls.__name__}\(lr=\.\.\.\) is the old Keras spelling"):
+        assert cls(lr=0.1).learning_rate == 0.1
+    # θ ← θ − η·λ·θ, then the plain update of the decayed weights
+    lr, lam = 0.1, 0.5
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    v = torch.nn.Parameter(w.detach() * (1 - lr * lam))
+    decayed, plain = cls(learning_rate=lr, weight_decay=lam), cls(learning_rate=lr)
+    decayed.build([w])
+    plain.build([v])
+    w.grad = torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64)
+    v.grad = w.grad.clone()
+    decayed.step()
+    plain.step()
+    torch.testing.assert_close(w.detach(), v.detach(), rtol=0, atol=1e-12)
+
+
+def test_adagrad_follows_a_learning_rate_schedule():
+    from brainnet.optimizers.schedules import ExponentialDecay
+
+    schedule = ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    init, grads = make_params(), make_grads()
+    got = run_brainnet(optimizers.Adagrad(schedule), init, grads)
+    rates = [schedule(t) for t in range(STEPS)]
+    assert rates[1] == pytest.approx(0.05)
+    assert_params_close(got, np_adagrad_by_step(rates, init, grads))
+
+
+def np_adagrad_by_step(rates, init, grads):
+    """Adagrad with the rate of step t taken from ``rates[t]``."""
+    theta = [a.copy() for a in init]
+    acc = [np.full_like(a, 0.1) for a in init]
+    for lr, step in zip(rates, grads):
+        for i, g in enumerate(step):
+            acc[i] = acc[i] + g * g
+            theta[i] = theta[i] - lr * g / np.sqrt(acc[i] + 1e-7)
+    return theta
+
+
+@pytest.mark.parametrize("cls", [optimizers.Adamax, optimizers.Nadam])
+def test_adamax_and_nadam_follow_a_learning_rate_schedule(cls):
+    """With a schedule, each step equals a fresh optimizer's step taken at that
+    step's rate from the same state (checked by stepping a twin at the constant rate)."""
+    from brainnet.optimizers.schedules import ExponentialDecay
+
+    schedule = ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    init, grads = make_params(), make_grads()
+    scheduled = cls(schedule)
+    twin = cls(0.1)
+    a = [torch.nn.Parameter(torch.from_numpy(x.copy())) for x in init]
+    b = [torch.nn.Parameter(torch.from_numpy(x.copy())) for x in init]
+    scheduled.build(a)
+    twin.build(b)
+    for t, step in enumerate(grads):
+        twin.learning_rate = schedule(t)
+        for pa, pb, g in zip(a, b, step):
+            pa.grad, pb.grad = torch.from_numpy(g.copy()), torch.from_numpy(g.copy())
+        scheduled.step()
+        twin.step()
+        assert scheduled.torch_optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**t)
+    for pa, pb in zip(a, b):
+        torch.testing.assert_close(pa.detach(), pb.detach(), rtol=0, atol=0)
+
+
+def test_adagrad_initial_accumulator_validation():
+    with pytest.raises(ValueError, match=r"Adagrad: expected initial_accumulator_value to be a number ≥ 0, got "
+                                         r"-0\.1\. Fix: Adagrad\(initial_accumulator_value=0\.1\)\."):
+        optimizers.Adagrad(initial_accumulator_value=-0.1)

@@ -85,6 +85,31 @@ def test_sequential_round_trip_predicts_evaluates_and_continues_fit_identically(
     assert same_weights(model, loaded)
 
 
+@pytest.mark.parametrize("name, cls", [("adagrad", "Adagrad"), ("adamax", "Adamax"), ("nadam", "Nadam")])
+def test_adagrad_adamax_nadam_by_name_save_their_state_and_resume_identically(tmp_path, name, cls):
+    x, y = images()
+    set_random_seed(0)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(5, activation="relu"), Dense(3, activation="softmax")])
+    model.compile(optimizer=name, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "o.brainnet")
+    loaded = load_model(tmp_path / "o.brainnet")
+    assert type(loaded.optimizer) is getattr(brainnet.optimizers, cls)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    saved_state = model.optimizer.torch_optimizer.state_dict()["state"]
+    loaded_state = loaded.optimizer.torch_optimizer.state_dict()["state"]
+    assert saved_state.keys() == loaded_state.keys()
+    for index, values in saved_state.items():
+        assert values.keys() == loaded_state[index].keys()
+        for key, value in values.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(loaded_state[index][key])), key
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    loaded.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    assert same_weights(model, loaded)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
 def test_without_optimizer_state_the_moments_start_over(tmp_path):
     model = trained_cnn()
     model.save(tmp_path / "m.brainnet", include_optimizer=False)
