@@ -7,7 +7,9 @@ Two forms, as in Keras:
 * classes ``Loss(...)(y_true, y_pred)`` return the batch mean, e.g.
   ``SparseCategoricalCrossentropy(from_logits=True)``.
 
-``compile(loss=...)`` takes either form or the name as a string.
+``compile(loss=...)`` takes either form or the name as a string: the
+function's name (``"sparse_categorical_crossentropy"``, ``"mse"``) or, as in
+Keras 3, the class's (``"SparseCategoricalCrossentropy"``), in any case.
 
 Equations (per sample; ``p`` = predicted probabilities clipped to
 [ε, 1 − ε] with ε = 1e-7 as Keras does, ``z`` = logits when ``from_logits``):
@@ -308,9 +310,15 @@ _FUNCTIONS = {
 }
 
 
+# Keras 3 also takes a loss's class name as a string (loss="SparseCategoricalCrossentropy").
+_CLASS_NAMES = {cls.__name__: cls for cls in _FUNCTIONS.values()}
+
+
 def get(identifier: str | Loss | Callable) -> Loss:
-    """Return a ``Loss`` for a Keras name, a ``Loss`` instance, one of this
-    module's functions, or any ``fn(y_true, y_pred)`` (averaged over the batch).
+    """Return a ``Loss`` for a Keras name (``"mse"``, or a class name as Keras 3
+    takes it: ``"SparseCategoricalCrossentropy"``; any case), a ``Loss``
+    instance, one of this module's functions, or any ``fn(y_true, y_pred)``
+    (averaged over the batch).
 
     Raises:
         ValueError: unknown name.
@@ -319,15 +327,18 @@ def get(identifier: str | Loss | Callable) -> Loss:
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
-    if isinstance(identifier, str) and identifier.lower() in _CLASSES:
-        return _CLASSES[identifier.lower()]()
+    by_lower = {name.lower(): cls for name, cls in (*_CLASSES.items(), *_CLASS_NAMES.items())}
+    if isinstance(identifier, str) and identifier.lower() in by_lower:
+        return by_lower[identifier.lower()]()
     if callable(identifier) and not isinstance(identifier, str):
         if identifier in _FUNCTIONS:
             return _FUNCTIONS[identifier]()
         return Loss(identifier, getattr(identifier, "__name__", "loss"))
-    close = difflib.get_close_matches(str(identifier), list(_CLASSES), n=1)
-    hint = f"loss={close[0]!r}" if close else "loss='sparse_categorical_crossentropy' for integer class labels"
+    spelled = {name.lower(): name for name in (*_CLASSES, *_CLASS_NAMES)}
+    close = difflib.get_close_matches(str(identifier).lower(), list(spelled), n=1)
+    hint = f"loss={spelled[close[0]]!r}" if close else "loss='sparse_categorical_crossentropy' for integer class labels"
     raise ValueError(
-        f"Unknown loss {identifier!r}. Expected one of: {', '.join(_CLASSES)}, a "
-        f"brainnet.losses.Loss, or a function fn(y_true, y_pred). Fix: {hint}."
+        f"Unknown loss {identifier!r}. Expected one of: {', '.join(_CLASSES)}, or a class name "
+        f"({', '.join(_CLASS_NAMES)}), in any case; a brainnet.losses.Loss, or a function fn(y_true, y_pred). "
+        f"Fix: {hint}."
     )

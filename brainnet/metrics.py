@@ -205,14 +205,21 @@ class _FunctionMetric(Metric):
         return self.fn(y_true, y_pred)
 
 
-_BY_NAME: dict[str, Callable[[], Metric]] = {
+# A metric named by a string is called by that string in the history, as Keras 3
+# names it. Names are case-sensitive, as in Keras, except accuracy/acc (below).
+_BY_NAME: dict[str, type[Metric]] = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy,
     "mean_squared_error": MeanSquaredError,
-    "mse": lambda: MeanSquaredError(name="mse"),
+    "mse": MeanSquaredError,
+    "MSE": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
-    "mae": lambda: MeanAbsoluteError(name="mae"),
+    "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
+    # Keras 3 also takes the class names
+    **{cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+                                     MeanSquaredError, MeanAbsoluteError)},
 }
 _ACCURACY_BY_LOSS_KIND = {
     "sparse": SparseCategoricalAccuracy,
@@ -227,9 +234,11 @@ def get(
     output_units: int | None = None,
     label_rank_lower: bool = False,
 ) -> Metric:
-    """Return a ``Metric`` for a name, an instance, or ``fn(y_true, y_pred)``.
+    """Return a ``Metric`` for a name (``"mse"``, or a class name as Keras 3
+    takes it: ``"SparseCategoricalAccuracy"``), an instance, or ``fn(y_true, y_pred)``.
+    A metric given by name carries that name (the key in ``History``), as in Keras 3.
 
-    ``"accuracy"`` / ``"acc"`` picks the variant from the loss's kind; for
+    ``"accuracy"`` / ``"acc"`` (any case) picks the variant from the loss's kind; for
     other losses, from the shapes: one output unit → binary, labels of lower
     rank than the output → sparse, else categorical.
 
@@ -240,19 +249,19 @@ def get(
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
-    if isinstance(identifier, str) and identifier in ("accuracy", "acc"):
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):  # "Accuracy" too, as Keras 3
         kind = loss.kind if loss is not None else "regression"
         if kind not in _ACCURACY_BY_LOSS_KIND:
             kind = "binary" if output_units == 1 else "sparse" if label_rank_lower else "categorical"
         return _ACCURACY_BY_LOSS_KIND[kind](name=identifier)
     if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
+        return _BY_NAME[identifier](name=identifier)
     if callable(identifier) and not isinstance(identifier, str):
         return _FunctionMetric(identifier, getattr(identifier, "__name__", "metric"))
     known = ["accuracy", *_BY_NAME]
     close = difflib.get_close_matches(str(identifier), known, n=1)
     hint = f"metrics=[{close[0]!r}]" if close else "metrics=['accuracy']"
     raise ValueError(
-        f"Unknown metric {identifier!r}. Expected one of: {', '.join(known)}, a "
+        f"Unknown metric {identifier!r}. Expected one of: {', '.join(known)} (case-sensitive, as in Keras), a "
         f"brainnet.metrics.Metric, or a function fn(y_true, y_pred). Fix: {hint}."
     )

@@ -227,6 +227,28 @@ def test_get_by_name(name, cls):
 
 
 @pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("SparseCategoricalCrossentropy", losses.SparseCategoricalCrossentropy),
+        ("SparseCategoricalCrossEntropy", losses.SparseCategoricalCrossentropy),
+        ("CategoricalCrossentropy", losses.CategoricalCrossentropy),
+        ("BinaryCrossentropy", losses.BinaryCrossentropy),
+        ("MeanSquaredError", losses.MeanSquaredError),
+        ("MeanAbsoluteError", losses.MeanAbsoluteError),
+    ],
+)
+def test_get_by_keras_class_name(name, cls):
+    loss = losses.get(name)
+    assert type(loss) is cls and loss.get_config() == cls().get_config()
+
+
+def test_get_misspelt_class_name_suggests_the_class_name():
+    with pytest.raises(ValueError, match=r"Unknown loss 'SparseCategoricalCrosentropy'.*"
+                                         r"Fix: loss='SparseCategoricalCrossentropy'\."):
+        losses.get("SparseCategoricalCrosentropy")
+
+
+@pytest.mark.parametrize(
     "fn, cls",
     [
         (losses.categorical_crossentropy, losses.CategoricalCrossentropy),
@@ -261,9 +283,10 @@ def test_get_unknown_name_error():
     with pytest.raises(
         ValueError,
         match=r"Unknown loss 'categorical_crossentropyy'\. Expected one of: categorical_crossentropy, "
-        r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, mean_absolute_error, mae, a "
-        r"brainnet\.losses\.Loss, or a function fn\(y_true, y_pred\)\. "
-        r"Fix: loss='categorical_crossentropy'\.",
+        r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, mean_absolute_error, mae, "
+        r"or a class name \(CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, "
+        r"MeanSquaredError, MeanAbsoluteError\), in any case; a brainnet\.losses\.Loss, or a function "
+        r"fn\(y_true, y_pred\)\. Fix: loss='categorical_crossentropy'\.",
     ):
         losses.get("categorical_crossentropyy")
 

@@ -209,7 +209,73 @@ def test_get_metric_class_instantiates_it():
 def test_get_unknown_name_suggests_closest():
     with pytest.raises(
         ValueError,
-        match=r"Unknown metric 'accurcy'\. Expected one of: accuracy, sparse_categorical_accuracy, .*a "
+        match=r"Unknown metric 'accurcy'\. Expected one of: accuracy, sparse_categorical_accuracy, .*, a "
         r"brainnet\.metrics\.Metric, or a function fn\(y_true, y_pred\)\. Fix: metrics=\['accuracy'\]\.",
     ):
         metrics.get("accurcy")
+
+
+# ------------------------------------------------ Keras 3's class names as strings
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("SparseCategoricalAccuracy", metrics.SparseCategoricalAccuracy),
+        ("CategoricalAccuracy", metrics.CategoricalAccuracy),
+        ("BinaryAccuracy", metrics.BinaryAccuracy),
+        ("MeanSquaredError", metrics.MeanSquaredError),
+        ("MeanAbsoluteError", metrics.MeanAbsoluteError),
+        ("MSE", metrics.MeanSquaredError),
+        ("MAE", metrics.MeanAbsoluteError),
+    ],
+)
+def test_get_by_keras_class_name_keeps_the_name_given(name, cls):
+    m = metrics.get(name)
+    assert type(m) is cls and m.name == name  # Keras 3: the string is the metric's name
+
+
+def test_class_name_metric_computes_as_the_class():
+    m = metrics.get("SparseCategoricalAccuracy")
+    m.update_state(t(LABELS, torch.int64), PRED)
+    assert m.result() == 0.75
+
+
+@pytest.mark.parametrize("name", ["Accuracy", "ACC", "acc"])
+def test_accuracy_in_any_case_picks_the_variant_of_the_loss(name):
+    """Keras 3 compares str(identifier).lower() with 'accuracy'/'acc'."""
+    m = metrics.get(name, losses.SparseCategoricalCrossentropy())
+    assert type(m) is metrics.SparseCategoricalAccuracy and m.name == name
+
+
+def test_get_unknown_class_name_suggests_the_spelling():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown metric 'SparseCategoricalAccurcy'\. Expected one of: accuracy, .*SparseCategoricalAccuracy.* "
+        r"\(case-sensitive, as in Keras\), a brainnet\.metrics\.Metric, or a function fn\(y_true, y_pred\)\. "
+        r"Fix: metrics=\['SparseCategoricalAccuracy'\]\.",
+    ):
+        metrics.get("SparseCategoricalAccurcy")
+
+
+def test_compile_with_keras_class_names_trains_reports_and_saves(tmp_path):
+    import numpy as np
+
+    import brainnet
+    from brainnet.layers import Dense
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    brainnet.utils.set_random_seed(0)
+    model = brainnet.Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile(optimizer="adam", loss="SparseCategoricalCrossentropy", metrics=["SparseCategoricalAccuracy"])
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert list(history.history) == ["loss", "SparseCategoricalAccuracy"]
+    probabilities = model.predict(x, verbose=0)
+    expected = float(np.mean(probabilities.argmax(-1) == y))
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy == pytest.approx(expected)
+    assert loss == pytest.approx(float(np.mean(-np.log(probabilities[np.arange(32), y]))), rel=1e-5)
+    model.save(tmp_path / "m.brainnet")
+    loaded = brainnet.models.load_model(tmp_path / "m.brainnet")
+    assert loaded.evaluate(x, y, verbose=0) == [loss, accuracy]
+    assert type(loaded.trainer.loss) is losses.SparseCategoricalCrossentropy
