@@ -17,6 +17,7 @@ from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Multiply
+from .noise import GaussianDropout, GaussianNoise
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
@@ -49,6 +50,8 @@ __all__ = [
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax",
+    # noise (training only)
+    "GaussianNoise", "GaussianDropout",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     # convolution and pooling

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from ._random import check_seed, generator_for
 from .base import Layer
 
 _PADDING = {"reflect": "reflection", "mirror": "reflection", "nearest": "border", "constant": "zeros"}
@@ -77,12 +78,7 @@ class _Augmentation(Layer):
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(
-                f"{type(self).__name__}: expected seed to be an integer or None, got {seed!r}. "
-                f"Fix: {type(self).__name__}(..., seed=42)."
-            )
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed(type(self).__name__, seed)
         self._generator: torch.Generator | None = None
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
@@ -100,9 +96,7 @@ class _Augmentation(Layer):
 
     def _rand(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """U[0, 1) of ``shape`` on ``like``'s device, from the layer's generator."""
-        if self.seed is not None and (self._generator is None or self._generator.device != like.device):
-            self._generator = torch.Generator(device=like.device).manual_seed(self.seed)
-        return torch.rand(shape, generator=self._generator, device=like.device, dtype=like.dtype)
+        return torch.rand(shape, generator=generator_for(self, like), device=like.device, dtype=like.dtype)
 
     def _uniform(self, n: int, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
         return low + (high - low) * self._rand((n,), like)
@@ -505,7 +499,7 @@ class RandomErasing(_Augmentation):
         in_cols = (cols >= left[:, None]) & (cols < (left + w)[:, None])  # (B, W)
         mask = in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None]  # (B, H, W)
         if self.value == "random":
-            fill = torch.randn(x.shape, generator=self._generator, device=x.device, dtype=x.dtype)
+            fill = torch.randn(x.shape, generator=generator_for(self, x), device=x.device, dtype=x.dtype)
         else:
             fill = x.new_tensor(self.value)
             if fill.dim() == 1 and fill.numel() != channels:

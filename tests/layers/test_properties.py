@@ -37,6 +37,7 @@ from brainnet.layers import (
     TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
     Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose, Cropping1D, Cropping2D,
     UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
+    GaussianNoise, GaussianDropout,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -168,6 +169,14 @@ def test_reshape(target, shape):
 def test_dropout_and_activation(rate, name, shape, training):
     run_and_check(lambda: Dropout(rate), tensor(shape), lambda layer, x: layer(x, training=training))
     run_and_check(lambda: Activation(name), tensor(shape))
+
+
+@given(rate=rates, stddev=mostly(st.sampled_from([0.0, 0.1, 2.0]), [-1.0, "0.1", None, float("inf")]),
+       seed=mostly(st.integers(0, 9), [1.5, "1"]), shape=shapes(1, 4), training=bools)
+def test_noise(rate, stddev, seed, shape, training):
+    call = lambda layer, x: layer(x, training=training)  # noqa: E731
+    run_and_check(lambda: GaussianNoise(stddev, seed=seed), tensor(shape), call)
+    run_and_check(lambda: GaussianDropout(rate, seed=seed), tensor(shape), call)
 
 
 # ------------------------------------------------------------------ convolution and pooling
