@@ -37,6 +37,7 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from .axes import Permute, RepeatVector
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
@@ -49,6 +50,7 @@ __all__ = [
     "Input",
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
+    "RepeatVector", "Permute",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax",
     # noise (training only)
     "GaussianNoise", "GaussianDropout",

@@ -38,6 +38,7 @@ from brainnet.layers import (
     Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose, Cropping1D, Cropping2D,
     UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     GaussianNoise, GaussianDropout,
+    Permute, RepeatVector,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -177,6 +178,14 @@ def test_noise(rate, stddev, seed, shape, training):
     call = lambda layer, x: layer(x, training=training)  # noqa: E731
     run_and_check(lambda: GaussianNoise(stddev, seed=seed), tensor(shape), call)
     run_and_check(lambda: GaussianDropout(rate, seed=seed), tensor(shape), call)
+
+
+@given(n=counts, dims=mostly(st.integers(1, 3).flatmap(lambda k: st.permutations(list(range(1, k + 1)))),
+                            [(0, 1), (1, 1), (), None, "21"]),
+       shape=shapes(1, 5, rank=3))
+def test_repeat_vector_and_permute(n, dims, shape):
+    run_and_check(lambda: RepeatVector(n), tensor(shape))
+    run_and_check(lambda: Permute(dims), tensor(shape))
 
 
 # ------------------------------------------------------------------ convolution and pooling
