@@ -8,7 +8,8 @@ back into a class by looking it up, in this order, in:
 2. the classes and functions registered with ``@register_serializable()``;
 3. brainnet's own classes of that kind (``brainnet.layers``, the models,
    ``brainnet.optimizers`` and their schedules, ``brainnet.losses``,
-   ``brainnet.metrics``, ``brainnet.activations``, ``brainnet.regularizers``).
+   ``brainnet.metrics``, ``brainnet.activations``, ``brainnet.regularizers``;
+   a ``Lambda`` layer's function has no built-in names).
 
 Nothing else: a name is never imported as a module path, so a file naming
 ``os.system`` or ``subprocess.Popen`` gets an error, not a call.
@@ -123,6 +124,8 @@ def _builtins(kind: str) -> dict[str, Any]:
         from . import activations
 
         return dict(activations._BY_NAME)
+    if kind == "function":  # a Lambda layer's function: registered (or in custom_objects) only
+        return {}
     if kind == "regularizer":
         from . import regularizers
 

@@ -16,6 +16,7 @@ from .convolution import Conv1D, Conv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
+from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Multiply
 from .noise import GaussianDropout, GaussianNoise
 from .normalization import BatchNormalization, LayerNormalization
@@ -50,7 +51,7 @@ __all__ = [
     "Input",
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
-    "RepeatVector", "Permute",
+    "RepeatVector", "Permute", "Lambda",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax",
     # noise (training only)
     "GaussianNoise", "GaussianDropout",
