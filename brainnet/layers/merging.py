@@ -1,4 +1,5 @@
-"""Merging layers: join several inputs into one (Concatenate, Add, Multiply, Average)."""
+"""Merging layers: join several inputs into one (Concatenate, Add, Subtract,
+Multiply, Average, Maximum, Minimum)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,59 @@ class Average(_Merge):
 
     def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(list(inputs)).mean(0)
+
+
+class Subtract(_Merge):
+    """Element-wise difference of two inputs: ``y = x_1 − x_2``.
+
+    Input: a list of exactly two tensors of one shape. Output: that shape.
+
+    Raises:
+        ValueError: not exactly two inputs, or shapes that differ.
+    """
+
+    equation = "y = x_1 − x_2"
+
+    def _check(self, input_shape: Any, same_axes: slice | None) -> list[Shape]:
+        if isinstance(input_shape, list) and len(input_shape) > 2:
+            raise ValueError(
+                f"Layer '{self.name}' (Subtract): expected exactly two inputs, got {len(input_shape)}. "
+                "Fix: Subtract()([a, b]) computes a − b; for more terms, Add()([a, Lambda(lambda t: -t)(b), ...])."
+            )
+        return super()._check(input_shape, same_axes)
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return inputs[0] - inputs[1]
+
+
+class Maximum(_Merge):
+    """Element-wise maximum: ``y = max_i x_i``.
+
+    Input: a list of tensors of one shape. Output: that shape.
+    """
+
+    equation = "y = max_i x_i"
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = torch.maximum(out, x)
+        return out
+
+
+class Minimum(_Merge):
+    """Element-wise minimum: ``y = min_i x_i``.
+
+    Input: a list of tensors of one shape. Output: that shape.
+    """
+
+    equation = "y = min_i x_i"
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = torch.minimum(out, x)
+        return out
 
 
 class Concatenate(_Merge):

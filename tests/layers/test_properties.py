@@ -39,6 +39,7 @@ from brainnet.layers import (
     UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     GaussianNoise, GaussianDropout,
     Permute, RepeatVector,
+    Subtract, Maximum, Minimum,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -449,7 +450,7 @@ def test_positions(cls, length, shape, wavelength):
 
 
 # ------------------------------------------------------------------ merging, wrappers
-@given(cls=st.sampled_from([Add, Multiply, Average, Concatenate]), axis=st.one_of(st.just(-1), st.integers(-4, 4),
+@given(cls=st.sampled_from([Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate]), axis=st.one_of(st.just(-1), st.integers(-4, 4),
        st.sampled_from(["1", None, 1.5])), shapes_=st.lists(shapes(1, 4, max_dim=3), min_size=0, max_size=3),
        same=bools)
 def test_merging(cls, axis, shapes_, same):
