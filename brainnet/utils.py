@@ -1,4 +1,5 @@
-"""Utilities with Keras's names: ``to_categorical``, ``pad_sequences`` and ``set_random_seed``."""
+"""Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed`` and
+``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .models.visualization import plot_model
+
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
