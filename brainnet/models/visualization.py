@@ -73,7 +73,7 @@ def _dtype_text(dtype: Any) -> str:
 
 
 def _labels(layer: Layer | None, title: tuple[str, str], in_shape: Any, out_shape: Any, dtype: Any,
-            shared: str | None, options: dict[str, bool]) -> list[str]:
+            shared: str | None, options: dict[str, bool], with_input: bool = True) -> list[str]:
     name, kind = title
     lines = [f"{name} ({kind})" if options["show_layer_names"] else kind]
     if options["show_layer_activations"] and layer is not None and getattr(layer, "activation", None) is not None:
@@ -81,7 +81,7 @@ def _labels(layer: Layer | None, title: tuple[str, str], in_shape: Any, out_shap
     if shared:
         lines.append(shared)
     if options["show_shapes"]:
-        if layer is not None:  # an InputLayer has no input shape (Keras)
+        if layer is not None and with_input:  # an InputLayer has no input shape (Keras)
             lines.append(f"Input shape: {_shape_text(in_shape)}")
         lines.append(f"Output shape: {_shape_text(out_shape)}")
     if options["show_dtype"]:
@@ -126,8 +126,8 @@ def _stack_graph(model: Model, options: dict[str, bool], chain: bool) -> tuple[l
     previous = model.input_shape if chain else None
     dtype = model.dtype if model.input_shape is not None else None
     for i, (layer, shape, _) in enumerate(rows):
-        boxes.append(Box(_labels(layer, (layer.name, type(layer).__name__), previous, shape, dtype, None, options),
-                         i, layer))
+        boxes.append(Box(_labels(layer, (layer.name, type(layer).__name__), previous, shape, dtype, None, options,
+                                 with_input=chain), i, layer))
         previous = shape if chain else None
     edges = [(i, i + 1) for i in range(len(boxes) - 1)] if chain else []
     return boxes, edges
@@ -273,8 +273,8 @@ def model_layout(model: Model, show_shapes: bool = False, show_dtype: bool = Fal
                     "not a graph,\nso its layers are shown in the order it holds them, without arrows.")
         if model.input_shape is None:
             note = ((note + "\n") if note else "") + (
-                f"'{model.name}' is not built yet, so its shapes are '?': give the first layer input_shape= "
-                "or call model.build((None, ...)).")
+                f"'{model.name}' is not built yet, so its shapes are '?':\nbuild it first (input_shape= on the "
+                "first layer, model.build((None, ...)) or a call on data).")
         if not boxes:
             note = ((note + "\n") if note else "") + f"'{model.name}' has no layers yet."
     for box in boxes:
@@ -326,7 +326,8 @@ def plot_model(model: Model, to_file: str | os.PathLike = "model.png", show_shap
     box to each call that reads its output; a Sequential is a chain.
     A subclassed model's ``call`` is Python code, not a graph: where Keras
     draws a single box, brainnet draws its layers in the order it holds them,
-    without arrows, under a note saying so. A model not built yet is drawn
+    without arrows and with output shapes only (as ``summary()``), under a
+    note saying so. A model not built yet is drawn
     with '?' shapes, as ``summary()`` prints it.
 
     Args:
