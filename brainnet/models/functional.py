@@ -78,6 +78,19 @@ class Functional(Model):
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
+        # Keras 3: outputs={"name": tensor, ...} names the outputs; the model then returns
+        # (and predict gives) a dict, and losses, metrics and y may be keyed by those names.
+        self._output_keys: list[str] | None = None
+        if isinstance(outputs, dict):
+            bad = [k for k in outputs if not isinstance(k, str)]
+            if bad or not outputs:
+                raise TypeError(
+                    f"Model: expected outputs as a dict to map names (strings) to symbolic tensors, got "
+                    f"{'an empty dict' if not outputs else 'keys ' + repr(bad)}. Fix: "
+                    "Model(inputs, outputs={'digit': digit_output, 'parity': parity_output})."
+                )
+            self._output_keys = list(outputs)
+            outputs = list(outputs.values())
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self._inputs = _as_list(inputs)
@@ -110,8 +123,14 @@ class Functional(Model):
 
     @property
     def output_names(self) -> list[str]:
-        """One name per output: the name of the layer that produces it (Keras)."""
-        return [t.name for t in self._outputs]
+        """One name per output: its key when the outputs were given as a dict, else the
+        name of the layer that produces it (Keras)."""
+        return list(self._output_keys) if self._output_keys else [t.name for t in self._outputs]
+
+    def keyed(self, results: list[Any]) -> Any:
+        """One value per output as the model gives them: a dict by name when the outputs
+        were given as a dict, else as they are."""
+        return dict(zip(self._output_keys, results)) if self._output_keys else results
 
     def input_dtypes(self, count: int) -> list[torch.dtype | None]:
         return [None if t.dtype.is_floating_point else torch.int64 for t in self._inputs]
@@ -183,6 +202,7 @@ class Functional(Model):
             "outputs": ref(self._outputs),
             "multi_input": self._multi_input,
             "multi_output": self._multi_output,
+            "output_keys": self._output_keys,
         }
 
     @classmethod
@@ -215,6 +235,9 @@ class Functional(Model):
             out = layer(resolve(node["inputs"]), **{k: resolve(v) for k, v in node["kwargs"].items()})
             node_outputs.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = resolve(config["outputs"])
+        if config.get("output_keys"):
+            outputs = dict(zip(config["output_keys"], outputs))
+            config = {**config, "multi_output": True}
         return cls(
             inputs if config["multi_input"] else inputs[0],
             outputs if config["multi_output"] else outputs[0],
@@ -224,7 +247,8 @@ class Functional(Model):
 
     # ------------------------------------------------------------ running
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self._run(inputs, training, pre_activation=False)
+        out = self._run(inputs, training, pre_activation=False)
+        return self.keyed(out) if self._output_keys else out
 
     def call_pre_activation(self, inputs: Any) -> Any:
         return self._run(inputs, None, pre_activation=True)

@@ -380,7 +380,7 @@ class Trainer:
                 logits = self.model.output_activation(logits)
             return self._regularized(loss), [loss], [logits]
         preds = self.model(self._model_input(xs))
-        preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        preds = _listed(preds)
         if sws:
             losses = [h.loss(y, p, sample_weight=w) for h, y, p, w in zip(self.heads, ys, preds, sws)]
         else:
@@ -741,9 +741,18 @@ class Trainer:
             for start in range(0, xs[0].shape[0], batch_size):
                 with self.autocast():
                     out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
-                chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
+                chunks.append(_listed(out))
         outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
+        if getattr(self.model, "_output_keys", None):  # outputs given as a dict: predict gives one
+            return self.model.keyed(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _listed(out: Any) -> list[Any]:
+    """A model's output(s) as a list: a tensor, a list of them, or a dict by output name (in order)."""
+    if isinstance(out, dict):
+        return list(out.values())
+    return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
 def _as_returned(logs: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:

@@ -8,7 +8,7 @@ import torch
 
 import brainnet
 from brainnet.layers import Concatenate, Conv2D, Dense, Flatten, Input, Layer
-from brainnet.models import Model, Sequential
+from brainnet.models import Model, Sequential, load_model
 from brainnet.utils import set_random_seed
 
 
@@ -160,3 +160,51 @@ def test_errors():
         Model([a, b], [Dense(1, name="o1")(a), Dense(1, name="o2")(b)]).compile(loss={"nope": "mse"})
     with pytest.raises(TypeError, match=r"has no values, so it cannot be used in an if"):
         bool(a)
+
+
+# ------------------------------------------------------------ outputs as a dict (Keras 3)
+def _dict_model():
+    torch.manual_seed(0)
+    inp = Input((4,), name="features")
+    hidden = Dense(8, activation="relu")(inp)
+    return Model(inp, {"prob": Dense(1, activation="sigmoid", name="head_a")(hidden),
+                       "cls": Dense(3, activation="softmax", name="head_b")(hidden)})
+
+
+def test_outputs_given_as_a_dict_name_the_outputs_everywhere(tmp_path):
+    model = _dict_model()
+    assert model.output_names == ["prob", "cls"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype("float32")
+    y_prob = (x[:, :1] > 0).astype("float32")
+    y_cls = rng.integers(0, 3, 40)
+    out = model(torch.as_tensor(x))
+    assert list(out) == ["prob", "cls"] and out["cls"].shape == (40, 3)
+    # the dict's values are the two heads' outputs, computed by hand from the shared hidden layer
+    hidden = model.layers[0](torch.as_tensor(x))
+    torch.testing.assert_close(out["prob"], model.get_layer("head_a")(hidden))
+    model.compile("adam", loss={"cls": "sparse_categorical_crossentropy", "prob": "binary_crossentropy"},
+                  loss_weights={"prob": 2.0, "cls": 0.5}, metrics={"cls": ["accuracy"]}, device="cpu")
+    logs = model.evaluate(x, {"prob": y_prob, "cls": y_cls}, return_dict=True, verbose=0)
+    assert list(logs) == ["loss", "prob_loss", "cls_loss", "cls_accuracy"]
+    assert logs["loss"] == pytest.approx(2.0 * logs["prob_loss"] + 0.5 * logs["cls_loss"], rel=1e-5)
+    history = model.fit(x, {"prob": y_prob, "cls": y_cls}, epochs=2, verbose=0, validation_split=0.25)
+    assert "val_cls_accuracy" in history.history
+    predicted = model.predict(x, verbose=0)
+    assert isinstance(predicted, dict) and list(predicted) == ["prob", "cls"]
+    np.testing.assert_allclose(predicted["cls"], model(torch.as_tensor(x))["cls"].detach().numpy(), rtol=1e-6)
+    model.save(tmp_path / "dict.brainnet")
+    loaded = load_model(tmp_path / "dict.brainnet")
+    again = loaded.predict(x, verbose=0)
+    assert list(again) == ["prob", "cls"]
+    for key in again:
+        np.testing.assert_array_equal(again[key], predicted[key])
+
+
+def test_outputs_dict_with_a_key_that_is_not_a_string():
+    inp = Input((4,))
+    with pytest.raises(TypeError, match=r"Model: expected outputs as a dict to map names \(strings\) to symbolic "
+                                        r"tensors, got keys \[0\]\. Fix: Model\(inputs, outputs=\{'digit': "):
+        Model(inp, {0: Dense(1)(inp)})
+    with pytest.raises(TypeError, match=r"got an empty dict\. Fix: "):
+        Model(inp, {})
