@@ -275,3 +275,45 @@ def test_cuda_lstm_under_mixed_bfloat16_runs_its_recurrence_in_float32():
         warnings.simplefilter("error")  # cuDNN's "weights are not part of single contiguous chunk" included
         history = model.fit(rng.normal(size=(64, 12, 5)).astype("float32"), rng.integers(0, 3, 64), verbose=0)
     assert set(seen) == {torch.float32} and np.isfinite(history.history["loss"]).all()
+
+
+@cuda
+def test_cuda_graph_step_with_sample_weights_and_a_weighted_metric():
+    # The weights are gathered inside the graph like the labels (simulated on the CPU in
+    # tests/training/test_sample_weight.py); here the real capture against the eager loop.
+    x, y = _data(192)
+    w = np.linspace(0.2, 2.0, 192).astype("float32")
+
+    def run(jit):
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"], weighted_metrics=["accuracy"],
+                      device="cuda", jit_compile=jit)
+        set_random_seed(1)
+        return model, model.fit(x, y, sample_weight=w, batch_size=32, epochs=3, verbose=0)
+
+    (eager, h_eager), (graphed, h_graph) = run(False), run(True)
+    assert graphed.trainer.graph_step is not None and graphed.trainer.graph_step.captures == 1
+    assert h_graph.history.keys() == h_eager.history.keys()
+    for key in h_eager.history:
+        np.testing.assert_allclose(h_graph.history[key], h_eager.history[key], rtol=1e-4, err_msg=key)
+
+
+@cuda
+def test_cuda_graph_step_with_seeded_gaussian_noise_and_an_rnn_of_cells():
+    from brainnet.layers import RNN, GaussianNoise, LSTMCell
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(96, 7, 5)).astype("float32"), rng.integers(0, 3, 96)
+    set_random_seed(0)
+    model = Sequential([GaussianNoise(0.1, seed=3, input_shape=(7, 5)), RNN(LSTMCell(8)),
+                        Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", device="cuda", jit_compile=True)
+    history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    step = model.trainer.graph_step
+    assert step is not None and step.captures == 1 and np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    noise = model.layers[0]
+    ones = torch.ones(4, 7, 5, device="cuda")
+    assert not torch.equal(noise(ones, training=True), noise(ones, training=True))  # the generator moves on
