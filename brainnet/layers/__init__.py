@@ -17,7 +17,7 @@ from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .lambda_layer import Lambda
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .noise import GaussianDropout, GaussianNoise
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
@@ -68,7 +68,7 @@ __all__ = [
     # normalization
     "BatchNormalization", "LayerNormalization",
     # merging and wrappers
-    "Add", "Subtract", "Average", "Concatenate", "Multiply", "Maximum", "Minimum", "TimeDistributed",
+    "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
     # sequences: embedding, recurrent, attention, Transformer
     "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",

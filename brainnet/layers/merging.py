@@ -1,18 +1,22 @@
 """Merging layers: join several inputs into one (Concatenate, Add, Subtract,
-Multiply, Average, Maximum, Minimum)."""
+Multiply, Average, Maximum, Minimum, Dot)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .base import Layer, Shape, shape_str
 
 
 class _Merge(Layer):
     """Shared checks: a list of at least two tensors of compatible shapes."""
+
+    _same_rank = True  # Dot takes inputs of different ranks
 
     def _check(self, input_shape: Any, same_axes: slice | None) -> list[Shape]:
         if not isinstance(input_shape, list) or len(input_shape) < 2:
@@ -29,7 +33,7 @@ class _Merge(Layer):
                 "inputs of the same samples together (same batch size, same order)."
             )
         ranks = {len(s) for s in shapes}
-        mismatch = len(ranks) > 1 or (
+        mismatch = (self._same_rank and len(ranks) > 1) or (
             same_axes is not None
             and any(
                 a is not None and b is not None and a != b
@@ -204,3 +208,120 @@ class Concatenate(_Merge):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(_Merge):
+    """Batchwise dot product of two inputs along one axis of each (Keras's Dot).
+
+    For each sample ``b``, with ``i`` the axis ``axes[0]`` of ``x`` and of the
+    axis ``axes[1]`` of ``y`` (both of size ``n``), and ``p``, ``q`` the other
+    non-batch axes of ``x`` and ``y`` in order::
+
+        y_{b,p,q} = Σ_{k=1..n} x_{b,p,k} · y_{b,k,q}
+
+    With ``normalize=True`` each input is first divided by its L2 norm along
+    its dot axis, ``x̂ = x / max(‖x‖₂, 1e-7)``, so the output is the cosine
+    similarity ``cos(x, y) = x·y / (‖x‖ ‖y‖)`` (Keras's epsilon).
+
+    Args:
+        axes: one axis for both inputs (an integer; negative counts from
+            each input's last axis), or ``(axis of x, axis of y)``. Never 0,
+            the batch axis.
+        normalize: L2-normalise both inputs along their dot axes first.
+
+    Input shape:
+        A list of exactly two tensors ``[x, y]``, rank ≥ 2, the same batch
+        size, and the same size on their dot axes.
+    Output shape:
+        ``(batch, *x's other axes, *y's other axes)``; two 2-D inputs give
+        ``(batch, 1)``.
+
+    Raises:
+        ValueError: axes that are not an integer or a pair of integers, the
+            batch axis, an axis the input does not have, not exactly two
+            inputs, or dot axes of different sizes.
+
+    Example:
+        >>> import torch
+        >>> Dot(axes=1)([torch.ones(4, 3), torch.ones(4, 3)]).shape
+        torch.Size([4, 1])
+        >>> Dot(axes=(1, 2))([torch.ones(2, 3, 5), torch.ones(2, 7, 3)]).shape
+        torch.Size([2, 5, 7])
+    """
+
+    equation = "y_{b,p,q} = Σ_k x_{b,p,k} · y_{b,k,q} (normalize=True: cosine similarity)"
+    _same_rank = False
+
+    def __init__(self, axes: int | tuple[int, int] | list[int], normalize: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+        def whole(a: Any) -> bool:
+            return isinstance(a, numbers.Integral) and not isinstance(a, bool)
+
+        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(whole(a) for a in axes)
+        if not (whole(axes) or pair):
+            raise ValueError(
+                f"Dot: expected axes to be an integer or a pair of integers (axis of the first input, axis of "
+                f"the second), got {axes!r}. Fix: Dot(axes=1) for two (batch, features) inputs, or "
+                "Dot(axes=(1, 2))."
+            )
+        if not isinstance(normalize, bool):
+            raise ValueError(f"Dot: expected normalize to be True or False, got {normalize!r}. "
+                             "Fix: Dot(axes=1, normalize=True) for the cosine similarity.")
+        self.axes: int | tuple[int, int] = int(axes) if whole(axes) else (int(axes[0]), int(axes[1]))
+        self.normalize = normalize
+
+    def _dot_axes(self, input_shape: Any) -> tuple[list[Shape], tuple[int, int]]:
+        """The two input shapes and their dot axes (non-negative), checked."""
+        if isinstance(input_shape, list) and len(input_shape) > 2:
+            raise ValueError(
+                f"Layer '{self.name}' (Dot): expected exactly two inputs, got {len(input_shape)}. "
+                "Fix: Dot(axes=...)([a, b]); for more, take the dot products pair by pair."
+            )
+        shapes = self._check(input_shape, None)
+        given = (self.axes, self.axes) if isinstance(self.axes, int) else self.axes
+        axes = []
+        for which, (shape, axis) in enumerate(zip(shapes, given)):
+            rank = len(shape)
+            if not -rank <= axis < rank or axis % rank == 0:
+                raise ValueError(
+                    f"Layer '{self.name}' (Dot): expected a non-batch axis of input {which} of shape "
+                    f"{shape_str(shape)} (1 to {rank - 1}, or -1 to {1 - rank}), got axis {axis} (axes="
+                    f"{self.axes!r}). Fix: Dot(axes=-1) for the last axes, or give (axis of x, axis of y); "
+                    "an input needs a batch axis and at least one more."
+                )
+            axes.append(axis % rank)
+        n, m = shapes[0][axes[0]], shapes[1][axes[1]]
+        if n is not None and m is not None and n != m:
+            raise ValueError(
+                f"Layer '{self.name}' (Dot): expected the dot axes to have the same size, got {n} (axis "
+                f"{axes[0]} of {shape_str(shapes[0])}) and {m} (axis {axes[1]} of {shape_str(shapes[1])}). "
+                "Fix: choose axes of equal size, e.g. Dot(axes=(1, 2)), or project one input with Dense first."
+            )
+        return shapes, (axes[0], axes[1])
+
+    def build(self, input_shape: Any) -> None:
+        self._dot_axes(input_shape)
+
+    def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        _, (ax, ay) = self._dot_axes([tuple(t.shape) for t in inputs])
+        x, y = inputs
+        if self.normalize:
+            x, y = F.normalize(x, dim=ax, eps=1e-7), F.normalize(y, dim=ay, eps=1e-7)
+        x = x.movedim(ax, -1)  # (B, *p, n)
+        y = y.movedim(ay, 1)  # (B, n, *q)
+        b, n = x.shape[0], x.shape[-1]
+        p, q = x.shape[1:-1], y.shape[2:]
+        out = torch.bmm(x.reshape(b, math.prod(p), n), y.reshape(b, n, math.prod(q)))  # (B, Πp, Πq)
+        out = out.reshape(b, *p, *q)  # (B, *p, *q)
+        return out.reshape(b, 1) if out.dim() == 1 else out
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        (sx, sy), (ax, ay) = self._dot_axes(input_shape)
+        out = (sx[0],) + tuple(d for i, d in enumerate(sx) if i not in (0, ax)) \
+            + tuple(d for i, d in enumerate(sy) if i not in (0, ay))
+        return out if len(out) > 1 else out + (1,)
+
+    def get_config(self) -> dict[str, Any]:
+        axes = self.axes if isinstance(self.axes, int) else list(self.axes)
+        return {**super().get_config(), "axes": axes, "normalize": self.normalize}

@@ -39,7 +39,7 @@ from brainnet.layers import (
     UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     GaussianNoise, GaussianDropout,
     Permute, RepeatVector,
-    Subtract, Maximum, Minimum,
+    Subtract, Maximum, Minimum, Dot,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -450,14 +450,14 @@ def test_positions(cls, length, shape, wavelength):
 
 
 # ------------------------------------------------------------------ merging, wrappers
-@given(cls=st.sampled_from([Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate]), axis=st.one_of(st.just(-1), st.integers(-4, 4),
+@given(cls=st.sampled_from([Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot]), axis=st.one_of(st.just(-1), st.integers(-4, 4),
        st.sampled_from(["1", None, 1.5])), shapes_=st.lists(shapes(1, 4, max_dim=3), min_size=0, max_size=3),
        same=bools)
 def test_merging(cls, axis, shapes_, same):
     if same and shapes_:
         shapes_ = [shapes_[0]] * len(shapes_)
     inputs = [tensor(s, i) for i, s in enumerate(shapes_)]
-    run_and_check(lambda: Concatenate(axis=axis) if cls is Concatenate else cls(), inputs)
+    run_and_check(lambda: cls(axis=axis) if cls is Concatenate else cls(axes=axis) if cls is Dot else cls(), inputs)
 
 
 @given(units=counts, shape=shapes(1, 5, rank=3))
