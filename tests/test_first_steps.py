@@ -247,8 +247,11 @@ def test_keras_only_fit_arguments_say_what_to_do_instead():
     with pytest.raises(TypeError, match=r"got steps_per_epoch=.*Fix: fit takes whole arrays"):
         model.fit(x, y, steps_per_epoch=2, verbose=0)
     with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "
-                                        r"of 'epoch'\."):
+                                        r"of 'epoch' \(did you mean epochs=\?\)\."):
         model.fit(x, y, epoch=2, verbose=0)
+    with pytest.raises(TypeError, match=r"fit: expected x, y, .*, sample_weight or initial_epoch, got workers=\. "
+                                        r"Fix: check the spelling of 'workers'\.$"):
+        model.fit(x, y, workers=2, verbose=0)
 
 
 # ------------------------------------------------------------------ the later chapters

@@ -264,6 +264,10 @@ class Model(Layer):
         device: str | torch.device | None = None,
         jit_compile: bool | str = "auto",
         weighted_metrics: Iterable[Any] | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        auto_scale_loss: bool = True,
+        **unknown: Any,
     ) -> None:
         """Configure training.
 
@@ -292,11 +296,29 @@ class Model(Layer):
                 weights (the loss never does). Without weights they are plain
                 metrics. A name that ``metrics`` has too is logged with
                 ``weighted_`` in front (``weighted_accuracy``).
+            run_eagerly: True runs every step eagerly, op by op, so that a
+                breakpoint or a print inside ``call`` sees real tensors (as
+                Keras); brainnet is eager unless ``jit_compile=True``, so
+                True means "no compilation" and cannot go with
+                ``jit_compile=True``. False (default) leaves it to ``jit_compile``.
+            steps_per_execution: 1 (default), the only value: each training
+                step is one call. Keras runs that many batches inside one
+                compiled call; brainnet's way to less overhead per sample is a
+                larger ``batch_size``, or ``jit_compile=True`` on CUDA.
+            auto_scale_loss: accepted for Keras code; either value trains the
+                same. Keras scales the loss only under the ``"mixed_float16"``
+                policy, which brainnet does not offer (``"mixed_bfloat16"``
+                needs no loss scaling).
 
         Raises:
-            ValueError: unknown optimizer, loss, metric or device, or a
-                jit_compile that is not True, False or "auto".
+            ValueError: unknown optimizer, loss, metric or device, a
+                jit_compile that is not True, False or "auto", run_eagerly=True
+                with jit_compile=True, or steps_per_execution other than 1.
+            TypeError: an argument compile does not take (the message lists
+                those it takes, or says what to do instead of a Keras 2 one).
         """
+        _refuse_keras_only("compile", unknown)
+        jit_compile = _eager_or_compiled(run_eagerly, jit_compile, steps_per_execution, auto_scale_loss)
         self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile, weighted_metrics)
         self.to(self.trainer.device)
 
@@ -474,13 +496,45 @@ class Model(Layer):
         print_summary(self, show_equations, print_fn or print)
 
 
-# Arguments of Keras 3's fit that brainnet's fit does not take, and what to do instead.
-_KERAS_ONLY_FIT = {
-    "steps_per_epoch": "fit takes whole arrays and makes the batches: pass x[:n], y[:n] for a shorter epoch",
-    "validation_steps": "leave it out: the whole validation set is evaluated after each epoch",
-    "validation_batch_size": "leave it out: validation runs in batches of 256",
-    "validation_freq": "leave it out: validation runs after every epoch",
+# Arguments of Keras 3's methods that brainnet's do not take, and what to do instead.
+_KERAS_ONLY = {
+    "fit": {
+        "steps_per_epoch": "fit takes whole arrays and makes the batches: pass x[:n], y[:n] for a shorter epoch",
+        "validation_steps": "leave it out: the whole validation set is evaluated after each epoch",
+        "validation_batch_size": "leave it out: validation runs in batches of 256",
+        "validation_freq": "leave it out: validation runs after every epoch",
+    },
+    "compile": {},
 }
+_ARGUMENTS = {
+    "fit": ["x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
+            "shuffle", "class_weight", "sample_weight", "initial_epoch"],
+    "compile": ["optimizer", "loss", "metrics", "loss_weights", "device", "jit_compile", "weighted_metrics",
+                "run_eagerly", "steps_per_execution", "auto_scale_loss"],
+}
+
+
+def _eager_or_compiled(run_eagerly: Any, jit_compile: Any, steps_per_execution: Any, auto_scale_loss: Any) -> Any:
+    """compile's Keras 3 arguments that brainnet reads through ``jit_compile``:
+    the ``jit_compile`` to use, or an error."""
+    for name, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+        if not isinstance(value, bool):
+            raise ValueError(f"compile: expected {name} to be True or False, got {value!r}. "
+                             f"Fix: model.compile(..., {name}=True) or leave it out.")
+    if isinstance(steps_per_execution, bool) or steps_per_execution != 1:
+        raise ValueError(
+            f"compile: expected steps_per_execution=1, got {steps_per_execution!r}: brainnet runs one batch per "
+            "step call (Keras runs several inside one compiled call to cut the overhead per step). Fix: leave it "
+            "out; for less overhead per sample use a larger batch_size in fit, or jit_compile=True (on CUDA the "
+            "whole step becomes one CUDA graph)."
+        )
+    if run_eagerly and jit_compile is True:
+        raise ValueError(
+            "compile: expected run_eagerly=True (every step eager, to debug) or jit_compile=True (the step "
+            "compiled, for speed), got both. Fix: keep one: model.compile(..., run_eagerly=True) while "
+            "debugging, model.compile(..., jit_compile=True) once the model works."
+        )
+    return False if run_eagerly else jit_compile
 
 
 def _refuse_keras_only(method: str, given: dict[str, Any]) -> None:
@@ -489,9 +543,10 @@ def _refuse_keras_only(method: str, given: dict[str, Any]) -> None:
     if not given:
         return
     name = next(iter(given))
-    if name in _KERAS_ONLY_FIT:
+    if name in _KERAS_ONLY[method]:
         raise TypeError(f"{method}: expected brainnet's arguments, got {name}=, which Keras's {method} takes and "
-                        f"brainnet's does not. Fix: {_KERAS_ONLY_FIT[name]}.")
-    raise TypeError(f"{method}: expected x, y, batch_size, epochs, verbose, callbacks, validation_split, "
-                    f"validation_data, shuffle, class_weight, sample_weight or initial_epoch, got {name}=. "
-                    f"Fix: check the spelling of {name!r}.")
+                        f"brainnet's does not. Fix: {_KERAS_ONLY[method][name]}.")
+    known = _ARGUMENTS[method]
+    close = difflib.get_close_matches(name, known, n=1)
+    fix = f"check the spelling of {name!r}" + (f" (did you mean {close[0]}=?)" if close else "")
+    raise TypeError(f"{method}: expected {', '.join(known[:-1])} or {known[-1]}, got {name}=. Fix: {fix}.")
