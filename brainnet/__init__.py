@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 # Imported on first use (``import brainnet; brainnet.explain.saliency(...)``), as
 # they pull in matplotlib, Pillow or the recipes that a plain import does not need.
-_LAZY = ("benchmarks", "datasets", "explain", "mixed_precision", "preprocessing", "recipes", "schedules", "text")
+_LAZY = ("backend", "benchmarks", "datasets", "explain", "mixed_precision", "preprocessing", "recipes", "schedules", "text")
 
 
 def __getattr__(name: str):

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .backend import clear_session
 from .models.visualization import plot_model
 
-__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model"]
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
