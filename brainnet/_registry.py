@@ -187,7 +187,8 @@ def lookup(name: Any, kind: str, base: type | None = None) -> Any:
             f"unknown {kind} class or function {name!r}: it is not one of brainnet's, not "
             "registered, and not in custom_objects (files never import code by name). Fix: "
             "decorate the class with @brainnet.saving.register_serializable() and import it "
-            f"before loading, or pass load_model(path, custom_objects={{{name.split('>')[-1]!r}: ...}})."
+            f"before loading, or pass custom_objects={{{name.split('>')[-1]!r}: ...}} to load_model (or "
+            "model_from_json)."
         )
     if base is not None and not (isinstance(found, type) and issubclass(found, base)):
         raise ValueError(

@@ -1,11 +1,13 @@
 """Models: ``Sequential`` for a stack of layers, ``Model(inputs, outputs)`` for
 a graph (functional API), ``Model`` to subclass; ``Input`` starts a graph;
-``load_model`` reads a file written by ``model.save``."""
+``load_model`` reads a file written by ``model.save``; ``model_from_json``
+rebuilds a model from ``model.to_json()``."""
 
 from ..layers.symbolic import Input
 from .functional import Functional
 from .model import Model
-from .saving import load_model, save_model
+from .saving import load_model, model_from_config, model_from_json, save_model
 from .sequential import Sequential
 
-__all__ = ["Input", "Model", "Sequential", "Functional", "load_model", "save_model"]
+__all__ = ["Input", "Model", "Sequential", "Functional", "load_model", "save_model", "model_from_json",
+           "model_from_config"]

@@ -17,7 +17,7 @@ from ..layers.base import _MISSING, Layer, Shape
 from ..layers.symbolic import agreed_shape
 from ..training.callbacks import Callback, History
 from ..training.trainer import Trainer, inference_layers, resolve_device
-from .saving import load_weights, save_model, save_weights
+from .saving import load_weights, model_config, save_model, save_weights
 from .summary import print_summary
 
 
@@ -481,6 +481,24 @@ class Model(Layer):
             OSError: the file could not be written (the previous one is kept).
         """
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's architecture as a JSON string, without weights (Keras's
+        ``to_json``): what ``config.json`` of ``model.save``'s file holds, so
+        the class of each layer, its settings, the graph of a functional
+        model, the input shape it was built for, and the compile settings
+        when compiled. ``brainnet.models.model_from_json(text)`` rebuilds it
+        with fresh weights; ``load_weights`` then gives it trained ones.
+        ``kwargs`` go to ``json.dumps`` (``indent=2``, ``sort_keys=True``).
+
+        Raises:
+            ValueError: a layer of your own whose name clashes with
+                brainnet's, or whose ``get_config`` misses ``__init__``
+                arguments (as ``save``).
+        """
+        import json
+
+        return json.dumps(model_config(self, "model.to_json", "the JSON", stacklevel=3), **kwargs)
 
     def save_weights(self, filepath: str) -> None:
         """Write all weights to ``filepath`` as safetensors (atomic; no pickle)."""

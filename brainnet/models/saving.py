@@ -240,20 +240,13 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True, 
         )
     if not is_main_process():  # under torchrun only rank 0 writes (the processes hold the same model)
         return
-    config = {"class_name": _registry.name_of(type(model), "layer"), "config": model.get_config(),
-              "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None,
-              **_usage_config(model)}
+    config = model_config(model, "model.save")
     trainer = model.trainer
     entries = {"model.weights.safetensors": tensor_bytes(model.state_dict())}
-    if trainer is not None and trainer.optimizer is not None:
-        try:
-            config["compile_config"] = state.compile_config(trainer)
-        except ValueError as err:
-            warnings.warn(f"model.save: the file holds no compile settings: {err}", stacklevel=3)
-        if include_optimizer and config["compile_config"] is not None and trainer.optimizer.built:
-            tensors, info = state.optimizer_state(trainer.optimizer)
-            entries["optimizer.json"] = _json_bytes(info)
-            entries["optimizer.safetensors"] = tensor_bytes(tensors)
+    if include_optimizer and config["compile_config"] is not None and trainer.optimizer.built:
+        tensors, info = state.optimizer_state(trainer.optimizer)
+        entries["optimizer.json"] = _json_bytes(info)
+        entries["optimizer.safetensors"] = tensor_bytes(tensors)
     entries = {"config.json": _json_bytes(config), **entries}
     write_archive(filepath, "model", entries, "model.save")
 
@@ -282,24 +275,118 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
     config = read_json(entries, "config.json", path, what)
     weights = read_tensors(entries, "model.weights.safetensors", path, what)
     with _registry.custom_objects(custom_objects):
-        model = _rebuild(config, path)
-        _restore_usage(model, config, path)
-        assign_weights(model, weights, f"{what}: {path}")
-        compile_config = config.get("compile_config") if isinstance(config, dict) else None
-        if compile and compile_config:
-            try:
-                model.compile(**state.compile_arguments(compile_config))
-            except (ValueError, TypeError, KeyError) as err:
-                raise ValueError(f"{what}: {path}: the compile settings cannot be restored: {err}") from None
+        where = f"{what}: {path}"
+        model = _rebuild(config, where)
+        _restore_usage(model, config, where)
+        assign_weights(model, weights, where)
+        if compile and _compile_as_saved(model, config, where):
             if "optimizer.json" in entries and "optimizer.safetensors" in entries:
                 info = read_json(entries, "optimizer.json", path, what)
                 tensors = read_tensors(entries, "optimizer.safetensors", path, what)
                 model.trainer.build_optimizer()
-                state.load_optimizer_state(model.trainer.optimizer, tensors, info, f"{what}: {path}")
+                state.load_optimizer_state(model.trainer.optimizer, tensors, info, where)
     return model
 
 
-def _rebuild(config: Any, path: Path) -> Any:
+def model_config(model: Any, what: str, holder: str = "the file", stacklevel: int = 4) -> dict[str, Any]:
+    """What ``config.json`` holds (and ``model.to_json()`` writes): the class,
+    its ``get_config()``, the input shape it was built for, the compile
+    settings (None when not compiled, or with a warning when a custom loss or
+    metric cannot be named), ``preprocessing`` and ``class_names``."""
+    from ..training import state
+
+    config = {"class_name": _registry.name_of(type(model), "layer"), "config": model.get_config(),
+              "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None,
+              **_usage_config(model)}
+    trainer = model.trainer
+    if trainer is not None and trainer.optimizer is not None:
+        try:
+            config["compile_config"] = state.compile_config(trainer)
+        except ValueError as err:
+            warnings.warn(f"{what}: {holder} holds no compile settings: {err}", stacklevel=stacklevel)
+    return config
+
+
+def model_from_config(config: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True) -> Any:
+    """Rebuild a model, with fresh weights, from the dictionary that
+    ``json.loads(model.to_json())`` gives (Keras's ``model_from_config``):
+    ``{"class_name": ..., "config": {...}}``, and optionally the input shape
+    it was built for and the compile settings, which are restored as Keras 3
+    restores them (``compile=False`` leaves the model uncompiled).
+
+    Raises:
+        TypeError: ``config`` is not a dictionary.
+        ValueError: an unknown or unregistered class (the same message and
+            fix as ``load_model``), or a damaged config.
+    """
+    what = "model_from_config"
+    if not isinstance(config, dict):
+        hint = ("a list: the layers of a Sequential? Sequential.from_config({'layers': [...]}) takes those"
+                if isinstance(config, list) else "json.loads(text) turns a JSON string into one")
+        raise TypeError(
+            f"{what}: expected a dictionary {{'class_name': ..., 'config': {{...}}}} as json.loads(model.to_json()) "
+            f"gives, got {type(config).__name__}. Fix: {hint}; for the string itself use model_from_json."
+        )
+    with _registry.custom_objects(custom_objects):
+        model = _rebuild(config, what)
+        _restore_usage(model, config, what, "the config")
+        if compile:
+            _compile_as_saved(model, config, what)
+    return model
+
+
+def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Rebuild a model from ``model.to_json()``'s string, with fresh weights
+    (Keras's ``model_from_json``): then ``model.load_weights(path)``.
+
+    The JSON names each class as ``load_model``'s files do, so a registered
+    layer of your own (``@brainnet.saving.register_serializable()``) comes
+    back, and one that is not needs ``custom_objects={name: class}``.
+    Compile settings in the JSON are restored, as Keras 3 does.
+
+    Raises:
+        TypeError: ``json_string`` is not a string.
+        ValueError: text that is not JSON, an unknown class (the same
+            message and fix as ``load_model``), or a damaged config.
+    """
+    what = "model_from_json"
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        fix = "model_from_config(config)" if isinstance(json_string, dict) else "model_from_json(open('model.json').read())"
+        raise TypeError(f"{what}: expected the string model.to_json() returned, got {type(json_string).__name__}. "
+                        f"Fix: {fix}.")
+    try:
+        config = json.loads(json_string)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{what}: expected the JSON text of model.to_json(), got text that is not JSON ({err}; it starts "
+            f"{str(json_string[:40])!r}). Fix: pass the whole string to_json() returned, e.g. "
+            "model_from_json(open('model.json').read())."
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{what}: expected a JSON object from model.to_json(), got a JSON {type(config).__name__}. "
+                         "Fix: pass the string model.to_json() returned.")
+    with _registry.custom_objects(custom_objects):
+        model = _rebuild(config, what)
+        _restore_usage(model, config, what, "the JSON")
+        _compile_as_saved(model, config, what)
+    return model
+
+
+def _compile_as_saved(model: Any, config: dict, where: str) -> bool:
+    """Compile ``model`` with the settings in ``config`` (if any); whether it did."""
+    from ..training import state
+
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    if not compile_config:
+        return False
+    try:
+        model.compile(**state.compile_arguments(compile_config))
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{where}: the compile settings cannot be restored: {err}") from None
+    return True
+
+
+def _rebuild(config: Any, where: str) -> Any:
     from .model import Model
 
     try:
@@ -310,7 +397,7 @@ def _rebuild(config: Any, path: Path) -> Any:
         if not model.built and shape is not None:
             model.build_from_shape([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
     except (ValueError, TypeError, KeyError, IndexError) as err:
-        raise ValueError(f"load_model: {path}: {err}") from None
+        raise ValueError(f"{where}: {err}") from None
     return model
 
 
@@ -339,7 +426,7 @@ def _check_class_names(names: Any, what: str) -> list[str]:
     return list(names)
 
 
-def _restore_usage(model: Any, config: dict, path: Path) -> None:
+def _restore_usage(model: Any, config: dict, where: str, source: str = "config.json") -> None:
     """Sets ``model.preprocessing`` and ``model.class_names`` from ``config``."""
     from ..preprocessing import ImagePreprocessing
 
@@ -349,7 +436,7 @@ def _restore_usage(model: Any, config: dict, path: Path) -> None:
         if config.get("class_names") is not None:
             model.class_names = _check_class_names(config["class_names"], "class_names")
     except (ValueError, TypeError) as err:
-        raise ValueError(f"load_model: {path}: config.json was altered or damaged: {err}") from None
+        raise ValueError(f"{where}: {source} was altered or damaged: {err}") from None
 
 
 def _json_shape(shape: Any) -> Any:
@@ -437,4 +524,4 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     assign_weights(model, tensors, f"load_weights: {path}")
 
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json", "model_from_config"]
