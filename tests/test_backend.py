@@ -26,8 +26,6 @@ def test_names_start_over_for_layers_inputs_and_models():
 
 
 def test_it_is_keras_backend_and_utils_clear_session():
-    import brainnet.utils
-
     assert brainnet.backend.clear_session is backend.clear_session is brainnet.utils.clear_session
     assert "backend" in dir(brainnet)
 
