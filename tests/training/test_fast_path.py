@@ -293,7 +293,7 @@ def test_cuda_graph_step_with_sample_weights_and_a_weighted_metric():
         set_random_seed(1)
         return model, model.fit(x, y, sample_weight=w, batch_size=32, epochs=3, verbose=0)
 
-    (eager, h_eager), (graphed, h_graph) = run(False), run(True)
+    (_, h_eager), (graphed, h_graph) = run(False), run(True)
     assert graphed.trainer.graph_step is not None and graphed.trainer.graph_step.captures == 1
     assert h_graph.history.keys() == h_eager.history.keys()
     for key in h_eager.history:
