@@ -17,7 +17,8 @@ from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .lambda_layer import Lambda
-from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
+                      dot, maximum, minimum, multiply, subtract)
 from .noise import GaussianDropout, GaussianNoise
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
@@ -69,6 +70,8 @@ __all__ = [
     "BatchNormalization", "LayerNormalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
+    # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer
     "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",

@@ -325,3 +325,44 @@ class Dot(_Merge):
     def get_config(self) -> dict[str, Any]:
         axes = self.axes if isinstance(self.axes, int) else list(self.axes)
         return {**super().get_config(), "axes": axes, "normalize": self.normalize}
+
+
+# ------------------------------------------------ Keras's functional shorthands
+def add(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Add(**kwargs)(inputs)``, as Keras's ``layers.add``."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Subtract(**kwargs)(inputs)``, as Keras's ``layers.subtract``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Multiply(**kwargs)(inputs)``, as Keras's ``layers.multiply``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Average(**kwargs)(inputs)``, as Keras's ``layers.average``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Maximum(**kwargs)(inputs)``, as Keras's ``layers.maximum``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: list[Any], **kwargs: Any) -> Any:
+    """``Minimum(**kwargs)(inputs)``, as Keras's ``layers.minimum``."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: list[Any], axis: int = -1, **kwargs: Any) -> Any:
+    """``Concatenate(axis=axis, **kwargs)(inputs)``, as Keras's ``layers.concatenate``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs: list[Any], axes: Any = -1, **kwargs: Any) -> Any:
+    """``Dot(axes=axes, **kwargs)(inputs)``, as Keras's ``layers.dot``."""
+    return Dot(axes=axes, **kwargs)(inputs)

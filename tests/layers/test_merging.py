@@ -204,3 +204,22 @@ def test_dot_in_a_functional_model_trains_and_saves(tmp_path):
     loaded = load_model(tmp_path / "dot.brainnet")
     assert loaded.get_layer("scores").get_config()["axes"] == [1, 2]
     np.testing.assert_array_equal(loaded.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0))
+
+
+def test_keras_functional_shorthands_are_the_layers_called_on_the_list():
+    from brainnet import layers
+
+    rng = np.random.default_rng(0)
+    a, b = (torch.from_numpy(rng.normal(size=(3, 4))) for _ in range(2))
+    na, nb = a.numpy(), b.numpy()
+    expected = {
+        "add": na + nb, "subtract": na - nb, "multiply": na * nb, "average": (na + nb) / 2,
+        "maximum": np.maximum(na, nb), "minimum": np.minimum(na, nb),
+        "concatenate": np.concatenate([na, nb], axis=-1), "dot": (na * nb).sum(-1, keepdims=True),
+    }
+    for name, want in expected.items():
+        np.testing.assert_allclose(getattr(layers, name)([a, b]).numpy(), want, rtol=1e-12, err_msg=name)
+    x, y = layers.Input((4,)), layers.Input((4,))
+    merged = layers.concatenate([x, y], axis=1, name="joined")  # arguments go to the layer
+    assert merged.shape == (None, 8) and merged.node.layer.name == "joined"
+    assert isinstance(merged.node.layer, layers.Concatenate)
