@@ -19,6 +19,11 @@ Equations (per sample; ``p`` = predicted probabilities clipped to
 * binary_crossentropy:  L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)]
 * mean_squared_error:  L = mean_j (y_j − ŷ_j)²
 * mean_absolute_error:  L = mean_j |y_j − ŷ_j|
+* huber (δ = ``delta``, e = ŷ − y):  L = mean_j [½ e_j² if |e_j| ≤ δ else δ·|e_j| − ½ δ²]
+* kl_divergence (y, ŷ clipped to [ε, 1]):  L = Σ_j y_j · log(y_j / ŷ_j)
+* log_cosh (e = ŷ − y):  L = mean_j log(cosh(e_j))
+* hinge (labels 0/1 become −1/+1):  L = mean_j max(1 − y_j · ŷ_j, 0)
+* squared_hinge (labels 0/1 become −1/+1):  L = mean_j max(1 − y_j · ŷ_j, 0)²
 
 Label smoothing (``label_smoothing=ε`` on the cross-entropies, Keras's
 formula): the targets become ``y ← y·(1 − ε) + ε/K`` with K the number of
@@ -42,13 +47,41 @@ and faster. ``evaluate`` reports the same fused value.
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+import math
+from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 Tensor = torch.Tensor
 EPSILON = 1e-7
+
+
+def _tensor(value: Any, device: torch.device | None) -> Tensor:
+    """``value`` (a NumPy array, list or number) as a tensor on ``device``: floats in
+    torch's default dtype (float32, Keras's floatx), integers and booleans as they are."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"expected numbers (a torch tensor, NumPy array, list or number) for a loss or metric, got "
+            f"{type(value).__name__} of dtype {array.dtype}. Fix: convert the values first, e.g. "
+            "np.asarray(y, dtype='float32'), or pass a torch tensor."
+        )
+    if array.dtype.kind == "f":
+        return torch.as_tensor(array, dtype=torch.get_default_dtype(), device=device)
+    return torch.as_tensor(array, device=device)
+
+
+def _as_tensors(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    """Tensors for the labels and predictions a user passes to a loss or metric
+    (arrays, lists or numbers, as Keras takes them), each on the other's device if
+    that one is a tensor. Tensors pass through untouched (the training loop's case)."""
+    if isinstance(y_true, Tensor) and isinstance(y_pred, Tensor):
+        return y_true, y_pred
+    device = y_pred.device if isinstance(y_pred, Tensor) else y_true.device if isinstance(y_true, Tensor) else None
+    return (y_true if isinstance(y_true, Tensor) else _tensor(y_true, device),
+            y_pred if isinstance(y_pred, Tensor) else _tensor(y_pred, device))
 
 
 def _smooth(y_true: Tensor, label_smoothing: float, classes: int) -> Tensor:
@@ -61,6 +94,7 @@ def categorical_crossentropy(
 ) -> Tensor:
     """L = −Σ_j y_j · log p_j over the last axis (y one-hot or soft labels,
     smoothed to y·(1 − ε) + ε/K first when ``label_smoothing=ε``)."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
     y_true = _smooth(y_true, label_smoothing, y_pred.shape[-1])
     if from_logits:
         return -(y_true * torch.log_softmax(y_pred, dim=-1)).sum(-1)
@@ -73,6 +107,7 @@ def sparse_categorical_crossentropy(
 ) -> Tensor:
     """L = −log p_y, with y the integer class index of each sample; with
     ``label_smoothing=ε``: L = −(1 − ε)·log p_y − (ε/K)·Σ_j log p_j."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
     index = y_true.long().reshape(y_pred.shape[:-1]).unsqueeze(-1)
     if from_logits:
         logp = torch.log_softmax(y_pred, dim=-1)
@@ -90,6 +125,7 @@ def binary_crossentropy(
 ) -> Tensor:
     """L = −mean_j [y_j log p_j + (1 − y_j) log(1 − p_j)] over the last axis
     (y smoothed to y·(1 − ε) + ε/2 first when ``label_smoothing=ε``)."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
     y_true = _smooth(y_true.to(y_pred.dtype).reshape(y_pred.shape), label_smoothing, 2)
     if from_logits:
         return F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none").mean(-1)
@@ -99,12 +135,60 @@ def binary_crossentropy(
 
 def mean_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """L = mean_j (y_j − ŷ_j)² over the last axis."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
     return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).square().mean(-1)
 
 
 def mean_absolute_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """L = mean_j |y_j − ŷ_j| over the last axis."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
     return (y_true.to(y_pred.dtype).reshape(y_pred.shape) - y_pred).abs().mean(-1)
+
+
+def huber(y_true: Tensor, y_pred: Tensor, delta: float = 1.0) -> Tensor:
+    """L = mean_j h(e_j), e = ŷ − y, h(e) = ½ e² where |e| ≤ δ and δ·|e| − ½ δ² beyond
+    (squared error near the target, absolute error far from it: robust to outliers)."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
+    error = y_pred - y_true.to(y_pred.dtype).reshape(y_pred.shape)
+    size = error.abs()
+    return torch.where(size <= delta, 0.5 * error.square(), delta * size - 0.5 * delta**2).mean(-1)
+
+
+def kl_divergence(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L = Σ_j y_j · log(y_j / ŷ_j), both clipped to [ε, 1] (ε = 1e-7, as Keras):
+    how far the predicted distribution ŷ is from the target distribution y."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
+    y = y_true.to(y_pred.dtype).reshape(y_pred.shape).clamp(EPSILON, 1.0)
+    p = y_pred.clamp(EPSILON, 1.0)
+    return (y * torch.log(y / p)).sum(-1)
+
+
+def log_cosh(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L = mean_j log(cosh(e_j)), e = ŷ − y, computed as e + softplus(−2e) − log 2
+    (the same value without overflow): about e²/2 for small e, |e| − log 2 for large."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
+    error = y_pred - y_true.to(y_pred.dtype).reshape(y_pred.shape)
+    return (error + F.softplus(-2.0 * error) - math.log(2.0)).mean(-1)
+
+
+def _signed_labels(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Labels as −1/+1: labels that are all 0 or 1 become 2y − 1 (as Keras); others stay.
+    Decided on the device (no read back), so a training step stays one graph."""
+    y = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+    binary = ((y == 0) | (y == 1)).all()
+    return torch.where(binary, 2.0 * y - 1.0, y)
+
+
+def hinge(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L = mean_j max(1 − y_j · ŷ_j, 0), labels y ∈ {−1, +1} (0/1 labels are mapped to them)."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
+    return (1.0 - _signed_labels(y_true, y_pred) * y_pred).clamp(min=0.0).mean(-1)
+
+
+def squared_hinge(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L = mean_j max(1 − y_j · ŷ_j, 0)², labels y ∈ {−1, +1} (0/1 labels are mapped to them)."""
+    y_true, y_pred = _as_tensors(y_true, y_pred)
+    return (1.0 - _signed_labels(y_true, y_pred) * y_pred).clamp(min=0.0).square().mean(-1)
 
 
 def weighted_mean(values: Tensor, sample_weight: Tensor, name: str = "loss") -> Tensor:
@@ -158,8 +242,15 @@ class Loss:
         return self.fn(y_true, y_pred, from_logits=self.from_logits)
 
     def __call__(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        """The batch mean as a scalar tensor; ``y_true``, ``y_pred`` and ``sample_weight``
+        may be tensors, NumPy arrays or lists (as in Keras)."""
+        y_true, y_pred = _as_tensors(y_true, y_pred)
         values = self.call(y_true, y_pred)
-        return values.mean() if sample_weight is None else weighted_mean(values, sample_weight, self.name)
+        if sample_weight is None:
+            return values.mean()
+        if not isinstance(sample_weight, Tensor):
+            sample_weight = _tensor(sample_weight, values.device)
+        return weighted_mean(values, sample_weight, self.name)
 
     def can_fuse(self, activation: str | None) -> bool:
         """True when the model's output activation can be folded into this loss."""
@@ -292,6 +383,72 @@ class MeanAbsoluteError(Loss):
         return {"name": self.name}
 
 
+class Huber(Loss):
+    """L = mean_j h(ŷ_j − y_j), h(e) = ½ e² where |e| ≤ δ, δ·|e| − ½ δ² beyond (mean over the batch).
+
+    Args:
+        delta: δ > 0, where the loss turns from quadratic to linear (default 1.0).
+
+    Raises:
+        ValueError: delta is not a positive number.
+    """
+
+    def __init__(self, delta: float = 1.0, name: str = "huber_loss") -> None:
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+            raise ValueError(f"Huber: expected delta > 0 (a number), got {delta!r}. Fix: Huber(delta=1.0).")
+        super().__init__(huber, name)
+        self.delta = float(delta)
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return huber(y_true, y_pred, self.delta)
+
+    def get_config(self) -> dict:
+        return {"delta": self.delta, "name": self.name}
+
+    def __repr__(self) -> str:
+        return f"Huber(delta={self.delta})"
+
+
+class KLDivergence(Loss):
+    """L = Σ_j y_j · log(y_j / ŷ_j), y and ŷ clipped to [ε, 1] (mean over the batch)."""
+
+    def __init__(self, name: str = "kl_divergence") -> None:
+        super().__init__(kl_divergence, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class LogCosh(Loss):
+    """L = mean_j log(cosh(ŷ_j − y_j)) (mean over the batch)."""
+
+    def __init__(self, name: str = "log_cosh") -> None:
+        super().__init__(log_cosh, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class Hinge(Loss):
+    """L = mean_j max(1 − y_j · ŷ_j, 0), y ∈ {−1, +1} (0/1 labels mapped; mean over the batch)."""
+
+    def __init__(self, name: str = "hinge") -> None:
+        super().__init__(hinge, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class SquaredHinge(Loss):
+    """L = mean_j max(1 − y_j · ŷ_j, 0)², y ∈ {−1, +1} (0/1 labels mapped; mean over the batch)."""
+
+    def __init__(self, name: str = "squared_hinge") -> None:
+        super().__init__(squared_hinge, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
 _CLASSES: dict[str, type[Loss]] = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -300,6 +457,12 @@ _CLASSES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "huber": Huber,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "log_cosh": LogCosh,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
 }
 _FUNCTIONS = {
     categorical_crossentropy: CategoricalCrossentropy,
@@ -307,6 +470,11 @@ _FUNCTIONS = {
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
+    kl_divergence: KLDivergence,
+    log_cosh: LogCosh,
+    hinge: Hinge,
+    squared_hinge: SquaredHinge,
 }
 
 

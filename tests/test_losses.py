@@ -284,17 +284,18 @@ def test_get_unknown_name_error():
         ValueError,
         match=r"Unknown loss 'categorical_crossentropyy'\. Expected one of: categorical_crossentropy, "
         r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, mean_absolute_error, mae, "
+        r"huber, kl_divergence, kld, log_cosh, hinge, squared_hinge, "
         r"or a class name \(CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, "
-        r"MeanSquaredError, MeanAbsoluteError\), in any case; a brainnet\.losses\.Loss, or a function "
+        r"MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, LogCosh, Hinge, SquaredHinge\), in any case; a brainnet\.losses\.Loss, or a function "
         r"fn\(y_true, y_pred\)\. Fix: loss='categorical_crossentropy'\.",
     ):
         losses.get("categorical_crossentropyy")
 
 
 def test_get_unknown_name_without_close_match():
-    with pytest.raises(ValueError, match=r"Unknown loss 'hinge'.*Fix: loss='sparse_categorical_crossentropy' "
+    with pytest.raises(ValueError, match=r"Unknown loss 'poisson'.*Fix: loss='sparse_categorical_crossentropy' "
                                          r"for integer class labels\."):
-        losses.get("hinge")
+        losses.get("poisson")
 
 
 # ------------------------------------------------------------- label smoothing
@@ -363,3 +364,130 @@ def test_fit_with_label_smoothing_reports_the_smoothed_loss():
     logp = np.log(_np_softmax(x @ k + b))
     smooth = np.eye(4)[y] * 0.8 + 0.05
     assert model.evaluate(x, y, verbose=0) == pytest.approx(-(smooth * logp).sum(-1).mean(), rel=1e-5)
+
+
+# ------------------------------------------------------------- Huber, KL divergence, log-cosh, hinges
+def np_huber(y, p, delta):
+    out = []
+    for row_y, row_p in zip(y, p):
+        terms = []
+        for a, b in zip(row_y, row_p):
+            e = b - a
+            terms.append(0.5 * e * e if abs(e) <= delta else delta * abs(e) - 0.5 * delta * delta)
+        out.append(sum(terms) / len(terms))
+    return np.array(out)
+
+
+def np_kld(y, p):
+    y, p = np.clip(y, EPS, 1), np.clip(p, EPS, 1)
+    return np.array([sum(a * math.log(a / b) for a, b in zip(ry, rp)) for ry, rp in zip(y, p)])
+
+
+def np_log_cosh(y, p):
+    return np.array([np.mean([math.log(math.cosh(b - a)) for a, b in zip(ry, rp)]) for ry, rp in zip(y, p)])
+
+
+def np_hinge(y, p, squared=False):
+    y = np.asarray(y, dtype=np.float64)
+    if np.isin(y, [0, 1]).all():
+        y = 2 * y - 1
+    return np.array([np.mean([max(1 - a * b, 0) ** (2 if squared else 1) for a, b in zip(ry, rp)])
+                     for ry, rp in zip(y, p)])
+
+
+RNG = np.random.default_rng(11)
+Y_REG, P_REG = RNG.normal(size=(6, 3)) * 2, RNG.normal(size=(6, 3)) * 2
+Y_DIST, P_DIST = RNG.dirichlet(np.ones(4), 5), RNG.dirichlet(np.ones(4), 5)
+Y_BIN, P_SCORE = RNG.integers(0, 2, (6, 3)), RNG.normal(size=(6, 3))
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.5, 3.0])
+def test_huber_against_numpy(delta):
+    close(losses.huber(t(Y_REG), t(P_REG), delta), np_huber(Y_REG, P_REG, delta))
+    close(losses.Huber(delta)(t(Y_REG), t(P_REG)), np_huber(Y_REG, P_REG, delta).mean())
+    close(losses.Huber(delta=delta)(Y_REG, P_REG), np_huber(Y_REG, P_REG, delta).mean(), atol=1e-5)  # arrays
+
+
+def test_kl_divergence_log_cosh_hinge_against_numpy():
+    close(losses.kl_divergence(t(Y_DIST), t(P_DIST)), np_kld(Y_DIST, P_DIST))
+    close(losses.kl_divergence(t([[1.0, 0.0]]), t([[0.0, 1.0]])), np_kld([[1.0, 0.0]], [[0.0, 1.0]]))  # clipped
+    close(losses.log_cosh(t(Y_REG), t(P_REG)), np_log_cosh(Y_REG, P_REG))
+    big = t([[60.0, -60.0]])  # cosh(60) overflows nothing: e + softplus(−2e) − log 2
+    close(losses.log_cosh(torch.zeros(1, 2, dtype=F64), big), [60.0 - math.log(2)])
+    close(losses.hinge(t(Y_BIN), t(P_SCORE)), np_hinge(Y_BIN, P_SCORE))
+    close(losses.squared_hinge(t(Y_BIN), t(P_SCORE)), np_hinge(Y_BIN, P_SCORE, squared=True))
+    signed = 2 * Y_BIN - 1  # already −1/+1: used as they are
+    close(losses.hinge(t(signed), t(P_SCORE)), np_hinge(signed, P_SCORE))
+    for cls, fn in ((losses.KLDivergence, np_kld), (losses.LogCosh, np_log_cosh)):
+        y, p = (Y_DIST, P_DIST) if cls is losses.KLDivergence else (Y_REG, P_REG)
+        close(cls()(t(y), t(p)), fn(y, p).mean())
+    close(losses.Hinge()(t(Y_BIN), t(P_SCORE)), np_hinge(Y_BIN, P_SCORE).mean())
+    close(losses.SquaredHinge()(t(Y_BIN), t(P_SCORE)), np_hinge(Y_BIN, P_SCORE, squared=True).mean())
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("huber", losses.Huber), ("Huber", losses.Huber), ("kl_divergence", losses.KLDivergence),
+    ("kld", losses.KLDivergence), ("KLD", losses.KLDivergence), ("KLDivergence", losses.KLDivergence),
+    ("log_cosh", losses.LogCosh), ("LogCosh", losses.LogCosh), ("hinge", losses.Hinge),
+    ("squared_hinge", losses.SquaredHinge), ("SquaredHinge", losses.SquaredHinge),
+])
+def test_new_losses_by_keras_names(name, cls):
+    assert type(losses.get(name)) is cls
+    assert type(losses.get(getattr(losses, cls().fn.__name__))) is cls  # by function too
+
+
+def test_huber_delta_error_and_config():
+    with pytest.raises(ValueError, match=r"Huber: expected delta > 0 \(a number\), got -1.0. Fix: Huber\(delta=1.0\)"):
+        losses.Huber(delta=-1.0)
+    assert losses.Huber(2.0).get_config() == {"delta": 2.0, "name": "huber_loss"}
+    assert losses.KLDivergence().get_config() == {"name": "kl_divergence"}
+
+
+# ------------------------------------------------------------- called on NumPy arrays and lists
+def test_losses_take_numpy_arrays_and_lists_and_return_a_scalar_tensor():
+    y = np.array([1, 2])
+    p = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    value = losses.SparseCategoricalCrossentropy()(y, p)
+    assert isinstance(value, torch.Tensor) and value.dim() == 0
+    expected = np.mean([-math.log(0.95), -math.log(0.1)])  # Keras's example: [0.0513, 2.303]
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    per_sample = losses.sparse_categorical_crossentropy([1, 2], p.tolist())
+    close(per_sample, [-math.log(0.95), -math.log(0.1)], atol=1e-6)
+    close(losses.categorical_crossentropy([[0, 1, 0]], [[0.05, 0.95, 0.0]]), [-math.log(0.95)], atol=1e-6)
+    close(losses.binary_crossentropy([[0, 1]], [[0.6, 0.4]]), [-(math.log(0.4) + math.log(0.4)) / 2], atol=1e-6)
+    close(losses.mean_squared_error([[1.0, 2.0]], [[0.0, 0.0]]), [2.5], atol=1e-6)
+    close(losses.mean_absolute_error(np.array([[1.0, 2.0]]), t([[0.0, 0.0]])), [1.5])  # mixed: the tensor's dtype
+    weighted = losses.MeanSquaredError()([[1.0], [2.0]], [[0.0], [0.0]], sample_weight=[1.0, 3.0])
+    assert float(weighted) == pytest.approx((1 * 1 + 3 * 4) / 2)
+    assert losses.Huber()([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).item() == pytest.approx(0.155, rel=1e-6)
+
+
+def test_tensors_pass_through_without_conversion():
+    y, p = t([[1.0, 0.0]]), t([[0.3, 0.2]])
+    assert losses._as_tensors(y, p)[0] is y and losses._as_tensors(y, p)[1] is p
+
+
+def test_a_loss_given_strings_says_what_it_expected():
+    with pytest.raises(TypeError, match=r"expected numbers \(a torch tensor, NumPy array, list or number\) for a "
+                                        r"loss or metric, got list of dtype <U3. Fix: convert the values first"):
+        losses.mean_squared_error(["cat", "dog"], [[0.1, 0.2]])
+
+
+def test_fit_with_huber_saves_and_loads(tmp_path):
+    import brainnet
+    from brainnet.layers import Dense
+    from brainnet.models import Sequential
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5]) + rng.standard_cauchy(64) * 0.1).astype("float32")[:, None]
+    model = Sequential([Dense(1, input_shape=(3,))])
+    model.compile("sgd", losses.Huber(delta=0.5), device="cpu")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    loss = model.evaluate(x, y, verbose=0)
+    pred = model.predict(x, verbose=0)
+    assert loss == pytest.approx(np_huber(y, pred, 0.5).mean(), rel=1e-5)
+    model.save(tmp_path / "huber.keras")
+    loaded = brainnet.models.load_model(tmp_path / "huber.keras")
+    assert loaded.trainer.heads[0].loss.delta == 0.5
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(loss, rel=1e-6)
