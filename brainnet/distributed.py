@@ -349,15 +349,23 @@ class DataParallel:
         if self.world == 1:
             return
         trackers = trainer.trackers()
-        sums = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device).reshape(())
-                            for m in trackers for v in (m.total, m.count)])
+        # A total is one number, or (Precision, Recall, AUC) a tensor of confusion counts.
+        parts = [torch.as_tensor(v, dtype=torch.float64, device=self.device).reshape(-1)
+                 for m in trackers for v in (m.total, m.count)]
+        sums = torch.cat(parts)
         dist.all_reduce(sums)
+        pieces = sums.split([p.numel() for p in parts])
         values = sums.tolist()
+        at = 0
         for i, m in enumerate(trackers):
+            size = parts[2 * i].numel()
             if onto_rank0 and self.rank != 0:
-                m.total, m.count = 0.0, 0.0
+                m.reset_state()
+            elif size == 1:
+                m.total, m.count = values[at], values[at + 1]
             else:
-                m.total, m.count = values[2 * i], values[2 * i + 1]
+                m.total, m.count = pieces[2 * i].reshape(m.total.shape).clone(), values[at + size]
+            at += size + 1
 
     def same_start(self, trainer: Any, start: dict[str, int], order: torch.Tensor | None) -> tuple[dict, Any]:
         """Check that every process begins at the same epoch and batch (a
@@ -385,7 +393,7 @@ class DataParallel:
                 order = self.same_order(order)
             if self.rank != 0:
                 for m in trainer.trackers():
-                    m.total, m.count = 0.0, 0.0
+                    m.reset_state()
         return start, order
 
     # ------------------------------------------------------------ stopping

@@ -17,6 +17,11 @@ weights (Keras 3 too).
 loss, as Keras does: sparse labels → ``SparseCategoricalAccuracy``
 (argmax(ŷ) = y), one-hot → ``CategoricalAccuracy`` (argmax(ŷ) = argmax(y)),
 binary → ``BinaryAccuracy`` (ŷ > 0.5 equals y).
+
+``Precision``, ``Recall`` and ``AUC`` (in ``brainnet._confusion_metrics``) keep
+confusion counts per threshold instead of a total: a float64 tensor (4, T, L) in
+``total``, updated in place the same way. ``update_state`` takes tensors, NumPy
+arrays or lists, as Keras does; ``result()`` returns a Python float.
 """
 
 from __future__ import annotations
@@ -27,8 +32,14 @@ from typing import Callable
 import torch
 
 from . import losses as losses_module
+from .losses import _as_tensors, _tensor
 
 Tensor = torch.Tensor
+
+
+def _weights(sample_weight: Tensor, device: torch.device) -> Tensor:
+    """Sample weights as a tensor on ``device`` (a user may pass an array or a list)."""
+    return sample_weight if isinstance(sample_weight, Tensor) else _tensor(sample_weight, device)
 
 
 class Metric:
@@ -50,13 +61,15 @@ class Metric:
 
     def update_state(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> None:
         """Add a batch: its values, or (``sample_weight``, one per sample)
-        Σ_i w_i · mean(values of sample i) to the total and Σ_i w_i to the count."""
+        Σ_i w_i · mean(values of sample i) to the total and Σ_i w_i to the count.
+        Each argument may be a tensor, a NumPy array or a list (as in Keras)."""
+        y_true, y_pred = _as_tensors(y_true, y_pred)
         v = self.values(y_true, y_pred).detach()
         if sample_weight is None:
             self._add(v.sum(dtype=torch.float64), v.numel())
             return
         per_sample = v.reshape(v.shape[0], -1).to(torch.float64).mean(1)  # (N,)
-        w = sample_weight.detach().to(torch.float64).reshape(-1)
+        w = _weights(sample_weight, v.device).detach().to(torch.float64).reshape(-1)
         self._add((per_sample * w).sum(), w.sum())
 
     def _add(self, total: Tensor, count: float) -> None:
@@ -109,7 +122,7 @@ class Mean(Metric):
         super().__init__(name)
 
     def update_state(self, values: Tensor, weight: float | Tensor = 1.0) -> None:  # type: ignore[override]
-        values = values.detach().to(torch.float64)
+        values = (values if isinstance(values, Tensor) else _tensor(values, None)).detach().to(torch.float64)
         self._add((values * weight).sum(), weight * values.numel())
 
 
@@ -194,6 +207,74 @@ class MeanAbsoluteError(Metric):
         return (_targets_like(self.name, y_true, y_pred) - y_pred).abs()
 
 
+def _in_top_k(target: Tensor, score: Tensor, k: int) -> Tensor:
+    """Whether each target class's score is among the k largest of its row: score ≥ the
+    k-th largest (ties count as in, as Keras's in_top_k); k ≥ the number of classes: always."""
+    kth = score.topk(min(k, score.shape[-1]), dim=-1).values[..., -1:]  # (..., 1)
+    return (score.gather(-1, target.long().unsqueeze(-1)) >= kth).squeeze(-1)
+
+
+class SparseTopKCategoricalAccuracy(Metric):
+    """Fraction of samples whose class index y is among the k classes of largest ŷ."""
+
+    argmax_invariant = True  # softmax keeps the order of the scores
+
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy") -> None:
+        super().__init__(name)
+        self.k = _whole(type(self).__name__, "k", k, 1)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        classes = y_pred.shape[-1]
+        if y_true.numel() * classes != y_pred.numel():
+            raise ValueError(
+                f"metric {self.name}: expected class indices, one per sample (shape {tuple(y_pred.shape[:-1])}) "
+                f"for predictions {tuple(y_pred.shape)}, got labels of shape {tuple(y_true.shape)}. Fix: for "
+                "one-hot labels use metrics=['top_k_categorical_accuracy'] (TopKCategoricalAccuracy)."
+            )
+        return _in_top_k(y_true.reshape(y_pred.shape[:-1]), y_pred, self.k)
+
+    def get_config(self) -> dict:
+        return {"k": self.k, "name": self.name}
+
+
+class TopKCategoricalAccuracy(Metric):
+    """Fraction of samples whose class argmax y (y one-hot) is among the k classes of largest ŷ."""
+
+    argmax_invariant = True
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy") -> None:
+        super().__init__(name)
+        self.k = _whole(type(self).__name__, "k", k, 1)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        if y_true.numel() != y_pred.numel():
+            raise ValueError(
+                f"metric {self.name}: expected one-hot labels shaped like the predictions {tuple(y_pred.shape)}, "
+                f"got labels of shape {tuple(y_true.shape)}. Fix: for class indices use "
+                "metrics=['sparse_top_k_categorical_accuracy'] (SparseTopKCategoricalAccuracy)."
+            )
+        return _in_top_k(y_true.reshape(y_pred.shape).argmax(-1), y_pred, self.k)
+
+    def get_config(self) -> dict:
+        return {"k": self.k, "name": self.name}
+
+
+def _whole(cls: str, arg: str, value: object, minimum: int, optional: bool = False) -> object:
+    """``value`` checked to be an integer ≥ ``minimum`` (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"{cls}: expected {arg} to be an integer ≥ {minimum}{' or None' if optional else ''}, got {value!r}. "
+            f"Fix: {cls}({arg}={max(minimum, 1)})."
+        )
+    return value
+
+
+# Precision, Recall and AUC build on Metric (above): their module imports this one.
+from ._confusion_metrics import AUC, Precision, Recall  # noqa: E402
+
+
 class _FunctionMetric(Metric):
     """Wraps ``fn(y_true, y_pred) -> per-sample values``."""
 
@@ -217,9 +298,15 @@ _BY_NAME: dict[str, type[Metric]] = {
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     # Keras 3 also takes the class names
     **{cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
-                                     MeanSquaredError, MeanAbsoluteError)},
+                                     MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC,
+                                     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)},
 }
 _ACCURACY_BY_LOSS_KIND = {
     "sparse": SparseCategoricalAccuracy,

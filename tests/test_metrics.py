@@ -279,3 +279,92 @@ def test_compile_with_keras_class_names_trains_reports_and_saves(tmp_path):
     loaded = brainnet.models.load_model(tmp_path / "m.brainnet")
     assert loaded.evaluate(x, y, verbose=0) == [loss, accuracy]
     assert type(loaded.trainer.loss) is losses.SparseCategoricalCrossentropy
+
+
+# ------------------------------------------------ top-k accuracies, by name, against NumPy
+def np_in_top_k(label, row, k):
+    """Naive: the label's score is at least the k-th largest score of its row."""
+    ordered = sorted(row, reverse=True)
+    return float(row[label] >= ordered[min(k, len(row)) - 1])
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_top_k_accuracies_stream_over_batches_like_numpy(k, weighted):
+    import numpy as np
+
+    rng = np.random.default_rng(k)
+    parts = [(rng.integers(0, 6, n), rng.normal(size=(n, 6)).astype("float32"), rng.uniform(0, 2, n).astype("float32"))
+             for n in (20, 13)]
+    sparse, dense = metrics.SparseTopKCategoricalAccuracy(k=k), metrics.TopKCategoricalAccuracy(k=k)
+    for labels, scores, w in parts:
+        sparse.update_state(labels, scores, w if weighted else None)  # NumPy arrays, as in Keras
+        dense.update_state(torch.tensor(np.eye(6)[labels]), torch.tensor(scores), torch.tensor(w) if weighted else None)
+    labels = np.concatenate([p[0] for p in parts])
+    scores = np.concatenate([p[1] for p in parts])
+    w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else np.ones(len(labels))
+    hits = np.array([np_in_top_k(y, row, k) for y, row in zip(labels, scores)])
+    expected = (hits * w).sum() / w.sum()
+    assert sparse.result() == pytest.approx(expected, abs=1e-12)
+    assert dense.result() == pytest.approx(expected, abs=1e-12)
+    sparse.reset_state()
+    sparse.update_state(parts[0][0][:, None], parts[0][1])  # labels (N, 1) too
+    assert sparse.result() == pytest.approx(np.mean([np_in_top_k(y, r, k) for y, r in zip(*parts[0][:2])]))
+
+
+def test_top_k_keras_examples_ties_and_names():
+    m = metrics.TopKCategoricalAccuracy(k=1)
+    m.update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+    assert m.result() == 0.5
+    m = metrics.SparseTopKCategoricalAccuracy(k=1)
+    m.update_state([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], sample_weight=[0.7, 0.3])
+    assert m.result() == pytest.approx(0.3, abs=1e-7)
+    tie = metrics.SparseTopKCategoricalAccuracy(k=1)
+    tie.update_state([1], [[0.5, 0.5, 0.0]])  # a tie at the k-th score counts as in (Keras's in_top_k)
+    assert tie.result() == 1.0
+    assert metrics.SparseTopKCategoricalAccuracy.argmax_invariant and metrics.TopKCategoricalAccuracy.argmax_invariant
+    for name, cls in [("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
+                      ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy),
+                      ("TopKCategoricalAccuracy", metrics.TopKCategoricalAccuracy),
+                      ("SparseTopKCategoricalAccuracy", metrics.SparseTopKCategoricalAccuracy),
+                      ("precision", metrics.Precision), ("Recall", metrics.Recall), ("auc", metrics.AUC),
+                      ("AUC", metrics.AUC)]:
+        got = metrics.get(name)
+        assert type(got) is cls and got.name == name
+    assert metrics.Precision().name == "precision" and metrics.Recall().name == "recall"
+    assert metrics.AUC().name == "auc" and metrics.TopKCategoricalAccuracy().k == 5
+
+
+def test_top_k_errors_say_what_and_the_fix():
+    with pytest.raises(ValueError, match=r"SparseTopKCategoricalAccuracy: expected k to be an integer ≥ 1, got 0. "
+                                         r"Fix: SparseTopKCategoricalAccuracy\(k=1\)"):
+        metrics.SparseTopKCategoricalAccuracy(k=0)
+    with pytest.raises(ValueError, match=r"metric sparse_top_k_categorical_accuracy: expected class indices, one "
+                                         r"per sample \(shape \(2,\)\) for predictions \(2, 3\), got labels of shape "
+                                         r"\(2, 3\). Fix: for one-hot labels use "
+                                         r"metrics=\['top_k_categorical_accuracy'\]"):
+        metrics.SparseTopKCategoricalAccuracy().update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+    with pytest.raises(ValueError, match=r"metric top_k_categorical_accuracy: expected one-hot labels shaped like "
+                                         r"the predictions \(2, 3\), got labels of shape \(2,\). Fix: for class "
+                                         r"indices use metrics=\['sparse_top_k_categorical_accuracy'\]"):
+        metrics.TopKCategoricalAccuracy().update_state([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+
+
+# ------------------------------------------------ update_state on NumPy arrays and lists (as Keras)
+def test_update_state_takes_lists_and_arrays():
+    import numpy as np
+
+    m = metrics.Accuracy()
+    m.update_state([1, 2], [1, 3])
+    assert m.result() == 0.5
+    m.update_state(np.array([4]), np.array([4]))
+    assert m.result() == pytest.approx(2 / 3)
+    s = metrics.SparseCategoricalAccuracy()
+    s.update_state([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]], sample_weight=[0.7, 0.3])
+    assert s.result() == pytest.approx(0.3, abs=1e-7)  # Keras's documented example
+    mean = metrics.Mean()
+    mean.update_state([1.0, 2.0, 6.0])
+    assert mean.result() == 3.0
+    mse = metrics.MeanSquaredError()
+    mse.update_state(t([[1.0], [3.0]]), np.array([[0.0], [1.0]]))  # mixed tensor and array
+    assert mse.result() == 2.5

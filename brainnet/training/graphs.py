@@ -62,7 +62,9 @@ WARMUP = 3  # eager steps before capture
 _GRAPH_SAFE_METRICS = (
     metrics_module.Mean, metrics_module.SparseCategoricalAccuracy, metrics_module.CategoricalAccuracy,
     metrics_module.BinaryAccuracy, metrics_module.Accuracy, metrics_module.MeanSquaredError,
-    metrics_module.MeanAbsoluteError,
+    metrics_module.MeanAbsoluteError, metrics_module.TopKCategoricalAccuracy,
+    metrics_module.SparseTopKCategoricalAccuracy, metrics_module.Precision, metrics_module.Recall,
+    metrics_module.AUC,
 )
 
 

@@ -498,3 +498,30 @@ def test_graph_step_gathers_sample_weights_with_the_batch(simulated, weighted_me
     # New weights are a new array: captured again, not replayed on the old one.
     graphed[0].fit(x, y, sample_weight=w.copy(), batch_size=32, epochs=1, verbose=0)
     assert step.captures == 2
+
+
+def test_graph_step_counts_precision_recall_auc_top_k_in_the_graph_without_reads(simulated, probed):
+    # Their updates are device work only (the thresholds are put on the device before the
+    # capture): the graph adds to the confusion counts in place, and reads nothing back.
+    from brainnet import metrics
+
+    def run(graphed):
+        simulated(graphed)
+        x, y = _data()
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        model.compile(SGD(0.05, momentum=0.9), "categorical_crossentropy",
+                      ["top_k_categorical_accuracy",
+                       metrics.Precision(class_id=3), metrics.Recall(top_k=2), metrics.AUC(num_thresholds=50)],
+                      device="cpu")
+        set_random_seed(1)
+        history = model.fit(x, np.eye(10, dtype="float32")[y], batch_size=32, epochs=3, verbose=0)
+        return model, history
+
+    eager = run(False)
+    graphed = run(True)
+    step = graphed[0].trainer.graph_step
+    assert step.captures == 1 and step.record_in_graph and probed["reads"] == []
+    _same(graphed, eager)
+    assert graphed[1].history["auc"][-1] > 0.5
