@@ -377,7 +377,7 @@ _REGULARIZER_ARGS = ("kernel_regularizer", "recurrent_regularizer", "bias_regula
 def _copy(layer: RecurrentBase, **changes: Any) -> RecurrentBase:
     """A fresh layer of the same class, through get_config/from_config. The
     regularizers go over as they are (a plain function has no config)."""
-    regs = {arg: getattr(layer, arg) for arg in _REGULARIZER_ARGS if getattr(layer, arg) is not None}
+    regs = {arg: getattr(layer, arg) for arg in _REGULARIZER_ARGS if getattr(layer, arg, None) is not None}
     bare = copy.copy(layer)  # a shallow copy, only to read the config without the regularizers
     for arg in regs:
         setattr(bare, arg, None)
@@ -452,12 +452,14 @@ class Bidirectional(Layer):
         backward_layer: RecurrentBase | None = None,
         **kwargs: Any,
     ) -> None:
+        from .rnn import RNN
+
         for arg, value in (("layer", layer), ("backward_layer", backward_layer)):
-            if not isinstance(value, RecurrentBase) and not (arg == "backward_layer" and value is None):
+            if not isinstance(value, (RecurrentBase, RNN)) and not (arg == "backward_layer" and value is None):
                 got = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
                 raise ValueError(
                     f"Bidirectional: expected {arg} to be a recurrent layer instance (SimpleRNN, "
-                    f"LSTM or GRU), got {got}. Fix: Bidirectional(LSTM(32, return_sequences=True))."
+                    f"LSTM, GRU or RNN(cell)), got {got}. Fix: Bidirectional(LSTM(32, return_sequences=True))."
                 )
         if merge_mode not in MERGE_MODES:
             raise ValueError(
@@ -580,5 +582,5 @@ class Bidirectional(Layer):
         config = dict(config)
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict):
-                config[key] = _registry.deserialize(config[key], "layer", RecurrentBase)
+                config[key] = _registry.deserialize(config[key], "layer", Layer)
         return cls(**config)

@@ -416,6 +416,14 @@ class RNN(Layer):
     def _state_count(self) -> int:
         return sum(len(_sizes(c)) for c in self._cell_list)
 
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """One name per state, in the order of ``initial_state`` and ``return_state``:
+        ``h0``, ``c0`` for one cell of two states, ``state_k`` otherwise."""
+        if not self.stacked and len(_sizes(self.cell)) <= 2:
+            return ("h0", "c0")[: len(_sizes(self.cell))]
+        return tuple(f"state_{k}" for k in range(self._state_count()))
+
     def build(self, input_shape: Shape) -> None:
         step = (input_shape[0], input_shape[-1])
         for cell in self._cell_list:

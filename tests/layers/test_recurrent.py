@@ -809,7 +809,7 @@ def test_mask_shape_error():
 def test_bidirectional_needs_a_recurrent_layer(bad, got):
     with pytest.raises(
         ValueError,
-        match=rf"Bidirectional: expected layer to be a recurrent layer instance \(SimpleRNN, LSTM or GRU\), "
+        match=rf"Bidirectional: expected layer to be a recurrent layer instance \(SimpleRNN, LSTM, GRU or RNN\(cell\)\), "
         rf"got {got}\. Fix: Bidirectional\(LSTM\(32, return_sequences=True\)\)",
     ):
         Bidirectional(bad)

@@ -208,3 +208,25 @@ def test_errors_of_rnn_and_cells():
         rnn(torch.zeros(2, 0, 3))
     with pytest.raises(ValueError, match=r"SimpleRNNCell: expected dropout in \[0, 1\), got 1\.5"):
         SimpleRNNCell(3, dropout=1.5)
+
+
+def test_bidirectional_of_an_rnn_of_cells_equals_it_of_the_layer(tmp_path):
+    from brainnet.layers import Bidirectional
+
+    torch.manual_seed(0)
+    x = f64(B, T, F)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[0, 4:] = False
+    generic = Bidirectional(RNN(LSTMCell(U), return_sequences=True, return_state=True))
+    layer = Bidirectional(LSTM(U, return_sequences=True, return_state=True))
+    generic(x), layer(x)
+    layer.set_weights(generic.get_weights())
+    h0 = [f64(B, U, seed=s) for s in range(4)]  # [h_fw, c_fw, h_bw, c_bw]
+    for got, want in zip(generic(x, mask=mask, initial_state=h0), layer(x, mask=mask, initial_state=h0)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-9)
+    assert generic.forward_layer.state_names == ("h0", "c0")
+    model = Sequential([Bidirectional(RNN(GRUCell(3)), input_shape=(T, F)), Dense(2)])
+    model.save(tmp_path / "bi.brainnet")
+    xs = x.float().numpy()
+    np.testing.assert_array_equal(load_model(tmp_path / "bi.brainnet").predict(xs, verbose=0),
+                                  model.predict(xs, verbose=0))
