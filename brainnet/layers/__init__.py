@@ -16,6 +16,7 @@ from .convolution import Conv1D, Conv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
+from .feature_normalization import Normalization
 from .lambda_layer import Lambda
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
@@ -67,7 +68,7 @@ __all__ = [
     # resizing without weights: decoders and U-Nets
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     # normalization
-    "BatchNormalization", "LayerNormalization",
+    "BatchNormalization", "LayerNormalization", "Normalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])

@@ -40,6 +40,7 @@ from brainnet.layers import (
     GaussianNoise, GaussianDropout,
     Permute, RepeatVector,
     Subtract, Maximum, Minimum, Dot,
+    Normalization,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -423,6 +424,22 @@ def test_batch_normalization(axis, momentum, epsilon, center, scale, shape, trai
        epsilon=mostly(st.just(1e-3), [0, -1.0, "1e-3", None]), shape=shapes(1, 4))
 def test_layer_normalization(axis, epsilon, shape):
     run_and_check(lambda: LayerNormalization(axis=axis, epsilon=epsilon), tensor(shape))
+
+
+@given(axis=st.one_of(st.just(-1), st.integers(-4, 4), st.none(), st.lists(st.integers(-4, 4), max_size=2),
+                      st.sampled_from(["-1", 1.5])),
+       given=bools, invert=bools, shape=shapes(1, 4))
+def test_normalization(axis, given, invert, shape):
+    # adapt on the batch itself (or given statistics), then the call
+    def build():
+        return Normalization(axis=axis, mean=0.5 if given else None, variance=2.0 if given else None, invert=invert)
+
+    def call(layer, x):
+        if not given:
+            layer.adapt(x.numpy())
+        return layer(x)
+
+    run_and_check(build, tensor(shape), call)
 
 
 # ------------------------------------------------------------------ Transformer pieces
