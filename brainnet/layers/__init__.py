@@ -21,6 +21,7 @@ from .lambda_layer import Lambda
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
 from .noise import GaussianDropout, GaussianNoise
+from .passthrough import ActivityRegularization, Identity, Masking
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
@@ -53,7 +54,7 @@ __all__ = [
     "Input",
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
-    "RepeatVector", "Permute", "Lambda",
+    "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax",
     # noise (training only)
     "GaussianNoise", "GaussianDropout",

@@ -41,6 +41,7 @@ from brainnet.layers import (
     Permute, RepeatVector,
     Subtract, Maximum, Minimum, Dot,
     Normalization,
+    Masking, Identity, ActivityRegularization,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -267,6 +268,14 @@ def test_activation_layers(layer, value, axis, shape):
     build = {"relu": lambda: ReLU(max_value=value), "leaky": lambda: LeakyReLU(negative_slope=value),
              "softmax": lambda: Softmax(axis=axis), "rescaling": lambda: Rescaling(value, offset=-1.0)}[layer]
     run_and_check(build, tensor(shape))
+
+
+@given(value=mostly(st.sampled_from([0.0, 1.0, -1.0]), ["0", None, True]),
+       l1=mostly(st.sampled_from([0.0, 0.01]), [-1.0, "0.1", None]), shape=shapes(1, 4, rank=3))
+def test_passthrough_layers(value, l1, shape):
+    run_and_check(lambda: Masking(value), tensor(shape))
+    run_and_check(Identity, tensor(shape))
+    run_and_check(lambda: ActivityRegularization(l1=l1, l2=0.01), tensor(shape))
 
 
 @given(cls=st.sampled_from([GlobalAveragePooling2D, GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalMaxPooling2D]),
