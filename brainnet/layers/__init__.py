@@ -17,6 +17,7 @@ from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
 from .feature_normalization import Normalization
+from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .lambda_layer import Lambda
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
@@ -60,6 +61,9 @@ __all__ = [
     "GaussianNoise", "GaussianDropout",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
+    "RandomCrop", "RandomBrightness",
+    # image preprocessing
+    "Resizing", "CenterCrop",
     # convolution and pooling
     "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
     "GlobalAveragePooling2D",

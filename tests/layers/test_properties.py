@@ -42,6 +42,7 @@ from brainnet.layers import (
     Subtract, Maximum, Minimum, Dot,
     Normalization,
     Masking, Identity, ActivityRegularization,
+    Resizing, CenterCrop, RandomCrop, RandomBrightness,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -248,6 +249,21 @@ def test_resizing2d(cls, value, interpolation, shape):
        shape=shapes(1, 4, max_dim=8, rank=3))
 def test_resizing1d(cls, value, shape):
     run_and_check(lambda: cls(value), tensor(shape))
+
+
+@given(cls=st.sampled_from([Resizing, CenterCrop, RandomCrop]), height=counts, width=counts,
+       interpolation=mostly(st.sampled_from(["bilinear", "nearest"]), ["bicubic", None]), crop=bools,
+       factor=mostly(st.sampled_from([0.1, 0.5, (-0.2, 0.3)]), [1.5, "0.1", None, (0.3, -0.2)]),
+       shape=shapes(2, 5, max_dim=8, rank=4), training=bools)
+def test_image_preprocessing(cls, height, width, interpolation, crop, factor, shape, training):
+    def build():
+        if cls is Resizing:
+            return Resizing(height, width, interpolation=interpolation, crop_to_aspect_ratio=crop)
+        return cls(height, width)
+
+    call = lambda layer, x: layer(x, training=training)  # noqa: E731
+    run_and_check(build, tensor(shape), call)
+    run_and_check(lambda: RandomBrightness(factor, seed=1), tensor(shape), call)
 
 
 @given(cls=st.sampled_from([MaxPooling2D, AveragePooling2D]), pool_size=kernels,
