@@ -1,7 +1,7 @@
 """Layers, by Keras name. Each one is a ``torch.nn.Module`` that builds its
 weights on first call and states the equation it computes."""
 
-from .activation_layers import LeakyReLU, ReLU, Softmax
+from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import (
     RandomContrast,
@@ -56,7 +56,7 @@ __all__ = [
     # core
     "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
     "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
-    "Rescaling", "ReLU", "LeakyReLU", "Softmax",
+    "Rescaling", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU",
     # noise (training only)
     "GaussianNoise", "GaussianDropout",
     # augmentation (training only)

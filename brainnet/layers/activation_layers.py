@@ -1,4 +1,4 @@
-"""Activation layers with arguments: ReLU, LeakyReLU, Softmax (Keras 3's).
+"""Activation layers with arguments: ReLU, LeakyReLU, Softmax, ELU, PReLU (Keras 3's).
 
 ``Activation("relu")`` covers the plain functions; these take the settings
 Keras tutorials give them (``ReLU(max_value=6.0)``, ``LeakyReLU(0.2)``,
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations
-from .base import Layer, Shape, shape_str
+from .base import _INITIALIZERS, Layer, Shape, shape_str
 
 
 def _non_negative(layer: str, arg: str, value: Any, example: str, allow_none: bool = False) -> float | None:
@@ -168,3 +168,118 @@ class Softmax(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
+
+
+class ELU(Layer):
+    """Exponential linear unit: smooth below zero, saturating at −α.
+
+    Equation::
+
+        y = x                  if x > 0
+        y = α · (exp(x) − 1)   otherwise
+
+    Args:
+        alpha: α ≥ 0, the value negative inputs approach (default 1.0).
+
+    Input shape: any. Output shape: same as input.
+
+    Example:
+        >>> import torch
+        >>> ELU()(torch.tensor([0.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
+
+    equation = "y = x if x > 0 else α·(exp(x) − 1)"
+    supports_masking = True
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alpha = _non_negative("ELU", "alpha", alpha, "1.0")
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.elu(inputs, self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class PReLU(Layer):
+    """Parametric ReLU: a leaky ReLU whose negative slopes are learned.
+
+    Equation (α a trainable weight of the sample's shape, with size 1 along
+    ``shared_axes``, broadcast there)::
+
+        y = x       if x ≥ 0
+        y = α · x   otherwise
+
+    Args:
+        alpha_initializer: initializer name of α (default ``"zeros"``, Keras's:
+            the layer starts as a ReLU).
+        shared_axes: axes (1-based, the batch axis being 0) that share one α,
+            e.g. ``[1, 2]`` after a Conv2D for one α per channel; default
+            None: one α per value of a sample.
+
+    Input shape: any, batch axis first. Output shape: same as input.
+
+    Raises:
+        ValueError: an unknown initializer, a shared axis the input does not
+            have, or an unknown size on an axis with its own α.
+
+    Example:
+        >>> import torch
+        >>> layer = PReLU(shared_axes=[1, 2])
+        >>> layer(torch.ones(2, 4, 4, 3)).shape, tuple(layer.alpha.shape)
+        (torch.Size([2, 4, 4, 3]), (1, 1, 3))
+    """
+
+    equation = "y = x if x ≥ 0 else α·x (α learned)"
+    supports_masking = True
+    min_rank = 2
+
+    def __init__(self, alpha_initializer: str = "zeros", shared_axes: int | list[int] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(alpha_initializer, str) or alpha_initializer.lower() not in _INITIALIZERS:
+            raise ValueError(
+                f"PReLU: expected alpha_initializer among {', '.join(_INITIALIZERS)}, got {alpha_initializer!r}. "
+                "Fix: PReLU(alpha_initializer='zeros')."
+            )
+        self.alpha_initializer = alpha_initializer.lower()
+        axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
+        if axes is not None and (
+            not isinstance(axes, (list, tuple))
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 1 for a in axes)
+        ):
+            raise ValueError(
+                f"PReLU: expected shared_axes to be None or a list of axes ≥ 1 (axis 0 is the batch), got "
+                f"{shared_axes!r}. Fix: PReLU(shared_axes=[1, 2]) after a Conv2D."
+            )
+        self.shared_axes = None if axes is None else sorted(int(a) for a in axes)
+
+    def build(self, input_shape: Shape) -> None:
+        rank = len(input_shape)
+        shared = self.shared_axes or []
+        if any(a >= rank for a in shared):
+            raise ValueError(
+                f"Layer '{self.name}' (PReLU): expected shared_axes from 1 to {rank - 1} for inputs of shape "
+                f"{shape_str(input_shape)}, got {self.shared_axes}. Fix: PReLU(shared_axes=[1, 2]) for images, [1] "
+                "for sequences."
+            )
+        own = [a for a in range(1, rank) if a not in shared]
+        unknown = [a for a in own if input_shape[a] is None]
+        if unknown:
+            raise ValueError(
+                f"Layer '{self.name}' (PReLU): expected a known size on every axis with its own α, got shape "
+                f"{shape_str(input_shape)} (axis {unknown[0]} is None). Fix: PReLU(shared_axes={unknown}) shares "
+                "one α along it."
+            )
+        self.input_rank, self.fixed_axes = rank, tuple(own)
+        shape = tuple(1 if a in shared else input_shape[a] for a in range(1, rank))
+        self.alpha = self.add_weight("alpha", shape=shape, initializer=self.alpha_initializer)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.where(inputs >= 0, inputs, self.alpha * inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha_initializer": self.alpha_initializer,
+                "shared_axes": self.shared_axes}

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet.layers import Activation, Dense, LeakyReLU, ReLU, Softmax
+from brainnet.layers import ELU, Activation, Dense, LeakyReLU, PReLU, ReLU, Softmax
 from brainnet.models import Sequential, load_model
+from brainnet.optimizers import SGD
 
 
 def f64(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -124,3 +125,61 @@ def test_saved_model_comes_back(tmp_path):
     assert loaded.layers[1].get_config() == model.layers[1].get_config()
     x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+# ------------------------------------------------------------------ ELU, PReLU
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
+def test_elu_matches_naive(alpha):
+    x = f64(3, 5)
+    expected = np.array([[v if v > 0 else alpha * (np.exp(v) - 1.0) for v in row] for row in x.numpy()])
+    np.testing.assert_allclose(ELU(alpha)(x).numpy(), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shared_axes, alpha_shape", [(None, (4, 3, 2)), ([1, 2], (1, 1, 2)), (3, (4, 3, 1))])
+def test_prelu_matches_naive_with_shared_axes(shared_axes, alpha_shape):
+    x = f64(5, 4, 3, 2)
+    layer = PReLU(alpha_initializer="random_normal", shared_axes=shared_axes).double()
+    y = layer(x)
+    alpha = layer.alpha.detach().numpy()
+    assert alpha.shape == alpha_shape and layer.alpha.requires_grad
+    xs = x.numpy()
+    for idx in np.ndindex(*xs.shape):
+        a = alpha[tuple(0 if alpha_shape[k] == 1 else idx[k + 1] for k in range(3))]
+        assert y[idx].item() == (xs[idx] if xs[idx] >= 0 else a * xs[idx])
+
+
+def test_prelu_starts_as_relu_and_learns_its_slopes():
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = np.where(x >= 0, x, 0.25 * x)  # a leaky target: α should go from 0 towards 0.25
+    model = Sequential([PReLU(input_shape=(3,))])
+    np.testing.assert_array_equal(model.predict(x), np.maximum(x, 0))  # Keras's zeros initializer
+    model.compile(SGD(learning_rate=0.5), "mse")
+    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    np.testing.assert_allclose(model.layers[0].alpha.detach().numpy(), 0.25, atol=0.02)
+
+
+def test_elu_prelu_config_and_save_load(tmp_path):
+    for layer in (ELU(0.5), PReLU(shared_axes=[1]), PReLU(alpha_initializer="ones")):
+        config = json.loads(json.dumps(layer.get_config()))
+        assert type(layer).from_config(config).get_config() == layer.get_config()
+    model = Sequential([Dense(4, input_shape=(3,)), PReLU(alpha_initializer="random_uniform"), ELU(0.7), Dense(2)])
+    model.save(tmp_path / "p.brainnet")
+    x = np.random.default_rng(2).normal(size=(5, 3)).astype("float32")
+    np.testing.assert_array_equal(load_model(tmp_path / "p.brainnet").predict(x), model.predict(x))
+
+
+def test_elu_prelu_errors():
+    with pytest.raises(ValueError, match=re.escape("ELU: expected alpha to be a number ≥ 0, got -1. Fix: ELU(alpha=1.0).")):
+        ELU(-1)
+    with pytest.raises(ValueError, match="PReLU: expected alpha_initializer among zeros.*got 'zero'.*Fix"):
+        PReLU(alpha_initializer="zero")
+    with pytest.raises(ValueError, match="expected shared_axes to be None or a list of axes ≥ 1.*got 0"):
+        PReLU(shared_axes=0)
+    with pytest.raises(ValueError, match=r"expected shared_axes from 1 to 2 for inputs of shape \(2, 3, 4\), got \[3\]"):
+        PReLU(shared_axes=3)(torch.ones(2, 3, 4))
+    with pytest.raises(ValueError, match=r"axis 1 is None\). Fix: PReLU\(shared_axes=\[1\]\)"):
+        PReLU().build_from_shape((None, None, 4))
+    layer = PReLU()
+    layer(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"axis 1: expected 3, got 4"):
+        layer(torch.ones(2, 4))

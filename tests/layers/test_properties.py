@@ -43,6 +43,7 @@ from brainnet.layers import (
     Normalization,
     Masking, Identity, ActivityRegularization,
     Resizing, CenterCrop, RandomCrop, RandomBrightness,
+    ELU, PReLU,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -278,11 +279,14 @@ def test_pooling1d(cls, pool_size, strides, padding, shape):
     run_and_check(lambda: cls(pool_size, strides=strides, padding=padding), tensor(shape))
 
 
-@given(layer=st.sampled_from(["relu", "leaky", "softmax", "rescaling"]), value=mostly(st.floats(0, 3)),
-       axis=st.integers(-3, 2), shape=shapes(1, 5))
-def test_activation_layers(layer, value, axis, shape):
+@given(layer=st.sampled_from(["relu", "leaky", "softmax", "rescaling", "elu", "prelu"]), value=mostly(st.floats(0, 3)),
+       axis=st.integers(-3, 2), shared=mostly(st.one_of(st.none(), st.lists(st.integers(1, 4), max_size=2)),
+                                            [0, [0], "1", 1.5]), shape=shapes(1, 5))
+def test_activation_layers(layer, value, axis, shared, shape):
     build = {"relu": lambda: ReLU(max_value=value), "leaky": lambda: LeakyReLU(negative_slope=value),
-             "softmax": lambda: Softmax(axis=axis), "rescaling": lambda: Rescaling(value, offset=-1.0)}[layer]
+             "softmax": lambda: Softmax(axis=axis), "rescaling": lambda: Rescaling(value, offset=-1.0),
+             "elu": lambda: ELU(value), "prelu": lambda: PReLU(alpha_initializer="random_normal",
+                                                              shared_axes=shared)}[layer]
     run_and_check(build, tensor(shape))
 
 
