@@ -19,6 +19,7 @@ from .embedding import Embedding
 from .feature_normalization import Normalization
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .lambda_layer import Lambda
+from .lookup import StringLookup
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
 from .noise import GaussianDropout, GaussianNoise
@@ -47,6 +48,7 @@ from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .symbolic import Input
+from .text_vectorization import TextVectorization
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .wrappers import TimeDistributed
 
@@ -83,4 +85,6 @@ __all__ = [
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",
     "Attention", "AdditiveAttention", "MultiHeadAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",
+    # text preprocessing: strings to indices
+    "TextVectorization", "StringLookup",
 ]

@@ -546,9 +546,10 @@ class Layer(nn.Module):
             self.check_input_shape(shape)
         else:
             self.build_from_shape(shape)
-            # Weights follow the first input's device and floating dtype.
+            # Weights follow the first input's device and floating dtype (texts have neither).
             first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-            self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
+            if isinstance(first, torch.Tensor):
+                self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training if training is None else training
         if self.float32:  # dtype='float32': outside autocast, in float32
@@ -590,10 +591,24 @@ class Layer(nn.Module):
         def one(a: Any) -> Any:
             if not isinstance(a, np.ndarray):
                 return a
+            if a.dtype.kind in "US" or (a.dtype.kind == "O" and a.size and isinstance(a.flat[0], (str, bytes))):
+                # texts: only for a layer (or a model whose first layer) takes them
+                if self.takes_text():
+                    return a
+                raise TypeError(
+                    f"Layer '{self.name}' ({type(self).__name__}): expected numbers, got strings (dtype {a.dtype}). "
+                    "Fix: turn texts into indices first with brainnet.layers.TextVectorization (adapt(texts), "
+                    "then x = vectorize(texts)), or put that layer first in the model."
+                )
             t = torch.as_tensor(a, device=device)
             return t.to(float_dtype) if t.is_floating_point() else t
 
         return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
+
+    def takes_text(self) -> bool:
+        """Whether the layer takes strings (TextVectorization, StringLookup; a
+        Sequential model starting with one), so ``layer(texts)`` keeps them as they are."""
+        return False
 
     def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> torch.Tensor | None:
         """The mask of the output (``(batch, time)`` booleans, True = real step)

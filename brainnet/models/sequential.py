@@ -201,6 +201,9 @@ class Sequential(Model):
     def input_dtypes(self, count: int) -> list[torch.dtype | None]:
         return [self._stack[0].input_dtype if self._stack else None]
 
+    def takes_text(self) -> bool:
+        return bool(self._stack) and self._stack[0].takes_text()
+
     @property
     def output_activation_name(self) -> str | None:
         return self._stack[-1].activation_name if self._stack else None

@@ -75,6 +75,15 @@ def _first_string(array: np.ndarray) -> Any:
     return None
 
 
+def _is_number(text: str) -> bool:
+    """Whether a string spells a number ("7", "0.5"): data read as text, not words."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Convert ``data`` to a tensor; strings and empty arrays are refused.
 
@@ -87,6 +96,13 @@ def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.T
     if isinstance(array, np.ndarray):
         if array.dtype.kind in "USO":
             sample = _first_string(array)
+            if sample is not None and what != "y" and not _is_number(sample):
+                raise ValueError(
+                    f"{what}: expected numbers, got text such as {sample[:40]!r}; fit and evaluate take arrays of "
+                    "numbers (predict takes texts too when the model starts with TextVectorization). Fix: vectorize the texts first, vectorize = brainnet.layers."
+                    "TextVectorization(max_tokens=20000, output_sequence_length=500); vectorize.adapt(texts); "
+                    f"{what} = vectorize(texts); then fit a model that starts with Embedding on those indices."
+                )
             if sample is not None or array.dtype.kind in "US":
                 fix = "y = y.astype(int)" if what == "y" else f"{what} = {what}.astype('float32')"
                 raise ValueError(

@@ -731,7 +731,22 @@ class Trainer:
     # ----------------------------------------------------------- predict
     def predict(self, x: Any, batch_size: int | None) -> np.ndarray | list[np.ndarray]:
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+        if self.model.takes_text() and isinstance(x, (list, tuple, np.ndarray)) \
+                and np.asarray(x, dtype=object).dtype.kind == "O" and _holds_text(x):
+            return self._predict_text(np.asarray(x, dtype=object), batch_size)
         return self._predict_tensors(self._inputs(x), batch_size)
+
+    @torch.no_grad()
+    def _predict_text(self, texts: np.ndarray, batch_size: int) -> np.ndarray:
+        """``predict`` of a Sequential model that starts with TextVectorization (or
+        StringLookup) on raw strings: its first layer turns each batch into numbers."""
+        self.model.to(self.device)
+        chunks = []
+        with inference_layers(self.model):
+            for start in range(0, len(texts), batch_size):
+                with self.autocast():
+                    chunks.append(self.model(texts[start:start + batch_size]))
+        return torch.cat(chunks).float().cpu().numpy()
 
     @torch.no_grad()
     def _predict_tensors(self, xs: list[torch.Tensor], batch_size: int) -> np.ndarray | list[np.ndarray]:
@@ -746,6 +761,12 @@ class Trainer:
         if getattr(self.model, "_output_keys", None):  # outputs given as a dict: predict gives one
             return self.model.keyed(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _holds_text(x: Any) -> bool:
+    """Whether ``x`` (a list or array) holds strings."""
+    flat = np.asarray(x, dtype=object).reshape(-1)
+    return flat.size > 0 and isinstance(flat[0], (str, bytes))
 
 
 def _listed(out: Any) -> list[Any]:
