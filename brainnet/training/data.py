@@ -99,7 +99,7 @@ def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.T
             if sample is not None and what != "y" and not _is_number(sample):
                 raise ValueError(
                     f"{what}: expected numbers, got text such as {sample[:40]!r}; fit and evaluate take arrays of "
-                    "numbers (predict takes texts too when the model starts with TextVectorization). Fix: vectorize the texts first, vectorize = brainnet.layers."
+                    "numbers (predict takes texts too when a Sequential model starts with TextVectorization). Fix: vectorize the texts first, vectorize = brainnet.layers."
                     "TextVectorization(max_tokens=20000, output_sequence_length=500); vectorize.adapt(texts); "
                     f"{what} = vectorize(texts); then fit a model that starts with Embedding on those indices."
                 )
