@@ -1,5 +1,7 @@
-"""Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed`` and
-``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``)."""
+"""Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed``,
+``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
+and ``PyDataset`` /
+``Sequence`` (batches made by Python code, read by ``brainnet.training.streaming``)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ import torch
 
 from .backend import clear_session
 from .models.visualization import plot_model
+from .training.streaming import PyDataset
 
-__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session"]
+Sequence = PyDataset  # Keras's older name
+
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
+           "PyDataset", "Sequence"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -115,21 +115,23 @@ def test_layers_and_models_take_numpy_arrays_as_keras_does():
     torch.testing.assert_close(model(x), model(torch.from_numpy(x)))
 
 
-def test_a_dataloader_or_a_generator_is_refused_with_the_fix():
+def test_a_dataloader_or_a_generator_trains_as_keras_takes_them():
     model = _cnn()
     x, y = _images()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)))
-    for source, name in ((loader, "DataLoader"), ((b for b in [x]), "generator")):
-        with pytest.raises(ValueError, match=rf"x: expected the whole data set as an array .*got a {name}, which "
-                                             r"gives batches one by one.*Fix: gather the samples first"):
-            model.fit(source, y, verbose=0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=4)
+    assert len(model.fit(loader, epochs=2, verbose=0).history["loss"]) == 2
+    history = model.fit(((x, y) for _ in range(3)), steps_per_epoch=3, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match=r"y: expected an array .*got a DataLoader, which gives batches"):
+        model.fit(x, loader, verbose=0)
 
 
 def test_validation_data_must_be_a_pair():
     model = _cnn()
     x, y = _images()
     with pytest.raises(ValueError, match=r"fit: expected validation_data as a tuple \(x_val, y_val\) or \(x_val, y_val, "
-                                         r"sample_weight_val\), got a ndarray\. "
+                                         r"sample_weight_val\), or a DataLoader, got a ndarray\. "
                                          r"Fix: model\.fit\(x, y, validation_data=\(x_val, y_val\)\)"):
         model.fit(x, y, validation_data=x, verbose=0)
     with pytest.raises(ValueError, match=r"got a tuple of length 1\."):
@@ -244,13 +246,13 @@ def test_keras_only_fit_arguments_say_what_to_do_instead():
     with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got validation_freq=, which Keras's "
                                         r"fit takes and brainnet's does not\. Fix: leave it out"):
         model.fit(x, y, validation_freq=2, verbose=0)
-    with pytest.raises(TypeError, match=r"got steps_per_epoch=.*Fix: fit takes whole arrays"):
+    with pytest.raises(ValueError, match=r"expected steps_per_epoch=None with arrays.*Fix: fit takes whole arrays"):
         model.fit(x, y, steps_per_epoch=2, verbose=0)
     with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "
                                         r"of 'epoch' \(did you mean epochs=\?\)\."):
         model.fit(x, y, epoch=2, verbose=0)
-    with pytest.raises(TypeError, match=r"fit: expected x, y, .*, sample_weight or initial_epoch, got workers=\. "
-                                        r"Fix: check the spelling of 'workers'\.$"):
+    with pytest.raises(TypeError, match=r"fit: expected x, y, .*, initial_epoch, steps_per_epoch or validation_steps, "
+                                        r"got workers=\. Fix: check the spelling of 'workers'\.$"):
         model.fit(x, y, workers=2, verbose=0)
 
 

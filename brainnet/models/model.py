@@ -345,15 +345,26 @@ class Model(Layer):
         class_weight: dict[int, float] | None = None,
         sample_weight: Any = None,
         initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
         **keras_only: Any,
     ) -> History:
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
         Args:
-            x: inputs (NumPy, pandas, torch), shaped like the model's input.
+            x: inputs (NumPy, pandas, torch), shaped like the model's input;
+                or, as Keras 3, a source of batches ``(x, y)`` or ``(x, y,
+                sample_weight)`` (then ``y`` and ``sample_weight`` stay None):
+                a ``torch.utils.data.DataLoader`` (one pass per epoch; its
+                sampler shuffles), a ``torch.utils.data.Dataset`` (batched
+                with ``batch_size`` and ``shuffle``), a
+                ``brainnet.utils.PyDataset``, or a generator (needs
+                ``steps_per_epoch``). These train with the eager (or
+                ``torch.compile``d) step, not the CUDA graph.
             y: labels or targets.
             batch_size: samples per step (default 32); under torchrun the
                 global batch, split over the processes (``brainnet.distributed``).
+                Not with a DataLoader, PyDataset or generator (they batch).
             epochs: passes over the data.
             verbose: 0 silent, 1 progress bar (``"auto"``), 2 one line per epoch.
             callbacks: ``brainnet.callbacks.Callback`` instances.
@@ -376,6 +387,11 @@ class Model(Layer):
                 the data; ``metrics`` ignore them, ``weighted_metrics`` use them.
             initial_epoch: epoch to start from (to resume; a
                 ``BackupAndRestore`` backup overrides it).
+            steps_per_epoch: batches per epoch from a DataLoader, PyDataset
+                or generator (default: one pass; a generator needs it), going
+                on from where the last epoch stopped.
+            validation_steps: batches of a ``validation_data`` loader or
+                generator to evaluate (default: one pass).
 
         A callback stops training with ``model.stop_training = True``.
         Ctrl-C stops after the current batch and returns the History of the
@@ -391,7 +407,7 @@ class Model(Layer):
         _refuse_keras_only("fit", keras_only)
         return self._require_compiled("fit").fit(
             x, y, batch_size, epochs, verbose, callbacks, validation_split,
-            validation_data, shuffle, initial_epoch, sample_weight, class_weight,
+            validation_data, shuffle, initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
         )
 
     def evaluate(
@@ -403,25 +419,32 @@ class Model(Layer):
         sample_weight: Any = None,
         callbacks: list[Callback] | None = None,
         return_dict: bool = False,
+        steps: int | None = None,
     ) -> float | list[float] | dict[str, float]:
         """Loss and metrics on ``(x, y)``: a float when there are no metrics,
         else ``[loss, *metrics]`` (a dict with ``return_dict=True``).
 
         ``batch_size`` defaults to 256: larger batches than fit's, same values.
         ``sample_weight`` weighs the loss and the weighted metrics as in ``fit``.
+        ``x`` may be a DataLoader, Dataset, PyDataset or generator of ``(x,
+        y)`` batches, as in ``fit``; ``steps`` then limits the batches read
+        (default: one pass, or until a generator ends).
         """
         trainer = self.trainer
         if trainer is None or trainer.loss is None:
             self._require_compiled("evaluate")
-        return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict, sample_weight)
+        return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict, sample_weight, steps)
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0,
+                steps: int | None = None) -> np.ndarray:
         """Outputs for ``x`` as a NumPy array (no compile needed).
 
-        ``batch_size`` defaults to 256.
+        ``batch_size`` defaults to 256. ``x`` may be a DataLoader, Dataset,
+        PyDataset or generator (labels in its batches are ignored);
+        ``steps`` then limits the batches read.
         """
         trainer = self.trainer or Trainer(self, None, None, None, self._device_of_weights())
-        return trainer.predict(x, batch_size)
+        return trainer.predict(x, batch_size, steps)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: dict[int, float] | None = None,
@@ -517,8 +540,6 @@ class Model(Layer):
 # Arguments of Keras 3's methods that brainnet's do not take, and what to do instead.
 _KERAS_ONLY = {
     "fit": {
-        "steps_per_epoch": "fit takes whole arrays and makes the batches: pass x[:n], y[:n] for a shorter epoch",
-        "validation_steps": "leave it out: the whole validation set is evaluated after each epoch",
         "validation_batch_size": "leave it out: validation runs in batches of 256",
         "validation_freq": "leave it out: validation runs after every epoch",
     },
@@ -526,7 +547,7 @@ _KERAS_ONLY = {
 }
 _ARGUMENTS = {
     "fit": ["x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
-            "shuffle", "class_weight", "sample_weight", "initial_epoch"],
+            "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps"],
     "compile": ["optimizer", "loss", "metrics", "loss_weights", "device", "jit_compile", "weighted_metrics",
                 "run_eagerly", "steps_per_execution", "auto_scale_loss"],
 }

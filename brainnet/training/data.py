@@ -1,7 +1,8 @@
 """Turning user data into tensors, and refusing data that cannot be right.
 
 Accepted: NumPy arrays, pandas DataFrames/Series, torch tensors and nested
-lists. Every check below raises a ``ValueError`` that says what was
+lists (DataLoaders, Datasets and generators go through ``streaming.py``, and
+each of their batches through these checks). Every check below raises a ``ValueError`` that says what was
 expected, what was received and the one-line fix; nothing is silently
 reshaped or dropped. Numbers are converted to the model's dtype (float32 by
 default) for inputs, and to int64 class indices or float targets for labels,
@@ -18,6 +19,7 @@ import torch
 from ..layers.base import shape_str
 from ..losses import Loss
 from ..preprocessing import LoadedImage
+from .streaming import source_kind
 
 
 def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
@@ -28,12 +30,12 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"{what}: expected an array of samples, got None. Fix: pass {what}, e.g. "
             f"model.fit(x_train, y_train)."
         )
-    if _is_batch_source(data):
+    if source_kind(data) is not None:  # reached here only as y, a weight or one of several inputs
         raise ValueError(
-            f"{what}: expected the whole data set as an array (NumPy, torch tensor, pandas or a list), "
-            f"got a {type(data).__name__}, which gives batches one by one; brainnet's fit makes the "
-            f"batches itself. Fix: gather the samples first, e.g. x, y = dataset.tensors for a "
-            f"TensorDataset, or x = np.stack([...]), then model.fit(x, y, batch_size=64)."
+            f"{what}: expected an array (NumPy, torch tensor, pandas or a list), got a {type(data).__name__}, "
+            "which gives batches; a DataLoader, Dataset, PyDataset or generator goes alone as x (or as "
+            "validation_data), its batches carrying the labels. Fix: model.fit(loader) with batches (x, y), "
+            "several inputs as ((x_a, x_b), y); or gather the samples into arrays first."
         )
     # ImagePreprocessing.load returns (array, background, inverted): NumPy would try to stack the three.
     if isinstance(data, LoadedImage):
@@ -56,15 +58,6 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"that NumPy cannot stack ({err}). Fix: pad or crop samples to one shape."
         ) from None
     return array
-
-
-def _is_batch_source(data: Any) -> bool:
-    """A DataLoader, Dataset, generator or other iterator: not an array."""
-    import collections.abc
-
-    if isinstance(data, (torch.utils.data.DataLoader, torch.utils.data.Dataset)):
-        return True
-    return isinstance(data, collections.abc.Iterator)
 
 
 def _first_string(array: np.ndarray) -> Any:

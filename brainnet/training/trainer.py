@@ -38,6 +38,7 @@ from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer, check_model_input
 from . import data as data_module
+from . import streaming
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .graphs import CudaGraphStep
 from .outputs import make_heads
@@ -492,7 +493,17 @@ class Trainer:
         self, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
         callbacks: list[Callback] | None, validation_split: float, validation_data: Any,
         shuffle: bool, initial_epoch: int, sample_weight: Any = None, class_weight: Any = None,
+        steps_per_epoch: Any = None, validation_steps: Any = None,
     ) -> History:
+        if streaming.is_batch_source(x):  # a DataLoader, Dataset, PyDataset or generator: streaming.py
+            if batch_size is not None:
+                _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+            return streaming.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                 validation_data, shuffle, initial_epoch, sample_weight, class_weight,
+                                 steps_per_epoch, validation_steps)
+        _refuse_steps("fit", "steps_per_epoch", steps_per_epoch,
+                      "fit takes whole arrays and makes ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter "
+                      "epoch")
         batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(
@@ -500,17 +511,8 @@ class Trainer:
                 "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
             )
         xs, ys, sws = self._prepare(x, y, sample_weight)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
-                       if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
-                raise ValueError(
-                    f"fit: expected validation_data as a tuple (x_val, y_val) or (x_val, y_val, "
-                    f"sample_weight_val), got {got}. Fix: model.fit(x, y, validation_data=(x_val, y_val))."
-                )
-            val = self._prepare(*validation_data, what="validation_data[2]")
-        elif validation_split:
+        val = self.validation(validation_data, validation_steps)
+        if val is None and validation_split:
             total = xs[0].shape[0]
             n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
             if n_val == 0 or n_val == total:
@@ -573,6 +575,33 @@ class Trainer:
             cb.on_train_end(last_logs)
         return history
 
+    def validation(self, validation_data: Any, validation_steps: Any) -> Any:
+        """fit's ``validation_data``: None, arrays on the device ``(xs, ys, sws)``, or a batch source."""
+        if validation_data is None:
+            _refuse_steps("fit", "validation_steps", validation_steps, "leave it out: there is no validation_data")
+            return None
+        if streaming.is_batch_source(validation_data):
+            steps = streaming.check_steps(validation_steps, "validation_steps")
+            return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
+                                         False, steps, "validation_steps")
+        _refuse_steps("fit", "validation_steps", validation_steps,
+                      "leave it out: the whole validation arrays are evaluated after each epoch")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                   if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
+            raise ValueError(
+                f"fit: expected validation_data as a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight_val), or a DataLoader, got {got}. Fix: model.fit(x, y, "
+                "validation_data=(x_val, y_val))."
+            )
+        return self._prepare(*validation_data, what="validation_data[2]")
+
+    def validation_logs(self, val: Any, cbs: list[Callback]) -> dict[str, float]:
+        """The loss and metrics on the validation data (arrays or a batch source)."""
+        if isinstance(val, streaming.BatchSource):
+            return streaming.evaluate_source(self, val, cbs)
+        return self._evaluate_tensors(*val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
+
     def _epochs(self, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,
                 epochs: int, initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
         """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
@@ -597,7 +626,7 @@ class Trainer:
             self.parallel.end_epoch(self)  # under torchrun: sums over all processes
             logs = self.running_logs()
             if val is not None:
-                val_logs = self._evaluate_tensors(*val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
+                val_logs = self.validation_logs(val, cbs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -676,11 +705,17 @@ class Trainer:
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
-        return_dict: bool, sample_weight: Any = None,
+        return_dict: bool, sample_weight: Any = None, steps: Any = None,
     ) -> float | list[float] | dict[str, float]:
-        batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        xs, ys, sws = self._prepare(x, y, sample_weight)
-        logs = self._evaluate_prepared(xs, ys, sws, batch_size, callbacks)
+        if batch_size is not None:
+            _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+        if streaming.is_batch_source(x):
+            logs = streaming.evaluate(self, x, y, batch_size, callbacks, sample_weight, steps)
+        else:
+            _refuse_steps("evaluate", "steps", steps, "leave it out: evaluate goes over all of the arrays")
+            xs, ys, sws = self._prepare(x, y, sample_weight)
+            batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+            logs = self._evaluate_prepared(xs, ys, sws, batch_size, callbacks)
         if verbose not in (0, "0") and distributed.is_main_process():
             from .callbacks import format_logs
 
@@ -729,7 +764,12 @@ class Trainer:
         return self._predict_tensors(xs, max(int(xs[0].shape[0]), 1))
 
     # ----------------------------------------------------------- predict
-    def predict(self, x: Any, batch_size: int | None) -> np.ndarray | list[np.ndarray]:
+    def predict(self, x: Any, batch_size: int | None, steps: Any = None) -> np.ndarray | list[np.ndarray]:
+        if batch_size is not None:
+            _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+        if streaming.is_batch_source(x):
+            return streaming.predict(self, x, batch_size, steps)
+        _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
         if self.model.takes_text() and isinstance(x, (list, tuple, np.ndarray)) \
                 and np.asarray(x, dtype=object).dtype.kind == "O" and _holds_text(x):
@@ -755,9 +795,13 @@ class Trainer:
         with cudnn_autotune(self.device), inference_layers(self.model):
             for start in range(0, xs[0].shape[0], batch_size):
                 with self.autocast():
-                    out = self.model(self._model_input([t[start:start + batch_size] for t in xs]))
-                chunks.append(_listed(out))
-        outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*chunks)]
+                    chunks.append(self.model(self._model_input([t[start:start + batch_size] for t in xs])))
+        return self.gathered(chunks)
+
+    def gathered(self, chunks: list[Any]) -> np.ndarray | list[np.ndarray]:
+        """predict's result from the model's outputs for each batch: NumPy, one
+        array per output (a dict by output name when the outputs were a dict)."""
+        outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*map(_listed, chunks))]
         if getattr(self.model, "_output_keys", None):  # outputs given as a dict: predict gives one
             return self.model.keyed(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
@@ -825,6 +869,15 @@ def _check_jit_compile(value: Any) -> bool | str:
         f"compile: expected jit_compile to be True, False or 'auto', got {value!r}. "
         "Fix: model.compile(..., jit_compile=True) to compile the training step with torch.compile."
     )
+
+
+def _refuse_steps(method: str, name: str, steps: Any, fix: str) -> None:
+    """Keras's steps arguments count batches of a DataLoader or generator; brainnet's array path has none."""
+    if steps is not None:
+        raise ValueError(
+            f"{method}: expected {name}=None with arrays ({name} counts the batches of a DataLoader or "
+            f"generator), got {name}={steps!r}. Fix: {fix}."
+        )
 
 
 def _check_batch_size(batch_size: int | None, default: int) -> int:

@@ -304,7 +304,8 @@ def test_nan_and_negative_sample_weights_are_refused(bad, message):
 
 def test_sample_weight_from_a_generator_is_refused():
     x, y, w = _data()
-    with pytest.raises(ValueError, match=r"sample_weight: expected the whole data set as an array .* got a generator"):
+    with pytest.raises(ValueError, match=r"sample_weight: expected an array \(NumPy, torch tensor, pandas or a "
+                                         r"list\), got a generator"):
         _classifier().fit(x, y, sample_weight=(v for v in w), verbose=0)
 
 
