@@ -1,6 +1,6 @@
 """Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed``,
 ``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
-and ``PyDataset`` /
+``image_dataset_from_directory`` (in ``brainnet._image_folder``) and ``PyDataset`` /
 ``Sequence`` (batches made by Python code, read by ``brainnet.training.streaming``)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._image_folder import image_dataset_from_directory
 from .backend import clear_session
 from .models.visualization import plot_model
 from .training.streaming import PyDataset
@@ -18,7 +19,7 @@ from .training.streaming import PyDataset
 Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
-           "PyDataset", "Sequence"]
+           "image_dataset_from_directory", "PyDataset", "Sequence"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
