@@ -19,6 +19,9 @@ with ``torch.compile``. The optimizers use PyTorch's fused update kernels on CUD
 On CUDA, fit, evaluate and predict let cuDNN autotune its convolution
 algorithms (``cudnn_autotune``). Convolutions run in channels-last memory format
 (the layout of Keras's (N, H, W, C) arrays), so no transposing copy is made.
+
+DataLoaders, Datasets, PyDatasets and generators go to ``streaming.py``
+(batch by batch, eager or torch.compile'd steps); the loop here is for arrays.
 """
 
 from __future__ import annotations
