@@ -348,3 +348,14 @@ def test_a_loader_under_torchrun_is_refused(monkeypatch):
     with pytest.raises(ValueError, match=r"fit: expected arrays under torchrun \(2 processes\), got a DataLoader: "
                                          r".*Fix: gather the samples into arrays"):
         model().fit(loader(x, y), verbose=0)
+
+
+def test_jit_compile_trains_a_loader_whose_last_batch_is_smaller():
+    x, y = data()  # batches of 16, the last of 4: torch.compile compiles that shape once more
+    eager = model().fit(loader(x, y), epochs=2, verbose=0)
+    set_random_seed(0)
+    compiled = Sequential([Dense(8, activation="relu", input_shape=(4,)), Dense(2, activation="softmax")])
+    compiled.compile(SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"], device="cpu",
+                     jit_compile=True)
+    history = compiled.fit(loader(x, y), epochs=2, verbose=0)
+    np.testing.assert_allclose(history.history["loss"], eager.history["loss"], rtol=1e-5)
