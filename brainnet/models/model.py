@@ -531,10 +531,26 @@ class Model(Layer):
         """Load weights written by ``save_weights`` into this (built) model."""
         load_weights(self, filepath)
 
-    def summary(self, show_equations: bool = False, print_fn: Callable[[str], Any] | None = None) -> None:
-        """Print layers, output shapes and parameter counts (and, with
-        ``show_equations=True``, the equation each layer computes)."""
-        print_summary(self, show_equations, print_fn or print)
+    def summary(self, line_length: int | None = None, positions: Any = None,
+                print_fn: Callable[[str], Any] | None = None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range: Any = None, show_equations: bool = False) -> None:
+        """Print layers, output shapes and parameter counts, Keras 3's arguments in
+        Keras's order, and brainnet's ``show_equations=True`` (the equation each
+        layer computes under its row).
+
+        ``line_length``: the table at least this wide; ``expand_nested``: each
+        model used as a layer followed by its own layers, indented;
+        ``show_trainable``: a column Y/N (``-`` for a layer without weights);
+        ``layer_range``: two names or regular expressions, the first and last
+        rows to show (the totals stay the whole model's). ``positions`` (Keras's
+        column stops) is refused: brainnet sizes the columns to their text."""
+        if positions is not None:
+            raise ValueError(
+                f"summary: expected no positions (brainnet sizes each column to fit its text), got "
+                f"{positions!r}. Fix: leave positions out; line_length=... widens the table."
+            )
+        print_summary(self, show_equations, print_fn or print, line_length, expand_nested, show_trainable,
+                      layer_range)
 
 
 # Arguments of Keras 3's methods that brainnet's do not take, and what to do instead.

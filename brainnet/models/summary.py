@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from ..layers.base import shape_str
@@ -15,19 +16,69 @@ def _shape_text(shape: Any) -> str:
     return shape_str(shape)
 
 
-def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], Any]) -> None:
+def _nested_rows(rows: list[tuple[Any, Any, str]], depth: int = 0) -> list[tuple[Any, Any, str, int]]:
+    """Rows with each nested model's own rows after it, one level deeper."""
+    out = []
+    for layer, shape, connected in rows:
+        out.append((layer, shape, connected, depth))
+        if hasattr(layer, "summary_rows") and layer is not None and getattr(layer, "built", False):
+            out += _nested_rows(layer.summary_rows(), depth + 1)
+    return out
+
+
+def _in_range(rows: list[Any], layer_range: Any) -> list[Any]:
+    """The rows from the first layer whose name matches ``layer_range[0]`` (a regular
+    expression, as Keras) to the first one after it matching ``layer_range[1]``."""
+    if not (isinstance(layer_range, (list, tuple)) and len(layer_range) == 2
+            and all(isinstance(p, str) for p in layer_range)):
+        raise ValueError(
+            f"summary: expected layer_range as two layer names (or patterns), first and last to show, got "
+            f"{layer_range!r}. Fix: model.summary(layer_range=['conv2d', 'dense'])."
+        )
+    names = [row[0].name for row in rows]
+    start = next((i for i, n in enumerate(names) if re.match(layer_range[0], n)), None)
+    end = None if start is None else next((i for i in range(start, len(names)) if re.match(layer_range[1], names[i])), None)
+    if start is None or end is None:
+        missing = layer_range[0] if start is None else layer_range[1]
+        raise ValueError(
+            f"summary: expected layer_range's names to match layers of the model in order, got {missing!r}, which "
+            f"matches none{'' if start is None else ' after ' + repr(names[start])}. Fix: use names from "
+            f"{names}."
+        )
+    return rows[start:end + 1]
+
+
+def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], Any], line_length: int | None = None,
+                  expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None) -> None:
     """Print the summary of ``model`` (see ``Model.summary``)."""
+    if line_length is not None and (isinstance(line_length, bool) or not isinstance(line_length, int)
+                                    or line_length <= 0):
+        raise ValueError(
+            f"summary: expected line_length to be a positive number of characters, got {line_length!r}. "
+            "Fix: model.summary(line_length=100)."
+        )
     unbuilt = model.input_shape is None
-    rows = model.summary_rows()
-    graph = any(connected for _, _, connected in rows)
-    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if graph else ())
+    rows = _nested_rows(model.summary_rows()) if expand_nested else [(*r, 0) for r in model.summary_rows()]
+    if layer_range is not None:
+        rows = _in_range(rows, layer_range)
+    graph = any(connected for _, _, connected, _ in rows)
+    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if graph else ()) + (
+        ("Trainable",) if show_trainable else ())
+
+    def trainable_mark(layer: Any) -> str:
+        if not any(True for _ in layer.parameters()):
+            return "-"
+        return "Y" if getattr(layer, "trainable", True) else "N"
+
     table = [
-        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
+        ("  " * depth + f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
          f"{layer.count_params():,}" if getattr(layer, "built", True) else "0 (unbuilt)")
-        + ((connected,) if graph else ())
-        for layer, shape, connected in rows
+        + ((connected,) if graph else ()) + ((trainable_mark(layer),) if show_trainable else ())
+        for layer, shape, connected, depth in rows
     ]
     widths = [max(len(r[i]) for r in table + [header]) + 2 for i in range(len(header))]
+    if line_length is not None and sum(widths) < line_length:
+        widths[0] += line_length - sum(widths)  # as wide as asked: the names' column takes the rest
     width = sum(widths)
     line = lambda cells: "".join(  # noqa: E731
         c.rjust(w - 2) + "  " if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
@@ -36,7 +87,7 @@ def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], An
     print_fn("=" * width)
     print_fn(line(header))
     print_fn("=" * width)
-    for (layer, _, _), cells in zip(rows, table):
+    for (layer, _, _, _), cells in zip(rows, table):
         print_fn(line(cells))
         if show_equations and layer.equation:
             print_fn(f"    {layer.equation}")
