@@ -380,6 +380,8 @@ class Trainer:
         if self.fused:
             logits = self.model(self._model_input(xs), pre_activation=True)
             loss = head.loss.from_logits_mean(ys[0], logits, sws[0] if sws else None)
+            if head.weight != 1.0:  # loss_weights on a single output scales its loss, as Keras
+                loss = loss * head.weight
             if not all(m.argmax_invariant for m in head.metrics + head.weighted_metrics):
                 logits = self.model.output_activation(logits)
             return self._regularized(loss), [loss], [logits]
@@ -389,7 +391,7 @@ class Trainer:
             losses = [h.loss(y, p, sample_weight=w) for h, y, p, w in zip(self.heads, ys, preds, sws)]
         else:
             losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
-        total = losses[0] * head.weight if self.multi_output else losses[0]
+        total = losses[0] * head.weight if self.multi_output or head.weight != 1.0 else losses[0]
         for h, l in zip(self.heads[1:], losses[1:]):
             total = total + h.weight * l
         return self._regularized(total), losses, preds

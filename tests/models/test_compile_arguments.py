@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from brainnet.layers import Dense, Input
+from brainnet.losses import SparseCategoricalCrossentropy
 from brainnet.models import Model, Sequential
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
@@ -112,3 +113,26 @@ def test_a_zero_loss_weight_leaves_that_output_untrained():
     assert not np.array_equal(before[0], after[0])  # the classifier learned
     np.testing.assert_array_equal(before[2], after[2])  # the regressor's weights had no gradient
     np.testing.assert_array_equal(before[3], after[3])
+
+
+@pytest.mark.parametrize("weights", [0.5, [0.5], {"output": 0.5}])  # a Sequential model's output is "output"
+@pytest.mark.parametrize("activation", ["softmax", None])  # the fused softmax + cross-entropy path, and the plain one
+def test_loss_weights_on_a_single_output_scale_its_loss(weights, activation):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 5)).astype("float32"), rng.integers(0, 3, 32)
+    loss = "sparse_categorical_crossentropy" if activation else SparseCategoricalCrossentropy(from_logits=True)
+
+    def make(loss_weights):
+        set_random_seed(0)
+        model = Sequential([Dense(3, activation=activation, input_shape=(5,), name="out")])
+        model.compile(SGD(0.1), loss, loss_weights=loss_weights, device="cpu")
+        return model
+
+    plain, weighted = make(None), make(weights)
+    assert weighted.evaluate(x, y, verbose=0) == pytest.approx(0.5 * plain.evaluate(x, y, verbose=0), rel=1e-6)
+    halved_rate = make(None)
+    halved_rate.trainer.optimizer.learning_rate = 0.05  # SGD on 0.5·L with rate 0.1 is SGD on L with rate 0.05
+    weighted.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    halved_rate.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(weighted.get_weights(), halved_rate.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
