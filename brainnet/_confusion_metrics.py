@@ -270,7 +270,24 @@ class _ConfusionMetric(Metric):
         raise NotImplementedError
 
 
-class Precision(_ConfusionMetric):
+class _AtThreshold(_ConfusionMetric):
+    """Precision and Recall: counts at one threshold, and the ratio ``_ratio`` of them."""
+
+    default_name = ""
+
+    def __init__(self, thresholds: float | None = None, top_k: int | None = None, class_id: int | None = None,
+                 name: str | None = None) -> None:
+        cls = type(self).__name__
+        top_k = _whole(cls, "top_k", top_k, 1, optional=True)
+        super().__init__(name or self.default_name, [_threshold(cls, thresholds, 0.5 if top_k is None else NEG_INF)],
+                         top_k, _whole(cls, "class_id", class_id, 0, optional=True))
+        self.thresholds = thresholds
+
+    def get_config(self) -> dict:
+        return {"thresholds": self.thresholds, "top_k": self.top_k, "class_id": self.class_id, "name": self.name}
+
+
+class Precision(_AtThreshold):
     """precision = TP / (TP + FP): of the predictions called positive (ŷ > threshold),
     the fraction whose label is positive (y ≠ 0); 0 while none is called positive.
 
@@ -289,22 +306,13 @@ class Precision(_ConfusionMetric):
         0.6667
     """
 
-    def __init__(self, thresholds: float | None = None, top_k: int | None = None, class_id: int | None = None,
-                 name: str = "precision") -> None:
-        cls = type(self).__name__
-        top_k = _whole(cls, "top_k", top_k, 1, optional=True)
-        super().__init__(name, [_threshold(cls, thresholds, 0.5 if top_k is None else NEG_INF)],
-                         top_k, _whole(cls, "class_id", class_id, 0, optional=True))
-        self.thresholds = thresholds
+    default_name = "precision"
 
     def _value(self, counts: Tensor) -> Tensor:
         return precision(counts)[0, 0]
 
-    def get_config(self) -> dict:
-        return {"thresholds": self.thresholds, "top_k": self.top_k, "class_id": self.class_id, "name": self.name}
 
-
-class Recall(_ConfusionMetric):
+class Recall(_AtThreshold):
     """recall = TP / (TP + FN): of the positive labels (y ≠ 0), the fraction predicted
     positive (ŷ > threshold); 0 while there is no positive label.
 
@@ -321,19 +329,10 @@ class Recall(_ConfusionMetric):
         0.6667
     """
 
-    def __init__(self, thresholds: float | None = None, top_k: int | None = None, class_id: int | None = None,
-                 name: str = "recall") -> None:
-        cls = type(self).__name__
-        top_k = _whole(cls, "top_k", top_k, 1, optional=True)
-        super().__init__(name, [_threshold(cls, thresholds, 0.5 if top_k is None else NEG_INF)],
-                         top_k, _whole(cls, "class_id", class_id, 0, optional=True))
-        self.thresholds = thresholds
+    default_name = "recall"
 
     def _value(self, counts: Tensor) -> Tensor:
         return recall(counts)[0, 0]
-
-    def get_config(self) -> dict:
-        return {"thresholds": self.thresholds, "top_k": self.top_k, "class_id": self.class_id, "name": self.name}
 
 
 _CURVES = {"ROC": "ROC", "roc": "ROC", "PR": "PR", "pr": "PR"}  # the spellings Keras takes
