@@ -5,7 +5,8 @@ Keras-style API on PyTorch.
     >>> from brainnet.layers import Dense
 """
 
-from . import activations, callbacks, distributed, layers, losses, metrics, models, optimizers, regularizers, saving, utils
+from . import (activations, callbacks, constraints, distributed, initializers, layers, losses, metrics, models,
+               optimizers, regularizers, saving, utils)
 from .layers import Input
 from .models import Model, Sequential
 
@@ -33,7 +34,9 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "constraints",
     "distributed",
+    "initializers",
     "layers",
     "losses",
     "metrics",

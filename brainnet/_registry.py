@@ -8,7 +8,8 @@ back into a class by looking it up, in this order, in:
 2. the classes and functions registered with ``@register_serializable()``;
 3. brainnet's own classes of that kind (``brainnet.layers``, the models,
    ``brainnet.optimizers`` and their schedules, ``brainnet.losses``,
-   ``brainnet.metrics``, ``brainnet.activations``, ``brainnet.regularizers``;
+   ``brainnet.metrics``, ``brainnet.activations``, ``brainnet.regularizers``,
+   ``brainnet.initializers``, ``brainnet.constraints``;
    a ``Lambda`` layer's function has no built-in names).
 
 Nothing else: a name is never imported as a module path, so a file naming
@@ -130,6 +131,14 @@ def _builtins(kind: str) -> dict[str, Any]:
         from . import regularizers
 
         return dict(regularizers._CLASSES)
+    if kind == "initializer":
+        from . import initializers
+
+        return dict(initializers._CLASSES)
+    if kind == "constraint":
+        from . import constraints
+
+        return dict(constraints._CLASSES)
     raise AssertionError(f"unknown kind {kind!r}")
 
 

@@ -42,6 +42,7 @@ from typing import Any, Iterable
 
 import torch
 
+from . import constraints as constraints_module
 from . import schedules
 from ._optim_rules import KerasAdagrad, KerasAdamax
 from .schedules import LearningRateSchedule
@@ -81,13 +82,16 @@ class Optimizer:
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self.iterations = 0  # steps taken (Keras's optimizer.iterations)
         self.decoupled_decay: float | None = None  # Keras 3's weight_decay (SGD, RMSprop, Adam)
+        self.constraints: list[Any] = []  # (weight, constraint, Keras order) projected after each update
 
     def torch_kwargs(self) -> dict[str, Any]:
         """Arguments of the ``torch.optim`` class, translated from Keras's."""
         raise NotImplementedError
 
-    def build(self, params: Iterable[torch.nn.Parameter], graph_safe: bool = False) -> torch.optim.Optimizer:
-        """Create the ``torch.optim`` optimizer for ``params``.
+    def build(self, params: Iterable[torch.nn.Parameter], graph_safe: bool = False,
+              constraints: Iterable[Any] = ()) -> torch.optim.Optimizer:
+        """Create the ``torch.optim`` optimizer for ``params``; ``constraints``
+        (``brainnet.constraints.of_model``) are applied after each update.
 
         The update is PyTorch's fused kernel where the class has one (SGD,
         Adam, AdamW) and the weights are all on the CPU or all on CUDA: one
@@ -103,6 +107,7 @@ class Optimizer:
         current rate.
         """
         params = [p for p in params if p.requires_grad]
+        self.constraints = [c for c in constraints if any(c[0] is p for p in params)]
         kwargs = self.torch_kwargs()
         if self.can_fuse(params):
             kwargs["fused"] = True  # one kernel for the whole update
@@ -187,8 +192,9 @@ class Optimizer:
             self._set_lr(self.schedule(self.iterations))
 
     def apply_update(self) -> None:
-        """The update itself (decoupled weight decay, then the ``torch.optim`` step):
-        device work only, so that it can be captured in a CUDA graph."""
+        """The update itself (decoupled weight decay, the ``torch.optim`` step,
+        then the weight constraints, as Keras 3's ``apply``): device work only,
+        so that it can be captured in a CUDA graph."""
         if self.decoupled_decay:
             with torch.no_grad():  # θ ← θ − η·λ·θ, then the update (Keras 3)
                 for group in self.torch_optimizer.param_groups:
@@ -200,6 +206,8 @@ class Optimizer:
         if self.torch_optimizer.defaults.get("fused"):
             _gradients_in_weight_layout(self.torch_optimizer.param_groups)
         self.torch_optimizer.step()
+        if self.constraints:  # none: no work
+            constraints_module.apply(self.constraints)
 
     def zero_grad(self) -> None:
         assert self.torch_optimizer is not None, "build() the optimizer first"

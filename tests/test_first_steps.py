@@ -330,8 +330,8 @@ def test_add_weight_takes_keras_shape_and_initializer():
     kernel = layer.kernel.detach()
     assert float(kernel.abs().max()) <= limit and float(kernel.std()) > limit / 3
     assert torch.equal(layer.bias, torch.zeros(5)) and torch.equal(layer.scale, torch.ones(5))
-    with pytest.raises(ValueError, match=r"Affine\.add_weight: expected an initializer among zeros, ones, "
-                                         r"glorot_uniform, .* got 'glorot'\. Fix: initializer='glorot_uniform'"):
+    with pytest.raises(ValueError, match=r"Affine\.add_weight: expected initializer among zeros, ones, "
+                                         r"constant, .* got 'glorot'\. Fix: initializer='glorot_uniform'"):
         layer.add_weight(shape=(2,), initializer="glorot")
     torch.manual_seed(0)  # Keras's other initializers by name: bounds and spreads
     fan_in, fan_out = 400, 300

@@ -27,8 +27,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .. import activations, regularizers
 from ._dropout import keep_mask
-from .base import Layer, Shape, autocast_enabled, capturing, glorot_uniform, shape_str
-from .core import check_positive_int
+from .base import Layer, Shape, autocast_enabled, capturing, shape_str
+from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 Tensor = torch.Tensor
 Activation = Callable[[Tensor], Tensor]
@@ -210,6 +210,35 @@ def _one_chunk(weights: Sequence[Tensor]) -> list[Tensor]:
 
 
 # ------------------------------------------------------------ the base layer
+RECURRENT_WEIGHTS = ("kernel", "recurrent", "bias")  # kernel_, recurrent_ and bias_ initializer/regularizer/constraint
+
+
+def build_weights(layer: Any, features: int) -> None:
+    """A recurrent layer's or cell's weights, in Keras's layout: ``kernel``
+    ``(features, gates·units)``, ``recurrent_kernel`` ``(units, gates·units)``
+    and ``bias`` (``layer._initial_bias()``), from its initializers."""
+    width = layer.gates * layer.units
+    layer.kernel = layer.add_weight("kernel", layer.initial_value("kernel", (features, width)))
+    layer.recurrent_kernel = layer.add_weight("recurrent_kernel", layer.initial_value("recurrent", (layer.units, width)))
+    layer.bias = layer.add_weight("bias", layer._initial_bias()) if layer.use_bias else None
+
+
+def lstm_bias(layer: Any) -> Tensor:
+    """An LSTM's first bias: ``bias_initializer`` on ``4·units``, or, with
+    ``unit_forget_bias`` (Keras's default), on ``b_i`` and on ``[b_c, b_o]``
+    with ``b_f = 1``."""
+    units = layer.units
+    if not layer.unit_forget_bias:
+        return layer.initial_value("bias", (4 * units,))
+    return torch.cat([layer.initial_value("bias", (units,)), torch.ones(units),
+                      layer.initial_value("bias", (2 * units,))])
+
+
+def gru_bias(layer: Any) -> Tensor:
+    """A GRU's first bias: ``(2, 3·units)`` with ``reset_after`` (input and recurrent biases), else ``(3·units,)``."""
+    return layer.initial_value("bias", (2, 3 * layer.units) if layer.reset_after else (3 * layer.units,))
+
+
 def _check_rate(layer: str, arg: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{layer}: expected {arg} in [0, 1), got {value!r}. Fix: {layer}(32, {arg}=0.2).")
@@ -247,10 +276,16 @@ class RecurrentBase(Layer):
         return_state: bool,
         go_backwards: bool,
         use_cudnn: str | bool,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         recurrent_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -269,25 +304,15 @@ class RecurrentBase(Layer):
                 f"Fix: {cls}(32, use_cudnn='auto')."
             )
         self.use_cudnn = use_cudnn
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, argument="recurrent_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), RECURRENT_WEIGHTS)
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     # ----------------------------------------------------------- weights
     def build(self, input_shape: Shape) -> None:
-        features, width = input_shape[-1], self.gates * self.units
-        self.kernel = self.add_weight("kernel", glorot_uniform((features, width), features, width))
-        recurrent = torch.nn.init.orthogonal_(torch.empty(self.units, width))
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", recurrent)
-        self.bias = self.add_weight("bias", self._initial_bias()) if self.use_bias else None
+        build_weights(self, input_shape[-1])
 
     def _initial_bias(self) -> torch.Tensor:
-        return torch.zeros(self.gates * self.units)
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "recurrent_kernel": self.recurrent_regularizer,
-                "bias": self.bias_regularizer}
+        return self.initial_value("bias", (self.gates * self.units,))
 
     def _input_bias(self) -> torch.Tensor | None:
         return self.bias
@@ -412,7 +437,8 @@ class RecurrentBase(Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "use_cudnn": self.use_cudnn,
-            **regularizers.config_of(self, "kernel", "recurrent", "bias", "activity"),
+            **weight_arguments_config(self, RECURRENT_WEIGHTS),
+            **regularizers.config_of(self, "activity"),
         }
 
 

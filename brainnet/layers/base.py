@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import activations
+from .. import activations, initializers
 
 Shape = tuple  # a shape with None for unknown sizes, batch axis first
 
@@ -69,73 +69,26 @@ def shape_str(shape: Iterable) -> str:
 
 _MISSING = object()
 
-# Initializers (Keras defaults: glorot_uniform kernels, zero biases).
+# Initializers (Keras defaults: glorot_uniform kernels, zero biases); brainnet.initializers makes the values.
 _UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
 _INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "random_normal", "normal", "random_uniform",
                  "uniform", "truncated_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
                  "orthogonal")
-_ALIASES = {"normal": "random_normal", "uniform": "random_uniform"}  # Keras's short names
 
 
-def _truncated_normal(shape: tuple[int, ...], std: float) -> torch.Tensor:
-    """N(0, std²) cut at ±2·std (draws beyond are drawn again), as Keras's TruncatedNormal."""
-    return torch.nn.init.trunc_normal_(torch.empty(shape), std=std, a=-2 * std, b=2 * std)
-
-
-def _scaled_normal(shape: tuple[int, ...], scale: float, fan: float) -> torch.Tensor:
-    """Keras's VarianceScaling with a truncated normal: std √(scale/fan) / 0.8796…,
-    the factor that gives the cut distribution the variance scale/fan."""
-    return _truncated_normal(shape, (scale / fan) ** 0.5 / 0.87962566103423978)
+_WEIGHT_OF = {"recurrent": "recurrent_kernel"}  # argument prefix → weight name, where they differ
 
 
 def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torch.Tensor:
-    """Keras's initializers by name (fans as Keras: in = shape[-2] or 1, out = shape[-1])."""
-    if callable(initializer):
-        return torch.as_tensor(initializer(shape), dtype=torch.get_default_dtype())
-    fan_out = shape[-1] if shape else 1
-    fan_in = shape[-2] if len(shape) > 1 else (shape[0] if shape else 1)
-    if len(shape) > 2:  # a kernel (..., in, out): the window's positions count too
-        receptive = 1
-        for d in shape[:-2]:
-            receptive *= d
-        fan_in, fan_out = fan_in * receptive, fan_out * receptive
-    name = initializer.lower() if isinstance(initializer, str) else initializer
-    name = _ALIASES.get(name, name)
-    if name == "zeros":
-        return torch.zeros(shape)
-    if name == "ones":
-        return torch.ones(shape)
-    if name == "glorot_uniform":
-        return glorot_uniform(shape, fan_in, fan_out)
-    if name == "random_normal":
-        return torch.randn(shape) * 0.05
-    if name == "random_uniform":
-        return torch.empty(shape).uniform_(-0.05, 0.05)
-    if name == "he_normal":
-        return torch.randn(shape) * (2.0 / fan_in) ** 0.5
-    if name == "truncated_normal":
-        return _truncated_normal(shape, 0.05)
-    if name == "glorot_normal":
-        return _scaled_normal(shape, 1.0, (fan_in + fan_out) / 2)
-    if name == "lecun_normal":
-        return _scaled_normal(shape, 1.0, fan_in)
-    if name == "he_uniform":
-        return torch.empty(shape).uniform_(-((6.0 / fan_in) ** 0.5), (6.0 / fan_in) ** 0.5)
-    if name == "lecun_uniform":
-        return torch.empty(shape).uniform_(-((3.0 / fan_in) ** 0.5), (3.0 / fan_in) ** 0.5)
-    if name == "orthogonal" and len(shape) >= 2:  # rows (or columns) orthonormal, shape flattened to 2-D
-        flat = torch.empty(int(torch.tensor(shape[:-1]).prod()), shape[-1])
-        return torch.nn.init.orthogonal_(flat).reshape(shape)
-    raise ValueError(
-        f"{layer}.add_weight: expected an initializer among {', '.join(_INITIALIZERS)} or a function of the "
-        f"shape, got {initializer!r}. Fix: initializer='glorot_uniform'."
-    )
+    """Keras's initializers, by name (``"he_normal"``, ``"HeNormal"``), as an
+    object or a function of the shape, with Keras's fans (``compute_fans``)."""
+    return initializers.initial_value(
+        layer, initializers.layer_initializer(f"{layer}.add_weight", "initializer", initializer), shape)
 
 
 def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> torch.Tensor:
-    """U(−l, l) with l = √(6 / (fan_in + fan_out))."""
-    limit = (6.0 / (fan_in + fan_out)) ** 0.5
-    return torch.empty(shape).uniform_(-limit, limit)
+    """U(−l, l) with l = √(6 / (fan_in + fan_out)), for the given fans."""
+    return initializers.GlorotUniform().sample(shape, (fan_in, fan_out))
 
 
 class Layer(nn.Module):
@@ -181,6 +134,7 @@ class Layer(nn.Module):
     rank_hint: str = ""
     rank_fix: str = "reshape the input (for one-channel images: x[..., None] gives (N, H, W, 1))"
     activity_regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
+    _weight_kinds: tuple[str, ...] = ()  # weights with <kind>_initializer/_regularizer/_constraint arguments
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -294,14 +248,10 @@ class Layer(nn.Module):
     ) -> torch.Tensor:
         """Register ``value`` as a weight named ``name`` and return it; or, in
         Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
-        makes the value (initializers: ``"zeros"``, ``"ones"``,
-        ``"glorot_uniform"`` (Keras's default), ``"random_normal"`` or
-        ``"normal"`` (σ 0.05), ``"random_uniform"`` or ``"uniform"`` (±0.05),
-        ``"truncated_normal"`` (σ 0.05 cut at ±2σ), ``"glorot_normal"``,
-        ``"lecun_normal"`` (Keras's truncated variance scaling: variance
-        2/(fan_in + fan_out), 1/fan_in), ``"he_normal"`` (σ √(2/fan_in)),
-        ``"he_uniform"`` (±√(6/fan_in)), ``"lecun_uniform"`` (±√(3/fan_in)),
-        ``"orthogonal"``, or a function of the shape).
+        makes the value with one of ``brainnet.initializers`` by name
+        (``"glorot_uniform"``, Keras's default, ``"zeros"``, ``"ones"``,
+        ``"he_normal"``, ``"orthogonal"``, ...), an ``Initializer`` object
+        or a function ``fn(shape, dtype=None)``; fans as Keras computes them.
 
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow
@@ -368,9 +318,28 @@ class Layer(nn.Module):
         ]
 
     def weight_regularizers(self) -> dict[str, Any]:
-        """Weight name → regularizer (or None) for this layer's own weights;
-        layers that take ``kernel_regularizer=`` and the like override it."""
-        return {}
+        """Weight name → regularizer (or None) for this layer's own weights:
+        those of ``_weight_kinds`` (``kernel_regularizer=`` and the like);
+        layers may override it."""
+        return {_WEIGHT_OF.get(k, k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
+
+    def weight_constraints(self) -> dict[str, Any]:
+        """Weight name → constraint (or None) for this layer's own weights
+        (``kernel_constraint=`` and the like, of ``_weight_kinds``)."""
+        return {_WEIGHT_OF.get(k, k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
+
+    def keras_order(self, weight: str) -> tuple[int, ...] | None:
+        """The permutation that shows weight ``weight`` in Keras's axis order
+        (``stored.permute(order)``), or None when brainnet stores it so already."""
+        return None
+
+    def initial_value(self, kind: str, keras_shape: tuple[int, ...]) -> torch.Tensor:
+        """The first value of the weight ``kind`` (``"kernel"``, ``"bias"``, ...) from
+        ``<kind>_initializer``, for its Keras shape, in brainnet's axis order."""
+        order = self.keras_order(_WEIGHT_OF.get(kind, kind))
+        stored = None if order is None else tuple(int(i) for i in np.argsort(order))
+        return initializers.initial_value(type(self).__name__, getattr(self, f"{kind}_initializer"),
+                                          keras_shape, stored)
 
     @property
     def losses(self) -> list[torch.Tensor]:

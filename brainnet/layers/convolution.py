@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from .. import activations, regularizers
 from . import _spatial
-from .base import Layer, Shape, glorot_uniform
-from .core import check_positive_int
+from .base import Layer, Shape
+from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 
 class Conv2D(Layer):
@@ -36,12 +36,19 @@ class Conv2D(Layer):
             ⌈input/stride⌉, extra padding at the bottom/right as in Keras).
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_initializer: how the kernel starts (``brainnet.initializers``,
+            default ``"glorot_uniform"``; fans as Keras computes them for its
+            kernel ``(kh, kw, in, filters)``); bias_initializer: default ``"zeros"``.
         kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
             bias; activity_regularizer: on the output ``y`` (see
             ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
             not divided by the batch size, as Keras 3). Their sum is in
             ``model.losses`` and is added to the training loss.
+        kernel_constraint: projects the kernel after each optimizer update
+            (``brainnet.constraints``); its ``axis`` refers to Keras's layout
+            ``(kh, kw, in, filters)``, so ``MaxNorm(3, axis=[0, 1, 2])`` bounds each filter;
+            bias_constraint: the same for ``b`` (default None).
         **kwargs: ``name``, ``input_shape`` (e.g. ``(28, 28, 1)``), ``trainable``.
 
     Input shape: ``(batch, height, width, channels)``.
@@ -71,9 +78,13 @@ class Conv2D(Layer):
         padding: str = "valid",
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,17 +94,17 @@ class Conv2D(Layer):
         self.padding = _spatial.check_padding("Conv2D", padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), ("kernel", "bias"))
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the image is too small
-        kh, kw = self.kernel_size
-        cin = input_shape[-1]
-        kernel = glorot_uniform((self.filters, cin, kh, kw), kh * kw * cin, kh * kw * self.filters)
+        kernel = self.initial_value("kernel", (*self.kernel_size, input_shape[-1], self.filters))  # (out, in, kh, kw)
         self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=torch.channels_last))
-        self.bias = self.add_weight("bias", torch.zeros(self.filters)) if self.use_bias else None
+        self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
+
+    def keras_order(self, weight: str) -> tuple[int, ...] | None:
+        return (2, 3, 1, 0) if weight == "kernel" else None  # (out, in, kh, kw) → Keras's (kh, kw, in, out)
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
@@ -119,11 +130,9 @@ class Conv2D(Layer):
             "padding": self.padding,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            **regularizers.config_of(self, "kernel", "bias", "activity"),
+            **weight_arguments_config(self, ("kernel", "bias")),
+            **regularizers.config_of(self, "activity"),
         }
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
 
 class Conv1D(Layer):
@@ -147,12 +156,19 @@ class Conv1D(Layer):
         padding: ``"valid"``, ``"same"`` or ``"causal"``.
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_initializer: how the kernel starts (``brainnet.initializers``,
+            default ``"glorot_uniform"``; fans as Keras computes them for its
+            kernel ``(k, in, filters)``); bias_initializer: default ``"zeros"``.
         kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
             bias; activity_regularizer: on the output ``y`` (see
             ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
             not divided by the batch size, as Keras 3). Their sum is in
             ``model.losses`` and is added to the training loss.
+        kernel_constraint: projects the kernel after each optimizer update
+            (``brainnet.constraints``); its ``axis`` refers to Keras's layout
+            ``(k, in, filters)``, so ``MaxNorm(3, axis=[0, 1])`` bounds each filter;
+            bias_constraint: the same for ``b`` (default None).
 
     Input shape: ``(batch, time, features)``.
     Output shape: ``(batch, new_time, filters)``, ``new_time`` = ⌊(T − k)/s⌋ + 1
@@ -179,9 +195,13 @@ class Conv1D(Layer):
         padding: str = "valid",
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -197,8 +217,7 @@ class Conv1D(Layer):
         self.padding = padding.lower()
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), ("kernel", "bias"))
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def _pads(self, length: int) -> tuple[int, int]:
@@ -210,9 +229,12 @@ class Conv1D(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the sequence is too short
-        k, cin = self.kernel_size, input_shape[-1]
-        self.kernel = self.add_weight("kernel", glorot_uniform((self.filters, cin, k), k * cin, k * self.filters))
-        self.bias = self.add_weight("bias", torch.zeros(self.filters)) if self.use_bias else None
+        kernel = self.initial_value("kernel", (self.kernel_size, input_shape[-1], self.filters))  # (out, in, k)
+        self.kernel = self.add_weight("kernel", kernel)
+        self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
+
+    def keras_order(self, weight: str) -> tuple[int, ...] | None:
+        return (2, 1, 0) if weight == "kernel" else None  # (out, in, k) → Keras's (k, in, out)
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.transpose(1, 2)  # (B, C, T)
@@ -243,8 +265,6 @@ class Conv1D(Layer):
             "padding": self.padding,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            **regularizers.config_of(self, "kernel", "bias", "activity"),
+            **weight_arguments_config(self, ("kernel", "bias")),
+            **regularizers.config_of(self, "activity"),
         }
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}

@@ -15,9 +15,9 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .. import activations, regularizers
+from .. import activations, initializers, regularizers
 from . import _spatial
-from .base import _INITIALIZERS, Layer, Shape, _initial_value
+from .base import Layer, Shape
 from .core import check_positive_int
 
 
@@ -65,8 +65,8 @@ class _ConvTranspose(Layer):
         dilation_rate: int | tuple[int, ...] = 1,
         activation: str | Callable | None = None,
         use_bias: bool = True,
-        kernel_initializer: str = "glorot_uniform",
-        bias_initializer: str = "zeros",
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
@@ -82,8 +82,8 @@ class _ConvTranspose(Layer):
         self.output_padding = self._output_padding(output_padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializer_name(kind, "kernel_initializer", kernel_initializer)
-        self.bias_initializer = _initializer_name(kind, "bias_initializer", bias_initializer)
+        self.kernel_initializer = initializers.layer_initializer(kind, "kernel_initializer", kernel_initializer)
+        self.bias_initializer = initializers.layer_initializer(kind, "bias_initializer", bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
         self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
@@ -128,14 +128,15 @@ class _ConvTranspose(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the output would be empty
-        cin = input_shape[-1]
-        kind = type(self).__name__
-        keras_shape = (*self.kernel_size, self.filters, cin)  # Keras's (window..., out, in): its fans
-        kernel = _initial_value(kind, keras_shape, self.kernel_initializer).movedim((-1, -2), (0, 1))
+        keras_shape = (*self.kernel_size, self.filters, input_shape[-1])  # Keras's (window..., out, in): its fans
+        kernel = self.initial_value("kernel", keras_shape)  # (in, out, window...)
         fast = torch.channels_last if self.rank == 2 else torch.contiguous_format
-        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=fast))  # (in, out, window...)
-        bias = _initial_value(kind, (self.filters,), self.bias_initializer)
-        self.bias = self.add_weight("bias", bias) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=fast))
+        self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
+
+    def keras_order(self, weight: str) -> tuple[int, ...] | None:
+        """(in, out, window...) → Keras's (window..., out, in)."""
+        return (*range(2, 2 + self.rank), 1, 0) if weight == "kernel" else None
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs.movedim(-1, 1)  # (B, C, *spatial)
@@ -177,23 +178,12 @@ class _ConvTranspose(Layer):
             "dilation_rate": one(self.dilation_rate),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            **initializers.config_of(self, "kernel", "bias"),
             **regularizers.config_of(self, "kernel", "bias", "activity"),
         }
 
     def weight_regularizers(self) -> dict[str, Any]:
         return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
-
-
-def _initializer_name(layer: str, arg: str, value: Any) -> str:
-    if not isinstance(value, str) or value.lower() not in _INITIALIZERS:
-        raise ValueError(
-            f"{layer}: expected {arg} to be one of {', '.join(map(repr, _INITIALIZERS))}, got {value!r}. "
-            f"Fix: {arg}='glorot_uniform' for kernels, 'zeros' for biases (brainnet takes "
-            "initializers by name, so a saved model can rebuild them)."
-        )
-    return value.lower()
 
 
 class Conv2DTranspose(_ConvTranspose):
@@ -229,7 +219,7 @@ class Conv2DTranspose(_ConvTranspose):
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
         kernel_initializer: ``"glorot_uniform"`` (default, Keras's fans for its
-            ``(kh, kw, filters, in)`` kernel), ``"he_normal"``, ``"zeros"``, ...;
+            ``(kh, kw, filters, in)`` kernel), ``"he_normal"``, ``"zeros"``, ... or a ``brainnet.initializers`` object;
             bias_initializer: default ``"zeros"``.
         kernel_regularizer, bias_regularizer, activity_regularizer: as Conv2D.
         **kwargs: ``name``, ``input_shape`` (e.g. ``(7, 7, 16)``), ``trainable``.

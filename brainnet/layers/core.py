@@ -8,9 +8,9 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from .. import activations, regularizers
+from .. import activations, constraints, initializers, regularizers
 from ._dropout import dropout, keep_mask
-from .base import Layer, Shape, glorot_uniform, shape_str
+from .base import Layer, Shape, shape_str
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -21,6 +21,27 @@ def check_positive_int(layer: str, arg: str, value: Any) -> int:
             f"Fix: {layer}({arg}=32, ...)."
         )
     return int(value)
+
+
+def take_weight_arguments(layer: Layer, args: dict[str, Any], weights: tuple[str, ...]) -> None:
+    """Set ``<w>_initializer``, ``<w>_regularizer`` and ``<w>_constraint`` of each
+    weight ``w`` (``"kernel"``, ``"bias"``, ...) from the constructor's ``args``
+    (its ``locals()``), checked; the layer's weights are ``weights``."""
+    kind = type(layer).__name__
+    for w in weights:
+        arg = f"{w}_initializer"
+        setattr(layer, arg, initializers.layer_initializer(kind, arg, args[arg]))
+        setattr(layer, f"{w}_regularizer", regularizers.get(args[f"{w}_regularizer"], argument=f"{w}_regularizer"))
+        arg = f"{w}_constraint"
+        setattr(layer, arg, constraints.get(args[arg], argument=arg, layer=kind))
+    layer._weight_kinds = weights
+
+
+def weight_arguments_config(layer: Layer, weights: tuple[str, ...]) -> dict[str, Any]:
+    """The config entries of ``take_weight_arguments``: every initializer, and the
+    regularizers and constraints that are set (absent means None)."""
+    return {**initializers.config_of(layer, *weights), **regularizers.config_of(layer, *weights),
+            **constraints.config_of(layer, *weights)}
 
 
 class Dense(Layer):
@@ -38,12 +59,20 @@ class Dense(Layer):
         units: number of output units (positive int).
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
+        kernel_initializer: how ``W`` starts (``brainnet.initializers``: a
+            name such as ``"he_normal"`` for ReLU networks, or an object;
+            default ``"glorot_uniform"``, as Keras); bias_initializer: how
+            ``b`` starts (default ``"zeros"``).
         kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
             bias; activity_regularizer: on the output ``y`` (see
             ``brainnet.regularizers``: ``R(y)`` of the whole batch's output,
             not divided by the batch size, as Keras 3). Their sum is in
             ``model.losses`` and is added to the training loss.
+        kernel_constraint: projects ``W`` after each optimizer update
+            (``brainnet.constraints``, e.g. ``MaxNorm(3)``: each unit's
+            incoming weights, a column of ``W``, keep a norm ≤ 3); bias_constraint:
+            the same for ``b`` (default None).
         **kwargs: ``name``, ``input_shape``, ``trainable``.
 
     Input shape: ``(batch, ..., input_dim)``.
@@ -70,23 +99,25 @@ class Dense(Layer):
         units: int,
         activation: str | Callable | None = None,
         use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.units = check_positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), ("kernel", "bias"))
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def build(self, input_shape: Shape) -> None:
-        fan_in = input_shape[-1]
-        self.kernel = self.add_weight("kernel", glorot_uniform((fan_in, self.units), fan_in, self.units))
-        self.bias = self.add_weight("bias", torch.zeros(self.units)) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", self.initial_value("kernel", (input_shape[-1], self.units)))
+        self.bias = self.add_weight("bias", self.initial_value("bias", (self.units,))) if self.use_bias else None
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         if inputs.dim() == 2 and self.bias is not None:
@@ -103,11 +134,9 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            **regularizers.config_of(self, "kernel", "bias", "activity"),
+            **weight_arguments_config(self, ("kernel", "bias")),
+            **regularizers.config_of(self, "activity"),
         }
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
 
 class Flatten(Layer):

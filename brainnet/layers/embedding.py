@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import regularizers
+from .. import constraints, initializers, regularizers
 from .base import Layer, Shape, capturing
 from .core import check_positive_int
 
@@ -21,7 +21,7 @@ class Embedding(Layer):
         y[n, t] = W[x[n, t]]
 
     with ``W`` the ``embeddings`` matrix ``(input_dim, output_dim)``
-    (initialised uniformly in [−0.05, 0.05], as Keras). Indices may come as an
+    (by default initialised uniformly in [−0.05, 0.05], as Keras). Indices may come as an
     integer tensor or as floats holding whole numbers (``fit`` converts inputs
     to the model's float dtype).
 
@@ -33,6 +33,11 @@ class Embedding(Layer):
     Args:
         input_dim: number of rows of ``W``; indices must lie in ``[0, input_dim)``.
         output_dim: size of each vector (positive int).
+        embeddings_initializer: how ``W`` starts (``brainnet.initializers``;
+            default ``"uniform"``, U(−0.05, 0.05), as Keras).
+        embeddings_constraint: projects ``W`` after each optimizer update
+            (``brainnet.constraints``, e.g. ``UnitNorm(axis=1)`` for rows of
+            norm 1; default None).
         mask_zero: treat index 0 as padding and produce a mask (default False).
         embeddings_regularizer: penalty on the table ``W`` (Keras's name),
             e.g. ``"l2"``: adds ``R(W)`` to the loss, the whole table (every
@@ -61,7 +66,8 @@ class Embedding(Layer):
     rank_hint = "(batch, time) of token indices"
 
     def __init__(
-        self, input_dim: int, output_dim: int, mask_zero: bool = False, embeddings_regularizer: Any = None,
+        self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
         activity_regularizer: Any = None, **kwargs: Any,
     ) -> None:
         if kwargs.pop("input_length", None) is not None:
@@ -75,7 +81,11 @@ class Embedding(Layer):
         self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
         self.mask_zero = bool(mask_zero)
+        self.embeddings_initializer = initializers.layer_initializer(
+            "Embedding", "embeddings_initializer", embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer, argument="embeddings_regularizer")
+        self.embeddings_constraint = constraints.get(embeddings_constraint, argument="embeddings_constraint",
+                                                     layer="Embedding")
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
         if self.mask_zero and self.input_dim < 2:
             raise ValueError(
@@ -85,8 +95,8 @@ class Embedding(Layer):
             )
 
     def build(self, input_shape: Shape) -> None:
-        weights = torch.empty(self.input_dim, self.output_dim).uniform_(-0.05, 0.05)
-        self.embeddings = self.add_weight("embeddings", weights)
+        self.embeddings = self.add_weight("embeddings", self.initial_value("embeddings", (self.input_dim,
+                                                                                          self.output_dim)))
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return F.embedding(self._indices(inputs), self.embeddings)  # (B, ..., output_dim)
@@ -136,8 +146,13 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "mask_zero": self.mask_zero,
+            **initializers.config_of(self, "embeddings"),
             **regularizers.config_of(self, "embeddings", "activity"),
+            **constraints.config_of(self, "embeddings"),
         }
 
     def weight_regularizers(self) -> dict[str, Any]:
         return {"embeddings": self.embeddings_regularizer}
+
+    def weight_constraints(self) -> dict[str, Any]:
+        return {"embeddings": self.embeddings_constraint}

@@ -8,13 +8,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import regularizers
+from .. import initializers, regularizers
 from .base import Layer, Shape, shape_str
 
 
 def _is_number(value: Any) -> bool:
     """A real number, not a bool (``True`` is an int to Python) nor a string."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+_BN_WEIGHTS = ("beta", "gamma", "moving_mean", "moving_variance")
+
+
+def _take_initializers(layer: Layer, args: dict[str, Any], weights: tuple[str, ...]) -> None:
+    """Set and check ``<w>_initializer`` of each weight from the constructor's ``args``."""
+    for w in weights:
+        arg = f"{w}_initializer"
+        setattr(layer, arg, initializers.layer_initializer(type(layer).__name__, arg, args[arg]))
 
 
 class BatchNormalization(Layer):
@@ -39,6 +49,10 @@ class BatchNormalization(Layer):
             old value; PyTorch's ``momentum`` is ``1 − m``).
         epsilon: ``ε``, default 1e-3.
         center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+            moving_variance_initializer: their first values
+            (``brainnet.initializers``; defaults ``"zeros"``, ``"ones"``,
+            ``"zeros"``, ``"ones"``, as Keras).
         beta_regularizer: penalty on ``β``, e.g. ``"l2"``: adds ``R(β)`` to the
             loss (default None); gamma_regularizer: on ``γ``, adds ``R(γ)``
             (see ``brainnet.regularizers``; in ``model.losses``).
@@ -61,11 +75,16 @@ class BatchNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
         beta_regularizer: Any = None,
         gamma_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _take_initializers(self, locals(), _BN_WEIGHTS)
         if axis != -1:
             raise ValueError(
                 f"BatchNormalization: expected axis=-1 (brainnet keeps features/channels "
@@ -90,11 +109,11 @@ class BatchNormalization(Layer):
         self.gamma_regularizer = regularizers.get(gamma_regularizer, argument="gamma_regularizer")
 
     def build(self, input_shape: Shape) -> None:
-        c = input_shape[-1]
-        self.gamma = self.add_weight("gamma", torch.ones(c)) if self.scale else None
-        self.beta = self.add_weight("beta", torch.zeros(c)) if self.center else None
-        self.add_weight("moving_mean", torch.zeros(c), trainable=False)
-        self.add_weight("moving_variance", torch.ones(c), trainable=False)
+        c = (input_shape[-1],)
+        self.gamma = self.add_weight("gamma", self.initial_value("gamma", c)) if self.scale else None
+        self.beta = self.add_weight("beta", self.initial_value("beta", c)) if self.center else None
+        self.add_weight("moving_mean", self.initial_value("moving_mean", c), trainable=False)
+        self.add_weight("moving_variance", self.initial_value("moving_variance", c), trainable=False)
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         if training and inputs.numel() == inputs.shape[-1]:
@@ -134,6 +153,7 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            **initializers.config_of(self, *_BN_WEIGHTS),
             **regularizers.config_of(self, "beta", "gamma"),
         }
 
@@ -158,6 +178,8 @@ class LayerNormalization(Layer):
         epsilon: ``ε``, default 1e-3 (Keras's default; keras_hub's
             Transformer layers pass 1e-5).
         center: learn ``β`` (default True); scale: learn ``γ`` (default True).
+        beta_initializer, gamma_initializer: first values of ``β`` and ``γ``
+            (``brainnet.initializers``; defaults ``"zeros"``, ``"ones"``).
         beta_regularizer: penalty on ``β``, e.g. ``"l2"``: adds ``R(β)`` to the
             loss (default None); gamma_regularizer: on ``γ``, adds ``R(γ)``
             (see ``brainnet.regularizers``; in ``model.losses``).
@@ -185,11 +207,14 @@ class LayerNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
         beta_regularizer: Any = None,
         gamma_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _take_initializers(self, locals(), ("beta", "gamma"))
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
             raise ValueError(
@@ -220,8 +245,9 @@ class LayerNormalization(Layer):
             )
         self.fixed_axes = tuple(axes)
         self._normalized_shape = tuple(input_shape[a] for a in axes)
-        self.gamma = self.add_weight("gamma", torch.ones(self._normalized_shape)) if self.scale else None
-        self.beta = self.add_weight("beta", torch.zeros(self._normalized_shape)) if self.center else None
+        shape = self._normalized_shape
+        self.gamma = self.add_weight("gamma", self.initial_value("gamma", shape)) if self.scale else None
+        self.beta = self.add_weight("beta", self.initial_value("beta", shape)) if self.center else None
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(inputs, self._normalized_shape, self.gamma, self.beta, self.epsilon)
@@ -233,6 +259,7 @@ class LayerNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            **initializers.config_of(self, "beta", "gamma"),
             **regularizers.config_of(self, "beta", "gamma"),
         }
 

@@ -49,6 +49,12 @@ class SimpleRNN(RecurrentBase):
         units: size of the hidden state (positive int).
         activation: ``f``, default ``"tanh"``.
         use_bias: whether to add ``b_h`` (default True).
+        kernel_initializer: how ``W_xh`` starts (``brainnet.initializers``,
+            default ``"glorot_uniform"``); recurrent_initializer: ``W_hh``
+            (default ``"orthogonal"``); bias_initializer: ``b_h`` (default ``"zeros"``).
+        kernel_constraint, recurrent_constraint, bias_constraint: project
+            ``W_xh``, ``W_hh``, ``b_h`` after each optimizer update
+            (``brainnet.constraints``, e.g. ``MaxNorm(3)``; default None).
         kernel_regularizer: penalty on ``W_xh``, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)``: adds ``R(W_xh)`` to the loss (default None).
         recurrent_regularizer: penalty on ``W_hh``: adds ``R(W_hh)``.
@@ -98,10 +104,16 @@ class SimpleRNN(RecurrentBase):
         units: int,
         activation: str | Callable | None = "tanh",
         use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         recurrent_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -113,8 +125,11 @@ class SimpleRNN(RecurrentBase):
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
             return_sequences, return_state, go_backwards, use_cudnn,
-            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
         )
 
     def _step(self, rec_mask: torch.Tensor | None) -> Callable:
@@ -160,7 +175,11 @@ class LSTM(RecurrentBase):
         activation: default ``"tanh"``.
         recurrent_activation: the gates' σ, default ``"sigmoid"``.
         use_bias: whether to add the ``b``s (default True).
-        unit_forget_bias: initialise ``b_f`` to 1 (default True, as Keras).
+        unit_forget_bias: initialise ``b_f`` to 1 (default True, as Keras;
+            ``bias_initializer`` then makes the other three ``b``s).
+        kernel_initializer, recurrent_initializer, bias_initializer,
+            kernel_constraint, recurrent_constraint, bias_constraint: as in
+            ``SimpleRNN``, for the four gates' weights side by side.
         kernel_regularizer: adds ``R(W)``, ``W = [W_i, W_f, W_c, W_o]`` the
             ``kernel`` (default None); recurrent_regularizer: adds ``R(U)``, the
             ``recurrent_kernel``; bias_regularizer: adds ``R(b)``, all four ``b``s;
@@ -201,10 +220,16 @@ class LSTM(RecurrentBase):
         recurrent_activation: str | Callable | None = "sigmoid",
         use_bias: bool = True,
         unit_forget_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         recurrent_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -216,17 +241,17 @@ class LSTM(RecurrentBase):
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
             return_sequences, return_state, go_backwards, use_cudnn,
-            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _initial_bias(self) -> torch.Tensor:
-        bias = torch.zeros(4 * self.units)
-        if self.unit_forget_bias:
-            bias[self.units : 2 * self.units] = 1.0  # b_f
-        return bias
+        return _rnn_cells.lstm_bias(self)
 
     def _step(self, rec_mask: torch.Tensor | None) -> Callable:
         return functools.partial(
@@ -278,6 +303,9 @@ class GRU(RecurrentBase):
         activation: default ``"tanh"``.
         recurrent_activation: the gates' σ, default ``"sigmoid"``.
         use_bias: default True.
+        kernel_initializer, recurrent_initializer, bias_initializer (on the
+            whole ``bias``), kernel_constraint, recurrent_constraint,
+            bias_constraint: as in ``SimpleRNN``.
         kernel_regularizer: adds ``R(W)``, ``W = [W_z, W_r, W_h]`` the ``kernel``
             (default None); recurrent_regularizer: adds ``R(U)``, the
             ``recurrent_kernel``; bias_regularizer: adds ``R(bias)`` of the whole
@@ -319,10 +347,16 @@ class GRU(RecurrentBase):
         activation: str | Callable | None = "tanh",
         recurrent_activation: str | Callable | None = "sigmoid",
         use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         recurrent_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         return_sequences: bool = False,
@@ -335,14 +369,17 @@ class GRU(RecurrentBase):
         super().__init__(
             units, activation, use_bias, dropout, recurrent_dropout,
             return_sequences, return_state, go_backwards, use_cudnn,
-            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer, **kwargs,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
 
     def _initial_bias(self) -> torch.Tensor:
-        return torch.zeros(2, 3 * self.units) if self.reset_after else torch.zeros(3 * self.units)
+        return _rnn_cells.gru_bias(self)
 
     def _input_bias(self) -> torch.Tensor | None:
         if self.bias is None:
@@ -371,12 +408,15 @@ class GRU(RecurrentBase):
         }
 
 
-_REGULARIZER_ARGS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer")
+_REGULARIZER_ARGS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                     "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                     "kernel_constraint", "recurrent_constraint", "bias_constraint")
 
 
 def _copy(layer: RecurrentBase, **changes: Any) -> RecurrentBase:
     """A fresh layer of the same class, through get_config/from_config. The
-    regularizers go over as they are (a plain function has no config)."""
+    regularizers, initializers and constraints go over as they are (a plain
+    function has no config)."""
     regs = {arg: getattr(layer, arg) for arg in _REGULARIZER_ARGS if getattr(layer, arg, None) is not None}
     bare = copy.copy(layer)  # a shallow copy, only to read the config without the regularizers
     for arg in regs:

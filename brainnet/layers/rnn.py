@@ -28,11 +28,11 @@ from typing import Any, Callable
 
 import torch
 
-from .. import activations, regularizers
+from .. import activations
 from . import _rnn_cells
 from ._rnn_cells import _check_rate, dropout_mask
-from .base import Layer, Shape, glorot_uniform, shape_str
-from .core import check_positive_int
+from .base import Layer, Shape, shape_str
+from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 Tensor = torch.Tensor
 
@@ -50,7 +50,10 @@ class _Cell(Layer):
 
     def __init__(self, units: int, activation: str | Callable | None, use_bias: bool, dropout: float,
                  recurrent_dropout: float, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
-                 bias_regularizer: Any = None, **kwargs: Any) -> None:
+                 bias_regularizer: Any = None, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_constraint: Any = None, recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.units = check_positive_int(cls, "units", units)
@@ -58,9 +61,7 @@ class _Cell(Layer):
         self.use_bias = bool(use_bias)
         self.dropout = _check_rate(cls, "dropout", dropout)
         self.recurrent_dropout = _check_rate(cls, "recurrent_dropout", recurrent_dropout)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, argument="recurrent_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), _rnn_cells.RECURRENT_WEIGHTS)
         self._masks: tuple[Tensor | None, Tensor | None] | None = None  # set by RNN for one sequence
 
     @property
@@ -73,21 +74,13 @@ class _Cell(Layer):
 
     # ----------------------------------------------------------- weights
     def build(self, input_shape: Shape) -> None:
-        features, width = input_shape[-1], self.gates * self.units
-        self.kernel = self.add_weight("kernel", glorot_uniform((features, width), features, width))
-        recurrent = torch.nn.init.orthogonal_(torch.empty(self.units, width))
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", recurrent)
-        self.bias = self.add_weight("bias", self._initial_bias()) if self.use_bias else None
+        _rnn_cells.build_weights(self, input_shape[-1])
 
     def _initial_bias(self) -> Tensor:
-        return torch.zeros(self.gates * self.units)
+        return self.initial_value("bias", (self.gates * self.units,))
 
     def _input_bias(self) -> Tensor | None:
         return self.bias
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "recurrent_kernel": self.recurrent_regularizer,
-                "bias": self.bias_regularizer}
 
     def _step(self, rec_mask: Tensor | None) -> Callable:
         raise NotImplementedError
@@ -151,7 +144,7 @@ class _Cell(Layer):
             "use_bias": self.use_bias,
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            **regularizers.config_of(self, "kernel", "recurrent", "bias"),
+            **weight_arguments_config(self, _rnn_cells.RECURRENT_WEIGHTS),
         }
 
 
@@ -172,7 +165,9 @@ class SimpleRNNCell(_Cell):
         use_bias: add ``b_h`` (default True).
         dropout, recurrent_dropout: fractions of ``x_t`` and of ``h_{t-1}``
             dropped while training (inside ``RNN``: one mask per sequence).
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: as in ``SimpleRNN``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_initializer,
+        recurrent_initializer, bias_initializer, kernel_constraint, recurrent_constraint,
+        bias_constraint: as in ``SimpleRNN``.
 
     Call: ``cell(x_t, states)`` with ``x_t`` ``(batch, features)`` and
     ``states`` ``[h_{t-1}]``; returns ``(h_t, [h_t])``.
@@ -189,9 +184,13 @@ class SimpleRNNCell(_Cell):
 
     def __init__(self, units: int, activation: str | Callable | None = "tanh", use_bias: bool = True,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, kernel_regularizer: Any = None,
-                 recurrent_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any) -> None:
+                 recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(units, activation, use_bias, dropout, recurrent_dropout, kernel_regularizer,
-                         recurrent_regularizer, bias_regularizer, **kwargs)
+                         recurrent_regularizer, bias_regularizer, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_constraint, recurrent_constraint, bias_constraint, **kwargs)
 
     def _step(self, rec_mask: Tensor | None) -> Callable:
         return functools.partial(_rnn_cells.simple_rnn_step, recurrent_kernel=self.recurrent_kernel,
@@ -215,7 +214,7 @@ class LSTMCell(_Cell):
         units, activation (default ``"tanh"``), recurrent_activation (the
         gates' σ, default ``"sigmoid"``), use_bias, unit_forget_bias (``b_f``
         starts at 1, default True), dropout, recurrent_dropout, and the
-        regularizers: as in ``LSTM``.
+        regularizers, initializers and constraints: as in ``LSTM``.
 
     Call: ``cell(x_t, [h_{t-1}, c_{t-1}])``; returns ``(h_t, [h_t, c_t])``.
 
@@ -235,17 +234,17 @@ class LSTMCell(_Cell):
                  recurrent_activation: str | Callable | None = "sigmoid", use_bias: bool = True,
                  unit_forget_bias: bool = True, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
-                 **kwargs: Any) -> None:
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(units, activation, use_bias, dropout, recurrent_dropout, kernel_regularizer,
-                         recurrent_regularizer, bias_regularizer, **kwargs)
+                         recurrent_regularizer, bias_regularizer, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_constraint, recurrent_constraint, bias_constraint, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _initial_bias(self) -> Tensor:
-        bias = torch.zeros(4 * self.units)
-        if self.unit_forget_bias:
-            bias[self.units : 2 * self.units] = 1.0  # b_f
-        return bias
+        return _rnn_cells.lstm_bias(self)
 
     def _step(self, rec_mask: Tensor | None) -> Callable:
         return functools.partial(_rnn_cells.lstm_step, recurrent_kernel=self.recurrent_kernel,
@@ -273,7 +272,8 @@ class GRUCell(_Cell):
 
     Args:
         units, activation, recurrent_activation, use_bias, reset_after
-        (default True), dropout, recurrent_dropout, and the regularizers: as in ``GRU``.
+        (default True), dropout, recurrent_dropout, and the regularizers,
+        initializers and constraints: as in ``GRU``.
 
     Call: ``cell(x_t, [h_{t-1}])``; returns ``(h_t, [h_t])``.
 
@@ -290,14 +290,17 @@ class GRUCell(_Cell):
                  recurrent_activation: str | Callable | None = "sigmoid", use_bias: bool = True,
                  reset_after: bool = True, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
-                 **kwargs: Any) -> None:
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(units, activation, use_bias, dropout, recurrent_dropout, kernel_regularizer,
-                         recurrent_regularizer, bias_regularizer, **kwargs)
+                         recurrent_regularizer, bias_regularizer, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_constraint, recurrent_constraint, bias_constraint, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
 
     def _initial_bias(self) -> Tensor:
-        return torch.zeros(2, 3 * self.units) if self.reset_after else torch.zeros(3 * self.units)
+        return _rnn_cells.gru_bias(self)
 
     def _input_bias(self) -> Tensor | None:
         if self.bias is None:

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from .. import _malloc, distributed
+from .. import _malloc, constraints, distributed
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import mixed_precision
@@ -337,7 +337,8 @@ class Trainer:
                 "Fix: model.compile(optimizer='adam', loss=...) before fit."
             )
         if not self.optimizer.built:
-            self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs)
+            self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs,
+                                 constraints=constraints.of_model(self.model))
 
     @property
     def fused(self) -> bool:

@@ -411,9 +411,9 @@ def test_output_padding_must_be_smaller_than_strides():
 @pytest.mark.parametrize("arg", ["kernel_initializer", "bias_initializer"])
 @pytest.mark.parametrize("value", ["glorot", None, 0.1])
 def test_initializer_validation(arg, value):
-    with pytest.raises(ValueError, match=rf"Conv2DTranspose: expected {arg} to be one of 'zeros', 'ones', "
-                                         rf"'glorot_uniform', .*got {re.escape(repr(value))}\. Fix: {arg}="
-                                         r"'glorot_uniform' for kernels, 'zeros' for biases"):
+    fix = {"glorot": "glorot_uniform"}.get(value, "zeros" if arg == "bias_initializer" else "glorot_uniform")
+    with pytest.raises(ValueError, match=rf"Conv2DTranspose: expected {arg} among zeros, ones, constant, .*"
+                                         rf"got {re.escape(repr(value))}\. Fix: {arg}='{fix}'\."):
         Conv2DTranspose(2, 3, **{arg: value})
 
 

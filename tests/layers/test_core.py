@@ -335,6 +335,7 @@ def test_get_config_round_trip(make):
 def test_get_config_contents():
     assert Dense(3, activation="relu", name="d").get_config() == {
         "name": "d", "trainable": True, "units": 3, "activation": "relu", "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",  # Keras's defaults, always kept
     }
     assert Reshape((2, -1), name="r").get_config() == {"name": "r", "trainable": True, "target_shape": [2, -1]}
     assert Dropout(0.5, name="x").get_config()["rate"] == 0.5

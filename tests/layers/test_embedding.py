@@ -96,7 +96,7 @@ def test_get_config_round_trip():
     config = layer.get_config()
     assert config == {
         "name": "tokens", "trainable": True, "input_shape": [20],
-        "input_dim": 100, "output_dim": 8, "mask_zero": True,
+        "input_dim": 100, "output_dim": 8, "mask_zero": True, "embeddings_initializer": "random_uniform",
     }
     assert Embedding.from_config(json.loads(json.dumps(config))).get_config() == config
 

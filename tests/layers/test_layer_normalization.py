@@ -106,7 +106,7 @@ def test_layer_norm_defaults_config_and_shape():
     layer = LayerNormalization(name="ln_cfg")
     config = json.loads(json.dumps(layer.get_config()))
     assert config == {"name": "ln_cfg", "trainable": True, "axis": -1, "epsilon": 1e-3, "center": True,
-                      "scale": True}
+                      "scale": True, "beta_initializer": "zeros", "gamma_initializer": "ones"}
     assert LayerNormalization.from_config(config).get_config() == config
     multi = LayerNormalization(axis=[-2, -1])
     assert json.loads(json.dumps(multi.get_config()))["axis"] == [-2, -1]

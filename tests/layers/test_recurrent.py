@@ -684,6 +684,7 @@ def test_get_config_contents():
         "trainable": True, "units": 8, "activation": "tanh", "recurrent_activation": "sigmoid",
         "use_bias": True, "unit_forget_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
         "return_sequences": False, "return_state": False, "go_backwards": False, "use_cudnn": "auto",
+        "kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal", "bias_initializer": "zeros",
     }
     assert GRU(2).get_config()["reset_after"] is True
     bi = Bidirectional(LSTM(3, name="lstm_x")).get_config()
