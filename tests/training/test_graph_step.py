@@ -525,3 +525,26 @@ def test_graph_step_counts_precision_recall_auc_top_k_in_the_graph_without_reads
     assert step.captures == 1 and step.record_in_graph and probed["reads"] == []
     _same(graphed, eager)
     assert graphed[1].history["auc"][-1] > 0.5
+
+
+def test_graphed_step_applies_weight_constraints_in_the_graph_as_the_eager_step(simulated, probed):
+    # The constraint is part of the captured update (in-place writes through the kernel's
+    # Keras-ordered view): replays keep it, nothing is read back, results equal the eager loop.
+    from brainnet.constraints import MaxNorm, NonNeg
+    from brainnet.layers import Conv2D
+
+    def build():
+        return Sequential([Conv2D(4, 3, activation="relu", kernel_constraint=MaxNorm(0.3, axis=[0, 1, 2]),
+                                  bias_constraint=NonNeg(), input_shape=(8, 8, 1)),
+                           Flatten(), Dense(3, activation="softmax", kernel_constraint=MaxNorm(0.5))])
+
+    rng = np.random.default_rng(0)
+    x, y = (rng.normal(size=(96, 8, 8, 1)) * 4).astype("float32"), rng.integers(0, 3, 96)
+    eager = _probe_fit(simulated, build, x, y, False)
+    graphed = _probe_fit(simulated, build, x, y, True)
+    step = graphed[0].trainer.graph_step
+    assert step.captures == 1 and step.replays > 0 and probed["reads"] == []
+    _same(graphed, eager)
+    kernel = graphed[0].layers[0].kernel.detach().permute(2, 3, 1, 0)
+    assert float(kernel.square().sum(dim=(0, 1, 2)).sqrt().max()) <= 0.3 * (1 + 1e-6)
+    assert float(graphed[0].layers[0].bias.min()) >= 0
