@@ -27,6 +27,12 @@ What holds, with W processes:
   that act on them (EarlyStopping, ReduceLROnPlateau) decide alike. (The
   running values of batch hooks and of the progress bar within an epoch
   are each process's own part.)
+* Data may also come as a DataLoader whose sampler is a
+  ``DistributedSampler`` (PyTorch's recipe; ``training/streaming.py``):
+  each process reads its part, ``batch_size`` of the loader is the
+  per-process batch, and the loaders must give every process as many
+  batches of the same size (checked at the start of ``fit``), so each
+  gradient weighs 1 / W.
 * Only rank 0 prints (progress bar, ``evaluate``'s line, callbacks'
   messages) and writes (``model.save``, ``save_weights``,
   ``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``, ``BackupAndRestore``,
@@ -59,7 +65,8 @@ seeded alike, the processes draw alike for their different samples.
 Every process must make the same calls in the same order: ``fit``,
 ``evaluate`` and the callbacks given to them (pass the same callbacks
 everywhere; they know to write only on rank 0). ``predict`` runs in each
-process alone on all the data it is given. A stop asked in the middle of an
+process alone on all the data it is given (on a loader: what that
+process's sampler gives it). A stop asked in the middle of an
 epoch (``model.stop_training = True`` in a batch hook, or Ctrl-C, which
 torchrun passes on to every process) is agreed while the next batch runs
 and takes effect after it, on every process alike.
@@ -271,6 +278,13 @@ class DataParallel:
         part = slice(*split(groups[0][0].shape[0], self.world, self.rank))
         return tuple([t[part] for t in group] for group in groups)
 
+    def gather_ints(self, values: list[int]) -> list[tuple[int, ...]]:
+        """Every process's ``values``, by rank (on the gloo group: no wait for the GPU)."""
+        here = torch.tensor(values, dtype=torch.int64)
+        every = [torch.zeros_like(here) for _ in range(self.world)]
+        dist.all_gather(every, here, group=self._control)
+        return [tuple(t.tolist()) for t in every]
+
     def same_order(self, order: torch.Tensor) -> torch.Tensor:
         """Rank 0's permutation of the samples, in every process."""
         if self.world > 1:
@@ -377,10 +391,7 @@ class DataParallel:
         """
         if self.world == 1:
             return start, order
-        here = torch.tensor([start["epoch"], start["step"]], dtype=torch.int64)
-        every = [torch.zeros_like(here) for _ in range(self.world)]
-        dist.all_gather(every, here, group=self._control)
-        places = [tuple(t.tolist()) for t in every]
+        places = self.gather_ints([start["epoch"], start["step"]])
         if len(set(places)) > 1:
             where = ", ".join(f"rank {r}: epoch {e + 1} batch {s}" for r, (e, s) in enumerate(places))
             raise ValueError(

@@ -25,6 +25,21 @@ Training runs the eager step (compiled with ``torch.compile`` under
 ``jit_compile=True``; a smaller last batch compiles once more), never the
 CUDA graph, which replays a step over arrays held on the device. The array
 path in ``trainer.py`` is untouched by any of this.
+
+Under torchrun (PyTorch's recipe): ``fit`` and ``evaluate`` (and
+``validation_data``) take a DataLoader whose sampler is a
+``DistributedSampler``, so each process reads its own part; anything else
+is refused with that recipe as the fix. Before each pass over a training
+loader ``sampler.set_epoch(epoch)`` is called (in one process too), so the
+order changes every epoch and is the same draw in every process. Every
+process must read as many batches of the same size per epoch (checked once
+at the start: a mismatch would leave the gradients' all-reduce waiting); each
+gradient then weighs 1 / W, and the step, the sums behind the logs and
+the stops are the array path's (``distributed.DataParallel``). The sampler
+pads the samples to a multiple of W by repeating the first ones: training
+counts them as PyTorch's recipe does, evaluation leaves each process's
+repeated last sample out, so its results are those of the samples
+themselves. ``predict`` runs in each process on what its loader reads.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch.utils.data.distributed import DistributedSampler
 
 from .. import _malloc, distributed
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
@@ -102,6 +118,29 @@ def check_steps(steps: Any, name: str) -> int | None:
     return int(steps)
 
 
+def _check_distributed(sampler: Any, method: str, kind: str, name: str, data: Any) -> None:
+    """Under torchrun, fit and evaluate read a DataLoader over a
+    DistributedSampler that splits over these processes."""
+    world, rank = distributed.world_size(), distributed.rank()
+    if sampler is None:
+        user_loader = kind == "loader" and name == type(data).__name__  # not a Dataset batched here
+        got = f"a {name} whose sampler is a {type(data.sampler).__name__}" if user_loader else f"a {name}"
+        raise ValueError(
+            f"{method}: expected arrays, or a DataLoader whose sampler is a DistributedSampler, under torchrun "
+            f"({world} processes), got {got}: every process would read all of the batches. Fix: sampler = "
+            "DistributedSampler(dataset, num_replicas=world_size(), rank=rank()); loader = DataLoader(dataset, "
+            "batch_size=per_process_batch, sampler=sampler) (world_size and rank from brainnet.distributed), "
+            "then model.fit(loader)."
+        )
+    if (sampler.num_replicas, sampler.rank) != (world, rank):
+        raise ValueError(
+            f"{method}: expected a DistributedSampler that splits over the {world} processes, this one as rank "
+            f"{rank}, got num_replicas={sampler.num_replicas}, rank={sampler.rank}. Fix: sampler = "
+            "DistributedSampler(dataset, num_replicas=world_size(), rank=rank()) (world_size and rank from "
+            "brainnet.distributed)."
+        )
+
+
 class BatchSource:
     """The batches of one source, epoch after epoch.
 
@@ -114,7 +153,7 @@ class BatchSource:
     """
 
     def __init__(self, data: Any, method: str, batch_size: int | None, default_batch_size: int, shuffle: bool,
-                 steps: int | None, steps_name: str) -> None:
+                 steps: int | None, steps_name: str, epoch: int | None = None) -> None:
         kind = source_kind(data)
         name = type(data).__name__
         if kind == "dataset":  # batched here, as fit batches arrays (Keras takes DataLoaders only)
@@ -126,14 +165,14 @@ class BatchSource:
                 f"batch_size={batch_size!r}. Fix: leave batch_size out and set the size where the batches are made, "
                 "e.g. DataLoader(dataset, batch_size=64)."
             )
+        # The DistributedSampler of a training loader hears set_epoch before each pass.
+        self.sampler = data.sampler if kind == "loader" and isinstance(data.sampler, DistributedSampler) else None
         if distributed.world_size() > 1 and method != "predict":
-            raise ValueError(
-                f"{method}: expected arrays under torchrun ({distributed.world_size()} processes), got a {name}: "
-                "brainnet splits each global batch of arrays over the processes itself, and does not yet split "
-                "the batches of a DataLoader or generator. Fix: gather the samples into arrays (x, y = "
-                "np.concatenate(...)) and model.fit(x, y, batch_size=...); every process takes its part."
-            )
+            _check_distributed(self.sampler, method, kind, name, data)
         self.data, self.kind, self.name = data, kind, name
+        self.number = epoch  # the epoch a new pass is for (fit's training loader), else None
+        self._pass_number: int | None = None  # the epoch the iterator in hand was made for
+        self._read = 0  # batches the iterator in hand has given
         self.steps, self.steps_name, self.method = steps, steps_name, method
         self.shuffle = bool(shuffle) and kind == "pydataset"  # a DataLoader's sampler shuffles, an iterator cannot
         self.exhausted = False
@@ -165,19 +204,41 @@ class BatchSource:
     def steps_per_epoch(self) -> int | None:
         return self.steps if self.steps is not None else self.length
 
+    @property
+    def pads_last_sample(self) -> bool:
+        """Whether this process's last sample of a pass is one its
+        DistributedSampler repeated to even out the parts (the sampler
+        interleaves: this process gets positions rank, rank + W, ... of the
+        padded list, the padding at its end), and the loader reads it."""
+        s = self.sampler
+        if s is None or s.drop_last or self.batch_size is None:
+            return False
+        last = (s.num_samples - 1) * s.num_replicas + s.rank  # position of this process's last sample
+        read = not self.data.drop_last or s.num_samples % self.batch_size == 0
+        return read and last >= len(s.dataset)
+
+    @property
+    def at_pass_end(self) -> bool:
+        """Whether the batch just given is the last of a pass."""
+        return self.length is not None and self._read == self.length
+
     def _new_pass(self) -> Iterator:
         if self.kind == "pydataset":
             order = torch.randperm(len(self.data)).tolist() if self.shuffle else range(len(self.data))
             return (self.data[i] for i in order)
+        if self.sampler is not None and self.number is not None:
+            self.sampler.set_epoch(self.number)  # PyTorch's recipe: a new order each epoch, alike everywhere
+        self._pass_number = self.number
         return iter(self.data)
 
     def _next(self) -> Any:
         if self._peeked:
             return self._peeked.pop(0)
         if self._iterator is None:
-            self._iterator, self._fresh = self._new_pass(), True
+            self._iterator, self._fresh, self._read = self._new_pass(), True, 0
         batch = next(self._iterator)
         self._fresh = False
+        self._read += 1
         return batch
 
     def peek(self) -> Any:
@@ -192,8 +253,13 @@ class BatchSource:
         self._peeked.append(batch)
         return batch
 
-    def epoch(self) -> Iterator[Any]:
-        """The batches of one epoch."""
+    def epoch(self, number: int | None = None) -> Iterator[Any]:
+        """The batches of one epoch (``number``: fit's epoch, for the
+        DistributedSampler's ``set_epoch``)."""
+        if number is not None and self.sampler is not None:
+            self.number = number
+            if self._peeked and self._pass_number != number:  # peeked for another epoch (a restored backup's)
+                self._peeked, self._iterator = [], None
         if self.kind == "pydataset":
             self.data.on_epoch_begin()
         done = 0
@@ -286,7 +352,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     from .trainer import DEFAULT_BATCH_SIZE, cudnn_autotune
 
     source = BatchSource(x, "fit", batch_size, DEFAULT_BATCH_SIZE, shuffle, check_steps(steps_per_epoch, "steps_per_epoch"),
-                         "steps_per_epoch")
+                         "steps_per_epoch", epoch=initial_epoch)
     refuse_with_source("fit", source.name, y, sample_weight, validation_split)
     val = trainer.validation(validation_data, validation_steps)
     prepare_batch(trainer, source.peek(), "fit", class_weight)  # builds the model, checks the first batch
@@ -294,13 +360,17 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     if trainer.device.type == "cpu":
         _malloc.keep_freed_memory()
     trainer.parallel.start(trainer, None)
+    batch_size = source.batch_size
+    if trainer.parallel.world > 1:
+        _same_batches(trainer.parallel, source)
+        batch_size = batch_size * trainer.parallel.world if batch_size else None  # the global batch, as arrays'
     trainer.penalized = trainer.has_penalties()
 
     steps = source.steps_per_epoch  # None: unknown until the pass ends
     verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
     history = History()
     cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": source.batch_size}
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
     for cb in cbs:
         cb.set_model(trainer.model)
         cb.set_params(params)
@@ -308,7 +378,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     trainer.interrupted = False
     history.params, history.model = params, trainer.model
     trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
-    trainer.loop_info = {"source": source.name, "batch_size": source.batch_size, "steps": steps,
+    trainer.loop_info = {"source": source.name, "batch_size": batch_size, "steps": steps,
                          "shuffle": source.shuffle}
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
@@ -331,10 +401,35 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     return history
 
 
+def _same_batches(parallel: distributed.DataParallel, source: BatchSource) -> None:
+    """Under torchrun: refuse loaders that would give the processes
+    different numbers or sizes of batches (a process with a batch more would
+    wait for ever in the gradients' all-reduce); with equal batches each
+    process's gradient weighs 1 / W.
+
+    Raises:
+        ValueError: the processes' loaders differ.
+    """
+    s = source.sampler
+    every = parallel.gather_ints([source.steps_per_epoch or 0, source.batch_size or 0, len(s),
+                                  int(source.data.drop_last)])
+    if len(set(every)) > 1:
+        got = ", ".join(f"rank {r}: {steps} batches of {size} from {n} samples{' (drop_last)' if drop else ''}"
+                        for r, (steps, size, n, drop) in enumerate(every))
+        raise ValueError(
+            f"fit: expected every process to read as many batches of the same size per epoch (each step "
+            f"all-reduces the gradients once), got {got}. Fix: give every process the same dataset and the same "
+            "DataLoader(batch_size=...) and steps_per_epoch; DistributedSampler then pads each part to the same "
+            "count (or drops the rest with drop_last=True)."
+        )
+    parallel.weight = 1.0 / parallel.world
+
+
 def _epochs(trainer: Any, source: BatchSource, val: Any, epochs: int, initial_epoch: int, class_weight: Any,
             cbs: list[Callback], ctrl_c: CtrlC) -> None:
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
-    start, _ = trainer._start(initial_epoch)
+    parallel = trainer.parallel  # under torchrun: the stops agreed and the sums added as on the array path
+    start, _ = parallel.same_start(trainer, *trainer._start(initial_epoch))
     for epoch in range(start["epoch"], epochs):
         for cb in cbs:
             cb.on_epoch_begin(epoch, {})
@@ -344,7 +439,7 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, epochs: int, initial_ep
         trainer.model.train()
         trainer.position = (epoch, first)
         losses = []
-        for step, batch in enumerate(source.epoch()):
+        for step, batch in enumerate(source.epoch(epoch)):
             if step < first:
                 continue
             for cb in batch_cbs:
@@ -355,19 +450,22 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, epochs: int, initial_ep
                 logs = BatchLogs(trainer.running_logs)
                 for cb in batch_cbs:
                     cb.on_train_batch_end(step, logs)
-            if trainer.stop_training or ctrl_c.pressed:
+            if parallel.stop_requested(trainer, ctrl_c):
                 break
+        parallel.agree_stop(trainer, ctrl_c)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if not losses:  # an iterator that ran out as this epoch began
             break
         if not trainer.stop_training:
             check_finite_loss(torch.stack(losses), first, epoch, epochs, source.steps_per_epoch or first + len(losses))
+        parallel.end_epoch(trainer)
         logs = trainer.running_logs()
         if val is not None:
             logs.update({f"val_{k}": v for k, v in trainer.validation_logs(val, cbs).items()})
         for cb in cbs:
             cb.on_epoch_end(epoch, logs)
+        parallel.agree_stop(trainer, ctrl_c)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if trainer.stop_training or source.exhausted:
@@ -384,11 +482,17 @@ def evaluate_source(trainer: Any, source: BatchSource, cbs: list[Callback]) -> d
         cb.on_test_begin({})
     trainer.penalized = trainer.has_penalties()
     trainer._reset()
+    repeated = source.pads_last_sample
     with inference_layers(trainer.model):
         for batch in source.epoch():
             xs, ys, sws = prepare_batch(trainer, batch, "evaluate")
+            if repeated and source.at_pass_end:  # the DistributedSampler's padding: counted once, elsewhere
+                xs, ys, sws = ([t[:-1] for t in ts] for ts in (xs, ys, sws))
+                if ys[0].shape[0] == 0:
+                    continue
             with trainer.autocast():
                 trainer._record(*trainer._forward_loss(xs, ys, sws), ys, sws)
+    trainer.parallel.sum_metrics(trainer)  # under torchrun: every process's parts
     logs = trainer.running_logs()
     for cb in cbs:
         cb.on_test_end(logs)
@@ -405,6 +509,7 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, callbacks: li
     refuse_with_source("evaluate", source.name, y, sample_weight)
     source.peek()
     trainer.model.to(trainer.device)
+    trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process its part
     with cudnn_autotune(trainer.device):
         return evaluate_source(trainer, source, list(callbacks or []))
 

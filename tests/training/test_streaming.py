@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 
-from brainnet.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from brainnet.callbacks import BackupAndRestore, Callback, EarlyStopping, ModelCheckpoint
 from brainnet.layers import Concatenate, Dense, Input
 from brainnet.models import Model, Sequential
 from brainnet.optimizers import SGD
@@ -341,13 +342,125 @@ def test_a_loader_given_as_labels_is_refused():
         model().fit(x, loader(x, y), verbose=0)
 
 
-def test_a_loader_under_torchrun_is_refused(monkeypatch):
+# ------------------------------------------------------------------ DistributedSampler
+def under_torchrun(monkeypatch, rank: int = 0) -> None:
+    """As the variables torchrun sets (no process group: the checks come before fit joins one)."""
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("RANK", str(rank))
+
+
+def split_loader(x: np.ndarray, y: np.ndarray, replicas: int = 2, rank: int = 0, batch_size: int = BATCH,
+                 **sampler_args) -> DataLoader:
+    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, **sampler_args)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+
+
+RECIPE = (r"Fix: sampler = DistributedSampler\(dataset, num_replicas=world_size\(\), rank=rank\(\)\); "
+          r"loader = DataLoader\(dataset, batch_size=per_process_batch, sampler=sampler\)")
+
+
+def test_a_loader_without_a_distributed_sampler_under_torchrun_is_refused(monkeypatch):
+    under_torchrun(monkeypatch)
     x, y = data()
-    with pytest.raises(ValueError, match=r"fit: expected arrays under torchrun \(2 processes\), got a DataLoader: "
-                                         r".*Fix: gather the samples into arrays"):
-        model().fit(loader(x, y), verbose=0)
+    shuffled = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BATCH, shuffle=True)
+    with pytest.raises(ValueError, match=r"fit: expected arrays, or a DataLoader whose sampler is a "
+                                         r"DistributedSampler, under torchrun \(2 processes\), got a DataLoader "
+                                         r"whose sampler is a RandomSampler: every process would read all of the "
+                                         r"batches\. " + RECIPE):
+        model().fit(shuffled, verbose=0)
+    with pytest.raises(ValueError, match=r"evaluate: expected arrays, .* got a DataLoader whose sampler is a "
+                                         r"SequentialSampler: .*" + RECIPE):
+        model().evaluate(loader(x, y), verbose=0)
+    with pytest.raises(ValueError, match=r"validation_data: expected arrays, .* got a DataLoader whose sampler "
+                                         r"is a SequentialSampler: .*" + RECIPE):
+        model().fit(x, y, batch_size=BATCH, validation_data=loader(x, y), verbose=0)
+
+
+def test_a_generator_a_pydataset_and_a_bare_dataset_under_torchrun_are_refused(monkeypatch):
+    under_torchrun(monkeypatch)
+    x, y = data()
+
+    class Batches(PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]
+
+    generator = ((x[s:s + BATCH], y[s:s + BATCH]) for s in range(0, N, BATCH))
+    for source, got in ((generator, "generator"), (Batches(), "Batches"),
+                        (TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), "TensorDataset")):
+        with pytest.raises(ValueError, match=rf"fit: expected arrays, or a DataLoader whose sampler is a "
+                                             rf"DistributedSampler, under torchrun \(2 processes\), got a {got}: "
+                                             rf"every process would read all of the batches\. " + RECIPE):
+            model().fit(source, steps_per_epoch=2 if got == "generator" else None, verbose=0)
+
+
+def test_a_distributed_sampler_for_other_processes_is_refused(monkeypatch):
+    under_torchrun(monkeypatch, rank=1)
+    x, y = data()
+    with pytest.raises(ValueError, match=r"fit: expected a DistributedSampler that splits over the 2 processes, "
+                                         r"this one as rank 1, got num_replicas=1, rank=0\. Fix: sampler = "
+                                         r"DistributedSampler\(dataset, num_replicas=world_size\(\), "
+                                         r"rank=rank\(\)\) \(world_size and rank from brainnet\.distributed\)"):
+        model().fit(split_loader(x, y, replicas=1, rank=0), verbose=0)
+
+
+def test_set_epoch_is_called_with_each_epoch_so_each_pass_has_its_own_order(tmp_path):
+    x, y = data()
+    calls: list[int] = []
+    read: list[int] = []
+
+    class Recorded(DistributedSampler):
+        def set_epoch(self, epoch):
+            calls.append(epoch)
+            super().set_epoch(epoch)
+
+    class Remembered(TensorDataset):
+        def __getitem__(self, i):
+            read.append(int(i))
+            return super().__getitem__(i)
+
+    def order(epoch: int) -> list[int]:  # what the sampler gives in that epoch
+        sampler = DistributedSampler(range(N), num_replicas=1, rank=0, shuffle=True, seed=3)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    dataset = Remembered(torch.from_numpy(x), torch.from_numpy(y))
+    shuffled = DataLoader(dataset, batch_size=BATCH, sampler=Recorded(dataset, num_replicas=1, rank=0, seed=3))
+    model().fit(shuffled, epochs=3, verbose=0)
+    assert calls == [0, 1, 2]
+    assert read == order(0) + order(1) + order(2) and order(0) != order(1)
+
+    # A later start (initial_epoch, or a restored backup) reads that epoch's order from its first batch.
+    calls.clear()
+    read.clear()
+    model().fit(shuffled, epochs=4, initial_epoch=2, verbose=0)
+    assert calls == [2, 3] and read == order(2) + order(3)
+    # A backup restored at epoch 2: the first batch, read for epoch 0's checks, is read again in epoch 2's order.
+    model().fit(shuffled, epochs=2, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)], verbose=0)
+    calls.clear()
+    read.clear()
+    model().fit(shuffled, epochs=4, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)], verbose=0)
+    assert calls == [0, 2, 3] and read == order(0)[:BATCH] + order(2) + order(3)
+
+
+def test_evaluate_leaves_out_the_sample_the_distributed_sampler_repeats():
+    # 99 samples over 2 processes: rank 1 gets the odd ones (49) and, to even
+    # out the parts, sample 0 again as its last; evaluate counts it in rank 0 only.
+    x, y = data(99)
+    reference = model()
+    for rank in (0, 1):
+        part = reference.evaluate(x[rank::2], y[rank::2], return_dict=True, verbose=0)
+        got = reference.evaluate(split_loader(x, y, rank=rank, shuffle=False, batch_size=7), return_dict=True,
+                                 verbose=0)
+        assert got.keys() == part.keys()
+        np.testing.assert_allclose(list(got.values()), list(part.values()), rtol=1e-6, atol=1e-6)
+    # Its last batch is the repeated sample alone: left out entirely.
+    alone = reference.evaluate(split_loader(x, y, rank=1, shuffle=False, batch_size=49), return_dict=True, verbose=0)
+    part = reference.evaluate(x[1::2], y[1::2], return_dict=True, verbose=0)
+    np.testing.assert_allclose(list(alone.values()), list(part.values()), rtol=1e-6, atol=1e-6)
 
 
 def test_jit_compile_trains_a_loader_whose_last_batch_is_smaller():
