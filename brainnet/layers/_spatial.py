@@ -40,6 +40,22 @@ def pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
     return int(pair_[0]), int(pair_[1])
 
 
+def dilated(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """The window a dilated kernel spans, per axis: ``d·(k − 1) + 1``."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+
+def check_dilation(layer: str, strides: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+    """Keras 3 refuses strides > 1 together with dilation_rate > 1 (on any axes)."""
+    if max(strides) > 1 and max(dilation) > 1:
+        one = lambda t: t[0] if len(t) == 1 else t  # noqa: E731
+        raise ValueError(
+            f"{layer}: expected strides of 1 when dilation_rate > 1 (Keras does not combine them), got "
+            f"strides={one(strides)} with dilation_rate={one(dilation)}. Fix: strides=1 with the dilation, "
+            "then a pooling layer (or a strided convolution) to downsample; or dilation_rate=1."
+        )
+
+
 def check_padding(layer: str, padding: Any) -> str:
     if not isinstance(padding, str) or padding.lower() not in PADDINGS:
         raise ValueError(

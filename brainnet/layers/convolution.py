@@ -13,6 +13,30 @@ from .base import Layer, Shape
 from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 
+def _check_groups(layer: str, groups: Any, filters: int) -> int:
+    """Keras: groups is a positive int that divides filters (and, at build, the input channels)."""
+    groups = check_positive_int(layer, "groups", groups)
+    if filters % groups:
+        fits = [g for g in range(1, filters + 1) if filters % g == 0]
+        raise ValueError(
+            f"{layer}: expected groups to divide filters (each group gets filters/groups of them), got "
+            f"groups={groups} with filters={filters}. Fix: groups among {fits}, or filters a multiple of {groups}."
+        )
+    return groups
+
+
+def _group_channels(layer: Layer, channels: int) -> int:
+    """Input channels per group; raises when groups does not divide them."""
+    if channels % layer.groups:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}): expected input channels divisible by groups="
+            f"{layer.groups}, got {channels} channels. Fix: groups dividing both {channels} and "
+            f"filters={layer.filters} (groups=1 mixes all channels), or a layer before it giving a multiple of "
+            f"{layer.groups} channels."
+        )
+    return channels // layer.groups
+
+
 class Conv2D(Layer):
     """2-D convolution over images: each filter slides over the image and, at
     every position, takes a weighted sum of the pixels it covers.
@@ -21,12 +45,19 @@ class Conv2D(Layer):
     field: rows u, columns v and input channels c)::
 
         y_ij = f(Σ_k x_ik · w_kj + b_j)
-        i.e. y[n, p, q, j] = f(Σ_{u,v,c} x[n, p·s_h + u, q·s_w + v, c] · w[j, c, u, v] + b[j])
+        i.e. y[n, p, q, j] = f(Σ_{u,v,c} x[n, p·s_h + u·d_h, q·s_w + v·d_w, g·C_g + c] · w[j, c, u, v] + b[j])
 
-    where ``x`` is zero-padded first when ``padding="same"``. The ``kernel``
-    is stored as ``(filters, in_channels, kh, kw)`` in PyTorch's
+    where ``x`` is zero-padded first when ``padding="same"``, ``d`` is the
+    dilation (1: adjacent taps), and with ``groups`` G the C input channels
+    split into G groups of ``C_g = C/G``: filter ``j`` sees only the channels
+    of its group ``g = ⌊j/(filters/G)⌋`` (c runs over ``C_g``). The ``kernel``
+    is stored as ``(filters, in_channels/groups, kh, kw)`` in PyTorch's
     channels-last memory format (that is PyTorch's fast layout; Keras stores
-    ``(kh, kw, in, filters)``).
+    ``(kh, kw, in/groups, filters)``).
+
+    Cost: ``kh·kw·(C/G)·filters`` multiply-adds per output pixel, as many
+    weights (plus ``filters`` biases); ``SeparableConv2D`` does the same
+    spatial filtering with ``kh·kw·C·m + C·m·filters``.
 
     Args:
         filters: number of output channels (positive int).
@@ -34,11 +65,15 @@ class Conv2D(Layer):
         strides: int or pair, default 1.
         padding: ``"valid"`` (no padding) or ``"same"`` (output size
             ⌈input/stride⌉, extra padding at the bottom/right as in Keras).
+        dilation_rate: int or pair, default 1: the gap between kernel taps (a
+            3×3 kernel with dilation 2 spans 5×5); with strides 1 only, as Keras.
+        groups: positive int dividing both the input channels and ``filters``
+            (default 1): ``groups`` independent convolutions side by side.
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
         kernel_initializer: how the kernel starts (``brainnet.initializers``,
             default ``"glorot_uniform"``; fans as Keras computes them for its
-            kernel ``(kh, kw, in, filters)``); bias_initializer: default ``"zeros"``.
+            kernel ``(kh, kw, in/groups, filters)``); bias_initializer: default ``"zeros"``.
         kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
             bias; activity_regularizer: on the output ``y`` (see
@@ -53,11 +88,14 @@ class Conv2D(Layer):
 
     Input shape: ``(batch, height, width, channels)``.
     Output shape: ``(batch, new_height, new_width, filters)`` with
-    ``new = ⌊(n − k)/s⌋ + 1`` for "valid" and ``⌈n/s⌉`` for "same".
+    ``new = ⌊(n − d·(k − 1) − 1)/s⌋ + 1`` for "valid" and ``⌈n/s⌉`` for "same"
+    (PyTorch's ``(n + 2p − d·(k − 1) − 1)/s + 1`` with Keras's padding ``p``).
 
     Raises:
-        ValueError: a bad hyperparameter, input of rank other than 4, or an
-            image smaller than the kernel with "valid" padding.
+        ValueError: a bad hyperparameter (strides > 1 with dilation_rate > 1,
+            groups not dividing filters), input of rank other than 4, input
+            channels that groups does not divide, or an image smaller than the
+            (dilated) kernel with "valid" padding.
 
     Example:
         >>> import torch
@@ -76,6 +114,8 @@ class Conv2D(Layer):
         kernel_size: int | tuple[int, int],
         strides: int | tuple[int, int] = (1, 1),
         padding: str = "valid",
+        dilation_rate: int | tuple[int, int] = (1, 1),
+        groups: int = 1,
         activation: str | Callable | None = None,
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
@@ -92,6 +132,9 @@ class Conv2D(Layer):
         self.kernel_size = _spatial.pair("Conv2D", "kernel_size", kernel_size)
         self.strides = _spatial.pair("Conv2D", "strides", strides)
         self.padding = _spatial.check_padding("Conv2D", padding)
+        self.dilation_rate = _spatial.pair("Conv2D", "dilation_rate", dilation_rate)
+        _spatial.check_dilation("Conv2D", self.strides, self.dilation_rate)
+        self.groups = _check_groups("Conv2D", groups, self.filters)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         take_weight_arguments(self, locals(), ("kernel", "bias"))
@@ -99,7 +142,8 @@ class Conv2D(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the image is too small
-        kernel = self.initial_value("kernel", (*self.kernel_size, input_shape[-1], self.filters))  # (out, in, kh, kw)
+        per_group = _group_channels(self, input_shape[-1])
+        kernel = self.initial_value("kernel", (*self.kernel_size, per_group, self.filters))  # (out, in/G, kh, kw)
         self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=torch.channels_last))
         self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
 
@@ -108,17 +152,19 @@ class Conv2D(Layer):
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
+        d, g = self.dilation_rate, self.groups  # (1, 1) and 1: the same torch call as plain F.conv2d
         if self.padding == "same" and self.strides == (1, 1) and all(k % 2 for k in self.kernel_size):
-            y = F.conv2d(x, self.kernel, self.bias, 1, "same")
+            y = F.conv2d(x, self.kernel, self.bias, 1, "same", d, g)  # odd k: odd d·(k − 1) + 1, even padding
         else:
             if self.padding == "same":
-                x = _spatial.pad_2d(x, _spatial.pads_2d(x, self.kernel_size, self.strides))
-            y = F.conv2d(x, self.kernel, self.bias, self.strides)
+                x = _spatial.pad_2d(x, _spatial.pads_2d(x, _spatial.dilated(self.kernel_size, d), self.strides))
+            y = F.conv2d(x, self.kernel, self.bias, self.strides, 0, d, g)
         return _spatial.nhwc(y)  # (B, H', W', filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return _spatial.spatial_output_shape(
-            self.name, tuple(input_shape), self.filters, self.kernel_size, self.strides, self.padding
+            self.name, tuple(input_shape), self.filters, _spatial.dilated(self.kernel_size, self.dilation_rate),
+            self.strides, self.padding
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -128,6 +174,8 @@ class Conv2D(Layer):
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
+            "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             **weight_arguments_config(self, ("kernel", "bias")),
@@ -142,23 +190,30 @@ class Conv1D(Layer):
     features c)::
 
         y_ij = f(Σ_k x_ik · w_kj + b_j)
-        i.e. y[n, t, j] = f(Σ_{u,c} x[n, t·s + u, c] · w[j, c, u] + b[j])
+        i.e. y[n, t, j] = f(Σ_{u,c} x[n, t·s + u·d, g·C_g + c] · w[j, c, u] + b[j])
 
     where ``x`` is zero-padded first: on both sides for ``"same"`` (the extra
-    step at the end, as Keras), ``k − 1`` steps on the left for ``"causal"``
-    (so ``y[t]`` never sees ``x`` after ``t``). The ``kernel`` is stored as
-    ``(filters, in_features, k)`` (PyTorch's layout).
+    step at the end, as Keras), ``d·(k − 1)`` steps on the left for ``"causal"``
+    (so ``y[t]`` never sees ``x`` after ``t``); ``d`` is the dilation and, with
+    ``groups`` G, filter ``j`` sees only the ``C_g = C/G`` features of its group
+    ``g = ⌊j/(filters/G)⌋``. The ``kernel`` is stored as
+    ``(filters, in_features/groups, k)`` (PyTorch's layout).
+
+    Cost: ``k·(C/G)·filters`` multiply-adds per output step.
 
     Args:
         filters: number of output features (positive int).
         kernel_size: window length (int).
         strides: step (int, default 1).
         padding: ``"valid"``, ``"same"`` or ``"causal"``.
+        dilation_rate: int, default 1: the gap between taps (WaveNet's stacks
+            of causal convolutions with dilations 1, 2, 4, ...); strides 1 only.
+        groups: positive int dividing the input features and ``filters`` (default 1).
         activation: name or callable; ``None`` means linear.
         use_bias: whether to add ``b`` (default True).
         kernel_initializer: how the kernel starts (``brainnet.initializers``,
             default ``"glorot_uniform"``; fans as Keras computes them for its
-            kernel ``(k, in, filters)``); bias_initializer: default ``"zeros"``.
+            kernel ``(k, in/groups, filters)``); bias_initializer: default ``"zeros"``.
         kernel_regularizer: penalty on the kernel, e.g. ``"l2"`` or
             ``regularizers.L2(1e-4)`` (default None); bias_regularizer: on the
             bias; activity_regularizer: on the output ``y`` (see
@@ -171,7 +226,7 @@ class Conv1D(Layer):
             bias_constraint: the same for ``b`` (default None).
 
     Input shape: ``(batch, time, features)``.
-    Output shape: ``(batch, new_time, filters)``, ``new_time`` = ⌊(T − k)/s⌋ + 1
+    Output shape: ``(batch, new_time, filters)``, ``new_time`` = ⌊(T − d·(k − 1) − 1)/s⌋ + 1
     for "valid", ⌈T/s⌉ for "same", ⌊(T − 1)/s⌋ + 1 for "causal".
 
     Example:
@@ -193,6 +248,8 @@ class Conv1D(Layer):
         kernel_size: int | tuple[int],
         strides: int | tuple[int] = 1,
         padding: str = "valid",
+        dilation_rate: int | tuple[int] = 1,
+        groups: int = 1,
         activation: str | Callable | None = None,
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
@@ -209,6 +266,9 @@ class Conv1D(Layer):
         one = lambda v: v[0] if isinstance(v, (tuple, list)) and len(v) == 1 else v  # noqa: E731
         self.kernel_size = check_positive_int("Conv1D", "kernel_size", one(kernel_size))
         self.strides = check_positive_int("Conv1D", "strides", one(strides))
+        self.dilation_rate = check_positive_int("Conv1D", "dilation_rate", one(dilation_rate))
+        _spatial.check_dilation("Conv1D", (self.strides,), (self.dilation_rate,))
+        self.groups = _check_groups("Conv1D", groups, self.filters)
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same", "causal"):
             raise ValueError(
                 f"Conv1D: expected padding 'valid', 'same' or 'causal', got {padding!r}. "
@@ -221,15 +281,17 @@ class Conv1D(Layer):
         self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
 
     def _pads(self, length: int) -> tuple[int, int]:
+        window = self.dilation_rate * (self.kernel_size - 1) + 1
         if self.padding == "causal":
-            return self.kernel_size - 1, 0
+            return window - 1, 0
         if self.padding == "same":
-            return _spatial.same_pads(length, self.kernel_size, self.strides)
+            return _spatial.same_pads(length, window, self.strides)
         return 0, 0
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if the sequence is too short
-        kernel = self.initial_value("kernel", (self.kernel_size, input_shape[-1], self.filters))  # (out, in, k)
+        per_group = _group_channels(self, input_shape[-1])
+        kernel = self.initial_value("kernel", (self.kernel_size, per_group, self.filters))  # (out, in/G, k)
         self.kernel = self.add_weight("kernel", kernel)
         self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
 
@@ -241,18 +303,20 @@ class Conv1D(Layer):
         left, right = self._pads(x.shape[-1])
         if left or right:
             x = F.pad(x, (left, right))
-        return F.conv1d(x, self.kernel, self.bias, self.strides).transpose(1, 2)  # (B, T', filters)
+        y = F.conv1d(x, self.kernel, self.bias, self.strides, 0, self.dilation_rate, self.groups)
+        return y.transpose(1, 2)  # (B, T', filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         length = input_shape[1]
         if length is not None:
             left, right = self._pads(length)
-            length = (length + left + right - self.kernel_size) // self.strides + 1
+            window = self.dilation_rate * (self.kernel_size - 1) + 1
+            length = (length + left + right - window) // self.strides + 1
             if length <= 0:
                 raise ValueError(
                     f"Layer '{self.name}': a sequence of {input_shape[1]} steps is shorter than its "
-                    f"window {self.kernel_size} with padding='valid'. Fix: padding='same' or "
-                    "'causal', or a smaller kernel_size."
+                    f"window {window} with padding='valid'. Fix: padding='same' or "
+                    "'causal', or a smaller kernel_size (or dilation_rate)."
                 )
         return (input_shape[0], length, self.filters)
 
@@ -263,6 +327,8 @@ class Conv1D(Layer):
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": self.padding,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             **weight_arguments_config(self, ("kernel", "bias")),

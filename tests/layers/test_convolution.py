@@ -278,7 +278,8 @@ def test_conv2d_get_config_round_trip():
     config = layer.get_config()
     assert config == {
         "name": "c1", "trainable": True, "input_shape": [28, 28, 1], "filters": 8,
-        "kernel_size": [3, 2], "strides": [2, 1], "padding": "same", "activation": "relu",
+        "kernel_size": [3, 2], "strides": [2, 1], "padding": "same", "dilation_rate": [1, 1], "groups": 1,
+        "activation": "relu",
         "use_bias": False, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
     }
     again = Conv2D.from_config(json.loads(json.dumps(config)))

@@ -200,10 +200,11 @@ paddings = mostly(st.sampled_from(["valid", "same", "SAME", "causal"]), ["full",
 
 
 @given(filters=counts, kernel_size=kernels, strides=kernels, padding=paddings, activation=activation_names,
+       dilation_rate=sometimes(kernels, 1), groups=sometimes(mostly(st.integers(1, 3)), 1),
        shape=shapes(2, 5, max_dim=8, rank=4))
-def test_conv2d(filters, kernel_size, strides, padding, activation, shape):
-    run_and_check(lambda: Conv2D(filters, kernel_size, strides=strides, padding=padding, activation=activation),
-                  tensor(shape))
+def test_conv2d(filters, kernel_size, strides, padding, activation, dilation_rate, groups, shape):
+    run_and_check(lambda: Conv2D(filters, kernel_size, strides=strides, padding=padding, activation=activation,
+                                 dilation_rate=dilation_rate, groups=groups), tensor(shape))
 
 
 output_paddings = sometimes(mostly(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))),
@@ -307,9 +308,11 @@ def test_global_pooling(cls, shape, mask):
 
 
 @given(filters=counts, kernel_size=mostly(st.integers(1, 5)), strides=mostly(st.integers(1, 3)),
-       padding=paddings, shape=shapes(1, 4, max_dim=8, rank=3))
-def test_conv1d(filters, kernel_size, strides, padding, shape):
-    run_and_check(lambda: Conv1D(filters, kernel_size, strides=strides, padding=padding), tensor(shape))
+       padding=paddings, dilation_rate=sometimes(mostly(st.integers(1, 3)), 1),
+       groups=sometimes(mostly(st.integers(1, 3)), 1), shape=shapes(1, 4, max_dim=8, rank=3))
+def test_conv1d(filters, kernel_size, strides, padding, dilation_rate, groups, shape):
+    run_and_check(lambda: Conv1D(filters, kernel_size, strides=strides, padding=padding,
+                                 dilation_rate=dilation_rate, groups=groups), tensor(shape))
 
 
 # ------------------------------------------------------------------ recurrent
