@@ -13,6 +13,7 @@ from .augmentation import (
 )
 from .base import Layer
 from .convolution import Conv1D, Conv2D
+from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .embedding import Embedding
@@ -67,7 +68,8 @@ __all__ = [
     # image preprocessing
     "Resizing", "CenterCrop",
     # convolution and pooling
-    "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
+    "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D", "DepthwiseConv1D",
+    "SeparableConv2D", "SeparableConv1D", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # Keras's short names for the same pooling classes

@@ -135,6 +135,7 @@ class Layer(nn.Module):
     rank_fix: str = "reshape the input (for one-channel images: x[..., None] gives (N, H, W, 1))"
     activity_regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
     _weight_kinds: tuple[str, ...] = ()  # weights with <kind>_initializer/_regularizer/_constraint arguments
+    _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -321,12 +322,16 @@ class Layer(nn.Module):
         """Weight name → regularizer (or None) for this layer's own weights:
         those of ``_weight_kinds`` (``kernel_regularizer=`` and the like);
         layers may override it."""
-        return {_WEIGHT_OF.get(k, k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
+        return {self._weight_name(k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
 
     def weight_constraints(self) -> dict[str, Any]:
         """Weight name → constraint (or None) for this layer's own weights
         (``kernel_constraint=`` and the like, of ``_weight_kinds``)."""
-        return {_WEIGHT_OF.get(k, k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
+        return {self._weight_name(k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
+
+    def _weight_name(self, kind: str) -> str:
+        """The weight that ``<kind>_initializer`` (``_regularizer``, ``_constraint``) is for."""
+        return self._weight_names.get(kind) or _WEIGHT_OF.get(kind, kind)
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:
         """The permutation that shows weight ``weight`` in Keras's axis order
@@ -336,7 +341,7 @@ class Layer(nn.Module):
     def initial_value(self, kind: str, keras_shape: tuple[int, ...]) -> torch.Tensor:
         """The first value of the weight ``kind`` (``"kernel"``, ``"bias"``, ...) from
         ``<kind>_initializer``, for its Keras shape, in brainnet's axis order."""
-        order = self.keras_order(_WEIGHT_OF.get(kind, kind))
+        order = self.keras_order(self._weight_name(kind))
         stored = None if order is None else tuple(int(i) for i in np.argsort(order))
         return initializers.initial_value(type(self).__name__, getattr(self, f"{kind}_initializer"),
                                           keras_shape, stored)

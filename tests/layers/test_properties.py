@@ -44,6 +44,7 @@ from brainnet.layers import (
     Masking, Identity, ActivityRegularization,
     Resizing, CenterCrop, RandomCrop, RandomBrightness,
     ELU, PReLU,
+    DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -205,6 +206,26 @@ paddings = mostly(st.sampled_from(["valid", "same", "SAME", "causal"]), ["full",
 def test_conv2d(filters, kernel_size, strides, padding, activation, dilation_rate, groups, shape):
     run_and_check(lambda: Conv2D(filters, kernel_size, strides=strides, padding=padding, activation=activation,
                                  dilation_rate=dilation_rate, groups=groups), tensor(shape))
+
+
+@given(cls=st.sampled_from([DepthwiseConv2D, SeparableConv2D]), filters=counts, kernel_size=kernels,
+       strides=sometimes(kernels, 1), padding=paddings, depth_multiplier=sometimes(counts, 1),
+       dilation_rate=sometimes(kernels, 1), shape=shapes(2, 5, max_dim=8, rank=4))
+def test_depthwise_and_separable_conv2d(cls, filters, kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                                        shape):
+    first = (filters,) if cls is SeparableConv2D else ()
+    run_and_check(lambda: cls(*first, kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+                              dilation_rate=dilation_rate), tensor(shape))
+
+
+@given(cls=st.sampled_from([DepthwiseConv1D, SeparableConv1D]), filters=counts, kernel_size=mostly(st.integers(1, 5)),
+       strides=sometimes(mostly(st.integers(1, 3)), 1), padding=paddings, depth_multiplier=sometimes(counts, 1),
+       dilation_rate=sometimes(mostly(st.integers(1, 3)), 1), shape=shapes(1, 4, max_dim=8, rank=3))
+def test_depthwise_and_separable_conv1d(cls, filters, kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                                        shape):
+    first = (filters,) if cls is SeparableConv1D else ()
+    run_and_check(lambda: cls(*first, kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+                              dilation_rate=dilation_rate), tensor(shape))
 
 
 output_paddings = sometimes(mostly(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))),
@@ -517,6 +538,8 @@ def test_time_distributed_dense(units, shape):
 # ------------------------------------------------------------------ stacks of layers
 IMAGE_LAYERS = [
     lambda d: Conv2D(d.draw(counts), d.draw(kernels), padding=d.draw(paddings)),
+    lambda d: SeparableConv2D(d.draw(counts), d.draw(kernels), padding=d.draw(paddings)),
+    lambda d: DepthwiseConv2D(d.draw(kernels), padding=d.draw(paddings), depth_multiplier=d.draw(counts)),
     lambda d: MaxPooling2D(d.draw(kernels)),
     lambda d: AveragePooling2D(d.draw(kernels), padding=d.draw(paddings)),
     lambda d: BatchNormalization(),
