@@ -120,7 +120,8 @@ class Layer(nn.Module):
             every call after build, e.g. ``(-1,)`` for Dense).
         kernel_layout: the channel axes that lead a convolution kernel in
             PyTorch's layout (``("out", "in")``; transposed convolutions
-            ``("in", "out")``), for set_weights's hint on Keras's layout.
+            ``("in", "out")``), for set_weights's hint on Keras's layout;
+            kernel_layouts: the same by weight name, for a layer of several kernels.
     """
 
     equation: str = ""
@@ -129,6 +130,7 @@ class Layer(nn.Module):
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
     kernel_layout: tuple[str, str] = ("out", "in")
+    kernel_layouts: dict[str, tuple[str, str]] = {}  # a layer of several kernels: the layout by weight name
     input_rank: int | None = None
     min_rank: int = 1
     rank_hint: str = ""
@@ -377,6 +379,7 @@ class Layer(nn.Module):
             ValueError: wrong number of arrays or a wrong shape.
         """
         weights = self.weights
+        names = {id(t): n for n, t in [*self.named_parameters(), *self.named_buffers()]}
         if len(arrays) != len(weights):
             raise ValueError(
                 f"Layer '{self.name}' set_weights: expected {len(weights)} arrays "
@@ -389,7 +392,7 @@ class Layer(nn.Module):
                 if tuple(t.shape) != tuple(w.shape):
                     keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
                     if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
-                        first, second = self.kernel_layout
+                        first, second = self.kernel_layouts.get(names.get(id(w), ""), self.kernel_layout)
                         raise ValueError(
                             f"Layer '{self.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
                             f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "

@@ -311,7 +311,7 @@ class SeparableConv2D(_Depthwise):
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
     separable = True
-    kernel_layout = ("out", "in")  # of each kernel: depth_multiplier or filters, then C or C·m
+    kernel_layouts = {"depthwise_kernel": ("depth_multiplier", "in"), "pointwise_kernel": ("filters", "in·depth_multiplier")}
     _weight_names = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}
 
     def __init__(
@@ -370,7 +370,7 @@ class SeparableConv1D(_Depthwise):
     rank_hint = "(batch, time, features)"
     rank_fix = "give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1))"
     separable = True
-    kernel_layout = ("out", "in")
+    kernel_layouts = {"depthwise_kernel": ("depth_multiplier", "in"), "pointwise_kernel": ("filters", "in·depth_multiplier")}
     _weight_names = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}
 
     def __init__(

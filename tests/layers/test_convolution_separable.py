@@ -309,3 +309,21 @@ def test_rank_and_channel_errors():
     layer(torch.zeros(1, 5, 5, 3))
     with pytest.raises(ValueError, match=r"Layer 'sep' \(SeparableConv2D\) was built for inputs of shape"):
         layer(torch.zeros(1, 5, 5, 2))
+
+
+def test_set_weights_names_each_separable_kernels_own_axes_for_a_keras_layout():
+    layer = SeparableConv2D(5, 3)
+    layer(torch.zeros(1, 8, 8, 2))
+    weights = layer.get_weights()
+    keras_depthwise = np.transpose(weights[0], (2, 3, 1, 0))  # (kh, kw, in, depth_multiplier)
+    keras_pointwise = np.transpose(weights[1], (2, 3, 1, 0))  # (1, 1, in·m, filters)
+    with pytest.raises(ValueError, match=r"expected shape \(1, 2, 3, 3\) \(PyTorch's kernel layout: depth_multiplier, "
+                                         r"in, then the window\), got \(3, 3, 2, 1\), Keras's layout \(the window, in, "
+                                         r"depth_multiplier\)\. Fix: np\.transpose\(kernel, \(3, 2, 0, 1\)\)"):
+        layer.set_weights([keras_depthwise, weights[1], weights[2]])
+    with pytest.raises(ValueError, match=r"PyTorch's kernel layout: filters, in·depth_multiplier, then the window\)"):
+        layer.set_weights([weights[0], keras_pointwise, weights[2]])
+    layer.set_weights([np.transpose(keras_depthwise, (3, 2, 0, 1)), np.transpose(keras_pointwise, (3, 2, 0, 1)),
+                       weights[2]])  # the fix
+    for got, want in zip(layer.get_weights(), weights):
+        np.testing.assert_array_equal(got, want)
