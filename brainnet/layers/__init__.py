@@ -25,7 +25,7 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
                       dot, maximum, minimum, multiply, subtract)
 from .noise import GaussianDropout, GaussianNoise
 from .passthrough import ActivityRegularization, Identity, Masking
-from .normalization import BatchNormalization, LayerNormalization
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -77,7 +77,7 @@ __all__ = [
     # resizing without weights: decoders and U-Nets
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     # normalization
-    "BatchNormalization", "LayerNormalization", "Normalization",
+    "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Normalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])

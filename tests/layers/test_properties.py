@@ -35,7 +35,7 @@ from brainnet.layers import (
     GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling2D, MultiHeadAttention, Multiply,
     PositionalEncoding, PositionEmbedding, Reshape, SimpleRNN, TimeDistributed, TransformerDecoder,
     TransformerEncoder, Average, AveragePooling1D, GlobalMaxPooling2D, LeakyReLU, MaxPooling1D, ReLU, Rescaling,
-    Softmax, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose, Cropping1D, Cropping2D,
+    Softmax, GroupNormalization, UnitNormalization, RNN, SimpleRNNCell, LSTMCell, GRUCell, Conv1DTranspose, Conv2DTranspose, Cropping1D, Cropping2D,
     UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     GaussianNoise, GaussianDropout,
     Permute, RepeatVector,
@@ -477,6 +477,19 @@ def test_batch_normalization(axis, momentum, epsilon, center, scale, shape, trai
        epsilon=mostly(st.just(1e-3), [0, -1.0, "1e-3", None]), shape=shapes(1, 4))
 def test_layer_normalization(axis, epsilon, shape):
     run_and_check(lambda: LayerNormalization(axis=axis, epsilon=epsilon), tensor(shape))
+
+
+@given(groups=mostly(st.sampled_from([1, 2, 3, 4, -1]), [0, -2, 2.5, "2", None, True]),
+       axis=st.one_of(st.just(-1), st.integers(-4, 4), st.sampled_from(["-1", None])),
+       epsilon=mostly(st.just(1e-3), [0, -1.0, "1e-3", None]), shape=shapes(1, 4))
+def test_group_normalization(groups, axis, epsilon, shape):
+    run_and_check(lambda: GroupNormalization(groups=groups, axis=axis, epsilon=epsilon), tensor(shape))
+
+
+@given(axis=st.one_of(st.just(-1), st.integers(-4, 4), st.lists(st.integers(-4, 4), min_size=0, max_size=3),
+                      st.sampled_from(["-1", None, 1.0])), shape=shapes(1, 4))
+def test_unit_normalization(axis, shape):
+    run_and_check(lambda: UnitNormalization(axis=axis), tensor(shape))
 
 
 @given(axis=st.one_of(st.just(-1), st.integers(-4, 4), st.none(), st.lists(st.integers(-4, 4), max_size=2),
