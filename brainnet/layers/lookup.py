@@ -245,25 +245,7 @@ def check_lookup_args(layer: str, output_mode: Any, max_tokens: Any, pad_to_max_
     return mode
 
 
-class VocabularyMethods:
-    """Keras's vocabulary methods of StringLookup and TextVectorization, on ``self.vocab``."""
-
-    vocab: Vocabulary
-
-    def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
-        """The tokens in index order (the special ones, padding or mask and "[UNK]", first by default)."""
-        return self.vocab.get(include_special_tokens)
-
-    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
-        """Replace the vocabulary (a list of tokens or a file path) and the idf weights; see ``vocabulary``."""
-        self.vocab.set(vocabulary, idf_weights)
-
-    def vocabulary_size(self) -> int:
-        """Number of indices, the special ones included."""
-        return self.vocab.size()
-
-
-class StringLookup(VocabularyMethods, Layer):
+class StringLookup(Layer):
     """Maps strings to integer indices through a vocabulary (or back, ``invert=True``).
 
     Rule (``output_mode="int"``, Keras's default ``mask_token=None``)::
@@ -341,6 +323,18 @@ class StringLookup(VocabularyMethods, Layer):
         array = as_strings(f"StringLookup '{self.name}'", data)
         rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
         self.vocab.adapt(list(row) for row in rows.tolist())
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
+        """The tokens in index order (with the mask and OOV tokens first by default)."""
+        return self.vocab.get(include_special_tokens)
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Replace the vocabulary (a list of tokens or a file path); see ``vocabulary``."""
+        self.vocab.set(vocabulary, idf_weights)
+
+    def vocabulary_size(self) -> int:
+        """Number of indices, the special ones included."""
+        return self.vocab.size()
 
     def takes_text(self) -> bool:
         return not self.invert

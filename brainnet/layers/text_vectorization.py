@@ -10,7 +10,7 @@ import torch
 
 from .. import _registry
 from .base import Layer, Shape
-from .lookup import OOV_TOKEN, Vocabulary, VocabularyMethods, as_strings, check_lookup_args
+from .lookup import OOV_TOKEN, Vocabulary, as_strings, check_lookup_args
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 SPLIT = ("whitespace", "character")
@@ -87,7 +87,7 @@ def _function_name(layer: str, arg: str, function: Any) -> Any:
     return {"function": name}
 
 
-class TextVectorization(VocabularyMethods, Layer):
+class TextVectorization(Layer):
     """Turns raw strings into token indices (or bag-of-words vectors), as Keras 3.
 
     Rule, for each input string ``s``::
@@ -219,6 +219,18 @@ class TextVectorization(VocabularyMethods, Layer):
         gives such a list)."""
         tokens, _ = self._tokens(data)
         self.vocab.adapt(tokens)
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
+        """The tokens in index order (padding "" and "[UNK]" first by default)."""
+        return self.vocab.get(include_special_tokens)
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Replace the vocabulary (and idf weights); see ``vocabulary``."""
+        self.vocab.set(vocabulary, idf_weights)
+
+    def vocabulary_size(self) -> int:
+        """Number of indices, the padding and OOV ones included."""
+        return self.vocab.size()
 
     # ---------------------------------------------------------------- call
     def takes_text(self) -> bool:
