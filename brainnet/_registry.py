@@ -170,6 +170,26 @@ def name_of(obj: Any, kind: str) -> str:
     return name
 
 
+def resolve(identifier: Any, base: type, kind: str, by_name: dict[str, Any], classes: dict[str, Any]) -> Any:
+    """What a layer argument names, for the small families of Keras-named objects
+    (regularizers, initializers, constraints): an instance of ``base`` as it is, a
+    subclass made with its defaults, a name (a class name as written, or a
+    snake_case name in any case) made with its defaults, a saved
+    ``{"class_name": ..., "config": ...}`` rebuilt, or a plain function as it is.
+    None when it is none of these: the caller says why, in its own words."""
+    if isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, type):
+        return identifier() if issubclass(identifier, base) else None
+    if isinstance(identifier, str):
+        make = classes.get(identifier) or by_name.get(identifier.lower())
+        return None if make is None else make()
+    if isinstance(identifier, dict):
+        cls = lookup(identifier.get("class_name"), kind, base)
+        return cls.from_config(identifier.get("config", {}))
+    return identifier if callable(identifier) else None
+
+
 def lookup(name: Any, kind: str, base: type | None = None) -> Any:
     """The class (or function) a file names, from custom_objects, the
     registry or brainnet's own of ``kind``; never from an import.

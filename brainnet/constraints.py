@@ -179,21 +179,11 @@ def get(identifier: Any, *, argument: str | None = None, layer: str | None = Non
     Raises:
         ValueError: an unknown name, or something that is not a constraint.
     """
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if isinstance(identifier, str):
-        make = _CLASSES.get(identifier) or _BY_NAME.get(identifier.lower())
-        if make is not None:
-            return make()
-    elif isinstance(identifier, dict):
-        from . import _registry
+    from . import _registry
 
-        cls = _registry.lookup(identifier.get("class_name"), "constraint", Constraint)
-        return cls.from_config(identifier.get("config", {}))
-    elif callable(identifier):
-        return identifier
+    found = None if identifier is None else _registry.resolve(identifier, Constraint, "constraint", _BY_NAME, _CLASSES)
+    if identifier is None or found is not None:
+        return found
     close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=1, cutoff=0.5) if isinstance(
         identifier, str) else []
     fix = repr(close[0]) if close else "brainnet.constraints.MaxNorm(3)"

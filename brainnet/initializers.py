@@ -427,21 +427,12 @@ def get(identifier: Any, *, argument: str | None = None, layer: str | None = Non
     Raises:
         ValueError: an unknown name, or something that is not an initializer.
     """
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, str):
-        make = _CLASSES.get(identifier) or _BY_NAME.get(identifier.lower())
-        if make is not None:
-            return make()
-    elif isinstance(identifier, dict):
-        from . import _registry
+    from . import _registry
 
-        cls = _registry.lookup(identifier.get("class_name"), "initializer", Initializer)
-        return cls.from_config(identifier.get("config", {}))
-    elif callable(identifier):
-        return identifier
+    found = None if identifier is None else _registry.resolve(identifier, Initializer, "initializer", _BY_NAME,
+                                                               _CLASSES)
+    if identifier is None or found is not None:
+        return found
     _refuse(identifier, argument, layer)
 
 

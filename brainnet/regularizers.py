@@ -145,28 +145,20 @@ def get(identifier: Any, *, argument: str | None = None) -> Regularizer | Callab
     Raises:
         ValueError: unknown name or malformed saved entry.
     """
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if isinstance(identifier, str):
-        make = _BY_NAME.get(identifier.lower()) or _CLASSES.get(identifier)
-        if make is None:
-            close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=1)
-            fix = f"{close[0]!r}" if close else "brainnet.regularizers.L2(1e-4)"
-            raise ValueError(
-                f"Unknown regularizer {identifier!r}{f' for {argument}' if argument else ''}. Expected "
-                "'l1', 'l2', 'l1_l2', a brainnet.regularizers.Regularizer or a function fn(weight) -> "
-                f"scalar. Fix: {f'{argument}={fix}' if argument else fix}."
-            )
-        return make()
-    if isinstance(identifier, dict):
-        from . import _registry
+    from . import _registry
 
-        cls = _registry.lookup(identifier.get("class_name"), "regularizer", Regularizer)
-        return cls.from_config(identifier.get("config", {}))
-    if callable(identifier) and not isinstance(identifier, type):
-        return identifier
+    found = None if identifier is None else _registry.resolve(identifier, Regularizer, "regularizer", _BY_NAME,
+                                                               _CLASSES)
+    if identifier is None or found is not None:
+        return found
+    if isinstance(identifier, str):
+        close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=1)
+        fix = f"{close[0]!r}" if close else "brainnet.regularizers.L2(1e-4)"
+        raise ValueError(
+            f"Unknown regularizer {identifier!r}{f' for {argument}' if argument else ''}. Expected "
+            "'l1', 'l2', 'l1_l2', a brainnet.regularizers.Regularizer or a function fn(weight) -> "
+            f"scalar. Fix: {f'{argument}={fix}' if argument else fix}."
+        )
     raise ValueError(
         f"{argument or 'regularizer'}: expected None, 'l1', 'l2', 'l1_l2', a Regularizer or a function, "
         f"got {identifier!r}. Fix: {argument or 'kernel_regularizer'}=brainnet.regularizers.L2(1e-4)."
