@@ -96,6 +96,7 @@ class Trainer:
         self.heads = make_heads(loss, metrics, loss_weights, list(model.output_names), weighted_metrics)
         self.device = resolve_device(device)
         self.loss_tracker = metrics_module.Mean("loss")
+        self.compile_metrics: Any = None  # model.metrics' CompileMetrics, made when a custom step asks (model_steps)
         self.history: History | None = None  # of the fit in progress (or the last one)
         self.loop_info: dict[str, Any] = {}  # samples, batch_size, steps, shuffle of that fit
         self.epoch_order: torch.Tensor | None = None  # this epoch's permutation of the samples

@@ -1,0 +1,441 @@
+"""fit, evaluate and predict for a model that writes its own steps (Keras 3's
+"customizing what happens in fit()").
+
+A subclass of ``brainnet.Model`` may override ``train_step(self, data)``,
+``test_step(self, data)`` and ``predict_step(self, data)``. ``fit``,
+``evaluate`` and ``predict`` then call them once per batch and keep the rest:
+epochs, batch_size, shuffle, validation (through ``test_step`` when it is
+overridden, else the built-in evaluation), callbacks, the progress bar and the
+History. ``data`` is the batch as Keras packs it, its arrays as tensors on the
+model's device: ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone when
+there are no labels (``(x,)`` when x is a list of several inputs); a
+DataLoader's or generator's batch as it comes (a list made a tuple). The dict
+a step returns for the last batch of an epoch is the epoch's logs, its values
+made Python floats and a nested dict (``compile_metrics`` of
+``model.metrics``) flattened.
+
+A custom step runs eagerly, op by op, in one process: brainnet does not
+compile it or capture it as a CUDA graph, and refuses ``jit_compile=True`` and
+torchrun for it. Models that do not override ``train_step`` never come here:
+``Model.fit`` checks once per call and takes the loop of ``trainer.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from .. import distributed
+from . import data as data_module
+from . import streaming
+from .callbacks import BatchLogs, Callback, History, ProgressBar, format_logs, overrides_batch_hooks
+from .callbacks.backup import BackupAndRestore
+from .stopping import CtrlC
+
+Tensor = torch.Tensor
+
+
+# ------------------------------------------------------------ the data
+def pack(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """A batch as Keras's steps receive it: ``x`` (``(x,)`` for a list or
+    tuple of inputs) without labels, ``(x, y)``, or ``(x, y, sample_weight)``."""
+    if y is None and sample_weight is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def unpack(data: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` of a batch, the missing ones None (Keras's
+    ``unpack_x_y_sample_weight``)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if 1 <= len(data) <= 3:
+        return tuple(data) + (None,) * (3 - len(data))  # type: ignore[return-value]
+    raise ValueError(
+        f"train_step: expected data as x, (x,), (x, y) or (x, y, sample_weight), got a tuple of {len(data)} "
+        "elements. Fix: make each batch (x, y) or (x, y, sample_weight), with several inputs as ((x_a, x_b), y)."
+    )
+
+
+def _on_device(data: Any, what: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """Arrays (NumPy, pandas, torch) anywhere in ``data`` (tuples, lists, dicts)
+    as tensors on ``device``; floating ones in ``dtype`` (the model's)."""
+    if data is None or isinstance(data, (str, bytes, int, float, bool)):
+        return data
+    if isinstance(data, dict):
+        return {k: _on_device(v, f"{what}[{k!r}]", device, dtype) for k, v in data.items()}
+    if isinstance(data, (list, tuple)) and not (data and isinstance(data[0], (int, float))):
+        return type(data)(_on_device(v, f"{what}[{i}]", device, dtype) for i, v in enumerate(data))
+    t = data_module.as_tensor(data, what)
+    return t.to(device, dtype if t.is_floating_point() else None, non_blocking=True)
+
+
+def _leaves(data: Any) -> list[Tensor]:
+    if isinstance(data, Tensor):
+        return [data]
+    if isinstance(data, dict):
+        data = list(data.values())
+    if isinstance(data, (list, tuple)):
+        return [t for d in data for t in _leaves(d)]
+    return []
+
+
+def _take(data: Any, index: slice | Tensor) -> Any:
+    """The samples ``index`` (a slice, or a tensor of positions) of every array in ``data``."""
+    if isinstance(data, Tensor):
+        return data[index] if isinstance(index, slice) else data.index_select(0, index)
+    if isinstance(data, dict):
+        return {k: _take(v, index) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_take(v, index) for v in data)
+    return data
+
+
+def _samples(method: str, arrays: tuple[Any, Any, Any]) -> int:
+    """The number of samples, the same in every array of x, y and sample_weight."""
+    lengths = {name: [int(t.shape[0]) for t in _leaves(a)] for name, a in zip(("x", "y", "sample_weight"), arrays)}
+    every = [n for ns in lengths.values() for n in ns]
+    if not every:
+        raise ValueError(f"{method}: expected x as an array (or a list or dict of arrays), got "
+                         f"{type(arrays[0]).__name__}. Fix: model.{method}(x, y) with NumPy arrays or tensors.")
+    if len(set(every)) > 1:
+        got = ", ".join(f"{name} {ns}" for name, ns in lengths.items() if ns)
+        raise ValueError(
+            f"{method}: expected every array of x, y and sample_weight to hold the same number of samples, got "
+            f"lengths {got}. Fix: pass the same samples to each, e.g. x[:n], y[:n]."
+        )
+    return every[0]
+
+
+def _float_dtype(model: torch.nn.Module) -> torch.dtype:
+    return torch.float64 if model.dtype == torch.float64 else torch.float32
+
+
+class _Arrays:
+    """fit's, evaluate's or predict's arrays on the device, batch by batch."""
+
+    def __init__(self, trainer: Any, method: str, x: Any, y: Any, sample_weight: Any) -> None:
+        device, dtype = trainer.device, _float_dtype(trainer.model)
+        self.arrays = tuple(_on_device(a, name, device, dtype)
+                            for a, name in zip((x, y, sample_weight), ("x", "y", "sample_weight")))
+        self.samples = _samples(method, self.arrays)
+        self.device = device
+
+    def split(self, fraction: float) -> tuple[Any, Any, Any]:
+        """Keep the first samples; return the last ``fraction`` (before shuffling, as Keras)."""
+        n_val = int(self.samples * fraction)
+        if n_val == 0 or n_val == self.samples:
+            raise ValueError(
+                f"fit: expected validation_split to leave samples for training and for validation, got "
+                f"validation_split={fraction} of {self.samples} samples, which leaves {n_val} for validation. "
+                "Fix: use more data or another split, e.g. validation_split=0.2."
+            )
+        keep = self.samples - n_val
+        val = tuple(_take(a, slice(keep, None)) for a in self.arrays)
+        self.arrays = tuple(_take(a, slice(0, keep)) for a in self.arrays)
+        self.samples = keep
+        return val
+
+    def batches(self, batch_size: int, shuffle: bool) -> Iterator[Any]:
+        # The same draw as the built-in loop makes, so that a seed gives the same order.
+        order = torch.randperm(self.samples, device=self.device) if shuffle else None
+        for start in range(0, self.samples, batch_size):
+            index: slice | Tensor = slice(start, start + batch_size)
+            if order is not None:
+                index = order[index]
+            yield pack(*(_take(a, index) for a in self.arrays))
+
+
+def _source_batches(source: streaming.BatchSource, trainer: Any, epoch: int | None = None) -> Iterator[Any]:
+    device, dtype = trainer.device, _float_dtype(trainer.model)
+    for batch in source.epoch(epoch):
+        yield _on_device(tuple(batch) if isinstance(batch, list) else batch, "batch", device, dtype)
+
+
+# ------------------------------------------------------------- the logs
+def pythonify(logs: Any, step: str) -> dict[str, Any]:
+    """A step's returned dict with Python floats for scalars (tensors, NumPy),
+    nested dicts flattened into it (as Keras does)."""
+    if not isinstance(logs, dict):
+        raise TypeError(
+            f"{step}: expected the step to return a dict of metric values such as {{'loss': ...}}, got "
+            f"{type(logs).__name__}. Fix: end {step} with `return {{m.name: m.result() for m in self.metrics}}`."
+        )
+    flat: dict[str, Any] = {}
+    for key, value in logs.items():
+        if isinstance(value, dict):
+            flat.update(pythonify(value, step))
+        elif isinstance(value, (Tensor, np.ndarray, np.generic)) and np.size(value) == 1:
+            flat[key] = float(value.item())
+        else:
+            flat[key] = value
+    return flat
+
+
+def reset_metrics(model: Any) -> None:
+    for m in model.metrics:
+        m.reset_state()
+
+
+# ----------------------------------------------------------- the checks
+def check_supported(trainer: Any, method: str, step: str, callbacks: Any = None, class_weight: Any = None) -> None:
+    """What a custom step cannot do in brainnet, refused with what to do instead."""
+    if distributed.world_size() > 1:
+        raise ValueError(
+            f"{method}: expected one process for a model that overrides {step}, got "
+            f"{distributed.world_size()} under torchrun: brainnet cannot reduce the gradients of a step it does "
+            f"not run. Fix: run the script with python (one process), or train with the built-in {step} (delete "
+            "the override) to use several processes."
+        )
+    if trainer.jit_compile is True:
+        raise ValueError(
+            f"{method}: expected jit_compile='auto' or False for a model that overrides {step} (brainnet runs a "
+            "custom step eagerly, op by op), got jit_compile=True. Fix: model.compile(..., jit_compile=False), "
+            "or leave jit_compile out."
+        )
+    if class_weight is not None:
+        raise ValueError(
+            f"{method}: expected sample_weight, not class_weight, for a model that overrides {step}, got "
+            "class_weight. Fix: pass the class weights as sample weights, "
+            "sample_weight=np.array([class_weight[c] for c in y]); train_step then receives (x, y, sample_weight)."
+        )
+    backups = [type(cb).__name__ for cb in callbacks or [] if isinstance(cb, BackupAndRestore)]
+    if backups:
+        raise ValueError(
+            f"{method}: expected no BackupAndRestore for a model that overrides {step} (the backup cannot know "
+            "the optimizers and state of a step brainnet does not run), got one in callbacks. Fix: use "
+            "ModelCheckpoint(filepath, save_weights_only=True) and load_weights to resume."
+        )
+
+
+# ------------------------------------------------------------------ fit
+def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
+        callbacks: list[Callback] | None, validation_split: float, validation_data: Any, shuffle: bool,
+        initial_epoch: int, sample_weight: Any, class_weight: Any, steps_per_epoch: Any,
+        validation_steps: Any, own_test_step: bool) -> History:
+    """``Model.fit`` for a model that overrides ``train_step`` (``own_test_step``:
+    it overrides ``test_step`` too, which then runs the validation)."""
+    from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+    from .trainer import cudnn_autotune
+
+    model = trainer.model
+    check_supported(trainer, "fit", "train_step", callbacks, class_weight)
+    model.to(trainer.device)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
+                         "Fix: validation_split=0.1 keeps the last 10% of the data for validation.")
+    val: Any = None
+    if streaming.is_batch_source(x):
+        if batch_size is not None:
+            _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+        source = streaming.BatchSource(x, "fit", batch_size, DEFAULT_BATCH_SIZE, shuffle,
+                                       streaming.check_steps(steps_per_epoch, "steps_per_epoch"), "steps_per_epoch",
+                                       epoch=initial_epoch)
+        streaming.refuse_with_source("fit", source.name, y, sample_weight, validation_split)
+        steps, batch_size = source.steps_per_epoch, source.batch_size
+
+        def epoch_batches(epoch: int) -> Iterator[Any]:
+            return _source_batches(source, trainer, epoch)
+
+        def exhausted() -> bool:
+            return source.exhausted
+    else:
+        _refuse_steps("fit", "steps_per_epoch", steps_per_epoch, "fit takes whole arrays and makes "
+                      "ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter epoch")
+        batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+        arrays = _Arrays(trainer, "fit", x, y, sample_weight)
+        if validation_split and validation_data is None:
+            split = arrays.split(validation_split)
+            val = split if own_test_step else trainer._prepare(*split, what="validation_data[2]")
+        steps = -(-arrays.samples // batch_size)
+
+        def epoch_batches(epoch: int) -> Iterator[Any]:
+            return arrays.batches(batch_size, shuffle)
+
+        def exhausted() -> bool:
+            return False
+    if validation_data is not None:
+        val = _validation(trainer, validation_data, validation_steps, own_test_step)
+
+    verbose = 1 if verbose == "auto" else int(verbose)
+    history = History()
+    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    for cb in cbs:
+        cb.set_model(model)
+        cb.set_params(params)
+    trainer.stop_training, trainer.interrupted = False, False
+    history.params, history.model = params, model
+    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    trainer.loop_info = {"batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
+
+    def validate() -> dict[str, Any]:
+        if not own_test_step:
+            return trainer.validation_logs(val, cbs)
+        if isinstance(val, streaming.BatchSource):
+            return evaluate_batches(model, _source_batches(val, trainer), cbs)
+        return evaluate_batches(model, _Validation(val).batches(DEFAULT_INFERENCE_BATCH_SIZE), cbs)
+
+    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
+        try:
+            for cb in cbs:
+                cb.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                reset_metrics(model)
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch, {})
+                model.train()
+                trainer.position, logs = (epoch, 0), None
+                for step, data in enumerate(epoch_batches(epoch)):
+                    for cb in batch_cbs:
+                        cb.on_train_batch_begin(step, {})
+                    logs = model.train_step(data)
+                    trainer.position = (epoch, step + 1)
+                    if batch_cbs:
+                        batch_logs = BatchLogs(lambda logs=logs: pythonify(logs, "train_step"))
+                        for cb in batch_cbs:
+                            cb.on_train_batch_end(step, batch_logs)
+                    if ctrl_c.pressed or trainer.stop_training:
+                        break
+                if ctrl_c.pressed:
+                    raise KeyboardInterrupt
+                if logs is None:  # an iterator that ran out as this epoch began
+                    break
+                epoch_logs = pythonify(logs, "train_step")
+                if val is not None:
+                    epoch_logs.update({f"val_{k}": v for k, v in validate().items()})
+                for cb in cbs:
+                    cb.on_epoch_end(epoch, epoch_logs)
+                if ctrl_c.pressed:
+                    raise KeyboardInterrupt
+                if trainer.stop_training or exhausted():
+                    break
+        except KeyboardInterrupt:
+            trainer.interrupted = True
+            epoch, done = trainer.position
+            warnings.warn(
+                f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} batches. The History holds "
+                f"the {len(history.epoch)} finished epoch(s); the model keeps its weights and can predict, "
+                "evaluate, save or fit again.",
+                stacklevel=3,
+            )
+    last_logs = {k: v[-1] for k, v in history.history.items()}
+    for cb in cbs:
+        cb.on_train_end(last_logs)
+    return history
+
+
+class _Validation:
+    """Validation arrays already on the device, in batches, in order."""
+
+    def __init__(self, arrays: tuple[Any, Any, Any]) -> None:
+        self.arrays = arrays
+        self.samples = _samples("fit", arrays)
+
+    def batches(self, batch_size: int) -> Iterator[Any]:
+        for start in range(0, self.samples, batch_size):
+            yield pack(*(_take(a, slice(start, start + batch_size)) for a in self.arrays))
+
+
+def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool) -> Any:
+    """fit's validation_data: for ``test_step``, a BatchSource or arrays on the
+    device (x, y, sample_weight); for the built-in evaluation, what it takes."""
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _refuse_steps
+
+    if not own_test_step:
+        return trainer.validation(validation_data, validation_steps)
+    if streaming.is_batch_source(validation_data):
+        return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE, False,
+                                     streaming.check_steps(validation_steps, "validation_steps"), "validation_steps")
+    _refuse_steps("fit", "validation_steps", validation_steps,
+                  "leave it out: the whole validation arrays are evaluated after each epoch")
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        return trainer.validation(validation_data, None)  # its error says what it takes
+    return _Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data))).arrays
+
+
+# ------------------------------------------------------------- evaluate
+@torch.no_grad()
+def evaluate_batches(model: Any, batches: Iterator[Any], cbs: list[Callback]) -> dict[str, Any]:
+    """``test_step`` on each batch, in inference mode, the metrics reset first;
+    the logs of the last batch."""
+    from .trainer import inference_layers
+
+    for cb in cbs:
+        cb.on_test_begin({})
+    reset_metrics(model)
+    logs: Any = {}
+    with inference_layers(model):
+        for data in batches:
+            logs = model.test_step(data)
+    logs = pythonify(logs, "test_step")
+    for cb in cbs:
+        cb.on_test_end(logs)
+    return logs
+
+
+def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
+             return_dict: bool, sample_weight: Any, steps: Any) -> Any:
+    """``Model.evaluate`` for a model that overrides ``test_step``."""
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _as_returned, _check_batch_size, _refuse_steps
+
+    check_supported(trainer, "evaluate", "test_step")
+    trainer.model.to(trainer.device)
+    batches = _batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
+                          _check_batch_size, _refuse_steps)
+    logs = evaluate_batches(trainer.model, batches, list(callbacks or []))
+    if verbose not in (0, "0"):
+        print(f"evaluate - {format_logs(logs)}", flush=True)
+    return _as_returned(logs, return_dict)
+
+
+def _batches_of(trainer: Any, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int | None, steps: Any,
+                default: int, check_batch_size: Callable, refuse_steps: Callable) -> Iterator[Any]:
+    """evaluate's or predict's batches, in order: from a batch source, or arrays."""
+    if streaming.is_batch_source(x):
+        if batch_size is not None:
+            check_batch_size(batch_size, default)
+        source = streaming.BatchSource(x, method, batch_size, default, False, streaming.check_steps(steps, "steps"),
+                                       "steps")
+        streaming.refuse_with_source(method, source.name, y, sample_weight)
+        return _source_batches(source, trainer)
+    refuse_steps(method, "steps", steps, f"leave it out: {method} goes over all of the arrays")
+    return _Arrays(trainer, method, x, y, sample_weight).batches(check_batch_size(batch_size, default), False)
+
+
+# -------------------------------------------------------------- predict
+@torch.no_grad()
+def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
+    """``Model.predict`` for a model that overrides ``predict_step``: its
+    outputs for every batch, joined along the batch axis, as NumPy."""
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps, inference_layers
+
+    check_supported(trainer, "predict", "predict_step")
+    model = trainer.model
+    model.to(trainer.device)
+    batches = _batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
+                          _check_batch_size, _refuse_steps)
+    with inference_layers(model):
+        outputs = [model.predict_step(data) for data in batches]
+    if not outputs:
+        return []
+    return _joined(outputs)
+
+
+def _joined(outputs: list[Any]) -> Any:
+    """The batches' outputs as one NumPy array per output (same structure)."""
+    first = outputs[0]
+    if isinstance(first, dict):
+        return {k: _joined([o[k] for o in outputs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(_joined([o[i] for o in outputs]) for i in range(len(first)))
+    if isinstance(first, Tensor):
+        joined = torch.cat([o.detach() for o in outputs])
+        return (joined.float() if joined.is_floating_point() else joined).cpu().numpy()
+    return np.concatenate([np.asarray(o) for o in outputs])
