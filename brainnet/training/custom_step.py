@@ -292,10 +292,11 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                     cb.on_epoch_begin(epoch, {})
                 model.train()
                 trainer.position, logs = (epoch, 0), None
+                ran = False
                 for step, data in enumerate(epoch_batches(epoch)):
                     for cb in batch_cbs:
                         cb.on_train_batch_begin(step, {})
-                    logs = model.train_step(data)
+                    logs, ran = model.train_step(data), True
                     trainer.position = (epoch, step + 1)
                     if batch_cbs:
                         batch_logs = BatchLogs(lambda logs=logs: pythonify(logs, "train_step"))
@@ -305,7 +306,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                         break
                 if ctrl_c.pressed:
                     raise KeyboardInterrupt
-                if logs is None:  # an iterator that ran out as this epoch began
+                if not ran:  # an iterator that ran out as this epoch began
                     break
                 epoch_logs = pythonify(logs, "train_step")
                 if val is not None:
