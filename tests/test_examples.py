@@ -86,3 +86,18 @@ def test_two_input_example_trains_evaluates_and_predicts(mnist_dir, tmp_path):
     predictions = re.findall(r"^test image (\d): predicted (\d), true (\d)$", result.stdout, re.MULTILINE)
     assert [int(true) for _, _, true in predictions] == [7, 2, 1, 0, 4]
     assert "Epoch 1/1" in result.stdout + result.stderr
+
+
+def test_custom_train_step_example_trains_a_vae_below_the_mean_image(mnist_dir, tmp_path):
+    # A model that overrides train_step and test_step (a VAE). Measured with seed 0, 3 epochs on the first
+    # 6,000 images: test reconstruction loss 154.4 against 200.6 for drawing every digit as the mean image.
+    env = {k: v for k, v in os.environ.items() if k != "BRAINNET_DEVICE"}
+    env.update(BRAINNET_DATA_DIR=str(mnist_dir.parent), BRAINNET_OFFLINE="1", BRAINNET_CACHE_DIR=str(tmp_path / "c"))
+    result = subprocess.run([sys.executable, str(REPO / "examples" / "custom_train_step.py"), "--epochs", "3",
+                             "--limit", "6000"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loss = float(re.search(r"^test reconstruction loss: (\d+\.\d)$", result.stdout, re.MULTILINE).group(1))
+    baseline = float(re.search(r"^mean-image baseline: (\d+\.\d)$", result.stdout, re.MULTILINE).group(1))
+    assert loss < 0.85 * baseline, result.stdout[-2000:]
+    assert len(re.findall(r"^test image \d: mean squared pixel error 0\.\d{4}$", result.stdout, re.MULTILINE)) == 5
+    assert "Epoch 3/3" in result.stdout + result.stderr and "reconstruction_loss:" in result.stdout + result.stderr

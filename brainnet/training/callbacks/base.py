@@ -140,7 +140,8 @@ class ProgressBar(Callback):
         now = time.perf_counter()
         if now - self._last_refresh > 0.1 and self.model is not None:
             self._last_refresh = now
-            self.bar.set_postfix_str(format_logs(self.model.trainer.running_logs()), refresh=False)
+            shown = logs or self.model.trainer.running_logs()  # fit's (lazy) logs; a custom train_step's dict
+            self.bar.set_postfix_str(format_logs(dict(shown)), refresh=False)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.bar is not None:  # interrupted inside an epoch
