@@ -46,10 +46,31 @@ class Model(Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if _functional_arguments(args, kwargs):
+            # A subclass built as CustomModel(inputs, outputs) (Keras 3's rule: the functional
+            # constructor's arguments reaching Model.__init__): the object becomes a functional
+            # model of a class that keeps the subclass's methods (its train_step, say).
+            from .functional import Functional
+
+            if not isinstance(self, Functional):
+                self.__class__ = _with_functional(type(self), Functional)
+            Functional.__init__(self, *args, **kwargs)
+            return
+        super().__init__(*args, **kwargs)
         self.trainer: Trainer | None = None
         self.stop_training = False  # a callback sets it to True to end fit (Keras)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Model":
+        """Rebuild from ``get_config()``; a functional model's graph config given to a
+        subclass (one built as ``CustomModel(inputs, outputs)``) rebuilds the graph and
+        passes it to the subclass as ``(inputs, outputs)``, as Keras 3 does."""
+        from .functional import Functional
+
+        if not issubclass(cls, Functional) and isinstance(config, dict) and {"layers", "nodes", "inputs"} <= set(config):
+            return Functional.from_config.__func__(cls, config)
+        return super().from_config(config)
 
     # -------------------------------------------------------- structure
     @property
@@ -654,6 +675,23 @@ _ARGUMENTS = {
     "compile": ["optimizer", "loss", "metrics", "loss_weights", "device", "jit_compile", "weighted_metrics",
                 "run_eagerly", "steps_per_execution", "auto_scale_loss"],
 }
+
+
+def _functional_arguments(args: tuple, kwargs: dict[str, Any]) -> bool:
+    """Whether a constructor call is ``(inputs, outputs)``, as Keras 3 tells them apart."""
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
+
+
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
+
+
+def _with_functional(cls: type, functional: type) -> type:
+    """``cls`` with Functional's graph methods behind its own (one class per subclass, so that
+    ``isinstance(model, CustomModel)`` and ``type(model).__name__`` stay the user's)."""
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, functional),
+                                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return _FUNCTIONAL_SUBCLASSES[cls]
 
 
 def _eager_or_compiled(run_eagerly: Any, jit_compile: Any, steps_per_execution: Any, auto_scale_loss: Any) -> Any:

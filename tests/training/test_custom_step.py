@@ -400,3 +400,64 @@ def test_optimizer_apply_errors_say_what_and_the_fix():
     other = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match=r"expected the weights this optimizer was built for.*Fix: give each"):
         opt.apply([torch.ones(1, 2)], [other.weight])
+
+
+class FunctionalGuideStep(Model):
+    """The guide's very first model: a plain Model subclass built as CustomModel(inputs, outputs)."""
+
+    train_step = GuideStep.train_step
+
+
+class PassesArguments(Model):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.note = "own attribute"
+
+
+class TakesTwoNetworks(Model):
+    """A GAN-like constructor of two positional arguments that calls super().__init__() bare."""
+
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+
+def _graph():
+    inputs = layers.Input((8,))
+    hidden = layers.Dense(4, activation="relu")(inputs)
+    return inputs, layers.Dense(1)(hidden)
+
+
+def test_model_subclass_built_from_inputs_and_outputs_is_functional(tmp_path):
+    x, y = _data()
+    set_random_seed(1)
+    custom = FunctionalGuideStep(*_graph())
+    set_random_seed(1)
+    builtin = Model(*_graph())
+    assert isinstance(custom, FunctionalGuideStep) and isinstance(custom, brainnet.models.Functional)
+    assert type(custom).__name__ == "FunctionalGuideStep" and custom.name == "functional_guide_step"
+    for model in (custom, builtin):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    set_random_seed(2)
+    h_custom = custom.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    set_random_seed(2)
+    h_builtin = builtin.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert _max_diff(custom, builtin) < 1e-6
+    for key in ("loss", "mae"):
+        np.testing.assert_allclose(h_custom.history[key], h_builtin.history[key], rtol=1e-6)
+
+    kept = PassesArguments(*_graph())
+    assert kept.note == "own attribute" and len(kept.layers) == 2
+    path = tmp_path / "m.keras"
+    kept.save(path)
+    back = brainnet.models.load_model(path, custom_objects={"PassesArguments": PassesArguments})
+    assert type(back).__name__ == "PassesArguments" and back.note == "own attribute"
+    np.testing.assert_allclose(back.predict(x[:5]), kept.predict(x[:5]), rtol=1e-6)
+
+    # Two positional arguments of the subclass's own, with a bare super().__init__(): not a graph.
+    pair = TakesTwoNetworks(layers.Dense(3), layers.Dense(1))
+    assert not isinstance(pair, brainnet.models.Functional)
+    assert pair.predict(x[:2]).shape == (2, 1)
