@@ -1,8 +1,9 @@
 """Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed``,
 ``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
 ``image_dataset_from_directory`` (in ``brainnet._image_folder``),
-``timeseries_dataset_from_array`` (in ``brainnet._timeseries``) and ``PyDataset`` /
-``Sequence`` (batches made by Python code, read by ``brainnet.training.streaming``)."""
+``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
+``brainnet._split``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
+``brainnet.training.streaming``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from ._image_folder import image_dataset_from_directory
+from ._split import split_dataset
 from ._timeseries import timeseries_dataset_from_array
 from .backend import clear_session
 from .models.visualization import plot_model
@@ -21,7 +23,7 @@ from .training.streaming import PyDataset
 Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
-           "image_dataset_from_directory", "timeseries_dataset_from_array", "PyDataset",
+           "image_dataset_from_directory", "timeseries_dataset_from_array", "split_dataset", "PyDataset",
            "Sequence"]
 
 
