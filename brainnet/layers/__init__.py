@@ -19,6 +19,7 @@ from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, Spati
 from .embedding import Embedding
 from .feature_normalization import Normalization
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
+from .integer_lookup import IntegerLookup
 from .lambda_layer import Lambda
 from .lookup import StringLookup
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
@@ -89,4 +90,6 @@ __all__ = [
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",
+    # structured data: categories and numbers to indices and vectors
+    "IntegerLookup",
 ]

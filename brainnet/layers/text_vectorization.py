@@ -10,7 +10,8 @@ import torch
 
 from .. import _registry
 from .base import Layer, Shape
-from .lookup import OOV_TOKEN, Vocabulary, as_strings, check_lookup_args
+from ._vocabulary import OOV_TOKEN, Vocabulary, check_lookup_args
+from .lookup import as_strings
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 SPLIT = ("whitespace", "character")
