@@ -12,6 +12,7 @@ from .augmentation import (
     RandomZoom,
 )
 from .base import Layer
+from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
@@ -91,5 +92,5 @@ __all__ = [
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",
     # structured data: categories and numbers to indices and vectors
-    "IntegerLookup",
+    "IntegerLookup", "CategoryEncoding",
 ]
