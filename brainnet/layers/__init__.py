@@ -17,6 +17,7 @@ from .convolution import Conv1D, Conv2D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
+from .discretization import Discretization
 from .embedding import Embedding
 from .feature_normalization import Normalization
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
@@ -92,5 +93,5 @@ __all__ = [
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",
     # structured data: categories and numbers to indices and vectors
-    "IntegerLookup", "CategoryEncoding",
+    "IntegerLookup", "CategoryEncoding", "Discretization",
 ]
