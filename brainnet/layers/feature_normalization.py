@@ -289,6 +289,11 @@ class Normalization(Layer):
         std = self.variance.to(inputs.device, inputs.dtype).sqrt().clamp_min(EPSILON).reshape(shape)
         return mean + inputs * std if self.invert else (inputs - mean) / std
 
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        # Stated, so a functional graph never probes the layer: rebuilt by
+        # load_model, it has no statistics until the weights are loaded.
+        return tuple(input_shape)
+
     def get_config(self) -> dict[str, Any]:
         def listed(a: np.ndarray | None) -> Any:
             return None if a is None else a.tolist()
