@@ -7,7 +7,7 @@ decorator that lets files name your own classes.
     model.save("model.brainnet")
     model = brainnet.saving.load_model("model.brainnet")
 
-The file format is described in ``brainnet.models.saving``.
+The file format is described in ``brainnet.models._archive``.
 """
 
 from ._registry import register_keras_serializable, register_serializable
