@@ -1,6 +1,7 @@
 """Wrappers: layers that apply another layer in a new way (TimeDistributed).
 
-(``Bidirectional``, also a wrapper in Keras, lives with the recurrent layers.)
+(``Bidirectional``, also a wrapper in Keras, lives with the recurrent family, in
+``bidirectional.py``.)
 """
 
 from __future__ import annotations
