@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .losses import _as_tensors
+from ._loss_base import _as_tensors
 from .metrics import Metric, _weights, _whole
 
 Tensor = torch.Tensor

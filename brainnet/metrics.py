@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from . import losses as losses_module
-from .losses import _as_tensors, _tensor
+from ._loss_base import _as_tensors, _tensor
 
 Tensor = torch.Tensor
 

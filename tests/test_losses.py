@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet import losses
+from brainnet import _loss_base, losses
 
 F64 = torch.float64
 EPS = 1e-7
@@ -464,7 +464,7 @@ def test_losses_take_numpy_arrays_and_lists_and_return_a_scalar_tensor():
 
 def test_tensors_pass_through_without_conversion():
     y, p = t([[1.0, 0.0]]), t([[0.3, 0.2]])
-    assert losses._as_tensors(y, p)[0] is y and losses._as_tensors(y, p)[1] is p
+    assert _loss_base._as_tensors(y, p)[0] is y and _loss_base._as_tensors(y, p)[1] is p
 
 
 def test_a_loss_given_strings_says_what_it_expected():
