@@ -20,6 +20,7 @@ from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, Spati
 from .discretization import Discretization
 from .embedding import Embedding
 from .feature_normalization import Normalization
+from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .integer_lookup import IntegerLookup
 from .lambda_layer import Lambda
@@ -93,5 +94,5 @@ __all__ = [
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",
     # structured data: categories and numbers to indices and vectors
-    "IntegerLookup", "CategoryEncoding", "Discretization",
+    "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing",
 ]
