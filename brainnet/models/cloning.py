@@ -126,9 +126,11 @@ def _copier(clone_function: Callable | None, call_function: Callable | None, rec
 
 def _fresh_copy(layer: Layer) -> Layer:
     """A new, unbuilt layer of the same class and settings (Keras's default
-    ``clone_function``); a Lambda keeps its function, registered or not."""
+    ``clone_function``); a Lambda keeps its function (and mask and
+    arguments), registered or not."""
     if type(layer) is Lambda:
-        return Lambda(layer.function, output_shape=layer.output_shape, **Layer.get_config(layer))
+        return Lambda(layer.function, output_shape=layer.output_shape, mask=layer.mask, arguments=layer.arguments,
+                      **Layer.get_config(layer))
     _registry._check_config_covers_init(type(layer), "layer")
     try:
         return type(layer).from_config(layer.get_config())

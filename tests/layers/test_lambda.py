@@ -1,7 +1,9 @@
 """Lambda: y = f(x) against NumPy, in Sequential and functional models, the
 output shape found by running f (unknown sizes stay unknown) or given, the
 training flag, save/load of a registered function and the refusal of a
-lambda or an unregistered function at save time, errors."""
+lambda or an unregistered function at save time, Keras's ``arguments`` (passed
+at each call, saved) and ``mask`` (a function, the previous mask passed on, or
+a fixed tensor) reaching the LSTM after it, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 import brainnet
-from brainnet.layers import Dense, Input, Lambda
+from brainnet.layers import LSTM, Dense, Embedding, Input, Lambda
 from brainnet.models import Model, Sequential, load_model
 from brainnet.saving import register_serializable
 from brainnet.utils import set_random_seed
@@ -24,6 +26,21 @@ def scaled_square(x):
 @register_serializable(package="test_lambda")
 def difference(xs):
     return xs[0] - xs[1]
+
+
+@register_serializable(package="test_lambda")
+def scale_by(x, factor, shift=0.0):
+    return x * factor + shift
+
+
+@register_serializable(package="test_lambda")
+def nonzero_steps(x, previous_mask):
+    return (x != 0).any(dim=-1)  # (B, T): a step is real when some feature is not 0
+
+
+@register_serializable(package="test_lambda")
+def keep_previous(x, previous_mask):
+    return previous_mask
 
 
 def not_registered(x):
@@ -167,3 +184,127 @@ def test_a_config_naming_a_python_callable_is_refused_and_nothing_runs():
                                          r"brainnet's, not registered, and not in custom_objects \(files never "
                                          r"import code by name\)\. Fix: decorate"):
         Lambda.from_config({"name": "l", "trainable": True, "function": "os.system", "output_shape": None})
+
+
+# ------------------------------------------------------------------ Keras's arguments and mask
+def _padded(lengths, steps=5, features=2, seed=4) -> np.ndarray:
+    """Sequences of the given lengths, padded with zeros after them."""
+    x = np.random.default_rng(seed).normal(size=(len(lengths), steps, features)).astype("float32")
+    for n, length in enumerate(lengths):
+        x[n, length:] = 0.0
+    return x
+
+
+def _last_outputs(lstm, x, lengths) -> np.ndarray:
+    """The LSTM run on each sequence cut to its length, no mask: what a masked run must give."""
+    with torch.no_grad():
+        return np.concatenate([lstm(torch.from_numpy(x[n:n + 1, :length])).numpy()
+                               for n, length in enumerate(lengths)])
+
+
+def test_arguments_are_passed_to_the_function_at_each_call():
+    x = _x((3, 4))
+    layer = Lambda(scale_by, arguments={"factor": 3.0, "shift": -1.0})
+    for _ in range(2):
+        np.testing.assert_allclose(layer(torch.from_numpy(x)).numpy(), 3.0 * x - 1.0, rtol=1e-12)
+    assert layer.compute_output_shape((None, 4)) == (None, 4)
+    assert Lambda(lambda t, **kw: t * kw["k"], arguments={"k": 2})(torch.ones(1, 2)).tolist() == [[2.0, 2.0]]
+
+
+@pytest.mark.parametrize("api", ["sequential", "functional"])
+def test_a_mask_function_makes_the_lstm_after_it_skip_padding(api):
+    lengths = [5, 3, 1]
+    x = _padded(lengths)
+    set_random_seed(0)
+    if api == "sequential":
+        model = Sequential([Lambda(scale_by, arguments={"factor": 1.0}, mask=nonzero_steps, input_shape=(5, 2)),
+                            LSTM(4)])
+    else:
+        inputs = Input((5, 2))
+        model = Model(inputs, LSTM(4)(Lambda(scale_by, arguments={"factor": 1.0}, mask=nonzero_steps)(inputs)))
+    lstm = [layer for layer in model.layers if isinstance(layer, LSTM)][0]
+    got = model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, _last_outputs(lstm, x, lengths), rtol=1e-5, atol=1e-6)
+    unmasked = Sequential([Lambda(scale_by, arguments={"factor": 1.0}), lstm])
+    assert not np.allclose(unmasked.predict(x, verbose=0)[1:], got[1:], atol=1e-3)  # the mask is what did it
+
+
+def test_a_fixed_mask_tensor_is_the_output_mask_whatever_the_input():
+    lengths = [2, 2, 2]
+    x = _padded([5, 5, 5])
+    steps = np.array([[True, True, False, False, False]] * 3)
+    layer = Lambda(scale_by, arguments={"factor": 1.0}, mask=steps)
+    assert layer.compute_mask(torch.from_numpy(x), None).tolist() == steps.tolist()
+    set_random_seed(0)
+    model = Sequential([layer, LSTM(3)])
+    np.testing.assert_allclose(model.predict(x, verbose=0), _last_outputs(model.layers[1], x, lengths),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_the_previous_mask_passes_on_and_a_function_with_a_mask_parameter_gets_it():
+    tokens = np.array([[3, 5, 2, 0, 0], [7, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+    lengths = [3, 1, 5]
+    set_random_seed(1)
+    embed, lstm = Embedding(8, 2, mask_zero=True), LSTM(4)
+    model = Sequential([embed, Lambda(scale_by, arguments={"factor": 2.0}, mask=keep_previous), lstm])
+    doubled = (2.0 * embed(torch.from_numpy(tokens))).detach().numpy()
+    np.testing.assert_allclose(model.predict(tokens, verbose=0), _last_outputs(lstm, doubled, lengths),
+                               rtol=1e-5, atol=1e-6)
+
+    def masked_mean(x, mask=None):  # the shape probe runs it without a mask
+        if mask is None:
+            return x.mean(1)
+        return (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+    mean = Sequential([embed, Lambda(masked_mean)])
+    vectors = embed(torch.from_numpy(tokens)).detach().numpy()
+    want = np.stack([vectors[n, :length].mean(0) for n, length in enumerate(lengths)])
+    np.testing.assert_allclose(mean.predict(tokens, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_arguments_and_mask_are_saved_and_loaded(tmp_path):
+    lengths = [4, 2]
+    x = _padded(lengths, seed=6)
+    set_random_seed(0)
+    inputs = Input((5, 2))
+    h = Lambda(scale_by, arguments={"factor": 0.5, "shift": 0.0}, mask=nonzero_steps, name="scaled")(inputs)
+    model = Model(inputs, Dense(1)(LSTM(3)(h)))
+    before = model.predict(x, verbose=0)
+    model.save(tmp_path / "m.brainnet")
+    loaded = load_model(tmp_path / "m.brainnet")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), before, rtol=1e-6)
+    config = [layer for layer in loaded.layers if isinstance(layer, Lambda)][0].get_config()
+    assert config["arguments"] == {"factor": 0.5, "shift": 0.0} and config["mask"] == "test_lambda>nonzero_steps"
+    assert Lambda.from_config(config).get_config() == config
+    fixed = Lambda(scaled_square, mask=[[True, False]]).get_config()
+    assert fixed["mask"] == [[True, False]] and fixed["arguments"] == {}
+    again = Lambda.from_config(fixed)
+    assert again.get_config() == fixed and again.compute_mask(torch.zeros(1, 2, 1), None).dtype == torch.bool
+
+
+def test_arguments_and_mask_errors():
+    with pytest.raises(TypeError, match=r"Lambda: expected arguments to be a dict of keyword arguments for the "
+                                        r"function, got \[2\.0\]\. Fix: Lambda\(f, arguments=\{'factor': 2\.0\}\) "
+                                        r"calls f\(x, factor=2\.0\)\."):
+        Lambda(scale_by, arguments=[2.0])
+    with pytest.raises(ValueError, match=r"Lambda: expected arguments that the function takes \(x, factor, shift\), "
+                                         r"got \['scale'\]\. Fix: name them as the function's parameters"):
+        Lambda(scale_by, arguments={"scale": 2.0})
+    with pytest.raises(TypeError, match=r"Lambda: expected mask to be None, a function mask\(inputs, previous_mask\) "
+                                        r"or a tensor of booleans, got str 'steps'\. Fix: mask=lambda x, previous: "):
+        Lambda(scale_by, mask="steps")
+
+
+def test_save_refuses_an_unregistered_mask_function_and_arguments_that_are_not_json(tmp_path):
+    model = Sequential([Lambda(scaled_square, mask=lambda x, m: None, input_shape=(3,), name="f"), Dense(1)])
+    with pytest.raises(ValueError, match=r"save: expected Lambda 'f' to wrap a mask function registered by name "
+                                         r"\(files never store code\), got a lambda\. Fix: def my_mask\(x, "
+                                         r"previous_mask\): \.\.\. decorated with @brainnet\.saving\."
+                                         r"register_serializable\(\), then Lambda\(f, mask=my_mask\)"):
+        model.save(tmp_path / "m.brainnet")
+    tensor_argument = Sequential([Lambda(scale_by, arguments={"factor": torch.ones(3)}, input_shape=(3,), name="t")])
+    with pytest.raises(ValueError, match=r"save: expected Lambda 't' to have arguments of JSON values \(numbers, "
+                                         r"strings, booleans, None, lists and dicts of them\), got \{'factor': "
+                                         r"'Tensor'\}\. Fix: pass plain values, e\.g\. a tensor as t\.tolist\(\)"):
+        tensor_argument.save(tmp_path / "t.brainnet")
+    assert not (tmp_path / "m.brainnet").exists() and not (tmp_path / "t.brainnet").exists()

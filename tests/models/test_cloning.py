@@ -163,10 +163,13 @@ def test_subclassed_model_with_get_config_is_cloned_and_built():
 
 
 def test_a_lambda_layer_keeps_its_function():
-    model = Sequential([Dense(3, input_shape=(4,)), Lambda(lambda t: t * 2)])
+    model = Sequential([Dense(3, input_shape=(4,)), Lambda(lambda t, k: t * k, arguments={"k": 2.0},
+                                                           mask=lambda t, m: t > 0)])
     clone = clone_model(model)
     clone.set_weights(model.get_weights())
     np.testing.assert_array_equal(clone.predict(X), model.predict(X))
+    copied = clone.layers[1]
+    assert copied.arguments == {"k": 2.0} and copied.mask is model.layers[1].mask
 
 
 def test_errors():
