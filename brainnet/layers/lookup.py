@@ -14,6 +14,7 @@ import torch
 
 from ._vocabulary import OOV_TOKEN, Vocabulary, check_lookup_args
 from .base import Layer, Shape
+from .symbolic import is_symbolic, symbolic_call
 
 
 def as_strings(layer: str, inputs: Any) -> np.ndarray:
@@ -43,6 +44,15 @@ def as_strings(layer: str, inputs: Any) -> np.ndarray:
             )
     return flat.reshape(array.shape)
 
+
+
+def text_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
+    """What a text layer's call does before looking strings up: a symbolic
+    ``Input(dtype="string")`` records a graph node; anything else: ``None``
+    (look the strings up)."""
+    if is_symbolic(inputs):
+        return symbolic_call(layer, inputs, kwargs)
+    return None
 
 class StringLookup(Layer):
     """Maps strings to integer indices through a vocabulary (or back, ``invert=True``).
@@ -139,6 +149,9 @@ class StringLookup(Layer):
         return not self.invert
 
     def forward(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        done = text_call(self, inputs, kwargs)
+        if done is not None:
+            return done
         if self.invert:
             return self._invert(inputs)
         array = as_strings(f"StringLookup '{self.name}'", inputs)

@@ -22,13 +22,13 @@ class SymbolicTensor:
 
     Attributes:
         shape: shape with the batch axis first (``None`` = any size).
-        dtype: torch dtype the real tensor will have.
+        dtype: torch dtype the real tensor will have (``"string"``: texts).
         node: the ``Node`` that produces it (``None`` for an ``Input``).
         index: which output of that node it is.
         name: the Input's name, or the producing layer's name.
     """
 
-    def __init__(self, shape: Shape, dtype: torch.dtype, node: "Node | None" = None,
+    def __init__(self, shape: Shape, dtype: torch.dtype | str, node: "Node | None" = None,
                  index: int = 0, name: str = "") -> None:
         self.shape = tuple(shape)
         self.dtype = dtype
@@ -75,7 +75,9 @@ def Input(shape: tuple, batch_size: int | None = None, name: str | None = None,
         shape: shape of one sample, without the batch axis (``None`` = any size).
         batch_size: fixed batch size, or None (any).
         name: optional name (default ``input_layer``, ``input_layer_1``, ...).
-        dtype: ``"float32"`` for data, ``"int64"``/``"int32"`` for token indices.
+        dtype: ``"float32"`` for data, ``"int64"``/``"int32"`` for token indices,
+            ``"string"`` for texts (Keras's ``Input(shape=(1,), dtype="string")``),
+            which only a TextVectorization or StringLookup layer may read.
 
     Returns:
         A ``SymbolicTensor`` of shape ``(batch_size, *shape)``.
@@ -89,7 +91,8 @@ def Input(shape: tuple, batch_size: int | None = None, name: str | None = None,
             f"Input: expected shape to be a tuple of sizes (None for any), got {shape!r}. "
             "Fix: Input(shape=(28, 28, 1))."
         ) from None
-    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    # Texts have no torch dtype: a string Input keeps the name "string".
+    torch_dtype = dtype if dtype == "string" else getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if name is None:
         n = _INPUT_COUNT[0]
         _INPUT_COUNT[0] += 1
@@ -160,6 +163,12 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     and 3 in the other: an output axis that follows them is unknown), as
     Keras's symbolic pass would give.
     """
+    if not layer.takes_text() and any(is_symbolic(t) and t.dtype == "string" for t in flatten(inputs)):
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}): expected numbers, got a string Input. Fix: turn the "
+            "strings into numbers first, x = TextVectorization(...)(inputs) (adapt it on the texts), and call "
+            f"{type(layer).__name__} on x."
+        )
     shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else tuple(t.shape))
     layer.build_from_shape(shapes)
     own_shape_rule = type(layer).compute_output_shape is not Layer.compute_output_shape

@@ -11,7 +11,7 @@ import torch
 from .. import _registry
 from .base import Layer, Shape
 from ._vocabulary import OOV_TOKEN, Vocabulary, check_lookup_args
-from .lookup import as_strings
+from .lookup import as_strings, text_call
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 SPLIT = ("whitespace", "character")
@@ -137,10 +137,12 @@ class TextVectorization(Layer):
     ``(batch, depth)`` float32 (``depth``: ``vocabulary_size()``, or
     ``max_tokens`` with ``pad_to_max_tokens``).
 
-    ``fit``/``evaluate``/``predict`` take numbers only: vectorize the texts
-    first (``x = layer(texts)``), then fit a model that starts at the integers.
-    The vocabulary (and idf weights) are in ``get_config()``, so a saved model
-    holding the layer loads with the same mapping.
+    A model that starts with the layer (``Sequential([layer, Embedding(...),
+    ...])``, or ``layer(Input(shape=(1,), dtype="string"))``) fits, evaluates
+    and predicts on raw strings: the layer is applied once to the whole
+    array, the rest trains on its output. The vocabulary (and idf weights)
+    are in ``get_config()``, so a saved model holding the layer loads with
+    the same mapping.
 
     Raises:
         ValueError: a bad argument, a bad vocabulary, a call before the
@@ -238,6 +240,9 @@ class TextVectorization(Layer):
         return True
 
     def forward(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> torch.Tensor:
+        done = text_call(self, inputs, kwargs)
+        if done is not None:
+            return done
         tokens, single = self._tokens(inputs)
         if self.output_mode != "int":
             out = self.vocab.bags(tokens)

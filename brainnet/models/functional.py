@@ -21,10 +21,11 @@ from torch import nn
 from .. import _registry, activations
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from . import _fusion
+from ..training.text_inputs import VectorizedText
 from .model import Model
 
 
-_INPUT_DTYPES = {"float16", "bfloat16", "float32", "float64", "int32", "int64", "bool"}
+_INPUT_DTYPES = {"float16", "bfloat16", "float32", "float64", "int32", "int64", "bool", "string"}
 
 
 def _as_list(x: Any) -> list:
@@ -133,7 +134,33 @@ class Functional(Model):
         return dict(zip(self._output_keys, results)) if self._output_keys else results
 
     def input_dtypes(self, count: int) -> list[torch.dtype | None]:
-        return [None if t.dtype.is_floating_point else torch.int64 for t in self._inputs]
+        return [None if t.dtype == "string" or t.dtype.is_floating_point else torch.int64 for t in self._inputs]
+
+    def takes_text(self) -> bool:
+        """Whether an Input holds strings (``Input(shape=(1,), dtype="string")``)."""
+        return any(t.dtype == "string" for t in self._inputs)
+
+    def text_heads(self) -> list[Any]:
+        """Per Input, the TextVectorization or StringLookup that reads its strings
+        (None for a numeric Input): the one layer called on it, on it alone."""
+        if "_text_heads" in self.__dict__:  # the graph is fixed: found once (the trainer asks at every step)
+            return self.__dict__["_text_heads"]
+        heads = []
+        for t in self._inputs:
+            readers = [n for n in self._nodes if any(p is t for p in n.parents())]
+            if t.dtype != "string":
+                heads.append(None)
+            elif len(readers) == 1 and readers[0].inputs is t and not readers[0].kwargs:
+                heads.append(readers[0].layer)
+            else:
+                raise ValueError(
+                    f"Model '{self.name}': expected the string Input {t.name!r} to feed one TextVectorization or "
+                    f"StringLookup layer, alone, got it read by {len(readers)} layer call(s) "
+                    f"({', '.join(n.layer.name for n in readers) or 'none'}). Fix: one text layer per string Input, "
+                    "x = vectorize(text_input), and share its output x among the layers that need it."
+                )
+        self.__dict__["_text_heads"] = heads
+        return heads
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = [t.shape for t in self._outputs]
@@ -270,6 +297,9 @@ class Functional(Model):
         relu_after: dict[int, Any] = {}  # id(pool node) -> the ReLU it applies (see _fusion)
         for node in self._nodes:
             args = _map(node.inputs, lookup)
+            if isinstance(args, VectorizedText):  # a text layer's output, made once by fit (text_inputs)
+                values[id(node.outputs[0])] = args.tensor
+                continue
             kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
             in_masks = _map(node.inputs, lambda s: masks.get(id(s)) if is_symbolic(s) else None)
             if node.layer._call_takes_mask and any(m is not None for m in flatten(in_masks)):

@@ -10,6 +10,7 @@ from torch import nn
 from .. import _registry, activations
 from . import _fusion
 from ..layers.base import Layer, Shape
+from ..training.text_inputs import VectorizedText
 from .model import Model
 
 
@@ -119,7 +120,7 @@ class Sequential(Model):
             if self._input is not None and tuple(self._input.shape[1:]) == shape[1:]:
                 x = self._input
             else:
-                dtype = self.input_dtypes(1)[0]
+                dtype = "string" if self.takes_text() else self.input_dtypes(1)[0]
                 x = Input(shape=shape[1:], dtype=dtype if dtype is not None else "float32")
         outputs = outputs[:kept]
         for layer in self.layers[kept:]:
@@ -186,6 +187,9 @@ class Sequential(Model):
         last = len(stack) - 1
         relu_after = None  # the ReLU of a layer whose max-pooling runs first (see _fusion)
         for i, layer in enumerate(stack):
+            if i == 0 and isinstance(x, VectorizedText):  # the text layer's output, made once by fit (text_inputs)
+                x = x.tensor
+                continue
             kwargs = {"mask": mask} if mask is not None and layer._call_takes_mask else {}
             early_pool = i < last and mask is None and _fusion.pool_first(layer, stack[i + 1])
             y = layer(x, training=training, pre_activation=early_pool or (pre_activation and i == last), **kwargs)
@@ -203,6 +207,10 @@ class Sequential(Model):
 
     def takes_text(self) -> bool:
         return bool(self._stack) and self._stack[0].takes_text()
+
+    def text_heads(self) -> list[Layer]:
+        """The layer that turns the model's strings into numbers: the first."""
+        return [self._stack[0]]
 
     @property
     def output_activation_name(self) -> str | None:

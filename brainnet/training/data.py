@@ -91,10 +91,12 @@ def as_tensor(data: Any, what: str, dtype: torch.dtype | None = None) -> torch.T
             sample = _first_string(array)
             if sample is not None and what != "y" and not _is_number(sample):
                 raise ValueError(
-                    f"{what}: expected numbers, got text such as {sample[:40]!r}; fit and evaluate take arrays of "
-                    "numbers (predict takes texts too when a Sequential model starts with TextVectorization). Fix: vectorize the texts first, vectorize = brainnet.layers."
-                    "TextVectorization(max_tokens=20000, output_sequence_length=500); vectorize.adapt(texts); "
-                    f"{what} = vectorize(texts); then fit a model that starts with Embedding on those indices."
+                    f"{what}: expected numbers, got text such as {sample[:40]!r}, for a model that does not take "
+                    "strings (fit, evaluate and predict take texts when a Sequential model starts with "
+                    "TextVectorization or StringLookup, or an Input(shape=(1,), dtype='string') feeds one). Fix: "
+                    "put the text layer first, vectorize = brainnet.layers.TextVectorization(max_tokens=20000, "
+                    "output_sequence_length=500); vectorize.adapt(texts); model = Sequential([vectorize, "
+                    f"Embedding(20000, 16), ...]); or vectorize the texts yourself, {what} = vectorize(texts)."
                 )
             if sample is not None or array.dtype.kind in "US":
                 fix = "y = y.astype(int)" if what == "y" else f"{what} = {what}.astype('float32')"

@@ -41,7 +41,7 @@ from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer, check_model_input
 from . import data as data_module
-from . import streaming
+from . import streaming, text_inputs
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .graphs import CudaGraphStep
 from .outputs import make_heads
@@ -181,6 +181,9 @@ class Trainer:
 
     # ----------------------------------------------------------- set-up
     def _inputs(self, x: Any) -> list[torch.Tensor]:
+        texts = text_inputs.vectorized(self, x)  # a model that takes strings: its text layers, applied once
+        if texts is not None:
+            return texts
         expected = self.model.input_shape
         multi = isinstance(expected, list)
         names = [t.name for t in getattr(self.model, "inputs", [])] if multi and isinstance(x, dict) else []
@@ -364,6 +367,8 @@ class Trainer:
         return not seeded or hasattr(torch.cuda.CUDAGraph, "register_generator_state")
 
     def _model_input(self, xs: list[torch.Tensor]) -> Any:
+        if self.model.takes_text():  # its text layers hand on what text_inputs.vectorized made
+            xs = text_inputs.model_input(self.model, xs)
         return xs if isinstance(self.model.input_shape, list) else xs[0]
 
     def _forward_loss(
@@ -778,22 +783,7 @@ class Trainer:
             return streaming.predict(self, x, batch_size, steps)
         _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-        if self.model.takes_text() and isinstance(x, (list, tuple, np.ndarray)) \
-                and np.asarray(x, dtype=object).dtype.kind == "O" and _holds_text(x):
-            return self._predict_text(np.asarray(x, dtype=object), batch_size)
         return self._predict_tensors(self._inputs(x), batch_size)
-
-    @torch.no_grad()
-    def _predict_text(self, texts: np.ndarray, batch_size: int) -> np.ndarray:
-        """``predict`` of a Sequential model that starts with TextVectorization (or
-        StringLookup) on raw strings: its first layer turns each batch into numbers."""
-        self.model.to(self.device)
-        chunks = []
-        with inference_layers(self.model):
-            for start in range(0, len(texts), batch_size):
-                with self.autocast():
-                    chunks.append(self.model(texts[start:start + batch_size]))
-        return torch.cat(chunks).float().cpu().numpy()
 
     @torch.no_grad()
     def _predict_tensors(self, xs: list[torch.Tensor], batch_size: int) -> np.ndarray | list[np.ndarray]:
@@ -812,12 +802,6 @@ class Trainer:
         if getattr(self.model, "_output_keys", None):  # outputs given as a dict: predict gives one
             return self.model.keyed(outputs)
         return outputs if len(outputs) > 1 else outputs[0]
-
-
-def _holds_text(x: Any) -> bool:
-    """Whether ``x`` (a list or array) holds strings."""
-    flat = np.asarray(x, dtype=object).reshape(-1)
-    return flat.size > 0 and isinstance(flat[0], (str, bytes))
 
 
 def _listed(out: Any) -> list[Any]:

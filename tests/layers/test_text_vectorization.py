@@ -250,12 +250,12 @@ def test_in_a_model_saved_and_loaded_gives_the_same_outputs(tmp_path):
     np.testing.assert_allclose(load_model(tmp_path / "b.brainnet")(texts).detach().numpy(), out, rtol=1e-6)
 
 
-def test_fit_on_texts_shows_the_two_step_recipe():
-    vectorize = TextVectorization(vocabulary=["a"], output_sequence_length=2)
-    model = Sequential([vectorize, Embedding(3, 2), GlobalAveragePooling1D(), Dense(1, activation="sigmoid")])
+def test_fit_on_texts_without_a_text_layer_says_to_put_one_first():
+    model = Sequential([Embedding(3, 2), GlobalAveragePooling1D(), Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy")
-    with pytest.raises(ValueError, match=r"x: expected numbers, got text such as 'a b'.*Fix: vectorize the texts "
-                                         r"first.*vectorize.adapt\(texts\); x = vectorize\(texts\)"):
+    with pytest.raises(ValueError, match=r"x: expected numbers, got text such as 'a b', for a model that does not "
+                                         r"take strings.*Fix: put the text layer first.*vectorize.adapt\(texts\); "
+                                         r"model = Sequential\(\[vectorize, .*x = vectorize\(texts\)"):
         model.fit(np.array(["a b", "b"]), np.array([0, 1]), verbose=0)
     with pytest.raises(TypeError, match=r"Layer '.*' \(Dense\): expected numbers, got strings.*Fix: turn texts "
                                         r"into indices first with brainnet.layers.TextVectorization"):
