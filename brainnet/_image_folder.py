@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -40,16 +40,88 @@ class _Images(torch.utils.data.Dataset):
         image = resize(torch.from_numpy(pixels)[None], *self.size, self.interpolation, self.crop)[0]
         if self.label_mode is None:
             return image
-        label = int(self.labels[i])
-        if self.label_mode == "int":
-            return image, torch.tensor(label, dtype=torch.int32)
-        if self.label_mode == "binary":
-            return image, torch.tensor([label], dtype=torch.float32)
-        return image, torch.nn.functional.one_hot(torch.tensor(label), self.classes).float()
+        return image, label_tensor(int(self.labels[i]), self.label_mode, self.classes)
+
+
+def label_tensor(label: int, label_mode: str, classes: int) -> torch.Tensor:
+    """One sample's label as Keras's folder readers give it: ``"int"`` int32 ``()``,
+    ``"binary"`` float32 ``(1,)``, ``"categorical"`` float32 one-hot ``(classes,)``."""
+    if label_mode == "int":
+        return torch.tensor(label, dtype=torch.int32)
+    if label_mode == "binary":
+        return torch.tensor([label], dtype=torch.float32)
+    return torch.nn.functional.one_hot(torch.tensor(label), classes).float()
+
+
+def refuse(caller: str, argument: str, expected: str, value: Any, fix: str) -> None:
+    raise ValueError(f"{caller}: expected {argument} {expected}, got {value!r}. Fix: {fix}.")
 
 
 def _refuse(argument: str, expected: str, value: Any, fix: str) -> None:
-    raise ValueError(f"image_dataset_from_directory: expected {argument} {expected}, got {value!r}. Fix: {fix}.")
+    refuse("image_dataset_from_directory", argument, expected, value, fix)
+
+
+def check_split_args(caller: str, validation_split: Any, subset: Any, shuffle: bool, seed: Any) -> None:
+    """Keras's rules for ``validation_split``, ``subset`` and ``seed`` (shared by the folder readers)."""
+    if validation_split is not None and not 0 < validation_split < 1:
+        refuse(caller, "validation_split", "a fraction between 0 and 1", validation_split, "validation_split=0.2")
+    if bool(validation_split) != (subset is not None):
+        refuse(caller, "subset and validation_split", "together or not at all", (subset, validation_split),
+               "validation_split=0.2, subset='both' (or leave both out)")
+    if subset not in (None, "training", "validation", "both"):
+        refuse(caller, "subset", "'training', 'validation' or 'both'", subset, "subset='both'")
+    if validation_split and shuffle and seed is None:
+        refuse(caller, "seed", "a number with validation_split and shuffle (as Keras: both subsets are cut from one "
+               "shuffled list, which must be the same in both calls)", seed, "seed=1337")
+
+
+def index_directory(caller: str, root: Path, labels: Any, class_names: Any,
+                    files: Callable[[Path], list[str]]) -> tuple[list[str], list[int], list[str]]:
+    """(paths, integer labels, class names) of the files under ``root``: with
+    ``labels="inferred"`` one subfolder per class, classes in alphabetical order
+    (or that of ``class_names``), each class's ``files(folder)`` in sorted order;
+    otherwise ``files(root)`` with the given labels (None: all 0)."""
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if labels == "inferred":
+        if class_names is not None and sorted(class_names) != found:
+            refuse(caller, "class_names", f"the names of the subfolders {found}", list(class_names),
+                   "class_names=None (alphabetical order), or a list of exactly those names")
+        names = list(class_names) if class_names is not None else found
+        paths, ids = [], []
+        for index, name in enumerate(names):
+            listed = files(root / name)
+            paths += listed
+            ids += [index] * len(listed)
+        return paths, ids, names
+    if class_names is not None:
+        refuse(caller, "class_names=None", "unless labels='inferred'", class_names, "labels='inferred'")
+    paths = files(root)
+    ids = list(labels) if labels is not None else [0] * len(paths)
+    if labels is not None and len(ids) != len(paths):
+        refuse(caller, "labels", f"one per file ({len(paths)} found)", f"{len(ids)} labels",
+               "give one integer label per file, in sorted path order")
+    names = [str(i) for i in range(max(ids) + 1)] if labels is not None and ids else []
+    return paths, ids, names
+
+
+def shuffled_split(caller: str, paths: list[str], ids: list[int], shuffle: bool, seed: int | None,
+                   validation_split: float | None) -> tuple[list[str], np.ndarray, int | None, list[slice]]:
+    """Keras's order and split: the list shuffled once with ``np.random.RandomState(seed)``
+    (a random seed when None), then ``[training, validation]`` slices, the last
+    fraction for validation (one slice over all without a split)."""
+    order = np.arange(len(paths))
+    if shuffle:
+        seed = int(np.random.randint(1_000_000)) if seed is None else seed
+        np.random.RandomState(seed).shuffle(order)
+    paths = [paths[i] for i in order]
+    labels = np.asarray(ids, dtype=np.int64)[order]
+    if not validation_split:
+        return paths, labels, seed, [slice(None)]
+    n_val = int(validation_split * len(paths))  # the last fraction, as Keras
+    if n_val == 0 or n_val == len(paths):
+        refuse(caller, "validation_split", f"leaving files on both sides of {len(paths)}", validation_split,
+               "add files or change validation_split")
+    return paths, labels, seed, [slice(None, -n_val), slice(-n_val, None)]
 
 
 def image_dataset_from_directory(
@@ -125,38 +197,12 @@ def image_dataset_from_directory(
     if not isinstance(image_size, (tuple, list)) or len(image_size) != 2 \
             or not all(isinstance(s, int) and s > 0 for s in image_size):
         _refuse("image_size", "(height, width) in pixels", image_size, "image_size=(128, 128)")
-    if validation_split is not None and not 0 < validation_split < 1:
-        _refuse("validation_split", "a fraction between 0 and 1", validation_split, "validation_split=0.2")
-    if bool(validation_split) != (subset is not None):
-        _refuse("subset and validation_split", "together or not at all", (subset, validation_split),
-                "validation_split=0.2, subset='both' (or leave both out)")
-    if subset not in (None, "training", "validation", "both"):
-        _refuse("subset", "'training', 'validation' or 'both'", subset, "subset='both'")
-    if validation_split and shuffle and seed is None:
-        _refuse("seed", "a number with validation_split and shuffle (as Keras: both subsets are cut from one "
-                "shuffled list, which must be the same in both calls)", seed, "seed=1337")
+    check_split_args("image_dataset_from_directory", validation_split, subset, shuffle, seed)
 
-    found = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if labels == "inferred":
-        if class_names is not None and sorted(class_names) != found:
-            _refuse("class_names", f"the names of the subfolders {found}", list(class_names),
-                    "class_names=None (alphabetical order), or a list of exactly those names")
-        names = list(class_names) if class_names is not None else found
-        paths, ids = [], []
-        for index, name in enumerate(names):
-            files = sorted(str(p) for p in (root / name).rglob("*") if p.suffix.lower() in _FORMATS)
-            paths += files
-            ids += [index] * len(files)
-    else:
-        if class_names is not None:
-            _refuse("class_names=None", "unless labels='inferred'", class_names, "labels='inferred'")
-        names = []
-        paths = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in _FORMATS)
-        ids = list(labels) if labels is not None else [0] * len(paths)
-        if labels is not None and len(ids) != len(paths):
-            _refuse("labels", f"one per picture ({len(paths)} found)", f"{len(ids)} labels",
-                    "give one integer label per file, in sorted path order")
-        names = [str(i) for i in range(max(ids) + 1)] if labels is not None and ids else []
+    def pictures(folder: Path) -> list[str]:
+        return sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in _FORMATS)
+
+    paths, ids, names = index_directory("image_dataset_from_directory", root, labels, class_names, pictures)
     if labels is None or label_mode is None:
         label_mode = None
     if label_mode == "binary" and len(names) != 2:
@@ -165,12 +211,8 @@ def image_dataset_from_directory(
         _refuse("pictures (.bmp, .gif, .jpeg, .jpg, .png)", f"in {root}", "none",
                 "put the pictures in one subfolder per class, e.g. data/cats/1.png")
 
-    order = np.arange(len(paths))
-    if shuffle:  # Keras: the file list shuffled once with the seed
-        seed = int(np.random.randint(1_000_000)) if seed is None else seed
-        np.random.RandomState(seed).shuffle(order)
-    paths = [paths[i] for i in order]
-    label_array = np.asarray(ids, dtype=np.int64)[order]
+    paths, label_array, seed, parts = shuffled_split("image_dataset_from_directory", paths, ids, shuffle, seed,
+                                                     validation_split)
 
     def loader(part: slice, shuffled: bool) -> torch.utils.data.DataLoader:
         images = _Images(paths[part], label_array[part], label_mode, len(names), _CHANNELS[color_mode][0],
@@ -181,10 +223,6 @@ def image_dataset_from_directory(
         return made
 
     if not validation_split:
-        return loader(slice(None), shuffle)
-    n_val = int(validation_split * len(paths))  # the last fraction, as Keras
-    if n_val == 0 or n_val == len(paths):
-        _refuse("validation_split", f"leaving pictures on both sides of {len(paths)}", validation_split,
-                "add pictures or change validation_split")
-    train, val = loader(slice(None, -n_val), shuffle), loader(slice(-n_val, None), False)
+        return loader(parts[0], shuffle)
+    train, val = loader(parts[0], shuffle), loader(parts[1], False)
     return {"training": train, "validation": val, "both": [train, val]}[subset]

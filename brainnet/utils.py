@@ -1,6 +1,7 @@
 """Utilities with Keras's names: ``to_categorical``, ``pad_sequences``, ``set_random_seed``,
 ``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
 ``image_dataset_from_directory`` (in ``brainnet._image_folder``),
+``text_dataset_from_directory`` (in ``brainnet._text_folder``),
 ``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
 ``brainnet._split``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
 ``brainnet.training.streaming``)."""
@@ -15,6 +16,7 @@ import torch
 
 from ._image_folder import image_dataset_from_directory
 from ._split import split_dataset
+from ._text_folder import text_dataset_from_directory
 from ._timeseries import timeseries_dataset_from_array
 from .backend import clear_session
 from .models.visualization import plot_model
@@ -23,7 +25,7 @@ from .training.streaming import PyDataset
 Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
-           "image_dataset_from_directory", "timeseries_dataset_from_array", "split_dataset", "PyDataset",
+           "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array", "split_dataset", "PyDataset",
            "Sequence"]
 
 

@@ -7,7 +7,7 @@ TextVectorization share.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -53,6 +53,31 @@ def text_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     if is_symbolic(inputs):
         return symbolic_call(layer, inputs, kwargs)
     return None
+
+
+def string_batches(layer: str, data: Any) -> Iterator[np.ndarray]:
+    """``adapt``'s data as arrays of str: the data itself (a str, a list or an
+    array of strings), or each batch of an iterable of them (a DataLoader or a
+    generator of text batches, as Keras adapts on a dataset of texts).
+
+    Raises:
+        ValueError: batches of (texts, labels).
+    """
+    if isinstance(data, (str, bytes, list, tuple, np.ndarray, torch.Tensor)) or not isinstance(data, Iterable):
+        yield as_strings(layer, data)
+        return
+    for batch in data:
+        if isinstance(batch, (list, tuple)) and 2 <= len(batch) <= 3 and not isinstance(batch[0], (str, bytes)) \
+                and any(_numbers(b) for b in batch[1:]):
+            raise ValueError(
+                f"{layer}: expected batches of texts to adapt on, got batches of {len(batch)} parts (texts, labels). "
+                "Fix: adapt on the texts alone, layer.adapt(texts for texts, labels in loader)."
+            )
+        yield as_strings(layer, batch)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (isinstance(value, np.ndarray) and value.dtype.kind not in "USO")
 
 class StringLookup(Layer):
     """Maps strings to integer indices through a vocabulary (or back, ``invert=True``).
@@ -127,11 +152,14 @@ class StringLookup(Layer):
             self.vocab.set([], idf_weights)  # refused with the right message
 
     def adapt(self, data: Any) -> None:
-        """Learn the vocabulary from ``data`` (strings, any shape): every string
-        is a token; for TF-IDF each row (sample) is a document."""
-        array = as_strings(f"StringLookup '{self.name}'", data)
-        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
-        self.vocab.adapt(list(row) for row in rows.tolist())
+        """Learn the vocabulary from ``data`` (strings, any shape; or an iterable
+        of such batches, e.g. a DataLoader of texts): every string is a token;
+        for TF-IDF each row (sample) is a document."""
+        def rows() -> Iterator[list[str]]:
+            for array in string_batches(f"StringLookup '{self.name}'", data):
+                yield from (array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)).tolist()
+
+        self.vocab.adapt(rows())
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
         """The tokens in index order (with the mask and OOV tokens first by default)."""

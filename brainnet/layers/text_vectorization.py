@@ -11,7 +11,7 @@ import torch
 from .. import _registry
 from .base import Layer, Shape
 from ._vocabulary import OOV_TOKEN, Vocabulary, check_lookup_args
-from .lookup import as_strings, text_call
+from .lookup import as_strings, string_batches, text_call
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 SPLIT = ("whitespace", "character")
@@ -219,9 +219,12 @@ class TextVectorization(Layer):
     def adapt(self, data: Any) -> None:
         """Learn the vocabulary (and, for TF-IDF, the idf weights) from texts:
         a list or array of strings, one document each (``fortunes.load_fortunes()``
-        gives such a list)."""
-        tokens, _ = self._tokens(data)
-        self.vocab.adapt(tokens)
+        gives such a list), or an iterable of such batches, as Keras adapts on a
+        dataset of texts (a DataLoader of texts; for one of (texts, labels):
+        ``adapt(texts for texts, labels in loader)``). Batches give the
+        vocabulary of their concatenation."""
+        layer = f"TextVectorization '{self.name}'"
+        self.vocab.adapt(tokens for batch in string_batches(layer, data) for tokens in self._tokens(batch)[0])
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
         """The tokens in index order (padding "" and "[UNK]" first by default)."""
