@@ -25,7 +25,8 @@ from .training.streaming import PyDataset
 Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
-           "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array", "split_dataset", "PyDataset",
+           "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
+           "split_dataset", "PyDataset",
            "Sequence"]
 
 

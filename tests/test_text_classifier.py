@@ -1,5 +1,5 @@
-"""examples/text_classifier.py, run as a user runs it: TextVectorization on real
-fortunes, an Embedding model on the indices, then one model on raw strings."""
+"""examples/text_classifier.py, run as a user runs it: one model that starts with
+TextVectorization, fitted, evaluated and asked to predict on raw fortunes."""
 
 from __future__ import annotations
 
