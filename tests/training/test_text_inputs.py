@@ -12,7 +12,7 @@ import torch
 from brainnet.datasets import fortunes
 from brainnet.layers import (Dense, Embedding, GlobalAveragePooling1D, Input, Layer, StringLookup,
                              TextVectorization)
-from brainnet.models import Model, Sequential, load_model
+from brainnet.models import Model, Sequential, clone_model, load_model
 from brainnet.training import text_inputs
 from brainnet.utils import set_random_seed
 
@@ -110,6 +110,21 @@ def test_a_functional_string_input_trains_saves_and_loads(corpus, tmp_path):
     flat = Model(scalar, model.layers[-1](model.layers[-2](model.layers[-3](vectorize(scalar)))))
     np.testing.assert_allclose(flat.predict(texts[:10], verbose=0), before, atol=1e-6)
     np.testing.assert_allclose(flat.predict(texts[:10, None], verbose=0), before, atol=1e-6)
+
+
+def test_text_models_have_string_inputs_and_clone(corpus):
+    texts, _ = corpus
+    vectorize = TextVectorization(max_tokens=100, output_sequence_length=5)
+    vectorize.adapt(texts)
+    sequential = Sequential([vectorize] + _tail(100))
+    sequential.build((None,))
+    assert sequential.inputs[0].dtype == "string" and sequential.inputs[0].shape == (None,)
+    inputs = Input(shape=(1,), dtype="string")
+    model = Model(inputs, sequential.layers[-1](sequential.layers[-2](sequential.layers[-3](vectorize(inputs)))))
+    copy = clone_model(model)
+    copy.set_weights(model.get_weights())
+    assert copy.inputs[0].dtype == "string"
+    np.testing.assert_allclose(copy.predict(texts[:5], verbose=0), model.predict(texts[:5], verbose=0), atol=1e-6)
 
 
 def test_a_string_input_beside_a_numeric_one(corpus):
