@@ -265,6 +265,9 @@ class Trainer:
     def _output_shapes(self, xs: list[torch.Tensor]) -> list[tuple]:
         """The shape of each model output (batch axis first) for inputs ``xs``."""
         in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+        if self.model.takes_text():  # xs hold the text layers' outputs (text_inputs): the model's own input shapes
+            shapes = self.model.input_shape
+            in_shapes = list(shapes) if isinstance(shapes, list) else [shapes]
         out_shapes = self.model.compute_output_shape(in_shapes if len(xs) > 1 else in_shapes[0])
         return out_shapes if isinstance(out_shapes, list) else [out_shapes]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from brainnet.datasets import fortunes
-from brainnet.layers import (Dense, Embedding, GlobalAveragePooling1D, Input, Layer, StringLookup,
+from brainnet.layers import (Dense, Embedding, GlobalAveragePooling1D, Hashing, Input, Layer, StringLookup,
                              TextVectorization)
 from brainnet.models import Model, Sequential, clone_model, load_model
 from brainnet.training import text_inputs
@@ -143,6 +143,32 @@ def test_a_string_input_beside_a_numeric_one(corpus):
         + model.layers[-1].bias.detach().numpy()
     np.testing.assert_allclose(model.predict([texts, lengths], verbose=0), 1 / (1 + np.exp(-expected)), atol=1e-5)
 
+
+
+def test_a_hashing_head_whose_output_rank_differs_from_its_input(corpus):
+    """Hashing(one_hot) first: (N,) or (N, 1) texts become (N, 16), so the labels are checked
+    against the model's output for its string input, not for an input of shape (N, 16)."""
+    texts, labels = corpus
+    first_words = np.array([t.split()[0] if t.split() else "" for t in texts], dtype=object)
+    bins = Hashing(16, output_mode="one_hot")(first_words[:, None]).numpy()  # the same bins: no salt
+    assert bins.shape == (len(texts), 16)
+    set_random_seed(2)
+    inputs = Input(shape=(1,), dtype="string")
+    model = Model(inputs, Dense(1, activation="sigmoid")(Hashing(16, output_mode="one_hot")(inputs)))
+    model.compile("adam", "binary_crossentropy", device="cpu")
+    got = model.fit(first_words, labels, epochs=2, batch_size=64, verbose=0)
+    set_random_seed(2)
+    plain = Sequential([Input((16,)), Dense(1, activation="sigmoid")])
+    plain.compile("adam", "binary_crossentropy", device="cpu")
+    expected = plain.fit(bins, labels, epochs=2, batch_size=64, verbose=0)
+    np.testing.assert_allclose(got.history["loss"], expected.history["loss"], atol=1e-6)
+    np.testing.assert_allclose(model.predict(first_words[:10], verbose=0), plain.predict(bins[:10], verbose=0),
+                               atol=1e-6)
+    set_random_seed(2)  # the same as a Sequential model on (N,) texts
+    sequential = Sequential([Hashing(16, output_mode="one_hot"), Dense(1, activation="sigmoid")])
+    sequential.compile("adam", "binary_crossentropy", device="cpu")
+    got = sequential.fit(first_words, labels, epochs=2, batch_size=64, verbose=0)
+    np.testing.assert_allclose(got.history["loss"], expected.history["loss"], atol=1e-6)
 
 def test_apply_head_pads_chunks_to_the_longest_text(monkeypatch, corpus):
     texts, _ = corpus
