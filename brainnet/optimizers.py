@@ -30,318 +30,29 @@ Keras 3's rules exactly, ε included: Adagrad and Adamax run the rules of
 ``torch.optim.NAdam`` with ``momentum_decay=1``, which makes PyTorch's
 momentum schedule μ_t = β₁(1 − ½·0.96^(t·ψ)) Keras's (PyTorch's default
 ψ = 0.004 would make μ_t nearly constant at β₁/2).
+
+Where the code lives: ``_optimizer_base.py`` (``Optimizer``: build, the
+update step, ``apply``, and the memory-layout helpers of the fused update),
+this file (the optimizer classes and ``get``).
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import sys
-import warnings
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
-from . import constraints as constraints_module
 from . import schedules
 from ._optim_rules import KerasAdagrad, KerasAdamax
+from ._optimizer_base import Optimizer, state_in_weight_layout
 from .schedules import LearningRateSchedule
+
 
 # `from brainnet.optimizers.schedules import CosineDecay` works as in Keras,
 # though optimizers is one module and the schedules live in brainnet/schedules.py.
 sys.modules[__name__ + ".schedules"] = schedules
-
-
-class Optimizer:
-    """Base class: hyperparameters now, a ``torch.optim`` optimizer at build."""
-
-    torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
-
-    def __init__(self, learning_rate: float | LearningRateSchedule, name: str, lr: float | None = None) -> None:
-        if lr is not None:
-            # Point the warning at the user's line, however deep the __init__ chain.
-            depth = sum(1 for c in type(self).__mro__ if issubclass(c, Optimizer) and "__init__" in vars(c))
-            warnings.warn(
-                f"{type(self).__name__}(lr=...) is the old Keras spelling; use "
-                f"{type(self).__name__}(learning_rate={lr}).",
-                DeprecationWarning,
-                stacklevel=depth + 1,
-            )
-            learning_rate = lr
-        self.schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
-        if self.schedule is not None:
-            learning_rate = self.schedule(0)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate < 0:
-            raise ValueError(
-                f"{type(self).__name__}: expected learning_rate to be a number ≥ 0, got "
-                f"{learning_rate!r}. Fix: {type(self).__name__}(learning_rate=0.001), or a schedule "
-                f"from brainnet.optimizers.schedules."
-            )
-        self._learning_rate = float(learning_rate)
-        self.name = name
-        self.torch_optimizer: torch.optim.Optimizer | None = None
-        self.iterations = 0  # steps taken (Keras's optimizer.iterations)
-        self.decoupled_decay: float | None = None  # Keras 3's weight_decay (SGD, RMSprop, Adam)
-        self.constraints: list[Any] = []  # (weight, constraint, Keras order) projected after each update
-
-    def torch_kwargs(self) -> dict[str, Any]:
-        """Arguments of the ``torch.optim`` class, translated from Keras's."""
-        raise NotImplementedError
-
-    def build(self, params: Iterable[torch.nn.Parameter], graph_safe: bool = False,
-              constraints: Iterable[Any] = ()) -> torch.optim.Optimizer:
-        """Create the ``torch.optim`` optimizer for ``params``; ``constraints``
-        (``brainnet.constraints.of_model``) are applied after each update.
-
-        The update is PyTorch's fused kernel where the class has one (SGD,
-        Adam, AdamW) and the weights are all on the CPU or all on CUDA: one
-        kernel for every weight instead of a chain of ``torch._foreach``
-        operations. On the CPU an Adam step measured 3.9 × faster for the
-        LSTM workload's weights and 5.0 × for the Transformer's, an SGD step
-        1.8 × for the seed CNN's (``benchmarks/optimizer_step.py``); the
-        results agree with the unfused update to float32 rounding. PyTorch
-        versions without a fused CPU kernel (before 2.4) refuse ``fused=True``
-        for CPU weights when the optimizer is made; the update then runs
-        unfused. ``graph_safe=True`` (the CUDA-graph step) also keeps the
-        learning rate in a device tensor, so that a replayed graph reads the
-        current rate.
-        """
-        params = [p for p in params if p.requires_grad]
-        self.constraints = [c for c in constraints if any(c[0] is p for p in params)]
-        kwargs = self.torch_kwargs()
-        if self.can_fuse(params):
-            kwargs["fused"] = True  # one kernel for the whole update
-        lr: float | torch.Tensor = self._learning_rate
-        if graph_safe and kwargs.get("fused"):
-            lr = torch.tensor(self._learning_rate, dtype=torch.float32, device=params[0].device)
-            if "capturable" in inspect.signature(self.torch_class).parameters:
-                kwargs["capturable"] = True  # its step counter stays on the device too
-        try:
-            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
-        except RuntimeError:
-            if not kwargs.get("fused") or params[0].device.type != "cpu":
-                raise
-            del kwargs["fused"]  # this PyTorch fuses on accelerators only
-            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
-        if kwargs.get("capturable"):  # the eager warm-up steps before capture are meant: no warning for them
-            self.torch_optimizer._warned_capturable_if_run_uncaptured = True
-        return self.torch_optimizer
-
-    @property
-    def has_fused_update(self) -> bool:
-        """Whether PyTorch has a fused update for this class (SGD, Adam, AdamW)."""
-        return "fused" in inspect.signature(self.torch_class).parameters
-
-    def can_fuse(self, params: list[torch.nn.Parameter]) -> bool:
-        """Whether the fused update applies to these weights: floating point,
-        and all on the CPU or all on CUDA (one device type per fused call)."""
-        if not (self.has_fused_update and params) or not all(p.is_floating_point() for p in params):
-            return False
-        return len({p.device.type for p in params}) == 1 and params[0].device.type in ("cpu", "cuda")
-
-    @property
-    def graph_safe(self) -> bool:
-        """Built with the rate in a device tensor (see ``build``)."""
-        return self.torch_optimizer is not None and all(
-            torch.is_tensor(g["lr"]) for g in self.torch_optimizer.param_groups
-        )
-
-    @property
-    def built(self) -> bool:
-        return self.torch_optimizer is not None
-
-    @property
-    def learning_rate(self) -> float:
-        """The rate of the next update (with a schedule: ``schedule(iterations)``)."""
-        return self.schedule(self.iterations) if self.schedule is not None else self._learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        if self.schedule is not None:
-            raise TypeError(
-                f"{type(self).__name__}.learning_rate: expected a constant learning rate to set, got an "
-                f"optimizer driven by {self.schedule!r}, which sets it every step. Fix: build the optimizer "
-                "with learning_rate=<number>, or change the schedule."
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(
-                f"{type(self).__name__}.learning_rate: expected a number ≥ 0, got {value!r}. "
-                "Fix: optimizer.learning_rate = 0.001."
-            )
-        self._set_lr(float(value))
-
-    def _set_lr(self, value: float) -> None:
-        self._learning_rate = value
-        if self.torch_optimizer is not None:
-            for group in self.torch_optimizer.param_groups:
-                if torch.is_tensor(group["lr"]):
-                    group["lr"].fill_(value)  # in place: a captured CUDA graph reads it
-                else:
-                    group["lr"] = value
-
-    def step(self) -> None:
-        """One update; with a schedule, at the rate ``schedule(iterations)``."""
-        assert self.torch_optimizer is not None, "build() the optimizer first"
-        self.set_step_rate()
-        self.apply_update()
-        self.iterations += 1
-
-    def set_step_rate(self) -> None:
-        """With a schedule, set the rate of the coming update (``schedule(iterations)``)."""
-        if self.schedule is not None:
-            self._set_lr(self.schedule(self.iterations))
-
-    def apply_update(self) -> None:
-        """The update itself (decoupled weight decay, the ``torch.optim`` step,
-        then the weight constraints, as Keras 3's ``apply``): device work only,
-        so that it can be captured in a CUDA graph."""
-        if self.decoupled_decay:
-            with torch.no_grad():  # θ ← θ − η·λ·θ, then the update (Keras 3)
-                for group in self.torch_optimizer.param_groups:
-                    params = [p for p in group["params"] if p.grad is not None]
-                    if params:
-                        lr = group["lr"]
-                        factor = 1.0 - lr * self.decoupled_decay
-                        torch._foreach_mul_(params, factor)
-        if self.torch_optimizer.defaults.get("fused"):
-            _gradients_in_weight_layout(self.torch_optimizer.param_groups)
-        self.torch_optimizer.step()
-        if self.constraints:  # none: no work
-            constraints_module.apply(self.constraints)
-
-    def zero_grad(self) -> None:
-        assert self.torch_optimizer is not None, "build() the optimizer first"
-        self.torch_optimizer.zero_grad(set_to_none=True)
-
-    def apply(self, grads: Iterable[torch.Tensor | None],
-              trainable_variables: Iterable[torch.nn.Parameter] | None = None) -> None:
-        """One update of ``trainable_variables`` with ``grads`` (one per weight,
-        in order), as Keras 3's ``optimizer.apply``, for a custom ``train_step``.
-        The first call builds the optimizer for those weights (a GAN gives each
-        network its own optimizer); later calls take the same weights or some
-        of them. Weights of the optimizer left out of the call are not
-        updated; a gradient of None leaves its weight as it is.
-
-        Raises:
-            ValueError: grads and weights of different lengths, no weights on
-                the first call, or weights the optimizer was not built for.
-        """
-        grads = list(grads)
-        if trainable_variables is None:
-            if self.torch_optimizer is None:
-                raise ValueError(
-                    f"{type(self).__name__}.apply: expected the weights with the first gradients, got "
-                    "trainable_variables=None on an optimizer not built yet. Fix: "
-                    "optimizer.apply(grads, model.trainable_weights)."
-                )
-            weights = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
-        else:
-            weights = list(trainable_variables)
-        if len(grads) != len(weights):
-            raise ValueError(
-                f"{type(self).__name__}.apply: expected one gradient per weight, got {len(grads)} gradients for "
-                f"{len(weights)} weights. Fix: grads = [v.grad for v in weights]; optimizer.apply(grads, weights)."
-            )
-        if self.torch_optimizer is None:
-            self.build(weights)
-        own = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
-        known = {id(p) for p in own}
-        if any(id(w) not in known for w in weights):
-            raise ValueError(
-                f"{type(self).__name__}.apply: expected the weights this optimizer was built for ({len(own)} "
-                "weights), got others. Fix: give each set of weights its own optimizer (in a GAN, d_optimizer "
-                "for the discriminator and g_optimizer for the generator)."
-            )
-        given = {id(w) for w in weights}
-        left_out = [(p, p.grad) for p in own if id(p) not in given and p.grad is not None]
-        for p, _ in left_out:  # not asked for: torch.optim would step them too
-            p.grad = None
-        with torch.no_grad():
-            for w, g in zip(weights, grads):
-                if g is not w.grad:
-                    w.grad = None if g is None else g.detach()
-        try:
-            self.step()
-        finally:
-            for p, g in left_out:
-                p.grad = g
-
-    def apply_gradients(self, grads_and_vars: Iterable[tuple[torch.Tensor | None, torch.nn.Parameter]]) -> None:
-        """``apply`` from ``(gradient, weight)`` pairs, as Keras's ``apply_gradients(zip(grads, weights))``."""
-        pairs = list(grads_and_vars)
-        self.apply([g for g, _ in pairs], [w for _, w in pairs])
-
-    def _set_decay(self, weight_decay: float | None) -> None:
-        if weight_decay is not None and (
-            isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0
-        ):
-            raise ValueError(
-                f"{type(self).__name__}: expected weight_decay to be a number ≥ 0 or None, got "
-                f"{weight_decay!r}. Fix: {type(self).__name__}(weight_decay=1e-4)."
-            )
-        self.decoupled_decay = None if weight_decay is None else float(weight_decay)
-
-    def get_config(self) -> dict[str, Any]:
-        if self.schedule is not None:
-            rate: Any = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}
-        else:
-            rate = self._learning_rate
-        config = {"name": self.name, "learning_rate": rate}
-        if self.decoupled_decay is not None:
-            config["weight_decay"] = self.decoupled_decay
-        return config
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
-
-
-def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Same shape and the same strides on every axis longer than 1 (the
-    stride of a length-1 axis never moves through memory)."""
-    return a.shape == b.shape and all(
-        n == 1 or sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride()))
-
-
-def _in_layout_of(weight: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """A copy of ``t`` (the weight's shape, its own dtype and device) laid out
-    in memory as ``weight`` is."""
-    return torch.empty_strided(weight.shape, weight.stride(), dtype=t.dtype, device=t.device).copy_(t)
-
-
-def _gradients_in_weight_layout(param_groups: list[dict[str, Any]]) -> None:
-    """Copy every gradient whose memory layout differs from its weight's into
-    the weight's layout.
-
-    PyTorch's fused update walks a weight and its gradient in memory order
-    together, so a gradient with other strides than its weight (a contiguous
-    gradient set by hand on a channels-last ``Conv2D`` kernel) would be added
-    to the wrong entries: measured with torch 2.13's fused CPU SGD and Adam,
-    tested in ``tests/test_optimizers.py``. Autograd's own gradients already
-    take their weight's layout, so in training this only compares strides.
-    Skipped while a CUDA graph is being captured (nothing may be allocated
-    then, and the captured step's gradients come from autograd)."""
-    if torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
-        return
-    for group in param_groups:
-        for p in group["params"]:
-            g = p.grad
-            if g is not None and g.stride() != p.stride() and not _same_layout(g, p):
-                p.grad = _in_layout_of(p, g)
-
-
-def state_in_weight_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Put every per-weight state tensor (momentum, Adam's moments) in its
-    weight's memory layout, as the update itself creates them. A loaded state
-    comes back contiguous, and the fused update would read a contiguous
-    moment of a channels-last kernel in the wrong order (see
-    ``_gradients_in_weight_layout``): a resumed run then drifted from the
-    uninterrupted one (``tests/training/test_resume.py``)."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            for name, value in optimizer.state.get(p, {}).items():
-                if torch.is_tensor(value) and value.shape == p.shape and not _same_layout(value, p):
-                    optimizer.state[p][name] = _in_layout_of(p, value)
 
 
 class SGD(Optimizer):
@@ -574,6 +285,9 @@ class Nadam(Optimizer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adamax", "Nadam", "get", "schedules",
+           "LearningRateSchedule", "state_in_weight_layout"]
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
             "adamax": Adamax, "nadam": Nadam}
