@@ -23,7 +23,24 @@ from .schedules import LearningRateSchedule
 
 
 class Optimizer:
-    """Base class: hyperparameters now, a ``torch.optim`` optimizer at build."""
+    """Base class: hyperparameters now, a ``torch.optim`` optimizer at build.
+
+    Every optimizer takes Keras 3's gradient clipping, applied to the
+    gradients before each update (after the all-reduce of data-parallel
+    training), at most one of:
+
+    * ``clipnorm=c``: each weight's gradient on its own, g ← g·c / max(‖g‖₂, c);
+    * ``global_clipnorm=c``: all gradients together, g ← g·c / max(N, c) with
+      N = √(Σ_w ‖g_w‖₂²) (a NaN or infinite N makes every gradient NaN, as in Keras);
+    * ``clipvalue=v``: each entry, g ← min(max(g, −v), v).
+
+    None (the default) or 0 leaves the gradients as they are.
+
+    Example (an LSTM's exploding gradients held to a global norm of 1):
+        >>> from brainnet.optimizers import Adam
+        >>> Adam(learning_rate=1e-3, global_clipnorm=1.0).get_config()["global_clipnorm"]
+        1.0
+    """
 
     torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
 
@@ -53,6 +70,9 @@ class Optimizer:
         self.iterations = 0  # steps taken (Keras's optimizer.iterations)
         self.decoupled_decay: float | None = None  # Keras 3's weight_decay (SGD, RMSprop, Adam)
         self.constraints: list[Any] = []  # (weight, constraint, Keras order) projected after each update
+        self.clipnorm: float | None = None  # Keras 3's gradient clipping (see the class docstring)
+        self.clipvalue: float | None = None
+        self.global_clipnorm: float | None = None
 
     def torch_kwargs(self) -> dict[str, Any]:
         """Arguments of the ``torch.optim`` class, translated from Keras's."""
@@ -162,9 +182,12 @@ class Optimizer:
             self._set_lr(self.schedule(self.iterations))
 
     def apply_update(self) -> None:
-        """The update itself (decoupled weight decay, the ``torch.optim`` step,
-        then the weight constraints, as Keras 3's ``apply``): device work only,
-        so that it can be captured in a CUDA graph."""
+        """The update itself (gradient clipping, decoupled weight decay, the
+        ``torch.optim`` step, then the weight constraints, as Keras 3's
+        ``apply``): device work only, so that it can be captured in a CUDA graph."""
+        if self.clipnorm or self.global_clipnorm or self.clipvalue:  # none: no work
+            grads = [p.grad for g in self.torch_optimizer.param_groups for p in g["params"] if p.grad is not None]
+            clip_gradients(grads, self.clipnorm, self.global_clipnorm, self.clipvalue)
         if self.decoupled_decay:
             with torch.no_grad():  # θ ← θ − η·λ·θ, then the update (Keras 3)
                 for group in self.torch_optimizer.param_groups:
@@ -241,6 +264,26 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [w for _, w in pairs])
 
+    def _set_clipping(self, clipnorm: float | None, clipvalue: float | None,
+                      global_clipnorm: float | None) -> None:
+        name = type(self).__name__
+        given = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        for arg, value in given.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ValueError(
+                    f"{name}: expected {arg} to be a number ≥ 0 or None, got {value!r}. "
+                    f"Fix: {name}({arg}=1.0)."
+                )
+        set_ = [f"{arg}={value!r}" for arg, value in given.items() if value is not None]
+        if len(set_) > 1:
+            raise ValueError(
+                f"{name}: expected at most one of clipnorm, clipvalue and global_clipnorm, got "
+                f"{', '.join(set_)}. Fix: keep one, e.g. {name}(global_clipnorm=1.0) to clip all "
+                "gradients together."
+            )
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            None if v is None else float(v) for v in (clipnorm, clipvalue, global_clipnorm))
+
     def _set_decay(self, weight_decay: float | None) -> None:
         if weight_decay is not None and (
             isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0
@@ -259,11 +302,43 @@ class Optimizer:
         config = {"name": self.name, "learning_rate": rate}
         if self.decoupled_decay is not None:
             config["weight_decay"] = self.decoupled_decay
+        for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, arg) is not None:
+                config[arg] = getattr(self, arg)
         return config
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+def clip_gradients(grads: list[torch.Tensor], clipnorm: float | None, global_clipnorm: float | None,
+                   clipvalue: float | None) -> None:
+    """Clip ``grads`` in place as Keras 3 does (the first of the three that
+    is set and > 0): ``clipnorm`` rescales each gradient to a norm of at most
+    clipnorm, ``global_clipnorm`` all of them together to a global norm of at
+    most global_clipnorm, ``clipvalue`` clamps each entry to [−clipvalue, clipvalue].
+
+    Tensor operations only (no value read on the host, no branch on one), so
+    the clipping is part of a captured CUDA graph."""
+    if not grads:
+        return
+    with torch.no_grad():
+        if clipnorm and clipnorm > 0:
+            factors = torch._foreach_norm(grads)  # ‖g‖₂ each
+            torch._foreach_clamp_min_(factors, clipnorm)
+            torch._foreach_reciprocal_(factors)
+            torch._foreach_mul_(factors, clipnorm)  # c / max(‖g‖₂, c)
+            torch._foreach_mul_(grads, factors)
+        elif global_clipnorm and global_clipnorm > 0:
+            norms = torch._foreach_norm(grads)
+            total = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))  # N
+            # c·min(1/N, 1/c) = c / max(N, c); adding N − N turns an infinite or NaN N into NaN (Keras).
+            scale = global_clipnorm * torch.clamp(total.reciprocal(), max=1.0 / global_clipnorm) + (total - total)
+            torch._foreach_mul_(grads, scale)
+        elif clipvalue and clipvalue > 0:
+            torch._foreach_clamp_min_(grads, -clipvalue)
+            torch._foreach_clamp_max_(grads, clipvalue)
 
 
 def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:

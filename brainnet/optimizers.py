@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from . import schedules
+from . import _registry, schedules
 from ._optim_rules import KerasAdagrad, KerasAdamax
 from ._optimizer_base import Optimizer, state_in_weight_layout
 from .schedules import LearningRateSchedule
@@ -64,6 +64,8 @@ class SGD(Optimizer):
         momentum: μ ≥ 0, default 0.
         nesterov: Nesterov momentum, default False.
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
     """
 
     torch_class = torch.optim.SGD
@@ -71,9 +73,11 @@ class SGD(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False,
         name: str = "SGD", lr: float | None = None, weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         if momentum < 0:
             raise ValueError(f"SGD: expected momentum ≥ 0, got {momentum!r}. Fix: SGD(momentum=0.9).")
         if nesterov and momentum == 0:
@@ -100,6 +104,8 @@ class RMSprop(Optimizer):
         epsilon: ε, default 1e-7.
         centered: subtract the running mean of g (default False).
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
     """
 
     torch_class = torch.optim.RMSprop
@@ -108,9 +114,11 @@ class RMSprop(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9, momentum: float = 0.0,
         epsilon: float = 1e-7, centered: bool = False, name: str = "RMSprop", lr: float | None = None,
         weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -130,6 +138,8 @@ class Adam(Optimizer):
         epsilon: ε, default 1e-7.
         amsgrad: use the AMSGrad variant (default False).
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
     """
 
     torch_class = torch.optim.Adam
@@ -138,9 +148,11 @@ class Adam(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, amsgrad: bool = False, name: str = "Adam", lr: float | None = None,
         weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -157,7 +169,7 @@ class AdamW(Adam):
     Args:
         learning_rate: η, default 0.001.
         weight_decay: λ, default 0.004 (Keras's default).
-        beta_1, beta_2, epsilon, amsgrad: as in Adam.
+        beta_1, beta_2, epsilon, amsgrad, clipnorm, clipvalue, global_clipnorm: as in Adam.
     """
 
     torch_class = torch.optim.AdamW
@@ -166,8 +178,10 @@ class AdamW(Adam):
         self, learning_rate: float | LearningRateSchedule = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
         beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "AdamW",
         lr: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, lr)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, lr, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm)
         self.weight_decay = float(weight_decay)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -189,6 +203,8 @@ class Adagrad(Optimizer):
         initial_accumulator_value: a₀ ≥ 0, default 0.1.
         epsilon: ε, default 1e-7.
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
 
     Raises:
         ValueError: a negative ``initial_accumulator_value``.
@@ -199,9 +215,11 @@ class Adagrad(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.001, initial_accumulator_value: float = 0.1,
         epsilon: float = 1e-7, name: str = "Adagrad", lr: float | None = None, weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         value = initial_accumulator_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(
@@ -230,6 +248,8 @@ class Adamax(Optimizer):
         beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
         epsilon: ε, default 1e-7.
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
     """
 
     torch_class = KerasAdamax
@@ -237,9 +257,11 @@ class Adamax(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, name: str = "Adamax", lr: float | None = None, weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -267,6 +289,8 @@ class Nadam(Optimizer):
         beta_1: β₁, default 0.9; beta_2: β₂, default 0.999.
         epsilon: ε, default 1e-7.
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each
+            update, at most one (see ``Optimizer``), default None.
     """
 
     torch_class = torch.optim.NAdam
@@ -274,9 +298,11 @@ class Nadam(Optimizer):
     def __init__(
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, name: str = "Nadam", lr: float | None = None, weight_decay: float | None = None,
+        clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
+        self._set_clipping(clipnorm, clipvalue, global_clipnorm)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -293,14 +319,23 @@ _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagr
             "adamax": Adamax, "nadam": Nadam}
 
 
-def get(identifier: str | Optimizer) -> Optimizer:
-    """Return an optimizer for a Keras name (``"adam"``, any case) or an instance.
+def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:
+    """Return an optimizer for a Keras name (``"adam"``, any case), a config
+    ``{"class_name": "Adam", "config": {...}}`` (Keras's dict form, e.g. with
+    ``clipnorm``) or an instance.
+
+    Example:
+        >>> from brainnet.optimizers import get
+        >>> get({"class_name": "SGD", "config": {"learning_rate": 0.1, "clipnorm": 1.0}}).clipnorm
+        1.0
 
     Raises:
         ValueError: unknown name, or a ``torch.optim`` optimizer passed in.
     """
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, dict):
+        return _from_spec(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Optimizer) and identifier is not Optimizer:
         return identifier()  # compile(optimizer=Adam): the class with its defaults, as a name would give
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
@@ -319,3 +354,16 @@ def get(identifier: str | Optimizer) -> Optimizer:
         f"Unknown optimizer {identifier!r}. Expected one of: {', '.join(_BY_NAME)} "
         f"(any case) or a brainnet.optimizers.Optimizer. Fix: {hint}."
     )
+
+
+def _from_spec(spec: dict[str, Any]) -> Optimizer:
+    """An optimizer from ``{"class_name": ..., "config": {...}}``: a built-in's
+    name in any case (as Keras takes it), a learning-rate schedule as its own
+    ``{"class_name": ..., "config": ...}``."""
+    name, config = spec.get("class_name"), spec.get("config", {})
+    if isinstance(name, str) and name.lower() in _BY_NAME:
+        name = _BY_NAME[name.lower()].__name__
+    if isinstance(config, dict) and isinstance(config.get("learning_rate"), dict):
+        rate = _registry.deserialize(config["learning_rate"], "schedule", LearningRateSchedule)
+        config = {**config, "learning_rate": rate}
+    return _registry.deserialize({**spec, "class_name": name, "config": config}, "optimizer", Optimizer)

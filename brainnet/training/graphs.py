@@ -195,6 +195,7 @@ class CudaGraphStep:
         settings and state tensors."""
         opt = self.optimizer.torch_optimizer
         held: list[Any] = [opt, self.optimizer.decoupled_decay]  # the object itself (compared with ==: is)
+        held += [self.optimizer.clipnorm, self.optimizer.global_clipnorm, self.optimizer.clipvalue]  # baked in
         held += [(t.data_ptr(), t.shape, t.dtype) for t in self.model_tensors()]
         for group in opt.param_groups:
             held.append([(p.data_ptr(), p.requires_grad) for p in group["params"]])

@@ -50,6 +50,7 @@ from brainnet.models import Sequential
 
 PROGRAM = Path(__file__).with_name("distributed_program.py")
 LOADER_PROGRAM = Path(__file__).with_name("distributed_loader_program.py")
+CLIP_PROGRAM = Path(__file__).with_name("distributed_clip_program.py")
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = "996"
 WEIGHTS_TOLERANCE = 1e-5
@@ -213,6 +214,27 @@ def test_loaders_that_give_the_processes_different_batches_are_refused_everywher
                 "DataLoader(batch_size=...)")
     for r in (0, 1):
         assert expected in rank_output(loader_runs["logs"], r)
+
+
+def test_gradients_are_clipped_after_the_all_reduce_as_in_one_process(tmp_path, mnist_dir):
+    # Keras (and DDP) clip the global batch's gradient: two processes clip the
+    # all-reduced gradient, so they end with one process's weights (|w| < 1 here).
+    # The unclipped run, only to show how far clipping moved them, is not compared
+    # across processes: its weights grow to ~32 and the steps' large gradients
+    # amplify the float32 summation order (measured 9e-4 apart).
+    single = subprocess.run([sys.executable, str(CLIP_PROGRAM), str(tmp_path / "single")], env=_env(mnist_dir),
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    two = torchrun(tmp_path / "two", tmp_path / "logs", mnist_dir, program=CLIP_PROGRAM)
+    assert two.returncode == 0, two.stderr + "".join(rank_output(tmp_path / "logs", r, "stderr") for r in (0, 1))
+    weights = {(where, name): load_file(tmp_path / where / "rank0" / f"{name}.safetensors")
+               for where in ("single", "two") for name in ("none", "clipnorm", "global_clipnorm")}
+    for name in ("clipnorm", "global_clipnorm"):
+        one, both = weights["single", name], weights["two", name]
+        worst = max(float((one[k] - both[k]).abs().max()) for k in one)
+        assert worst < WEIGHTS_TOLERANCE, f"{name}: max |w_1 − w_2| = {worst}"
+        moved = max(float((one[k] - weights["single", "none"][k]).abs().max()) for k in one)
+        assert moved > 1.0, f"{name} changed the weights by only {moved}"
 
 
 # ------------------------------------------------------------------ in one process

@@ -548,3 +548,38 @@ def test_graphed_step_applies_weight_constraints_in_the_graph_as_the_eager_step(
     kernel = graphed[0].layers[0].kernel.detach().permute(2, 3, 1, 0)
     assert float(kernel.square().sum(dim=(0, 1, 2)).sqrt().max()) <= 0.3 * (1 + 1e-6)
     assert float(graphed[0].layers[0].bias.min()) >= 0
+
+
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.05}, {"global_clipnorm": 0.05}, {"clipvalue": 0.002}],
+                         ids=lambda c: next(iter(c)))
+def test_graphed_step_clips_the_gradients_in_the_graph_as_the_eager_step(simulated, probed, clip):
+    # The clipping is device work in the captured update (no value read back): replays
+    # clip as the eager steps do; a changed clip value captures the step again.
+    x, y = _data(96)
+
+    def fit(graphed, **kwargs):
+        simulated(graphed)
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        model.compile(SGD(0.05, momentum=0.9, **kwargs), "sparse_categorical_crossentropy", ["accuracy"],
+                      device="cpu")
+        set_random_seed(1)
+        return model, model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+
+    eager, graphed = fit(False, **clip), fit(True, **clip)
+    step = graphed[0].trainer.graph_step
+    assert step.captures == 1 and step.replays > 0 and probed["reads"] == []
+    _same(graphed, eager)
+    unclipped = fit(False)
+    assert not all(torch.allclose(p, q, atol=1e-4) for p, q in zip(eager[0].parameters(), unclipped[0].parameters()))
+
+    (key, value), = clip.items()
+    for graph, model in ((False, eager[0]), (True, graphed[0])):
+        simulated(graph)
+        setattr(model.optimizer, key, value * 2)
+        set_random_seed(2)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert graphed[0].trainer.graph_step is step and step.captures == 2 and probed["reads"] == []
+    for p, q in zip(graphed[0].parameters(), eager[0].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
