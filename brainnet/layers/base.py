@@ -14,15 +14,19 @@ A brainnet layer follows Keras's life cycle:
 Shapes follow Keras: the batch axis is first, images are
 ``(batch, height, width, channels)`` and sequences ``(batch, time, features)``;
 ``None`` in a shape means "any size".
+
+``Layer`` keeps the life cycle and the hot path (``forward``); the families of
+helpers its methods call are plain functions in private modules:
+``_layer_args`` (name, input_shape/input_dim, dtype), ``_weights``
+(add_weight, set_weights, the penalties of ``losses``), ``_shapes`` (shapes
+and the input-check errors), ``_call_inputs`` (NumPy and text inputs,
+float32 under autocast, CUDA-graph capture) and ``_graph_access``
+(``layer.input``/``layer.output`` from the symbolic graph).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import itertools
-import re
-from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -30,65 +34,20 @@ import torch
 from torch import nn
 
 from .. import activations, initializers
+from . import _shapes, _weights
+from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
+from ._graph_access import MISSING as _MISSING
+from ._graph_access import first_node, own
+from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS
+from ._layer_args import check_common_args, input_shape_arg, snake_case, unique_name
+from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error
+from ._shapes import shape_of, shape_str
+from ._weights import INITIALIZERS as _INITIALIZERS
+from ._weights import UNNAMED, WEIGHT_OF, glorot_uniform
 
-Shape = tuple  # a shape with None for unknown sizes, batch axis first
-
-_NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
-
-
-def _snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(base: str) -> str:
-    """Keras-style unique names: ``dense``, ``dense_1``, ``dense_2``, ..."""
-    n = next(_NAME_COUNTERS[base])
-    return base if n == 0 else f"{base}_{n}"
-
-
-def shape_of(inputs: Any) -> Shape | list[Shape]:
-    """Shape of a tensor, or list of shapes of a list of tensors."""
-    if isinstance(inputs, (list, tuple)):
-        return [tuple(t.shape) for t in inputs]
-    return tuple(inputs.shape)
-
-
-def _normalize_shape(shape: Any) -> Shape | list[Shape]:
-    """A shape as a tuple, or several shapes as a list of tuples."""
-    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
-        return [tuple(s) for s in shape]
-    return tuple(shape)
-
-
-def shape_str(shape: Iterable) -> str:
-    """Format a shape the way Keras prints it: ``(None, 28, 28, 1)``."""
-    dims = tuple(shape)
-    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-_MISSING = object()
-
-# Initializers (Keras defaults: glorot_uniform kernels, zero biases); brainnet.initializers makes the values.
-_UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
-_INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "random_normal", "normal", "random_uniform",
-                 "uniform", "truncated_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-                 "orthogonal")
-
-
-_WEIGHT_OF = {"recurrent": "recurrent_kernel"}  # argument prefix → weight name, where they differ
-
-
-def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torch.Tensor:
-    """Keras's initializers, by name (``"he_normal"``, ``"HeNormal"``), as an
-    object or a function of the shape, with Keras's fans (``compute_fans``)."""
-    return initializers.initial_value(
-        layer, initializers.layer_initializer(f"{layer}.add_weight", "initializer", initializer), shape)
-
-
-def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> torch.Tensor:
-    """U(−l, l) with l = √(6 / (fan_in + fan_out)), for the given fans."""
-    return initializers.GlorotUniform().sample(shape, (fan_in, fan_out))
+# Names other modules import from here (the Layer's module), defined in the private modules above.
+__all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_model_input", "glorot_uniform",
+           "autocast_enabled", "capturing", "_INITIALIZERS", "_MISSING", "_NAME_COUNTERS"]
 
 
 class Layer(nn.Module):
@@ -158,30 +117,10 @@ class Layer(nn.Module):
     ) -> None:
         super().__init__()
         kind = type(self).__name__
-        if unknown:
-            arg = next(iter(unknown))
-            raise TypeError(
-                f"{kind}: expected the layer's own arguments or name, input_shape, input_dim, trainable, dtype, "
-                f"got {arg}={unknown[arg]!r}. Fix: check {arg!r} against help(brainnet.layers.{kind}); "
-                "brainnet may not have this Keras option."
-            )
-        if dtype not in (None, "float32", torch.float32):
-            raise ValueError(
-                f"{kind}: expected dtype='float32' (this layer computed in float32 under a mixed-precision "
-                f"policy, as Keras's output layers often are) or None, got {dtype!r}. Fix: dtype='float32', "
-                "or set the policy of the whole model with brainnet.mixed_precision.set_global_policy(...)."
-            )
+        check_common_args(kind, unknown, dtype)
         self.float32 = dtype is not None  # computes in float32 even under autocast
-        self.name = name or unique_name(_snake_case(kind))
-        if input_dim is not None:  # the older Keras spelling of input_shape=(input_dim,)
-            if input_shape is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: expected input_shape or input_dim, got both "
-                    f"(input_shape={input_shape!r}, input_dim={input_dim!r}). Fix: keep one, e.g. "
-                    f"input_shape=({input_dim!r},)."
-                )
-            input_shape = (input_dim,)
-        self.input_shape_arg = None if input_shape is None else _check_input_shape_arg(type(self).__name__, input_shape)
+        self.name = name or unique_name(snake_case(kind))
+        self.input_shape_arg = input_shape_arg(kind, input_shape, input_dim)
         self.built = False
         self.built_input_shape: Shape | None = None
         self._trainable = bool(trainable)
@@ -190,39 +129,15 @@ class Layer(nn.Module):
         self.__dict__["_sequential"] = None  # the Sequential model it was last added to
 
     # ------------------------------------------------------------ graph
-    def _first_node(self, what: str) -> Any:
-        nodes = self.__dict__.get("_inbound_nodes") or []
-        owner = self.__dict__.get("_sequential")
-        if not nodes and owner is not None and self in owner.layers:
-            owner._symbolic_graph()  # a Sequential's layers get their symbolic tensors when first asked
-            nodes = self.__dict__.get("_inbound_nodes") or []
-        if not nodes:
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected a layer called on a symbolic input for "
-                f"its {what}, got one never called on an Input (and not in a Sequential model whose input "
-                f"shape is known). Fix: x = Input(shape=...); y = {self.name}(x), or give input_shape= to the "
-                "first layer of its Sequential model; then layer." + what + "."
-            )
-        return nodes[0]
-
-    def _own(self, name: str) -> Any:
-        """What a subclass stored under ``name`` itself (``self.output = Dense(10)``,
-        as PyTorch code often does), which the graph properties below give way to."""
-        for table in ("_parameters", "_buffers", "_modules"):
-            found = self.__dict__.get(table, {})
-            if name in found:
-                return found[name]
-        return self.__dict__.get(name, _MISSING)
-
     @property
     def output(self) -> Any:
         """The symbolic output of the layer's first call on symbolic tensors (Keras 3's
         rule), e.g. to build a feature extractor:
         ``Model(model.inputs, [layer.output for layer in model.layers])``."""
-        own = self._own("output")
-        if own is not _MISSING:
-            return own
-        node = self._first_node("output")
+        stored = own(self, "output")
+        if stored is not _MISSING:
+            return stored
+        node = first_node(self, "output")
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
     @output.setter
@@ -232,8 +147,8 @@ class Layer(nn.Module):
     @property
     def input(self) -> Any:
         """The symbolic input of the layer's first call on symbolic tensors."""
-        own = self._own("input")
-        return own if own is not _MISSING else self._first_node("input").inputs
+        stored = own(self, "input")
+        return stored if stored is not _MISSING else first_node(self, "input").inputs
 
     @input.setter
     def input(self, value: Any) -> None:
@@ -259,37 +174,18 @@ class Layer(nn.Module):
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow
         ``.to(device)`` and ``state_dict()``.
+
+        Raises:
+            ValueError: neither a value nor a shape, or a value of another shape.
         """
-        kind = type(self).__name__
-        if value is None:
-            if shape is None:
-                raise ValueError(
-                    f"{kind}.add_weight: expected a value or a shape, got neither. Fix: "
-                    "self.add_weight(shape=(units,), initializer='zeros', name='bias') or "
-                    "self.add_weight('bias', torch.zeros(units))."
-                )
-            value = _initial_value(kind, tuple(int(d) for d in shape), initializer)
-        elif shape is not None and tuple(value.shape) != tuple(shape):
-            raise ValueError(
-                f"{kind}.add_weight: expected a value of shape {tuple(shape)}, got {tuple(value.shape)}. "
-                "Fix: give either the value or the shape and initializer."
-            )
-        if name is None:  # renamed after the attribute it is assigned to (see __setattr__)
-            name = f"{_UNNAMED}{len(list(self.named_parameters(recurse=False))) + len(self._non_trainable)}"
-        if trainable:
-            param = nn.Parameter(value, requires_grad=self._trainable)
-            self.register_parameter(name, param)
-            return param
-        self.register_buffer(name, value)
-        self._non_trainable.append(name)
-        return value
+        return _weights.add_weight(self, name, value, trainable, shape, initializer)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # self.kernel = self.add_weight(shape=...) (Keras's form, no name): the weight
         # takes the attribute's name instead of being registered twice.
-        if isinstance(value, nn.Parameter) and not name.startswith(_UNNAMED):
+        if isinstance(value, nn.Parameter) and not name.startswith(UNNAMED):
             params = self.__dict__.get("_parameters", {})
-            unnamed = [k for k, p in params.items() if p is value and k.startswith(_UNNAMED)]
+            unnamed = [k for k, p in params.items() if p is value and k.startswith(UNNAMED)]
             for key in unnamed:
                 del params[key]
         super().__setattr__(name, value)
@@ -333,7 +229,7 @@ class Layer(nn.Module):
 
     def _weight_name(self, kind: str) -> str:
         """The weight that ``<kind>_initializer`` (``_regularizer``, ``_constraint``) is for."""
-        return self._weight_names.get(kind) or _WEIGHT_OF.get(kind, kind)
+        return self._weight_names.get(kind) or WEIGHT_OF.get(kind, kind)
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:
         """The permutation that shows weight ``weight`` in Keras's axis order
@@ -354,15 +250,7 @@ class Layer(nn.Module):
         (Keras's ``layer.losses``): ``R(w)`` of each regularized trainable
         weight, computed now, then ``R(y)`` of each activity-regularized
         layer's output at its last call. Training adds their sum to the loss."""
-        from ..regularizers import weight_penalties
-
-        found: list[torch.Tensor] = []
-        for layer in self.modules():
-            if isinstance(layer, Layer):
-                found += weight_penalties(layer, layer.weight_regularizers())
-                if layer.activity_regularizer is not None and layer._activity_loss is not None:
-                    found.append(layer._activity_loss)
-        return found
+        return _weights.penalties(self, Layer)
 
     def count_params(self) -> int:
         """Number of scalars in all weights, trainable or not."""
@@ -378,32 +266,7 @@ class Layer(nn.Module):
         Raises:
             ValueError: wrong number of arrays or a wrong shape.
         """
-        weights = self.weights
-        names = {id(t): n for n, t in [*self.named_parameters(), *self.named_buffers()]}
-        if len(arrays) != len(weights):
-            raise ValueError(
-                f"Layer '{self.name}' set_weights: expected {len(weights)} arrays "
-                f"(shapes {[tuple(w.shape) for w in weights]}), got {len(arrays)}. "
-                "Fix: pass the list that get_weights() returns."
-            )
-        with torch.no_grad():
-            for w, a in zip(weights, arrays):
-                t = torch.as_tensor(np.asarray(a))
-                if tuple(t.shape) != tuple(w.shape):
-                    keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
-                    if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
-                        first, second = self.kernel_layouts.get(names.get(id(w), ""), self.kernel_layout)
-                        raise ValueError(
-                            f"Layer '{self.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
-                            f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
-                            f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
-                        )
-                    raise ValueError(
-                        f"Layer '{self.name}' set_weights: expected shape "
-                        f"{tuple(w.shape)}, got {tuple(t.shape)}. "
-                        "Fix: pass arrays shaped like get_weights()."
-                    )
-                w.copy_(t)
+        _weights.set_weights(self, arrays)
 
     # ----------------------------------------------------------- life cycle
     def build(self, input_shape: Shape) -> None:
@@ -434,7 +297,7 @@ class Layer(nn.Module):
 
     def build_from_shape(self, input_shape: Shape | list[Shape]) -> None:
         """Check the input shape, then build once for it."""
-        input_shape = _normalize_shape(input_shape)
+        input_shape = normalize_shape(input_shape)
         self.check_input_shape(input_shape)
         if not self.built:
             self.build(input_shape)
@@ -457,12 +320,7 @@ class Layer(nn.Module):
         for axis in self.fixed_axes:
             want, got = self.built_input_shape[axis], shape[axis]
             if want is not None and got is not None and want != got:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}) was built for inputs of "
-                    f"shape {shape_str(self.built_input_shape)}, got {shape_str(shape)} "
-                    f"(axis {axis}: expected {want}, got {got}). Fix: give inputs of the "
-                    "shape the layer was built for, or create a new layer."
-                )
+                raise built_axis_error(self, shape, axis, want, got)
 
     def _check_rank(self, shape: Shape) -> None:
         """Raise on a wrong rank, or on an empty axis (size 0) other than the batch."""
@@ -473,32 +331,11 @@ class Layer(nn.Module):
             if empty:
                 raise ValueError(self.empty_axis_message(shape, empty[0]))
             return
-        want = self.input_rank if self.input_rank is not None else f"at least {self.min_rank}"
-        hint = f" {self.rank_hint}" if self.rank_hint else ""
-        if self.input_shape_arg is not None and tuple(shape[1:]) == self.input_shape_arg:
-            # The shape is the layer's own input_shape argument: the fix is there, not in the data.
-            example = ""
-            if self.input_rank is not None and len(self.input_shape_arg) == self.input_rank - 2:
-                example = f", e.g. input_shape={self.input_shape_arg + (1,)} (one channel or feature last)"
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}{hint}, got "
-                f"input_shape={self.input_shape_arg}, which makes inputs of rank {rank}. Fix: give "
-                f"input_shape the sample's shape without the batch axis{example}."
-            )
-        raise ValueError(
-            f"Layer '{self.name}' ({type(self).__name__}) expected input of rank {want}"
-            f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
-            f"Fix: {self.rank_fix} or put a Reshape/Flatten layer before '{self.name}'."
-        )
+        raise rank_error(self, shape)
 
     def empty_axis_message(self, shape: Shape, axis: int) -> str:
         """The error for an input with nothing along ``axis`` (a layer may say it better)."""
-        return (
-            f"Layer '{self.name}' ({type(self).__name__}) expected at least one value along every axis "
-            f"but the batch, got shape {shape_str(shape)} (axis {axis} is empty). Fix: look at what "
-            "made this input (a slice, a Reshape or a pooling that left nothing, an empty sequence) "
-            "and give it at least one entry on that axis."
-        )
+        return _shapes.empty_axis_message(self, shape, axis)
 
     def forward(
         self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
@@ -517,7 +354,7 @@ class Layer(nn.Module):
         if isinstance(inputs, np.ndarray) or (
             isinstance(inputs, (list, tuple)) and any(isinstance(t, np.ndarray) for t in inputs)
         ):
-            inputs = self._from_numpy(inputs)
+            inputs = from_numpy(self, inputs)
         shape = shape_of(inputs)
         if self.built:
             self.check_input_shape(shape)
@@ -530,7 +367,7 @@ class Layer(nn.Module):
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training if training is None else training
         if self.float32:  # dtype='float32': outside autocast, in float32
-            with self._in_float32(inputs) as inputs:
+            with in_float32(inputs) as inputs:
                 out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
         else:
             out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
@@ -541,46 +378,6 @@ class Layer(nn.Module):
             reg = self.activity_regularizer
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
         return out
-
-    @contextlib.contextmanager
-    def _in_float32(self, inputs: Any) -> Any:
-        """``dtype='float32'``: autocast off for this layer and its floating inputs in float32."""
-        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        device = first.device.type
-        if not autocast_enabled(device):
-            yield inputs
-            return
-
-        def up(t: Any) -> Any:
-            return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
-
-        with torch.autocast(device_type=device, enabled=False):
-            yield [up(t) for t in inputs] if isinstance(inputs, (list, tuple)) else up(inputs)
-
-    def _from_numpy(self, inputs: Any) -> Any:
-        """NumPy arrays as tensors, as Keras takes them in ``layer(x)``: floats in
-        the weights' dtype (float32 before the layer is built), integers as they
-        are (token indices), on the weights' device."""
-        weight = next(itertools.chain(self.parameters(), self.buffers()), None)
-        device = weight.device if weight is not None else None
-        float_dtype = weight.dtype if weight is not None and weight.is_floating_point() else torch.get_default_dtype()
-
-        def one(a: Any) -> Any:
-            if not isinstance(a, np.ndarray):
-                return a
-            if a.dtype.kind in "US" or (a.dtype.kind == "O" and a.size and isinstance(a.flat[0], (str, bytes))):
-                # texts: only for a layer (or a model whose first layer) takes them
-                if self.takes_text():
-                    return a
-                raise TypeError(
-                    f"Layer '{self.name}' ({type(self).__name__}): expected numbers, got strings (dtype {a.dtype}). "
-                    "Fix: turn texts into indices first with brainnet.layers.TextVectorization (adapt(texts), "
-                    "then x = vectorize(texts)), or put that layer first in the model."
-                )
-            t = torch.as_tensor(a, device=device)
-            return t.to(float_dtype) if t.is_floating_point() else t
-
-        return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
 
     def takes_text(self) -> bool:
         """Whether the layer takes strings (TextVectorization, StringLookup; a
@@ -608,72 +405,3 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
-
-
-def autocast_enabled(device: str) -> bool:
-    """Whether ``torch.autocast`` is on for ``device`` (``"cpu"``, ``"cuda"``)."""
-    try:
-        return torch.is_autocast_enabled(device)  # PyTorch ≥ 2.4
-    except TypeError:
-        return torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
-
-
-def capturing(t: torch.Tensor) -> bool:
-    """Whether ``t``'s kernels are being recorded into a CUDA graph: then no value
-    may be read back to the host (a check such as ``bool(t.any())`` must wait
-    for the eager steps, which run the same batches' shapes before capture)."""
-    return t.is_cuda and torch.cuda.is_current_stream_capturing()
-
-
-def _check_input_shape_arg(layer: str, input_shape: Any) -> tuple:
-    """``input_shape`` as a tuple of sizes (None: any), or an error that shows the tuple."""
-    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
-        raise ValueError(
-            f"{layer}: expected input_shape as a tuple (the shape of one sample), got the number "
-            f"{input_shape}. Fix: input_shape=({int(input_shape)},)."
-        )
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise ValueError(
-            f"{layer}: expected input_shape as a tuple of sizes (the shape of one sample), got "
-            f"{input_shape!r}. Fix: input_shape=(28, 28, 1) for 28×28 one-channel images."
-        ) from None
-    if not all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0)
-               for d in shape):
-        raise ValueError(
-            f"{layer}: expected input_shape of positive whole sizes (or None for any), got "
-            f"{input_shape!r}. Fix: input_shape=(28, 28, 1) for 28×28 one-channel images."
-        )
-    return tuple(None if d is None else int(d) for d in shape)
-
-
-def check_model_input(received: Shape, expected: Shape) -> None:
-    """Raise when ``received`` (batch first) does not match ``expected``."""
-    if len(received) == len(expected) and all(
-        e is None or e == r for e, r in zip(expected[1:], received[1:])
-    ):
-        return
-    fix = _reshape_fix(received, expected)
-    raise ValueError(
-        f"Model input: expected shape {shape_str(expected)}, got {shape_str(received)}. "
-        f"Fix: {fix}"
-    )
-
-
-def _reshape_fix(received: Shape, expected: Shape) -> str:
-    if tuple(received) == tuple(expected[1:]):
-        return "this looks like one sample without the batch axis; use x[None] (or x_test[:1])."
-    if len(expected) == 4 and expected[3] == 1 and tuple(received) == tuple(expected[1:3]):
-        return "this looks like one image without the batch and channel axes; use x[None, ..., None]."
-    if (len(received) == len(expected) == 4 and expected[3] not in (None, 1)
-            and tuple(received[1:]) == (expected[3], expected[1], expected[2])):
-        return ("these look like channels-first images (samples, channels, height, width); brainnet, like "
-                "Keras, takes (samples, height, width, channels): x = x.transpose(0, 2, 3, 1) (a torch "
-                "tensor: x.permute(0, 2, 3, 1)). A reshape would scramble the pixels.")
-    known = [d for d in expected[1:] if d is not None]
-    if len(known) == len(expected) - 1 and np.prod(known) == np.prod(received[1:] or (0,)):
-        target = ", ".join(str(d) for d in expected[1:])
-        return f"x = x.reshape(-1, {target})"
-    return "give inputs of the shape the first layer was built for (its input_shape)."
-

@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ..layers.base import _MISSING, Layer, Shape
+from ..layers._graph_access import MISSING, own
+from ..layers.base import Layer, Shape
 from ..layers.symbolic import agreed_shape
 from ..training import custom_step, model_steps
 from ..training.callbacks import Callback, History
@@ -90,9 +91,9 @@ class Model(Layer):
         return self.compute_output_shape(self.input_shape)
 
     def _graph_end(self, attr: str, what: str) -> Any:
-        own = self._own(what)
-        if own is not _MISSING:
-            return own
+        stored = own(self, what)
+        if stored is not MISSING:
+            return stored
         if not hasattr(type(self), attr):  # a subclassed model: no graph of its own
             return getattr(Layer, what).fget(self)
         ends = getattr(self, attr)

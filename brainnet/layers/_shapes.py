@@ -1,0 +1,114 @@
+"""Shapes and the checks of a layer's input: the ``Shape`` convention, how a
+shape prints, and the errors for a wrong rank, an empty axis, a size the
+weights were not built for, or a model input of the wrong shape.
+
+Shapes follow Keras: the batch axis is first, images are
+``(batch, height, width, channels)`` and sequences ``(batch, time, features)``;
+``None`` in a shape means "any size". The error builders below return the
+exception (the caller raises it), so that the checks on the hot path of
+``Layer.forward`` stay inline in the layer and only a wrong input pays for
+the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+Shape = tuple  # a shape with None for unknown sizes, batch axis first
+
+
+def shape_of(inputs: Any) -> Shape | list[Shape]:
+    """Shape of a tensor, or list of shapes of a list of tensors."""
+    if isinstance(inputs, (list, tuple)):
+        return [tuple(t.shape) for t in inputs]
+    return tuple(inputs.shape)
+
+
+def normalize_shape(shape: Any) -> Shape | list[Shape]:
+    """A shape as a tuple, or several shapes as a list of tuples."""
+    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+def shape_str(shape: Iterable) -> str:
+    """Format a shape the way Keras prints it: ``(None, 28, 28, 1)``."""
+    dims = tuple(shape)
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+# ------------------------------------------------------------ a layer's input
+def built_axis_error(layer: Any, shape: Shape, axis: int, want: int, got: int) -> ValueError:
+    """A size on ``axis`` that the built weights do not fit (``fixed_axes``)."""
+    return ValueError(
+        f"Layer '{layer.name}' ({type(layer).__name__}) was built for inputs of "
+        f"shape {shape_str(layer.built_input_shape)}, got {shape_str(shape)} "
+        f"(axis {axis}: expected {want}, got {got}). Fix: give inputs of the "
+        "shape the layer was built for, or create a new layer."
+    )
+
+
+def rank_error(layer: Any, shape: Shape) -> ValueError:
+    """An input whose rank the layer does not take (``input_rank``, ``min_rank``):
+    the fix is in ``input_shape=`` when the shape is that argument's, else in the data."""
+    rank = len(shape)
+    want = layer.input_rank if layer.input_rank is not None else f"at least {layer.min_rank}"
+    hint = f" {layer.rank_hint}" if layer.rank_hint else ""
+    own = layer.input_shape_arg
+    if own is not None and tuple(shape[1:]) == own:
+        example = ""
+        if layer.input_rank is not None and len(own) == layer.input_rank - 2:
+            example = f", e.g. input_shape={own + (1,)} (one channel or feature last)"
+        return ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) expected input of rank {want}{hint}, got "
+            f"input_shape={own}, which makes inputs of rank {rank}. Fix: give "
+            f"input_shape the sample's shape without the batch axis{example}."
+        )
+    return ValueError(
+        f"Layer '{layer.name}' ({type(layer).__name__}) expected input of rank {want}"
+        f"{hint}, got shape {shape_str(shape)} of rank {rank}. "
+        f"Fix: {layer.rank_fix} or put a Reshape/Flatten layer before '{layer.name}'."
+    )
+
+
+def empty_axis_message(layer: Any, shape: Shape, axis: int) -> str:
+    """The error for an input with nothing along ``axis`` (``Layer.empty_axis_message``'s default)."""
+    return (
+        f"Layer '{layer.name}' ({type(layer).__name__}) expected at least one value along every axis "
+        f"but the batch, got shape {shape_str(shape)} (axis {axis} is empty). Fix: look at what "
+        "made this input (a slice, a Reshape or a pooling that left nothing, an empty sequence) "
+        "and give it at least one entry on that axis."
+    )
+
+
+# ------------------------------------------------------------ a model's input
+def check_model_input(received: Shape, expected: Shape) -> None:
+    """Raise when ``received`` (batch first) does not match ``expected``."""
+    if len(received) == len(expected) and all(
+        e is None or e == r for e, r in zip(expected[1:], received[1:])
+    ):
+        return
+    fix = _reshape_fix(received, expected)
+    raise ValueError(
+        f"Model input: expected shape {shape_str(expected)}, got {shape_str(received)}. "
+        f"Fix: {fix}"
+    )
+
+
+def _reshape_fix(received: Shape, expected: Shape) -> str:
+    if tuple(received) == tuple(expected[1:]):
+        return "this looks like one sample without the batch axis; use x[None] (or x_test[:1])."
+    if len(expected) == 4 and expected[3] == 1 and tuple(received) == tuple(expected[1:3]):
+        return "this looks like one image without the batch and channel axes; use x[None, ..., None]."
+    if (len(received) == len(expected) == 4 and expected[3] not in (None, 1)
+            and tuple(received[1:]) == (expected[3], expected[1], expected[2])):
+        return ("these look like channels-first images (samples, channels, height, width); brainnet, like "
+                "Keras, takes (samples, height, width, channels): x = x.transpose(0, 2, 3, 1) (a torch "
+                "tensor: x.permute(0, 2, 3, 1)). A reshape would scramble the pixels.")
+    known = [d for d in expected[1:] if d is not None]
+    if len(known) == len(expected) - 1 and np.prod(known) == np.prod(received[1:] or (0,)):
+        target = ", ".join(str(d) for d in expected[1:])
+        return f"x = x.reshape(-1, {target})"
+    return "give inputs of the shape the first layer was built for (its input_shape)."

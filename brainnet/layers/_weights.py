@@ -1,0 +1,120 @@
+"""A layer's weights: how ``add_weight`` makes and registers them, how
+``set_weights`` copies arrays in (and spots Keras's kernel layout), and the
+regularization penalties ``layer.losses`` collects. ``Layer``'s methods of
+the same names call these functions.
+
+Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
+BatchNormalization's moving statistics) are buffers, so both follow
+``.to(device)`` and ``state_dict()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import initializers
+
+# Initializers (Keras defaults: glorot_uniform kernels, zero biases); brainnet.initializers makes the values.
+UNNAMED = "weight_"  # add_weight without a name: weight_0, weight_1, ... until assigned to an attribute
+INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "random_normal", "normal", "random_uniform",
+                "uniform", "truncated_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
+                "orthogonal")
+
+WEIGHT_OF = {"recurrent": "recurrent_kernel"}  # argument prefix → weight name, where they differ
+
+
+def _initial_value(layer: str, shape: tuple[int, ...], initializer: Any) -> torch.Tensor:
+    """Keras's initializers, by name (``"he_normal"``, ``"HeNormal"``), as an
+    object or a function of the shape, with Keras's fans (``compute_fans``)."""
+    return initializers.initial_value(
+        layer, initializers.layer_initializer(f"{layer}.add_weight", "initializer", initializer), shape)
+
+
+def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> torch.Tensor:
+    """U(−l, l) with l = √(6 / (fan_in + fan_out)), for the given fans."""
+    return initializers.GlorotUniform().sample(shape, (fan_in, fan_out))
+
+
+def add_weight(
+    layer: Any,
+    name: str | None,
+    value: torch.Tensor | None,
+    trainable: bool,
+    shape: Iterable[int] | None,
+    initializer: str | Callable[[tuple[int, ...]], torch.Tensor],
+) -> torch.Tensor:
+    """``Layer.add_weight``: the value given or made from ``shape`` and
+    ``initializer``, registered as a parameter (trainable) or a buffer."""
+    kind = type(layer).__name__
+    if value is None:
+        if shape is None:
+            raise ValueError(
+                f"{kind}.add_weight: expected a value or a shape, got neither. Fix: "
+                "self.add_weight(shape=(units,), initializer='zeros', name='bias') or "
+                "self.add_weight('bias', torch.zeros(units))."
+            )
+        value = _initial_value(kind, tuple(int(d) for d in shape), initializer)
+    elif shape is not None and tuple(value.shape) != tuple(shape):
+        raise ValueError(
+            f"{kind}.add_weight: expected a value of shape {tuple(shape)}, got {tuple(value.shape)}. "
+            "Fix: give either the value or the shape and initializer."
+        )
+    if name is None:  # renamed after the attribute it is assigned to (see Layer.__setattr__)
+        name = f"{UNNAMED}{len(list(layer.named_parameters(recurse=False))) + len(layer._non_trainable)}"
+    if trainable:
+        param = nn.Parameter(value, requires_grad=layer._trainable)
+        layer.register_parameter(name, param)
+        return param
+    layer.register_buffer(name, value)
+    layer._non_trainable.append(name)
+    return value
+
+
+def set_weights(layer: Any, arrays: list[Any]) -> None:
+    """``Layer.set_weights``: copy ``arrays`` into ``layer.weights``, in order,
+    or raise naming the shapes (and the transpose for a Keras-layout kernel)."""
+    weights = layer.weights
+    names = {id(t): n for n, t in [*layer.named_parameters(), *layer.named_buffers()]}
+    if len(arrays) != len(weights):
+        raise ValueError(
+            f"Layer '{layer.name}' set_weights: expected {len(weights)} arrays "
+            f"(shapes {[tuple(w.shape) for w in weights]}), got {len(arrays)}. "
+            "Fix: pass the list that get_weights() returns."
+        )
+    with torch.no_grad():
+        for w, a in zip(weights, arrays):
+            t = torch.as_tensor(np.asarray(a))
+            if tuple(t.shape) != tuple(w.shape):
+                keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
+                if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
+                    first, second = layer.kernel_layouts.get(names.get(id(w), ""), layer.kernel_layout)
+                    raise ValueError(
+                        f"Layer '{layer.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
+                        f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
+                        f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
+                    )
+                raise ValueError(
+                    f"Layer '{layer.name}' set_weights: expected shape "
+                    f"{tuple(w.shape)}, got {tuple(t.shape)}. "
+                    "Fix: pass arrays shaped like get_weights()."
+                )
+            w.copy_(t)
+
+
+def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
+    """``layer.losses``: ``R(w)`` of each regularized trainable weight of every
+    ``layer_class`` inside ``layer`` (itself included), computed now, then the
+    activity penalty ``R(y)`` each activity-regularized one kept at its last call."""
+    from ..regularizers import weight_penalties
+
+    found: list[torch.Tensor] = []
+    for module in layer.modules():
+        if isinstance(module, layer_class):
+            found += weight_penalties(module, module.weight_regularizers())
+            if module.activity_regularizer is not None and module._activity_loss is not None:
+                found.append(module._activity_loss)
+    return found
