@@ -18,143 +18,31 @@ A custom step runs eagerly, op by op, in one process: brainnet does not
 compile it or capture it as a CUDA graph, and refuses ``jit_compile=True`` and
 torchrun for it. Models that do not override ``train_step`` never come here:
 ``Model.fit`` checks once per call and takes the loop of ``trainer.py``.
+
+The loops are here; the batches they give the steps (arrays on the device,
+cut and packed, or a batch source's) come from ``_step_batches.py``.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from .. import distributed
-from . import data as data_module
 from . import streaming
+from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
 from .callbacks import BatchLogs, Callback, History, ProgressBar, format_logs, overrides_batch_hooks
 from .callbacks.backup import BackupAndRestore
 from .stopping import CtrlC
 
 Tensor = torch.Tensor
 
-
-# ------------------------------------------------------------ the data
-def pack(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
-    """A batch as Keras's steps receive it: ``x`` (``(x,)`` for a list or
-    tuple of inputs) without labels, ``(x, y)``, or ``(x, y, sample_weight)``."""
-    if y is None and sample_weight is None:
-        return (x,) if isinstance(x, (list, tuple)) else x
-    return (x, y) if sample_weight is None else (x, y, sample_weight)
-
-
-def unpack(data: Any) -> tuple[Any, Any, Any]:
-    """``(x, y, sample_weight)`` of a batch, the missing ones None (Keras's
-    ``unpack_x_y_sample_weight``)."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if 1 <= len(data) <= 3:
-        return tuple(data) + (None,) * (3 - len(data))  # type: ignore[return-value]
-    raise ValueError(
-        f"train_step: expected data as x, (x,), (x, y) or (x, y, sample_weight), got a tuple of {len(data)} "
-        "elements. Fix: make each batch (x, y) or (x, y, sample_weight), with several inputs as ((x_a, x_b), y)."
-    )
-
-
-def _on_device(data: Any, what: str, device: torch.device, dtype: torch.dtype) -> Any:
-    """Arrays (NumPy, pandas, torch) anywhere in ``data`` (tuples, lists, dicts)
-    as tensors on ``device``; floating ones in ``dtype`` (the model's)."""
-    if data is None or isinstance(data, (str, bytes, int, float, bool)):
-        return data
-    if isinstance(data, dict):
-        return {k: _on_device(v, f"{what}[{k!r}]", device, dtype) for k, v in data.items()}
-    if isinstance(data, (list, tuple)) and not (data and isinstance(data[0], (int, float))):
-        return type(data)(_on_device(v, f"{what}[{i}]", device, dtype) for i, v in enumerate(data))
-    t = data_module.as_tensor(data, what)
-    return t.to(device, dtype if t.is_floating_point() else None, non_blocking=True)
-
-
-def _leaves(data: Any) -> list[Tensor]:
-    if isinstance(data, Tensor):
-        return [data]
-    if isinstance(data, dict):
-        data = list(data.values())
-    if isinstance(data, (list, tuple)):
-        return [t for d in data for t in _leaves(d)]
-    return []
-
-
-def _take(data: Any, index: slice | Tensor) -> Any:
-    """The samples ``index`` (a slice, or a tensor of positions) of every array in ``data``."""
-    if isinstance(data, Tensor):
-        return data[index] if isinstance(index, slice) else data.index_select(0, index)
-    if isinstance(data, dict):
-        return {k: _take(v, index) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return type(data)(_take(v, index) for v in data)
-    return data
-
-
-def _samples(method: str, arrays: tuple[Any, Any, Any]) -> int:
-    """The number of samples, the same in every array of x, y and sample_weight."""
-    lengths = {name: [int(t.shape[0]) for t in _leaves(a)] for name, a in zip(("x", "y", "sample_weight"), arrays)}
-    every = [n for ns in lengths.values() for n in ns]
-    if not every:
-        raise ValueError(f"{method}: expected x as an array (or a list or dict of arrays), got "
-                         f"{type(arrays[0]).__name__}. Fix: model.{method}(x, y) with NumPy arrays or tensors.")
-    if len(set(every)) > 1:
-        got = ", ".join(f"{name} {ns}" for name, ns in lengths.items() if ns)
-        raise ValueError(
-            f"{method}: expected every array of x, y and sample_weight to hold the same number of samples, got "
-            f"lengths {got}. Fix: pass the same samples to each, e.g. x[:n], y[:n]."
-        )
-    return every[0]
-
-
-def _float_dtype(model: torch.nn.Module) -> torch.dtype:
-    return torch.float64 if model.dtype == torch.float64 else torch.float32
-
-
-class _Arrays:
-    """fit's, evaluate's or predict's arrays on the device, batch by batch."""
-
-    def __init__(self, trainer: Any, method: str, x: Any, y: Any, sample_weight: Any) -> None:
-        device, dtype = trainer.device, _float_dtype(trainer.model)
-        self.arrays = tuple(_on_device(a, name, device, dtype)
-                            for a, name in zip((x, y, sample_weight), ("x", "y", "sample_weight")))
-        self.samples = _samples(method, self.arrays)
-        self.device = device
-
-    def split(self, fraction: float) -> tuple[Any, Any, Any]:
-        """Keep the first samples; return the last ``fraction`` (before shuffling, as Keras)."""
-        n_val = int(self.samples * fraction)
-        if n_val == 0 or n_val == self.samples:
-            raise ValueError(
-                f"fit: expected validation_split to leave samples for training and for validation, got "
-                f"validation_split={fraction} of {self.samples} samples, which leaves {n_val} for validation. "
-                "Fix: use more data or another split, e.g. validation_split=0.2."
-            )
-        keep = self.samples - n_val
-        val = tuple(_take(a, slice(keep, None)) for a in self.arrays)
-        self.arrays = tuple(_take(a, slice(0, keep)) for a in self.arrays)
-        self.samples = keep
-        return val
-
-    def batches(self, batch_size: int, shuffle: bool) -> Iterator[Any]:
-        # The same draw as the built-in loop makes, so that a seed gives the same order.
-        order = torch.randperm(self.samples, device=self.device) if shuffle else None
-        for start in range(0, self.samples, batch_size):
-            index: slice | Tensor = slice(start, start + batch_size)
-            if order is not None:
-                index = order[index]
-            yield pack(*(_take(a, index) for a in self.arrays))
-
-
-def _source_batches(source: streaming.BatchSource, trainer: Any, epoch: int | None = None) -> Iterator[Any]:
-    device, dtype = trainer.device, _float_dtype(trainer.model)
-    for batch in source.epoch(epoch):
-        yield _on_device(tuple(batch) if isinstance(batch, list) else batch, "batch", device, dtype)
+# pack and unpack (Keras's packing of a batch) live with the batches; named here too, as before.
+__all__ = ["fit", "evaluate", "evaluate_batches", "predict", "check_supported", "pythonify", "reset_metrics",
+           "pack", "unpack"]
 
 
 # ------------------------------------------------------------- the logs
@@ -240,7 +128,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         steps, batch_size = source.steps_per_epoch, source.batch_size
 
         def epoch_batches(epoch: int) -> Iterator[Any]:
-            return _source_batches(source, trainer, epoch)
+            return source_batches(source, trainer, epoch)
 
         def exhausted() -> bool:
             return source.exhausted
@@ -248,7 +136,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         _refuse_steps("fit", "steps_per_epoch", steps_per_epoch, "fit takes whole arrays and makes "
                       "ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter epoch")
         batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
-        arrays = _Arrays(trainer, "fit", x, y, sample_weight)
+        arrays = Arrays(trainer, "fit", x, y, sample_weight)
         if validation_split and validation_data is None:
             split = arrays.split(validation_split)
             val = split if own_test_step else trainer._prepare(*split, what="validation_data[2]")
@@ -279,8 +167,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         if not own_test_step:
             return trainer.validation_logs(val, cbs)
         if isinstance(val, streaming.BatchSource):
-            return evaluate_batches(model, _source_batches(val, trainer), cbs)
-        return evaluate_batches(model, _Validation(val).batches(DEFAULT_INFERENCE_BATCH_SIZE), cbs)
+            return evaluate_batches(model, source_batches(val, trainer), cbs)
+        return evaluate_batches(model, Validation(val).batches(DEFAULT_INFERENCE_BATCH_SIZE), cbs)
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
@@ -332,18 +220,6 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     return history
 
 
-class _Validation:
-    """Validation arrays already on the device, in batches, in order."""
-
-    def __init__(self, arrays: tuple[Any, Any, Any]) -> None:
-        self.arrays = arrays
-        self.samples = _samples("fit", arrays)
-
-    def batches(self, batch_size: int) -> Iterator[Any]:
-        for start in range(0, self.samples, batch_size):
-            yield pack(*(_take(a, slice(start, start + batch_size)) for a in self.arrays))
-
-
 def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool) -> Any:
     """fit's validation_data: for ``test_step``, a BatchSource or arrays on the
     device (x, y, sample_weight); for the built-in evaluation, what it takes."""
@@ -358,7 +234,7 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
                   "leave it out: the whole validation arrays are evaluated after each epoch")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         return trainer.validation(validation_data, None)  # its error says what it takes
-    return _Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data))).arrays
+    return Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data))).arrays
 
 
 # ------------------------------------------------------------- evaluate
@@ -388,26 +264,12 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any,
 
     check_supported(trainer, "evaluate", "test_step")
     trainer.model.to(trainer.device)
-    batches = _batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
+    batches = batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size, _refuse_steps)
     logs = evaluate_batches(trainer.model, batches, list(callbacks or []))
     if verbose not in (0, "0"):
         print(f"evaluate - {format_logs(logs)}", flush=True)
     return _as_returned(logs, return_dict)
-
-
-def _batches_of(trainer: Any, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int | None, steps: Any,
-                default: int, check_batch_size: Callable, refuse_steps: Callable) -> Iterator[Any]:
-    """evaluate's or predict's batches, in order: from a batch source, or arrays."""
-    if streaming.is_batch_source(x):
-        if batch_size is not None:
-            check_batch_size(batch_size, default)
-        source = streaming.BatchSource(x, method, batch_size, default, False, streaming.check_steps(steps, "steps"),
-                                       "steps")
-        streaming.refuse_with_source(method, source.name, y, sample_weight)
-        return _source_batches(source, trainer)
-    refuse_steps(method, "steps", steps, f"leave it out: {method} goes over all of the arrays")
-    return _Arrays(trainer, method, x, y, sample_weight).batches(check_batch_size(batch_size, default), False)
 
 
 # -------------------------------------------------------------- predict
@@ -420,7 +282,7 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
     check_supported(trainer, "predict", "predict_step")
     model = trainer.model
     model.to(trainer.device)
-    batches = _batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
+    batches = batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size, _refuse_steps)
     with inference_layers(model):
         outputs = [model.predict_step(data) for data in batches]

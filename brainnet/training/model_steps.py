@@ -21,7 +21,7 @@ import torch
 
 from .. import metrics as metrics_module
 from . import data as data_module
-from .custom_step import unpack
+from ._step_batches import unpack
 
 Tensor = torch.Tensor
 
