@@ -15,13 +15,12 @@ Shapes follow Keras: the batch axis is first, images are
 ``(batch, height, width, channels)`` and sequences ``(batch, time, features)``;
 ``None`` in a shape means "any size".
 
-``Layer`` keeps the life cycle and the hot path (``forward``); the families of
-helpers its methods call are plain functions in private modules:
-``_layer_args`` (name, input_shape/input_dim, dtype), ``_weights``
-(add_weight, set_weights, the penalties of ``losses``), ``_shapes`` (shapes
-and the input-check errors), ``_call_inputs`` (NumPy and text inputs,
-float32 under autocast, CUDA-graph capture) and ``_graph_access``
-(``layer.input``/``layer.output`` from the symbolic graph).
+``Layer`` keeps the life cycle and the hot path (``forward``); its methods call
+plain functions in private modules, one family each: ``_layer_args`` (name,
+input_shape/input_dim, dtype), ``_weights`` (add_weight, set_weights, the
+penalties of ``losses``), ``_shapes`` (shapes, input-check errors),
+``_call_inputs`` (NumPy and text inputs, float32 under autocast, CUDA-graph
+capture), ``_graph_access`` (``layer.input``/``output`` from the graph).
 """
 
 from __future__ import annotations
@@ -36,14 +35,10 @@ from torch import nn
 from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
-from ._graph_access import MISSING as _MISSING
-from ._graph_access import first_node, own
-from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS
-from ._layer_args import check_common_args, input_shape_arg, snake_case, unique_name
-from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error
-from ._shapes import shape_of, shape_str
-from ._weights import INITIALIZERS as _INITIALIZERS
-from ._weights import UNNAMED, WEIGHT_OF, glorot_uniform
+from ._graph_access import MISSING as _MISSING, first_node, own
+from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
+from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error, shape_of, shape_str
+from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, WEIGHT_OF, glorot_uniform
 
 # Names other modules import from here (the Layer's module), defined in the private modules above.
 __all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_model_input", "glorot_uniform",
