@@ -29,6 +29,12 @@ Loading an image (``load``), step by step:
    ``(height, width, channels)`` or, with ``channel_axis=False`` (models
    that read the image row by row), ``(height, width)``.
 
+As in Keras 3, ``brainnet.preprocessing`` also gives the data-set builders
+that Keras exports under both ``keras.utils`` and ``keras.preprocessing``
+(``image_dataset_from_directory``, ``text_dataset_from_directory``,
+``timeseries_dataset_from_array``): the same functions as ``brainnet.utils``'s,
+so tutorials that spell either name run.
+
 Nothing here runs code from a file: ``from_config`` accepts only the plain
 values listed in ``ImagePreprocessing``, each checked. Pillow is imported
 on first use.
@@ -41,6 +47,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ._image_folder import image_dataset_from_directory
+from ._text_folder import text_dataset_from_directory
+from ._timeseries import timeseries_dataset_from_array
 
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}  # Pillow mode, channels
 BACKGROUNDS = ("dark", "light", None)
@@ -305,4 +315,5 @@ def preprocessing_for(model: Any, source: str = "the model", command: str = "bra
     return prep
 
 
-__all__ = ["ImagePreprocessing", "LoadedImage", "image_input_shape", "preprocessing_for"]
+__all__ = ["ImagePreprocessing", "LoadedImage", "image_dataset_from_directory", "image_input_shape", "preprocessing_for",
+           "text_dataset_from_directory", "timeseries_dataset_from_array"]

@@ -116,6 +116,22 @@ def test_keras_documented_examples():
     np.testing.assert_array_equal(y_batch[1].numpy(), Y[20:40])
 
 
+def test_keras_preprocessing_spelling_gives_the_same_builders():
+    # Keras 3 exports the data-set builders as keras.preprocessing.* too; its weather
+    # forecasting tutorial calls keras.preprocessing.timeseries_dataset_from_array.
+    import brainnet as keras
+    import brainnet.utils
+
+    for name in ("timeseries_dataset_from_array", "image_dataset_from_directory", "text_dataset_from_directory"):
+        assert getattr(keras.preprocessing, name) is getattr(brainnet.utils, name)
+    series = np.arange(40, dtype="float32").reshape(20, 2)
+    x, y, _ = read_all(keras.preprocessing.timeseries_dataset_from_array(
+        series, series[3:, 0], sequence_length=3, sampling_rate=2, batch_size=4), True)
+    xs, ys = naive(series, series[3:, 0], 3, rate=2)
+    np.testing.assert_array_equal(np.stack(x), np.stack(xs))
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(ys))
+
+
 def test_the_docstring_example_runs():
     failures, tried = doctest.testmod(brainnet._timeseries, extraglobs={"np": np})
     assert tried > 0 and failures == 0
