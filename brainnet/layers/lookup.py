@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
-from ._vocabulary import OOV_TOKEN, Vocabulary, check_lookup_args
+from ._vocabulary import OOV_TOKEN, OUTPUT_MODES, Vocabulary, check_lookup_args, encode, encoded_shape
 from .base import Layer, Shape
 from .symbolic import is_symbolic, symbolic_call
 
@@ -76,6 +76,9 @@ def string_batches(layer: str, data: Any) -> Iterator[np.ndarray]:
         yield as_strings(layer, batch)
 
 
+MODES = ("int", "one_hot") + OUTPUT_MODES[1:]  # StringLookup's output modes, as Keras 3's
+
+
 def _numbers(value: Any) -> bool:
     return isinstance(value, torch.Tensor) or (isinstance(value, np.ndarray) and value.dtype.kind not in "USO")
 
@@ -88,9 +91,12 @@ class StringLookup(Layer):
         y = 0             for any other string (the OOV index, "[UNK]")
 
     and with ``mask_token`` set, index 0 is the mask token and the others
-    shift by one. ``get_vocabulary()[y]`` is the token of index ``y``. The
-    other output modes give one vector per sample over the indices
-    (``multi_hot``, ``count``, ``tf_idf``; see ``TextVectorization``).
+    shift by one. ``get_vocabulary()[y]`` is the token of index ``y``.
+    ``one_hot`` encodes each string on its own, ``y[..., i] = [index(x) = i]``
+    (a last axis of size 1 is replaced by the ``depth`` indices, as Keras;
+    the mask token gives a row of zeros); the other output modes give one
+    vector per sample over the indices (``multi_hot``, ``count``,
+    ``tf_idf``; see ``TextVectorization``).
 
     Args:
         max_tokens: most indices, special ones included; None: no cap.
@@ -103,13 +109,15 @@ class StringLookup(Layer):
             or None, then ``adapt(data)`` learns them.
         idf_weights: with ``output_mode="tf_idf"`` and a vocabulary.
         invert: map indices back to strings (int mode only).
-        output_mode: ``"int"`` (default), ``"multi_hot"``, ``"count"``,
-            ``"tf_idf"``.
+        output_mode: ``"int"`` (default), ``"one_hot"``, ``"multi_hot"``,
+            ``"count"``, ``"tf_idf"``.
         pad_to_max_tokens: vectors of width ``max_tokens`` in the other modes.
 
     Input shape: any shape of strings (``invert=True``: of indices).
-    Output shape: the same, int64 (``invert``: a NumPy array of str); other
-    modes ``(batch, depth)`` float32 for ``(batch, k)`` strings.
+    Output shape: the same, int64 (``invert``: a NumPy array of str);
+    ``one_hot``: ``(batch, depth)`` float32 for ``(batch,)`` or ``(batch, 1)``
+    strings, ``(batch, k, depth)`` for ``(batch, k)``; other modes
+    ``(batch, depth)`` float32 for ``(batch, k)`` strings.
 
     Raises:
         ValueError: a bad argument, a vocabulary with repeated tokens, calls
@@ -119,6 +127,8 @@ class StringLookup(Layer):
         >>> layer = StringLookup(vocabulary=["a", "b", "c"])
         >>> layer([["a", "c"], ["d", "b"]]).tolist()
         [[1, 3], [0, 2]]
+        >>> StringLookup(vocabulary=["a", "b"], output_mode="one_hot")([["b"], ["z"]]).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     """
 
     equation = "y = index of x in the vocabulary (unknown: the OOV index)"
@@ -135,7 +145,7 @@ class StringLookup(Layer):
                 "strings into several OOV indices). Fix: num_oov_indices=1."
             )
         reserved = num_oov_indices + (mask_token is not None and output_mode == "int")
-        self.output_mode = check_lookup_args(layer, output_mode, max_tokens, pad_to_max_tokens, reserved)
+        self.output_mode = check_lookup_args(layer, output_mode, max_tokens, pad_to_max_tokens, reserved, MODES)
         if invert and self.output_mode != "int":
             raise ValueError(
                 f"{layer}: expected output_mode='int' with invert=True (indices back to strings), got "
@@ -186,8 +196,19 @@ class StringLookup(Layer):
         if self.output_mode == "int":
             ids = self.vocab.lookup(array.reshape(-1).tolist()).reshape(array.shape)
             return torch.from_numpy(ids).to(self._device.device)
+        if self.output_mode == "one_hot":
+            return self._one_hot(array)
         rows = array.reshape(len(array), -1).tolist() if array.ndim else [[array.item()]]
         return self.vocab.bags(rows).to(self._device.device)
+
+    def _one_hot(self, array: np.ndarray) -> torch.Tensor:
+        """Each string's index as a one-hot row; the mask token (if any) counts nowhere."""
+        tokens = array.reshape(-1).tolist()
+        ids = self.vocab.lookup(tokens)
+        if self.mask_token is not None:
+            ids[[t == self.mask_token for t in tokens]] = -1
+        ids_tensor = torch.from_numpy(ids.reshape(array.shape)).to(self._device.device)
+        return encode(ids_tensor, "one_hot", self.vocab.depth()).float()
 
     def _invert(self, inputs: Any) -> np.ndarray:
         vocabulary = self.get_vocabulary()
@@ -204,6 +225,8 @@ class StringLookup(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if self.output_mode == "int":
             return tuple(input_shape)
+        if self.output_mode == "one_hot":
+            return encoded_shape(input_shape, "one_hot", self.vocab.depth())
         return tuple(input_shape[:1]) + (self.vocab.depth(),)
 
     def get_config(self) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from brainnet.datasets import fortunes
-from brainnet.layers import Dense, Embedding, GlobalAveragePooling1D, StringLookup, TextVectorization
-from brainnet.models import Sequential, load_model
+from brainnet.layers import (Concatenate, Dense, Embedding, GlobalAveragePooling1D, Input, StringLookup,
+                             TextVectorization)
+from brainnet.models import Model, Sequential, load_model
 from brainnet.saving import register_serializable
 
 ASCII_SPACE = " \t\n\r\f\v"
@@ -230,6 +231,59 @@ def test_string_lookup_indices_mask_invert_and_modes():
         strict(["q"])
 
 
+def naive_one_hot(values: np.ndarray, vocabulary: list[str], mask: str | None = None) -> np.ndarray:
+    """y[..., i] = 1 where the value's index is i (unknown: 0, the OOV index; the mask: no 1), each
+    value its own row; a last axis of size 1 is replaced by the indices (Keras's rule)."""
+    index = {t: i + 1 for i, t in enumerate(vocabulary)}
+    flat = values.reshape(-1)
+    out = np.zeros((len(flat), len(vocabulary) + 1))
+    for n, value in enumerate(flat):
+        if value != mask:
+            out[n, index.get(value, 0)] = 1.0
+    shape = values.shape[:-1] if values.ndim > 1 and values.shape[-1] == 1 else values.shape
+    return out.reshape(shape + (len(vocabulary) + 1,))
+
+
+@pytest.mark.parametrize("shape", [(6,), (6, 1), (3, 2), ()])
+def test_string_lookup_one_hot_matches_naive(shape):
+    rng = np.random.default_rng(len(shape))
+    values = rng.choice(["red", "green", "blue", "grey", ""], size=shape).astype(object)
+    vocabulary = ["red", "green", "blue"]
+    lookup = StringLookup(vocabulary=vocabulary, output_mode="one_hot")
+    out = lookup(values)
+    assert out.dtype == torch.float32
+    np.testing.assert_array_equal(out.numpy(), naive_one_hot(np.asarray(values), vocabulary))
+    assert tuple(out.shape) == lookup.compute_output_shape(np.asarray(values).shape)
+    masked = StringLookup(vocabulary=vocabulary, output_mode="one_hot", mask_token="")
+    assert masked.get_vocabulary() == ["[UNK]"] + vocabulary  # the mask token is left out, as Keras
+    np.testing.assert_array_equal(masked(values).numpy(), naive_one_hot(np.asarray(values), vocabulary, mask=""))
+
+
+def test_string_lookup_one_hot_adapts_trains_and_saves_in_a_structured_model(tmp_path):
+    # Keras's structured-data tutorial: a string column, one-hot encoded, beside a numeric one.
+    rng = np.random.default_rng(0)
+    thal_values = rng.choice(["fixed", "normal", "reversible"], size=(64, 1))
+    age_values = rng.normal(size=(64, 1)).astype("float32")
+    target = (thal_values[:, 0] == "normal").astype("float32")
+    lookup = StringLookup(output_mode="one_hot")
+    lookup.adapt(thal_values)
+    assert sorted(lookup.get_vocabulary()) == ["[UNK]", "fixed", "normal", "reversible"]
+    thal, age = Input(shape=(1,), name="thal", dtype="string"), Input(shape=(1,), name="age")
+    output = Dense(1, activation="sigmoid")(Concatenate()([lookup(thal), age]))
+    model = Model([thal, age], output)
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    model.fit({"thal": thal_values, "age": age_values}, target, epochs=2, batch_size=16, verbose=0)
+    # the model is the Dense applied to the naive one-hot columns beside the ages
+    w, b = (p.detach().numpy() for p in model.layers[-1].parameters())
+    features = np.concatenate([naive_one_hot(thal_values, lookup.get_vocabulary()[1:]), age_values], axis=1)
+    expected = 1 / (1 + np.exp(-(features @ w.reshape(len(features[0]), -1) + b)))
+    got = model.predict({"thal": thal_values, "age": age_values}, verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.brainnet")
+    loaded = load_model(tmp_path / "m.brainnet")
+    np.testing.assert_allclose(loaded.predict({"thal": thal_values, "age": age_values}, verbose=0), got, rtol=1e-6)
+
+
 # ------------------------------------------------------------------ in models, saved and loaded
 def test_in_a_model_saved_and_loaded_gives_the_same_outputs(tmp_path):
     texts = np.array(["good food here", "bad food", "good good", "bad"])
@@ -313,5 +367,10 @@ def test_string_lookup_errors():
         StringLookup(num_oov_indices=2)
     with pytest.raises(ValueError, match=r"expected output_mode='int' with invert=True.*Fix: StringLookup\("):
         StringLookup(vocabulary=["a"], invert=True, output_mode="count")
+    with pytest.raises(ValueError, match=r"expected output_mode='int' with invert=True.*got output_mode='one_hot'"):
+        StringLookup(vocabulary=["a"], invert=True, output_mode="one_hot")
+    with pytest.raises(ValueError, match=r"expected output_mode among 'int', 'one_hot', 'multi_hot', 'count', "
+                                         r"'tf_idf', got 'onehot'.*Fix: "):
+        StringLookup(output_mode="onehot")
     with pytest.raises(TypeError, match=r"\(invert=True\): expected integer indices, got dtype float64.*Fix: "):
         StringLookup(vocabulary=["a"], invert=True)(np.array([0.5]))
