@@ -17,11 +17,27 @@ __version__ = "0.1.0"
 _LAZY = ("backend", "benchmarks", "datasets", "explain", "mixed_precision", "preprocessing", "recipes", "schedules", "text")
 
 
+# Keras 3 namespaces that brainnet leaves to torch on purpose (docs/keras.md): the
+# torch spelling of what tutorials call there.
+_TORCH_INSTEAD = {
+    "ops": "call torch directly: ops.exp(x) is torch.exp(x), ops.mean(x, axis=1) is x.mean(dim=1), "
+           "ops.concatenate(xs, axis=-1) is torch.cat(xs, dim=-1)",
+    "random": "draw with torch: keras.random.normal((n, d)) is torch.randn(n, d, device=x.device), "
+              "keras.random.uniform(shape) is torch.rand(shape), and a SeedGenerator(1337) is "
+              "torch.Generator().manual_seed(1337) passed as generator=",
+}
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in _TORCH_INSTEAD:
+        raise AttributeError(
+            f"module 'brainnet' has no attribute {name!r}: Keras's keras.{name} namespace was expected, but brainnet "
+            f"has none on purpose. Fix: {_TORCH_INSTEAD[name]}."
+        )
     raise AttributeError(f"module 'brainnet' has no attribute {name!r}")
 
 

@@ -352,3 +352,20 @@ def test_augmentation_arguments_and_inputs():
     with pytest.raises(TypeError, match=r"\(RandomErasing\): expected floating-point images, got torch.uint8\. "
                                         r"Fix: x = x.astype\('float32'\) \(fit does this for you\)"):
         RandomErasing(p=1.0)(torch.zeros(1, 4, 4, 1, dtype=torch.uint8), training=True)
+
+
+# ------------------------------------------------------------------ brainnet (the package)
+def test_keras_ops_and_random_namespaces_point_to_torch():
+    # Keras tutorials draw with keras.random.normal (the VAE's Sampling layer, the GAN guide) and
+    # compute with keras.ops; brainnet has neither, on purpose (docs/keras.md), and says what to write.
+    import brainnet as keras
+
+    with pytest.raises(AttributeError, match=r"no attribute 'random': Keras's keras.random namespace was expected.*"
+                                             r"Fix: draw with torch: keras.random.normal\(\(n, d\)\) is torch.randn"):
+        keras.random.normal((2, 3))
+    with pytest.raises(AttributeError, match=r"no attribute 'ops'.*Fix: call torch directly: ops.exp\(x\) is "
+                                             r"torch.exp\(x\)"):
+        keras.ops.exp
+    assert not hasattr(keras, "random")  # still an AttributeError: hasattr, getattr(..., default) work
+    with pytest.raises(AttributeError, match=r"^module 'brainnet' has no attribute 'nonexistent'$"):
+        keras.nonexistent
