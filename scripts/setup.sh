@@ -6,6 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# A .venv that is a link belongs to another checkout (clones sharing one environment):
+# installing into it would point its editable brainnet at this clone. Leave it as it
+# is; train.sh and test.sh put this checkout's code first on PYTHONPATH.
+if [ -L .venv ]; then
+  if [ ! -f .venv/brainnet-env.sh ]; then
+    echo "scripts/setup.sh: expected the linked environment $(readlink -f .venv) to be set up, got no" \
+      "brainnet-env.sh in it. Fix: run scripts/setup.sh in the checkout it belongs to." >&2
+    exit 1
+  fi
+  echo "scripts/setup.sh: .venv links to $(readlink -f .venv), another checkout's environment; left as it is." >&2
+  exit 0
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
