@@ -27,12 +27,13 @@ def _loader(n: int = 12, features: int = 3, batch_size: int = 4) -> DataLoader:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "evaluate(DataLoader) right after compile: streaming.evaluate_source calls trainer._reset() before the "
+    "evaluate on batches (a DataLoader, Dataset or generator) right after compile: streaming.evaluate_source calls trainer._reset() before the "
     "first batch resolves the metrics, and Trainer.trackers() unpacks OutputHead.metrics while it is still "
     "None (TypeError: Value after * must be an iterable). Fix in trainer.py: trackers() reads "
     "`*(h.metrics or []), *(h.weighted_metrics or [])`, or streaming.py resets after the first batch. "
     "Keras's text_classification_from_scratch ends with end_to_end_model.evaluate(raw_test_ds) this way."))
-def test_evaluate_on_a_loader_before_any_fit_gives_the_array_result():
+@pytest.mark.parametrize("source", ["DataLoader", "Dataset", "generator"])
+def test_evaluate_on_batches_before_any_fit_gives_the_array_result(source):
     loader = _loader()
     model = Sequential([Input(shape=(3,)), Dense(1)])
     model.compile("sgd", "mse", metrics=["mae"])
@@ -42,7 +43,12 @@ def test_evaluate_on_a_loader_before_any_fit_gives_the_array_result():
     fresh = Sequential([Input(shape=(3,)), Dense(1)])
     fresh.compile("sgd", "mse", metrics=["mae"])
     fresh.set_weights(model.get_weights())
-    got = fresh.evaluate(loader, verbose=0)
+    if source == "DataLoader":
+        got = fresh.evaluate(loader, verbose=0)
+    elif source == "Dataset":
+        got = fresh.evaluate(loader.dataset, batch_size=4, verbose=0)
+    else:
+        got = fresh.evaluate((batch for batch in loader), steps=len(loader), verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
