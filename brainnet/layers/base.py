@@ -344,6 +344,13 @@ class Layer(nn.Module):
         """
         from .symbolic import any_symbolic, symbolic_call
 
+        if not (training is None or training is True or training is False or isinstance(training, np.bool_)):
+            raise TypeError(
+                f"{type(self).__name__} '{self.name}': expected the inputs as one argument (a list for several) and "
+                f"training as True, False or None, got a second positional argument of type {type(training).__name__}. "
+                "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
+                "by name, layer(x, training=True)."
+            )
         if any_symbolic(inputs, kwargs):
             return symbolic_call(self, inputs, kwargs)
         if isinstance(inputs, np.ndarray) or (

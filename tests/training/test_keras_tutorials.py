@@ -70,13 +70,6 @@ def test_a_column_of_n_values_feeds_an_input_of_shape_1_as_keras():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A second positional argument to a layer call lands in Layer.forward's `training` parameter "
-    "(layers/base.py): Dense(2)(a, b) silently drops b, and the VAE tutorial's Sampling layer called as "
-    "Sampling()(z_mean, z_log_var) instead of Sampling()([z_mean, z_log_var]) fails inside the user's call with "
-    "'too many values to unpack'. Keras passes it on to call() and Python refuses it. Fix in base.py: refuse a "
-    "`training` that is neither None nor a bool with a TypeError naming the layer and the fix "
-    "layer([a, b])."))
 def test_a_second_input_given_apart_instead_of_in_a_list_is_refused_with_the_fix():
     a, b = Input(shape=(2,)), Input(shape=(2,))
     with pytest.raises(TypeError, match=r"Dense.*Fix: .*\(\[a, b\]\)"):
