@@ -1,9 +1,11 @@
-"""Shared helpers for layers over (batch, height, width, channels) images.
+"""Shared helpers for layers over (batch, height, width, channels) images
+and (batch, depth, height, width, channels) volumes.
 
 Inside, torch convolutions want (N, C, H, W). ``x.permute(0, 3, 1, 2)`` of a
 contiguous (N, H, W, C) tensor is exactly an (N, C, H, W) tensor in PyTorch's
 channels-last memory format: the edge layout costs no copy, and torch's
-channels-last kernels run on it directly.
+channels-last kernels run on it directly. The same holds in 3-D: a contiguous
+(N, D, H, W, C) volume moved to (N, C, D, H, W) is in ``channels_last_3d``.
 """
 
 from __future__ import annotations
@@ -18,26 +20,35 @@ import torch.nn.functional as F
 PADDINGS = ("valid", "same")
 
 
-def nchw(x: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, C) → (N, C, H, W) view in channels-last memory format."""
-    return x.permute(0, 3, 1, 2)
+def channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(N, *spatial, C) → (N, C, *spatial) view (channels-last memory for images and volumes)."""
+    return x.movedim(-1, 1)
 
 
-def nhwc(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) → (N, H, W, C) view (contiguous when x is channels-last)."""
-    return x.permute(0, 2, 3, 1)
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, *spatial) → (N, *spatial, C) view (contiguous when x is in channels-last memory)."""
+    return x.movedim(1, -1)
+
+
+_TUPLE_NAMES = {2: "pair", 3: "triple"}
+SPATIAL_AXES = {2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def sizes(layer: str, arg: str, value: Any, dims: int) -> tuple[int, ...]:
+    """Accept an int or ``dims`` positive ints (Keras's kernel_size style)."""
+    is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)  # noqa: E731
+    given = (value,) * dims if is_int(value) else value
+    if not isinstance(given, (tuple, list)) or len(given) != dims or not all(is_int(v) and v > 0 for v in given):
+        raise ValueError(
+            f"{layer}: expected {arg} to be a positive int or a {_TUPLE_NAMES[dims]} of them, got {value!r}. "
+            f"Fix: {arg}={(3,) * dims} or {arg}=3."
+        )
+    return tuple(int(v) for v in given)
 
 
 def pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
     """Accept an int or a pair of positive ints (Keras's kernel_size style)."""
-    is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)  # noqa: E731
-    pair_ = (value, value) if is_int(value) else value
-    if not isinstance(pair_, (tuple, list)) or len(pair_) != 2 or not all(is_int(v) and v > 0 for v in pair_):
-        raise ValueError(
-            f"{layer}: expected {arg} to be a positive int or a pair of them, got {value!r}. "
-            f"Fix: {arg}=(3, 3) or {arg}=3."
-        )
-    return int(pair_[0]), int(pair_[1])
+    return sizes(layer, arg, value, 2)  # type: ignore[return-value]
 
 
 def dilated(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
@@ -81,39 +92,42 @@ def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def pads_2d(x: torch.Tensor, kernel: tuple[int, int], strides: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) 'same' padding for an (N, C, H, W) tensor."""
-    top, bottom = same_pads(x.shape[2], kernel[0], strides[0])
-    left, right = same_pads(x.shape[3], kernel[1], strides[1])
-    return top, bottom, left, right
+def same_padding(x: torch.Tensor, window: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...]:
+    """Keras's 'same' padding of an (N, C, *spatial) tensor in ``F.pad``'s
+    order: (before, after) of the last axis first."""
+    pads: list[int] = []
+    for axis in reversed(range(len(window))):
+        pads += same_pads(x.shape[2 + axis], window[axis], strides[axis])
+    return tuple(pads)
 
 
-def pad_2d(x: torch.Tensor, pads: tuple[int, int, int, int], value: float = 0.0) -> torch.Tensor:
-    top, bottom, left, right = pads
-    return F.pad(x, (left, right, top, bottom), value=value)
+def pad_same(x: torch.Tensor, window: tuple[int, ...], strides: tuple[int, ...], value: float = 0.0) -> torch.Tensor:
+    """An (N, C, *spatial) tensor padded as Keras's 'same' (the odd extra row after)."""
+    return F.pad(x, same_padding(x, window, strides), value=value)
 
 
 def spatial_output_shape(
-    layer: str, input_shape: tuple, channels: int | None, kernel: tuple[int, int],
-    strides: tuple[int, int], padding: str,
+    layer: str, input_shape: tuple, channels: int | None, kernel: tuple[int, ...],
+    strides: tuple[int, ...], padding: str,
 ) -> tuple:
-    """(batch, H', W', channels) for an (batch, H, W, C) input shape."""
-    h = output_length(input_shape[1], kernel[0], strides[0], padding)
-    w = output_length(input_shape[2], kernel[1], strides[1], padding)
-    if (h is not None and h <= 0) or (w is not None and w <= 0):
-        _, height, width, depth = input_shape
-        if height in (1, 3, 4) and width is not None and depth is not None and width > 4 and depth > 4:
-            raise ValueError(  # (C, H, W) given where (H, W, C) is meant: PyTorch's order
-                f"Layer '{layer}': input of height×width {height}×{width} with {depth} channels is "
-                f"smaller than its window {kernel[0]}×{kernel[1]}; this looks like channels-first "
-                f"(channels, height, width) = ({height}, {width}, {depth}). Fix: brainnet, like Keras, "
-                f"takes (height, width, channels): input_shape=({width}, {depth}, {height}), and images "
-                "as x.transpose(0, 2, 3, 1)."
+    """(batch, *spatial', channels) for a (batch, *spatial, C) input shape,
+    with as many spatial axes as ``kernel`` has (2: images, 3: volumes)."""
+    dims = len(kernel)
+    out = [output_length(input_shape[1 + i], kernel[i], strides[i], padding) for i in range(dims)]
+    if any(n is not None and n <= 0 for n in out):
+        axes, spatial, last = SPATIAL_AXES[dims], input_shape[1:1 + dims], input_shape[1 + dims]
+        names, given, window = "×".join(axes), "×".join(map(str, spatial)), "×".join(map(str, kernel))
+        if spatial[0] in (1, 3, 4) and all(n is not None and n > 4 for n in (*spatial[1:], last)):
+            raise ValueError(  # (C, *spatial) given where (*spatial, C) is meant: PyTorch's order
+                f"Layer '{layer}': input of {names} {given} with {last} channels is smaller than its window "
+                f"{window}; this looks like channels-first (channels, {', '.join(axes)}) = "
+                f"{tuple(input_shape[1:])}. Fix: brainnet, like Keras, takes ({', '.join(axes)}, channels): "
+                f"input_shape={(*input_shape[2:], spatial[0])}, and "
+                f"{'images' if dims == 2 else 'volumes'} as x.transpose{(0, *range(2, dims + 2), 1)}."
             )
         raise ValueError(
-            f"Layer '{layer}': input of height×width {input_shape[1]}×{input_shape[2]} is "
-            f"smaller than its window {kernel[0]}×{kernel[1]} with padding='valid', so the "
-            "output would be empty. Fix: use padding='same', a smaller kernel, or fewer "
-            "pooling layers before it."
+            f"Layer '{layer}': input of {names} {given} is smaller than its window {window} with "
+            "padding='valid', so the output would be empty. Fix: use padding='same', a smaller kernel, or "
+            "fewer pooling layers before it."
         )
-    return (input_shape[0], h, w, input_shape[3] if channels is None else channels)
+    return (input_shape[0], *out, input_shape[-1] if channels is None else channels)

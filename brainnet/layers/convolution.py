@@ -1,4 +1,5 @@
-"""Convolution layers: Conv2D over images, Conv1D over sequences."""
+"""Convolution layers: Conv2D over images, Conv1D over sequences, and the
+plain functions Conv2D and Conv3D (``convolution3d.py``) share."""
 
 from __future__ import annotations
 
@@ -35,6 +36,63 @@ def _group_channels(layer: Layer, channels: int) -> int:
             f"{layer.groups} channels."
         )
     return channels // layer.groups
+
+
+def take_conv_arguments(layer: Layer, args: dict[str, Any], dims: int) -> None:
+    """Validate and keep the constructor arguments (``locals()``) of Conv2D
+    (``dims=2``) or Conv3D (``dims=3``) on ``layer``."""
+    kind = type(layer).__name__
+    layer.filters = check_positive_int(kind, "filters", args["filters"])
+    layer.kernel_size = _spatial.sizes(kind, "kernel_size", args["kernel_size"], dims)
+    layer.strides = _spatial.sizes(kind, "strides", args["strides"], dims)
+    layer.padding = _spatial.check_padding(kind, args["padding"])
+    layer.dilation_rate = _spatial.sizes(kind, "dilation_rate", args["dilation_rate"], dims)
+    _spatial.check_dilation(kind, layer.strides, layer.dilation_rate)
+    layer.groups = _check_groups(kind, args["groups"], layer.filters)
+    layer.activation = activations.get(args["activation"])
+    layer.use_bias = bool(args["use_bias"])
+    take_weight_arguments(layer, args, ("kernel", "bias"))
+    layer.activity_regularizer = regularizers.get(args["activity_regularizer"], argument="activity_regularizer")
+
+
+def build_conv(layer: Layer, input_shape: Shape, memory_format: torch.memory_format) -> None:
+    """Make the ``kernel`` (filters, in/groups, *window) in PyTorch's channels-last
+    ``memory_format``, from Keras's shape (*window, in/groups, filters) and its fans, and the bias."""
+    layer.compute_output_shape(input_shape)  # raises if the input is smaller than the window
+    per_group = _group_channels(layer, input_shape[-1])
+    kernel = layer.initial_value("kernel", (*layer.kernel_size, per_group, layer.filters))  # (out, in/G, *window)
+    layer.kernel = layer.add_weight("kernel", kernel.contiguous(memory_format=memory_format))
+    layer.bias = layer.add_weight("bias", layer.initial_value("bias", (layer.filters,))) if layer.use_bias else None
+
+
+def convolve(layer: Layer, inputs: torch.Tensor) -> torch.Tensor:
+    """Conv2D's or Conv3D's equation before the activation: (B, *spatial, C) → (B, *spatial', filters)."""
+    x = _spatial.channels_first(inputs)  # (B, C, *spatial), channels-last memory
+    d, g = layer.dilation_rate, layer.groups  # all 1: the same torch call as a plain convolution
+    conv = F.conv2d if len(layer.kernel_size) == 2 else F.conv3d
+    if layer.padding == "same" and max(layer.strides) == 1 and all(k % 2 for k in layer.kernel_size):
+        y = conv(x, layer.kernel, layer.bias, 1, "same", d, g)  # odd k: odd d·(k − 1) + 1, even padding
+    else:
+        if layer.padding == "same":
+            x = _spatial.pad_same(x, _spatial.dilated(layer.kernel_size, d), layer.strides)
+        y = conv(x, layer.kernel, layer.bias, layer.strides, 0, d, g)
+    return _spatial.channels_last(y)  # (B, *spatial', filters)
+
+
+def conv_config(layer: Layer) -> dict[str, Any]:
+    """The constructor arguments Conv2D and Conv3D share, JSON-safe."""
+    return {
+        "filters": layer.filters,
+        "kernel_size": list(layer.kernel_size),
+        "strides": list(layer.strides),
+        "padding": layer.padding,
+        "dilation_rate": list(layer.dilation_rate),
+        "groups": layer.groups,
+        "activation": activations.serialize(layer.activation),
+        "use_bias": layer.use_bias,
+        **weight_arguments_config(layer, ("kernel", "bias")),
+        **regularizers.config_of(layer, "activity"),
+    }
 
 
 class Conv2D(Layer):
@@ -128,38 +186,16 @@ class Conv2D(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.filters = check_positive_int("Conv2D", "filters", filters)
-        self.kernel_size = _spatial.pair("Conv2D", "kernel_size", kernel_size)
-        self.strides = _spatial.pair("Conv2D", "strides", strides)
-        self.padding = _spatial.check_padding("Conv2D", padding)
-        self.dilation_rate = _spatial.pair("Conv2D", "dilation_rate", dilation_rate)
-        _spatial.check_dilation("Conv2D", self.strides, self.dilation_rate)
-        self.groups = _check_groups("Conv2D", groups, self.filters)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        take_weight_arguments(self, locals(), ("kernel", "bias"))
-        self.activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
+        take_conv_arguments(self, locals(), 2)
 
     def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)  # raises if the image is too small
-        per_group = _group_channels(self, input_shape[-1])
-        kernel = self.initial_value("kernel", (*self.kernel_size, per_group, self.filters))  # (out, in/G, kh, kw)
-        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=torch.channels_last))
-        self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
+        build_conv(self, input_shape, torch.channels_last)
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:
         return (2, 3, 1, 0) if weight == "kernel" else None  # (out, in, kh, kw) → Keras's (kh, kw, in, out)
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
-        d, g = self.dilation_rate, self.groups  # (1, 1) and 1: the same torch call as plain F.conv2d
-        if self.padding == "same" and self.strides == (1, 1) and all(k % 2 for k in self.kernel_size):
-            y = F.conv2d(x, self.kernel, self.bias, 1, "same", d, g)  # odd k: odd d·(k − 1) + 1, even padding
-        else:
-            if self.padding == "same":
-                x = _spatial.pad_2d(x, _spatial.pads_2d(x, _spatial.dilated(self.kernel_size, d), self.strides))
-            y = F.conv2d(x, self.kernel, self.bias, self.strides, 0, d, g)
-        return _spatial.nhwc(y)  # (B, H', W', filters)
+        return convolve(self, inputs)  # (B, H', W', filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return _spatial.spatial_output_shape(
@@ -168,19 +204,7 @@ class Conv2D(Layer):
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-            "dilation_rate": list(self.dilation_rate),
-            "groups": self.groups,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **weight_arguments_config(self, ("kernel", "bias")),
-            **regularizers.config_of(self, "activity"),
-        }
+        return {**super().get_config(), **conv_config(self)}
 
 
 class Conv1D(Layer):

@@ -88,12 +88,7 @@ class _Depthwise(Layer):
         x = inputs.movedim(-1, 1)  # (B, C, *spatial); channels-last memory for images
         channels = x.shape[1]
         if self.padding == "same":
-            window = _spatial.dilated(self.kernel_size, self.dilation_rate)
-            pads: list[int] = []
-            for axis in reversed(range(self.rank)):  # F.pad: last axis first
-                pads += _spatial.same_pads(x.shape[2 + axis], window[axis], self.strides[axis])
-            if any(pads):
-                x = F.pad(x, pads)
+            x = _spatial.pad_same(x, _spatial.dilated(self.kernel_size, self.dilation_rate), self.strides)
         conv = F.conv2d if self.rank == 2 else F.conv1d
         depthwise = self.depthwise_kernel if self.separable else self.kernel  # (m, C, *window)
         # (C·m, 1, *window): output channel c·m + j is input channel c through filter j (Keras's order)

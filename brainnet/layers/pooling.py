@@ -15,23 +15,46 @@ from . import _spatial
 from .base import Layer, Shape, shape_str
 
 
-class _Pooling2D(Layer):
-    """Shared arguments and shapes of the 2-D window poolings."""
+def max_pool(x: torch.Tensor, pool_size: tuple[int, ...], strides: tuple[int, ...], padding: str) -> torch.Tensor:
+    """The max over each window of a (B, *spatial, C) image or volume; "same" pads with −∞."""
+    x = _spatial.channels_first(x)  # (B, C, *spatial)
+    if padding == "same":
+        x = _spatial.pad_same(x, pool_size, strides, float("-inf"))
+    pool = F.max_pool2d if len(pool_size) == 2 else F.max_pool3d
+    return _spatial.channels_last(pool(x, pool_size, strides))  # (B, *spatial', C)
 
+
+def average_pool(x: torch.Tensor, pool_size: tuple[int, ...], strides: tuple[int, ...], padding: str) -> torch.Tensor:
+    """The mean over each window's real cells of a (B, *spatial, C) image or volume (Keras: padding not counted)."""
+    x = _spatial.channels_first(x)  # (B, C, *spatial)
+    pool = F.avg_pool2d if len(pool_size) == 2 else F.avg_pool3d
+    if padding == "valid":
+        return _spatial.channels_last(pool(x, pool_size, strides))
+    total = pool(_spatial.pad_same(x, pool_size, strides), pool_size, strides)
+    ones = torch.ones_like(x[:1, :1])  # (1, 1, *spatial): which positions are real
+    share = pool(_spatial.pad_same(ones, pool_size, strides), pool_size, strides)
+    return _spatial.channels_last(total / share)  # (B, *spatial', C)
+
+
+class WindowPooling(Layer):
+    """Shared arguments and shapes of the window poolings over images
+    (``dims = 2``) and volumes (``dims = 3``, ``pooling3d.py``)."""
+
+    dims = 2
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
 
     def __init__(
         self,
-        pool_size: int | tuple[int, int] = (2, 2),
-        strides: int | tuple[int, int] | None = None,
+        pool_size: int | tuple[int, ...] = 2,
+        strides: int | tuple[int, ...] | None = None,
         padding: str = "valid",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         kind = type(self).__name__
-        self.pool_size = _spatial.pair(kind, "pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else _spatial.pair(kind, "strides", strides)
+        self.pool_size = _spatial.sizes(kind, "pool_size", pool_size, self.dims)
+        self.strides = self.pool_size if strides is None else _spatial.sizes(kind, "strides", strides, self.dims)
         self.padding = _spatial.check_padding(kind, padding)
 
     def build(self, input_shape: Shape) -> None:
@@ -51,7 +74,7 @@ class _Pooling2D(Layer):
         }
 
 
-class MaxPooling2D(_Pooling2D):
+class MaxPooling2D(WindowPooling):
     """Keeps the largest value of each window, channel by channel.
 
     Equation::
@@ -82,13 +105,10 @@ class MaxPooling2D(_Pooling2D):
     equation = "y[p, q, c] = max_{u,v} x[p·s + u, q·s + v, c]"
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = _spatial.nchw(inputs)  # (B, C, H, W)
-        if self.padding == "same":
-            x = _spatial.pad_2d(x, _spatial.pads_2d(x, self.pool_size, self.strides), float("-inf"))
-        return _spatial.nhwc(F.max_pool2d(x, self.pool_size, self.strides))
+        return max_pool(inputs, self.pool_size, self.strides, self.padding)  # (B, H', W', C)
 
 
-class AveragePooling2D(_Pooling2D):
+class AveragePooling2D(WindowPooling):
     """Averages each window, channel by channel.
 
     Equation::
@@ -110,14 +130,7 @@ class AveragePooling2D(_Pooling2D):
     equation = "y[p, q, c] = mean_{u,v} x[p·s + u, q·s + v, c]"
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = _spatial.nchw(inputs)  # (B, C, H, W)
-        if self.padding == "valid":
-            return _spatial.nhwc(F.avg_pool2d(x, self.pool_size, self.strides))
-        pads = _spatial.pads_2d(x, self.pool_size, self.strides)
-        total = F.avg_pool2d(_spatial.pad_2d(x, pads), self.pool_size, self.strides)
-        ones = torch.ones_like(x[:1, :1])  # (1, 1, H, W): which positions are real
-        share = F.avg_pool2d(_spatial.pad_2d(ones, pads), self.pool_size, self.strides)
-        return _spatial.nhwc(total / share)
+        return average_pool(inputs, self.pool_size, self.strides, self.padding)  # (B, H', W', C)
 
 
 class _Pooling1D(Layer):

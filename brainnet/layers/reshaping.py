@@ -23,23 +23,30 @@ def _natural(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
 
 
-def margins_2d(layer: str, arg: str, value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((top, bottom), (left, right))`` from Keras's three spellings: ``p``,
-    ``(rows, columns)`` (each on both sides) or the pairs themselves."""
+# How each rank's margins are spelled: one per axis, a (before, after) pair per axis, and two examples.
+_MARGIN_WORDS = {
+    2: ("a pair (rows, columns)", "a pair of pairs ((top, bottom), (left, right))", "(1, 2)", "((1, 0), (2, 2))"),
+    3: ("a triple (slices, rows, columns)", "a triple of pairs ((front, back), (top, bottom), (left, right))",
+        "(1, 2, 2)", "((1, 0), (2, 2), (0, 1))"),
+}
+
+
+def margins(layer: str, arg: str, value: Any, dims: int) -> tuple[tuple[int, int], ...]:
+    """``((before, after), ...)``, one pair per spatial axis, from Keras's three
+    spellings: ``p``, one int per axis (each on both sides) or the pairs themselves."""
     if _natural(value):
-        value = (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_natural(v) for v in value):
-        value = ((value[0], value[0]), (value[1], value[1]))
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        value = (value,) * dims
+    if isinstance(value, (tuple, list)) and len(value) == dims and all(_natural(v) for v in value):
+        value = tuple((v, v) for v in value)
+    ok = isinstance(value, (tuple, list)) and len(value) == dims and all(
         isinstance(p, (tuple, list)) and len(p) == 2 and all(_natural(v) for v in p) for p in value)
     if not ok:
+        each, pairs, example, example_pairs = _MARGIN_WORDS[dims]
         raise ValueError(
-            f"{layer}: expected {arg} to be a non-negative int, a pair (rows, columns) or a pair of pairs "
-            f"((top, bottom), (left, right)), got {value!r}. Fix: {arg}=1, {arg}=(1, 2) or "
-            f"{arg}=((1, 0), (2, 2))."
+            f"{layer}: expected {arg} to be a non-negative int, {each} or {pairs}, got {value!r}. "
+            f"Fix: {arg}=1, {arg}={example} or {arg}={example_pairs}."
         )
-    (top, bottom), (left, right) = value
-    return (int(top), int(bottom)), (int(left), int(right))
+    return tuple((int(before), int(after)) for before, after in value)
 
 
 def margins_1d(layer: str, arg: str, value: Any) -> tuple[int, int]:
@@ -98,12 +105,12 @@ class UpSampling2D(Layer):
         self.interpolation = interpolation.lower()
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = _spatial.nchw(inputs)  # (B, C, H, W), channels-last memory
+        x = _spatial.channels_first(inputs)  # (B, C, H, W), channels-last memory
         if self.interpolation == "nearest":
             y = F.interpolate(x, scale_factor=self.size, mode="nearest")
         else:
             y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
-        return _spatial.nhwc(y)  # (B, H·s_h, W·s_w, C)
+        return _spatial.channels_last(y)  # (B, H·s_h, W·s_w, C)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         batch, height, width, channels = input_shape
@@ -180,7 +187,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding: Any = (1, 1), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.padding = margins_2d("ZeroPadding2D", "padding", padding)
+        self.padding = margins("ZeroPadding2D", "padding", padding, 2)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         (top, bottom), (left, right) = self.padding
@@ -230,7 +237,7 @@ class ZeroPadding1D(Layer):
         return {**super().get_config(), "padding": list(self.padding)}
 
 
-def _cropped(layer: Layer, size: int | None, crop: tuple[int, int], what: str) -> int | None:
+def cropped(layer: Layer, size: int | None, crop: tuple[int, int], what: str) -> int | None:
     """The length left after cropping ``crop`` from ``size``, or an error if nothing is left."""
     if size is None:
         return None
@@ -273,7 +280,7 @@ class Cropping2D(Layer):
 
     def __init__(self, cropping: Any = ((0, 0), (0, 0)), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.cropping = margins_2d("Cropping2D", "cropping", cropping)
+        self.cropping = margins("Cropping2D", "cropping", cropping, 2)
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)  # raises if nothing would be left
@@ -287,7 +294,7 @@ class Cropping2D(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         batch, height, width, channels = input_shape
         rows, columns = self.cropping
-        return (batch, _cropped(self, height, rows, "rows"), _cropped(self, width, columns, "columns"), channels)
+        return (batch, cropped(self, height, rows, "rows"), cropped(self, width, columns, "columns"), channels)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "cropping": [list(p) for p in self.cropping]}
@@ -326,7 +333,7 @@ class Cropping1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         batch, steps, features = input_shape
-        return (batch, _cropped(self, steps, self.cropping, "steps"), features)
+        return (batch, cropped(self, steps, self.cropping, "steps"), features)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "cropping": list(self.cropping)}
