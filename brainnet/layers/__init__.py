@@ -14,6 +14,7 @@ from .augmentation import (
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
+from .convolution3d import Conv3D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
@@ -87,7 +88,7 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # volumes (batch, depth, height, width, channels)
-    "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
+    "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     # Keras's short names for the same pooling classes
     "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",

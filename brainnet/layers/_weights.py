@@ -89,7 +89,7 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
         for w, a in zip(weights, arrays):
             t = torch.as_tensor(np.asarray(a))
             if tuple(t.shape) != tuple(w.shape):
-                keras = {4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
+                keras = {5: (4, 3, 0, 1, 2), 4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
                 if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
                     first, second = layer.kernel_layouts.get(names.get(id(w), ""), layer.kernel_layout)
                     raise ValueError(
