@@ -63,6 +63,7 @@ from .axes import Permute, RepeatVector
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from .symbolic import Input
 from .text_vectorization import TextVectorization
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
@@ -89,6 +90,7 @@ __all__ = [
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # volumes (batch, depth, height, width, channels)
     "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
+    "UpSampling3D", "ZeroPadding3D", "Cropping3D",
     # Keras's short names for the same pooling classes
     "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
