@@ -45,6 +45,8 @@ from brainnet.layers import (
     Resizing, CenterCrop, RandomCrop, RandomBrightness,
     ELU, PReLU,
     DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
+    Conv3D, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
+    UpSampling3D, ZeroPadding3D, Cropping3D,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -293,6 +295,37 @@ def test_image_preprocessing(cls, height, width, interpolation, crop, factor, sh
        strides=st.one_of(st.none(), kernels), padding=paddings, shape=shapes(2, 5, max_dim=8, rank=4))
 def test_pooling2d(cls, pool_size, strides, padding, shape):
     run_and_check(lambda: cls(pool_size, strides=strides, padding=padding), tensor(shape))
+
+
+# ------------------------------------------------------------------ volumes (batch, depth, height, width, channels)
+triples = mostly(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3))),
+                 [0, -1, 2.5, "3", None, (3, 3), (3, 3, 3, 3)])
+margins3d = mostly(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+                             st.tuples(*[st.tuples(st.integers(0, 2), st.integers(0, 2))] * 3)),
+                   [-1, 2.5, "1", None, True, (1, 1), ((1, 2), 3, 1)])
+
+
+@given(filters=counts, kernel_size=triples, strides=triples, padding=paddings, activation=activation_names,
+       dilation_rate=sometimes(triples, 1), groups=sometimes(mostly(st.integers(1, 3)), 1),
+       shape=shapes(3, 6, max_dim=5, rank=5))
+def test_conv3d(filters, kernel_size, strides, padding, activation, dilation_rate, groups, shape):
+    run_and_check(lambda: Conv3D(filters, kernel_size, strides=strides, padding=padding, activation=activation,
+                                 dilation_rate=dilation_rate, groups=groups), tensor(shape))
+
+
+@given(cls=st.sampled_from([MaxPooling3D, AveragePooling3D]), pool_size=triples,
+       strides=st.one_of(st.none(), triples), padding=paddings, shape=shapes(3, 6, max_dim=5, rank=5))
+def test_pooling3d(cls, pool_size, strides, padding, shape):
+    run_and_check(lambda: cls(pool_size, strides=strides, padding=padding), tensor(shape))
+
+
+@given(cls=st.sampled_from([ZeroPadding3D, Cropping3D, UpSampling3D, GlobalAveragePooling3D, GlobalMaxPooling3D]),
+       value=margins3d, keepdims=bools, shape=shapes(3, 6, max_dim=5, rank=5))
+def test_resizing_and_global_pooling3d(cls, value, keepdims, shape):
+    if cls in (GlobalAveragePooling3D, GlobalMaxPooling3D):
+        run_and_check(lambda: cls(keepdims=keepdims), tensor(shape))
+    else:  # UpSampling3D: the positive ones of the same draws are its sizes
+        run_and_check(lambda: cls(value), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling1D, AveragePooling1D]), pool_size=mostly(st.integers(1, 4)),
