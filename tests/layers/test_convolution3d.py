@@ -316,3 +316,12 @@ def test_conv2d_messages_unchanged_by_the_3d_helpers():
     with pytest.raises(ValueError, match=r"Conv2D: expected kernel_size to be a positive int or a pair of them, got "
                        r"\(3, 3, 3\)\. Fix: kernel_size=\(3, 3\) or kernel_size=3\."):
         Conv2D(2, (3, 3, 3))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import brainnet.layers.convolution3d as module
+
+    failures, tried = doctest.testmod(module)
+    assert tried > 0 and failures == 0

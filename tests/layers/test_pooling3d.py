@@ -213,3 +213,12 @@ def test_pooling2d_unchanged_by_the_shared_base():
     with pytest.raises(ValueError, match=r"MaxPooling2D: expected pool_size to be a positive int or a pair of them"):
         MaxPooling2D((2, 2, 2))
     assert AveragePooling3D(1)(torch.ones(1, 1, 1, 1, 2)).shape == (1, 1, 1, 1, 2)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import brainnet.layers.pooling3d as module
+
+    failures, tried = doctest.testmod(module)
+    assert tried > 0 and failures == 0

@@ -179,3 +179,12 @@ def test_rank_errors(cls):
                                          r"height, width, channels\), got shape \(2, 5, 5, 1\) of rank 4\. Fix: reshape "
                                          r"the input \(for one-channel volumes"):
         cls(name="r3")(torch.zeros(2, 5, 5, 1))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import brainnet.layers.reshaping3d as module
+
+    failures, tried = doctest.testmod(module)
+    assert tried > 0 and failures == 0
