@@ -65,6 +65,15 @@ def lstm_step(
     h_t = o ⊙ tanh(c_t)."""
     h, c = states
     z = xw_t + _dropped(h, rec_mask) @ recurrent_kernel  # (B, 4·units)
+    return lstm_gates(z, c, activation, recurrent_activation)
+
+
+def lstm_gates(
+    z: Tensor, c: Tensor, activation: Activation, recurrent_activation: Activation,
+) -> tuple[Tensor, list[Tensor]]:
+    """From the pre-activations z = [z_i, z_f, z_c, z_o] (last axis) and c_{t-1}:
+    i, f, o = σ(z_i), σ(z_f), σ(z_o); c_t = f ⊙ c_{t-1} + i ⊙ tanh(z_c); h_t = o ⊙ tanh(c_t)
+    (LSTM and ConvLSTM2D)."""
     z_i, z_f, z_c, z_o = z.chunk(4, dim=-1)
     i, f, o = recurrent_activation(z_i), recurrent_activation(z_f), recurrent_activation(z_o)
     c = f * c + i * activation(z_c)
@@ -103,7 +112,8 @@ def time_loop(
     step: Callable[[Tensor, list[Tensor]], tuple[Tensor, list[Tensor]]],
     xw: Tensor, states: list[Tensor], mask: Tensor | None,
 ) -> tuple[Tensor, list[Tensor]]:
-    """Run ``step`` over ``xw`` (``(B, T, gates·units)``) from ``states``.
+    """Run ``step`` over ``xw`` (``(B, T, gates·units)``, or ``(B, T, H, W, gates·filters)``
+    for ConvLSTM2D) from ``states``.
 
     Returns the outputs ``(B, T, units)`` in processing order and the final states.
     """
@@ -112,7 +122,7 @@ def time_loop(
     for t in range(xw.shape[1]):
         output, new_states = step(xw[:, t], states)
         if mask is not None:  # masked step: carry states, repeat the output
-            real = mask[:, t, None]  # (B, 1)
+            real = mask[:, t].reshape(-1, *[1] * (output.dim() - 1))  # (B, 1) or (B, 1, 1, 1)
             output = torch.where(real, output, previous)
             new_states = [torch.where(real, new, old) for new, old in zip(new_states, states)]
         outputs.append(output)
@@ -223,11 +233,10 @@ def build_weights(layer: Any, features: int) -> None:
     layer.bias = layer.add_weight("bias", layer._initial_bias()) if layer.use_bias else None
 
 
-def lstm_bias(layer: Any) -> Tensor:
-    """An LSTM's first bias: ``bias_initializer`` on ``4·units``, or, with
+def lstm_bias(layer: Any, units: int) -> Tensor:
+    """An LSTM's (or ConvLSTM2D's) first bias: ``bias_initializer`` on ``4·units``, or, with
     ``unit_forget_bias`` (Keras's default), on ``b_i`` and on ``[b_c, b_o]``
     with ``b_f = 1``."""
-    units = layer.units
     if not layer.unit_forget_bias:
         return layer.initial_value("bias", (4 * units,))
     return torch.cat([layer.initial_value("bias", (units,)), torch.ones(units),

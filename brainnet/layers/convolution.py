@@ -65,18 +65,27 @@ def build_conv(layer: Layer, input_shape: Shape, memory_format: torch.memory_for
     layer.bias = layer.add_weight("bias", layer.initial_value("bias", (layer.filters,))) if layer.use_bias else None
 
 
+def conv_nd(
+    inputs: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, strides: tuple[int, ...], padding: str,
+    dilation: tuple[int, ...], groups: int = 1,
+) -> torch.Tensor:
+    """The convolution of a (B, *spatial, C) image or volume with a PyTorch-layout
+    kernel (F, C/groups, *window), padded as Keras: (B, *spatial', F)."""
+    x = _spatial.channels_first(inputs)  # (B, C, *spatial), channels-last memory
+    window = kernel.shape[2:]
+    conv = F.conv2d if len(window) == 2 else F.conv3d
+    if padding == "same" and max(strides) == 1 and all(k % 2 for k in window):
+        y = conv(x, kernel, bias, 1, "same", dilation, groups)  # odd k: odd d·(k − 1) + 1, even padding
+    else:
+        if padding == "same":
+            x = _spatial.pad_same(x, _spatial.dilated(tuple(window), dilation), strides)
+        y = conv(x, kernel, bias, strides, 0, dilation, groups)
+    return _spatial.channels_last(y)  # (B, *spatial', F)
+
+
 def convolve(layer: Layer, inputs: torch.Tensor) -> torch.Tensor:
     """Conv2D's or Conv3D's equation before the activation: (B, *spatial, C) → (B, *spatial', filters)."""
-    x = _spatial.channels_first(inputs)  # (B, C, *spatial), channels-last memory
-    d, g = layer.dilation_rate, layer.groups  # all 1: the same torch call as a plain convolution
-    conv = F.conv2d if len(layer.kernel_size) == 2 else F.conv3d
-    if layer.padding == "same" and max(layer.strides) == 1 and all(k % 2 for k in layer.kernel_size):
-        y = conv(x, layer.kernel, layer.bias, 1, "same", d, g)  # odd k: odd d·(k − 1) + 1, even padding
-    else:
-        if layer.padding == "same":
-            x = _spatial.pad_same(x, _spatial.dilated(layer.kernel_size, d), layer.strides)
-        y = conv(x, layer.kernel, layer.bias, layer.strides, 0, d, g)
-    return _spatial.channels_last(y)  # (B, *spatial', filters)
+    return conv_nd(inputs, layer.kernel, layer.bias, layer.strides, layer.padding, layer.dilation_rate, layer.groups)
 
 
 def conv_config(layer: Layer) -> dict[str, Any]:

@@ -249,7 +249,7 @@ class LSTM(RecurrentBase):
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _initial_bias(self) -> torch.Tensor:
-        return _rnn_cells.lstm_bias(self)
+        return _rnn_cells.lstm_bias(self, self.units)
 
     def _step(self, rec_mask: torch.Tensor | None) -> Callable:
         return functools.partial(

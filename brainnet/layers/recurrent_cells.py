@@ -236,7 +236,7 @@ class LSTMCell(_Cell):
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _initial_bias(self) -> Tensor:
-        return _rnn_cells.lstm_bias(self)
+        return _rnn_cells.lstm_bias(self, self.units)
 
     def _step(self, rec_mask: Tensor | None) -> Callable:
         return functools.partial(_rnn_cells.lstm_step, recurrent_kernel=self.recurrent_kernel,
