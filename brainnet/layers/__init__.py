@@ -15,6 +15,7 @@ from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
 from .convolution3d import Conv3D
+from .conv_lstm import ConvLSTM2D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
@@ -103,7 +104,7 @@ __all__ = [
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer
-    "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",
     "Attention", "AdditiveAttention", "MultiHeadAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",

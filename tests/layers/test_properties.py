@@ -46,7 +46,7 @@ from brainnet.layers import (
     ELU, PReLU,
     DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
     Conv3D, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
-    UpSampling3D, ZeroPadding3D, Cropping3D,
+    UpSampling3D, ZeroPadding3D, Cropping3D, ConvLSTM2D,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -326,6 +326,16 @@ def test_resizing_and_global_pooling3d(cls, value, keepdims, shape):
         run_and_check(lambda: cls(keepdims=keepdims), tensor(shape))
     else:  # UpSampling3D: the positive ones of the same draws are its sizes
         run_and_check(lambda: cls(value), tensor(shape))
+
+
+@given(filters=counts, kernel_size=kernels, strides=sometimes(kernels, 1), padding=paddings,
+       dilation_rate=sometimes(kernels, 1), return_sequences=bools, return_state=bools, go_backwards=bools,
+       shape=shapes(3, 6, max_dim=5, rank=5))
+def test_conv_lstm2d(filters, kernel_size, strides, padding, dilation_rate, return_sequences, return_state,
+                     go_backwards, shape):
+    run_and_check(lambda: ConvLSTM2D(filters, kernel_size, strides=strides, padding=padding,
+                                     dilation_rate=dilation_rate, return_sequences=return_sequences,
+                                     return_state=return_state, go_backwards=go_backwards), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling1D, AveragePooling1D]), pool_size=mostly(st.integers(1, 4)),
