@@ -93,6 +93,13 @@ def test_average_pooling3d_matches_naive(shape, pool, strides, padding):
     np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [MaxPooling3D, AveragePooling3D])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_pooling3d_output_is_contiguous_ndhwc(cls, padding):
+    y = cls(2, padding=padding)(f64(2, 5, 6, 6, 3).float())
+    assert y.is_contiguous() and y.dtype == torch.float32  # the next layer reads it without a copy
+
+
 def test_same_pooling3d_hand_example():
     # 1×3×3 volume 1..9 (one slice), pool (1, 2, 2), "same": one row below, one column right padded.
     x = torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3, 1)
