@@ -281,7 +281,7 @@ def test_optimizer_state_for_other_weights():
         state.load_optimizer_state(wider.trainer.optimizer, tensors, info, "src")
 
 
-# ------------------------------------------------------------------ brainnet/training/trainer.py
+# ------------------------------------------- brainnet/training/trainer.py, devices.py, prepare.py, fitting.py
 def test_unknown_device_name():
     with pytest.raises(ValueError, match=r"device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu0'\. "
                                          r"Fix: device='cpu'"):

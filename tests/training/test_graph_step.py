@@ -32,7 +32,7 @@ from brainnet.metrics import Metric
 from brainnet.models import Sequential
 from brainnet.optimizers import SGD
 from brainnet.schedules import CosineDecay
-from brainnet.training import graphs, trainer as trainer_module
+from brainnet.training import graphs, jit as jit_module, trainer as trainer_module
 from brainnet.utils import set_random_seed
 
 
@@ -101,7 +101,7 @@ def simulated(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_stream", _Stream)
     monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
-    monkeypatch.setattr(trainer_module, "CudaGraphStep", SimulatedGraphStep)
+    monkeypatch.setattr(jit_module, "CudaGraphStep", SimulatedGraphStep)
 
     def use(flag):
         monkeypatch.setattr(trainer_module.Trainer, "wants_graphs", property(lambda self: flag))
@@ -371,7 +371,7 @@ def probed(simulated, monkeypatch):
                     state["reads"] += probe.seen
             return super()._captured(watched)
 
-    monkeypatch.setattr(trainer_module, "CudaGraphStep", Probed)
+    monkeypatch.setattr(jit_module, "CudaGraphStep", Probed)
     return state
 
 

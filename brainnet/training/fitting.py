@@ -1,0 +1,242 @@
+"""``fit`` on arrays: the epochs, the batches, validation, and ``train_on_batch``.
+
+The arrays move to the device once (``prepare.py``); each epoch draws one
+random permutation on the device and a batch is an ``index_select`` of it
+(no Python loop over samples, no DataLoader); one step is
+``Trainer.train_step`` (or a replay of the CUDA graph, ``jit.py``). Each
+batch's loss stays on the device and is checked once per epoch
+(``stopping.check_finite_loss``). Callbacks see Keras's order of events;
+those that do not override a batch hook cost nothing per batch. Under
+torchrun each process takes its part of every global batch
+(``distributed.DataParallel``). A restored backup (``BackupAndRestore``)
+resumes mid-epoch with that epoch's permutation.
+
+A DataLoader, Dataset, PyDataset or generator goes to ``streaming.py``
+instead, which shares the validation and the start of the epochs with
+this loop.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .. import _malloc, distributed
+from . import prepare, streaming
+from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
+from .devices import cudnn_autotune
+from .inference import _as_returned, evaluate_tensors
+from .jit import begin_graph_step
+from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+from .stopping import CtrlC, check_finite_loss
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+def fit(
+    trainer: Trainer, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
+    callbacks: list[Callback] | None, validation_split: float, validation_data: Any,
+    shuffle: bool, initial_epoch: int, sample_weight: Any = None, class_weight: Any = None,
+    steps_per_epoch: Any = None, validation_steps: Any = None,
+) -> History:
+    """``Model.fit`` once the model is compiled: arrays here, a batch source in ``streaming.fit``."""
+    if streaming.is_batch_source(x):  # a DataLoader, Dataset, PyDataset or generator: streaming.py
+        if batch_size is not None:
+            _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+        return streaming.fit(trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, shuffle, initial_epoch, sample_weight, class_weight,
+                             steps_per_epoch, validation_steps)
+    _refuse_steps("fit", "steps_per_epoch", steps_per_epoch,
+                  "fit takes whole arrays and makes ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter "
+                  "epoch")
+    batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(
+            f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
+            "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
+        )
+    xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
+    val = validation(trainer, validation_data, validation_steps)
+    if val is None and validation_split:
+        total = xs[0].shape[0]
+        n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
+        if n_val == 0 or n_val == total:
+            raise ValueError(
+                f"fit: validation_split={validation_split} of {total} samples leaves "
+                f"{n_val} for validation. Fix: use more data or a different split."
+            )
+        # The sample weights are split with x and y; class weights weigh the training part only (Keras 3).
+        val = tuple([t[-n_val:] for t in ts] for ts in (xs, ys, sws))
+        xs, ys, sws = ([t[:-n_val] for t in ts] for ts in (xs, ys, sws))
+    sws = prepare.class_weights(trainer, class_weight, xs, ys, sws, "fit")
+    trainer.build_optimizer()
+    if trainer.device.type == "cpu":
+        _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
+    trainer.parallel.start(trainer, batch_size)  # under torchrun: join, check the global batch, rank 0's weights
+    trainer.penalized = trainer.has_penalties()
+    begin_graph_step(trainer)
+
+    n = xs[0].shape[0]
+    steps = math.ceil(n / batch_size)
+    verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
+    history = History()
+    # Keras's order: the progress bar first, History last (it sees what
+    # callbacks add to the logs, such as learning_rate).
+    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    for cb in cbs:
+        cb.set_model(trainer.model)
+        cb.set_params(params)
+    trainer.stop_training = False
+    trainer.interrupted = False
+    history.params = params
+    history.model = trainer.model
+    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    trainer.loop_info = {"samples": n, "batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
+
+    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
+        try:
+            for cb in cbs:
+                cb.on_train_begin({})
+            _epochs(trainer, xs, ys, sws, val, epochs, initial_epoch, cbs, ctrl_c)
+        except KeyboardInterrupt:
+            trainer.interrupted = True
+            epoch, done = trainer.position
+            warnings.warn(
+                f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} of {steps} "
+                f"batches. The History holds the {len(history.epoch)} finished epoch(s); the "
+                "model keeps its weights and can predict, evaluate, save or fit again.",
+                stacklevel=3,
+            )
+    last_logs = {k: v[-1] for k, v in history.history.items()}
+    for cb in cbs:
+        cb.on_train_end(last_logs)
+    return history
+
+
+def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) -> Any:
+    """fit's ``validation_data``: None, arrays on the device ``(xs, ys, sws)``, or a batch source."""
+    if validation_data is None:
+        _refuse_steps("fit", "validation_steps", validation_steps, "leave it out: there is no validation_data")
+        return None
+    if streaming.is_batch_source(validation_data):
+        steps = streaming.check_steps(validation_steps, "validation_steps")
+        return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
+                                     False, steps, "validation_steps")
+    _refuse_steps("fit", "validation_steps", validation_steps,
+                  "leave it out: the whole validation arrays are evaluated after each epoch")
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+               if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
+        raise ValueError(
+            f"fit: expected validation_data as a tuple (x_val, y_val) or (x_val, y_val, "
+            f"sample_weight_val), or a DataLoader, got {got}. Fix: model.fit(x, y, "
+            "validation_data=(x_val, y_val))."
+        )
+    return prepare.arrays(trainer, *validation_data, what="validation_data[2]")
+
+
+def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, float]:
+    """The loss and metrics on the validation data (arrays or a batch source)."""
+    if isinstance(val, streaming.BatchSource):
+        return streaming.evaluate_source(trainer, val, cbs)
+    return evaluate_tensors(trainer, *val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
+
+
+def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,
+            epochs: int, initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
+    """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
+    n, steps, shuffle = trainer.loop_info["samples"], trainer.loop_info["steps"], trainer.loop_info["shuffle"]
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
+    losses = torch.zeros(steps, device=trainer.device)  # each batch's loss, checked once per epoch
+    start, order = trainer.parallel.same_start(trainer, *trainer._start(initial_epoch))
+    for epoch in range(start["epoch"], epochs):
+        for cb in cbs:
+            cb.on_epoch_begin(epoch, {})
+        first = start["step"] if epoch == start["epoch"] else 0
+        if first == 0:
+            trainer._reset()
+            order = trainer.parallel.same_order(torch.randperm(n, device=trainer.device)) if shuffle else None
+        trainer.epoch_order = order
+        done = _batches(trainer, xs, ys, sws, epoch, first, order, losses, batch_cbs, ctrl_c)
+        trainer.parallel.agree_stop(trainer, ctrl_c)  # under torchrun: all processes stop, or none
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
+        if not trainer.stop_training:
+            check_finite_loss(losses[first:done], first, epoch, epochs, steps)
+        trainer.parallel.end_epoch(trainer)  # under torchrun: sums over all processes
+        logs = trainer.running_logs()
+        if val is not None:
+            val_logs = validation_logs(trainer, val, cbs)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        for cb in cbs:
+            cb.on_epoch_end(epoch, logs)
+        trainer.parallel.agree_stop(trainer, ctrl_c)
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
+        if trainer.stop_training:
+            break
+
+
+def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
+             epoch: int, first: int, order: torch.Tensor | None, losses: torch.Tensor, batch_cbs: list[Callback],
+             ctrl_c: CtrlC) -> int:
+    """Train on the batches ``first, first+1, ...`` of one epoch until its
+    end or a stop; returns the number of the epoch's batches done. The
+    sample weights ``sws`` (if any) are gathered like the labels."""
+    trainer.model.train()
+    batch_size, steps = trainer.loop_info["batch_size"], trainer.loop_info["steps"]
+    trainer.position = (epoch, first)
+    for step in range(first, steps):
+        for cb in batch_cbs:
+            cb.on_train_batch_begin(step, {})
+        # This process's part of the global batch (all of it in one process).
+        batch = trainer.parallel.shard(step * batch_size, min((step + 1) * batch_size, trainer.loop_info["samples"]))
+        if trainer.graph_step is not None:  # one process; the graph gathers the batch itself
+            if order is None:
+                order = torch.arange(trainer.loop_info["samples"], device=trainer.device)
+            losses[step] = trainer.graph_step(xs, ys, order[batch], sws)
+        elif batch.stop == batch.start:  # under torchrun: no samples left for this process
+            losses[step] = trainer.parallel.idle_step(trainer)
+        else:
+            if order is None:
+                xb, yb, wb = [t[batch] for t in xs], [t[batch] for t in ys], [t[batch] for t in sws]
+            else:
+                idx = order[batch]
+                xb, yb, wb = ([t.index_select(0, idx) for t in ts] for ts in (xs, ys, sws))
+            losses[step] = trainer.train_step(xb, yb, wb)
+        trainer.position = (epoch, step + 1)
+        if batch_cbs:
+            logs = BatchLogs(trainer.running_logs)
+            for cb in batch_cbs:
+                cb.on_train_batch_end(step, logs)
+        if trainer.parallel.stop_requested(trainer, ctrl_c):
+            break
+    return trainer.position[1]
+
+
+def train_on_batch(trainer: Trainer, x: Any, y: Any, return_dict: bool, sample_weight: Any = None,
+                   class_weight: Any = None) -> float | list[float] | dict[str, float]:
+    """One optimizer step on exactly ``(x, y)``, in training mode; the loss
+    and metrics of that batch (computed in its forward pass, before the
+    update). The metrics start over at each call, as Keras 3 resets them."""
+    if distributed.world_size() > 1:
+        raise ValueError(
+            f"train_on_batch: expected one process, got {distributed.world_size()} under torchrun; "
+            "each process would step its own copy of the model on its own batch and the copies "
+            "would drift apart. Fix: model.fit(x, y, batch_size=len(x), epochs=1, verbose=0) "
+            "trains on the global batch in one step."
+        )
+    xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
+    sws = prepare.class_weights(trainer, class_weight, xs, ys, sws, "train_on_batch")
+    trainer.build_optimizer()
+    trainer.penalized = trainer.has_penalties()
+    trainer.model.train()
+    trainer._reset()
+    with cudnn_autotune(trainer.device):
+        trainer.train_step(xs, ys, sws)
+    return _as_returned(trainer.running_logs(), return_dict)

@@ -1,0 +1,156 @@
+"""``evaluate`` and ``predict`` on arrays, ``test_on_batch`` and ``predict_on_batch``.
+
+The arrays move to the device once (``prepare.py``) and are read in slices
+of ``batch_size`` (256 by default: larger batches than fit's, the same
+results), under ``torch.no_grad`` and with every layer in inference mode
+(``inference_layers``), which is put back afterwards. The loss and metrics
+accumulate on the device as in fit and are read once at the end; under
+torchrun each process evaluates its part and the sums are added. predict
+gathers each batch's outputs into NumPy arrays (``gathered``, shared with
+``streaming.py``, which evaluates and predicts a DataLoader's batches).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .. import distributed
+from . import prepare, streaming
+from .callbacks import Callback
+from .devices import cudnn_autotune
+from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+@contextlib.contextmanager
+def inference_layers(model: torch.nn.Module) -> Any:
+    """Every layer in inference mode (``eval()``: no dropout, batch normalization's
+    moving statistics), then each put back as it was, so that ``predict`` and
+    ``evaluate`` leave ``model(x)`` as ``train()``/``eval()`` had set it."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+# ---------------------------------------------------------- evaluate
+@torch.no_grad()
+def evaluate_tensors(
+    trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], batch_size: int,
+    cbs: list[Callback],
+) -> dict[str, float]:
+    """The loss and metrics over prepared arrays (also fit's validation arrays)."""
+    for cb in cbs:
+        cb.on_test_begin({})
+    trainer.penalized = trainer.has_penalties()
+    trainer._reset()
+    xs, ys, sws = trainer.parallel.shard_arrays(xs, ys, sws)  # under torchrun: this process's part
+    with inference_layers(trainer.model):
+        for start in range(0, xs[0].shape[0], batch_size):
+            batch = slice(start, start + batch_size)
+            xb, yb, wb = [t[batch] for t in xs], [t[batch] for t in ys], [t[batch] for t in sws]
+            with trainer.autocast():
+                trainer._record(*trainer._forward_loss(xb, yb, wb), yb, wb)
+    trainer.parallel.sum_metrics(trainer)
+    logs = trainer.running_logs()
+    for cb in cbs:
+        cb.on_test_end(logs)
+    return logs
+
+
+def evaluate(
+    trainer: Trainer, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
+    return_dict: bool, sample_weight: Any = None, steps: Any = None,
+) -> float | list[float] | dict[str, float]:
+    """``Model.evaluate`` once the model is compiled: arrays here, a batch source in ``streaming.evaluate``."""
+    if batch_size is not None:
+        _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+    if streaming.is_batch_source(x):
+        logs = streaming.evaluate(trainer, x, y, batch_size, callbacks, sample_weight, steps)
+    else:
+        _refuse_steps("evaluate", "steps", steps, "leave it out: evaluate goes over all of the arrays")
+        xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
+        batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+        logs = _evaluate_prepared(trainer, xs, ys, sws, batch_size, callbacks)
+    if verbose not in (0, "0") and distributed.is_main_process():
+        from .callbacks import format_logs
+
+        print(f"evaluate - {format_logs(logs)}", flush=True)
+    return _as_returned(logs, return_dict)
+
+
+def _evaluate_prepared(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
+                       batch_size: int, callbacks: list[Callback] | None = None) -> dict[str, float]:
+    trainer.model.to(trainer.device)
+    trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process a part
+    with cudnn_autotune(trainer.device):
+        return evaluate_tensors(trainer, xs, ys, sws, batch_size, list(callbacks or []))
+
+
+def test_on_batch(trainer: Trainer, x: Any, y: Any, return_dict: bool,
+                  sample_weight: Any = None) -> float | list[float] | dict[str, float]:
+    """``evaluate`` on exactly ``(x, y)`` as one batch (metrics reset first)."""
+    xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
+    return _as_returned(_evaluate_prepared(trainer, xs, ys, sws, max(int(xs[0].shape[0]), 1)), return_dict)
+
+
+def _as_returned(logs: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:
+    """Logs as evaluate returns them: the dict, or ``[loss, *metrics]`` (the loss alone as a float)."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+# ----------------------------------------------------------- predict
+def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None) -> np.ndarray | list[np.ndarray]:
+    """``Model.predict``: the outputs for arrays here, for a batch source in ``streaming.predict``."""
+    if batch_size is not None:
+        _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+    if streaming.is_batch_source(x):
+        return streaming.predict(trainer, x, batch_size, steps)
+    _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
+    batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
+    return _predict_tensors(trainer, prepare.inputs(trainer, x), batch_size)
+
+
+def predict_on_batch(trainer: Trainer, x: Any) -> np.ndarray | list[np.ndarray]:
+    """``predict`` on exactly ``x`` as one batch."""
+    xs = prepare.inputs(trainer, x)
+    return _predict_tensors(trainer, xs, max(int(xs[0].shape[0]), 1))
+
+
+@torch.no_grad()
+def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor], batch_size: int) -> np.ndarray | list[np.ndarray]:
+    trainer.model.to(trainer.device)
+    chunks = []
+    with cudnn_autotune(trainer.device), inference_layers(trainer.model):
+        for start in range(0, xs[0].shape[0], batch_size):
+            with trainer.autocast():
+                chunks.append(trainer.model(trainer._model_input([t[start:start + batch_size] for t in xs])))
+    return gathered(trainer, chunks)
+
+
+def gathered(trainer: Trainer, chunks: list[Any]) -> np.ndarray | list[np.ndarray]:
+    """predict's result from the model's outputs for each batch: NumPy, one
+    array per output (a dict by output name when the outputs were a dict)."""
+    outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*map(_listed, chunks))]
+    if getattr(trainer.model, "_output_keys", None):  # outputs given as a dict: predict gives one
+        return trainer.model.keyed(outputs)
+    return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _listed(out: Any) -> list[Any]:
+    """A model's output(s) as a list: a tensor, a list of them, or a dict by output name (in order)."""
+    if isinstance(out, dict):
+        return list(out.values())
+    return list(out) if isinstance(out, (list, tuple)) else [out]

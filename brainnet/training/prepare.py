@@ -1,0 +1,217 @@
+"""What fit, evaluate and predict are given, made ready for one compiled model.
+
+``x`` (one array per model input, a list, or a dict keyed by the Inputs'
+names), ``y`` (one label array per output, a list, or a dict keyed by output
+name), ``sample_weight`` and ``class_weight`` are checked against the model
+(its input shapes and dtypes, its outputs and their losses), turned into
+tensors (``data.py``), and moved to the trainer's device. Inside, inputs,
+labels and sample weights are lists of tensors, one per model input or
+output; a single-input, single-output model has lists of one. The first
+inputs build a model that is not built yet.
+
+The array path prepares the whole arrays once per call; a DataLoader's
+batches go through the same functions one by one (``streaming.py``). The
+``batch_size`` and ``steps`` arguments are checked here too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..layers.base import check_model_input
+from . import data as data_module
+from . import text_inputs
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+DEFAULT_BATCH_SIZE = 32  # Keras's default for fit
+DEFAULT_INFERENCE_BATCH_SIZE = 256  # evaluate/predict: larger batches, same results
+
+
+def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
+    """``x`` as one tensor per model input, checked and on the device."""
+    texts = text_inputs.vectorized(trainer, x)  # a model that takes strings: its text layers, applied once
+    if texts is not None:
+        return texts
+    model = trainer.model
+    expected = model.input_shape
+    multi = isinstance(expected, list)
+    names = [t.name for t in getattr(model, "inputs", [])] if multi and isinstance(x, dict) else []
+    if names:  # Keras 3: inputs keyed by the Inputs' names
+        missing = [n for n in names if n not in x]
+        if missing or len(x) != len(names):
+            raise ValueError(
+                f"x: expected a dict with one array per Input, keyed {names}, got keys {list(x)}. "
+                f"Fix: model.fit({{{', '.join(f'{n!r}: ...' for n in names)}}}, y), or Input(name=...) "
+                "to name the inputs as your dict does."
+            )
+        x = [x[n] for n in names]
+    if multi and len(expected) == 1 and not isinstance(x, (list, tuple, dict)):
+        x = [x]  # Model(inputs=[inp], ...): one array for the one input, as Keras 3 takes it
+    if multi and not isinstance(x, (list, tuple)):
+        raise ValueError(
+            f"x: the model has {len(expected)} inputs, expected a list of {len(expected)} "
+            f"arrays, got one {type(x).__name__}. Fix: model.fit([x_a, x_b], y)."
+        )
+    given = list(x) if multi else [x]
+    if multi and len(given) != len(expected):
+        raise ValueError(
+            f"x: expected {len(expected)} arrays (one per model input), got {len(given)}. "
+            "Fix: pass one array per Input, in the order of Model(inputs=[...])."
+        )
+    tensors = []
+    for i, (xi, dtype) in enumerate(zip(given, model.input_dtypes(len(given)))):
+        t = data_module.as_tensor(xi, f"x[{i}]" if multi else "x")
+        if expected is not None:
+            check_model_input(tuple(t.shape), expected[i] if multi else expected)
+        data_module.check_finite(t)
+        if dtype is not None:
+            data_module.check_indices(t, f"x[{i}]" if multi else "x")
+        tensors.append(t)
+    for t in tensors[1:]:
+        data_module.check_same_length(tensors[0], t)
+    if not model.built:
+        shapes = [(None,) + tuple(t.shape[1:]) for t in tensors]
+        model.build_from_shape(shapes if multi else shapes[0])
+    dtypes = model.input_dtypes(len(tensors))
+    return [t.to(trainer.device, dtype or model.dtype, non_blocking=True) for t, dtype in zip(tensors, dtypes)]
+
+
+def labels(trainer: Trainer, y: Any, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``y`` as one label tensor per output, checked against the outputs the
+    model gives for ``xs`` and their losses, and on the device. Resolves the
+    metrics that depend on the labels (``"accuracy"``)."""
+    if any(h.loss is None for h in trainer.heads):
+        raise ValueError(
+            "compile: expected a loss, got loss=None. "
+            "Fix: model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
+        )
+    names = [h.name for h in trainer.heads]
+    if isinstance(y, dict):
+        missing = [n for n in names if n not in y]
+        if missing:
+            raise ValueError(
+                f"y: expected labels for outputs {names}, got none for {missing}. "
+                "Fix: y={name: labels, ...} with every output name."
+            )
+        given = [y[n] for n in names]
+    elif trainer.multi_output:
+        if not isinstance(y, (list, tuple)) or len(y) != len(names):
+            raise ValueError(
+                f"y: the model has {len(names)} outputs {names}, expected a list of "
+                f"{len(names)} label arrays. Fix: model.fit(x, [y_a, y_b]) or y={{name: labels}}."
+            )
+        given = list(y)
+    else:
+        given = [y]
+    out_shapes = output_shapes(trainer, xs)
+    tensors = []
+    for head, yi, shape in zip(trainer.heads, given, out_shapes):
+        t = data_module.as_tensor(yi, "y" if not trainer.multi_output else f"y[{head.name!r}]")
+        data_module.check_same_length(xs[0], t)
+        t = data_module.prepare_labels(t, head.loss, shape)
+        head.resolve_metrics(shape[-1], t.dim() < len(shape))
+        tensors.append(t.to(trainer.device, non_blocking=True))
+    return tensors
+
+
+def output_shapes(trainer: Trainer, xs: list[torch.Tensor]) -> list[tuple]:
+    """The shape of each model output (batch axis first) for inputs ``xs``."""
+    model = trainer.model
+    in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+    if model.takes_text():  # xs hold the text layers' outputs (text_inputs): the model's own input shapes
+        shapes = model.input_shape
+        in_shapes = list(shapes) if isinstance(shapes, list) else [shapes]
+    out_shapes = model.compute_output_shape(in_shapes if len(xs) > 1 else in_shapes[0])
+    return out_shapes if isinstance(out_shapes, list) else [out_shapes]
+
+
+def arrays(trainer: Trainer, x: Any, y: Any, sample_weight: Any = None, what: str = "sample_weight",
+           ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """Inputs, labels and sample weights (one tensor per output, or
+    none at all: ``[]``) on the device."""
+    xs = inputs(trainer, x)
+    ys = labels(trainer, y, xs)
+    return xs, ys, sample_weights(trainer, sample_weight, ys[0].shape[0], what)
+
+
+def sample_weights(trainer: Trainer, sample_weight: Any, samples: int, what: str) -> list[torch.Tensor]:
+    """``sample_weight`` as one weight tensor (N,) per output on the device,
+    as Keras takes it: one array for every output, or (several outputs) a
+    list or a dict keyed by output name with one array each; ``[]`` for None."""
+    if sample_weight is None:
+        return []
+    names = [h.name for h in trainer.heads]
+    if isinstance(sample_weight, dict):
+        if sorted(map(str, sample_weight)) != sorted(names):
+            raise ValueError(
+                f"{what}: expected one array per output, keyed by the output names {names}, got keys "
+                f"{list(sample_weight)}. Fix: {what}={{{', '.join(f'{n!r}: w' for n in names)}}}, or one "
+                "array for every output."
+            )
+        given, whats = [sample_weight[n] for n in names], [f"{what}[{n!r}]" for n in names]
+    elif trainer.multi_output and isinstance(sample_weight, (list, tuple)) and sample_weight \
+            and all(np.ndim(w) > 0 if not isinstance(w, torch.Tensor) else w.dim() > 0 for w in sample_weight):
+        if len(sample_weight) != len(names):
+            raise ValueError(
+                f"{what}: expected one array per output ({len(names)}: {names}) or one array for every "
+                f"output, got a list of {len(sample_weight)} arrays. Fix: give {len(names)} arrays in the "
+                "order of the outputs, or a dict keyed by output name."
+            )
+        given, whats = list(sample_weight), [f"{what}[{i}]" for i in range(len(names))]
+    else:  # one array, the same weights for every output
+        weights = data_module.prepare_sample_weight(sample_weight, samples, what)
+        return [weights_on_device(trainer, weights)] * len(names)
+    return [weights_on_device(trainer, data_module.prepare_sample_weight(w, samples, label))
+            for w, label in zip(given, whats)]
+
+
+def weights_on_device(trainer: Trainer, weights: torch.Tensor) -> torch.Tensor:
+    """Weights in the loss's float type (float64 only for a float64 model)."""
+    dtype = torch.float64 if trainer.model.dtype == torch.float64 else torch.float32
+    return weights.to(trainer.device, dtype, non_blocking=True)
+
+
+def class_weights(trainer: Trainer, class_weight: Any, xs: list[torch.Tensor], ys: list[torch.Tensor],
+                  sws: list[torch.Tensor], method: str) -> list[torch.Tensor]:
+    """``class_weight`` turned into sample weights (Keras 3: not together
+    with sample_weight, and for one output only)."""
+    if class_weight is None:
+        return sws
+    if sws:
+        raise ValueError(
+            f"{method}: expected sample_weight or class_weight, got both (Keras 3 refuses them together "
+            "too). Fix: fold the class weights into the sample weights, e.g. "
+            "sample_weight = w * np.array([class_weight[c] for c in y]), and drop class_weight."
+        )
+    if trainer.multi_output:
+        raise ValueError(
+            f"class_weight: expected a model with one output (as Keras), got {len(trainer.heads)} outputs "
+            f"{[h.name for h in trainer.heads]}. Fix: pass sample_weight={{output name: weights}} with "
+            "each output's per-sample weights, e.g. made from its labels."
+        )
+    return [weights_on_device(trainer, data_module.class_sample_weights(class_weight, ys[0],
+                                                                        output_shapes(trainer, xs)[0]))]
+
+
+def _refuse_steps(method: str, name: str, steps: Any, fix: str) -> None:
+    """Keras's steps arguments count batches of a DataLoader or generator; brainnet's array path has none."""
+    if steps is not None:
+        raise ValueError(
+            f"{method}: expected {name}=None with arrays ({name} counts the batches of a DataLoader or "
+            f"generator), got {name}={steps!r}. Fix: {fix}."
+        )
+
+
+def _check_batch_size(batch_size: int | None, default: int) -> int:
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(
+            f"batch_size: expected a positive integer, got {batch_size!r}. Fix: batch_size=32."
+        )
+    return int(batch_size)
