@@ -19,7 +19,7 @@ import torch
 from ..layers.base import shape_str
 from ..losses import Loss
 from ..preprocessing import LoadedImage
-from .streaming import source_kind
+from .sources import source_kind
 
 
 def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:

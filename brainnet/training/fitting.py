@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import _malloc, distributed
-from . import prepare, streaming
+from . import prepare, sources, streaming
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .devices import cudnn_autotune
 from .inference import _as_returned, evaluate_tensors
@@ -44,7 +44,7 @@ def fit(
     steps_per_epoch: Any = None, validation_steps: Any = None,
 ) -> History:
     """``Model.fit`` once the model is compiled: arrays here, a batch source in ``streaming.fit``."""
-    if streaming.is_batch_source(x):  # a DataLoader, Dataset, PyDataset or generator: streaming.py
+    if sources.is_batch_source(x):  # a DataLoader, Dataset, PyDataset or generator: streaming.py
         if batch_size is not None:
             _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         return streaming.fit(trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split,
@@ -123,9 +123,9 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) ->
     if validation_data is None:
         _refuse_steps("fit", "validation_steps", validation_steps, "leave it out: there is no validation_data")
         return None
-    if streaming.is_batch_source(validation_data):
-        steps = streaming.check_steps(validation_steps, "validation_steps")
-        return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
+    if sources.is_batch_source(validation_data):
+        steps = sources.check_steps(validation_steps, "validation_steps")
+        return sources.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
                                      False, steps, "validation_steps")
     _refuse_steps("fit", "validation_steps", validation_steps,
                   "leave it out: the whole validation arrays are evaluated after each epoch")
@@ -142,7 +142,7 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) ->
 
 def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, float]:
     """The loss and metrics on the validation data (arrays or a batch source)."""
-    if isinstance(val, streaming.BatchSource):
+    if isinstance(val, sources.BatchSource):
         return streaming.evaluate_source(trainer, val, cbs)
     return evaluate_tensors(trainer, *val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
 

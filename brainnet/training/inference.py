@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .. import distributed
-from . import prepare, streaming
+from . import prepare, sources, streaming
 from .callbacks import Callback
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
@@ -74,7 +74,7 @@ def evaluate(
     """``Model.evaluate`` once the model is compiled: arrays here, a batch source in ``streaming.evaluate``."""
     if batch_size is not None:
         _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-    if streaming.is_batch_source(x):
+    if sources.is_batch_source(x):
         logs = streaming.evaluate(trainer, x, y, batch_size, callbacks, sample_weight, steps)
     else:
         _refuse_steps("evaluate", "steps", steps, "leave it out: evaluate goes over all of the arrays")
@@ -116,7 +116,7 @@ def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None)
     """``Model.predict``: the outputs for arrays here, for a batch source in ``streaming.predict``."""
     if batch_size is not None:
         _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-    if streaming.is_batch_source(x):
+    if sources.is_batch_source(x):
         return streaming.predict(trainer, x, batch_size, steps)
     _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
     batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
