@@ -235,8 +235,10 @@ class Trainer:
 
     def trackers(self) -> list[metrics_module.Metric]:
         """Every running mean an epoch's logs are read from (each a total and a
-        count): the loss, then per output its loss, its metrics and its weighted metrics."""
-        return [self.loss_tracker] + [m for h in self.heads for m in [h.tracker, *h.metrics, *h.weighted_metrics]]
+        count): the loss, then per output its loss, its metrics and its weighted metrics
+        (none yet before the first labels resolve them: evaluate on batches right after compile)."""
+        return [self.loss_tracker] + [m for h in self.heads
+                                      for m in [h.tracker, *(h.metrics or ()), *(h.weighted_metrics or ())]]
 
     def train_step(self, xs: list[torch.Tensor], ys: list[torch.Tensor],
                    sws: Sequence[torch.Tensor] = ()) -> torch.Tensor:
