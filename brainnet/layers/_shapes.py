@@ -84,11 +84,29 @@ def empty_axis_message(layer: Any, shape: Shape, axis: int) -> str:
 
 
 # ------------------------------------------------------------ a model's input
+def adjust_input_rank(x: Any, expected: Shape) -> Any:
+    """``x`` (an array or tensor, batch first) with the size-1 last axis of an
+    ``expected`` model input added or dropped, as Keras 3's functional models
+    adjust it: ``(N,)`` for ``Input(shape=(1,))`` is taken as ``(N, 1)``, and
+    ``(N, 1)`` for ``Input(shape=())`` as ``(N,)``, when that gives the
+    expected shape. Anything else is left as it is for ``check_model_input``
+    to judge (one image without its batch axis keeps its own message)."""
+    if x.ndim == len(expected) - 1 and expected[-1] == 1:
+        adjusted = x[..., None]
+    elif x.ndim == len(expected) + 1 and x.shape[-1] == 1:
+        adjusted = x[..., 0]
+    else:
+        return x
+    return adjusted if _matches(tuple(adjusted.shape), expected) else x
+
+
+def _matches(received: Shape, expected: Shape) -> bool:
+    return len(received) == len(expected) and all(e is None or e == r for e, r in zip(expected[1:], received[1:]))
+
+
 def check_model_input(received: Shape, expected: Shape) -> None:
     """Raise when ``received`` (batch first) does not match ``expected``."""
-    if len(received) == len(expected) and all(
-        e is None or e == r for e, r in zip(expected[1:], received[1:])
-    ):
+    if _matches(received, expected):
         return
     fix = _reshape_fix(received, expected)
     raise ValueError(

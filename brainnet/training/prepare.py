@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..layers._shapes import adjust_input_rank
 from ..layers.base import check_model_input
 from . import data as data_module
 from . import text_inputs
@@ -67,7 +68,9 @@ def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
     for i, (xi, dtype) in enumerate(zip(given, model.input_dtypes(len(given)))):
         t = data_module.as_tensor(xi, f"x[{i}]" if multi else "x")
         if expected is not None:
-            check_model_input(tuple(t.shape), expected[i] if multi else expected)
+            want = expected[i] if multi else expected
+            t = adjust_input_rank(t, want)  # (N,) for Input(shape=(1,)), as Keras 3
+            check_model_input(tuple(t.shape), want)
         data_module.check_finite(t)
         if dtype is not None:
             data_module.check_indices(t, f"x[{i}]" if multi else "x")

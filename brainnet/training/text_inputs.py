@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..layers._shapes import adjust_input_rank
 from ..layers.base import Layer, check_model_input
 from . import data as data_module
 
@@ -92,7 +93,7 @@ def vectorized(trainer: Any, x: Any) -> list[torch.Tensor] | None:
     for i, (xi, head) in enumerate(zip(given, heads)):
         what = f"x[{i}]" if len(heads) > 1 else "x"
         if head is None:  # a numeric input beside the texts: the array checks
-            t = data_module.as_tensor(xi, what)
+            t = adjust_input_rank(data_module.as_tensor(xi, what), expected[i])
             check_model_input(tuple(t.shape), expected[i])
             data_module.check_finite(t)
             if dtypes[i] is not None:
@@ -125,10 +126,7 @@ def _texts_for(model: Any, index: int, texts: np.ndarray) -> np.ndarray:
     if not model.built:
         model.build_from_shape((None,) + texts.shape[1:])
     want = model.input_shape[index] if isinstance(model.input_shape, list) else model.input_shape
-    if texts.ndim == len(want) - 1 and want[-1] == 1:
-        texts = texts[..., None]
-    elif texts.ndim == len(want) + 1 and texts.shape[-1] == 1:
-        texts = texts[..., 0]
+    texts = adjust_input_rank(texts, want)
     check_model_input(texts.shape, want)
     return texts
 

@@ -5,7 +5,8 @@ Each test is the smallest program that shows one gap. Those marked
 ``xfail(strict=True)`` are bugs whose fix belongs in files being refactored
 (``training/trainer.py``, ``training/streaming.py``, ``layers/base.py``);
 the reason says where. Once fixed, strict xfail turns the pass into a
-failure, so the mark must then be removed.
+failure, so the mark must then be removed (as it was for all three: evaluate
+on batches before fit, the (N,) columns and the second positional input).
 """
 
 from __future__ import annotations
@@ -26,12 +27,6 @@ def _loader(n: int = 12, features: int = 3, batch_size: int = 4) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=batch_size)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "evaluate on batches (a DataLoader, Dataset or generator) right after compile: streaming.evaluate_source calls trainer._reset() before the "
-    "first batch resolves the metrics, and Trainer.trackers() unpacks OutputHead.metrics while it is still "
-    "None (TypeError: Value after * must be an iterable). Fix in trainer.py: trackers() reads "
-    "`*(h.metrics or []), *(h.weighted_metrics or [])`, or streaming.py resets after the first batch. "
-    "Keras's text_classification_from_scratch ends with end_to_end_model.evaluate(raw_test_ds) this way."))
 @pytest.mark.parametrize("source", ["DataLoader", "Dataset", "generator"])
 def test_evaluate_on_batches_before_any_fit_gives_the_array_result(source):
     loader = _loader()
@@ -52,13 +47,6 @@ def test_evaluate_on_batches_before_any_fit_gives_the_array_result(source):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Keras 3's functional models take (N,) arrays for an Input(shape=(1,)) (Functional._adjust_input_rank "
-    "adds the size-1 axis; structured_data_classification_from_scratch and every DataFrame column rely on it). "
-    "brainnet refuses them in layers/base.py check_model_input with a generic fix (for one sample it even "
-    "suggests x[None], which gives (1, N)). Fix: in the trainer's input preparation, expand an input whose rank "
-    "is one below the Input's and whose Input ends in 1 (and squeeze the converse), as Keras; or, keeping "
-    "'nothing is silently reshaped', have _reshape_fix suggest x.reshape(-1, 1) and list it in docs/keras.md."))
 def test_a_column_of_n_values_feeds_an_input_of_shape_1_as_keras():
     a, b = Input(shape=(1,), name="a"), Input(shape=(1,), name="b")
     model = Model([a, b], Dense(1)(Concatenate()([a, b])))
@@ -68,6 +56,17 @@ def test_a_column_of_n_values_feeds_an_input_of_shape_1_as_keras():
     expected = model.predict({"a": xa[:, None], "b": xb[:, None]}, verbose=0)
     got = model.predict({"a": xa, "b": xb}, verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+    y = rng.normal(size=(5, 1)).astype("float32")
+    twin = Model.from_config(model.get_config())
+    twin.compile("sgd", "mse")
+    twin.set_weights(model.get_weights())
+    columns = model.fit([xa, xb], y, epochs=2, batch_size=2, shuffle=False, verbose=0)
+    two_d = twin.fit([xa[:, None], xb[:, None]], y, epochs=2, batch_size=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(columns.history["loss"], two_d.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(model.evaluate([xa, xb], y, verbose=0), twin.evaluate([xa[:, None], xb[:, None]], y,
+                                                                                   verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 1\), got \(5, 2\)"):
+        model.predict([np.ones((5, 2)), xb], verbose=0)  # only the size-1 axis is added or dropped
 
 
 def test_a_second_input_given_apart_instead_of_in_a_list_is_refused_with_the_fix():
