@@ -25,7 +25,6 @@ cut and packed, or a batch source's) come from ``_step_batches.py``.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Iterator
 
 import numpy as np
@@ -36,7 +35,7 @@ from . import streaming
 from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
 from .callbacks import BatchLogs, Callback, History, ProgressBar, format_logs, overrides_batch_hooks
 from .callbacks.backup import BackupAndRestore
-from .stopping import CtrlC
+from .stopping import CtrlC, end_of_fit, warn_interrupted
 
 Tensor = torch.Tensor
 
@@ -206,18 +205,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 if trainer.stop_training or exhausted():
                     break
         except KeyboardInterrupt:
-            trainer.interrupted = True
-            epoch, done = trainer.position
-            warnings.warn(
-                f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} batches. The History holds "
-                f"the {len(history.epoch)} finished epoch(s); the model keeps its weights and can predict, "
-                "evaluate, save or fit again.",
-                stacklevel=3,
-            )
-    last_logs = {k: v[-1] for k, v in history.history.items()}
-    for cb in cbs:
-        cb.on_train_end(last_logs)
-    return history
+            warn_interrupted(trainer, epochs)
+    return end_of_fit(history, cbs)
 
 
 def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool) -> Any:

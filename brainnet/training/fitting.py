@@ -19,7 +19,6 @@ this loop.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,7 +30,7 @@ from .devices import cudnn_autotune
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
-from .stopping import CtrlC, check_finite_loss
+from .stopping import CtrlC, check_finite_loss, end_of_fit, warn_interrupted
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -104,18 +103,8 @@ def fit(
                 cb.on_train_begin({})
             _epochs(trainer, xs, ys, sws, val, epochs, initial_epoch, cbs, ctrl_c)
         except KeyboardInterrupt:
-            trainer.interrupted = True
-            epoch, done = trainer.position
-            warnings.warn(
-                f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} of {steps} "
-                f"batches. The History holds the {len(history.epoch)} finished epoch(s); the "
-                "model keeps its weights and can predict, evaluate, save or fit again.",
-                stacklevel=3,
-            )
-    last_logs = {k: v[-1] for k, v in history.history.items()}
-    for cb in cbs:
-        cb.on_train_end(last_logs)
-    return history
+            warn_interrupted(trainer, epochs, steps)
+    return end_of_fit(history, cbs)
 
 
 def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) -> Any:

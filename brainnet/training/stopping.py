@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 from typing import Any
 
 import torch
@@ -49,3 +50,25 @@ class CtrlC:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def warn_interrupted(trainer: Any, epochs: int, steps: int | None = None) -> None:
+    """After Ctrl-C in fit (any of its loops): mark the trainer and say what was
+    kept. ``steps``: the epoch's batch count, when it is known."""
+    trainer.interrupted = True
+    epoch, done = trainer.position
+    of = "" if steps is None else f" of {steps}"
+    warnings.warn(
+        f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done}{of} batches. The History holds "
+        f"the {len(trainer.history.epoch)} finished epoch(s); the model keeps its weights and can predict, "
+        "evaluate, save or fit again.",
+        stacklevel=4,
+    )
+
+
+def end_of_fit(history: Any, callbacks: list) -> Any:
+    """``on_train_end`` with the last epoch's logs, then ``history`` (fit's result)."""
+    last_logs = {k: v[-1] for k, v in history.history.items()}
+    for cb in callbacks:
+        cb.on_train_end(last_logs)
+    return history

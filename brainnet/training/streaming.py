@@ -27,7 +27,6 @@ themselves. ``predict`` runs in each process on what its loader reads.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,7 @@ from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batc
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
 from .sources import BatchSource, PyDataset, check_steps, is_batch_source, source_kind
-from .stopping import CtrlC, check_finite_loss
+from .stopping import CtrlC, check_finite_loss, end_of_fit, warn_interrupted
 
 # The public names; the sources' (BatchSource ... source_kind) are defined in sources.py.
 __all__ = ["BatchSource", "PyDataset", "check_steps", "is_batch_source", "source_kind",
@@ -138,18 +137,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 cb.on_train_begin({})
             _epochs(trainer, source, val, epochs, initial_epoch, class_weight, cbs, ctrl_c)
         except KeyboardInterrupt:
-            trainer.interrupted = True
-            epoch, done = trainer.position
-            warnings.warn(
-                f"fit: interrupted (Ctrl-C) in epoch {epoch + 1}/{epochs} after {done} batches. The History "
-                f"holds the {len(history.epoch)} finished epoch(s); the model keeps its weights and can predict, "
-                "evaluate, save or fit again.",
-                stacklevel=3,
-            )
-    last_logs = {k: v[-1] for k, v in history.history.items()}
-    for cb in cbs:
-        cb.on_train_end(last_logs)
-    return history
+            warn_interrupted(trainer, epochs)
+    return end_of_fit(history, cbs)
 
 
 def _same_batches(parallel: distributed.DataParallel, source: BatchSource) -> None:
