@@ -32,11 +32,7 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
 from .noise import GaussianDropout, GaussianNoise
 from .passthrough import ActivityRegularization, Identity, Masking
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
-from .pooling import (
-    AveragePooling1D,
-    AveragePooling2D,
-    AvgPool1D,
-    AvgPool2D,
+from .global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalAvgPool1D,
@@ -45,11 +41,9 @@ from .pooling import (
     GlobalMaxPool2D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
-    MaxPool1D,
-    MaxPool2D,
-    MaxPooling1D,
-    MaxPooling2D,
 )
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, MaxPool1D, MaxPool2D, MaxPooling1D,
+                      MaxPooling2D)
 from .pooling3d import (
     AveragePooling3D,
     AvgPool3D,

@@ -1,8 +1,6 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D, MaxPooling1D,
-AveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-GlobalAveragePooling1D, GlobalMaxPooling1D, and Keras's short names for them
-(MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D, GlobalAvgPool2D, GlobalMaxPool2D,
-GlobalAvgPool1D, GlobalMaxPool1D)."""
+"""Window pooling layers: MaxPooling2D, AveragePooling2D, MaxPooling1D,
+AveragePooling1D, and Keras's short names for them (MaxPool2D, AvgPool2D,
+MaxPool1D, AvgPool1D). The global poolings are in ``global_pooling.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _spatial
-from .base import Layer, Shape, shape_str
+from .base import Layer, Shape
 
 
 def max_pool(x: torch.Tensor, pool_size: tuple[int, ...], strides: tuple[int, ...], padding: str) -> torch.Tensor:
@@ -136,13 +134,16 @@ class AveragePooling2D(WindowPooling):
         return average_pool(inputs, self.pool_size, self.strides, self.padding)  # (B, H', W', C)
 
 
+SEQUENCE_FIX = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
+                 "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
+
+
 class _Pooling1D(Layer):
     """Shared arguments and shapes of the 1-D window poolings over time."""
 
     input_rank = 3
     rank_hint = "(batch, time, features)"
-    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
-                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
+    rank_fix = SEQUENCE_FIX
 
     def __init__(self, pool_size: int = 2, strides: int | None = None, padding: str = "valid",
                  **kwargs: Any) -> None:
@@ -244,132 +245,8 @@ class AveragePooling1D(_Pooling1D):
         return total.transpose(1, 2)
 
 
-class GlobalAveragePooling2D(Layer):
-    """Averages each channel over all positions.
-
-    Equation::
-
-        y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]
-
-    Input shape: ``(batch, height, width, channels)``.
-    Output shape: ``(batch, channels)``.
-    """
-
-    equation = "y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]"
-    input_rank = 4
-    rank_hint = "(batch, height, width, channels)"
-
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.mean(dim=(1, 2))
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], input_shape[3])
-
-
-class GlobalMaxPooling2D(Layer):
-    """Keeps the largest value of each channel over all positions.
-
-    Equation::
-
-        y[n, c] = max_{i,j} x[n, i, j, c]
-
-    Args:
-        keepdims: keep the height and width axes, of size 1 (default False).
-
-    Input shape: ``(batch, height, width, channels)``.
-    Output shape: ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
-
-    Example:
-        >>> import torch
-        >>> GlobalMaxPooling2D()(torch.ones(2, 5, 5, 8)).shape
-        torch.Size([2, 8])
-    """
-
-    equation = "y[n, c] = max_{i,j} x[n, i, j, c]"
-    input_rank = 4
-    rank_hint = "(batch, height, width, channels)"
-
-    def __init__(self, keepdims: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.keepdims = bool(keepdims)
-
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.amax(dim=(1, 2), keepdim=self.keepdims)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "keepdims": self.keepdims}
-
-
-class GlobalAveragePooling1D(Layer):
-    """Averages each feature over the time steps (only the real ones under a mask).
-
-    Equation::
-
-        y[n, c] = Σ_t m[n, t] · x[n, t, c] / Σ_t m[n, t]
-
-    with ``m`` the mask (all ones without one).
-
-    Input shape: ``(batch, time, features)``. Output shape: ``(batch, features)``.
-    """
-
-    equation = "y[n, c] = Σ_t m_t·x[n, t, c] / Σ_t m_t"
-    input_rank = 3
-    rank_hint = "(batch, time, features)"
-    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
-                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
-    supports_masking = True
-
-    def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if mask is None:
-            return inputs.mean(dim=1)
-        if tuple(mask.shape) != tuple(inputs.shape[:2]):
-            raise ValueError(
-                f"Layer '{self.name}' (GlobalAveragePooling1D): expected a mask of shape (batch, time) = "
-                f"{shape_str(inputs.shape[:2])} (True = real step), got {shape_str(mask.shape)}. "
-                "Fix: mask = tokens != 0 for the same batch, or let Embedding(mask_zero=True) make it."
-            )
-        m = mask.to(inputs.dtype).unsqueeze(-1)  # (B, T, 1)
-        return (inputs * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-    def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> None:
-        return None
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], input_shape[2])
-
-
-class GlobalMaxPooling1D(Layer):
-    """Keeps the largest value of each feature over the time steps.
-
-    Equation::
-
-        y[n, c] = max_t x[n, t, c]
-
-    Input shape: ``(batch, time, features)``. Output shape: ``(batch, features)``.
-    """
-
-    equation = "y[n, c] = max_t x[n, t, c]"
-    input_rank = 3
-    rank_hint = "(batch, time, features)"
-    rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
-                "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
-
-    def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.amax(dim=1)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], input_shape[2])
-
-
 # Keras's shorter names for the same classes (a saved file names the long one).
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 MaxPool1D = MaxPooling1D
 AvgPool1D = AveragePooling1D
-GlobalAvgPool2D = GlobalAveragePooling2D
-GlobalMaxPool2D = GlobalMaxPooling2D
-GlobalAvgPool1D = GlobalAveragePooling1D
-GlobalMaxPool1D = GlobalMaxPooling1D

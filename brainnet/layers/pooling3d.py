@@ -2,15 +2,14 @@
 MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
 and Keras's short names for them (MaxPool3D, AvgPool3D, GlobalAvgPool3D,
 GlobalMaxPool3D). The window poolings share their arguments, shapes and
-forward pass with the 2-D ones of ``pooling.py``."""
+forward pass with the 2-D ones of ``pooling.py``, the global ones their
+``keepdims`` and shapes with those of ``global_pooling.py``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from .base import Layer, Shape
+from .global_pooling import GlobalPooling
 from .pooling import WindowPooling, average_pool, max_pool
 
 _VOLUME = "(batch, depth, height, width, channels)"
@@ -92,26 +91,7 @@ class AveragePooling3D(WindowPooling):
         return average_pool(inputs, self.pool_size, self.strides, self.padding)  # (B, D', H', W', C)
 
 
-class _GlobalPooling3D(Layer):
-    """Shared ``keepdims`` and shapes of the global poolings over volumes."""
-
-    input_rank = 5
-    rank_hint = _VOLUME
-    rank_fix = _VOLUME_FIX
-
-    def __init__(self, keepdims: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.keepdims = bool(keepdims)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        batch, channels = input_shape[0], input_shape[4]
-        return (batch, 1, 1, 1, channels) if self.keepdims else (batch, channels)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "keepdims": self.keepdims}
-
-
-class GlobalAveragePooling3D(_GlobalPooling3D):
+class GlobalAveragePooling3D(GlobalPooling):
     """Averages each channel over all voxels.
 
     Equation::
@@ -131,12 +111,16 @@ class GlobalAveragePooling3D(_GlobalPooling3D):
     """
 
     equation = "y[n, c] = (1/(D·H·W)) Σ_{d,h,w} x[n, d, h, w, c]"
+    dims = 3
+    input_rank = 5
+    rank_hint = _VOLUME
+    rank_fix = _VOLUME_FIX
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.mean(dim=(1, 2, 3), keepdim=self.keepdims)
 
 
-class GlobalMaxPooling3D(_GlobalPooling3D):
+class GlobalMaxPooling3D(GlobalPooling):
     """Keeps the largest value of each channel over all voxels.
 
     Equation::
@@ -156,6 +140,10 @@ class GlobalMaxPooling3D(_GlobalPooling3D):
     """
 
     equation = "y[n, c] = max_{d,h,w} x[n, d, h, w, c]"
+    dims = 3
+    input_rank = 5
+    rank_hint = _VOLUME
+    rank_fix = _VOLUME_FIX
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.amax(dim=(1, 2, 3), keepdim=self.keepdims)
