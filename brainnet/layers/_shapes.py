@@ -116,8 +116,13 @@ def check_model_input(received: Shape, expected: Shape) -> None:
 
 
 def _reshape_fix(received: Shape, expected: Shape) -> str:
-    if tuple(received) == tuple(expected[1:]):
+    received, expected = tuple(received), tuple(expected)
+    if received == expected[1:] or (len(expected) >= 3 and _matches((None,) + received, expected)):
         return "this looks like one sample without the batch axis; use x[None] (or x_test[:1])."
+    if len(expected) == 3:
+        fix = _sequence_fix(received, expected)
+        if fix is not None:
+            return fix
     if len(expected) == 4 and expected[3] == 1 and tuple(received) == tuple(expected[1:3]):
         return "this looks like one image without the batch and channel axes; use x[None, ..., None]."
     if (len(received) == len(expected) == 4 and expected[3] not in (None, 1)
@@ -130,3 +135,58 @@ def _reshape_fix(received: Shape, expected: Shape) -> str:
         target = ", ".join(str(d) for d in expected[1:])
         return f"x = x.reshape(-1, {target})"
     return "give inputs of the shape the first layer was built for (its input_shape)."
+
+
+def _sequence_fix(received: Shape, expected: Shape) -> str | None:
+    """The fix for the mistakes made with sequence models (recurrent, Conv1D,
+    Transformer), whose input is ``(None, T, F)``: ``T`` time steps (``None``
+    for any length) of ``F`` features. ``None`` when none of them fits."""
+    steps, features = expected[1], expected[2]
+    any_length = f"Input(shape=(None, {features}))"  # when the model's layers take any length
+    if len(received) == 1 and features == 1 and steps in (None, received[0]):
+        return ("this looks like one sequence without the batch and feature axes; use x[None, :, None] "
+                f"(shape (1, {received[0]}, 1)).")
+    if len(received) == 2 and features is not None:
+        length = received[1]
+        if features == 1 and steps is not None and length != steps:
+            return (f"the model takes sequences of {steps} time steps, got {length}; {_windows(steps)} and add "
+                    f"the feature axis with x[..., None], or build the model with {any_length} to take any length.")
+        if steps is not None and length == steps * features:
+            return (f"x = x.reshape(-1, {steps}, {features}) ({steps} time steps of {features} features; each "
+                    "row must hold them step after step).")
+        if steps is None and length % features == 0:
+            return (f"x = x.reshape(len(x), -1, {features}) (time steps of {features} features; each row must "
+                    "hold them step after step).")
+        if length == steps:
+            return (f"these look like sequences without the feature axis, (samples, time); the model takes "
+                    f"{features} features per step: give them as (samples, {steps}, {features}) (e.g. "
+                    f"np.stack([feature_1, …, feature_{features}], axis=-1)), or, for one feature per step, "
+                    f"build the model with Input(shape=({steps}, 1)).")
+        return None
+    if len(received) != 3:
+        return None
+    got_steps, got_features = received[1], received[2]
+    if steps is not None and features is not None and steps != features and received[1:] == (features, steps):
+        return ("these look like (samples, features, time); brainnet, like Keras, takes (samples, time, "
+                "features): x = x.transpose(0, 2, 1) (a torch tensor: x.permute(0, 2, 1)). A reshape would "
+                "mix up steps and features.")
+    steps_off = steps is not None and got_steps != steps
+    features_off = features is not None and got_features != features
+    if steps_off and features_off:
+        return (f"the model takes sequences of {steps} time steps of {features} features, got {got_steps} of "
+                f"{got_features}: {_windows(steps)} of the {features} features it was trained on, or build the "
+                f"model with Input(shape=(None, {got_features})) for these.")
+    if steps_off:
+        return (f"the model takes sequences of {steps} time steps (axis 1), got {got_steps}: {_windows(steps)}, or "
+                f"build the model with Input(shape=(None, {got_features})) to take any length (recurrent layers, "
+                "Conv1D and global pooling do; Flatten does not).")
+    if features_off:
+        return (f"the model takes {features} features per time step (the last axis), got {got_features}: give "
+                f"every step the {features} features it was trained on, in the same order, or build the model "
+                f"with Input(shape=({steps}, {got_features})).")
+    return None
+
+
+def _windows(steps: int) -> str:
+    return (f"make windows of {steps} steps (e.g. brainnet.utils.timeseries_dataset_from_array(data, targets, "
+            f"sequence_length={steps}))")

@@ -201,3 +201,116 @@ def test_non_integer_tokens_into_embedding():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"starts with an Embedding, which expects integer token indices, got non-integer values such as 0.5"):
         model.fit(np.full((4, 5), 0.5, "float32"), np.zeros(4, int), verbose=0)
+
+
+# ------------------------------------------------- sequence models (None, T, F)
+def lstm(steps=10, features=1) -> Sequential:
+    from brainnet.layers import LSTM, Input
+
+    model = Sequential([Input(shape=(steps, features)), LSTM(4), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def conv1d(steps=10, features=3) -> Sequential:
+    from brainnet.layers import Conv1D, GlobalMaxPooling1D, Input
+
+    model = Sequential([Input(shape=(steps, features)), Conv1D(4, 3), GlobalMaxPooling1D(), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+SERIES = np.sin(np.arange(240) / 5).astype("float32")  # 8 windows of 30 values, or 80 steps of 3 features
+TARGETS = np.zeros(8, "float32")
+
+
+def test_sequences_without_a_feature_axis_take_one_feature_as_keras():
+    """(N, T) into Input(shape=(T, 1)) is taken as (N, T, 1) (Keras 3's rank rule), fit and predict."""
+    x = SERIES[:80].reshape(8, 10)
+    model = lstm()
+    model.fit(x, TARGETS, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x[..., None], verbose=0))
+
+
+def test_flat_sequences_are_reshaped_to_steps_of_features():
+    flat = SERIES.reshape(8, 30)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 3\), got \(8, 30\)\. Fix: x = x\.reshape\(-1, 10, 3\) "
+                                         r"\(10 time steps of 3 features; each row must hold them step after step\)"):
+        conv1d().fit(flat, TARGETS, verbose=0)
+    from brainnet.layers import LSTM, Input
+
+    any_length = Sequential([Input(shape=(None, 3)), LSTM(2)])
+    with pytest.raises(ValueError, match=r"got \(8, 30\)\. Fix: x = x\.reshape\(len\(x\), -1, 3\) \(time steps of 3"):
+        any_length.predict(flat, verbose=0)
+    assert any_length.predict(flat.reshape(len(flat), -1, 3), verbose=0).shape == (8, 2)  # the fix runs
+
+
+def test_sequences_of_the_wrong_length():
+    long_windows = SERIES[:96].reshape(8, 12, 1)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 1\), got \(8, 12, 1\)\. Fix: the model takes sequences "
+                                         r"of 10 time steps \(axis 1\), got 12: make windows of 10 steps \(e\.g\. "
+                                         r"brainnet\.utils\.timeseries_dataset_from_array\(data, targets, sequence_length=10\)\), "
+                                         r"or build the model with Input\(shape=\(None, 1\)\) to take any length"):
+        lstm().fit(long_windows, TARGETS, verbose=0)
+    with pytest.raises(ValueError, match=r"got \(8, 12\)\. Fix: the model takes sequences of 10 time steps, got 12; make "
+                                         r"windows of 10 steps .* and add the feature axis with x\[\.\.\., None\]"):
+        lstm().predict(long_windows[..., 0], verbose=0)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 3\), got \(8, 12, 3\)\. Fix: the model takes "
+                                         r"sequences of 10 time steps"):
+        conv1d().predict(np.tile(SERIES, 2)[:288].reshape(8, 12, 3), verbose=0)
+    from brainnet.utils import timeseries_dataset_from_array
+
+    windows = timeseries_dataset_from_array(SERIES, SERIES, sequence_length=10, batch_size=32)  # the first fix
+    history = lstm().fit(windows, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    from brainnet.layers import LSTM, Input
+
+    any_length = Sequential([Input(shape=(None, 1)), LSTM(4), Dense(1)])  # the second fix
+    assert any_length.predict(long_windows, verbose=0).shape == (8, 1)
+
+
+def test_sequences_with_the_wrong_number_of_features():
+    two = SERIES[:160].reshape(8, 10, 2)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 3\), got \(8, 10, 2\)\. Fix: the model takes 3 "
+                                         r"features per time step \(the last axis\), got 2: give every step the 3 "
+                                         r"features it was trained on, in the same order, or build the model with "
+                                         r"Input\(shape=\(10, 2\)\)"):
+        conv1d().fit(two, TARGETS, verbose=0)
+    with pytest.raises(ValueError, match=r"got \(8, 10\)\. Fix: these look like sequences without the feature axis, "
+                                         r"\(samples, time\); the model takes 3 features per step: give them as "
+                                         r"\(samples, 10, 3\) \(e\.g\. np\.stack\(\[feature_1, …, feature_3\], axis=-1\)\)"):
+        conv1d().predict(two[..., 0], verbose=0)
+    with pytest.raises(ValueError, match=r"got \(8, 12, 2\)\. Fix: the model takes sequences of 10 time steps of 3 "
+                                         r"features, got 12 of 2: make windows of 10 steps"):
+        conv1d().predict(SERIES[:192].reshape(8, 12, 2), verbose=0)
+    assert conv1d(10, 2).predict(two, verbose=0).shape == (8, 1)  # the fix runs
+
+
+def test_sequences_given_features_first():
+    x = SERIES.reshape(8, 10, 3)
+    model = conv1d()
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 3\), got \(8, 3, 10\)\. Fix: these look like "
+                                         r"\(samples, features, time\); brainnet, like Keras, takes \(samples, time, "
+                                         r"features\): x = x\.transpose\(0, 2, 1\)"):
+        model.predict(x.transpose(0, 2, 1), verbose=0)
+    np.testing.assert_array_equal(model.predict(x.transpose(0, 2, 1).transpose(0, 2, 1), verbose=0),
+                                  model.predict(x, verbose=0))
+
+
+def test_one_sequence_without_its_batch_axis():
+    from brainnet.layers import LSTM, Input
+
+    x = SERIES.reshape(8, 10, 3)
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 3\), got \(10, 3\)\. Fix: this looks like one "
+                                         r"sample without the batch axis; use x\[None\]"):
+        conv1d().predict(x[0], verbose=0)
+    any_length = Sequential([Input(shape=(None, 3)), LSTM(2)])
+    with pytest.raises(ValueError, match=r"expected shape \(None, None, 3\), got \(10, 3\)\. Fix: this looks like one "
+                                         r"sample without the batch axis; use x\[None\]"):
+        any_length.predict(x[0], verbose=0)
+    model = lstm()
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10, 1\), got \(10,\)\. Fix: this looks like one "
+                                         r"sequence without the batch and feature axes; use x\[None, :, None\] "
+                                         r"\(shape \(1, 10, 1\)\)"):
+        model.predict(SERIES[:10], verbose=0)
+    assert model.predict(SERIES[:10][None, :, None], verbose=0).shape == (1, 1)
