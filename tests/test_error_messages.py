@@ -175,7 +175,7 @@ def test_negative_learning_rate():
         optimizer.learning_rate = -0.1
 
 
-# ------------------------------------------------------------------ brainnet/preprocessing.py
+# ------------------------------------------------------------------ brainnet/preprocessing/__init__.py
 def test_preprocessing_of_an_unbuilt_model():
     with pytest.raises(ValueError, match=r"Model 'lazy_model': expected a built model whose input is an image, got "
                                          r"one with no input shape yet\. Fix: save the model after training it"):

@@ -153,3 +153,13 @@ def test_pad_sequences_errors():
     with pytest.raises(ValueError, match=r"pad_sequences: expected every step to have shape \(3,\), as the first "
                                          r"non-empty sequence's, got \(2,\) in sequence 1\. Fix: give every step"):
         pad_sequences([np.ones((2, 3)), np.ones((2, 2))])
+
+
+def test_pad_sequences_is_also_keras_preprocessing_sequence():
+    # Keras 3 tutorials write keras.preprocessing.sequence.pad_sequences; one function under both names.
+    import brainnet
+    from brainnet.preprocessing.sequence import pad_sequences as from_sequence
+
+    assert from_sequence is brainnet.preprocessing.sequence.pad_sequences is pad_sequences
+    np.testing.assert_array_equal(from_sequence([[1, 2, 3], [4]], maxlen=2, padding="post"), [[2, 3], [4, 0]])
+    assert "sequence" in brainnet.preprocessing.__all__

@@ -33,7 +33,9 @@ As in Keras 3, ``brainnet.preprocessing`` also gives the data-set builders
 that Keras exports under both ``keras.utils`` and ``keras.preprocessing``
 (``image_dataset_from_directory``, ``text_dataset_from_directory``,
 ``timeseries_dataset_from_array``): the same functions as ``brainnet.utils``'s,
-so tutorials that spell either name run.
+so tutorials that spell either name run; and, as Keras 3's
+``keras.preprocessing.sequence``, ``brainnet.preprocessing.sequence.pad_sequences``
+(``brainnet.utils.pad_sequences``, one function).
 
 Nothing here runs code from a file: ``from_config`` accepts only the plain
 values listed in ``ImagePreprocessing``, each checked. Pillow is imported
@@ -48,9 +50,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._image_folder import image_dataset_from_directory
-from ._text_folder import text_dataset_from_directory
-from ._timeseries import timeseries_dataset_from_array
+from .._image_folder import image_dataset_from_directory
+from .._text_folder import text_dataset_from_directory
+from .._timeseries import timeseries_dataset_from_array
+from . import sequence
 
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}  # Pillow mode, channels
 BACKGROUNDS = ("dark", "light", None)
@@ -316,4 +319,4 @@ def preprocessing_for(model: Any, source: str = "the model", command: str = "bra
 
 
 __all__ = ["ImagePreprocessing", "LoadedImage", "image_dataset_from_directory", "image_input_shape", "preprocessing_for",
-           "text_dataset_from_directory", "timeseries_dataset_from_array"]
+           "sequence", "text_dataset_from_directory", "timeseries_dataset_from_array"]
