@@ -1,4 +1,4 @@
-"""Utilities with Keras's names: ``to_categorical``, ``set_random_seed``, ``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
+"""Utilities with Keras's names: ``to_categorical``, ``normalize``, ``set_random_seed``, ``plot_model`` (drawn with matplotlib, in ``brainnet.models.visualization``),
 ``pad_sequences`` (in ``brainnet._sequences``, also ``brainnet.preprocessing.sequence``'s),
 ``image_dataset_from_directory`` (in ``brainnet._image_folder``),
 ``text_dataset_from_directory`` (in ``brainnet._text_folder``),
@@ -25,7 +25,7 @@ from .training.streaming import PyDataset
 
 Sequence = PyDataset  # Keras's older name
 
-__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
+__all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "split_dataset", "PyDataset",
            "Sequence"]
@@ -70,6 +70,65 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32
     out = np.zeros(y.shape + (num_classes,), dtype=dtype)
     np.put_along_axis(out, y[..., None], 1, axis=-1)
     return out
+
+
+def normalize(x: Any, axis: int = -1, order: int | float = 2) -> np.ndarray | torch.Tensor:
+    """Divide an array by its L-``order`` norm along ``axis``, as Keras 3's ``normalize``.
+
+    ``out = x / ‖x‖_p`` with ``‖x‖_p = (Σ_k |x_k|^p)^(1/p)`` over the entries
+    ``x_k`` along ``axis`` (``p = ∞``: ``max_k |x_k|``), so each such vector of
+    the result has norm 1. A vector whose norm is 0 stays 0: a NumPy array
+    divides it by 1 and a torch tensor divides by ``max(‖x‖_p, ε)``
+    (ε = 1e-7, ``brainnet.config.epsilon()``), each as Keras does for its kind.
+
+    Args:
+        x: a NumPy array (or anything ``np.asarray`` takes, e.g. a list) or a
+            torch tensor. The result is of the same kind: an array (integers
+            become float64, floats keep their dtype, as NumPy divides) or a
+            tensor on ``x``'s device (integers become torch's default float
+            type, float32).
+        axis: the axis the norm runs along (default -1, the last).
+        order: ``p``, a positive integer (default 2, the Euclidean length)
+            or ``float("inf")``.
+
+    Returns:
+        The normalised copy, of ``x``'s shape.
+
+    Raises:
+        ValueError: values that are not numbers, a scalar (no axis), an axis
+            that ``x`` does not have, or an order that is not a positive
+            integer or infinity.
+
+    Example:
+        >>> normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+        array([[0.6, 0.8],
+               [0. , 0. ]])
+    """
+    if isinstance(order, bool) or not (isinstance(order, (int, np.integer)) and order >= 1 or order == float("inf")):
+        raise ValueError(f"normalize: expected order to be a positive integer or float('inf'), got {order!r}. "
+                         "Fix: normalize(x, order=2) for the Euclidean length (1 for the sum of |x|).")
+    is_tensor = isinstance(x, torch.Tensor)
+    array = x if is_tensor else np.asarray(x)
+    kind = ("c" if array.is_complex() else "f") if is_tensor else array.dtype.kind
+    if kind not in "biuf":
+        raise ValueError(f"normalize: expected numbers, got dtype {array.dtype}. "
+                         "Fix: convert the values first, e.g. normalize(np.asarray(x, dtype='float32')).")
+    if array.ndim == 0:
+        raise ValueError(f"normalize: expected an array with at least one axis, got the scalar {array.item()!r}. "
+                         "Fix: normalize(np.atleast_1d(x)).")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -array.ndim <= axis < array.ndim:
+        raise ValueError(f"normalize: expected axis to be an integer in [-{array.ndim}, {array.ndim - 1}] for an "
+                         f"array of shape {tuple(array.shape)}, got {axis!r}. Fix: normalize(x, axis=-1) for the "
+                         "last axis.")
+    if is_tensor:
+        from .losses import EPSILON
+
+        values = array if array.is_floating_point() else array.to(torch.get_default_dtype())
+        norm = torch.linalg.vector_norm(values, ord=order, dim=int(axis), keepdim=True)
+        return values / norm.clamp_min(EPSILON)
+    norm = np.linalg.norm(array, ord=order, axis=int(axis), keepdims=True)
+    norm[norm == 0] = 1
+    return array / norm
 
 
 def set_random_seed(seed: int) -> None:

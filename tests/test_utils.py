@@ -1,4 +1,4 @@
-"""utils.to_categorical, utils.pad_sequences and utils.set_random_seed."""
+"""utils.to_categorical, utils.normalize, utils.pad_sequences and utils.set_random_seed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from brainnet.layers import Dense
-from brainnet.utils import pad_sequences, set_random_seed, to_categorical
+from brainnet.utils import normalize, pad_sequences, set_random_seed, to_categorical
 
 
 # ------------------------------------------------------------ to_categorical
@@ -98,6 +98,68 @@ def test_set_random_seed_validation(seed):
     with pytest.raises(ValueError, match=r"set_random_seed: expected a non-negative integer, got .*"
                                          r"Fix: set_random_seed\(42\)\."):
         set_random_seed(seed)
+
+
+# ------------------------------------------------------------ normalize
+def naive_normalize(x, axis, order):
+    """x / ‖x‖_p along axis, one vector at a time, in float64; a zero vector stays zero."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    out = np.zeros_like(x)
+    for index in np.ndindex(*x.shape[:-1]):
+        v = [abs(float(e)) for e in x[index]]
+        norm = max(v) if order == float("inf") else sum(e ** order for e in v) ** (1.0 / order)
+        out[index] = x[index] / norm if norm else 0.0
+    return np.moveaxis(out, -1, axis)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, float("inf")])
+@pytest.mark.parametrize("axis", [-1, 0, 1, -3])
+def test_normalize_against_the_equation(axis, order):
+    x = np.random.default_rng(0).normal(size=(3, 4, 5))
+    x[1, :, 2] = 0.0  # zero vectors along axis 1, and zero entries along the others
+    before = x.copy()
+    want = naive_normalize(x, axis, order)
+    got = normalize(x, axis=axis, order=order)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == x.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    tensor = normalize(torch.from_numpy(x), axis=axis, order=order)
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64
+    np.testing.assert_allclose(tensor.numpy(), want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(x, before)  # the input is not changed in place
+
+
+def test_normalize_dtypes_and_kinds_follow_keras():
+    ints = np.array([[3, 4], [0, 0]])
+    np.testing.assert_array_equal(normalize(ints), [[0.6, 0.8], [0.0, 0.0]])
+    assert normalize(ints).dtype == np.float64  # NumPy's true division
+    assert normalize(ints.astype(np.float32)).dtype == np.float32
+    assert isinstance(normalize([[3, 4]]), np.ndarray)  # a list comes back as an array
+    t = normalize(torch.tensor([[3, 4], [0, 0]]))
+    assert t.dtype == torch.float32  # integers become torch's default float type
+    torch.testing.assert_close(t, torch.tensor([[0.6, 0.8], [0.0, 0.0]]))
+    tiny = torch.tensor([1e-9, 0.0], dtype=torch.float64)  # the tensor path divides by max(norm, 1e-7)
+    torch.testing.assert_close(normalize(tiny), tiny / 1e-7)
+    np.testing.assert_allclose(normalize(tiny.numpy()), [1.0, 0.0])  # the NumPy path by the norm itself
+
+
+def test_normalize_errors():
+    with pytest.raises(ValueError, match=r"normalize: expected order to be a positive integer or float\('inf'\), "
+                                         r"got 0\. Fix: normalize\(x, order=2\)"):
+        normalize(np.ones(3), order=0)
+    with pytest.raises(ValueError, match=r"got 1\.5\. Fix:"):
+        normalize(torch.ones(3), order=1.5)
+    with pytest.raises(ValueError, match=r"normalize: expected axis to be an integer in \[-2, 1\] for an array of "
+                                         r"shape \(2, 3\), got 2\. Fix: normalize\(x, axis=-1\) for the last axis\."):
+        normalize(np.ones((2, 3)), axis=2)
+    with pytest.raises(ValueError, match=r"got None\. Fix: normalize\(x, axis=-1\)"):
+        normalize(torch.ones(2, 3), axis=None)
+    with pytest.raises(ValueError, match=r"normalize: expected an array with at least one axis, got the scalar 3\.0\. "
+                                         r"Fix: normalize\(np\.atleast_1d\(x\)\)\."):
+        normalize(np.float64(3.0))
+    with pytest.raises(ValueError, match=r"normalize: expected numbers, got dtype <U1\. Fix: convert the values"):
+        normalize(["a", "b"])
+    with pytest.raises(ValueError, match=r"expected numbers, got dtype torch\.complex64\. Fix:"):
+        normalize(torch.ones(2, dtype=torch.complex64))
 
 
 # ------------------------------------------------------------ pad_sequences
