@@ -5,7 +5,7 @@ Keras-style API on PyTorch.
     >>> from brainnet.layers import Dense
 """
 
-from . import (activations, callbacks, constraints, distributed, initializers, layers, losses, metrics, models,
+from . import (activations, callbacks, config, constraints, distributed, initializers, layers, losses, metrics, models,
                optimizers, regularizers, saving, utils)
 from .layers import Input
 from .models import Model, Sequential
@@ -50,6 +50,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "config",
     "constraints",
     "distributed",
     "initializers",

@@ -4,8 +4,11 @@ Tutorials write ``from keras import backend as K`` and call
 ``K.clear_session()`` between models built in a loop (a hyperparameter
 search, a notebook cell run again), so that names start over and memory of
 old models is released. brainnet has no backend to choose (PyTorch is the
-engine), so this module holds only that call; ``brainnet.utils.clear_session``
-is the same function, as in Keras 3.
+engine), so this module holds that call (``brainnet.utils.clear_session``
+is the same function, as in Keras 3) and, as Keras 3's ``keras.backend`` does,
+the settings of ``brainnet.config`` that custom code reads through ``K``:
+``backend()``, ``epsilon()`` (``K.epsilon()`` in a hand-written metric),
+``floatx()``, ``image_data_format()`` and their setters, the same functions.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import torch
 
 from . import mixed_precision
+from .config import backend, epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from .layers import base, symbolic
 
 
@@ -60,4 +64,5 @@ def clear_session(free_memory: bool = True) -> None:
             torch.cuda.empty_cache()
 
 
-__all__ = ["clear_session"]
+__all__ = ["clear_session", "backend", "epsilon", "floatx", "image_data_format", "set_epsilon", "set_floatx",
+           "set_image_data_format"]
