@@ -10,7 +10,23 @@ from . import (activations, callbacks, config, constraints, distributed, initial
 from .layers import Input
 from .models import Model, Sequential
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
+
+
+def version() -> str:
+    """brainnet's version, ``brainnet.__version__`` (Keras 3's ``keras.version()``).
+
+    The same string as the installed package's metadata
+    (``importlib.metadata.version("brainnet")``): pyproject.toml reads it from
+    here, and the ``.brainnet`` files record it in ``metadata.json``.
+
+    Example:
+        >>> import brainnet
+        >>> brainnet.version() == brainnet.__version__
+        True
+    """
+    return __version__
+
 
 # Imported on first use (``import brainnet; brainnet.explain.saliency(...)``), as
 # they pull in matplotlib, Pillow or the recipes that a plain import does not need.
@@ -62,4 +78,5 @@ __all__ = [
     "regularizers",
     "saving",
     "utils",
+    "version",
 ]
