@@ -137,6 +137,14 @@ def source_batches(source: streaming.BatchSource, trainer: Any, epoch: int | Non
         yield _on_device(tuple(batch) if isinstance(batch, list) else batch, "batch", device, dtype)
 
 
+def _closing(source: streaming.BatchSource, batches: Iterator[Any]) -> Iterator[Any]:
+    """``batches``, then ``source.close()`` however the reading ends (a PyDataset's loading workers stop)."""
+    try:
+        yield from batches
+    finally:
+        source.close()
+
+
 class Validation:
     """Validation arrays already on the device, in batches, in order."""
 
@@ -158,6 +166,6 @@ def batches_of(trainer: Any, method: str, x: Any, y: Any, sample_weight: Any, ba
         source = streaming.BatchSource(x, method, batch_size, default, False, streaming.check_steps(steps, "steps"),
                                        "steps")
         streaming.refuse_with_source(method, source.name, y, sample_weight)
-        return source_batches(source, trainer)
+        return _closing(source, source_batches(source, trainer))
     refuse_steps(method, "steps", steps, f"leave it out: {method} goes over all of the arrays")
     return Arrays(trainer, method, x, y, sample_weight).batches(check_batch_size(batch_size, default), False)

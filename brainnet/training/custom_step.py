@@ -117,6 +117,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         raise ValueError(f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
                          "Fix: validation_split=0.1 keeps the last 10% of the data for validation.")
     val: Any = None
+    source: Any = None
     if streaming.is_batch_source(x):
         if batch_size is not None:
             _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
@@ -206,6 +207,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                     break
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs)
+        finally:
+            streaming.close(val, source)  # a PyDataset's loading workers stop with fit
     return end_of_fit(history, cbs)
 
 

@@ -104,6 +104,8 @@ def fit(
             _epochs(trainer, xs, ys, sws, val, epochs, initial_epoch, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs, steps)
+        finally:
+            sources.close(val)  # validation from a PyDataset: its loading workers stop with fit
     return end_of_fit(history, cbs)
 
 

@@ -9,7 +9,9 @@ The sources Keras 3's fit takes besides arrays:
 * a ``brainnet.utils.PyDataset`` (Keras's ``PyDataset`` / ``Sequence``):
   ``len()`` batches, ``dataset[i]`` the i-th; fit's ``shuffle`` shuffles the
   order of the batches each epoch, ``on_epoch_begin``/``on_epoch_end`` are
-  called around each epoch;
+  called around each epoch; with ``workers > 1`` or ``use_multiprocessing``
+  its batches load ahead in threads or processes (``_parallel_batches.py``),
+  which stop at the end of each pass and in ``BatchSource.close()``;
 * a Python generator or other iterator: read once, so fit needs
   ``steps_per_epoch`` (it may never end) and takes that many batches per
   epoch from where the last epoch stopped; when it runs out, fit warns and
@@ -36,6 +38,7 @@ import torch
 from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed
+from ._parallel_batches import check_loading, check_picklable, is_parallel, parallel_pass
 
 
 class PyDataset:
@@ -47,17 +50,47 @@ class PyDataset:
     new random order each epoch (drawn from torch's generator, so
     ``set_random_seed`` reproduces it).
 
+    Loading in parallel, as Keras: with ``workers > 1`` fit (and evaluate,
+    predict) loads up to ``max_queue_size`` batches ahead in ``workers``
+    threads, or in ``workers`` processes with ``use_multiprocessing=True``
+    (the dataset must then pickle: define its class at module level); the
+    batches still arrive in order, so training gives the same weights as
+    ``workers=1``. Threads help when ``__getitem__`` waits on files or runs
+    NumPy/torch code; processes when it runs plain Python.
+
+    Args:
+        workers: batches loaded at once (1: one at a time, in fit's thread).
+        use_multiprocessing: worker processes instead of threads.
+        max_queue_size: at most this many batches loading or waiting ahead.
+
+    Raises:
+        ValueError: workers or max_queue_size below 1, or use_multiprocessing not a bool.
+
     Example:
         >>> class Squares(PyDataset):
         ...     def __len__(self):
         ...         return 4
         ...     def __getitem__(self, i):
-        ...         x = np.arange(8 * i, 8 * i + 8, dtype="float32")[:, None]
+        ...         x = np.arange(8 * i, 8 * i + 8, dtype="float32")[:, None] / 32
         ...         return x, x ** 2
+        >>> class Loaded(Squares):
+        ...     def __init__(self):
+        ...         super().__init__(workers=4)  # four batches made at once, handed over in order
+        >>> from brainnet import Sequential
+        >>> from brainnet.layers import Dense
+        >>> model = Sequential([Dense(1, input_shape=(1,))])
+        >>> model.compile("sgd", "mse", device="cpu")
+        >>> history = model.fit(Loaded(), epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
     """
 
+    workers: int = 1  # class defaults: a subclass that skips super().__init__() loads one batch at a time
+    use_multiprocessing: bool = False
+    max_queue_size: int = 10
+
     def __init__(self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10) -> None:
-        # Keras's arguments, kept for ported code; batches are made in this process.
+        check_loading(workers, use_multiprocessing, max_queue_size, type(self).__name__)
         self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size
 
     def __len__(self) -> int:
@@ -157,7 +190,13 @@ class BatchSource:
         self.steps, self.steps_name, self.method = steps, steps_name, method
         self.shuffle = bool(shuffle) and kind == "pydataset"  # a DataLoader's sampler shuffles, an iterator cannot
         self.exhausted = False
+        self.pin_memory = False  # worker processes pin the tensors they make (fit sets it for a CUDA model)
+        if kind == "pydataset":  # Keras's loading settings can change after __init__: checked here again
+            check_loading(data.workers, data.use_multiprocessing, data.max_queue_size, name)
+            if data.use_multiprocessing:
+                check_picklable(data, method)
         self._iterator: Iterator | None = None
+        self._passes = 0
         self._peeked: list[Any] = []
         self._fresh = True  # the iterator in hand has given no batch yet
         if kind == "iterator" and steps is None and method in ("fit", "validation_data"):
@@ -206,6 +245,10 @@ class BatchSource:
     def _new_pass(self) -> Iterator:
         if self.kind == "pydataset":
             order = torch.randperm(len(self.data)).tolist() if self.shuffle else range(len(self.data))
+            if is_parallel(self.data):
+                self._passes += 1  # the worker processes' seeds: set_random_seed's, a new one each pass
+                return parallel_pass(self.data, order, (torch.initial_seed() + self._passes) % 2 ** 63,
+                                     self.pin_memory)
             return (self.data[i] for i in order)
         if self.sampler is not None and self.number is not None:
             self.sampler.set_epoch(self.number)  # PyTorch's recipe: a new order each epoch, alike everywhere
@@ -269,6 +312,21 @@ class BatchSource:
             done += 1
             yield batch
         if self.steps is None:
-            self._iterator = None
+            self.close()
         if self.kind == "pydataset":
             self.data.on_epoch_end()
+
+    def close(self) -> None:
+        """Stop the pass in hand: a PyDataset's loading threads or processes
+        shut down (fit, evaluate and predict call it when they end, even on
+        an error or Ctrl-C). A user's iterator is left open."""
+        if self.kind == "pydataset" and self._iterator is not None:
+            self._iterator.close()
+        self._iterator = None
+
+
+def close(*sources: Any) -> None:
+    """``BatchSource.close()`` of those given that are batch sources (validation data may be arrays or None)."""
+    for source in sources:
+        if isinstance(source, BatchSource):
+            source.close()

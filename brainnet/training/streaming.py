@@ -37,11 +37,11 @@ from . import prepare
 from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
-from .sources import BatchSource, PyDataset, check_steps, is_batch_source, source_kind
+from .sources import BatchSource, PyDataset, check_steps, close, is_batch_source, source_kind
 from .stopping import CtrlC, check_finite_loss, end_of_fit, warn_interrupted
 
 # The public names; the sources' (BatchSource ... source_kind) are defined in sources.py.
-__all__ = ["BatchSource", "PyDataset", "check_steps", "is_batch_source", "source_kind",
+__all__ = ["BatchSource", "PyDataset", "check_steps", "close", "is_batch_source", "source_kind",
            "prepare_batch", "refuse_with_source", "fit", "evaluate_source", "evaluate", "predict"]
 
 
@@ -105,6 +105,15 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                          "steps_per_epoch", epoch=initial_epoch)
     refuse_with_source("fit", source.name, y, sample_weight, validation_split)
     val = trainer.validation(validation_data, validation_steps)
+    try:
+        return _fit(trainer, source, val, epochs, verbose, callbacks, initial_epoch, class_weight)
+    finally:
+        close(source, val)  # a PyDataset's loading workers stop with fit, however it ends
+
+
+def _fit(trainer: Any, source: BatchSource, val: Any, epochs: int, verbose: Any, callbacks: list[Callback] | None,
+         initial_epoch: int, class_weight: Any) -> History:
+    source.pin_memory = trainer.device.type == "cuda"
     prepare_batch(trainer, source.peek(), "fit", class_weight)  # builds the model, checks the first batch
     trainer.build_optimizer()
     if trainer.device.type == "cpu":
@@ -245,11 +254,14 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, callbacks: li
     source = BatchSource(x, "evaluate", batch_size, DEFAULT_INFERENCE_BATCH_SIZE, False,
                          check_steps(steps, "steps"), "steps")
     refuse_with_source("evaluate", source.name, y, sample_weight)
-    source.peek()
-    trainer.model.to(trainer.device)
-    trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process its part
-    with cudnn_autotune(trainer.device):
-        return evaluate_source(trainer, source, list(callbacks or []))
+    try:
+        source.peek()
+        trainer.model.to(trainer.device)
+        trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process its part
+        with cudnn_autotune(trainer.device):
+            return evaluate_source(trainer, source, list(callbacks or []))
+    finally:
+        source.close()
 
 
 # ------------------------------------------------------------- predict
@@ -264,9 +276,12 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
     source.peek()
     trainer.model.to(trainer.device)
     chunks = []
-    with cudnn_autotune(trainer.device), inference_layers(trainer.model):
-        for batch in source.epoch():
-            xs = prepare_batch(trainer, batch, "predict")
-            with trainer.autocast():
-                chunks.append(trainer.model(trainer._model_input(xs)))
+    try:
+        with cudnn_autotune(trainer.device), inference_layers(trainer.model):
+            for batch in source.epoch():
+                xs = prepare_batch(trainer, batch, "predict")
+                with trainer.autocast():
+                    chunks.append(trainer.model(trainer._model_input(xs)))
+    finally:
+        source.close()
     return trainer.gathered(chunks)
