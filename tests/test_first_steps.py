@@ -243,15 +243,16 @@ def test_an_error_metric_on_class_labels_says_what_it_needs(metric):
 def test_keras_only_fit_arguments_say_what_to_do_instead():
     model = _cnn()
     x, y = _images()
-    with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got validation_freq=, which Keras's "
-                                        r"fit takes and brainnet's does not\. Fix: leave it out"):
-        model.fit(x, y, validation_freq=2, verbose=0)
+    with pytest.raises(TypeError, match=r"fit: expected brainnet's arguments, got validation_batch_size=, which "
+                                        r"Keras's fit takes and brainnet's does not\. Fix: leave it out"):
+        model.fit(x, y, validation_batch_size=64, verbose=0)
     with pytest.raises(ValueError, match=r"expected steps_per_epoch=None with arrays.*Fix: fit takes whole arrays"):
         model.fit(x, y, steps_per_epoch=2, verbose=0)
     with pytest.raises(TypeError, match=r"fit: expected x, y, batch_size, .* got epoch=\. Fix: check the spelling "
                                         r"of 'epoch' \(did you mean epochs=\?\)\."):
         model.fit(x, y, epoch=2, verbose=0)
-    with pytest.raises(TypeError, match=r"fit: expected x, y, .*, initial_epoch, steps_per_epoch or validation_steps, "
+    with pytest.raises(TypeError, match=r"fit: expected x, y, .*, initial_epoch, steps_per_epoch, validation_steps or "
+                                        r"validation_freq, "
                                         r"got workers=\. Fix: check the spelling of 'workers'\.$"):
         model.fit(x, y, workers=2, verbose=0)
 

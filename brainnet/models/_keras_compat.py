@@ -14,13 +14,13 @@ from typing import Any
 KERAS_ONLY = {
     "fit": {
         "validation_batch_size": "leave it out: validation runs in batches of 256",
-        "validation_freq": "leave it out: validation runs after every epoch",
     },
     "compile": {},
 }
 ARGUMENTS = {
     "fit": ["x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
-            "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps"],
+            "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+            "validation_freq"],
     "compile": ["optimizer", "loss", "metrics", "loss_weights", "device", "jit_compile", "weighted_metrics",
                 "run_eagerly", "steps_per_execution", "auto_scale_loss"],
 }

@@ -109,6 +109,7 @@ def fit(
     initial_epoch: int = 0,
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
+    validation_freq: int | list[int] = 1,
     **keras_only: Any,
 ) -> History:
     """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
@@ -154,6 +155,12 @@ def fit(
             on from where the last epoch stopped.
         validation_steps: batches of a ``validation_data`` loader or
             generator to evaluate (default: one pass).
+        validation_freq: validate after every N-th epoch (an int: the
+            epochs whose number, counted from 1, is a multiple of N), or
+            after the epochs of a list (``[1, 5, 10]``), as Keras 3. The
+            other epochs have no ``val_`` logs, so ``History`` holds
+            validation values for the validated epochs only and callbacks
+            that monitor ``val_loss`` warn and skip the others.
 
     A callback stops training with ``model.stop_training = True``.
     Ctrl-C stops after the current batch and returns the History of the
@@ -172,11 +179,12 @@ def fit(
         return custom_step.fit(
             trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
             initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
-            type(self).test_step is not _step_methods.test_step,
+            type(self).test_step is not _step_methods.test_step, validation_freq,
         )
     return trainer.fit(
         x, y, batch_size, epochs, verbose, callbacks, validation_split,
         validation_data, shuffle, initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
+        validation_freq,
     )
 
 

@@ -33,6 +33,7 @@ import torch
 from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
+from .fitting import check_validation_freq, validates
 from .callbacks import BatchLogs, Callback, History, ProgressBar, format_logs, overrides_batch_hooks
 from .callbacks.backup import BackupAndRestore
 from .stopping import CtrlC, end_of_fit, warn_interrupted
@@ -104,7 +105,7 @@ def check_supported(trainer: Any, method: str, step: str, callbacks: Any = None,
 def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
         callbacks: list[Callback] | None, validation_split: float, validation_data: Any, shuffle: bool,
         initial_epoch: int, sample_weight: Any, class_weight: Any, steps_per_epoch: Any,
-        validation_steps: Any, own_test_step: bool) -> History:
+        validation_steps: Any, own_test_step: bool, validation_freq: Any = 1) -> History:
     """``Model.fit`` for a model that overrides ``train_step`` (``own_test_step``:
     it overrides ``test_step`` too, which then runs the validation)."""
     from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
@@ -112,6 +113,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
 
     model = trainer.model
     check_supported(trainer, "fit", "train_step", callbacks, class_weight)
+    check_validation_freq(validation_freq, validation_data is not None or bool(validation_split))
     model.to(trainer.device)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
@@ -153,7 +155,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     verbose = 1 if verbose == "auto" else int(verbose)
     history = History()
     cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
+              "validation_freq": validation_freq}
     for cb in cbs:
         cb.set_model(model)
         cb.set_params(params)
@@ -197,7 +200,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 if not ran:  # an iterator that ran out as this epoch began
                     break
                 epoch_logs = pythonify(logs, "train_step")
-                if val is not None:
+                if val is not None and validates(validation_freq, epoch):
                     epoch_logs.update({f"val_{k}": v for k, v in validate().items()})
                 for cb in cbs:
                     cb.on_epoch_end(epoch, epoch_logs)

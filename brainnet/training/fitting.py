@@ -40,15 +40,16 @@ def fit(
     trainer: Trainer, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
     callbacks: list[Callback] | None, validation_split: float, validation_data: Any,
     shuffle: bool, initial_epoch: int, sample_weight: Any = None, class_weight: Any = None,
-    steps_per_epoch: Any = None, validation_steps: Any = None,
+    steps_per_epoch: Any = None, validation_steps: Any = None, validation_freq: Any = 1,
 ) -> History:
     """``Model.fit`` once the model is compiled: arrays here, a batch source in ``streaming.fit``."""
+    check_validation_freq(validation_freq, validation_data is not None or bool(validation_split))
     if sources.is_batch_source(x):  # a DataLoader, Dataset, PyDataset or generator: streaming.py
         if batch_size is not None:
             _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         return streaming.fit(trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                              validation_data, shuffle, initial_epoch, sample_weight, class_weight,
-                             steps_per_epoch, validation_steps)
+                             steps_per_epoch, validation_steps, validation_freq)
     _refuse_steps("fit", "steps_per_epoch", steps_per_epoch,
                   "fit takes whole arrays and makes ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter "
                   "epoch")
@@ -86,7 +87,8 @@ def fit(
     # Keras's order: the progress bar first, History last (it sees what
     # callbacks add to the logs, such as learning_rate).
     cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
+              "validation_freq": validation_freq}
     for cb in cbs:
         cb.set_model(trainer.model)
         cb.set_params(params)
@@ -101,12 +103,42 @@ def fit(
         try:
             for cb in cbs:
                 cb.on_train_begin({})
-            _epochs(trainer, xs, ys, sws, val, epochs, initial_epoch, cbs, ctrl_c)
+            _epochs(trainer, xs, ys, sws, val, validation_freq, epochs, initial_epoch, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs, steps)
         finally:
             sources.close(val)  # validation from a PyDataset: its loading workers stop with fit
     return end_of_fit(history, cbs)
+
+
+def check_validation_freq(validation_freq: Any, validating: bool) -> None:
+    """fit's ``validation_freq`` (Keras 3: an int N, every N-th epoch, or a list of 1-based epoch numbers).
+
+    Raises:
+        ValueError: neither; or other than 1 with nothing to validate (``validating`` False).
+    """
+    def whole(n: Any) -> bool:
+        return not isinstance(n, bool) and isinstance(n, int) and n >= 1
+
+    if not (whole(validation_freq) or isinstance(validation_freq, list) and all(map(whole, validation_freq))):
+        raise ValueError(
+            f"fit: expected validation_freq to be a whole number >= 1 (validate after every N-th epoch) or a list "
+            f"of epoch numbers counted from 1, got validation_freq={validation_freq!r}. Fix: validation_freq=2 "
+            "validates after epochs 2, 4, 6, ...; validation_freq=[1, 5, 10] after those epochs."
+        )
+    if validation_freq != 1 and not validating:
+        raise ValueError(
+            f"fit: expected validation_data or validation_split with validation_freq={validation_freq!r}, got "
+            "neither, so there is nothing to validate. Fix: pass validation_data=(x_val, y_val) or "
+            "validation_split=0.1, or leave validation_freq out."
+        )
+
+
+def validates(validation_freq: int | list[int], epoch: int) -> bool:
+    """Whether fit validates after ``epoch`` (counted from 0; ``validation_freq`` counts from 1, as Keras)."""
+    if isinstance(validation_freq, list):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % validation_freq == 0
 
 
 def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) -> Any:
@@ -139,7 +171,8 @@ def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str
 
 
 def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,
-            epochs: int, initial_epoch: int, cbs: list[Callback], ctrl_c: CtrlC) -> None:
+            validation_freq: int | list[int], epochs: int, initial_epoch: int, cbs: list[Callback],
+            ctrl_c: CtrlC) -> None:
     """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
     n, steps, shuffle = trainer.loop_info["samples"], trainer.loop_info["steps"], trainer.loop_info["shuffle"]
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
@@ -161,7 +194,7 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
             check_finite_loss(losses[first:done], first, epoch, epochs, steps)
         trainer.parallel.end_epoch(trainer)  # under torchrun: sums over all processes
         logs = trainer.running_logs()
-        if val is not None:
+        if val is not None and validates(validation_freq, epoch):
             val_logs = validation_logs(trainer, val, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         for cb in cbs:

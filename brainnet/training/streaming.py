@@ -99,20 +99,20 @@ def refuse_with_source(method: str, name: str, y: Any, sample_weight: Any, valid
 def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
         callbacks: list[Callback] | None, validation_split: float, validation_data: Any, shuffle: bool,
         initial_epoch: int, sample_weight: Any, class_weight: Any, steps_per_epoch: Any,
-        validation_steps: Any) -> History:
-    """``Trainer.fit`` for a batch source ``x``."""
+        validation_steps: Any, validation_freq: int | list[int] = 1) -> History:
+    """``Trainer.fit`` for a batch source ``x`` (``validation_freq`` checked by ``fitting.fit``)."""
     source = BatchSource(x, "fit", batch_size, DEFAULT_BATCH_SIZE, shuffle, check_steps(steps_per_epoch, "steps_per_epoch"),
                          "steps_per_epoch", epoch=initial_epoch)
     refuse_with_source("fit", source.name, y, sample_weight, validation_split)
     val = trainer.validation(validation_data, validation_steps)
     try:
-        return _fit(trainer, source, val, epochs, verbose, callbacks, initial_epoch, class_weight)
+        return _fit(trainer, source, val, validation_freq, epochs, verbose, callbacks, initial_epoch, class_weight)
     finally:
         close(source, val)  # a PyDataset's loading workers stop with fit, however it ends
 
 
-def _fit(trainer: Any, source: BatchSource, val: Any, epochs: int, verbose: Any, callbacks: list[Callback] | None,
-         initial_epoch: int, class_weight: Any) -> History:
+def _fit(trainer: Any, source: BatchSource, val: Any, validation_freq: int | list[int], epochs: int, verbose: Any,
+         callbacks: list[Callback] | None, initial_epoch: int, class_weight: Any) -> History:
     source.pin_memory = trainer.device.type == "cuda"
     prepare_batch(trainer, source.peek(), "fit", class_weight)  # builds the model, checks the first batch
     trainer.build_optimizer()
@@ -129,7 +129,8 @@ def _fit(trainer: Any, source: BatchSource, val: Any, epochs: int, verbose: Any,
     verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
     history = History()
     cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
+              "validation_freq": validation_freq}
     for cb in cbs:
         cb.set_model(trainer.model)
         cb.set_params(params)
@@ -144,7 +145,7 @@ def _fit(trainer: Any, source: BatchSource, val: Any, epochs: int, verbose: Any,
         try:
             for cb in cbs:
                 cb.on_train_begin({})
-            _epochs(trainer, source, val, epochs, initial_epoch, class_weight, cbs, ctrl_c)
+            _epochs(trainer, source, val, validation_freq, epochs, initial_epoch, class_weight, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs)
     return end_of_fit(history, cbs)
@@ -174,8 +175,10 @@ def _same_batches(parallel: distributed.DataParallel, source: BatchSource) -> No
     parallel.weight = 1.0 / parallel.world
 
 
-def _epochs(trainer: Any, source: BatchSource, val: Any, epochs: int, initial_epoch: int, class_weight: Any,
-            cbs: list[Callback], ctrl_c: CtrlC) -> None:
+def _epochs(trainer: Any, source: BatchSource, val: Any, validation_freq: int | list[int], epochs: int,
+            initial_epoch: int, class_weight: Any, cbs: list[Callback], ctrl_c: CtrlC) -> None:
+    from .fitting import validates  # here: fitting.py imports this module
+
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
     parallel = trainer.parallel  # under torchrun: the stops agreed and the sums added as on the array path
     start, _ = parallel.same_start(trainer, *trainer._start(initial_epoch))
@@ -210,7 +213,7 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, epochs: int, initial_ep
             check_finite_loss(torch.stack(losses), first, epoch, epochs, source.steps_per_epoch or first + len(losses))
         parallel.end_epoch(trainer)
         logs = trainer.running_logs()
-        if val is not None:
+        if val is not None and validates(validation_freq, epoch):
             logs.update({f"val_{k}": v for k, v in trainer.validation_logs(val, cbs).items()})
         for cb in cbs:
             cb.on_epoch_end(epoch, logs)

@@ -19,6 +19,9 @@ class CSVLogger(Callback):
 
     The columns are ``epoch`` (0-based, as Keras) and the log names in
     alphabetical order; a row is flushed to disk as soon as its epoch ends.
+    When fit validates after some epochs only (``validation_freq``) and not
+    after the first, the ``val_`` columns are there from the start, ``NA``
+    where an epoch has no validation (as Keras).
 
     Args:
         filename: the CSV file.
@@ -51,6 +54,8 @@ class CSVLogger(Callback):
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
+            if self.params.get("validation_freq", 1) != 1 and not any(k.startswith("val_") for k in logs):
+                self._keys += [f"val_{k}" for k in self._keys]  # validated later: the columns are needed
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys, delimiter=self.separator)
             if self._header:

@@ -64,8 +64,17 @@ def worst(mode: str) -> float:
     return math.inf if mode == "min" else -math.inf
 
 
-def warn_missing(who: str, monitor: str, logs: dict) -> None:
+def warn_missing(who: str, monitor: str, logs: dict, params: dict) -> None:
     close = difflib.get_close_matches(monitor, list(logs), n=1, cutoff=0.6)
+    freq = params.get("validation_freq", 1)
+    if monitor.startswith("val_") and not any(k.startswith("val_") for k in logs) and freq != 1:
+        warnings.warn(  # an epoch fit does not validate (Keras warns and skips it too)
+            f"{who}: expected {monitor!r} in the epoch's logs, got only {', '.join(logs) or 'none'}: fit "
+            f"validates after some epochs only (validation_freq={freq!r}); skipping this epoch. Fix: "
+            "validation_freq=1 to validate after every epoch, or keep it: the validated epochs still count.",
+            stacklevel=3,
+        )
+        return
     if monitor.startswith("val_") and not any(k.startswith("val_") for k in logs):
         fix = "pass validation_data=(x_val, y_val) or validation_split=0.1 to fit"
     elif close:  # val_acc for val_accuracy, a typo
@@ -129,7 +138,7 @@ class EarlyStopping(Callback):
         logs = logs or {}
         current = logs.get(self.monitor)
         if current is None:
-            warn_missing("EarlyStopping", self.monitor, logs)
+            warn_missing("EarlyStopping", self.monitor, logs, self.params)
             return
         if epoch < self.start_from_epoch:
             return
@@ -192,7 +201,7 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                warn_missing("ModelCheckpoint", self.monitor, logs)
+                warn_missing("ModelCheckpoint", self.monitor, logs, self.params)
                 return
             if not improved(current, self.best, self.mode):
                 if self.verbose:
@@ -276,7 +285,7 @@ class ReduceLROnPlateau(Callback):
         logs["learning_rate"] = rate
         current = logs.get(self.monitor)
         if current is None:
-            warn_missing("ReduceLROnPlateau", self.monitor, logs)
+            warn_missing("ReduceLROnPlateau", self.monitor, logs, self.params)
             return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
