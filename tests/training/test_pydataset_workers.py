@@ -242,3 +242,33 @@ def test_a_subclass_that_skips_super_init_loads_one_batch_at_a_time():
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(brainnet.training.sources, extraglobs={"np": np})
     assert tried > 0 and failures == 0
+
+
+class OwnStep(Sequential):
+    """A train_step of the user's (the custom-step loop reads the PyDataset through the same BatchSource)."""
+
+    def train_step(self, data):
+        return super().train_step(data)
+
+    def test_step(self, data):
+        return super().test_step(data)
+
+
+def own_step_model() -> OwnStep:
+    set_random_seed(0)
+    m = OwnStep([Dense(8, activation="relu", input_shape=(4,)), Dense(2, activation="softmax")])
+    m.compile(SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"], device="cpu")
+    return m
+
+
+@pytest.mark.parametrize("loading", [dict(workers=4), dict(workers=2, use_multiprocessing=True)])
+def test_a_custom_train_step_reads_parallel_batches_as_one_at_a_time(loading):
+    results = []
+    for dataset, val in ((Batches(), Batches(batches=3)), (Batches(**loading), Batches(batches=3, **loading))):
+        m = own_step_model()
+        set_random_seed(1)
+        history = m.fit(dataset, epochs=2, shuffle=True, validation_data=val, verbose=0)
+        results.append((m, history, m.evaluate(dataset, verbose=0), m.evaluate(dataset, steps=2, verbose=0)))
+    assert_identical(results[0][:2], results[1][:2])
+    assert results[0][2:] == results[1][2:]
+    assert loading_threads() == [] and multiprocessing.active_children() == []
