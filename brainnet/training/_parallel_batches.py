@@ -26,6 +26,7 @@ an error, Ctrl-C): ``close()`` of the generator shuts them down and waits.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import pickle
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -118,15 +119,13 @@ def _threads(dataset: Any, order: list[int]) -> Iterator[Any]:
     pending: collections.deque[Future] = collections.deque()
     indices = iter(order)
     try:
-        for index in indices:
+        for index in itertools.islice(indices, dataset.max_queue_size):
             pending.append(pool.submit(dataset.__getitem__, index))
-            if len(pending) == dataset.max_queue_size:
-                break
         while pending:
             batch = pending.popleft().result()  # in order; an error in __getitem__ is raised here
-            for index in indices:  # one more in flight for the one taken
+            index = next(indices, None)
+            if index is not None:  # one more in flight for the one taken
                 pending.append(pool.submit(dataset.__getitem__, index))
-                break
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # the end of the pass, or close(): no thread outlives it
