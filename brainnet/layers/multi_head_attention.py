@@ -15,36 +15,38 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import regularizers
+from .. import initializers, regularizers
 from ._attention_inputs import _keep, _split_mask, check_dropout, check_query_value_key, mask_bias, masked_softmax
 from ._dropout import dropout, fast_mask
-from .base import Layer, Shape, glorot_uniform, shape_str
-from .core import check_positive_int
+from .base import Layer, Shape, shape_str
+from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 
 class _HeadsDense(Layer):
     """y = x·W + b contracting the last ``in_axes`` axes of x into the shape
     ``units``: MultiHeadAttention's per-head projections (Keras's EinsumDense),
-    with MultiHeadAttention's regularizers."""
+    with MultiHeadAttention's initializers, regularizers and constraints. The
+    kernel is stored in Keras's shape ``in_shape + units``, so its fans are
+    Keras's: ``(d, H, d_k)`` has fan_in H·d and fan_out d_k·d."""
 
     min_rank = 2
 
-    def __init__(self, in_axes: int, units: tuple[int, ...], use_bias: bool = True, kernel_regularizer: Any = None,
-                 bias_regularizer: Any = None, activity_regularizer: Any = None, **kwargs: Any) -> None:
+    def __init__(self, in_axes: int, units: tuple[int, ...], use_bias: bool, weight_args: dict[str, Any],
+                 activity_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.in_axes, self.units, self.use_bias = in_axes, tuple(units), use_bias
         self.fixed_axes = tuple(range(-in_axes, 0))
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        take_weight_arguments(self, weight_args, ("kernel", "bias"))
         self.activity_regularizer = activity_regularizer
-
-    def weight_regularizers(self) -> dict[str, Any]:
-        return {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
 
     def build(self, input_shape: Shape) -> None:
         in_shape = tuple(input_shape[-self.in_axes:])
-        fan_in, fan_out = math.prod(in_shape), math.prod(self.units)
-        self.kernel = self.add_weight("kernel", glorot_uniform(in_shape + self.units, fan_in, fan_out))
-        self.bias = self.add_weight("bias", torch.zeros(self.units)) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", self.initial_value("kernel", in_shape + self.units))
+        self.bias = self.add_weight("bias", self.initial_value("bias", self.units)) if self.use_bias else None
+
+    def initial_value(self, kind: str, keras_shape: tuple[int, ...]) -> torch.Tensor:
+        # Stored in Keras's shape; an initializer's error names the layer the user made.
+        return initializers.initial_value("MultiHeadAttention", getattr(self, f"{kind}_initializer"), keras_shape)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         lead = inputs.shape[: inputs.dim() - self.in_axes]
@@ -70,7 +72,8 @@ class MultiHeadAttention(Layer):
     Weights (Keras's layout): ``query_dense.kernel`` ``(d_q, H, d_k)``,
     ``key_dense.kernel`` ``(d_k_in, H, d_k)``, ``value_dense.kernel``
     ``(d_v_in, H, d_v)``, ``output_dense.kernel`` ``(H, d_v, d_out)``, each
-    with a bias. Without ``return_attention_scores`` the heads run through
+    with a bias, of shape ``(H, d_k)``, ``(H, d_k)``, ``(H, d_v)``, ``(d_out,)``.
+    Without ``return_attention_scores`` the heads run through
     ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels).
 
     Args:
@@ -80,6 +83,13 @@ class MultiHeadAttention(Layer):
         use_bias: add the biases (default True).
         output_shape: d_out (default: the query's feature size); an integer or,
             as Keras 3 also takes it, a 1-tuple ``(d_out,)``.
+        kernel_initializer: how each of the four kernels starts (default
+            ``"glorot_uniform"``; ``brainnet.initializers``). The fans are
+            Keras's for the kernel's shape: ``(d, H, d_k)`` has fan_in ``H·d``
+            and fan_out ``d_k·d``, ``(H, d_v, d_out)`` has ``d_v·H`` and
+            ``d_out·H``. A seeded initializer gives kernels of the same shape
+            the same values, as in Keras.
+        bias_initializer: how each of the four biases starts (default ``"zeros"``).
         kernel_regularizer: penalty on each of the four kernels, e.g. ``"l2"``:
             adds ``R(W^Q) + R(W^K) + R(W^V) + R(W^O)`` to the loss (default None).
         bias_regularizer: adds ``R(b^Q) + R(b^K) + R(b^V) + R(b^O)``.
@@ -88,6 +98,10 @@ class MultiHeadAttention(Layer):
             adds ``R(Q) + R(K) + R(V) + R(y)``, with ``Q, K, V`` the projected
             ``(batch, T, H, d)`` tensors and ``y`` the layer's output. The
             penalties are in ``model.losses`` (see ``brainnet.regularizers``).
+        kernel_constraint: projects each of the four kernels after each
+            optimizer update, e.g. ``brainnet.constraints.MaxNorm(2)`` (norms
+            over axis 0 of the shapes above; default None).
+        bias_constraint: the same for the four biases.
 
     Call arguments: ``layer(query, value, key=None, attention_mask=None,
     return_attention_scores=False, training=None, use_causal_mask=False)``;
@@ -98,7 +112,8 @@ class MultiHeadAttention(Layer):
     Output shape: ``(batch, T_q, d_out)``; with the scores also ``(batch, H, T_q, T_k)``.
 
     Raises:
-        ValueError: a hyperparameter out of range, a missing value, inputs not
+        ValueError: a hyperparameter out of range, an unknown initializer,
+            regularizer or constraint, a missing value, inputs not
             of rank 3, or an attention_mask of the wrong shape.
 
     Example:
@@ -112,8 +127,10 @@ class MultiHeadAttention(Layer):
     supports_masking = True
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None, dropout: float = 0.0,
-                 use_bias: bool = True, output_shape: int | tuple[int] | None = None, kernel_regularizer: Any = None,
-                 bias_regularizer: Any = None, activity_regularizer: Any = None, **kwargs: Any) -> None:
+                 use_bias: bool = True, output_shape: int | tuple[int] | None = None,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         name = "MultiHeadAttention"
         self.num_heads = check_positive_int(name, "num_heads", num_heads)
@@ -131,8 +148,8 @@ class MultiHeadAttention(Layer):
                 f"Reshape((-1, {', '.join(str(d) for d in output_shape)})) if you need more axes."
             )
         self._output_shape = None if output_shape is None else check_positive_int(name, "output_shape", output_shape)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, argument="kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, argument="bias_regularizer")
+        take_weight_arguments(self, locals(), ("kernel", "bias"))
+        self._weight_kinds = ()  # the arguments are for the four projections; this layer has no weights of its own
         # Not self.activity_regularizer: that would also penalise the layer's own
         # outputs (the scores too); Keras 3 puts it on the four projections only.
         self.projection_activity_regularizer = regularizers.get(activity_regularizer, argument="activity_regularizer")
@@ -142,8 +159,9 @@ class MultiHeadAttention(Layer):
         self.value_dense = self._projection((self.num_heads, d_v), "value")
 
     def _projection(self, units: tuple[int, ...], name: str, in_axes: int = 1) -> _HeadsDense:
-        return _HeadsDense(in_axes, units, self.use_bias, self.kernel_regularizer, self.bias_regularizer,
-                           self.projection_activity_regularizer, name=name)
+        weight_args = {f"{w}_{kind}": getattr(self, f"{w}_{kind}") for w in ("kernel", "bias")
+                       for kind in ("initializer", "regularizer", "constraint")}
+        return _HeadsDense(in_axes, units, self.use_bias, weight_args, self.projection_activity_regularizer, name=name)
 
     def forward(self, query: Any, value: Any = None, key: Any = None, *, training: bool | None = None,
                 **kwargs: Any) -> Any:
@@ -233,5 +251,5 @@ class MultiHeadAttention(Layer):
         activity = self.projection_activity_regularizer
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": self._output_shape, **regularizers.config_of(self, "kernel", "bias"),
+                "output_shape": self._output_shape, **weight_arguments_config(self, ("kernel", "bias")),
                 **({} if activity is None else {"activity_regularizer": regularizers.serialize(activity)})}
