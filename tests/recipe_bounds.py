@@ -7,15 +7,20 @@ on the first 1,200 test images. Measured 2026-11-23 on 2 CPU cores with
 
     mnist-lstm         0.398, 0.378, 0.403
     mnist-attention    0.482, 0.542, 0.495
-    mnist-transformer  0.462, 0.398, 0.497
+    mnist-transformer  0.400, 0.291, 0.390   (measured 2026-12-05)
 
 Chance is 0.10; a broken pipeline (labels shuffled against images, rows
 scrambled, no learning) stays near it. The bounds sit below every seed.
+mnist-transformer reached 0.462, 0.398, 0.497 while MultiHeadAttention drew
+its kernels with smaller fans than Keras's (for d = 64, 4 heads of 16: a
+glorot limit of 0.217, Keras's is 0.068); with Keras's fans (2026-12-05)
+its first epoch learns a little more slowly, so its bound went from 0.30
+to 0.25.
 """
 
 SEQUENCE_LSTM_MIN = 0.30
 SEQUENCE_ATTENTION_MIN = 0.40
-SEQUENCE_TRANSFORMER_MIN = 0.30
+SEQUENCE_TRANSFORMER_MIN = 0.25
 
 # The challenge recipes (tests/test_challenges.py), measured 2026-11-23 on 2
 # shared CPU cores, OMP_NUM_THREADS=1, seeds 0, 1, 2.
