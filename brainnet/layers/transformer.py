@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import activations
+from .. import activations, initializers
 from ._dropout import dropout
 from .attention import MultiHeadAttention, check_dropout
 from .base import Layer, Shape, glorot_uniform, shape_str
@@ -179,9 +179,11 @@ def _residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor],
 
 
 def _init_block(block: Layer, intermediate_dim: int, num_heads: int, dropout: float, activation: Any,
-                layer_norm_epsilon: float, normalize_first: bool) -> None:
+                layer_norm_epsilon: float, kernel_initializer: Any, bias_initializer: Any, normalize_first: bool) -> None:
     """Validate and store the hyperparameters both blocks share."""
     cls = type(block).__name__
+    block.kernel_initializer = initializers.layer_initializer(cls, "kernel_initializer", kernel_initializer)
+    block.bias_initializer = initializers.layer_initializer(cls, "bias_initializer", bias_initializer)
     block.intermediate_dim = check_positive_int(cls, "intermediate_dim", intermediate_dim)
     block.num_heads = check_positive_int(cls, "num_heads", num_heads)
     block.dropout = check_dropout(cls, dropout)
@@ -196,7 +198,8 @@ def _init_block(block: Layer, intermediate_dim: int, num_heads: int, dropout: fl
 def _block_config(block: Layer) -> dict[str, Any]:
     return {"intermediate_dim": block.intermediate_dim, "num_heads": block.num_heads, "dropout": block.dropout,
             "activation": activations.serialize(block.intermediate_activation),
-            "layer_norm_epsilon": block.layer_norm_epsilon, "normalize_first": block.normalize_first}
+            "layer_norm_epsilon": block.layer_norm_epsilon, **initializers.config_of(block, "kernel", "bias"),
+            "normalize_first": block.normalize_first}
 
 
 def _attention(block: Layer, query: Shape, value: Shape, name: str) -> MultiHeadAttention:
@@ -208,17 +211,22 @@ def _attention(block: Layer, query: Shape, value: Shape, name: str) -> MultiHead
             f"num_heads={block.num_heads} heads of {d} // {block.num_heads} = 0 features. "
             f"Fix: num_heads ≤ {d} (ideally a divisor of it), or project the input wider first (Dense(64))."
         )
-    layer = MultiHeadAttention(block.num_heads, d // block.num_heads, dropout=block.dropout, name=name)
+    layer = MultiHeadAttention(block.num_heads, d // block.num_heads, dropout=block.dropout, name=name,
+                               **_initializers(block))
     layer.build_from_shape([query, value])
     return layer
+
+
+def _initializers(block: Layer) -> dict[str, Any]:  # for the attention and feed-forward layers, as keras_hub
+    return {"kernel_initializer": block.kernel_initializer, "bias_initializer": block.bias_initializer}
 
 
 def _build_feedforward(block: Layer, shape: Shape) -> None:
     """The feed-forward network W₂·f(W₁x + b₁) + b₂ and the norms of ``block``."""
     block.feedforward_intermediate_dense = Dense(block.intermediate_dim, activation=block.intermediate_activation,
-                                                 name="feedforward_intermediate_dense")
+                                                 name="feedforward_intermediate_dense", **_initializers(block))
     block.feedforward_intermediate_dense.build_from_shape(shape)
-    block.feedforward_output_dense = Dense(shape[-1], name="feedforward_output_dense")
+    block.feedforward_output_dense = Dense(shape[-1], name="feedforward_output_dense", **_initializers(block))
     block.feedforward_output_dense.build_from_shape(tuple(shape[:-1]) + (block.intermediate_dim,))
     block.feedforward_layer_norm = _norm(block, shape, "feedforward_layer_norm")
 
@@ -250,6 +258,8 @@ class TransformerEncoder(Layer):
         dropout: dropout rate, in attention and after each sublayer (default 0).
         activation: the feed-forward activation ``f`` (default ``"relu"``).
         layer_norm_epsilon: ``ε`` of the layer norms (default 1e-5).
+        kernel_initializer, bias_initializer: how the kernels and biases of the attention
+            and feed-forward layers start (default ``"glorot_uniform"``, ``"zeros"``).
         normalize_first: pre-norm instead of post-norm (default False).
 
     Call arguments: ``padding_mask`` ``(batch, T)`` (True = real step; a mask
@@ -276,9 +286,11 @@ class TransformerEncoder(Layer):
     supports_masking = True
 
     def __init__(self, intermediate_dim: int, num_heads: int, dropout: float = 0.0, activation: str | Callable = "relu",
-                 layer_norm_epsilon: float = 1e-5, normalize_first: bool = False, **kwargs: Any) -> None:
+                 layer_norm_epsilon: float = 1e-5, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", normalize_first: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _init_block(self, intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon, normalize_first)
+        _init_block(self, intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon, kernel_initializer,
+                    bias_initializer, normalize_first)
         if self.normalize_first:
             self.equation = "h = x + MHA(LN(x), LN(x)),  y = h + W₂·f(W₁·LN(h) + b₁) + b₂"
 
@@ -343,9 +355,11 @@ class TransformerDecoder(Layer):
     supports_masking = True
 
     def __init__(self, intermediate_dim: int, num_heads: int, dropout: float = 0.0, activation: str | Callable = "relu",
-                 layer_norm_epsilon: float = 1e-5, normalize_first: bool = False, **kwargs: Any) -> None:
+                 layer_norm_epsilon: float = 1e-5, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", normalize_first: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _init_block(self, intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon, normalize_first)
+        _init_block(self, intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon, kernel_initializer,
+                    bias_initializer, normalize_first)
         self.cross_attention_layer: MultiHeadAttention | None = None
 
     def forward(self, decoder_sequence: Any, encoder_sequence: Any = None, *, training: bool | None = None,

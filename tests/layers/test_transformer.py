@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from brainnet import initializers
 from brainnet.layers import (
     Dense,
     Embedding,
@@ -153,7 +154,8 @@ def test_encoder_config_shapes_and_errors():
     assert tuple(layer.self_attention_layer.query_dense.kernel.shape) == (16, 4, 4)  # key_dim = 16 // 4
     config = json.loads(json.dumps(layer.get_config()))
     assert config == {"name": "enc_cfg", "trainable": True, "intermediate_dim": 32, "num_heads": 4,
-                      "dropout": 0.1, "activation": "gelu", "layer_norm_epsilon": 1e-5, "normalize_first": False}
+                      "dropout": 0.1, "activation": "gelu", "layer_norm_epsilon": 1e-5,
+                      "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "normalize_first": False}
     assert TransformerEncoder.from_config(config).get_config() == config
     assert layer.activation is None and layer.activation_name is None  # relu is inside, not a final activation
     with pytest.raises(ValueError, match=r"Layer 'enc_heads' \(TransformerEncoder\) splits the 4 input features into "
@@ -165,6 +167,33 @@ def test_encoder_config_shapes_and_errors():
         TransformerEncoder(8, 2, layer_norm_epsilon=-1)
     with pytest.raises(ValueError, match=r"expected input of rank 3 \(batch, time, features\), got shape \(2, 16\)"):
         TransformerEncoder(8, 2)(torch.randn(2, 16))
+
+
+@pytest.mark.parametrize("block", ["encoder", "decoder"])
+def test_initializers_reach_the_attention_and_feed_forward_layers(block):
+    x, e = f64(2, 4, 8, seed=5), f64(2, 3, 8, seed=6)
+    inits = dict(kernel_initializer=initializers.Constant(0.05), bias_initializer=initializers.Constant(0.1))
+    layer = TransformerEncoder(16, 2, **inits) if block == "encoder" else TransformerDecoder(16, 2, **inits)
+    got = layer(x) if block == "encoder" else layer(x, e, use_causal_mask=False)
+    for name, p in layer.named_parameters():
+        want = 0.05 if name.endswith("kernel") else 0.1 if name.endswith("bias") else None
+        want = (1.0 if name.endswith("gamma") else 0.0) if want is None else want  # the norms keep theirs
+        torch.testing.assert_close(p.detach(), torch.full_like(p, want), rtol=0, atol=1e-8)  # drawn in float32
+    ref = (torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, dtype=torch.float64)
+           if block == "encoder" else
+           torch.nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True, dtype=torch.float64))
+    copy_block(layer, ref, cross=block == "decoder")
+    torch.testing.assert_close(got, ref(x) if block == "encoder" else ref(x, e), rtol=0, atol=ATOL)
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["kernel_initializer"] == {"class_name": "Constant", "config": {"value": 0.05}}
+    assert type(layer).from_config(config).get_config() == config
+    seeded = TransformerEncoder(16, 2, kernel_initializer=initializers.GlorotUniform(seed=3))
+    seeded(torch.zeros(1, 4, 8))
+    np.testing.assert_array_equal(seeded.feedforward_intermediate_dense.kernel.detach().numpy(),
+                                  initializers.GlorotUniform(seed=3)((8, 16)).numpy())
+    with pytest.raises(ValueError, match=r"TransformerEncoder: expected kernel_initializer among .* got "
+                                         r"'he_normall'\. Fix: kernel_initializer='he_normal'\."):
+        TransformerEncoder(16, 2, kernel_initializer="he_normall")
 
 
 def test_encoder_dropout_only_in_training():
