@@ -104,7 +104,8 @@ def test_two_processes_end_with_the_weights_and_history_of_one(runs):
     a = json.loads((runs["single"] / "history.json").read_text())
     b = json.loads((runs["two"] / "rank0" / "history.json").read_text())
     assert a["epoch"] == b["epoch"] == [0, 1]
-    assert a["params"] == b["params"] == {"epochs": 2, "steps": 29, "verbose": 1, "batch_size": 32}
+    assert a["params"] == b["params"] == {"epochs": 2, "steps": 29, "verbose": 1, "batch_size": 32,
+                                          "validation_freq": 1}
     assert sorted(a["history"]) == sorted(b["history"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     for key in a["history"]:
         np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=HISTORY_TOLERANCE,
@@ -194,7 +195,8 @@ def test_two_processes_reading_a_distributed_sampler_train_as_one_process_on_arr
     assert worst < WEIGHTS_TOLERANCE, f"max |w_1 − w_2| = {worst}"
     a = json.loads((loader_runs["arrays"] / "history.json").read_text())
     b = json.loads((loader_runs["two"] / "history.json").read_text())
-    assert a["params"] == b["params"] == {"epochs": 2, "steps": 13, "verbose": 0, "batch_size": 32}
+    assert a["params"] == b["params"] == {"epochs": 2, "steps": 13, "verbose": 0, "batch_size": 32,
+                                          "validation_freq": 1}
     assert sorted(a["history"]) == sorted(b["history"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     for key in a["history"]:
         np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=HISTORY_TOLERANCE,
