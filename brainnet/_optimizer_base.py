@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import torch
 
+from . import _ema_accumulation as averaging
 from . import constraints as constraints_module
 from .schedules import LearningRateSchedule
 
@@ -35,6 +36,16 @@ class Optimizer:
     * ``clipvalue=v``: each entry, g ← min(max(g, −v), v).
 
     None (the default) or 0 leaves the gradients as they are.
+
+    And Keras 3's weight averaging and gradient accumulation
+    (``brainnet/_ema_accumulation.py`` has the equations):
+
+    * ``use_ema=True``: keep θ̄ ← m·θ̄ + (1 − m)·θ after every step, m =
+      ``ema_momentum`` (default 0.99); fit writes θ̄ into the weights when it
+      ends (``finalize_variable_values``), and every ``ema_overwrite_frequency``
+      updates too if that is set (default None);
+    * ``gradient_accumulation_steps=N``: update once every N batches, on the
+      mean of their N gradients (``iterations`` counts the updates).
 
     Example (an LSTM's exploding gradients held to a global norm of 1):
         >>> from brainnet.optimizers import Adam
@@ -67,12 +78,28 @@ class Optimizer:
         self._learning_rate = float(learning_rate)
         self.name = name
         self.torch_optimizer: torch.optim.Optimizer | None = None
-        self.iterations = 0  # steps taken (Keras's optimizer.iterations)
+        self.steps = 0  # calls of the optimizer, one per batch (Keras's optimizer._iterations)
         self.decoupled_decay: float | None = None  # Keras 3's weight_decay (SGD, RMSprop, Adam)
         self.constraints: list[Any] = []  # (weight, constraint, Keras order) projected after each update
         self.clipnorm: float | None = None  # Keras 3's gradient clipping (see the class docstring)
         self.clipvalue: float | None = None
         self.global_clipnorm: float | None = None
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = False, 0.99, None
+        self.gradient_accumulation_steps: int | None = None
+        self.averages: list[torch.Tensor] | None = None  # θ̄ per weight (use_ema), made by build
+        self.accumulators: list[torch.Tensor] | None = None  # a per weight (gradient_accumulation_steps)
+        self.step_counter: torch.Tensor | None = None  # ``steps`` on the device, for the CUDA-graph step
+
+    @property
+    def iterations(self) -> int:
+        """Updates taken (Keras's ``optimizer.iterations``): the steps, or with
+        ``gradient_accumulation_steps=N`` the steps // N."""
+        n = self.gradient_accumulation_steps
+        return self.steps // n if n else self.steps
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self.steps = int(value) * (self.gradient_accumulation_steps or 1)
 
     def torch_kwargs(self) -> dict[str, Any]:
         """Arguments of the ``torch.optim`` class, translated from Keras's."""
@@ -115,6 +142,10 @@ class Optimizer:
             self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
         if kwargs.get("capturable"):  # the eager warm-up steps before capture are meant: no warning for them
             self.torch_optimizer._warned_capturable_if_run_uncaptured = True
+        if self.use_ema:
+            self.averages, self.step_counter = averaging.make(params, count=torch.is_tensor(lr))
+        if self.gradient_accumulation_steps:
+            self.accumulators, _ = averaging.make(params, count=False)
         return self.torch_optimizer
 
     @property
@@ -142,8 +173,8 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
-        """The rate of the next update (with a schedule: ``schedule(iterations)``)."""
-        return self.schedule(self.iterations) if self.schedule is not None else self._learning_rate
+        """The rate of the next update (with a schedule: ``schedule(steps)``)."""
+        return self.schedule(self.steps) if self.schedule is not None else self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
@@ -170,21 +201,41 @@ class Optimizer:
                     group["lr"] = value
 
     def step(self) -> None:
-        """One update; with a schedule, at the rate ``schedule(iterations)``."""
+        """One update; with a schedule, at the rate ``schedule(steps)`` (with
+        gradient accumulation, the rate of the batch that completes the group,
+        as Keras's schedules read the steps, not the updates)."""
         assert self.torch_optimizer is not None, "build() the optimizer first"
         self.set_step_rate()
         self.apply_update()
-        self.iterations += 1
+        self.steps += 1
 
     def set_step_rate(self) -> None:
-        """With a schedule, set the rate of the coming update (``schedule(iterations)``)."""
+        """Before each step: with a schedule, set the rate of the coming update
+        (``schedule(steps)``); with ``use_ema`` on the CUDA-graph step, copy
+        ``steps`` into the device counter the captured averaging reads."""
         if self.schedule is not None:
-            self._set_lr(self.schedule(self.iterations))
+            self._set_lr(self.schedule(self.steps))
+        if self.step_counter is not None:
+            self.step_counter.fill_(self.steps)
 
     def apply_update(self) -> None:
         """The update itself (gradient clipping, decoupled weight decay, the
         ``torch.optim`` step, then the weight constraints, as Keras 3's
-        ``apply``): device work only, so that it can be captured in a CUDA graph."""
+        ``apply``): device work only, so that it can be captured in a CUDA graph.
+        With ``gradient_accumulation_steps`` (eager steps only) the update runs on
+        one call in N; with ``use_ema`` the averages follow every call."""
+        if self.accumulators is not None:
+            params = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
+            if averaging.accumulate(params, self.accumulators, self.gradient_accumulation_steps, self.steps):
+                self._update()
+        else:
+            self._update()
+        if self.averages is not None:
+            params = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
+            averaging.average(params, self.averages, self.ema_momentum, self.iterations,
+                              self.ema_overwrite_frequency, self.step_counter)
+
+    def _update(self) -> None:
         if self.clipnorm or self.global_clipnorm or self.clipvalue:  # none: no work
             grads = [p.grad for g in self.torch_optimizer.param_groups for p in g["params"] if p.grad is not None]
             clip_gradients(grads, self.clipnorm, self.global_clipnorm, self.clipvalue)
@@ -201,6 +252,26 @@ class Optimizer:
         self.torch_optimizer.step()
         if self.constraints:  # none: no work
             constraints_module.apply(self.constraints)
+
+    def finalize_variable_values(self, var_list: Iterable[torch.nn.Parameter] | None = None) -> None:
+        """With ``use_ema``, write the moving averages into the weights (fit
+        does it when it ends, as Keras); otherwise nothing. ``var_list``: the
+        optimizer's weights, in order (default: those it was built for).
+
+        Raises:
+            ValueError: ``var_list`` of another length than the optimizer's weights.
+        """
+        if self.averages is None or self.steps == 0:  # no average taken yet: the weights stay
+            return
+        own = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
+        weights = own if var_list is None else list(var_list)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"{type(self).__name__}.finalize_variable_values: expected the {len(own)} weights the optimizer "
+                f"was built for, got {len(weights)}. Fix: optimizer.finalize_variable_values() (its own "
+                "weights) or finalize_variable_values(model.trainable_weights)."
+            )
+        averaging.finalize(weights, self.averages)
 
     def zero_grad(self) -> None:
         assert self.torch_optimizer is not None, "build() the optimizer first"
@@ -284,6 +355,14 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = (
             None if v is None else float(v) for v in (clipnorm, clipvalue, global_clipnorm))
 
+    def _set_averaging(self, use_ema: bool, ema_momentum: float, ema_overwrite_frequency: int | None,
+                       gradient_accumulation_steps: int | None) -> None:
+        averaging.validate(type(self).__name__, use_ema, ema_momentum, ema_overwrite_frequency,
+                           gradient_accumulation_steps)
+        self.use_ema, self.ema_momentum = use_ema, float(ema_momentum)
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+
     def _set_decay(self, weight_decay: float | None) -> None:
         if weight_decay is not None and (
             isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0
@@ -305,6 +384,11 @@ class Optimizer:
         for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
             if getattr(self, arg) is not None:
                 config[arg] = getattr(self, arg)
+        if self.use_ema:
+            config.update(use_ema=True, ema_momentum=self.ema_momentum,
+                          ema_overwrite_frequency=self.ema_overwrite_frequency)
+        if self.gradient_accumulation_steps:
+            config["gradient_accumulation_steps"] = self.gradient_accumulation_steps
         return config
 
     def __repr__(self) -> str:

@@ -66,6 +66,8 @@ class SGD(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
     """
 
     torch_class = torch.optim.SGD
@@ -74,10 +76,13 @@ class SGD(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False,
         name: str = "SGD", lr: float | None = None, weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         if momentum < 0:
             raise ValueError(f"SGD: expected momentum ≥ 0, got {momentum!r}. Fix: SGD(momentum=0.9).")
         if nesterov and momentum == 0:
@@ -106,6 +111,8 @@ class RMSprop(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
     """
 
     torch_class = torch.optim.RMSprop
@@ -115,10 +122,13 @@ class RMSprop(Optimizer):
         epsilon: float = 1e-7, centered: bool = False, name: str = "RMSprop", lr: float | None = None,
         weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -140,6 +150,8 @@ class Adam(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
     """
 
     torch_class = torch.optim.Adam
@@ -149,10 +161,13 @@ class Adam(Optimizer):
         epsilon: float = 1e-7, amsgrad: bool = False, name: str = "Adam", lr: float | None = None,
         weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -169,7 +184,8 @@ class AdamW(Adam):
     Args:
         learning_rate: η, default 0.001.
         weight_decay: λ, default 0.004 (Keras's default).
-        beta_1, beta_2, epsilon, amsgrad, clipnorm, clipvalue, global_clipnorm: as in Adam.
+        beta_1, beta_2, epsilon, amsgrad, clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
+            ema_overwrite_frequency, gradient_accumulation_steps: as in Adam.
     """
 
     torch_class = torch.optim.AdamW
@@ -179,9 +195,13 @@ class AdamW(Adam):
         beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "AdamW",
         lr: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, lr, clipnorm=clipnorm,
-                         clipvalue=clipvalue, global_clipnorm=global_clipnorm)
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, use_ema=use_ema,
+                         ema_momentum=ema_momentum, ema_overwrite_frequency=ema_overwrite_frequency,
+                         gradient_accumulation_steps=gradient_accumulation_steps)
         self.weight_decay = float(weight_decay)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -205,6 +225,8 @@ class Adagrad(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
 
     Raises:
         ValueError: a negative ``initial_accumulator_value``.
@@ -216,10 +238,13 @@ class Adagrad(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.001, initial_accumulator_value: float = 0.1,
         epsilon: float = 1e-7, name: str = "Adagrad", lr: float | None = None, weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         value = initial_accumulator_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(
@@ -250,6 +275,8 @@ class Adamax(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
     """
 
     torch_class = KerasAdamax
@@ -258,10 +285,13 @@ class Adamax(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, name: str = "Adamax", lr: float | None = None, weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def torch_kwargs(self) -> dict[str, Any]:
@@ -291,6 +321,8 @@ class Nadam(Optimizer):
         weight_decay: λ of the decoupled decay θ ← θ − η·λ·θ, or None (default).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each
             update, at most one (see ``Optimizer``), default None.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps:
+            weight averaging and gradient accumulation (see ``Optimizer``), default off.
     """
 
     torch_class = torch.optim.NAdam
@@ -299,10 +331,13 @@ class Nadam(Optimizer):
         self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
         epsilon: float = 1e-7, name: str = "Nadam", lr: float | None = None, weight_decay: float | None = None,
         clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+        use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__(learning_rate, name, lr)
         self._set_decay(weight_decay)
         self._set_clipping(clipnorm, clipvalue, global_clipnorm)
+        self._set_averaging(use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def torch_kwargs(self) -> dict[str, Any]:

@@ -212,7 +212,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
             warn_interrupted(trainer, epochs)
         finally:
             streaming.close(val, source)  # a PyDataset's loading workers stop with fit
-    return end_of_fit(history, cbs)
+    return end_of_fit(history, cbs, trainer)
 
 
 def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool) -> Any:

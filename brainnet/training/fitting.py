@@ -108,7 +108,7 @@ def fit(
             warn_interrupted(trainer, epochs, steps)
         finally:
             sources.close(val)  # validation from a PyDataset: its loading workers stop with fit
-    return end_of_fit(history, cbs)
+    return end_of_fit(history, cbs, trainer)
 
 
 def check_validation_freq(validation_freq: Any, validating: bool) -> None:

@@ -162,7 +162,7 @@ class CudaGraphStep:
         self.static_idx.copy_(idx)
         self.optimizer.set_step_rate()
         self.graph.replay()
-        self.optimizer.iterations += 1
+        self.optimizer.steps += 1
         self.replays += 1
         loss, losses, preds, yb, wb = self.outputs
         if self.record_in_graph:
@@ -196,6 +196,8 @@ class CudaGraphStep:
         opt = self.optimizer.torch_optimizer
         held: list[Any] = [opt, self.optimizer.decoupled_decay]  # the object itself (compared with ==: is)
         held += [self.optimizer.clipnorm, self.optimizer.global_clipnorm, self.optimizer.clipvalue]  # baked in
+        held += [self.optimizer.ema_momentum, self.optimizer.ema_overwrite_frequency]  # baked in
+        held += [t.data_ptr() for t in self.optimizer.averages or ()]
         held += [(t.data_ptr(), t.shape, t.dtype) for t in self.model_tensors()]
         for group in opt.param_groups:
             held.append([(p.data_ptr(), p.requires_grad) for p in group["params"]])

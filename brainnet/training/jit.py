@@ -54,6 +54,16 @@ def begin_graph_step(trainer: Trainer) -> None:
     CUDA graph when it can be one (``Trainer.wants_graphs``, an optimizer
     built graph-safe, one process, seeded layers' generators registrable),
     else None."""
+    if trainer.wants_graphs and trainer.optimizer.gradient_accumulation_steps:
+        name = type(trainer.optimizer).__name__
+        raise ValueError(
+            f"fit: expected an optimizer without gradient_accumulation_steps on the CUDA-graph step "
+            f"(jit_compile=True on a GPU), got {name}(gradient_accumulation_steps="
+            f"{trainer.optimizer.gradient_accumulation_steps}): a captured step runs the same kernels every "
+            "batch, and skipping the update on N − 1 batches out of N would need a branch on the device. "
+            "Fix: compile(..., jit_compile=False) to accumulate on the eager step, or a batch_size N times "
+            "larger without accumulation."
+        )
     if trainer.wants_graphs and trainer.optimizer.graph_safe and trainer.parallel.world == 1 \
             and graphable_rng(trainer):
         if trainer.graph_step is None:  # kept across fit calls: replayed while nothing it holds changed

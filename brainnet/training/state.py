@@ -136,7 +136,10 @@ def optimizer_state(optimizer: optimizers_module.Optimizer) -> tuple[dict[str, t
          for k, v in g.items() if k not in DEVICE_SETTINGS}
         for g in saved["param_groups"]
     ]
-    info = {"iterations": optimizer.iterations, "param_groups": groups, "scalars": scalars}
+    # use_ema's averages and the gradient accumulators (their own tensors, beside torch.optim's state)
+    for kind, values in (("average", optimizer.averages), ("accumulator", optimizer.accumulators)):
+        tensors.update({f"{kind}.{i}": t for i, t in enumerate(values or ())})
+    info = {"iterations": optimizer.steps, "param_groups": groups, "scalars": scalars}
     return tensors, info
 
 
@@ -170,7 +173,13 @@ def load_optimizer_state(
                 group[key] = tuple(value) if isinstance(now.get(key), tuple) else value
         groups.append(group)
     state: dict[int, dict[str, Any]] = {}
+    own = {"average": optimizer.averages, "accumulator": optimizer.accumulators}
     for key, value in tensors.items():
+        kind, _, index = key.partition(".")
+        if kind in own:  # copied in place: a captured CUDA graph holds these tensors
+            if own[kind] is not None and int(index) < len(own[kind]):
+                own[kind][int(index)].copy_(value)
+            continue
         _, index, name = key.split(".", 2)
         param = params[int(index)]
         if value.dim() > 0 and tuple(value.shape) != tuple(param.shape):
@@ -183,7 +192,11 @@ def load_optimizer_state(
         state.setdefault(int(index), {}).update(values)
     torch_opt.load_state_dict({"state": state, "param_groups": groups})
     optimizers_module.state_in_weight_layout(torch_opt)  # files hold contiguous tensors
-    optimizer.iterations = int(info.get("iterations", 0))
+    optimizer.steps = int(info.get("iterations", 0))  # the calls (Keras's _iterations)
+    if optimizer.averages is not None and "average.0" not in tensors and optimizer.steps:
+        # saved without use_ema: the average starts at the weights as they are (not at zeros)
+        with torch.no_grad():
+            torch._foreach_copy_(optimizer.averages, params)
     if optimizer.schedule is None and groups:  # a schedule sets the rate from iterations itself
         optimizer.learning_rate = float(groups[0]["lr"])
 

@@ -66,8 +66,15 @@ def warn_interrupted(trainer: Any, epochs: int, steps: int | None = None) -> Non
     )
 
 
-def end_of_fit(history: Any, callbacks: list) -> Any:
-    """``on_train_end`` with the last epoch's logs, then ``history`` (fit's result)."""
+def end_of_fit(history: Any, callbacks: list, trainer: Any = None) -> Any:
+    """The end of fit, however it stopped (all epochs, a callback, Ctrl-C): an
+    optimizer with ``use_ema`` writes its averages into the weights (Keras's
+    ``finalize_variable_values``, before the callbacks, so EarlyStopping's
+    ``restore_best_weights`` still has the last word), then ``on_train_end``
+    with the last epoch's logs; returns ``history`` (fit's result)."""
+    optimizer = getattr(trainer, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        optimizer.finalize_variable_values()
     last_logs = {k: v[-1] for k, v in history.history.items()}
     for cb in callbacks:
         cb.on_train_end(last_logs)

@@ -148,7 +148,7 @@ def _fit(trainer: Any, source: BatchSource, val: Any, validation_freq: int | lis
             _epochs(trainer, source, val, validation_freq, epochs, initial_epoch, class_weight, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs)
-    return end_of_fit(history, cbs)
+    return end_of_fit(history, cbs, trainer)
 
 
 def _same_batches(parallel: distributed.DataParallel, source: BatchSource) -> None:

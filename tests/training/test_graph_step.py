@@ -72,7 +72,7 @@ def _memory(step):
     """What a captured step reads and writes, as addresses (and which weights train)."""
     opt = step.optimizer.torch_optimizer
     tensors = list(step.model_tensors()) + [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t)]
-    tensors += [g["lr"] for g in opt.param_groups]
+    tensors += [g["lr"] for g in opt.param_groups] + list(step.optimizer.averages or ())
     return [t.data_ptr() for t in tensors] + [p.requires_grad for p in _params(step)]
 
 
@@ -81,6 +81,7 @@ class SimulatedGraphStep(graphs.CudaGraphStep):
         state = _params(self) + [t for s in self.optimizer.torch_optimizer.state.values()
                                  for t in s.values() if torch.is_tensor(t)]
         state += [m.total for m in self.metrics() if torch.is_tensor(m.total)]
+        state += list(self.optimizer.averages or ())  # use_ema's moving averages
         saved = [t.detach().clone() for t in state]
         outputs = body()
         with torch.no_grad():
@@ -583,3 +584,46 @@ def test_graphed_step_clips_the_gradients_in_the_graph_as_the_eager_step(simulat
     assert graphed[0].trainer.graph_step is step and step.captures == 2 and probed["reads"] == []
     for p, q in zip(graphed[0].parameters(), eager[0].parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_graphed_step_averages_and_overwrites_in_the_graph_as_the_eager_step(simulated, probed, opt):
+    # use_ema's averaging and the overwrite every 4 updates are device work in the captured
+    # update: the first-step copy and the overwrite follow a device counter, not a host value.
+    from brainnet.optimizers import Adam
+
+    x, y = _data(96)
+
+    def fit(graphed):
+        simulated(graphed)
+        set_random_seed(0)
+        model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
+                            Dense(10, activation="softmax")])
+        kwargs = dict(use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=4)
+        optimizer = SGD(0.05, momentum=0.9, **kwargs) if opt == "sgd" else Adam(0.01, **kwargs)
+        model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"], device="cpu")
+        set_random_seed(1)
+        return model, model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+
+    eager, graphed = fit(False), fit(True)
+    step = graphed[0].trainer.graph_step
+    assert step.captures == 1 and step.replays > 0 and probed["reads"] == []
+    assert graphed[0].optimizer.step_counter is not None  # the device counter's path
+    _same(graphed, eager)
+    for p, a in zip(graphed[0].parameters(), graphed[0].optimizer.averages):
+        assert torch.equal(p, a)  # fit ended with the averages written into the weights
+
+
+def test_gradient_accumulation_on_the_graph_step_is_refused(simulated):
+    simulated(True)
+    x, y = _data(32)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(10, activation="softmax")])
+    model.compile(SGD(0.05, gradient_accumulation_steps=2), "sparse_categorical_crossentropy", device="cpu")
+    with pytest.raises(ValueError, match=r"fit: expected an optimizer without gradient_accumulation_steps on the "
+                                         r"CUDA-graph step \(jit_compile=True on a GPU\), got SGD\("
+                                         r"gradient_accumulation_steps=2\).*Fix: compile\(\.\.\., "
+                                         r"jit_compile=False\)"):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    simulated(False)  # the fix: the eager step
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.optimizer.iterations == 1
