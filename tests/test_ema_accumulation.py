@@ -17,7 +17,7 @@ import torch
 
 from brainnet import _ema_accumulation as averaging
 from brainnet import optimizers
-from brainnet.callbacks import LambdaCallback
+from brainnet.callbacks import EarlyStopping, LambdaCallback
 from brainnet.layers import Dense
 from brainnet.models import Sequential, load_model
 from brainnet.training import state
@@ -352,3 +352,18 @@ def test_a_state_saved_without_use_ema_starts_the_average_at_the_weights(tmp_pat
     tensors, info = state.optimizer_state(model.optimizer)
     state.load_optimizer_state(loaded.optimizer, tensors, info, "test")
     assert loaded.optimizer.steps == 4 and _averages_are_the_weights(loaded)
+
+
+def test_early_stopping_restores_its_best_weights_after_the_average_is_written():
+    # Keras's order: finalize_variable_values, then on_train_end (restore_best_weights has the last word).
+    x, y = _data()
+    model, plain = _model(), _model()
+    model.compile(optimizers.Adam(0.01, use_ema=True), "mse", device="cpu")
+    plain.compile(optimizers.Adam(0.01), "mse", device="cpu")
+    stop = EarlyStopping(monitor="loss", mode="max", patience=1, restore_best_weights=True)  # epoch 1 is the best
+    history = model.fit(x, y, batch_size=16, epochs=5, shuffle=False, verbose=0, callbacks=[stop])
+    plain.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    assert len(history.epoch) == 2
+    for p, q in zip(model.parameters(), plain.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    assert not _averages_are_the_weights(model)
