@@ -1,8 +1,10 @@
 """Keras 3's ``use_ema`` (with ``ema_momentum``, ``ema_overwrite_frequency``)
 and ``gradient_accumulation_steps`` on every optimizer: NumPy references of
 SGD with momentum and Adam over several steps, fit against a hand-written
-PyTorch loop (eager and jit_compile=True), the end of fit (all epochs, a
-callback's stop, Ctrl-C), configs, saved models and resuming, and the errors.
+PyTorch loop (eager and jit_compile=True), a custom train_step and a
+generator of batches against the built-in fit on arrays, the end of fit (all
+epochs, a callback's stop, Ctrl-C, EarlyStopping's restore), configs, saved
+models and BackupAndRestore resuming exactly, and the errors.
 The CUDA-graph step's averaging is checked in tests/training/test_graph_step.py.
 
 NumPy comparisons run in float64 with rtol=1e-12; fit in float32 against the
@@ -17,7 +19,7 @@ import torch
 
 from brainnet import _ema_accumulation as averaging
 from brainnet import optimizers
-from brainnet.callbacks import EarlyStopping, LambdaCallback
+from brainnet.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback
 from brainnet.layers import Dense
 from brainnet.models import Sequential, load_model
 from brainnet.training import state
@@ -367,3 +369,73 @@ def test_early_stopping_restores_its_best_weights_after_the_average_is_written()
     for p, q in zip(model.parameters(), plain.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
     assert not _averages_are_the_weights(model)
+
+
+class _OwnStep(Sequential):
+    """A custom train_step (Keras 3's guide): the optimizer applied by hand."""
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+        loss.backward()
+        weights = self.trainable_weights
+        self.optimizer.apply([v.grad for v in weights], weights)
+        return {"loss": loss.detach()}
+
+
+def test_a_custom_train_step_averages_accumulates_and_ends_as_the_built_in_fit():
+    x, y = _data()
+    models = []
+    for cls in (_OwnStep, Sequential):
+        set_random_seed(0)
+        model = cls([Dense(8, activation="tanh", input_shape=(5,)), Dense(2)])
+        model.compile(optimizers.Adam(0.01, use_ema=True, ema_overwrite_frequency=2, gradient_accumulation_steps=2),
+                      "mse", device="cpu")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        models.append(model)
+    own, built_in = models
+    assert own.optimizer.steps == 8 and own.optimizer.iterations == 4 and _averages_are_the_weights(own)
+    for p, q in zip(own.parameters(), built_in.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_fit_on_a_generator_of_batches_averages_and_accumulates_as_on_arrays():
+    x, y = _data()
+
+    def batches():
+        while True:
+            for start in range(0, len(x), 16):
+                yield x[start:start + 16], y[start:start + 16]
+
+    arrays, streamed = _model(), _model()
+    for m in (arrays, streamed):
+        m.compile(optimizers.SGD(0.05, momentum=0.9, use_ema=True, ema_overwrite_frequency=3,
+                                 gradient_accumulation_steps=2), "mse", device="cpu")
+    arrays.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    streamed.fit(batches(), steps_per_epoch=4, epochs=3, verbose=0)
+    assert streamed.optimizer.steps == 12 and _averages_are_the_weights(streamed)
+    for p, q in zip(streamed.parameters(), arrays.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_backup_and_restore_after_ctrl_c_resumes_exactly(tmp_path):
+    x, y = _data(48)  # 3 batches an epoch: epochs end inside accumulation groups
+    opt = lambda: optimizers.Adam(0.01, use_ema=True, ema_overwrite_frequency=2,  # noqa: E731
+                                  gradient_accumulation_steps=2)
+    straight, resumed = _model(), _model()
+    straight.compile(opt(), "mse", device="cpu")
+    straight.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
+
+    resumed.compile(opt(), "mse", device="cpu")
+
+    def interrupt(batch, logs):
+        if resumed.optimizer.steps == 8:  # in epoch 3, after the backup of epoch 2
+            raise KeyboardInterrupt
+    with pytest.warns(UserWarning, match=r"interrupted \(Ctrl-C\) in epoch 3/4"):
+        resumed.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0,
+                    callbacks=[BackupAndRestore(tmp_path), LambdaCallback(on_train_batch_end=interrupt)])
+    resumed.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
+    assert resumed.optimizer.steps == straight.optimizer.steps == 12
+    for p, q in zip(resumed.parameters(), straight.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
