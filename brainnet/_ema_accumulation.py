@@ -81,7 +81,20 @@ def average(params: list[torch.Tensor], averages: list[torch.Tensor], momentum: 
     """One update of the moving averages, then the overwrite of the weights
     when it is due. ``iterations``: updates before this one (host count);
     ``counter``: the same count on the device, which the CUDA-graph step
-    uses instead (no host value is baked into a captured graph, no branch)."""
+    uses instead (no host value is baked into a captured graph, no branch).
+
+    Example (m = 0.5, overwrite every 2 updates: the first update copies θ,
+    the second averages and, being the 2nd, writes θ̄ into θ):
+        >>> import torch
+        >>> theta, avg = [torch.tensor([1.0])], [torch.zeros(1)]
+        >>> average(theta, avg, 0.5, 0, 2, None)
+        >>> avg[0].item()
+        1.0
+        >>> theta = [torch.tensor([3.0])]
+        >>> average(theta, avg, 0.5, 1, 2, None)
+        >>> avg[0].item(), theta[0].item()
+        (2.0, 2.0)
+    """
     if not params:
         return
     with torch.no_grad():

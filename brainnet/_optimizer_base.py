@@ -51,6 +51,11 @@ class Optimizer:
         >>> from brainnet.optimizers import Adam
         >>> Adam(learning_rate=1e-3, global_clipnorm=1.0).get_config()["global_clipnorm"]
         1.0
+
+    Example (the average of the weights, updated on the mean gradient of 4 batches):
+        >>> opt = Adam(learning_rate=1e-3, use_ema=True, gradient_accumulation_steps=4)
+        >>> opt.get_config()["ema_momentum"], opt.get_config()["gradient_accumulation_steps"]
+        (0.99, 4)
     """
 
     torch_class: type[torch.optim.Optimizer] = torch.optim.SGD

@@ -439,3 +439,13 @@ def test_backup_and_restore_after_ctrl_c_resumes_exactly(tmp_path):
     assert resumed.optimizer.steps == straight.optimizer.steps == 12
     for p, q in zip(resumed.parameters(), straight.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import brainnet._optimizer_base
+
+    for module in (averaging, brainnet._optimizer_base):
+        failures, tried = doctest.testmod(module)
+        assert failures == 0 and tried > 0, module.__name__
