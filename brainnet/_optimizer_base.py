@@ -4,9 +4,9 @@
 then ``build`` makes the ``torch.optim`` optimizer (PyTorch's fused kernel
 where there is one); ``step`` / ``apply_update`` run one update (decoupled
 weight decay, the ``torch.optim`` step, the weight constraints), and
-``apply`` is Keras 3's ``optimizer.apply`` for a custom ``train_step``. The
-memory-layout helpers keep gradients and state in their weight's layout for
-the fused kernels. The optimizer classes (SGD, Adam, ...) and ``get`` are in
+``apply`` is Keras 3's ``optimizer.apply`` for a custom ``train_step``. Gradient
+clipping is in ``_gradient_clipping.py``, the memory-layout helpers for the
+fused kernels in ``_weight_layout.py``. The optimizer classes (SGD, Adam, ...) and ``get`` are in
 ``brainnet/optimizers.py``, which re-exports everything public here.
 """
 
@@ -19,6 +19,8 @@ from typing import Any, Iterable
 import torch
 
 from . import _ema_accumulation as averaging
+from ._gradient_clipping import clip_gradients
+from ._weight_layout import gradients_in_weight_layout
 from . import constraints as constraints_module
 from .schedules import LearningRateSchedule
 
@@ -253,7 +255,7 @@ class Optimizer:
                         factor = 1.0 - lr * self.decoupled_decay
                         torch._foreach_mul_(params, factor)
         if self.torch_optimizer.defaults.get("fused"):
-            _gradients_in_weight_layout(self.torch_optimizer.param_groups)
+            gradients_in_weight_layout(self.torch_optimizer.param_groups)
         self.torch_optimizer.step()
         if self.constraints:  # none: no work
             constraints_module.apply(self.constraints)
@@ -399,80 +401,3 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
-
-
-def clip_gradients(grads: list[torch.Tensor], clipnorm: float | None, global_clipnorm: float | None,
-                   clipvalue: float | None) -> None:
-    """Clip ``grads`` in place as Keras 3 does (the first of the three that
-    is set and > 0): ``clipnorm`` rescales each gradient to a norm of at most
-    clipnorm, ``global_clipnorm`` all of them together to a global norm of at
-    most global_clipnorm, ``clipvalue`` clamps each entry to [−clipvalue, clipvalue].
-
-    Tensor operations only (no value read on the host, no branch on one), so
-    the clipping is part of a captured CUDA graph."""
-    if not grads:
-        return
-    with torch.no_grad():
-        if clipnorm and clipnorm > 0:
-            factors = torch._foreach_norm(grads)  # ‖g‖₂ each
-            torch._foreach_clamp_min_(factors, clipnorm)
-            torch._foreach_reciprocal_(factors)
-            torch._foreach_mul_(factors, clipnorm)  # c / max(‖g‖₂, c)
-            torch._foreach_mul_(grads, factors)
-        elif global_clipnorm and global_clipnorm > 0:
-            norms = torch._foreach_norm(grads)
-            total = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))  # N
-            # c·min(1/N, 1/c) = c / max(N, c); adding N − N turns an infinite or NaN N into NaN (Keras).
-            scale = global_clipnorm * torch.clamp(total.reciprocal(), max=1.0 / global_clipnorm) + (total - total)
-            torch._foreach_mul_(grads, scale)
-        elif clipvalue and clipvalue > 0:
-            torch._foreach_clamp_min_(grads, -clipvalue)
-            torch._foreach_clamp_max_(grads, clipvalue)
-
-
-def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Same shape and the same strides on every axis longer than 1 (the
-    stride of a length-1 axis never moves through memory)."""
-    return a.shape == b.shape and all(
-        n == 1 or sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride()))
-
-
-def _in_layout_of(weight: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """A copy of ``t`` (the weight's shape, its own dtype and device) laid out
-    in memory as ``weight`` is."""
-    return torch.empty_strided(weight.shape, weight.stride(), dtype=t.dtype, device=t.device).copy_(t)
-
-
-def _gradients_in_weight_layout(param_groups: list[dict[str, Any]]) -> None:
-    """Copy every gradient whose memory layout differs from its weight's into
-    the weight's layout.
-
-    PyTorch's fused update walks a weight and its gradient in memory order
-    together, so a gradient with other strides than its weight (a contiguous
-    gradient set by hand on a channels-last ``Conv2D`` kernel) would be added
-    to the wrong entries: measured with torch 2.13's fused CPU SGD and Adam,
-    tested in ``tests/test_optimizers.py``. Autograd's own gradients already
-    take their weight's layout, so in training this only compares strides.
-    Skipped while a CUDA graph is being captured (nothing may be allocated
-    then, and the captured step's gradients come from autograd)."""
-    if torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
-        return
-    for group in param_groups:
-        for p in group["params"]:
-            g = p.grad
-            if g is not None and g.stride() != p.stride() and not _same_layout(g, p):
-                p.grad = _in_layout_of(p, g)
-
-
-def state_in_weight_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Put every per-weight state tensor (momentum, Adam's moments) in its
-    weight's memory layout, as the update itself creates them. A loaded state
-    comes back contiguous, and the fused update would read a contiguous
-    moment of a channels-last kernel in the wrong order (see
-    ``_gradients_in_weight_layout``): a resumed run then drifted from the
-    uninterrupted one (``tests/training/test_resume.py``)."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            for name, value in optimizer.state.get(p, {}).items():
-                if torch.is_tensor(value) and value.shape == p.shape and not _same_layout(value, p):
-                    optimizer.state[p][name] = _in_layout_of(p, value)

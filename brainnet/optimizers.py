@@ -46,7 +46,8 @@ import torch
 
 from . import _registry, schedules
 from ._optim_rules import KerasAdagrad, KerasAdamax
-from ._optimizer_base import Optimizer, state_in_weight_layout
+from ._optimizer_base import Optimizer
+from ._weight_layout import state_in_weight_layout
 from .schedules import LearningRateSchedule
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from brainnet import optimizers
-from brainnet._optimizer_base import clip_gradients
+from brainnet._gradient_clipping import clip_gradients
 from brainnet.layers import Dense
 from brainnet.models import Sequential, load_model
 from brainnet.utils import set_random_seed

@@ -446,7 +446,7 @@ def test_a_gradient_in_another_layout_than_its_weight_updates_the_right_entries(
 
 
 def test_same_layout_ignores_the_stride_of_length_1_axes():
-    from brainnet._optimizer_base import _same_layout
+    from brainnet._weight_layout import same_layout as _same_layout
 
     a = torch.zeros(32, 1, 3, 3)
     assert _same_layout(a, a.contiguous(memory_format=torch.channels_last))  # (9, 9, 3, 1) against (9, 1, 3, 1)
