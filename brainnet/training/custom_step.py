@@ -34,9 +34,9 @@ from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
 from .fitting import check_validation_freq, validates
-from .callbacks import BatchLogs, Callback, History, ProgressBar, format_logs, overrides_batch_hooks
+from .callbacks import BatchLogs, Callback, History, format_logs, overrides_batch_hooks
 from .callbacks.backup import BackupAndRestore
-from .stopping import CtrlC, end_of_fit, warn_interrupted
+from .stopping import CtrlC, begin_fit, end_of_fit, warn_interrupted
 
 Tensor = torch.Tensor
 
@@ -153,16 +153,9 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         val = _validation(trainer, validation_data, validation_steps, own_test_step)
 
     verbose = 1 if verbose == "auto" else int(verbose)
-    history = History()
-    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
               "validation_freq": validation_freq}
-    for cb in cbs:
-        cb.set_model(model)
-        cb.set_params(params)
-    trainer.stop_training, trainer.interrupted = False, False
-    history.params, history.model = params, model
-    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    cbs, history = begin_fit(trainer, callbacks, verbose, params)
     trainer.loop_info = {"batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
 

@@ -25,12 +25,12 @@ import torch
 
 from .. import _malloc, distributed
 from . import prepare, sources, streaming
-from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
+from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
-from .stopping import CtrlC, check_finite_loss, end_of_fit, warn_interrupted
+from .stopping import CtrlC, begin_fit, check_finite_loss, end_of_fit, warn_interrupted
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -83,20 +83,9 @@ def fit(
     n = xs[0].shape[0]
     steps = math.ceil(n / batch_size)
     verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
-    history = History()
-    # Keras's order: the progress bar first, History last (it sees what
-    # callbacks add to the logs, such as learning_rate).
-    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
               "validation_freq": validation_freq}
-    for cb in cbs:
-        cb.set_model(trainer.model)
-        cb.set_params(params)
-    trainer.stop_training = False
-    trainer.interrupted = False
-    history.params = params
-    history.model = trainer.model
-    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    cbs, history = begin_fit(trainer, callbacks, verbose, params)
     trainer.loop_info = {"samples": n, "batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):

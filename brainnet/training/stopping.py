@@ -1,5 +1,7 @@
-"""How fit stops early: Ctrl-C after the current batch, and an error that
-teaches when the loss stops being a finite number."""
+"""How fit begins and ends, in all three of its loops (arrays, batch
+sources, a model's own train_step): the callbacks set up in Keras's order
+and told the end, Ctrl-C after the current batch, and an error that teaches
+when the loss stops being a finite number."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import warnings
 from typing import Any
 
 import torch
+
+from .callbacks import History, ProgressBar
 
 
 def check_finite_loss(losses: torch.Tensor, first: int, epoch: int, epochs: int, steps: int) -> None:
@@ -50,6 +54,22 @@ class CtrlC:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def begin_fit(trainer: Any, callbacks: Any, verbose: int, params: dict[str, Any]) -> tuple[list, History]:
+    """fit's callbacks in Keras's order (the progress bar first, History last,
+    so it sees what callbacks add to the logs, such as learning_rate), each
+    given the model and ``params``; the trainer reset for a new fit.
+    Returns the callbacks and the History."""
+    history = History()
+    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
+    for cb in cbs:
+        cb.set_model(trainer.model)
+        cb.set_params(params)
+    trainer.stop_training = trainer.interrupted = False
+    history.params, history.model = params, trainer.model
+    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    return cbs, history
 
 
 def warn_interrupted(trainer: Any, epochs: int, steps: int | None = None) -> None:

@@ -34,11 +34,11 @@ import torch
 
 from .. import _malloc, distributed
 from . import prepare
-from .callbacks import BatchLogs, Callback, History, ProgressBar, overrides_batch_hooks
+from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
 from .sources import BatchSource, PyDataset, check_steps, close, is_batch_source, source_kind
-from .stopping import CtrlC, check_finite_loss, end_of_fit, warn_interrupted
+from .stopping import CtrlC, begin_fit, check_finite_loss, end_of_fit, warn_interrupted
 
 # The public names; the sources' (BatchSource ... source_kind) are defined in sources.py.
 __all__ = ["BatchSource", "PyDataset", "check_steps", "close", "is_batch_source", "source_kind",
@@ -127,17 +127,9 @@ def _fit(trainer: Any, source: BatchSource, val: Any, validation_freq: int | lis
 
     steps = source.steps_per_epoch  # None: unknown until the pass ends
     verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
-    history = History()
-    cbs = ([ProgressBar(verbose)] if verbose else []) + list(callbacks or []) + [history]
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
               "validation_freq": validation_freq}
-    for cb in cbs:
-        cb.set_model(trainer.model)
-        cb.set_params(params)
-    trainer.stop_training = False
-    trainer.interrupted = False
-    history.params, history.model = params, trainer.model
-    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    cbs, history = begin_fit(trainer, callbacks, verbose, params)
     trainer.loop_info = {"source": source.name, "batch_size": batch_size, "steps": steps,
                          "shuffle": source.shuffle}
 
