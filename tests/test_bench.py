@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -294,6 +295,36 @@ def test_conv_passes_benchmark_checks_and_times_both_backward_passes() -> None:
     agree with oneDNN) and prints a speed-up for each backward pass."""
     speedups = _speedups("conv_passes.py")
     assert len(speedups) == 2 and all(x > 0 for x in speedups)
+
+
+def test_conv_winograd_benchmark_times_both_block_sizes() -> None:
+    """benchmarks/conv_winograd.py runs (after checking both block sizes
+    against torch.conv2d) and prints a speed-up for the training pass and for
+    the batched products of each."""
+    speedups = _speedups("conv_winograd.py")
+    assert len(speedups) == 4 and all(x > 0 for x in speedups)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_formulation_matches_a_naive_numpy_convolution(m) -> None:
+    """The benchmark's Winograd F(m×m, 3×3) computes y[n,i,j,o] =
+    Σ_{kh,kw,c} x[n,i+kh,j+kw,c]·w[o,c,kh,kw], checked here by loops in NumPy."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "conv_winograd.py"
+    spec = importlib.util.spec_from_file_location("conv_winograd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    g = torch.Generator().manual_seed(m)
+    x = torch.randn(2, module.SIDE, module.SIDE, module.C_IN, generator=g)
+    w = torch.randn(module.C_OUT, module.C_IN, 3, 3, generator=g)
+    got = module.Winograd(m)(x, w).numpy()
+    xs, ws = x.double().numpy(), w.double().numpy()
+    side = module.OUT_SIDE
+    want = np.zeros((2, side, side, module.C_OUT))
+    for kh in range(3):
+        for kw in range(3):
+            want += np.einsum("nijc,oc->nijo", xs[:, kh:kh + side, kw:kw + side], ws[:, :, kh, kw])
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("workload, rows", [("lstm", 2), ("cnn64", 1)])
