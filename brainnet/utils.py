@@ -3,7 +3,8 @@
 ``image_dataset_from_directory`` (in ``brainnet._image_folder``),
 ``text_dataset_from_directory`` (in ``brainnet._text_folder``),
 ``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
-``brainnet._split``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
+``brainnet._split``), ``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (in
+``brainnet._image_files``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
 ``brainnet.training.streaming``)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._image_files import array_to_img, img_to_array, load_img, save_img
 from ._image_folder import image_dataset_from_directory
 from ._sequences import pad_sequences
 from ._split import split_dataset
@@ -27,8 +29,7 @@ Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
-           "split_dataset", "PyDataset",
-           "Sequence"]
+           "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
