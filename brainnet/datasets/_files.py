@@ -30,7 +30,7 @@ import os
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,16 +58,23 @@ class ChecksumError(ValueError):
     """A data set file is damaged: its content is not the expected IDX file."""
 
 
-def cache_dir() -> Path:
-    """Returns brainnet's data set cache, ``<cache root>/datasets``."""
+def cache_root() -> Path:
+    """Returns brainnet's cache: ``$BRAINNET_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/brainnet``, else ``~/.cache/brainnet``."""
     root = os.environ.get("BRAINNET_CACHE_DIR")
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = os.path.join(xdg, "brainnet") if xdg else "~/.cache/brainnet"
-    return Path(root).expanduser() / "datasets"
+    return Path(root).expanduser()
 
 
-def _offline() -> bool:
+def cache_dir() -> Path:
+    """Returns brainnet's data set cache, ``<cache root>/datasets``."""
+    return cache_root() / "datasets"
+
+
+def offline() -> bool:
+    """True when ``$BRAINNET_OFFLINE`` forbids downloads."""
     return os.environ.get("BRAINNET_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
@@ -103,27 +110,34 @@ def _verified_idx(data: bytes, name: Path | str, sha256: str, fix: str = "") -> 
     return raw
 
 
-def _download(url: str, folder: Path, filename: str, sha256: str) -> None:
-    """Downloads ``url`` to ``folder/filename`` atomically, if its hash matches.
+def download(url: str, target: Path, check: Callable[[str], None] | None = None) -> None:
+    """Downloads ``url`` to ``target`` atomically, if ``check`` accepts the bytes.
 
-    The bytes go to a temporary file in ``folder``, are verified and fsynced,
-    then renamed; on any failure the temporary file is removed, so the final
-    name never holds a partial or bad file.
+    The bytes go to a temporary file beside ``target``; ``check(tmp_path)``,
+    if given, raises to refuse them; the file is then fsynced and renamed. On
+    any failure (a connection lost, fewer bytes than announced, a refused
+    check) the temporary file is removed, so ``target`` never holds a partial
+    or bad file and a previous ``target`` is untouched.
     """
     request = urllib.request.Request(url, headers={"User-Agent": "brainnet"})
 
     def fetch(tmp: str) -> None:
-        with open(tmp, "w+b") as f:
+        with open(tmp, "wb") as f:
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
                 announced = response.headers.get("Content-Length")
                 while chunk := response.read(_CHUNK):
                     f.write(chunk)
             if announced is not None and f.tell() != int(announced):
                 raise OSError(f"download interrupted: received {f.tell()} of {announced} bytes")
-            f.seek(0)
-            _verified_idx(f.read(), filename, sha256)
+        if check is not None:
+            check(tmp)
 
-    atomic_write(folder / filename, fetch)
+    atomic_write(target, fetch)
+
+
+def _download(url: str, folder: Path, filename: str, sha256: str) -> None:
+    """Downloads ``url`` to ``folder/filename`` if its IDX content's hash matches."""
+    download(url, folder / filename, lambda tmp: _verified_idx(Path(tmp).read_bytes(), filename, sha256))
 
 
 def _download_all(
@@ -235,7 +249,7 @@ def load_idx_dataset(
                 _warn_path_unused(title, path, folder)
             return arrays
     cache = searched[-1][0]
-    if _offline():
+    if offline():
         failures = ["skipped: BRAINNET_OFFLINE is set"]
     else:
         failures = _download_all(cache, sha256, mirrors)
