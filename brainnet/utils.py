@@ -4,7 +4,7 @@
 ``text_dataset_from_directory`` (in ``brainnet._text_folder``),
 ``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
 ``brainnet._split``), ``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (in
-``brainnet._image_files``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
+``brainnet._image_files``), ``get_file`` (in ``brainnet._get_file``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
 ``brainnet.training.streaming``)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._get_file import get_file
 from ._image_files import array_to_img, img_to_array, load_img, save_img
 from ._image_folder import image_dataset_from_directory
 from ._sequences import pad_sequences
@@ -29,7 +30,8 @@ Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
-           "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img"]
+           "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
+           "get_file"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
