@@ -4,7 +4,8 @@
 ``text_dataset_from_directory`` (in ``brainnet._text_folder``),
 ``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
 ``brainnet._split``), ``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (in
-``brainnet._image_files``), ``get_file`` (in ``brainnet._get_file``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
+``brainnet._image_files``), ``get_file`` (in ``brainnet._get_file``), ``pack_x_y_sample_weight`` /
+``unpack_x_y_sample_weight`` (the packing of ``brainnet.training._step_batches``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
 ``brainnet.training.streaming``)."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._text_folder import text_dataset_from_directory
 from ._timeseries import timeseries_dataset_from_array
 from .backend import clear_session
 from .models.visualization import plot_model
+from .training import _step_batches
 from .training.streaming import PyDataset
 
 Sequence = PyDataset  # Keras's older name
@@ -31,7 +33,7 @@ Sequence = PyDataset  # Keras's older name
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
-           "get_file"]
+           "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
@@ -148,3 +150,49 @@ def set_random_seed(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
+
+
+def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """Pack a batch the way ``fit`` and a custom ``train_step`` receive it, as Keras 3's.
+
+    ``x`` alone stays ``x`` (a list or tuple of inputs becomes ``(x,)``, so
+    that it is not read as ``(x, y)``); with labels the batch is ``(x, y)``,
+    with weights ``(x, y, sample_weight)``. Sample weights without labels give
+    ``(x, None, sample_weight)`` (Keras drops the weights there).
+
+    Args:
+        x: the inputs: an array, a tensor, or a list, tuple or dict of them.
+        y: the targets, or None.
+        sample_weight: one weight per sample, or None.
+
+    Returns:
+        ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+    Example:
+        >>> pack_x_y_sample_weight("x"), pack_x_y_sample_weight(["a", "b"]), pack_x_y_sample_weight("x", "y")
+        ('x', (['a', 'b'],), ('x', 'y'))
+    """
+    return _step_batches.pack(x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
+    """Unpack a batch into ``(x, y, sample_weight)``, the missing ones None, as Keras 3's.
+
+    For a custom ``train_step``, ``test_step`` or ``predict_step``, whose
+    ``data`` may be ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``
+    (a list is read as a tuple).
+
+    Args:
+        data: the batch.
+
+    Returns:
+        ``(x, y, sample_weight)``.
+
+    Raises:
+        ValueError: a tuple or list of more than three elements (or none).
+
+    Example:
+        >>> unpack_x_y_sample_weight(("x", "y"))
+        ('x', 'y', None)
+    """
+    return _step_batches.unpack(data)

@@ -225,3 +225,62 @@ def test_pad_sequences_is_also_keras_preprocessing_sequence():
     assert from_sequence is brainnet.preprocessing.sequence.pad_sequences is pad_sequences
     np.testing.assert_array_equal(from_sequence([[1, 2, 3], [4]], maxlen=2, padding="post"), [[2, 3], [4, 0]])
     assert "sequence" in brainnet.preprocessing.__all__
+
+
+# ------------------------------------------------------------ pack_x_y_sample_weight / unpack_x_y_sample_weight
+def test_pack_and_unpack_x_y_sample_weight_round_trip():
+    from brainnet.utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
+
+    x, y, w = np.ones((4, 2)), np.zeros((4, 1)), np.arange(4.0)
+    inputs = [x, x]
+    assert pack_x_y_sample_weight(x) is x  # one input: no tuple, as Keras
+    assert pack_x_y_sample_weight([x, x]) == ([x, x],)  # several inputs: wrapped so they are not read as (x, y)
+    assert pack_x_y_sample_weight((x, x)) == ((x, x),)
+    assert pack_x_y_sample_weight(x, y) == (x, y)
+    assert pack_x_y_sample_weight(x, y, w) == (x, y, w)
+    assert pack_x_y_sample_weight(x, None, w) == (x, None, w)  # Keras drops w here (docs/keras.md)
+    for packed, want in [(x, (x, None, None)), ((x,), (x, None, None)), ((x, y), (x, y, None)),
+                         ([x, y], (x, y, None)), ((x, y, w), (x, y, w)), ((inputs,), (inputs, None, None))]:
+        got = unpack_x_y_sample_weight(packed)
+        assert isinstance(got, tuple) and len(got) == 3
+        assert all(a is b for a, b in zip(got, want))
+    for args in [(x,), (inputs,), (x, y), (x, y, w)]:
+        unpacked = unpack_x_y_sample_weight(pack_x_y_sample_weight(*args))
+        assert all(a is b for a, b in zip(unpacked, tuple(args) + (None,) * (3 - len(args))))
+    with pytest.raises(ValueError, match=r"expected data as x, \(x,\), \(x, y\) or \(x, y, sample_weight\), got a "
+                                         r"tuple of 4 elements\. Fix: make each batch \(x, y\)"):
+        unpack_x_y_sample_weight((x, y, w, w))
+
+
+def test_unpack_x_y_sample_weight_in_a_custom_train_step():
+    """Keras 3's guide: a train_step that unpacks its batch, here fed sample weights by fit."""
+    from brainnet.models import Sequential
+    from brainnet.utils import unpack_x_y_sample_weight
+
+    seen = []
+
+    class Weighted(Sequential):
+        def train_step(self, data):
+            x, y, sample_weight = unpack_x_y_sample_weight(data)
+            seen.append((tuple(x.shape), tuple(y.shape), None if sample_weight is None else sample_weight.tolist()))
+            return super().train_step(data)
+
+    set_random_seed(0)
+    model = Weighted([Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y, w = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32"), np.array([1.0, 2.0, 3.0, 4.0], "float32")
+    model.fit(x, y, sample_weight=w, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    assert seen == [((4, 3), (4, 1), [1.0, 2.0, 3.0, 4.0]), ((2, 3), (2, 1), None), ((2, 3), (2, 1), None)]
+
+
+def test_pack_and_unpack_docstring_examples_run():
+    import doctest
+
+    import brainnet.utils
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for function in (brainnet.utils.pack_x_y_sample_weight, brainnet.utils.unpack_x_y_sample_weight):
+        for test in finder.find(function, globs=vars(brainnet.utils)):
+            runner.run(test)
+    assert runner.tries >= 2 and runner.failures == 0
