@@ -57,6 +57,7 @@ from .pooling3d import (
 from .axes import Permute, RepeatVector
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
+from .stacked_rnn_cells import StackedRNNCells
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from .symbolic import Input
@@ -99,7 +100,7 @@ __all__ = [
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer
     "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
-    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Attention", "AdditiveAttention", "MultiHeadAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",
     # text preprocessing: strings to indices

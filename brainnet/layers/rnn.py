@@ -19,7 +19,7 @@ Follows Keras 3: states are handed to the cell as a list (one tensor per
 entry of ``state_size``), a cell's ``get_initial_state(batch_size)`` is used
 when it has one (zeros otherwise), masked steps carry the states over and
 repeat the previous output, and a list of cells is stacked (the output of
-one is the input of the next at each step).
+one is the input of the next at each step), as is a ``StackedRNNCells``.
 """
 
 from __future__ import annotations
@@ -30,18 +30,11 @@ import torch
 
 from .base import Layer, Shape, shape_str
 from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
+from .stacked_rnn_cells import StackedRNNCells, cell_problem, leaf_cells
+from .stacked_rnn_cells import output_size_of as _output_size
+from .stacked_rnn_cells import state_sizes as _sizes
 
 Tensor = torch.Tensor
-
-
-def _sizes(cell: Any) -> list[int]:
-    size = cell.state_size
-    return [int(size)] if isinstance(size, int) else [int(s) for s in size]
-
-
-def _output_size(cell: Any) -> int:
-    size = getattr(cell, "output_size", None)
-    return int(size) if size is not None else _sizes(cell)[0]
 
 
 class RNN(Layer):
@@ -59,7 +52,8 @@ class RNN(Layer):
     Args:
         cell: a cell (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``, or your own
             ``Layer`` with ``state_size`` and ``call(inputs, states)`` returning
-            ``(output, new_states)``), or a list of cells to stack.
+            ``(output, new_states)``), or a list of cells to stack (the same as
+            one ``StackedRNNCells`` of them).
         return_sequences: return every ``output_t`` instead of the last one.
         return_state: also return the final states, flattened in order (the
             first cell's, then the next's): ``[output, *states]``.
@@ -67,7 +61,8 @@ class RNN(Layer):
         **kwargs: ``name``, ``input_shape`` (``(time, features)``), ``trainable``.
 
     Call arguments: ``inputs``; ``mask`` ``(batch, time)`` booleans;
-    ``initial_state`` (the states, flattened as ``return_state`` gives them);
+    ``initial_state`` (the states, flattened as ``return_state`` gives them,
+    or nested one list per cell as Keras gives a stack's);
     ``training``.
 
     Input shape: ``(batch, time, features)``.
@@ -96,18 +91,7 @@ class RNN(Layer):
                  go_backwards: bool = False, **kwargs: Any) -> None:
         cells = list(cell) if isinstance(cell, (list, tuple)) else [cell]
         for c in cells:
-            problem = None
-            if isinstance(c, type):
-                problem = f"the class {c.__name__}"
-            elif not isinstance(c, Layer):
-                problem = f"{type(c).__name__}, not a brainnet Layer"
-            elif getattr(c, "state_size", None) is None:
-                problem = f"{type(c).__name__} without a state_size"
-            if problem is None:
-                try:
-                    _sizes(c)
-                except (TypeError, ValueError):
-                    problem = f"{type(c).__name__} whose state_size is {c.state_size!r}"
+            problem = cell_problem(c)
             if problem is not None:
                 raise ValueError(
                     f"RNN: expected cell to be a cell instance (a brainnet Layer with state_size, an int or a "
@@ -127,8 +111,13 @@ class RNN(Layer):
         self.go_backwards = bool(go_backwards)
 
     @property
-    def _cell_list(self) -> list[Any]:
+    def _top_cells(self) -> list[Any]:
         return list(self.cells) if self.stacked else [self.cell]
+
+    @property
+    def _cell_list(self) -> list[Any]:
+        """The cells that compute, in order (a StackedRNNCells gives its own)."""
+        return leaf_cells(self._top_cells)
 
     def _state_count(self) -> int:
         return sum(len(_sizes(c)) for c in self._cell_list)
@@ -137,13 +126,13 @@ class RNN(Layer):
     def state_names(self) -> tuple[str, ...]:
         """One name per state, in the order of ``initial_state`` and ``return_state``:
         ``h0``, ``c0`` for one cell of two states, ``state_k`` otherwise."""
-        if not self.stacked and len(_sizes(self.cell)) <= 2:
+        if len(self._cell_list) == 1 and len(_sizes(self._cell_list[0])) <= 2:
             return ("h0", "c0")[: len(_sizes(self.cell))]
         return tuple(f"state_{k}" for k in range(self._state_count()))
 
     def build(self, input_shape: Shape) -> None:
         step = (input_shape[0], input_shape[-1])
-        for cell in self._cell_list:
+        for cell in self._top_cells:
             if not cell.built:
                 cell.build_from_shape(step)
             step = (input_shape[0], _output_size(cell))
@@ -199,7 +188,7 @@ class RNN(Layer):
                     own = [x.new_zeros(batch, size) for size in _sizes(cell)]
                 states.append([torch.as_tensor(s, dtype=x.dtype, device=x.device) for s in own])
             return states
-        given = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        given = _flatten(initial_state)  # Keras's nested [[h, c], h2] is [h, c, h2] here
         given = [torch.as_tensor(s, dtype=x.dtype, device=x.device) for s in given]
         want = [(batch, size) for cell in cells for size in _sizes(cell)]
         if len(given) != len(want) or any(tuple(g.shape) != w for g, w in zip(given, want)):
@@ -254,7 +243,7 @@ class RNN(Layer):
     def get_config(self) -> dict[str, Any]:
         from .. import _registry
 
-        cells = [_registry.serialize(c, "layer") for c in self._cell_list]
+        cells = [_registry.serialize(c, "layer") for c in self._top_cells]
         return {
             **super().get_config(),
             "cell": cells if self.stacked else cells[0],
@@ -276,4 +265,10 @@ class RNN(Layer):
         return cls(cell, **config)
 
 
-__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell"]
+def _flatten(states: Any) -> list[Any]:
+    if isinstance(states, (list, tuple)):
+        return [s for entry in states for s in _flatten(entry)]
+    return [states]
+
+
+__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
