@@ -62,6 +62,7 @@ from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroP
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from .symbolic import Input
 from .text_vectorization import TextVectorization
+from .torch_module_wrapper import TorchModuleWrapper
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .wrappers import TimeDistributed
 
@@ -96,6 +97,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Normalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
+    "TorchModuleWrapper",
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer
