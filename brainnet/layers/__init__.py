@@ -22,6 +22,7 @@ from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, Spati
 from .discretization import Discretization
 from .embedding import Embedding
 from .feature_normalization import Normalization
+from .group_query_attention import GroupQueryAttention
 from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .integer_lookup import IntegerLookup
@@ -103,7 +104,7 @@ __all__ = [
     # sequences: embedding, recurrent, attention, Transformer
     "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
-    "Attention", "AdditiveAttention", "MultiHeadAttention",
+    "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",

@@ -172,7 +172,7 @@ class MultiHeadAttention(Layer):
             training = value if training is None else training
         elif value is None:
             raise ValueError(
-                f"Layer '{self.name}' (MultiHeadAttention) expected a query and a value, got only a query. "
+                f"Layer '{self.name}' ({type(self).__name__}) expected a query and a value, got only a query. "
                 "Fix: layer(query, value); for self-attention layer(x, x)."
             )
         else:
@@ -190,7 +190,7 @@ class MultiHeadAttention(Layer):
         self.value_dense.build_from_shape(value)
         d_out = self._output_shape or query[-1]
         self.output_dense = self._projection((d_out,), "attention_output", in_axes=2)
-        self.output_dense.build_from_shape(self.value_dense.compute_output_shape(query))
+        self.output_dense.build_from_shape((*query[:-1], self.num_heads, self.value_dim or self.key_dim))  # the heads
 
     def call(self, inputs: list[torch.Tensor], mask: Any = None, training: bool | None = None,
              attention_mask: torch.Tensor | None = None, return_attention_scores: bool = False,
@@ -202,6 +202,7 @@ class MultiHeadAttention(Layer):
         q = self.query_dense(query).transpose(1, 2)  # (B, H, T_q, d_k)
         k = self.key_dense(key).transpose(1, 2)  # (B, H, T_k, d_k)
         v = self.value_dense(value).transpose(1, 2)  # (B, H, T_k, d_v)
+        k, v = self._heads_of_keys(k), self._heads_of_keys(v)  # GroupQueryAttention shares them among heads
         p, scale = (self.dropout if training else 0.0), 1.0 / math.sqrt(self.key_dim)
         # Fused attention, unless the weights are asked for or must be dropped out
         # with brainnet's faster CPU mask (fused attention draws it with bernoulli_).
@@ -220,6 +221,10 @@ class MultiHeadAttention(Layer):
         out = self.output_dense(heads.transpose(1, 2))
         return (out, weights) if return_attention_scores else out
 
+    def _heads_of_keys(self, projected: torch.Tensor) -> torch.Tensor:
+        """The key or value heads (B, H, T_k, d) each query head reads: here its own."""
+        return projected
+
     def _attention_mask(self, attention_mask: torch.Tensor | None, mask: Any,
                         inputs: list[torch.Tensor]) -> torch.Tensor | None:
         """Check ``attention_mask`` and combine it with the query/key masks a graph passes."""
@@ -229,7 +234,7 @@ class MultiHeadAttention(Layer):
             ok = len(shape) == 3 and all(g in (1, w) for g, w in zip(shape, (batch, t_q, t_k)))
             if not ok:
                 raise ValueError(
-                    f"Layer '{self.name}' (MultiHeadAttention) expected attention_mask of shape "
+                    f"Layer '{self.name}' ({type(self).__name__}) expected attention_mask of shape "
                     f"(batch, T_q, T_k) = {shape_str((batch, t_q, t_k))} (True = attend), got "
                     f"{shape_str(shape)}. Fix: for a (batch, T_k) padding mask m use m[:, None, :]."
                 )
