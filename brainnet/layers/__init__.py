@@ -65,7 +65,7 @@ from .symbolic import Input
 from .text_vectorization import TextVectorization
 from .torch_module_wrapper import TorchModuleWrapper
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
-from .wrappers import TimeDistributed
+from .wrappers import TimeDistributed, Wrapper
 
 __all__ = [
     "Layer",
@@ -98,7 +98,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Normalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
-    "TorchModuleWrapper",
+    "TorchModuleWrapper", "Wrapper",
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer

@@ -1,7 +1,9 @@
-"""Wrappers: layers that apply another layer in a new way (TimeDistributed).
+"""Wrappers: layers that apply another layer in a new way. ``Wrapper``, their
+base class as in Keras 3 (it holds the layer, builds it and saves it in the
+config), and ``TimeDistributed``.
 
 (``Bidirectional``, also a wrapper in Keras, lives with the recurrent family, in
-``bidirectional.py``.)
+``bidirectional.py``; it wraps two layers, so, as in Keras 3, it is a plain Layer.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,67 @@ import torch
 from .base import Layer, Shape, shape_str
 
 
-class TimeDistributed(Layer):
+class Wrapper(Layer):
+    """Base class of the layers that take another layer and apply it in a new
+    way (``TimeDistributed``, or your own); not a layer to use by itself.
+
+    Equation (what a subclass's ``call`` makes of the wrapped layer ``f``)::
+
+        y = g(f, x)        e.g. TimeDistributed: y[n, t] = f(x[n, t])
+
+    It keeps the layer as ``self.layer`` (its weights are the wrapper's),
+    builds it for the wrapper's input shape unless the subclass's ``build``
+    says otherwise, and saves it in ``get_config()`` (``from_config`` rebuilds
+    it), so a subclass only writes ``call`` and, when its input differs from
+    the layer's, ``build`` and ``compute_output_shape``.
+
+    Args:
+        layer: the brainnet layer to wrap.
+        **kwargs: ``name``, ``input_shape``, ``trainable``.
+
+    Input shape / Output shape: the subclass's (by default the layer's input,
+    and the input's shape).
+
+    Raises:
+        TypeError: ``layer`` is not a brainnet layer instance.
+
+    Example:
+        >>> import torch
+        >>> from brainnet.layers import Dense
+        >>> class Residual(Wrapper):  # y = x + f(x)
+        ...     def call(self, inputs):
+        ...         return inputs + self.layer(inputs)
+        >>> Residual(Dense(4))(torch.ones(2, 4)).shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
+        if not isinstance(layer, Layer):
+            cls = type(self).__name__
+            got = f"the class {layer.__name__}" if isinstance(layer, type) else type(layer).__name__
+            raise TypeError(
+                f"{cls}: expected a brainnet layer instance, got {got}. Fix: {cls}(Dense(10))."
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape: Shape) -> None:
+        self.layer.build_from_shape(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        from .. import _registry
+
+        return {**super().get_config(), "layer": _registry.serialize(self.layer, "layer")}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Wrapper":
+        from .. import _registry
+
+        config = dict(config)
+        return cls(_registry.deserialize(config.pop("layer"), "layer"), **config)
+
+
+class TimeDistributed(Wrapper):
     """Applies one layer to every time step, with the same weights.
 
     Equation::
@@ -37,17 +99,8 @@ class TimeDistributed(Layer):
     rank_fix = "give sequences as (N, T, ...)"
     supports_masking = True
 
-    def __init__(self, layer: Layer, **kwargs: Any) -> None:
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"TimeDistributed: expected a brainnet layer instance, got {type(layer).__name__}. "
-                "Fix: TimeDistributed(Dense(10))."
-            )
-        super().__init__(**kwargs)
-        self.layer = layer
-
     def build(self, input_shape: Shape) -> None:
-        self.layer.build_from_shape((None,) + tuple(input_shape[2:]))
+        self.layer.build_from_shape((None,) + tuple(input_shape[2:]))  # one time step
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         b, t = inputs.shape[:2]
@@ -57,21 +110,6 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
         return tuple(input_shape[:2]) + tuple(inner[1:])
-
-    def get_config(self) -> dict[str, Any]:
-        from .. import _registry
-
-        return {
-            **super().get_config(),
-            "layer": _registry.serialize(self.layer, "layer"),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TimeDistributed":
-        from .. import _registry
-
-        config = dict(config)
-        return cls(_registry.deserialize(config.pop("layer"), "layer"), **config)
 
     def extra_repr(self) -> str:
         built = shape_str(self.built_input_shape) if self.built_input_shape else "?"
