@@ -327,7 +327,7 @@ def test_validation_split_that_leaves_no_validation_sample():
         model.fit(np.zeros((5, 3), "float32"), np.zeros(5), validation_split=0.1, verbose=0)
 
 
-# ------------------------------------------------------------------ brainnet/layers/augmentation.py
+# ------------------------------------------------------------------ brainnet/layers/_augmentation.py, augmentation*.py
 # The entries tests/layers/test_augmentation.py does not trigger.
 def test_augmentation_arguments_and_inputs():
     from brainnet.layers.augmentation import RandomErasing, RandomRotation

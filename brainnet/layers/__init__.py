@@ -3,14 +3,8 @@ weights on first call and states the equation it computes."""
 
 from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
-from .augmentation import (
-    RandomContrast,
-    RandomErasing,
-    RandomFlip,
-    RandomRotation,
-    RandomTranslation,
-    RandomZoom,
-)
+from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from .augmentation_intensity import RandomContrast, RandomErasing
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .augmentation import _Augmentation, _bounds, _choice, _factor_config
+from ._augmentation import _Augmentation, _bounds, _choice, _factor_config
 from .base import Layer, Shape
 from .core import check_positive_int
 

@@ -1,0 +1,95 @@
+"""What the augmentation layers share: the training-only base class and the
+checks of their arguments.
+
+Each augmentation layer is the identity at inference (``model.predict``,
+``evaluate``, ``training=False``) and, during training, draws its own random
+parameters for every image of the batch and transforms the whole batch in
+one call on the batch's device. ``seed=`` makes the sequence of draws
+repeatable (a layer with a seed owns a ``torch.Generator``; without one it
+uses torch's global random state). Images are ``(batch, height, width,
+channels)``.
+
+The layers themselves live by family: geometric ones in ``augmentation.py``,
+contrast and erasing in ``augmentation_intensity.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import torch
+
+from ._random import check_seed, generator_for
+from .base import Layer
+
+
+def _bounds(layer: str, arg: str, factor: Any, symmetric: bool = True) -> tuple[float, float]:
+    """Keras's factor: a number f means (−f, f) (or (f, f) when not
+    ``symmetric``), a pair (low, high) is taken as given."""
+    if isinstance(factor, numbers.Real) and not isinstance(factor, bool):
+        low, high = (-float(factor), float(factor)) if symmetric else (float(factor), float(factor))
+    elif isinstance(factor, (tuple, list)) and len(factor) == 2 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in factor
+    ):
+        low, high = float(factor[0]), float(factor[1])
+    else:
+        raise ValueError(
+            f"{layer}: expected {arg} to be a number or a pair (low, high), got {factor!r}. "
+            f"Fix: {layer}({arg}=0.1) or {layer}({arg}=(-0.1, 0.2))."
+        )
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ValueError(
+            f"{layer}: expected {arg} with low ≤ high, got {factor!r}. Fix: {layer}({arg}=(-0.1, 0.2))."
+        )
+    return low, high
+
+
+def _choice(layer: str, arg: str, value: Any, allowed: Sequence[str], fix: str) -> str:
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(
+            f"{layer}: expected {arg} to be one of {', '.join(repr(a) for a in allowed)}, got {value!r}. {fix}"
+        )
+    return value.lower()
+
+
+class _Augmentation(Layer):
+    """Identity at inference; ``augment(x)`` on each training batch."""
+
+    input_rank = 4
+    rank_hint = "(batch, height, width, channels)"
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = check_seed(type(self).__name__, seed)
+        self._generator: torch.Generator | None = None
+
+    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if not training:
+            return inputs
+        if not inputs.is_floating_point():
+            raise TypeError(
+                f"Layer '{self.name}' ({type(self).__name__}): expected floating-point images, got "
+                f"{inputs.dtype}. Fix: x = x.astype('float32') (fit does this for you)."
+            )
+        return self.augment(inputs)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _rand(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """U[0, 1) of ``shape`` on ``like``'s device, from the layer's generator."""
+        return torch.rand(shape, generator=generator_for(self, like), device=like.device, dtype=like.dtype)
+
+    def _uniform(self, n: int, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
+        return low + (high - low) * self._rand((n,), like)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+
+
+def _factor_config(factor: Any) -> Any:
+    return list(factor) if isinstance(factor, (tuple, list)) else factor
+

@@ -1,0 +1,172 @@
+"""Contrast and erasing augmentation layers: random changes of the pixel
+values, applied during training only (see ``_augmentation.py`` for what all
+augmentation layers share). Images are ``(batch, height, width, channels)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import torch
+
+from ._augmentation import _Augmentation, _bounds, _factor_config
+from ._random import generator_for
+
+
+class RandomContrast(_Augmentation):
+    """Scales each image's deviations from its per-channel mean by a random factor.
+
+    Equation (training; identity at inference), per image n and channel c,
+    with one factor a_n ~ U[1 − lower, 1 + upper] per image::
+
+        y[n, i, j, c] = (x[n, i, j, c] − μ[n, c]) · a_n + μ[n, c],   μ[n, c] = mean_{i,j} x[n, i, j, c]
+
+    (no clipping of the result, as Keras 3.3; later Keras versions clip to a
+    ``value_range``).
+
+    Args:
+        factor: a number f means (lower, upper) = (f, f); or a pair
+            (lower, upper), lower in [0, 1], upper ≥ 0.
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Example:
+        >>> import torch
+        >>> RandomContrast(0.2)(torch.ones(2, 4, 4, 3), training=True).shape
+        torch.Size([2, 4, 4, 3])
+    """
+
+    equation = "y = (x − μ[n, c])·a_n + μ[n, c], a_n ~ U[1 − lower, 1 + upper] (training only)"
+
+    def __init__(self, factor: float | tuple[float, float], seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(factor, (tuple, list)) and len(factor) == 2:
+            lower, upper = _bounds("RandomContrast", "factor", factor[0], symmetric=False)[0], float(factor[1])
+        else:
+            lower, upper = _bounds("RandomContrast", "factor", factor, symmetric=False)
+        if not 0.0 <= lower <= 1.0 or not upper >= 0.0:
+            raise ValueError(
+                f"RandomContrast: expected factor with lower in [0, 1] and upper ≥ 0, got {factor!r}. "
+                "Fix: RandomContrast(0.2) (contrast × U[0.8, 1.2])."
+            )
+        self.lower, self.upper = lower, upper
+        self.factor = _factor_config(factor)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        a = self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x)[:, None, None, None]  # (B, 1, 1, 1)
+        mean = x.mean(dim=(1, 2), keepdim=True)  # (B, 1, 1, C)
+        return (x - mean) * a + mean
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+class RandomErasing(_Augmentation):
+    """Erases one random rectangle of each image, with probability ``p``
+    (torchvision's RandomErasing, Zhong et al. 2017).
+
+    Equation (training; identity at inference), per image n, with
+    probability p: a rectangle R_n of h × w pixels with area fraction
+    s ~ U(scale) of H·W and aspect h/w = r, log r ~ U(log ratio),
+    h = round(√(s·H·W·r)), w = round(√(s·H·W/r)), placed uniformly::
+
+        y[n, i, j, c] = v_c  if (i, j) ∈ R_n,  else x[n, i, j, c]
+
+    Like torchvision, up to 10 draws of (s, r) are tried per image and the
+    first rectangle that fits (h < H and w < W) is used; if none fits the
+    image is left unchanged. (Keras 3.8's RandomErasing has different
+    arguments: ``factor``, ``scale``, ``fill_value``, ``value_range``.)
+
+    Args:
+        p: probability that an image is erased (default 0.5).
+        scale: range of the erased area, as a fraction of the image
+            (default (0.02, 0.33)).
+        ratio: range of the aspect ratio h/w (default (0.3, 3.3)).
+        value: the fill: a number (default 0), one number per channel, or
+            ``"random"`` (standard normal noise per erased value).
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Example:
+        >>> import torch
+        >>> RandomErasing(p=1.0)(torch.ones(2, 8, 8, 3), training=True).shape
+        torch.Size([2, 8, 8, 3])
+    """
+
+    equation = "y[n, i, j, c] = v_c if (i, j) ∈ R_n else x[n, i, j, c], with probability p (training only)"
+    attempts = 10  # as torchvision
+
+    def __init__(
+        self, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33), ratio: tuple[float, float] = (0.3, 3.3),
+        value: float | Sequence[float] | str = 0.0, seed: int | None = None, **kwargs: Any,
+    ) -> None:
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomErasing: expected p in [0, 1], got {p!r}. Fix: RandomErasing(p=0.5).")
+        self.p = float(p)
+        self.scale = _bounds("RandomErasing", "scale", list(scale) if isinstance(scale, tuple) else scale)
+        self.ratio = _bounds("RandomErasing", "ratio", list(ratio) if isinstance(ratio, tuple) else ratio)
+        if not isinstance(scale, (tuple, list)) or not 0.0 <= self.scale[0] <= 1.0 or self.scale[1] > 1.0:
+            raise ValueError(
+                f"RandomErasing: expected scale as a pair (low, high) within [0, 1], got {scale!r}. "
+                "Fix: RandomErasing(scale=(0.02, 0.33))."
+            )
+        if not isinstance(ratio, (tuple, list)) or self.ratio[0] <= 0.0:
+            raise ValueError(
+                f"RandomErasing: expected ratio as a pair (low, high) of positive numbers, got {ratio!r}. "
+                "Fix: RandomErasing(ratio=(0.3, 3.3))."
+            )
+        if isinstance(value, str):
+            if value != "random":
+                raise ValueError(
+                    f"RandomErasing: expected value to be a number, a list of numbers or 'random', got "
+                    f"{value!r}. Fix: RandomErasing(value=0) or RandomErasing(value='random')."
+                )
+            self.value: float | list[float] | str = value
+        elif isinstance(value, (list, tuple)):
+            self.value = [float(v) for v in value]
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            self.value = float(value)
+        else:
+            raise ValueError(
+                f"RandomErasing: expected value to be a number, a list of numbers or 'random', got {value!r}. "
+                "Fix: RandomErasing(value=0)."
+            )
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        n, height, width, channels = x.shape
+        area = height * width
+        s = self.scale[0] + (self.scale[1] - self.scale[0]) * self._rand((n, self.attempts), x)
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        r = torch.exp(log_lo + (log_hi - log_lo) * self._rand((n, self.attempts), x))
+        h = torch.round(torch.sqrt(s * area * r))  # (B, attempts)
+        w = torch.round(torch.sqrt(s * area / r))
+        fits = (h < height) & (w < width)
+        first = fits.to(torch.int8).argmax(dim=1, keepdim=True)  # the first attempt that fits
+        h, w = h.gather(1, first).squeeze(1), w.gather(1, first).squeeze(1)  # (B,)
+        erase = fits.any(dim=1) & (self._rand((n,), x) < self.p)
+        top = torch.floor(self._rand((n,), x) * (height - h + 1))
+        left = torch.floor(self._rand((n,), x) * (width - w + 1))
+        rows = torch.arange(height, device=x.device, dtype=x.dtype)
+        cols = torch.arange(width, device=x.device, dtype=x.dtype)
+        in_rows = (rows >= top[:, None]) & (rows < (top + h)[:, None])  # (B, H)
+        in_cols = (cols >= left[:, None]) & (cols < (left + w)[:, None])  # (B, W)
+        mask = in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None]  # (B, H, W)
+        if self.value == "random":
+            fill = torch.randn(x.shape, generator=generator_for(self, x), device=x.device, dtype=x.dtype)
+        else:
+            fill = x.new_tensor(self.value)
+            if fill.dim() == 1 and fill.numel() != channels:
+                raise ValueError(
+                    f"Layer '{self.name}' (RandomErasing): expected one value per channel ({channels}), got "
+                    f"{fill.numel()} values. Fix: value=[...] with {channels} numbers, or one number."
+                )
+        return torch.where(mask[..., None], fill, x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "p": self.p, "scale": list(self.scale), "ratio": list(self.ratio),
+                "value": self.value}
