@@ -4,6 +4,7 @@ weights on first call and states the equation it computes."""
 from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, RandomPosterization, Solarization
 from .augmentation_intensity import RandomContrast, RandomErasing
 from .base import Layer
 from .category_encoding import CategoryEncoding
@@ -72,9 +73,9 @@ __all__ = [
     "GaussianNoise", "GaussianDropout",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
-    "RandomCrop", "RandomBrightness",
+    "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     # image preprocessing
-    "Resizing", "CenterCrop",
+    "Resizing", "CenterCrop", "AutoContrast",
     # convolution and pooling
     "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D", "DepthwiseConv1D",
     "SeparableConv2D", "SeparableConv1D", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",

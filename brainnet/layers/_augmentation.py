@@ -10,7 +10,8 @@ uses torch's global random state). Images are ``(batch, height, width,
 channels)``.
 
 The layers themselves live by family: geometric ones in ``augmentation.py``,
-contrast and erasing in ``augmentation_intensity.py``.
+contrast and erasing in ``augmentation_intensity.py``, inversion,
+solarization, posterization and grayscale in ``augmentation_color.py``.
 """
 
 from __future__ import annotations
@@ -93,3 +94,42 @@ class _Augmentation(Layer):
 def _factor_config(factor: Any) -> Any:
     return list(factor) if isinstance(factor, (tuple, list)) else factor
 
+
+
+def _unit_range(layer: str, arg: str, factor: Any) -> tuple[float, float]:
+    """Keras's factor of a probability or a fraction: a number f means (0, f),
+    a pair (low, high) is taken as given; both ends within [0, 1]."""
+    low, high = _bounds(layer, arg, factor, symmetric=False)
+    if not isinstance(factor, (tuple, list)):
+        low = 0.0
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"{layer}: expected {arg} within [0, 1] (a number f means (0, f)), got {factor!r}. "
+            f"Fix: {layer}({arg}=0.5) or {layer}({arg}=(0.2, 0.8))."
+        )
+    return low, high
+
+
+def _value_range(layer: str, value_range: Any) -> tuple[float, float]:
+    """The images' value range (low, high), checked."""
+    if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value_range)
+            and value_range[0] < value_range[1]):
+        raise ValueError(
+            f"{layer}: expected value_range as a pair (low, high) with low < high, got {value_range!r}. "
+            "Fix: value_range=(0, 255) for raw pixels, (0, 1) after Rescaling(1/255)."
+        )
+    return float(value_range[0]), float(value_range[1])
+
+
+def _to_255(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """Values in ``value_range`` mapped linearly onto [0, 255] (unchanged when
+    the range is already (0, 255), so integer pixels stay exact)."""
+    low, high = value_range
+    return x if (low, high) == (0.0, 255.0) else (x - low) / (high - low) * 255.0
+
+
+def _from_255(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """The inverse of ``_to_255``."""
+    low, high = value_range
+    return x if (low, high) == (0.0, 255.0) else x / 255.0 * (high - low) + low

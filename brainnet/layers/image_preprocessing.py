@@ -10,13 +10,12 @@ largest centred window of the target's aspect ratio and resize it.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ._augmentation import _Augmentation, _bounds, _choice, _factor_config
+from ._augmentation import _Augmentation, _bounds, _choice, _factor_config, _value_range
 from .base import Layer, Shape
 from .core import check_positive_int
 
@@ -224,14 +223,7 @@ class RandomBrightness(_Augmentation):
                 f"RandomBrightness: expected factor within [-1, 1] (a fraction of the value range), got {factor!r}. "
                 "Fix: RandomBrightness(0.2) (brightness ± 20% of the range)."
             )
-        if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
-                and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value_range)
-                and value_range[0] < value_range[1]):
-            raise ValueError(
-                f"RandomBrightness: expected value_range as a pair (low, high) with low < high, got {value_range!r}. "
-                "Fix: value_range=(0, 255) for raw pixels, (0, 1) after Rescaling(1/255)."
-            )
-        self.value_range = (float(value_range[0]), float(value_range[1]))
+        self.value_range = _value_range("RandomBrightness", value_range)
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
