@@ -5,7 +5,8 @@ from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, RandomPosterization, Solarization
-from .augmentation_intensity import RandomContrast, RandomErasing
+from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
+from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -74,6 +75,7 @@ __all__ = [
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
+    "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast",
     # convolution and pooling

@@ -10,8 +10,10 @@ uses torch's global random state). Images are ``(batch, height, width,
 channels)``.
 
 The layers themselves live by family: geometric ones in ``augmentation.py``,
-contrast and erasing in ``augmentation_intensity.py``, inversion,
-solarization, posterization and grayscale in ``augmentation_color.py``.
+contrast, sharpness and erasing in ``augmentation_intensity.py``,
+inversion, solarization, posterization and grayscale in
+``augmentation_color.py``, saturation, hue and colour jitter in
+``augmentation_hsv.py``.
 """
 
 from __future__ import annotations

@@ -184,14 +184,18 @@ class RandomPosterization(_Augmentation):
         return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
 
 
-def _grayscale(layer: Layer, x: torch.Tensor) -> torch.Tensor:
-    """The luma of RGB images, ``(B, H, W, 3)`` → ``(B, H, W, 1)``."""
+def _check_rgb(layer: Layer, x: torch.Tensor) -> None:
     if x.shape[-1] != 3:
         raise ValueError(
             f"Layer '{layer.name}' ({type(layer).__name__}): expected RGB images with 3 channels, got "
             f"{x.shape[-1]} channel(s) in shape {tuple(x.shape)}. Fix: use it on colour images only, or "
             "repeat a gray channel with x.repeat(1, 1, 1, 3)."
         )
+
+
+def _grayscale(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """The luma of RGB images, ``(B, H, W, 3)`` → ``(B, H, W, 1)``."""
+    _check_rgb(layer, x)
     return x @ x.new_tensor(_GRAY_WEIGHTS)[:, None]  # (B, H, W, 1)
 
 

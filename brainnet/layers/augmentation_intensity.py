@@ -1,5 +1,5 @@
-"""Contrast and erasing augmentation layers: random changes of the pixel
-values, applied during training only (see ``_augmentation.py`` for what all
+"""Contrast, sharpness and erasing augmentation layers: random changes of
+the pixel values, applied during training only (see ``_augmentation.py`` for what all
 augmentation layers share). Images are ``(batch, height, width, channels)``.
 """
 
@@ -10,9 +10,16 @@ import numbers
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 
-from ._augmentation import _Augmentation, _bounds, _factor_config
+from ._augmentation import _Augmentation, _bounds, _factor_config, _unit_range, _value_range
 from ._random import generator_for
+
+
+def contrast(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Each image's deviations from its channel means scaled by a (shape (B,))."""
+    mean = x.mean(dim=(1, 2), keepdim=True)  # (B, 1, 1, C)
+    return (x - mean) * a[:, None, None, None] + mean
 
 
 class RandomContrast(_Augmentation):
@@ -56,12 +63,64 @@ class RandomContrast(_Augmentation):
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        a = self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x)[:, None, None, None]  # (B, 1, 1, 1)
-        mean = x.mean(dim=(1, 2), keepdim=True)  # (B, 1, 1, C)
-        return (x - mean) * a + mean
+        return contrast(x, self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "factor": self.factor}
+
+
+# Keras's smoothing kernel: 1/13 around, 5/13 in the centre.
+_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
+
+
+class RandomSharpness(_Augmentation):
+    """Blurs or sharpens each image by a random amount (Keras 3).
+
+    Equation (training; identity at inference), per image n, with
+    f_n ~ U[low, high] and the 3 × 3 smoothing of each channel (zero
+    padding at the border, as Keras's ``padding="same"``)::
+
+        b[i, j, c] = (Σ_{|di|,|dj| ≤ 1} x[i + di, j + dj, c] + 4·x[i, j, c]) / 13
+        y = clip(x + (1 − 2·f_n)·(b − x), r₀, r₁)
+
+    f = 0 gives the blurred image, f = ½ the image itself, f = 1 sharpens.
+
+    Args:
+        factor: the range of f: a number f means (0, f), or a pair (low,
+            high); within [0, 1].
+        value_range: the pixels' range, for the clip (default (0, 255)).
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Raises:
+        ValueError: factor outside [0, 1], or a bad value_range.
+
+    Example:
+        >>> import torch
+        >>> RandomSharpness((0.5, 0.5))(torch.full((1, 3, 3, 1), 7.0), training=True)[0, 1, 1].tolist()
+        [7.0]
+    """
+
+    equation = "y = clip(x + (1 − 2·f_n)·(smooth3×3(x) − x), r₀, r₁), f_n ~ U[low, high] (training only)"
+
+    def __init__(self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.low, self.high = _unit_range("RandomSharpness", "factor", factor)
+        self.value_range = _value_range("RandomSharpness", value_range)
+        self.factor = _factor_config(factor)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[-1]
+        f = self._uniform(x.shape[0], self.low, self.high, x)[:, None, None, None]  # (B, 1, 1, 1)
+        kernel = (x.new_tensor(_SMOOTH) / 13.0).expand(channels, 1, 3, 3)  # one 3 × 3 filter per channel
+        img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
+        blurred = F.conv2d(img, kernel, padding=1, groups=channels).permute(0, 2, 3, 1)  # (B, H, W, C)
+        return (x + (1.0 - 2.0 * f) * (blurred - x)).clamp(*self.value_range)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
 
 
 class RandomErasing(_Augmentation):

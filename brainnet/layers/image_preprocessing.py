@@ -188,6 +188,12 @@ class RandomCrop(_Augmentation):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
+def brighten(x: torch.Tensor, a: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """Each image shifted by a (shape (B,)) times the value range, clipped to it."""
+    low, high = value_range
+    return (x + a[:, None, None, None] * (high - low)).clamp(low, high)
+
+
 class RandomBrightness(_Augmentation):
     """Adds a random brightness offset to each image in training, clipped to
     the value range (identity at inference).
@@ -227,9 +233,7 @@ class RandomBrightness(_Augmentation):
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        low, high = self.value_range
-        a = self._uniform(x.shape[0], self.low, self.high, x)[:, None, None, None]  # (B, 1, 1, 1)
-        return (x + a * (high - low)).clamp(low, high)
+        return brighten(x, self._uniform(x.shape[0], self.low, self.high, x), self.value_range)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}

@@ -17,6 +17,7 @@ from brainnet.layers import (
     RandomErasing,
     RandomFlip,
     RandomRotation,
+    RandomSharpness,
     RandomTranslation,
     RandomZoom,
 )
@@ -224,6 +225,47 @@ def test_erasing_probability_and_per_channel_value():
             assert torch.equal(y[k][mask], torch.tensor([-1.0, -2.0, -3.0], dtype=F64).expand(int(mask.sum()), 3))
 
 
+# ------------------------------------------------------------------ sharpness
+def _np_sharpen(img: np.ndarray, f: float, value_range: tuple[float, float]) -> np.ndarray:
+    """b = (Σ of the 3 × 3 neighbourhood + 4·centre)/13 with zeros outside; y = clip(x + (1 − 2f)(b − x))."""
+    h, w, c = img.shape
+    out = np.empty_like(img)
+    for i, j, k in np.ndindex(h, w, c):
+        total = 4.0 * img[i, j, k]
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                if 0 <= i + di < h and 0 <= j + dj < w:
+                    total += img[i + di, j + dj, k]
+        out[i, j, k] = min(max(img[i, j, k] + (1 - 2 * f) * (total / 13.0 - img[i, j, k]), value_range[0]),
+                           value_range[1])
+    return out
+
+
+@pytest.mark.parametrize("f", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("value_range", [(0, 1), (0, 255)])
+def test_sharpness_matches_the_equation(f, value_range):
+    x = _images() * value_range[1]
+    y = RandomSharpness((f, f), value_range)(x, training=True).numpy()
+    np.testing.assert_allclose(y, np.stack([_np_sharpen(img, f, value_range) for img in x.numpy()]),
+                               rtol=0, atol=1e-12)
+
+
+def test_sharpness_per_image_seeded_identity_at_inference_and_config():
+    x = _images(n=8)
+    layer = RandomSharpness(0.9, value_range=(0, 1), seed=3)
+    assert layer(x, training=False) is x
+    y = layer(x, training=True)
+    assert torch.equal(RandomSharpness(0.9, value_range=(0, 1), seed=3)(x, training=True), y)
+    # each image is one blend x + (1 − 2f)(b − x) with its own f in (0, 0.9): recover it at an inner pixel
+    blur = np.stack([_np_sharpen(img, 0.0, (-1e9, 1e9)) for img in x.numpy()])
+    inner = (slice(None), 3, 4, 0)
+    f = (1 - (y.numpy()[inner] - x.numpy()[inner]) / (blur[inner] - x.numpy()[inner])) / 2
+    assert np.all((f > -1e-9) & (f < 0.9 + 1e-9)) and np.ptp(f) > 0.1
+    config = layer.get_config()
+    assert config["factor"] == 0.9 and config["value_range"] == [0.0, 1.0]
+    assert RandomSharpness.from_config(config).get_config() == config
+
+
 # ------------------------------------------------------------------ errors
 def test_errors():
     with pytest.raises(ValueError, match="fill_mode 'reflect', 'mirror', 'nearest' or 'constant', got 'wrap'.*Fix"):
@@ -248,3 +290,8 @@ def test_errors():
         RandomFlip()(torch.ones(2, 3, 4))
     with pytest.raises(ValueError, match="expected seed to be an integer or None"):
         RandomFlip(seed=1.5)
+    with pytest.raises(ValueError, match=r"RandomSharpness: expected factor within \[0, 1\].*Fix: "
+                                         r"RandomSharpness\(factor=0.5\)"):
+        RandomSharpness((0.2, 1.5))
+    with pytest.raises(ValueError, match=r"RandomSharpness: expected value_range as a pair"):
+        RandomSharpness(0.5, value_range=(0, 0))
