@@ -7,6 +7,7 @@ from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZ
 from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, RandomPosterization, Solarization
 from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
+from .augmentation_mixing import CutMix, MixUp
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -75,7 +76,7 @@ __all__ = [
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
-    "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter",
+    "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast",
     # convolution and pooling
