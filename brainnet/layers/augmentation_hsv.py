@@ -22,8 +22,8 @@ import torch
 
 from ._augmentation import _Augmentation, _factor_config, _unit_range, _value_range
 from .augmentation_color import _check_rgb
-from .augmentation_intensity import RandomContrast, contrast
-from .image_preprocessing import RandomBrightness, brighten
+from .augmentation_intensity import contrast, contrast_bounds
+from .image_preprocessing import brighten, brightness_bounds
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -215,11 +215,11 @@ class RandomColorJitter(_Augmentation):
     ) -> None:
         super().__init__(seed=seed, **kwargs)
         self.value_range = _value_range("RandomColorJitter", value_range)
-        # The single layers check the factors (and name themselves in the message).
-        brightness = None if brightness_factor is None else RandomBrightness(brightness_factor, value_range)
-        self.brightness = None if brightness is None else (brightness.low, brightness.high)
-        contrasts = None if contrast_factor is None else RandomContrast(contrast_factor)
-        self.contrast = None if contrasts is None else (1.0 - contrasts.lower, 1.0 + contrasts.upper)
+        self.brightness = None if brightness_factor is None else brightness_bounds(
+            "RandomColorJitter", "brightness_factor", brightness_factor)
+        lower, upper = (0.0, 0.0) if contrast_factor is None else contrast_bounds(
+            "RandomColorJitter", "contrast_factor", contrast_factor)
+        self.contrast = None if contrast_factor is None else (1.0 - lower, 1.0 + upper)
         self.saturation = None if saturation_factor is None else _unit_range(
             "RandomColorJitter", "saturation_factor", saturation_factor)
         self.hue = None if hue_factor is None else _unit_range("RandomColorJitter", "hue_factor", hue_factor)

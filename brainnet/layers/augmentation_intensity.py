@@ -16,6 +16,21 @@ from ._augmentation import _Augmentation, _bounds, _factor_config, _unit_range, 
 from ._random import generator_for
 
 
+def contrast_bounds(layer: str, arg: str, factor: Any) -> tuple[float, float]:
+    """RandomContrast's factor as (lower, upper): a number f means (f, f), a pair is
+    taken as given; the contrast factor is then drawn from U[1 − lower, 1 + upper]."""
+    if isinstance(factor, (tuple, list)) and len(factor) == 2:
+        lower, upper = _bounds(layer, arg, factor[0], symmetric=False)[0], float(factor[1])
+    else:
+        lower, upper = _bounds(layer, arg, factor, symmetric=False)
+    if not 0.0 <= lower <= 1.0 or not upper >= 0.0:
+        raise ValueError(
+            f"{layer}: expected {arg} with lower in [0, 1] and upper ≥ 0, got {factor!r}. "
+            f"Fix: {layer}({arg}=0.2) (contrast × U[0.8, 1.2])."
+        )
+    return lower, upper
+
+
 def contrast(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """Each image's deviations from its channel means scaled by a (shape (B,))."""
     mean = x.mean(dim=(1, 2), keepdim=True)  # (B, 1, 1, C)
@@ -50,16 +65,7 @@ class RandomContrast(_Augmentation):
 
     def __init__(self, factor: float | tuple[float, float], seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
-        if isinstance(factor, (tuple, list)) and len(factor) == 2:
-            lower, upper = _bounds("RandomContrast", "factor", factor[0], symmetric=False)[0], float(factor[1])
-        else:
-            lower, upper = _bounds("RandomContrast", "factor", factor, symmetric=False)
-        if not 0.0 <= lower <= 1.0 or not upper >= 0.0:
-            raise ValueError(
-                f"RandomContrast: expected factor with lower in [0, 1] and upper ≥ 0, got {factor!r}. "
-                "Fix: RandomContrast(0.2) (contrast × U[0.8, 1.2])."
-            )
-        self.lower, self.upper = lower, upper
+        self.lower, self.upper = contrast_bounds("RandomContrast", "factor", factor)
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:

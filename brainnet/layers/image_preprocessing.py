@@ -188,6 +188,17 @@ class RandomCrop(_Augmentation):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
+def brightness_bounds(layer: str, arg: str, factor: Any) -> tuple[float, float]:
+    """RandomBrightness's factor: a number f means (−f, f), or a pair; within [−1, 1]."""
+    low, high = _bounds(layer, arg, factor)
+    if low < -1.0 or high > 1.0:
+        raise ValueError(
+            f"{layer}: expected {arg} within [-1, 1] (a fraction of the value range), got {factor!r}. "
+            f"Fix: {layer}({arg}=0.2) (brightness ± 20% of the range)."
+        )
+    return low, high
+
+
 def brighten(x: torch.Tensor, a: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     """Each image shifted by a (shape (B,)) times the value range, clipped to it."""
     low, high = value_range
@@ -223,12 +234,7 @@ class RandomBrightness(_Augmentation):
     def __init__(self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
-        self.low, self.high = _bounds("RandomBrightness", "factor", factor)
-        if self.low < -1.0 or self.high > 1.0:
-            raise ValueError(
-                f"RandomBrightness: expected factor within [-1, 1] (a fraction of the value range), got {factor!r}. "
-                "Fix: RandomBrightness(0.2) (brightness ± 20% of the range)."
-            )
+        self.low, self.high = brightness_bounds("RandomBrightness", "factor", factor)
         self.value_range = _value_range("RandomBrightness", value_range)
         self.factor = _factor_config(factor)
 

@@ -172,9 +172,12 @@ def test_errors():
     with pytest.raises(ValueError, match=r"RandomColorJitter: expected hue_factor within \[0, 1\].*Fix: "
                                          r"RandomColorJitter\(hue_factor=0.5\)"):
         RandomColorJitter(hue_factor=2.0)
-    with pytest.raises(ValueError, match=r"RandomBrightness: expected factor within \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"RandomColorJitter: expected brightness_factor within \[-1, 1\] \(a "
+                                         r"fraction of the value range\), got 1.5\. Fix: RandomColorJitter\("
+                                         r"brightness_factor=0.2\)"):
         RandomColorJitter(brightness_factor=1.5)
-    with pytest.raises(ValueError, match=r"RandomContrast: expected factor with lower in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"RandomColorJitter: expected contrast_factor with lower in \[0, 1\] and "
+                                         r"upper ≥ 0, got 1.5\. Fix: RandomColorJitter\(contrast_factor=0.2\)"):
         RandomColorJitter(contrast_factor=1.5)
     with pytest.raises(ValueError, match=r"\(RandomSaturation\): expected RGB images with 3 channels, got 1"):
         RandomSaturation(0.5)(torch.ones(1, 2, 2, 1), training=True)
