@@ -14,7 +14,7 @@ from .convolution import Conv1D, Conv2D
 from .convolution3d import Conv3D
 from .conv_lstm import ConvLSTM2D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
-from .convolution_transpose import Conv1DTranspose, Conv2DTranspose
+from .convolution_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
 from .discretization import Discretization
 from .embedding import Embedding
@@ -85,7 +85,7 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     # volumes (batch, depth, height, width, channels)
-    "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
+    "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "UpSampling3D", "ZeroPadding3D", "Cropping3D",
     # Keras's short names for the same pooling classes
     "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D",

@@ -1,5 +1,6 @@
 """Transposed convolutions: Conv2DTranspose over images, Conv1DTranspose over
-sequences, the upsampling convolutions of decoders (autoencoders, U-Nets).
+sequences, Conv3DTranspose over volumes, the upsampling convolutions of
+decoders (autoencoders, U-Nets).
 
 Each input position spreads a copy of the kernel, scaled by its value, onto
 the output, ``s`` positions further per input step: the adjoint (the
@@ -90,8 +91,8 @@ class _ConvTranspose(Layer):
 
     def _sizes(self, arg: str, value: Any) -> tuple[int, ...]:
         kind = type(self).__name__
-        if self.rank == 2:
-            return _spatial.pair(kind, arg, value)
+        if self.rank > 1:
+            return _spatial.sizes(kind, arg, value, self.rank)
         if isinstance(value, (tuple, list)) and len(value) == 1:
             value = value[0]  # Keras accepts kernel_size=(3,) in 1-D
         return (check_positive_int(kind, arg, value),)
@@ -103,7 +104,7 @@ class _ConvTranspose(Layer):
         is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0  # noqa: E731
         pads = (value,) * self.rank if is_int(value) else value
         if not isinstance(pads, (tuple, list)) or len(pads) != self.rank or not all(is_int(p) for p in pads):
-            several = "a pair of them" if self.rank == 2 else "a tuple of one"
+            several = {1: "a tuple of one", 2: "a pair of them", 3: "a triple of them"}[self.rank]
             raise ValueError(
                 f"{kind}: expected output_padding to be None, a non-negative int or {several}, got {value!r}. "
                 "Fix: output_padding=None (Keras's default size) or output_padding=1."
@@ -130,7 +131,7 @@ class _ConvTranspose(Layer):
         self.compute_output_shape(input_shape)  # raises if the output would be empty
         keras_shape = (*self.kernel_size, self.filters, input_shape[-1])  # Keras's (window..., out, in): its fans
         kernel = self.initial_value("kernel", keras_shape)  # (in, out, window...)
-        fast = torch.channels_last if self.rank == 2 else torch.contiguous_format
+        fast = {2: torch.channels_last, 3: torch.channels_last_3d}.get(self.rank, torch.contiguous_format)
         self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=fast))
         self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
 
@@ -143,7 +144,7 @@ class _ConvTranspose(Layer):
         axes = self._axes(tuple(x.shape[2:]))
         if any(length <= 0 for length, _ in axes):
             self.compute_output_shape(tuple(inputs.shape))  # raises: this input leaves nothing
-        scatter = F.conv_transpose2d if self.rank == 2 else F.conv_transpose1d
+        scatter = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self.rank]
         y = scatter(x, self.kernel, None, self.strides, dilation=self.dilation_rate)  # (B, filters, *full)
         pads: list[int] = []
         for axis, (length, crop) in reversed(list(enumerate(axes))):
@@ -277,3 +278,62 @@ class Conv1DTranspose(_ConvTranspose):
     rank_hint = "(batch, time, features)"
     rank_fix = ("give sequences as (N, T, F) (one feature per step: x[..., None] gives (N, T, 1); after "
                 "an LSTM, GRU or SimpleRNN, give that layer return_sequences=True)")
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """3-D transposed convolution: each input voxel adds the kernel, scaled by
+    that voxel, onto the output volume, ``s`` voxels further along depth,
+    height and width for each step of the input; the upsampling layer of
+    volume decoders (3-D U-Nets, video generators).
+
+    Equation (over every input voxel (a, i, k) and kernel tap (t, u, v)
+    landing on output voxel (o, p, q))::
+
+        y[n, o, p, q, j] = f(b[j] + Σ_{a,i,k,t,u,v,c : a·s_d + t·d_d − P_d = o,
+                                                      i·s_h + u·d_h − P_h = p,
+                                                      k·s_w + v·d_w − P_w = q}
+                                   x[n, a, i, k, c] · w[c, j, t, u, v])
+
+    with the crops ``P`` of Conv2DTranspose on each axis. The ``kernel`` is
+    stored as ``(in_channels, filters, kd, kh, kw)``; a Keras kernel
+    ``(kd, kh, kw, filters, in_channels)`` loads with
+    ``np.transpose(kernel, (4, 3, 0, 1, 2))``.
+
+    Args:
+        filters: number of output channels (positive int).
+        kernel_size: int or triple ``(kd, kh, kw)``.
+        strides: int or triple, default 1: the upsampling factor per axis.
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None (default) or an int or triple, each smaller than
+            its stride (the output size per axis as in Conv2DTranspose).
+        dilation_rate: int or triple, default 1: gaps between kernel taps.
+        activation: name or callable; ``None`` means linear.
+        use_bias: whether to add ``b`` (default True).
+        kernel_initializer: default ``"glorot_uniform"`` (Keras's fans for its
+            ``(kd, kh, kw, filters, in)`` kernel); bias_initializer: default ``"zeros"``.
+        kernel_regularizer, bias_regularizer, activity_regularizer: as Conv3D.
+        **kwargs: ``name``, ``input_shape`` (e.g. ``(4, 8, 8, 16)``), ``trainable``.
+
+    Input shape: ``(batch, depth, height, width, channels)``.
+    Output shape: ``(batch, new_depth, new_height, new_width, filters)``, each
+    axis as one axis of Conv2DTranspose ("same", no output_padding: ``n·s``).
+
+    Raises:
+        ValueError: a bad hyperparameter (output_padding not smaller than
+            strides included), input of rank other than 5, or an output that
+            would be empty.
+
+    Example:
+        >>> import torch
+        >>> Conv3DTranspose(4, 2, strides=2)(torch.ones(2, 3, 5, 6, 8)).shape
+        torch.Size([2, 6, 10, 12, 4])
+    """
+
+    equation = (
+        "y[o, p, q, j] = f(b_j + Σ x[a, i, k, c]·w[c, j, t, u, v] over a·s + t = o, i·s + u = p, "
+        "k·s + v = q)"
+    )
+    rank = 3
+    input_rank = 5
+    rank_hint = "(batch, depth, height, width, channels)"
+    rank_fix = "reshape the input (for one-channel volumes: x[..., None] gives (N, D, H, W, 1))"
