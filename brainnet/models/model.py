@@ -292,16 +292,41 @@ class Model(Layer):
         Keras's order, and brainnet's ``show_equations=True`` (the equation each
         layer computes under its row).
 
-        ``line_length``: the table at least this wide; ``expand_nested``: each
-        model used as a layer followed by its own layers, indented;
-        ``show_trainable``: a column Y/N (``-`` for a layer without weights);
-        ``layer_range``: two names or regular expressions, the first and last
-        rows to show (the totals stay the whole model's). ``positions`` (Keras's
-        column stops) is refused: brainnet sizes the columns to their text."""
-        if positions is not None:
-            raise ValueError(
-                f"summary: expected no positions (brainnet sizes each column to fit its text), got "
-                f"{positions!r}. Fix: leave positions out; line_length=... widens the table."
-            )
+        ``line_length``: the table at least this wide (each column is as wide
+        as its text); ``positions``: Keras's column stops instead, the right
+        edge of each column as a fraction of ``line_length`` (by default
+        Keras's 88 characters, 108 with a "Connected to" column, 12 more with
+        ``show_trainable``, at most the terminal's width − 4), or in
+        characters when the last is above 1; a longer text wraps inside its
+        column. ``print_fn``: called with each line (default ``print``);
+        ``expand_nested``: each model used as a layer followed by its own
+        layers, marked ``└``; ``show_trainable``: a column Y/N (``-`` for a
+        layer without weights); ``layer_range``: two names or regular
+        expressions, as Keras from the first layer matching the first to the
+        last layer matching the second (with ``expand_nested``, layers
+        inside nested models may be named too); the totals stay the whole
+        model's.
+
+        Raises:
+            ValueError: a line_length that is not a positive int, positions
+                that are not one positive stop per column or leave a column
+                under 4 characters, or a layer_range that is not two strings
+                or matches no layer.
+
+        Example:
+            >>> from brainnet.layers import Dense
+            >>> from brainnet.models import Sequential
+            >>> model = Sequential([Dense(4, input_shape=(3,), name="hidden")], name="demo")
+            >>> model.summary(positions=[0.45, 0.8, 1.0], line_length=50)
+            Model: "demo"
+            ==================================================
+            Layer (type)          Output Shape       Param #
+            ==================================================
+            hidden (Dense)        (None, 4)               16
+            --------------------------------------------------
+            Total params: 16
+            Trainable params: 16
+            Non-trainable params: 0
+        """
         print_summary(self, show_equations, print_fn or print, line_length, expand_nested, show_trainable,
-                      layer_range)
+                      layer_range, positions)
