@@ -169,9 +169,17 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) at the end of every epoch, or only
     when the monitored quantity improves. Every save is atomic.
 
+    As Keras 3, the name says what the file holds, checked at once: whole
+    models (``model.save``) end in ``.keras`` or ``.brainnet``, weights
+    (``save_weights_only=True``) in ``.weights.h5`` or ``.safetensors``
+    (``best.weights.safetensors``). Either way the file is brainnet's format
+    (a ZIP of JSON and safetensors, or a safetensors file), which
+    ``brainnet.models.load_model`` and ``model.load_weights`` read; Keras
+    itself cannot.
+
     Args:
         filepath: where to save; may hold ``{epoch:02d}`` (1-based, as
-            Keras) and any log name, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.brainnet"``.
+            Keras) and any log name, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
         monitor: the quantity for ``save_best_only`` (default ``"val_loss"``).
         verbose: 1 prints each save.
         save_best_only: save only when ``monitor`` improves on the best so far.
@@ -179,8 +187,14 @@ class ModelCheckpoint(Callback):
             of whole models (``model.save``).
         mode: ``"auto"``, ``"min"`` or ``"max"`` (for ``save_best_only``).
 
+    Raises:
+        ValueError: a filepath whose ending does not match
+            ``save_weights_only`` (``.h5`` and ``.hdf5`` for a whole model
+            included: brainnet writes no HDF5).
+
     Example:
-        >>> keep_best = ModelCheckpoint("best.brainnet", monitor="val_accuracy", save_best_only=True)
+        >>> keep_best = ModelCheckpoint("best.keras", monitor="val_accuracy", save_best_only=True)
+        >>> weights = ModelCheckpoint("ckpt-{epoch:02d}.weights.h5", save_weights_only=True)
     """
 
     def __init__(
@@ -190,6 +204,7 @@ class ModelCheckpoint(Callback):
         super().__init__()
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        _check_checkpoint_path(self.filepath, self.save_weights_only)
         self.mode = direction(monitor, mode, "ModelCheckpoint") if save_best_only else mode
         self.best = worst(self.mode) if save_best_only else math.inf
 
@@ -226,6 +241,32 @@ class ModelCheckpoint(Callback):
                 f"names it may use are epoch, {', '.join(logs)}. Fix: e.g. "
                 "filepath='ckpt-{epoch:02d}-{loss:.2f}.brainnet'."
             ) from None
+
+
+MODEL_ENDINGS = (".keras", ".brainnet")
+WEIGHTS_ENDINGS = (".weights.h5", ".safetensors")
+_KNOWN_ENDINGS = (".weights.h5", ".weights.safetensors", ".safetensors", ".keras", ".brainnet", ".hdf5", ".h5")
+
+
+def _check_checkpoint_path(filepath: str, weights_only: bool) -> None:
+    """Keras 3's rule: a weights checkpoint's name ends in ``.weights.h5``, a whole
+    model's in ``.keras``; brainnet's ``.safetensors`` and ``.brainnet`` too."""
+    stem = next((filepath[:-len(e)] for e in _KNOWN_ENDINGS if filepath.endswith(e)), filepath)
+    if weights_only and not filepath.endswith(WEIGHTS_ENDINGS):
+        raise ValueError(
+            f"ModelCheckpoint: expected a filepath ending in .weights.h5 (Keras's name) or .safetensors with "
+            f"save_weights_only=True (the file holds the weights alone, as safetensors), got {filepath!r}. Fix: "
+            f"filepath={stem + '.weights.h5'!r}, or save_weights_only=False to save whole models."
+        )
+    if not weights_only and not filepath.endswith(MODEL_ENDINGS):
+        weights_name = filepath.endswith(WEIGHTS_ENDINGS)
+        got = ("a weights file's name" if weights_name else
+               "an HDF5 name (brainnet writes no HDF5)" if filepath.endswith((".h5", ".hdf5")) else "another ending")
+        other = ", or save_weights_only=True to save the weights alone" if weights_name else ""
+        raise ValueError(
+            f"ModelCheckpoint: expected a filepath ending in .keras (Keras's name) or .brainnet for whole models "
+            f"(model.save), got {filepath!r}, {got}. Fix: filepath={stem + '.keras'!r}{other}."
+        )
 
 
 def _optimizer(model: Any, who: str) -> Any:
