@@ -2,8 +2,12 @@
 RandomBrightness. Images are ``(batch, height, width, channels)``.
 
 Resizing samples with half-pixel centres and no antialiasing, as Keras's
-``ops.image.resize`` (``F.interpolate(..., align_corners=False)``; its
-"nearest" is torch's "nearest-exact"). Where an image is smaller than the
+``ops.image.resize`` on its torch backend (``F.interpolate(...,
+align_corners=False)``; its "nearest" is torch's "nearest-exact", its
+"bicubic" torch's cubic convolution); "lanczos3" and "lanczos5", which that
+backend refuses, are computed as Keras's JAX backend does
+(``jax.image.resize``: a normalised windowed-sinc weight matrix per axis).
+Where an image is smaller than the
 crop, CenterCrop and RandomCrop resize instead, as Keras: they take the
 largest centred window of the target's aspect ratio and resize it.
 """
@@ -19,12 +23,26 @@ from ._augmentation import _Augmentation, _bounds, _choice, _factor_config, _val
 from .base import Layer, Shape
 from .core import check_positive_int
 
-_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact"}
+_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact", "bicubic": "bicubic"}
+_LANCZOS = {"lanczos3": 3, "lanczos5": 5}
+INTERPOLATIONS = (*_MODES, *_LANCZOS)
+
+
+def lanczos_weights(size_in: int, size_out: int, radius: int, dtype: torch.dtype,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """``(size_in, size_out)`` weights of Lanczos resampling along one axis, as
+    ``jax.image.resize`` (no antialias): output ``i`` samples ``u = (i + ½)·n/m − ½``
+    and takes ``L_a(u − p)`` of each input ``p``, the column normalised to sum 1."""
+    u = (torch.arange(size_out, dtype=torch.float64, device=device) + 0.5) * size_in / size_out - 0.5
+    t = u[None, :] - torch.arange(size_in, dtype=torch.float64, device=device)[:, None]  # (n, m)
+    w = torch.where(t.abs() < radius, torch.sinc(t) * torch.sinc(t / radius), torch.zeros_like(t))
+    return (w / w.sum(0, keepdim=True)).to(dtype)
 
 
 def resize(x: torch.Tensor, height: int, width: int, interpolation: str = "bilinear",
            crop_to_aspect_ratio: bool = False) -> torch.Tensor:
     """(B, H, W, C) images resized to (B, height, width, C), Keras's way."""
+    pixels = x.dtype == torch.uint8
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())  # uint8 pixels come out as floats
     if crop_to_aspect_ratio:  # the largest centred window with the target's aspect ratio
@@ -35,9 +53,16 @@ def resize(x: torch.Tensor, height: int, width: int, interpolation: str = "bilin
         x = x[:, top:top + crop_h, left:left + crop_w]
     if tuple(x.shape[1:3]) == (height, width):
         return x
+    if interpolation in _LANCZOS:
+        radius = _LANCZOS[interpolation]
+        rows = lanczos_weights(x.shape[1], height, radius, x.dtype, x.device)  # (H, height)
+        cols = lanczos_weights(x.shape[2], width, radius, x.dtype, x.device)  # (W, width)
+        return torch.einsum("bhwc,hi,wj->bijc", x, rows, cols)  # (B, height, width, C)
     img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
     mode = _MODES[interpolation]
-    out = F.interpolate(img, size=(height, width), mode=mode, align_corners=False if mode == "bilinear" else None)
+    out = F.interpolate(img, size=(height, width), mode=mode, align_corners=False if mode != "nearest-exact" else None)
+    if interpolation == "bicubic" and pixels:
+        out = out.clamp(0, 255)  # as Keras for uint8 images: the cubic's overshoot stays a pixel value
     return out.permute(0, 2, 3, 1)  # (B, height, width, C)
 
 
@@ -55,12 +80,29 @@ class Resizing(Layer):
         y[i, j] = Σ over the 4 pixels (p, q) around (u, v) of (1 − |u − p|)(1 − |v − q|) · x[p, q]
 
     ``"nearest"``: ``y[i, j] = x[min(⌊(i + ½)·s_y⌋, H − 1), min(⌊(j + ½)·s_x⌋, W − 1)]``.
+
+    ``"bicubic"`` (PyTorch's cubic convolution, Keras's on its torch backend):
+    with u, v unclamped, the 4 × 4 pixels p = ⌊u⌋ − 1 … ⌊u⌋ + 2 (indices
+    clamped to the image, so the border repeats)::
+
+        y[i, j] = Σ_p Σ_q W(u − p)·W(v − q)·x[clamp(p), clamp(q)]
+        W(t) = (a + 2)|t|³ − (a + 3)|t|² + 1 for |t| ≤ 1,  a|t|³ − 5a|t|² + 8a|t| − 4a for 1 < |t| < 2,
+               0 beyond,  a = −0.75
+
+    (uint8 images are clamped to [0, 255] after it, as Keras).
+    ``"lanczos3"``, ``"lanczos5"`` (as ``jax.image.resize``, a = 3 or 5),
+    separable over all pixels p of the image::
+
+        y[i, j] = Σ_p Σ_q w_p(u)·w_q(v)·x[p, q],  w_p(u) = L(u − p) / Σ_r L(u − r)
+        L(t) = sinc(t)·sinc(t/a) for |t| < a, 0 beyond;  sinc(t) = sin(πt)/(πt)
+
     With ``crop_to_aspect_ratio=True`` the input is first cut to its largest
     centred window with the aspect ratio height : width (no distortion).
 
     Args:
         height, width: the output size (positive ints).
-        interpolation: ``"bilinear"`` (default) or ``"nearest"``.
+        interpolation: ``"bilinear"`` (default), ``"nearest"``,
+            ``"bicubic"``, ``"lanczos3"`` or ``"lanczos5"``.
         crop_to_aspect_ratio: crop before resizing (default False).
 
     Input shape: ``(batch, H, W, channels)``. Output shape: ``(batch, height, width, channels)``.
@@ -79,7 +121,7 @@ class Resizing(Layer):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.height, self.width = _sized("Resizing", height, width)
-        self.interpolation = _choice("Resizing", "interpolation", interpolation, list(_MODES),
+        self.interpolation = _choice("Resizing", "interpolation", interpolation, INTERPOLATIONS,
                                      "Fix: Resizing(..., interpolation='bilinear').")
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
 
