@@ -45,7 +45,7 @@ from brainnet.layers import (
     Resizing, CenterCrop, RandomCrop, RandomBrightness,
     ELU, PReLU,
     DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
-    Conv3D, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
+    Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
     UpSampling3D, ZeroPadding3D, Cropping3D, ConvLSTM2D,
 )
 
@@ -311,6 +311,15 @@ margins3d = mostly(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.
 def test_conv3d(filters, kernel_size, strides, padding, activation, dilation_rate, groups, shape):
     run_and_check(lambda: Conv3D(filters, kernel_size, strides=strides, padding=padding, activation=activation,
                                  dilation_rate=dilation_rate, groups=groups), tensor(shape))
+
+
+@given(filters=counts, kernel_size=triples, strides=triples, padding=paddings,
+       output_padding=sometimes(mostly(st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * 3)),
+                                       [-1, "1", True, (1, 1)])),
+       dilation_rate=sometimes(triples, 1), shape=shapes(3, 6, max_dim=4, rank=5))
+def test_conv3d_transpose(filters, kernel_size, strides, padding, output_padding, dilation_rate, shape):
+    run_and_check(lambda: Conv3DTranspose(filters, kernel_size, strides=strides, padding=padding,
+                                          output_padding=output_padding, dilation_rate=dilation_rate), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling3D, AveragePooling3D]), pool_size=triples,
