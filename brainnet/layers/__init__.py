@@ -12,7 +12,7 @@ from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
 from .convolution3d import Conv3D
-from .conv_lstm import ConvLSTM2D
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
@@ -100,7 +100,7 @@ __all__ = [
     # Keras's functional shorthands: concatenate([a, b]) is Concatenate()([a, b])
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     # sequences: embedding, recurrent, attention, Transformer
-    "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
+    "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention",
     "PositionalEncoding", "PositionEmbedding", "TransformerEncoder", "TransformerDecoder",

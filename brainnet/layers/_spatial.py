@@ -30,7 +30,7 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(1, -1)
 
 
-_TUPLE_NAMES = {2: "pair", 3: "triple"}
+_TUPLE_NAMES = {1: "1-tuple", 2: "pair", 3: "triple"}
 SPATIAL_AXES = {2: ("height", "width"), 3: ("depth", "height", "width")}
 
 

@@ -69,11 +69,11 @@ def conv_nd(
     inputs: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, strides: tuple[int, ...], padding: str,
     dilation: tuple[int, ...], groups: int = 1,
 ) -> torch.Tensor:
-    """The convolution of a (B, *spatial, C) image or volume with a PyTorch-layout
+    """The convolution of a (B, *spatial, C) sequence, image or volume with a PyTorch-layout
     kernel (F, C/groups, *window), padded as Keras: (B, *spatial', F)."""
     x = _spatial.channels_first(inputs)  # (B, C, *spatial), channels-last memory
     window = kernel.shape[2:]
-    conv = F.conv2d if len(window) == 2 else F.conv3d
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[len(window)]
     if padding == "same" and max(strides) == 1 and all(k % 2 for k in window):
         y = conv(x, kernel, bias, 1, "same", dilation, groups)  # odd k: odd d·(k − 1) + 1, even padding
     else:

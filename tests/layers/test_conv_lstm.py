@@ -310,7 +310,8 @@ def test_initial_state_and_mask_shapes():
                        r"\[\(2, 5, 5, 2\)\]\. Fix: cs\(x, initial_state=\[h0, c0\]\)"):
         layer(x, initial_state=[torch.zeros(2, 5, 5, 2)])
     with pytest.raises(ValueError, match=r"Layer 'cs' \(ConvLSTM2D\): expected a mask of shape \(batch, time\) = "
-                       r"\(2, 3\) \(True = real step\), got \(2, 3, 5\)\. Fix: one boolean per image"):
+                       r"\(2, 3\) \(True = real step\), got \(2, 3, 5\)\. Fix: one boolean per step of each "
+                       r"sequence, e\.g\. mask = \(frames != 0\)\.any\(axis=\(2, 3, 4\)\)"):
         layer(x, mask=torch.ones(2, 3, 5, dtype=torch.bool))
 
 
