@@ -30,6 +30,7 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
 from .noise import GaussianDropout, GaussianNoise
 from .passthrough import ActivityRegularization, Identity, Masking
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
+from .rms_normalization import RMSNormalization
 from .global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
@@ -93,7 +94,7 @@ __all__ = [
     # resizing without weights: decoders and U-Nets
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     # normalization
-    "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Normalization",
+    "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization", "Normalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
     "TorchModuleWrapper", "Wrapper",
