@@ -15,7 +15,7 @@ from .convolution3d import Conv3D
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
-from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape, SpatialDropout1D, SpatialDropout2D
+from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape
 from .discretization import Discretization
 from .embedding import Embedding
 from .feature_normalization import Normalization
@@ -59,6 +59,7 @@ from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .stacked_rnn_cells import StackedRNNCells
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
+from .spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .symbolic import Input
 from .text_vectorization import TextVectorization
 from .torch_module_wrapper import TorchModuleWrapper
@@ -69,7 +70,7 @@ __all__ = [
     "Layer",
     "Input",
     # core
-    "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation", "Reshape",
+    "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Activation", "Reshape",
     "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU",
     # noise (training only)

@@ -1,6 +1,6 @@
 """Dropout masks, drawn fast on the CPU.
 
-Every dropout in brainnet (``Dropout``, ``SpatialDropout1D/2D``, the
+Every dropout in brainnet (``Dropout``, ``SpatialDropout1D/2D/3D``, the
 recurrent layers' ``dropout``/``recurrent_dropout``, the attention layers'
 ``dropout`` and the Transformer blocks') multiplies by a mask::
 
