@@ -27,7 +27,7 @@ from .lambda_layer import Lambda
 from .lookup import StringLookup
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
-from .noise import GaussianDropout, GaussianNoise
+from .noise import AlphaDropout, GaussianDropout, GaussianNoise
 from .passthrough import ActivityRegularization, Identity, Masking
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from .rms_normalization import RMSNormalization
@@ -74,7 +74,7 @@ __all__ = [
     "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU",
     # noise (training only)
-    "GaussianNoise", "GaussianDropout",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
