@@ -17,6 +17,7 @@ from .convolution_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableCo
 from .convolution_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Rescaling, Reshape
 from .discretization import Discretization
+from .einsum_dense import EinsumDense
 from .embedding import Embedding
 from .feature_normalization import Normalization
 from .group_query_attention import GroupQueryAttention
@@ -70,7 +71,8 @@ __all__ = [
     "Layer",
     "Input",
     # core
-    "Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Activation", "Reshape",
+    "Dense", "EinsumDense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "Activation", "Reshape",
     "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU",
     # noise (training only)
