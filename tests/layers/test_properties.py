@@ -46,7 +46,7 @@ from brainnet.layers import (
     ELU, PReLU,
     DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
     Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D,
-    UpSampling3D, ZeroPadding3D, Cropping3D, ConvLSTM2D,
+    UpSampling3D, ZeroPadding3D, Cropping3D, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D,
 )
 
 settings.register_profile("brainnet", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -345,6 +345,20 @@ def test_conv_lstm2d(filters, kernel_size, strides, padding, dilation_rate, retu
     run_and_check(lambda: ConvLSTM2D(filters, kernel_size, strides=strides, padding=padding,
                                      dilation_rate=dilation_rate, return_sequences=return_sequences,
                                      return_state=return_state, go_backwards=go_backwards), tensor(shape))
+
+
+@given(filters=counts, kernel_size=kernels, strides=sometimes(kernels, 1), padding=paddings,
+       return_sequences=bools, return_state=bools, shape=shapes(3, 6, max_dim=5, rank=4))
+def test_conv_lstm1d(filters, kernel_size, strides, padding, return_sequences, return_state, shape):
+    run_and_check(lambda: ConvLSTM1D(filters, kernel_size, strides=strides, padding=padding,
+                                     return_sequences=return_sequences, return_state=return_state), tensor(shape))
+
+
+@given(filters=counts, kernel_size=kernels, dilation_rate=sometimes(kernels, 1), padding=paddings,
+       go_backwards=bools, shape=shapes(3, 6, max_dim=4, rank=6))
+def test_conv_lstm3d(filters, kernel_size, dilation_rate, padding, go_backwards, shape):
+    run_and_check(lambda: ConvLSTM3D(filters, kernel_size, dilation_rate=dilation_rate, padding=padding,
+                                     go_backwards=go_backwards, return_sequences=True), tensor(shape))
 
 
 @given(cls=st.sampled_from([MaxPooling1D, AveragePooling1D]), pool_size=mostly(st.integers(1, 4)),
