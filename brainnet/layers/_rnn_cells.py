@@ -1,17 +1,12 @@
-"""What SimpleRNN, LSTM and GRU (``recurrent.py``) share: the steps, the two
-ways to run them over time, and ``RecurrentBase``, their common layer code.
-
-* ``time_loop``: the reference path, one Python step per time step, each
-  step (``simple_rnn_step``, ``lstm_step``, ``gru_step``) written as the
-  layer's equation. It handles every configuration.
-* ``run_fused``: PyTorch's fused kernels (``torch.rnn_tanh``, ``torch.lstm``,
-  ``torch.gru``: oneDNN on CPU, cuDNN on GPU), given views of the Keras-layout
-  weights in the layout torch expects. Used when the configuration allows it.
+"""What SimpleRNN, LSTM and GRU (``recurrent.py``) share: ``RecurrentBase``,
+their common layer code, and the helpers that make their weights. The steps
+and the two ways to run them over time (``time_loop``, the reference loop;
+``run_fused``, PyTorch's fused kernels) are in ``_rnn_steps.py`` and are
+re-exported here.
 
 Weights are in Keras's layout: ``kernel`` ``(features, gates·units)``,
 ``recurrent_kernel`` ``(units, gates·units)``, gates side by side in Keras's
-order (LSTM: i, f, c, o; GRU: z, r, h). Inputs are in processing order
-(already reversed for ``go_backwards``) and already input-dropped.
+order (LSTM: i, f, c, o; GRU: z, r, h).
 
 A mask (``(batch, time)`` booleans, True = real step) follows Keras: at a
 masked step the states are carried over unchanged and the output repeats the
@@ -20,203 +15,22 @@ previous output (zeros before the first real step).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .. import activations, regularizers
-from ._dropout import keep_mask
-from .base import Layer, Shape, autocast_enabled, capturing, shape_str
+# RecurrentBase calls run_fused and time_loop through this module's names, so
+# that tests can spy on them here (tests/layers/test_recurrent.py::spy_paths).
+from ._rnn_steps import (dropout_mask, gru_step, lstm_gates, lstm_step, run_fused, simple_rnn_step, time_loop,
+                         transposed)
+from .base import Layer, Shape, capturing, shape_str
 from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
 Tensor = torch.Tensor
-Activation = Callable[[Tensor], Tensor]
 
-
-def dropout_mask(like: Tensor, rate: float) -> Tensor:
-    """One dropout mask per sequence: entries 0 or 1/(1 − rate), shaped like
-    one step (``(batch, n)``) and reused at every time step."""
-    return keep_mask(tuple(like.shape), rate, like.dtype, like.device)
-
-
-def _dropped(h: Tensor, mask: Tensor | None) -> Tensor:
-    return h if mask is None else h * mask
-
-
-# ------------------------------------------------------------------ the steps
-# Each step takes xw_t = x_t W + b (the input projection of one step, computed
-# for all steps at once) and the states at t − 1; it returns (output, states).
-def simple_rnn_step(
-    xw_t: Tensor, states: list[Tensor], recurrent_kernel: Tensor, activation: Activation,
-    rec_mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """h_t = f(x_t W_xh + h_{t-1} W_hh + b_h)."""
-    (h,) = states
-    h = activation(xw_t + _dropped(h, rec_mask) @ recurrent_kernel)
-    return h, [h]
-
-
-def lstm_step(
-    xw_t: Tensor, states: list[Tensor], recurrent_kernel: Tensor, activation: Activation,
-    recurrent_activation: Activation, rec_mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """Gates i, f, c̃, o from x_t W + h_{t-1} U + b; c_t = f ⊙ c_{t-1} + i ⊙ c̃;
-    h_t = o ⊙ tanh(c_t)."""
-    h, c = states
-    z = xw_t + _dropped(h, rec_mask) @ recurrent_kernel  # (B, 4·units)
-    return lstm_gates(z, c, activation, recurrent_activation)
-
-
-def lstm_gates(
-    z: Tensor, c: Tensor, activation: Activation, recurrent_activation: Activation,
-) -> tuple[Tensor, list[Tensor]]:
-    """From the pre-activations z = [z_i, z_f, z_c, z_o] (last axis) and c_{t-1}:
-    i, f, o = σ(z_i), σ(z_f), σ(z_o); c_t = f ⊙ c_{t-1} + i ⊙ tanh(z_c); h_t = o ⊙ tanh(c_t)
-    (LSTM and ConvLSTM2D)."""
-    z_i, z_f, z_c, z_o = z.chunk(4, dim=-1)
-    i, f, o = recurrent_activation(z_i), recurrent_activation(z_f), recurrent_activation(z_o)
-    c = f * c + i * activation(z_c)
-    h = o * activation(c)
-    return h, [h, c]
-
-
-def gru_step(
-    xw_t: Tensor, states: list[Tensor], recurrent_kernel: Tensor, recurrent_bias: Tensor | None,
-    activation: Activation, recurrent_activation: Activation, reset_after: bool,
-    rec_mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """z, r from x_t W + h_{t-1} U + b; h̃ with the reset gate applied after
-    (reset_after) or before the recurrent product; h_t = z ⊙ h_{t-1} + (1 − z) ⊙ h̃."""
-    (h,) = states
-    h_in = _dropped(h, rec_mask)
-    x_z, x_r, x_h = xw_t.chunk(3, dim=-1)
-    units = h.shape[-1]
-    if reset_after:
-        hu = h_in @ recurrent_kernel  # (B, 3·units)
-        if recurrent_bias is not None:
-            hu = hu + recurrent_bias
-        h_z, h_r, h_h = hu.chunk(3, dim=-1)
-        z, r = recurrent_activation(x_z + h_z), recurrent_activation(x_r + h_r)
-        candidate = activation(x_h + r * h_h)
-    else:
-        h_z, h_r = (h_in @ recurrent_kernel[:, : 2 * units]).chunk(2, dim=-1)
-        z, r = recurrent_activation(x_z + h_z), recurrent_activation(x_r + h_r)
-        candidate = activation(x_h + (r * h_in) @ recurrent_kernel[:, 2 * units :])
-    h = z * h + (1 - z) * candidate
-    return h, [h]
-
-
-# ------------------------------------------------------------- reference loop
-def time_loop(
-    step: Callable[[Tensor, list[Tensor]], tuple[Tensor, list[Tensor]]],
-    xw: Tensor, states: list[Tensor], mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """Run ``step`` over ``xw`` (``(B, T, gates·units)``, or ``(B, T, H, W, gates·filters)``
-    for ConvLSTM2D) from ``states``.
-
-    Returns the outputs ``(B, T, units)`` in processing order and the final states.
-    """
-    outputs = []
-    previous = torch.zeros_like(states[0])  # the output "before" the first step
-    for t in range(xw.shape[1]):
-        output, new_states = step(xw[:, t], states)
-        if mask is not None:  # masked step: carry states, repeat the output
-            real = mask[:, t].reshape(-1, *[1] * (output.dim() - 1))  # (B, 1) or (B, 1, 1, 1)
-            output = torch.where(real, output, previous)
-            new_states = [torch.where(real, new, old) for new, old in zip(new_states, states)]
-        outputs.append(output)
-        states, previous = new_states, output
-    return torch.stack(outputs, dim=1), states
-
-
-# --------------------------------------------------------------- fused kernels
-_KERNELS = {"rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu, "lstm": torch.lstm, "gru": torch.gru}
-
-
-def run_fused(
-    mode: str, x: Tensor, states: list[Tensor], weights: Sequence[Tensor], has_biases: bool,
-    mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """``_run_fused`` in float32 with autocast off when a mixed-precision policy is on.
-
-    Under autocast PyTorch sends its fused RNN kernels into 16 bits in ways
-    brainnet cannot use: on CUDA the cuDNN RNN runs in float16 even when the
-    policy asks for bfloat16 (float16 without loss scaling, which brainnet
-    does not do), and on CPUs without AVX-512 BF16 oneDNN has no bfloat16
-    LSTM at all (it fails to create the kernel). So the recurrence runs in
-    float32; the layers before and after it keep the policy's dtype.
-    """
-    device = x.device.type
-    if autocast_enabled(device):
-        with torch.autocast(device_type=device, enabled=False):
-            out, final = _run_fused(mode, x.float(), [s.float() for s in states], [w.float() for w in weights],
-                                    has_biases, mask)
-        return out, final
-    return _run_fused(mode, x, states, weights, has_biases, mask)
-
-
-def _run_fused(
-    mode: str, x: Tensor, states: list[Tensor], weights: Sequence[Tensor], has_biases: bool,
-    mask: Tensor | None,
-) -> tuple[Tensor, list[Tensor]]:
-    """The same computation as ``time_loop`` on PyTorch's fused kernel.
-
-    Args:
-        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
-        x: inputs ``(B, T, F)``, in processing order.
-        states: initial states, each ``(B, units)``.
-        weights: torch layout ``[w_ih (g·units, F), w_hh (g·units, units)]``
-            plus ``[b_ih, b_hh]`` when ``has_biases``, gates in torch's order.
-        mask: ``(B, T)`` booleans or None.
-
-    A mask is handled exactly: since masked steps only carry the state, the
-    real steps of each sequence are moved to its front (a stable sort), run as
-    a packed batch of shorter sequences, and each output is then read back at
-    the last real step at or before it.
-    """
-    kernel = _KERNELS[mode]
-    if x.is_cuda:  # cuDNN wants the weights in one chunk (else it copies and warns)
-        weights = _one_chunk(weights)
-    hx = [s.unsqueeze(0) for s in states]  # (1, B, units): one layer, one direction
-    hx_arg = hx if mode == "lstm" else hx[0]
-    train = torch.is_grad_enabled()  # cuDNN's backward needs the training workspace
-    if mask is None:
-        out, *final = kernel(x, hx_arg, weights, has_biases, 1, 0.0, train, False, True)
-        return out, [s.squeeze(0) for s in final]
-
-    batch, steps, units = x.shape[0], x.shape[1], states[0].shape[-1]
-    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real steps first
-    x_real = x.gather(1, order[..., None].expand_as(x))  # (B, T, F)
-    lengths = mask.sum(dim=1)
-    packed = pack_padded_sequence(  # an empty sequence runs one step, undone below
-        x_real, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-    )
-    sort, unsort = packed.sorted_indices, packed.unsorted_indices
-    hx_sorted = [h[:, sort] for h in hx]
-    out_data, *final = kernel(
-        packed.data, packed.batch_sizes, hx_sorted if mode == "lstm" else hx_sorted[0],
-        weights, has_biases, 1, 0.0, train, False,
-    )
-    out_real, _ = pad_packed_sequence(
-        PackedSequence(out_data, packed.batch_sizes, sort, unsort), batch_first=True, total_length=steps
-    )  # (B, T, units): output after the k-th real step at position k
-    seen = mask.cumsum(dim=1) - 1  # (B, T): index of the last real step so far, −1 if none
-    out = out_real.gather(1, seen.clamp(min=0)[..., None].expand(batch, steps, units))
-    out = torch.where((seen >= 0)[..., None], out, torch.zeros_like(out))
-    has_real = (lengths > 0)[:, None]  # a sequence with no real step keeps its initial states
-    final = [torch.where(has_real, f.squeeze(0)[unsort], s) for f, s in zip(final, states)]
-    return out, final
-
-
-def _one_chunk(weights: Sequence[Tensor]) -> list[Tensor]:
-    """The weights as views into one contiguous buffer, in cuDNN's order."""
-    flat = torch.cat([w.reshape(-1) for w in weights])
-    views, start = [], 0
-    for w in weights:
-        views.append(flat[start : start + w.numel()].view(w.shape))
-        start += w.numel()
-    return views
+__all__ = ["RecurrentBase", "RECURRENT_WEIGHTS", "build_weights", "lstm_bias", "gru_bias", "dropout_mask",
+           "simple_rnn_step", "lstm_step", "lstm_gates", "gru_step", "time_loop", "run_fused", "transposed"]
 
 
 # ------------------------------------------------------------ the base layer
@@ -449,17 +263,3 @@ class RecurrentBase(Layer):
             **weight_arguments_config(self, RECURRENT_WEIGHTS),
             **regularizers.config_of(self, "activity"),
         }
-
-
-def transposed(weights: list[torch.Tensor | None]) -> list[torch.Tensor]:
-    """Keras ``(in, gates·units)`` matrices as torch's ``(gates·units, in)`` views;
-    biases as they are (None dropped).
-
-    Why views rather than parameters stored in torch's layout: measured on
-    CPU (torch 2.13, oneDNN, 1 thread; two stacked LSTM(64) on (64, 28, 28)
-    batches, forward + backward), views 20.7 ms per step, torch-layout
-    parameters 21.0 ms, contiguous copies 21.5 ms: no difference beyond noise,
-    so the weights keep Keras's shapes (and ``set_weights`` takes Keras's
-    arrays). The Python step loop took 33.9 ms.
-    """
-    return [w.t() if w.dim() == 2 else w for w in weights if w is not None]
