@@ -1,10 +1,36 @@
 """Keras 3's gradient clipping (``clipnorm``, ``global_clipnorm``,
-``clipvalue``), applied by ``Optimizer.apply_update`` before the update, in
-tensor operations only so that it is part of a captured CUDA graph."""
+``clipvalue``): the check of the optimizer's arguments, and the clipping
+that ``Optimizer.apply_update`` applies before the update, in tensor
+operations only so that it is part of a captured CUDA graph."""
 
 from __future__ import annotations
 
 import torch
+
+
+def check_clipping(name: str, clipnorm: float | None, clipvalue: float | None,
+                   global_clipnorm: float | None) -> tuple[float | None, float | None, float | None]:
+    """``(clipnorm, clipvalue, global_clipnorm)`` as floats (or None), checked
+    for optimizer ``name``: each a number ≥ 0 or None, at most one set.
+
+    Raises:
+        ValueError: a negative or non-numeric value, or more than one set.
+    """
+    given = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+    for arg, value in given.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ValueError(
+                f"{name}: expected {arg} to be a number ≥ 0 or None, got {value!r}. "
+                f"Fix: {name}({arg}=1.0)."
+            )
+    set_ = [f"{arg}={value!r}" for arg, value in given.items() if value is not None]
+    if len(set_) > 1:
+        raise ValueError(
+            f"{name}: expected at most one of clipnorm, clipvalue and global_clipnorm, got "
+            f"{', '.join(set_)}. Fix: keep one, e.g. {name}(global_clipnorm=1.0) to clip all "
+            "gradients together."
+        )
+    return tuple(None if v is None else float(v) for v in (clipnorm, clipvalue, global_clipnorm))
 
 
 def clip_gradients(grads: list[torch.Tensor], clipnorm: float | None, global_clipnorm: float | None,

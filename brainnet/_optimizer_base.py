@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _ema_accumulation as averaging
-from ._gradient_clipping import clip_gradients
+from ._gradient_clipping import check_clipping, clip_gradients
 from ._weight_layout import gradients_in_weight_layout
 from . import constraints as constraints_module
 from .schedules import LearningRateSchedule
@@ -344,23 +344,8 @@ class Optimizer:
 
     def _set_clipping(self, clipnorm: float | None, clipvalue: float | None,
                       global_clipnorm: float | None) -> None:
-        name = type(self).__name__
-        given = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
-        for arg, value in given.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise ValueError(
-                    f"{name}: expected {arg} to be a number ≥ 0 or None, got {value!r}. "
-                    f"Fix: {name}({arg}=1.0)."
-                )
-        set_ = [f"{arg}={value!r}" for arg, value in given.items() if value is not None]
-        if len(set_) > 1:
-            raise ValueError(
-                f"{name}: expected at most one of clipnorm, clipvalue and global_clipnorm, got "
-                f"{', '.join(set_)}. Fix: keep one, e.g. {name}(global_clipnorm=1.0) to clip all "
-                "gradients together."
-            )
-        self.clipnorm, self.clipvalue, self.global_clipnorm = (
-            None if v is None else float(v) for v in (clipnorm, clipvalue, global_clipnorm))
+        self.clipnorm, self.clipvalue, self.global_clipnorm = check_clipping(
+            type(self).__name__, clipnorm, clipvalue, global_clipnorm)
 
     def _set_averaging(self, use_ema: bool, ema_momentum: float, ema_overwrite_frequency: int | None,
                        gradient_accumulation_steps: int | None) -> None:
