@@ -13,56 +13,14 @@ refused with the call that writes the file.
 
 from __future__ import annotations
 
-import math
-import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from brainnet._atomic import atomic_write
-
 from ._arguments import image_batch, is_file_name, layer_arrays, names_list, whole_number
-
-PathLike = str | os.PathLike | None
-
-
-def _finish(fig: Figure, path: PathLike, what: str) -> Figure:
-    """Lays the figure out and, given a path, writes it: as a PNG, or in the
-    format the path's suffix names when matplotlib writes it (``.pdf``, ``.svg``)."""
-    fig.tight_layout()
-    if path is not None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(
-                f"{what}: expected path as a file name (a str or a Path), got {type(path).__name__} {path!r}. "
-                f"Fix: name the arguments, {what}(..., path='picture.png')."
-            )
-        suffix = Path(path).suffix.lower().lstrip(".")
-        kind = suffix if suffix in fig.canvas.get_supported_filetypes() else "png"
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format=kind))
-    return fig
-
-
-def _grid(count: int, columns: int, cell: float = 1.6) -> tuple[Figure, np.ndarray]:
-    """A figure of ``count`` square panels, ``columns`` per row, axes off."""
-    columns = max(1, min(columns, count))
-    rows = max(1, math.ceil(count / columns))
-    fig = Figure(figsize=(cell * columns, cell * rows + 0.4), dpi=100)
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
-    for ax in axes:
-        ax.axis("off")
-    return fig, axes
-
-
-def _picture(image: Any) -> np.ndarray:
-    """An image ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` as imshow takes it, scaled to [0, 1]."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    low, high = image.min(), image.max()
-    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+from ._figures import PathLike, as_picture, finish_figure, panel_grid
 
 
 def plot_history(history: Any, title: str | None = None, path: PathLike = None,
@@ -135,7 +93,7 @@ def plot_history(history: Any, title: str | None = None, path: PathLike = None,
         ax.legend()
     if title is not None:
         fig.suptitle(title)
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
@@ -217,7 +175,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str] |
         ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
                 color="white" if count > half else "black")
     ax.set_title(f"confusion matrix ({int(np.trace(counts))} of {int(counts.sum())} correct)")
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
 
 
 def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int = 16,
@@ -270,14 +228,14 @@ def plot_most_confident_errors(x: Any, y_true: Any, probabilities: Any, k: int =
     wrong = np.flatnonzero(predicted != y_true)
     chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][: max(int(k), 0)]
     name = (lambda c: str(c)) if names is None else (lambda c: names[c])
-    fig, axes = _grid(max(len(chosen), 1), columns=4, cell=2.0)
+    fig, axes = panel_grid(max(len(chosen), 1), columns=4, cell=2.0)
     if not len(chosen):
         axes[0].text(0.5, 0.5, "no errors", ha="center", va="center")
     for ax, n in zip(axes, chosen):
-        ax.imshow(_picture(x[n]), cmap="gray")
+        ax.imshow(as_picture(x[n]), cmap="gray")
         ax.set_title(f"{name(y_true[n])} → {name(predicted[n])} ({confidence[n]:.2f})", fontsize=8)
     fig.suptitle("most confident errors: true → predicted (probability)")
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
 
 
 def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, path: PathLike = None,
@@ -315,15 +273,15 @@ def plot_heatmaps(images: Any, maps: Any, titles: Sequence[str] | None = None, p
             "Fix: pass maps computed from these images, e.g. plot_heatmaps(x, grad_cam(model, x))."
         )
     titles = names_list(titles, len(images), what, "titles", "plot_heatmaps(images, maps, path={path})")
-    fig, axes = _grid(2 * len(images), columns=4, cell=2.0)
+    fig, axes = panel_grid(2 * len(images), columns=4, cell=2.0)
     for n in range(len(images)):
-        picture = _picture(images[n])
+        picture = as_picture(images[n])
         axes[2 * n].imshow(picture, cmap="gray")
         axes[2 * n + 1].imshow(picture, cmap="gray")
-        axes[2 * n + 1].imshow(_picture(maps[n]), cmap="jet", alpha=alpha)
+        axes[2 * n + 1].imshow(as_picture(maps[n]), cmap="jet", alpha=alpha)
         if titles is not None:
             axes[2 * n].set_title(titles[n], fontsize=8)
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
 
 
 def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, channels: int = 16) -> Figure:
@@ -352,14 +310,14 @@ def plot_feature_maps(maps: Mapping[str, np.ndarray], path: PathLike = None, cha
         raise ValueError(f"plot_feature_maps: expected channels as a number ≥ 1 of maps per layer, got {channels!r}. "
                          "Fix: channels=16.")
     width = max(min(m.shape[-1], channels) for _, m in rows) if rows else 1
-    fig, axes = _grid(max(len(rows), 1) * width, columns=width, cell=1.2)
+    fig, axes = panel_grid(max(len(rows), 1) * width, columns=width, cell=1.2)
     for r, (name, values) in enumerate(rows):
         for c in range(min(values.shape[-1], channels)):
             ax = axes[r * width + c]
             ax.imshow(values[..., c], cmap="viridis")
             if c == 0:
                 ax.set_title(name, fontsize=7, loc="left")
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
 
 
 def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLike = None) -> Figure:
@@ -394,11 +352,11 @@ def plot_attention(maps: Mapping[str, np.ndarray], sample: int = 0, path: PathLi
                          f"Fix: plot_attention(maps, sample=0), or compute the maps of more inputs.")
     panels = [(f"{name} head {h}", weights[sample, h]) for name, weights in layers
               for h in range(weights.shape[1])]
-    fig, axes = _grid(max(len(panels), 1), columns=4, cell=2.4)
+    fig, axes = panel_grid(max(len(panels), 1), columns=4, cell=2.4)
     for ax, (title, weights) in zip(axes, panels):
         ax.axis("on")
         ax.imshow(weights, cmap="viridis", vmin=0, vmax=1)
         ax.set_title(title, fontsize=7)
         ax.set_xlabel("key step", fontsize=7)
         ax.set_ylabel("query step", fontsize=7)
-    return _finish(fig, path, what)
+    return finish_figure(fig, path, what)
