@@ -6,7 +6,8 @@ family lives in its own module (``images``: the CNN on MNIST and
 Fashion-MNIST; ``sequences``: the LSTM, attention and Transformer
 classifiers on row-wise MNIST; ``text``: the character-level Transformer
 language model; ``fast``: 99 % on MNIST in the least time; ``challenges``:
-the material's open problems, too little data and several kinds of input)
+the material's open problems, too little data and (in ``two_input``)
+several kinds of input)
 and shares the steps in ``_common`` (options, image loading,
 the plot, the output files).
 
