@@ -2,9 +2,9 @@
 signals, ConvLSTM2D over sequences of images (video frames, radar maps),
 ConvLSTM3D over sequences of volumes. An LSTM whose states are stacks of
 feature maps and whose products are convolutions. They share the LSTM's gate
-arithmetic, first bias and loop over time with ``_rnn_cells.py``, and the
-convolution (PyTorch's kernel layout, Keras's padding) with Conv1D/2D/3D
-(``convolution.py``); the three differ only in their number of spatial axes."""
+arithmetic and loop over time (``_rnn_steps.py``), its first bias
+(``_rnn_cells.py``), and the convolution (PyTorch's kernel layout, Keras's
+padding) with Conv1D/2D/3D (``convolution.py``); the three differ only in their number of spatial axes."""
 
 from __future__ import annotations
 

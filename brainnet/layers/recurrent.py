@@ -7,9 +7,9 @@ LSTM adds a cell state ``c_t`` (long-term memory). Names, arguments, defaults
 and weights follow Keras 3.
 
 This file holds what differs between the layers: weights, equations, the
-step each one runs. ``_rnn_cells.py`` holds the steps, the loop over time,
-the fused-kernel path and ``RecurrentBase`` (arguments, states, masks,
-shapes, config). LSTM and GRU (and SimpleRNN with tanh or relu) run on
+step each one runs. ``_rnn_steps.py`` holds the steps, the loop over time
+and the fused-kernel path; ``_rnn_cells.py`` holds ``RecurrentBase``
+(arguments, states, masks, shapes, config). LSTM and GRU (and SimpleRNN with tanh or relu) run on
 PyTorch's fused kernels whenever their configuration allows.
 
 The activation of a recurrent layer is stored as ``state_activation``, not

@@ -7,7 +7,7 @@
 
 A cell holds the same weights as its layer (``SimpleRNNCell(64)`` as
 ``SimpleRNN(64)``, in Keras's layout) and runs the same step function from
-``_rnn_cells.py``, so ``RNN(LSTMCell(64))`` computes what ``LSTM(64)``
+``_rnn_steps.py``, so ``RNN(LSTMCell(64))`` computes what ``LSTM(64)``
 computes. What the three share (arguments, weights, states, the
 per-sequence dropout masks, config) is ``_Cell``, their one base class.
 ``rnn.py`` holds ``RNN`` and re-exports the cells, as before.
