@@ -14,6 +14,7 @@ channels)``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,24 @@ def _beta(layer: _Augmentation, n: int, alpha: torch.Tensor | float, like: torch
     accepted = torch.logaddexp(log_x, log_y) <= 0.0
     first = accepted.to(torch.int8).argmax(dim=1, keepdim=True)  # the first accepted try (or try 0)
     return torch.sigmoid(log_x - log_y).gather(1, first).squeeze(1)  # X / (X + Y), (n,)
+
+
+def _images_only(layer: _Augmentation, x: torch.Tensor) -> torch.Tensor:
+    """Mix images given without their labels (as inside a model, where the
+    labels go to the loss and never reach a layer), saying once that the
+    labels stay unmixed: each mixed image then keeps its own label, which is
+    label noise rather than MixUp or CutMix (Keras 3 does the same, silently)."""
+    if not getattr(layer, "_warned_unmixed", False):
+        layer._warned_unmixed = True
+        name = type(layer).__name__
+        warnings.warn(
+            f"Layer '{layer.name}' ({name}): got images without labels in training, so the images are mixed but "
+            f"their labels are not (a layer inside a model never sees the labels). Fix: mix where batches are "
+            f"made, e.g. in a PyDataset's __getitem__: out = {name}()({{'images': x, 'labels': y_one_hot}}), "
+            f"then return out['images'], out['labels'].",
+            UserWarning, stacklevel=3,
+        )
+    return layer.mix(x)[0]
 
 
 def _mixing_forward(layer: _Augmentation, inputs: Any, training: bool | None, kwargs: dict) -> Any:
@@ -120,7 +139,7 @@ class MixUp(_Augmentation):
         return lam[:, None, None, None] * x + (1.0 - lam[:, None, None, None]) * x[order], lam, order
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mix(x)[0]
+        return _images_only(self, x)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha}
@@ -183,7 +202,7 @@ class CutMix(_Augmentation):
         return torch.where(patch, x[order], x), 1.0 - w * h / (width * height), order
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mix(x)[0]
+        return _images_only(self, x)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "factor": self.factor}

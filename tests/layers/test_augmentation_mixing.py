@@ -8,6 +8,7 @@ save/load and errors."""
 from __future__ import annotations
 
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -98,6 +99,7 @@ def test_cutmix_factor_zero_width_keeps_lambda_near_zero_or_one():
 
 
 # ------------------------------------------------------------------ both
+@pytest.mark.filterwarnings("ignore:.*their labels are not")
 @pytest.mark.parametrize("cls", [MixUp, CutMix])
 def test_forms_inference_seeds_and_config(cls):
     x, y = _batch()
@@ -115,6 +117,25 @@ def test_forms_inference_seeds_and_config(cls):
     assert cls.from_config(config).get_config() == config
 
 
+@pytest.mark.parametrize("cls", [MixUp, CutMix])
+def test_images_without_labels_in_training_warn_once_that_labels_stay_unmixed(cls):
+    """Inside a model the labels never reach the layer: the images are mixed
+    (as Keras does) and the user is told, once per layer, where to mix instead."""
+    x, y = _batch()
+    layer = cls(seed=0)
+    with pytest.warns(UserWarning, match=rf"\({cls.__name__}\): got images without labels in training, so the "
+                      r"images are mixed but their labels are not .* Fix: mix where batches are made, e\.g\. in a "
+                      rf"PyDataset's __getitem__: out = {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}\)"):
+        mixed = layer(x, training=True)
+    assert not torch.equal(mixed, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(x, training=True)  # said once
+        cls(seed=0)({"images": x, "labels": y}, training=True)  # labels given: nothing to say
+        cls(seed=0)(x, training=False)  # inference: identity
+
+
+@pytest.mark.filterwarnings("ignore:.*their labels are not")
 def test_inside_a_model_and_saved(tmp_path):
     x = _batch()[0].float().numpy()
     model = Sequential([MixUp(0.4, input_shape=(6, 9, 2), seed=1), CutMix(0.5, seed=2), Flatten(), Dense(2)])
