@@ -190,6 +190,16 @@ def resolve(identifier: Any, base: type, kind: str, by_name: dict[str, Any], cla
     return identifier if callable(identifier) else None
 
 
+def find_custom(name: str) -> Any:
+    """What ``name`` names in the custom objects in force (the innermost first,
+    by full or short name) or the registry; None when neither has it."""
+    for objects in reversed(_CUSTOM):
+        for key in (name, name.split(">")[-1]):
+            if key in objects:
+                return objects[key]
+    return _REGISTERED.get(name)
+
+
 def lookup(name: Any, kind: str, base: type | None = None) -> Any:
     """The class (or function) a file names, from custom_objects, the
     registry or brainnet's own of ``kind``; never from an import.
@@ -200,17 +210,9 @@ def lookup(name: Any, kind: str, base: type | None = None) -> Any:
     """
     if not isinstance(name, str):
         raise ValueError(f"expected a {kind} name (a string), got {type(name).__name__} {name!r}.")
-    found = None
-    for objects in reversed(_CUSTOM):
-        if name in objects:
-            found = objects[name]
-            break
-        short = name.split(">")[-1]
-        if short in objects:
-            found = objects[short]
-            break
+    found = find_custom(name)
     if found is None:
-        found = _REGISTERED.get(name) or _builtins(kind).get(name)
+        found = _builtins(kind).get(name)
     if found is None:
         raise ValueError(
             f"unknown {kind} class or function {name!r}: it is not one of brainnet's, not "

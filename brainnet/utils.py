@@ -6,7 +6,9 @@
 ``brainnet._split``), ``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (in
 ``brainnet._image_files``), ``get_file`` (in ``brainnet._get_file``), ``pack_x_y_sample_weight`` /
 ``unpack_x_y_sample_weight`` (the packing of ``brainnet.training._step_batches``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
-``brainnet.training.streaming``)."""
+``brainnet.training.streaming``), and ``brainnet.saving``'s registration and serialization functions
+(``register_keras_serializable``, ``custom_object_scope``, ``serialize_keras_object``, ..., in
+``brainnet._serialization``), which Keras 3 exports in both."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from ._get_file import get_file
 from ._image_files import array_to_img, img_to_array, load_img, save_img
 from ._image_folder import image_dataset_from_directory
 from ._sequences import pad_sequences
+from ._registry import register_keras_serializable
+from ._serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object, get_custom_objects,
+                             get_registered_name, get_registered_object, serialize_keras_object)
 from ._split import split_dataset
 from ._text_folder import text_dataset_from_directory
 from ._timeseries import timeseries_dataset_from_array
@@ -33,7 +38,9 @@ Sequence = PyDataset  # Keras's older name
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
-           "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight"]
+           "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "register_keras_serializable",
+           "custom_object_scope", "CustomObjectScope", "get_custom_objects", "get_registered_object",
+           "get_registered_name", "serialize_keras_object", "deserialize_keras_object"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -42,11 +42,8 @@ def compile_config(trainer: Any) -> dict[str, Any]:
     Raises:
         ValueError: a custom loss or metric that a file cannot name.
     """
-    optimizer = _registry.serialize(trainer.optimizer, "optimizer")
-    if trainer.optimizer.schedule is not None:
-        optimizer["config"]["learning_rate"] = _registry.serialize(trainer.optimizer.schedule, "schedule")
     config = {
-        "optimizer": optimizer,
+        "optimizer": optimizer_spec(trainer.optimizer),
         "loss": {h.name: _loss_spec(h.loss) for h in trainer.heads if h.loss is not None},
         "loss_weights": {h.name: h.weight for h in trainer.heads},
         "metrics": {h.name: [_metric_spec(m) for m in h.metric_specs] for h in trainer.heads},
@@ -55,6 +52,15 @@ def compile_config(trainer: Any) -> dict[str, Any]:
     if any(h.weighted_specs for h in trainer.heads):
         config["weighted_metrics"] = {h.name: [_metric_spec(m) for m in h.weighted_specs] for h in trainer.heads}
     return config
+
+
+def optimizer_spec(optimizer: optimizers_module.Optimizer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` of an optimizer, its learning-rate
+    schedule (if any) under its own registered or built-in name."""
+    spec = _registry.serialize(optimizer, "optimizer")
+    if optimizer.schedule is not None:
+        spec["config"]["learning_rate"] = _registry.serialize(optimizer.schedule, "schedule")
+    return spec
 
 
 def compile_arguments(config: dict[str, Any]) -> dict[str, Any]:
