@@ -94,7 +94,7 @@ def _builtins(kind: str) -> dict[str, Any]:
     if kind == "layer":
         from . import layers, models
 
-        table = {n: getattr(layers, n) for n in layers.__all__ if isinstance(getattr(layers, n), type)}
+        table = {n: c for n in layers.__all__ if isinstance(c := getattr(layers, n), type) and issubclass(c, layers.Layer)}
         table.update({"Sequential": models.Sequential, "Functional": models.Functional, "Model": models.Model})
         return table
     if kind == "optimizer":

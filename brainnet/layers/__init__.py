@@ -61,6 +61,7 @@ from .stacked_rnn_cells import StackedRNNCells
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from .spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from .input_spec import InputSpec
 from .symbolic import Input
 from .text_vectorization import TextVectorization
 from .torch_module_wrapper import TorchModuleWrapper
@@ -70,6 +71,7 @@ from .wrappers import TimeDistributed, Wrapper
 __all__ = [
     "Layer",
     "Input",
+    "InputSpec",
     # core
     "Dense", "EinsumDense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Activation", "Reshape",

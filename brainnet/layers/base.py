@@ -35,6 +35,7 @@ from torch import nn
 from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
+from .input_spec import check_input_spec
 from ._graph_access import MISSING as _MISSING, first_node, own
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
 from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error, shape_of, shape_str
@@ -93,6 +94,7 @@ class Layer(nn.Module):
     _weight_kinds: tuple[str, ...] = ()  # weights with <kind>_initializer/_regularizer/_constraint arguments
     _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
+    input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -357,6 +359,8 @@ class Layer(nn.Module):
             isinstance(inputs, (list, tuple)) and any(isinstance(t, np.ndarray) for t in inputs)
         ):
             inputs = from_numpy(self, inputs)
+        if self.input_spec is not None:
+            check_input_spec(self, inputs)
         shape = shape_of(inputs)
         if self.built:
             self.check_input_shape(shape)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .base import Layer, Shape, shape_str
+from .input_spec import check_input_spec
 
 
 class SymbolicTensor:
@@ -169,6 +170,8 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
             "strings into numbers first, x = TextVectorization(...)(inputs) (adapt it on the texts), and call "
             f"{type(layer).__name__} on x."
         )
+    if layer.input_spec is not None:
+        check_input_spec(layer, inputs)
     shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else tuple(t.shape))
     layer.build_from_shape(shapes)
     own_shape_rule = type(layer).compute_output_shape is not Layer.compute_output_shape
