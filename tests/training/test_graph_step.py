@@ -6,8 +6,8 @@ on the same memory, without any Python. ``SimulatedGraph`` behaves the same
 with CPU tensors:
 
 * capture runs the step's body, then puts back every tensor the body changed
-  (weights, gradients, optimizer state, the metrics' totals), as if no kernel
-  had run;
+  (weights, gradients, optimizer state, the metrics' totals) and the random
+  generators' states (torch's, seeded layers'), as if no kernel had run;
 * replay runs the body again and then puts back what a replay cannot change:
   the host-side values (the metrics' counts) and the Python attributes (it
   fails if a metric's total became another tensor, which a graph could never
@@ -83,17 +83,25 @@ class SimulatedGraphStep(graphs.CudaGraphStep):
         state += [m.total for m in self.metrics() if torch.is_tensor(m.total)]
         state += list(self.optimizer.averages or ())  # use_ema's moving averages
         saved = [t.detach().clone() for t in state]
+        # Nor does it draw: a registered generator (torch's own, a seeded layer's) moves on
+        # at each replay by what one step draws, never at the capture.
+        generators = [torch.default_generator, *self.generators()]
+        draws = [g.get_state() for g in generators]
         outputs = body()
         with torch.no_grad():
             for t, s in zip(state, saved):
                 t.copy_(s)  # capturing runs no kernel
+        for g, d in zip(generators, draws):
+            g.set_state(d)
         for p in _params(self):
             p.grad = None
         return _Replay(self, body, outputs), outputs
 
 
-@pytest.fixture
-def simulated(monkeypatch):
+def use_simulated_graphs(monkeypatch):
+    """fit's graph step made a ``SimulatedGraphStep`` on the CPU; returns ``use(flag)``,
+    which turns the graph step on (``True``) or off (the eager step) for the next fit.
+    Seeded layers' generators (on the CPU here) stand for the CUDA ones a graph registers."""
     class _Stream:
         def wait_stream(self, other):
             pass
@@ -104,9 +112,17 @@ def simulated(monkeypatch):
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     monkeypatch.setattr(jit_module, "CudaGraphStep", SimulatedGraphStep)
 
+    monkeypatch.setattr(trainer_module.Trainer, "_cuda_generators", lambda self: [
+        g for g in (getattr(m, "_generator", None) for m in self.model.modules()) if isinstance(g, torch.Generator)])
+
     def use(flag):
         monkeypatch.setattr(trainer_module.Trainer, "wants_graphs", property(lambda self: flag))
     return use
+
+
+@pytest.fixture
+def simulated(monkeypatch):
+    return use_simulated_graphs(monkeypatch)
 
 
 def _data(n=200, seed=0):
