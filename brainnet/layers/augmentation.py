@@ -77,8 +77,9 @@ class _Affine(_Augmentation):
         align = self.fill_mode == "mirror"
         # Pixels → grid_sample's normalised coordinates: x_n = 2·dx / sx.
         sx, sy = (max(width - 1, 1), max(height - 1, 1)) if align else (width, height)
-        scale = x.new_tensor([[1.0 / sx], [1.0 / sy]]) * 2.0  # (2, 1)
-        unscale = x.new_tensor([sx, sy]) / 2.0  # (2,)
+        # Filled on the device, not copied from host data (a synchronising copy, which a CUDA graph cannot hold).
+        scale = torch.cat([x.new_full((1, 1), 1.0 / sx), x.new_full((1, 1), 1.0 / sy)]) * 2.0  # (2, 1)
+        unscale = torch.cat([x.new_full((1,), float(sx)), x.new_full((1,), float(sy))]) / 2.0  # (2,)
         theta = torch.cat([pixel[:, :, :2] * scale * unscale, pixel[:, :, 2:] * scale], dim=2)
         img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
         grid = F.affine_grid(theta, list(img.shape), align_corners=align)  # (B, H, W, 2)

@@ -196,7 +196,8 @@ def _check_rgb(layer: Layer, x: torch.Tensor) -> None:
 def _grayscale(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     """The luma of RGB images, ``(B, H, W, 3)`` → ``(B, H, W, 1)``."""
     _check_rgb(layer, x)
-    return x @ x.new_tensor(_GRAY_WEIGHTS)[:, None]  # (B, H, W, 1)
+    (wr, wg, wb), (r, g, b) = _GRAY_WEIGHTS, x.unbind(-1)  # weights as numbers: no host data in a CUDA graph
+    return (wr * r + wg * g + wb * b)[..., None]  # (B, H, W, 1)
 
 
 class RandomGrayscale(_Augmentation):

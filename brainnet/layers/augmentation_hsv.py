@@ -41,7 +41,7 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     """(…, 3) HSV (hue in turns) → (…, 3) RGB."""
     h, s, v = hsv.unbind(-1)
-    k = hsv.new_tensor([5.0, 3.0, 1.0])  # R, G, B
+    k = torch.arange(5.0, 0.0, -2.0, dtype=hsv.dtype, device=hsv.device)  # (5, 3, 1) for R, G, B, made on the device
     t = torch.remainder(k + 6.0 * h[..., None], 6.0)  # (…, 3)
     ramp = torch.minimum(t, 4.0 - t).clamp(0.0, 1.0)
     return v[..., None] - v[..., None] * s[..., None] * ramp

@@ -75,10 +75,6 @@ class RandomContrast(_Augmentation):
         return {**super().get_config(), "factor": self.factor}
 
 
-# Keras's smoothing kernel: 1/13 around, 5/13 in the centre.
-_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
-
-
 class RandomSharpness(_Augmentation):
     """Blurs or sharpens each image by a random amount (Keras 3).
 
@@ -120,7 +116,9 @@ class RandomSharpness(_Augmentation):
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[-1]
         f = self._uniform(x.shape[0], self.low, self.high, x)[:, None, None, None]  # (B, 1, 1, 1)
-        kernel = (x.new_tensor(_SMOOTH) / 13.0).expand(channels, 1, 3, 3)  # one 3 × 3 filter per channel
+        # Keras's smoothing kernel, 1/13 around and 5/13 in the centre, one 3 × 3 filter per channel, made
+        # on the device (host data copied in would be a synchronising copy, which a CUDA graph cannot hold)
+        kernel = (F.pad(x.new_full((channels, 1, 1, 1), 4.0), (1, 1, 1, 1)) + 1.0) / 13.0  # (C, 1, 3, 3)
         img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
         blurred = F.conv2d(img, kernel, padding=1, groups=channels).permute(0, 2, 3, 1)  # (B, H, W, C)
         return (x + (1.0 - 2.0 * f) * (blurred - x)).clamp(*self.value_range)
@@ -224,7 +222,9 @@ class RandomErasing(_Augmentation):
         if self.value == "random":
             fill = torch.randn(x.shape, generator=generator_for(self, x), device=x.device, dtype=x.dtype)
         else:
-            fill = x.new_tensor(self.value)
+            # filled on the device, not copied from host data (a synchronising copy, which a CUDA graph cannot hold)
+            fill = (torch.cat([x.new_full((1,), v) for v in self.value] or [x.new_zeros(0)])
+                    if isinstance(self.value, list) else x.new_full((), self.value))  # (C,) or ()
             if fill.dim() == 1 and fill.numel() != channels:
                 raise ValueError(
                     f"Layer '{self.name}' (RandomErasing): expected one value per channel ({channels}), got "
