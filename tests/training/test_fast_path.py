@@ -317,3 +317,38 @@ def test_cuda_graph_step_with_seeded_gaussian_noise_and_an_rnn_of_cells():
     noise = model.layers[0]
     ones = torch.ones(4, 7, 5, device="cuda")
     assert not torch.equal(noise(ones, training=True), noise(ones, training=True))  # the generator moves on
+
+
+# The layers whose capture matters most on CUDA (randperm, cuDNN's 3-D and transposed convolutions,
+# attention, the constants the augmentation layers now make on the device); all of them, and more,
+# run through the simulated capture on the CPU in tests/training/test_graph_step_layers.py.
+_CUDA_LAYERS = ["MixUp", "CutMix", "RandomGrayscale", "RandomColorJitter", "RandomSharpness", "RandomRotation",
+                "RandomErasing-per-channel", "AlphaDropout", "SpatialDropout3D", "ConvLSTM3D", "Conv3DTranspose",
+                "GroupQueryAttention", "StackedRNNCells-masked", "TorchModuleWrapper", "AutoContrast",
+                "RMSNormalization", "EinsumDense"]
+_DRAWS_NOTHING = {"AutoContrast", "RMSNormalization", "EinsumDense", "Conv3DTranspose"}
+
+
+@cuda
+@pytest.mark.filterwarnings("ignore:Layer .* got images without labels")
+@pytest.mark.parametrize("name", _CUDA_LAYERS)
+def test_cuda_graph_step_captures_the_layers_added_on_2026_12_05(name):
+    from test_graph_step_layers import CASES, _inputs
+
+    x, y = _inputs(CASES[name]())  # 80 samples: 5 batches of 16
+
+    def run(jit):
+        set_random_seed(0)
+        model = CASES[name]()
+        model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"], device="cuda", jit_compile=jit)
+        set_random_seed(1)
+        return model, model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+
+    graphed, h_graph = run(True)
+    step = graphed.trainer.graph_step
+    assert step is not None and (step.captures, step.replays) == (1, 7)
+    assert np.isfinite(h_graph.history["loss"]).all()
+    if name in _DRAWS_NOTHING:  # random layers: compared with the eager step on the CPU (simulated capture)
+        _, h_eager = run(False)
+        for key in h_eager.history:
+            np.testing.assert_allclose(h_graph.history[key], h_eager.history[key], rtol=1e-4, err_msg=key)
