@@ -43,6 +43,47 @@ __all__ = ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "R
 _PADDING = {"reflect": "reflection", "mirror": "reflection", "nearest": "border", "constant": "zeros"}
 
 
+def check_fill(layer: str, fill_mode: str, interpolation: str, fill_value: Any) -> tuple[str, str, float]:
+    """``fill_mode``, ``interpolation`` and ``fill_value`` of a resampling layer, checked."""
+    if isinstance(fill_mode, str) and fill_mode.lower() == "wrap":
+        raise ValueError(
+            f"{layer}: expected fill_mode 'reflect', 'mirror', 'nearest' or 'constant', got 'wrap' "
+            "(Keras's wrap-around has no torch grid_sample counterpart). "
+            f"Fix: {layer}(..., fill_mode='reflect')."
+        )
+    fill_mode = _choice(layer, "fill_mode", fill_mode, list(_PADDING), f"Fix: {layer}(..., fill_mode='reflect').")
+    interpolation = _choice(layer, "interpolation", interpolation, ["bilinear", "nearest"],
+                            f"Fix: {layer}(..., interpolation='bilinear').")
+    if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
+        raise ValueError(f"{layer}: expected fill_value to be a number, got {fill_value!r}. Fix: fill_value=0.0.")
+    return fill_mode, interpolation, float(fill_value)
+
+
+def pixel_grid(xin: torch.Tensor, yin: torch.Tensor, fill_mode: str) -> torch.Tensor:
+    """Input pixel coordinates (column ``xin``, row ``yin``, each (B, H, W);
+    (0, 0) is the centre of the top-left pixel) as grid_sample's normalised
+    grid (B, H, W, 2) for ``resample`` with that ``fill_mode``."""
+    height, width = xin.shape[1:]
+    if fill_mode == "mirror":  # align_corners=True: pixel centres at −1 … 1
+        return torch.stack([2.0 * xin / max(width - 1, 1) - 1.0, 2.0 * yin / max(height - 1, 1) - 1.0], dim=-1)
+    return torch.stack([(2.0 * xin + 1.0) / width - 1.0, (2.0 * yin + 1.0) / height - 1.0], dim=-1)
+
+
+def resample(x: torch.Tensor, grid: torch.Tensor, fill_mode: str, interpolation: str,
+             fill_value: float) -> torch.Tensor:
+    """Images ``x`` (B, H, W, C) sampled at ``grid`` (B, H', W', 2, grid_sample's
+    normalised (x, y)) with ``interpolation``, filled outside as ``fill_mode``
+    says (see the module's docstring)."""
+    align = fill_mode == "mirror"
+    img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
+    out = F.grid_sample(img, grid, mode=interpolation, padding_mode=_PADDING[fill_mode], align_corners=align)
+    if fill_mode == "constant" and fill_value != 0.0:
+        inside = F.grid_sample(torch.ones_like(img[:, :1]), grid, mode=interpolation, padding_mode="zeros",
+                               align_corners=align)
+        out = out + fill_value * (1.0 - inside)
+    return out.permute(0, 2, 3, 1)  # (B, H', W', C)
+
+
 class _Affine(_Augmentation):
     """Shared by the geometric layers: per-image affine maps, one grid_sample."""
 
@@ -51,20 +92,8 @@ class _Affine(_Augmentation):
         fill_value: float = 0.0, **kwargs: Any,
     ) -> None:
         super().__init__(seed=seed, **kwargs)
-        name = type(self).__name__
-        if isinstance(fill_mode, str) and fill_mode.lower() == "wrap":
-            raise ValueError(
-                f"{name}: expected fill_mode 'reflect', 'mirror', 'nearest' or 'constant', got 'wrap' "
-                "(Keras's wrap-around has no torch grid_sample counterpart). "
-                f"Fix: {name}(..., fill_mode='reflect')."
-            )
-        self.fill_mode = _choice(name, "fill_mode", fill_mode, list(_PADDING),
-                                 f"Fix: {name}(..., fill_mode='reflect').")
-        self.interpolation = _choice(name, "interpolation", interpolation, ["bilinear", "nearest"],
-                                     f"Fix: {name}(..., interpolation='bilinear').")
-        if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
-            raise ValueError(f"{name}: expected fill_value to be a number, got {fill_value!r}. Fix: fill_value=0.0.")
-        self.fill_value = float(fill_value)
+        self.fill_mode, self.interpolation, self.fill_value = check_fill(
+            type(self).__name__, fill_mode, interpolation, fill_value)
 
     def matrices(self, n: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """(n, 2, 3) maps from output to input pixel offsets from the image centre:
@@ -81,15 +110,8 @@ class _Affine(_Augmentation):
         scale = torch.cat([x.new_full((1, 1), 1.0 / sx), x.new_full((1, 1), 1.0 / sy)]) * 2.0  # (2, 1)
         unscale = torch.cat([x.new_full((1,), float(sx)), x.new_full((1,), float(sy))]) / 2.0  # (2,)
         theta = torch.cat([pixel[:, :, :2] * scale * unscale, pixel[:, :, 2:] * scale], dim=2)
-        img = x.permute(0, 3, 1, 2)  # (B, C, H, W)
-        grid = F.affine_grid(theta, list(img.shape), align_corners=align)  # (B, H, W, 2)
-        out = F.grid_sample(img, grid, mode=self.interpolation, padding_mode=_PADDING[self.fill_mode],
-                            align_corners=align)
-        if self.fill_mode == "constant" and self.fill_value != 0.0:
-            inside = F.grid_sample(torch.ones_like(img[:, :1]), grid, mode=self.interpolation,
-                                   padding_mode="zeros", align_corners=align)
-            out = out + self.fill_value * (1.0 - inside)
-        return out.permute(0, 2, 3, 1)  # (B, H, W, C)
+        grid = F.affine_grid(theta, [n, x.shape[3], height, width], align_corners=align)  # (B, H, W, 2)
+        return resample(x, grid, self.fill_mode, self.interpolation, self.fill_value)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
