@@ -8,6 +8,7 @@ from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, Ran
 from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
+from .augmentation_warp import RandomPerspective, RandomShear
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -83,6 +84,7 @@ __all__ = [
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
+    "RandomShear", "RandomPerspective",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast",
     # convolution and pooling

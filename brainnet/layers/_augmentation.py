@@ -13,7 +13,8 @@ The layers themselves live by family: geometric ones in ``augmentation.py``,
 contrast, sharpness and erasing in ``augmentation_intensity.py``,
 inversion, solarization, posterization and grayscale in
 ``augmentation_color.py``, saturation, hue and colour jitter in
-``augmentation_hsv.py``, MixUp and CutMix in ``augmentation_mixing.py``.
+``augmentation_hsv.py``, MixUp and CutMix in ``augmentation_mixing.py``,
+shears and perspective in ``augmentation_warp.py``.
 """
 
 from __future__ import annotations
