@@ -5,6 +5,7 @@ from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, RandomPosterization, Solarization
+from .augmentation_filter import Equalization, RandomGaussianBlur
 from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
@@ -84,9 +85,9 @@ __all__ = [
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
-    "RandomShear", "RandomPerspective",
+    "RandomShear", "RandomPerspective", "RandomGaussianBlur",
     # image preprocessing
-    "Resizing", "CenterCrop", "AutoContrast",
+    "Resizing", "CenterCrop", "AutoContrast", "Equalization",
     # convolution and pooling
     "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D", "DepthwiseConv1D",
     "SeparableConv2D", "SeparableConv1D", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
