@@ -9,7 +9,7 @@ from .augmentation_filter import Equalization, RandomGaussianBlur
 from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
-from .augmentation_warp import RandomPerspective, RandomShear
+from .augmentation_warp import RandomElasticTransform, RandomPerspective, RandomShear
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -85,7 +85,7 @@ __all__ = [
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
-    "RandomShear", "RandomPerspective", "RandomGaussianBlur",
+    "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast", "Equalization",
     # convolution and pooling

@@ -14,8 +14,8 @@ contrast, sharpness and erasing in ``augmentation_intensity.py``,
 inversion, solarization, posterization and grayscale in
 ``augmentation_color.py``, saturation, hue and colour jitter in
 ``augmentation_hsv.py``, MixUp and CutMix in ``augmentation_mixing.py``,
-shears and perspective in ``augmentation_warp.py``, the Gaussian blur
-in ``augmentation_filter.py``.
+shears, perspective and elastic distortions in ``augmentation_warp.py``,
+the Gaussian blur in ``augmentation_filter.py``.
 """
 
 from __future__ import annotations

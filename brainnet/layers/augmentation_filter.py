@@ -17,23 +17,27 @@ from .base import Layer
 __all__ = ["RandomGaussianBlur", "Equalization"]
 
 
-def gaussian_kernels(sigma: torch.Tensor, size: int) -> torch.Tensor:
+def gaussian_kernels(sigma: torch.Tensor, size: int, radius: torch.Tensor | None = None) -> torch.Tensor:
     """(B, size) normalised 1-D Gaussians, one per σ in ``sigma`` (B,):
-    g[t] ∝ exp(−t² / (2σ²)), t = −(size−1)/2 … (size−1)/2."""
+    g[t] ∝ exp(−t² / (2σ²)), t = −(size−1)/2 … (size−1)/2, and g[t] = 0 for
+    |t| > ``radius`` (B,) when given (a shorter kernel, zero-padded to ``size``)."""
     t = torch.arange(size, device=sigma.device, dtype=sigma.dtype) - (size - 1) / 2.0
     g = torch.exp(-0.5 * (t / sigma[:, None]) ** 2)  # (B, size)
+    if radius is not None:
+        g = g * (t.abs() <= radius[:, None])
     return g / g.sum(dim=1, keepdim=True)
 
 
-def gaussian_blur(x: torch.Tensor, sigma_y: torch.Tensor, sigma_x: torch.Tensor,
-                  size: tuple[int, int]) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma_y: torch.Tensor, sigma_x: torch.Tensor, size: tuple[int, int],
+                  radius: torch.Tensor | None = None) -> torch.Tensor:
     """Each image of ``x`` (B, H, W, C) blurred with its own separable Gaussian
-    (σ_y down the rows with ``size[0]`` taps, σ_x along them with ``size[1]``),
-    zeros outside the image (a ``"same"`` convolution, as Keras)."""
+    (σ_y down the rows with ``size[0]`` taps, σ_x along them with ``size[1]``,
+    each cut at ``radius`` when given), zeros outside the image (a ``"same"``
+    convolution, as Keras)."""
     n, height, width, channels = x.shape
     kh, kw = size
-    gy = gaussian_kernels(sigma_y, kh).repeat_interleave(channels, dim=0)  # (B·C, kh)
-    gx = gaussian_kernels(sigma_x, kw).repeat_interleave(channels, dim=0)  # (B·C, kw)
+    gy = gaussian_kernels(sigma_y, kh, radius).repeat_interleave(channels, dim=0)  # (B·C, kh)
+    gx = gaussian_kernels(sigma_x, kw, radius).repeat_interleave(channels, dim=0)  # (B·C, kw)
     img = x.permute(0, 3, 1, 2).reshape(1, n * channels, height, width)  # (1, B·C, H, W)
     img = F.conv2d(img, gy[:, None, :, None], padding=(kh // 2, 0), groups=n * channels)
     img = F.conv2d(img, gx[:, None, None, :], padding=(0, kw // 2), groups=n * channels)

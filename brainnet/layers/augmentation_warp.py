@@ -1,5 +1,5 @@
-"""Warping augmentation layers (Keras 3): random shears and perspective
-distortions, applied during training only.
+"""Warping augmentation layers (Keras 3): random shears, perspective and
+elastic distortions, applied during training only.
 
 Each layer is the identity at inference and draws its own random
 parameters per image in training, repeatably with ``seed=`` (see
@@ -18,10 +18,12 @@ from typing import Any
 
 import torch
 
-from ._augmentation import _Augmentation, _bounds, _factor_config, _unit_range
+from ._augmentation import _Augmentation, _bounds, _factor_config, _unit_range, _value_range
+from ._random import generator_for
 from .augmentation import _Affine, check_fill, pixel_grid, resample
+from .augmentation_filter import gaussian_blur
 
-__all__ = ["RandomShear", "RandomPerspective"]
+__all__ = ["RandomShear", "RandomPerspective", "RandomElasticTransform"]
 
 
 def _shear_bounds(arg: str, factor: Any) -> tuple[float, float]:
@@ -188,3 +190,88 @@ class RandomPerspective(_Augmentation):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
+
+
+class RandomElasticTransform(_Augmentation):
+    """Distorts random images with a smooth random displacement field (Keras 3,
+    after Simard et al. 2003).
+
+    Equation (training; identity at inference), per image n: with
+    probability p_n ~ U[low, high] (that is, if u_n < p_n, u_n ~ U[0, 1)),
+    a magnitude f_n ~ U[scale low, high], α = 0.1·max(H, W)·f_n and
+    σ = 0.05·min(H, W)·f_n (Keras's), noise e_x, e_y ~ N(0, 1) per pixel and
+    G_σ the normalised Gaussian of Keras's int(6σ) | 1 taps (|t| ≤ ⌊3σ⌋),
+    zeros outside the image::
+
+        d_x = α·G_σ ∗ (σ·e_x),   d_y = α·G_σ ∗ (σ·e_y)
+        y[i, j] = clip(x(i + d_y[i, j], j + d_x[i, j]) if u_n < p_n else x[i, j], r₀, r₁)
+
+    sampled with ``interpolation`` and filled outside as ``fill_mode`` says
+    (as Keras, every image is clipped to ``value_range``; with a factor or
+    scale of 0 the layer returns its inputs).
+
+    Args:
+        factor: the range of the probability p: a number f means (0, f), or
+            a pair (low, high) within [0, 1]; default 1.0 (half the images
+            on average, as Keras).
+        scale: the magnitude's range: a number s means (0, s), or a pair
+            within [0, 1]; default 1.0.
+        interpolation: ``"bilinear"`` (default) or ``"nearest"``.
+        fill_mode: ``"reflect"`` (default), ``"mirror"``, ``"nearest"`` or
+            ``"constant"`` (``"wrap"`` is refused).
+        fill_value: value outside the image for ``"constant"`` (default 0).
+        value_range: the pixels' range, for the clip (default (0, 255)).
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Raises:
+        ValueError: factor or scale outside [0, 1], an unknown fill_mode or
+            interpolation, a bad value_range.
+
+    Example:
+        >>> import torch
+        >>> RandomElasticTransform(factor=(1.0, 1.0), value_range=(0, 1), seed=0)(
+        ...     torch.rand(2, 28, 28, 1), training=True).shape
+        torch.Size([2, 28, 28, 1])
+    """
+
+    equation = "y[i, j] = clip(x(i + d_y, j + d_x), r₀, r₁), d = α·G_σ ∗ (σ·e), e ~ N(0, 1), with probability p"
+
+    def __init__(
+        self, factor: float | tuple[float, float] = 1.0, scale: float | tuple[float, float] = 1.0,
+        interpolation: str = "bilinear", fill_mode: str = "reflect", fill_value: float = 0.0,
+        value_range: tuple[float, float] = (0, 255), seed: int | None = None, **kwargs: Any,
+    ) -> None:
+        super().__init__(seed=seed, **kwargs)
+        name = "RandomElasticTransform"
+        self.low, self.high = _unit_range(name, "factor", factor)
+        self.scale_bounds = _unit_range(name, "scale", scale)
+        self.fill_mode, self.interpolation, self.fill_value = check_fill(name, fill_mode, interpolation, fill_value)
+        self.value_range = _value_range(name, value_range)
+        self.factor, self.scale = _factor_config(factor), _factor_config(scale)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if self.high == 0.0 or self.scale_bounds[1] == 0.0:
+            return x  # as Keras: nothing drawn, nothing clipped
+        n, height, width, _ = x.shape
+        p = self._uniform(n, self.low, self.high, x)
+        apply = self._rand((n,), x) < p  # (B,)
+        f = self._uniform(n, *self.scale_bounds, x)  # (B,)
+        alpha, sigma = 0.1 * max(height, width) * f, 0.05 * min(height, width) * f  # (B,) each
+        noise = torch.randn((n, height, width, 2), generator=generator_for(self, x), device=x.device, dtype=x.dtype)
+        # One kernel length for the batch (the largest σ's, a tap to spare), each image's Gaussian cut at ⌊3σ⌋.
+        size = 2 * (int(3.0 * 0.05 * min(height, width) * self.scale_bounds[1]) + 1) + 1
+        field = gaussian_blur(noise * sigma[:, None, None, None], sigma.clamp_min(1e-6), sigma.clamp_min(1e-6),
+                              (size, size), radius=torch.floor(3.0 * sigma))  # (B, H, W, 2): d_x, d_y per α
+        field = alpha[:, None, None, None] * field
+        ys, xs = torch.meshgrid(torch.arange(height, device=x.device, dtype=x.dtype),
+                                torch.arange(width, device=x.device, dtype=x.dtype), indexing="ij")  # (H, W)
+        grid = pixel_grid(xs + field[..., 0], ys + field[..., 1], self.fill_mode)
+        warped = resample(x, grid, self.fill_mode, self.interpolation, self.fill_value)
+        return torch.where(apply[:, None, None, None], warped, x).clamp(*self.value_range)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
+                "interpolation": self.interpolation, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                "value_range": list(self.value_range)}

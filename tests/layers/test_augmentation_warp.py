@@ -1,4 +1,4 @@
-"""RandomShear and RandomPerspective: against a naive NumPy resampler of their
+"""RandomShear, RandomPerspective and RandomElasticTransform: against a naive NumPy resampler of their
 docstring equations (float64, random draws pinned by zero-width ranges or a
 seeded draw replayed), identity at inference, seeds, config, save/load in a
 model, errors."""
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet.layers import Dense, Flatten, RandomPerspective, RandomShear
+from brainnet.layers import Dense, Flatten, RandomElasticTransform, RandomPerspective, RandomShear
 from brainnet.models import Sequential, load_model
 
 
@@ -18,7 +18,8 @@ def _images(n: int = 4, h: int = 7, w: int = 9, c: int = 2, seed: int = 0) -> to
 
 
 def _layers(seed: int | None = 1) -> list:
-    return [RandomShear(0.3, 0.2, seed=seed), RandomPerspective(factor=(1.0, 1.0), scale=0.6, seed=seed)]
+    return [RandomShear(0.3, 0.2, seed=seed), RandomPerspective(factor=(1.0, 1.0), scale=0.6, seed=seed),
+            RandomElasticTransform(factor=(1.0, 1.0), value_range=(0, 1), seed=seed)]
 
 
 # ------------------------------------------------------- the NumPy reference
@@ -141,7 +142,7 @@ def test_perspective_probability_and_scale_zero():
 
 
 # ------------------------------------------------------------- both layers
-@pytest.mark.parametrize("index", range(2))
+@pytest.mark.parametrize("index", range(3))
 def test_identity_at_inference_seeds_and_per_image_draws(index):
     x = _images(n=16)
     layer = _layers()[index]
@@ -158,7 +159,7 @@ def test_identity_at_inference_seeds_and_per_image_draws(index):
     assert layer(x) is x
 
 
-@pytest.mark.parametrize("index", range(2))
+@pytest.mark.parametrize("index", range(3))
 def test_config_round_trip(index):
     layer = _layers(seed=3)[index]
     config = layer.get_config()
@@ -171,7 +172,8 @@ def test_config_round_trip(index):
 def test_inside_a_model_predict_is_identity_fit_runs_and_save_load(tmp_path):
     x = _images(n=8).float().numpy()
     model = Sequential([RandomShear(0.2, 0.2, fill_mode="constant", input_shape=(7, 9, 2)),
-                        RandomPerspective(scale=0.3, interpolation="nearest", fill_value=0.1), Flatten(), Dense(3)])
+                        RandomPerspective(scale=0.3, interpolation="nearest", fill_value=0.1),
+                        RandomElasticTransform(scale=0.5, fill_mode="nearest", value_range=(0, 1)), Flatten(), Dense(3)])
     model.compile("sgd", "mse")
     plain = Sequential([Flatten(input_shape=(7, 9, 2)), Dense(3)])
     plain.set_weights(model.get_weights())
@@ -203,3 +205,56 @@ def test_errors():
         RandomPerspective(interpolation="bicubic")
     with pytest.raises(ValueError, match="RandomPerspective: expected fill_value to be a number, got 'black'.*Fix"):
         RandomPerspective(fill_value="black")
+    with pytest.raises(ValueError, match=r"RandomElasticTransform: expected scale within \[0, 1\].*Fix: "
+                                         r"RandomElasticTransform\(scale=0.5\)"):
+        RandomElasticTransform(scale=2.0)
+    with pytest.raises(ValueError, match="RandomElasticTransform: expected fill_mode 'reflect', 'mirror', 'nearest' "
+                                         "or 'constant', got 'wrap'.*Fix"):
+        RandomElasticTransform(fill_mode="wrap")
+    with pytest.raises(ValueError, match=r"RandomElasticTransform: expected value_range as a pair.*Fix"):
+        RandomElasticTransform(value_range=(255, 0))
+
+
+# -------------------------------------------------------------- elastic
+def _np_gaussian_smooth(field: np.ndarray, sigma: float) -> np.ndarray:
+    """G_σ ∗ field with Keras's int(6σ) | 1 taps, g[t] ∝ exp(−t²/(2σ²)), zeros outside, one output at a time."""
+    k = int(6 * sigma) | 1
+    g = np.exp(-0.5 * ((np.arange(k) - (k - 1) / 2) / max(sigma, 1e-6)) ** 2)
+    kernel = np.outer(g, g) / g.sum() ** 2
+    h, w = field.shape
+    out = np.zeros_like(field)
+    for i, j in np.ndindex(h, w):
+        for s, t in np.ndindex(k, k):
+            ii, jj = i + s - k // 2, j + t - k // 2
+            if 0 <= ii < h and 0 <= jj < w:
+                out[i, j] += kernel[s, t] * field[ii, jj]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_elastic_matches_the_numpy_equation_with_the_draws_replayed(mode):
+    n, h, w, seed = 6, 20, 24, 4
+    x = _images(n=n, h=h, w=w) * 255
+    y = RandomElasticTransform((0.6, 0.6), (0.5, 1.0), fill_mode=mode, fill_value=300.0, value_range=(10, 250),
+                               seed=seed)(x, training=True).numpy()
+    g = torch.Generator().manual_seed(seed)  # the layer's draws in its order: p, u, f, the noise (e_x, e_y)
+    p = 0.6 + 0.0 * torch.rand((n,), generator=g, dtype=torch.float64)
+    apply = (torch.rand((n,), generator=g, dtype=torch.float64) < p).numpy()
+    f = (0.5 + 0.5 * torch.rand((n,), generator=g, dtype=torch.float64)).numpy()
+    e = torch.randn((n, h, w, 2), generator=g, dtype=torch.float64).numpy()
+    assert 0 < apply.sum() < n
+    i, j = np.meshgrid(np.arange(h, dtype=float), np.arange(w, dtype=float), indexing="ij")
+    for k in range(n):
+        alpha, sigma = 0.1 * max(h, w) * f[k], 0.05 * min(h, w) * f[k]
+        dx = alpha * _np_gaussian_smooth(sigma * e[k, :, :, 0], sigma)
+        dy = alpha * _np_gaussian_smooth(sigma * e[k, :, :, 1], sigma)
+        expected = _sample(x[k].numpy(), i + dy, j + dx, mode, 300.0) if apply[k] else x[k].numpy()
+        np.testing.assert_allclose(y[k], np.clip(expected, 10, 250), rtol=0, atol=1e-9)
+
+
+def test_elastic_zero_factor_or_scale_returns_the_inputs_and_tiny_scale_barely_moves():
+    x = _images(n=8, h=16, w=16) * 300  # some values above 255: nothing clips them when the layer is off
+    assert RandomElasticTransform(factor=0.0)(x, training=True) is x
+    assert RandomElasticTransform(scale=0.0)(x, training=True) is x
+    y = RandomElasticTransform((1.0, 1.0), scale=(0.01, 0.01), value_range=(0, 300), seed=0)(x, training=True)
+    assert 0 < float((y - x).abs().max()) < 3.0  # displacements of about α·σ ≈ 10⁻⁴ pixels
