@@ -182,7 +182,8 @@ class Equalization(Layer):
         self.bins = int(bins)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = inputs if inputs.is_floating_point() else inputs.to(torch.get_default_dtype())
+        dtype = inputs.dtype if inputs.is_floating_point() else torch.get_default_dtype()
+        x = inputs.to(torch.promote_types(dtype, torch.float32))  # counts exact to 2²⁴ pixels, even for float16
         n, height, width, channels = x.shape
         v = _to_255(x, self.value_range).permute(0, 3, 1, 2).reshape(n, channels, height * width)  # (B, C, N)
         b = torch.trunc(v * (self.bins - 1) / 255.0).clamp(0, self.bins - 1).long()  # (B, C, N)
@@ -195,7 +196,7 @@ class Equalization(Layer):
         equalized = lut.gather(2, b)  # (B, C, N)
         one_bin = ((h > 0).sum(dim=2, keepdim=True) <= 1)  # (B, C, 1)
         y = torch.where(one_bin, v, equalized).reshape(n, channels, height, width).permute(0, 2, 3, 1)
-        return _from_255(y, self.value_range)  # (B, H, W, C)
+        return _from_255(y, self.value_range).to(dtype)  # (B, H, W, C)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "value_range": list(self.value_range), "bins": self.bins}

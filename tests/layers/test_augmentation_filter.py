@@ -140,6 +140,13 @@ def test_equalization_is_per_image_and_always_on():
     assert Equalization.from_config(config).get_config() == config
 
 
+def test_equalization_counts_exactly_for_half_precision_images():
+    x = torch.round(torch.from_numpy(np.random.default_rng(6).random((2, 80, 80, 1))) ** 2 * 255).float()
+    half = Equalization()(x.half())  # 6,400 pixels: more than float16 counts exactly
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(half.float(), Equalization()(x), rtol=0, atol=0)
+
+
 # ------------------------------------------------------------------ both
 def test_inside_a_model_save_load_and_fit(tmp_path):
     x = (_images(n=8) * 255).round().float().numpy()
