@@ -107,7 +107,7 @@ class RandomGaussianBlur(_Augmentation):
         (0.5, True)
     """
 
-    equation = "y = clip(g_σy ⊗ g_σx ∗ x with probability p, else x, r₀, r₁), σ ~ U[low, high] (training only)"
+    equation = "y = clip(g_σy ⊗ g_σx ∗ x with probability p, else x, r₀, r₁), σ ~ U[low, high] (training)"
 
     def __init__(
         self, factor: float | tuple[float, float] = 1.0, kernel_size: int | tuple[int, int] = 3,

@@ -236,7 +236,8 @@ class RandomElasticTransform(_Augmentation):
         torch.Size([2, 28, 28, 1])
     """
 
-    equation = "y[i, j] = clip(x(i + d_y, j + d_x), r₀, r₁), d = α·G_σ ∗ (σ·e), e ~ N(0, 1), with probability p"
+    equation = ("y = clip(x(i + d_y, j + d_x), r₀, r₁), d = α·G_σ ∗ (σ·e), e ~ N(0, 1), with probability p "
+                "(training only)")
 
     def __init__(
         self, factor: float | tuple[float, float] = 1.0, scale: float | tuple[float, float] = 1.0,

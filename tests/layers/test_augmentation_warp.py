@@ -173,7 +173,8 @@ def test_inside_a_model_predict_is_identity_fit_runs_and_save_load(tmp_path):
     x = _images(n=8).float().numpy()
     model = Sequential([RandomShear(0.2, 0.2, fill_mode="constant", input_shape=(7, 9, 2)),
                         RandomPerspective(scale=0.3, interpolation="nearest", fill_value=0.1),
-                        RandomElasticTransform(scale=0.5, fill_mode="nearest", value_range=(0, 1)), Flatten(), Dense(3)])
+                        RandomElasticTransform(scale=0.5, fill_mode="nearest", value_range=(0, 1)),
+                        Flatten(), Dense(3)])
     model.compile("sgd", "mse")
     plain = Sequential([Flatten(input_shape=(7, 9, 2)), Dense(3)])
     plain.set_weights(model.get_weights())
@@ -217,7 +218,8 @@ def test_errors():
 
 # -------------------------------------------------------------- elastic
 def _np_gaussian_smooth(field: np.ndarray, sigma: float) -> np.ndarray:
-    """G_σ ∗ field with Keras's int(6σ) | 1 taps, g[t] ∝ exp(−t²/(2σ²)), zeros outside, one output at a time."""
+    """G_σ ∗ field with Keras's int(6σ) | 1 taps, g[t] ∝ exp(−t²/(2σ²)), zeros outside, one output
+    at a time."""
     k = int(6 * sigma) | 1
     g = np.exp(-0.5 * ((np.arange(k) - (k - 1) / 2) / max(sigma, 1e-6)) ** 2)
     kernel = np.outer(g, g) / g.sum() ** 2
