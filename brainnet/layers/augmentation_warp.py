@@ -112,7 +112,9 @@ def homographies(start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
     rows_y = torch.stack([zero, zero, zero, xe, ye, one, -xe * ys, -ye * ys], dim=-1)  # (B, 4, 8)
     system = torch.cat([rows_x, rows_y], dim=1)  # (B, 8, 8)
     target = torch.cat([xs, ys], dim=1)  # (B, 8)
-    return torch.linalg.solve(system, target).to(start.dtype)
+    # solve_ex without its error check: linalg.solve reads the check back to the host (a sync a
+    # CUDA graph cannot hold); the corners RandomPerspective draws make it singular with probability 0
+    return torch.linalg.solve_ex(system, target, check_errors=False)[0].to(start.dtype)
 
 
 class RandomPerspective(_Augmentation):
@@ -175,7 +177,8 @@ class RandomPerspective(_Augmentation):
         p = self._uniform(n, self.low, self.high, x)
         apply = self._rand((n,), x) < p  # (B,)
         d = self.scale * (self._rand((n, 4, 2), x) - 0.5)  # (B, 4, 2), U[−scale/2, scale/2)
-        start = x.new_tensor([[0.0, 0.0], [width - 1, 0.0], [0.0, height - 1], [width - 1, height - 1]])
+        corner = torch.arange(4, device=x.device)  # made on the device: no host copy inside a CUDA graph
+        start = torch.stack([(corner % 2) * (width - 1), (corner // 2) * (height - 1)], 1).to(x.dtype)  # (4, 2)
         start = start.expand(n, 4, 2)
         a = homographies(start, start + start * d)  # (B, 8)
         ys, xs = torch.meshgrid(torch.arange(height, device=x.device, dtype=x.dtype),

@@ -166,6 +166,11 @@ CASES = {
     "StackedRNNCells-masked": _stacked_cells(masked=True),
     "TorchModuleWrapper": _torch_module,
     # older random layers, checked alike (the geometric ones and RandomErasing copied host data in)
+    "RandomShear": _images(lambda: L.RandomShear(0.3, 0.2, seed=1)),
+    "RandomPerspective": _images(lambda: L.RandomPerspective(0.8, 0.5, seed=1)),
+    "RandomGaussianBlur": _images(lambda: L.RandomGaussianBlur(0.8, seed=1, **_UNIT)),
+    "Equalization": _images(lambda: L.Equalization(**_UNIT)),
+    "RandomElasticTransform": _images(lambda: L.RandomElasticTransform(0.8, 0.5, seed=1, **_UNIT)),
     "RandomFlip": _images(lambda: L.RandomFlip(seed=1)),
     "RandomRotation": _images(lambda: L.RandomRotation(0.2, seed=1)),
     "RandomTranslation": _images(lambda: L.RandomTranslation(0.2, 0.2, fill_mode="mirror", seed=1)),
