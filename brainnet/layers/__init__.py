@@ -10,6 +10,7 @@ from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
 from .augmentation_warp import RandomElasticTransform, RandomPerspective, RandomShear
+from .augmentation_policies import Pipeline
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -86,6 +87,7 @@ __all__ = [
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
+    "Pipeline",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast", "Equalization",
     # convolution and pooling
