@@ -11,6 +11,7 @@ from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpne
 from .augmentation_mixing import CutMix, MixUp
 from .augmentation_warp import RandomElasticTransform, RandomPerspective, RandomShear
 from .augmentation_policies import Pipeline
+from .augmentation_policies import Pipeline, RandAugment
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -88,6 +89,7 @@ __all__ = [
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
     "Pipeline",
+    "Pipeline", "RandAugment",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast", "Equalization",
     # convolution and pooling

@@ -15,7 +15,8 @@ inversion, solarization, posterization and grayscale in
 ``augmentation_color.py``, saturation, hue and colour jitter in
 ``augmentation_hsv.py``, MixUp and CutMix in ``augmentation_mixing.py``,
 shears, perspective and elastic distortions in ``augmentation_warp.py``,
-the Gaussian blur in ``augmentation_filter.py``.
+the Gaussian blur in ``augmentation_filter.py``, and the policies that
+compose them (Pipeline, RandAugment, AugMix) in ``augmentation_policies.py``.
 """
 
 from __future__ import annotations

@@ -12,15 +12,28 @@ from the policy's seed. Images are ``(batch, height, width, channels)``.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from ._augmentation import _Augmentation, _choice, _factor_config, _unit_range, _value_range
+from ._random import generator_for
+from .augmentation import RandomRotation, RandomTranslation
+from .augmentation_color import AutoContrast, RandomPosterization, Solarization
+from .augmentation_intensity import RandomContrast, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
 from .base import Layer, Shape
+from .image_preprocessing import RandomBrightness
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "RandAugment", "RAND_AUGMENT_OPS"]
+
+# Keras's operations in Keras's order, less the three brainnet does not have yet
+# (RandomShear, RandomColorDegeneration, Equalization).
+RAND_AUGMENT_OPS = ("translation", "rotation", "brightness", "contrast", "sharpness", "posterization", "solarization",
+                    "auto_contrast")
 
 
 class Pipeline(Layer):
@@ -116,3 +129,137 @@ class Pipeline(Layer):
 
         config = dict(config)
         return cls([_registry.deserialize(layer, "layer", Layer) for layer in config.pop("layers")], **config)
+
+
+def _count(layer: str, arg: str, value: Any, minimum: int, default: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(
+            f"{layer}: expected {arg} to be an integer ≥ {minimum}, got {value!r}. Fix: {layer}({arg}={default})."
+        )
+    return int(value)
+
+
+def _operation(op: str, factor: tuple[float, float], value_range: tuple[float, float], interpolation: str,
+               seed: int | None, name: str) -> Layer:
+    """One of the policies' operations: the brainnet layer Keras's policy uses, at the policy's strength."""
+    kw: dict[str, Any] = {"seed": seed, "name": name}
+    if op == "translation":
+        return RandomTranslation(factor, factor, interpolation=interpolation, **kw)
+    if op == "rotation":
+        return RandomRotation(factor, interpolation=interpolation, **kw)
+    if op == "brightness":
+        return RandomBrightness(factor, value_range=value_range, **kw)
+    if op == "contrast":
+        return RandomContrast(factor, **kw)
+    if op == "sharpness":
+        return RandomSharpness(factor, value_range=value_range, **kw)
+    if op == "posterization":
+        return RandomPosterization(max(1, int(8 * factor[1])), value_range=value_range, **kw)
+    if op == "solarization":
+        return Solarization(factor, factor, value_range=value_range, **kw)
+    assert op == "auto_contrast", op
+    return AutoContrast(value_range=value_range, name=name)
+
+
+def _operations(policy: Any, ops: Sequence[str]) -> nn.ModuleDict:
+    """The policy's operations, each seeded from the policy's seed (its own stream: a
+    SeedSequence of (seed, k)), or all unseeded."""
+    def seed(k: int) -> int | None:
+        return None if policy.seed is None else int(
+            np.random.SeedSequence([policy.seed & (2**64 - 1), k]).generate_state(1)[0])
+
+    factor = (policy.low, policy.high)
+    return nn.ModuleDict({op: _operation(op, factor, policy.value_range, policy.interpolation, seed(k),
+                                         f"{policy.name}_{op}") for k, op in enumerate(ops)})
+
+
+def _apply(op: str, layer: Layer, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    if op == "auto_contrast":
+        return layer.call(x)
+    y = layer.augment(x)
+    return y.clamp(*value_range) if op == "contrast" else y  # Keras's RandomContrast clips; brainnet's does not
+
+
+def _apply_chosen(ops: nn.ModuleDict, choice: torch.Tensor, x: torch.Tensor,
+                  value_range: tuple[float, float]) -> torch.Tensor:
+    """Image n gets operation choice[n] (an index past the last operation: none)."""
+    for k, (op, layer) in enumerate(ops.items()):
+        x = torch.where((choice == k)[:, None, None, None], _apply(op, layer, x, value_range), x)
+    return x
+
+
+def _policy_args(policy: Any, value_range: Any, factor: Any, interpolation: Any) -> None:
+    name = type(policy).__name__
+    policy.value_range = _value_range(name, value_range)
+    policy.low, policy.high = _unit_range(name, "factor", factor)
+    policy.factor = _factor_config(factor)
+    policy.interpolation = _choice(name, "interpolation", interpolation, ["bilinear", "nearest"],
+                                   f"Fix: {name}(interpolation='bilinear').")
+
+
+class RandAugment(_Augmentation):
+    """Applies ``num_ops`` operations drawn at random to each image (Keras 3;
+    Cubuk et al. 2020).
+
+    Equation (training; identity at inference), per image n, with the
+    operations O₁, …, O_K of ``RAND_AUGMENT_OPS`` at strength ``factor``::
+
+        x⁰ = x[n],   xˢ = O_{k_s}(xˢ⁻¹),  k_s uniform in {1, …, K},  s = 1, …, num_ops,   y[n] = x^num_ops
+
+    Each operation is the brainnet layer Keras's RandAugment uses, with its
+    own per-image draws, for factor range (f₀, f₁):
+    ``RandomTranslation((f₀, f₁), (f₀, f₁))``, ``RandomRotation((f₀, f₁))``
+    (fractions of the image and of a full turn), ``RandomBrightness((f₀, f₁))``,
+    ``RandomContrast((f₀, f₁))`` (contrast × U[1 − f₀, 1 + f₁], clipped to
+    the range), ``RandomSharpness((f₀, f₁))``,
+    ``RandomPosterization(max(1, ⌊8·f₁⌋))``, ``Solarization((f₀, f₁), (f₀,
+    f₁))`` and ``AutoContrast``. (Keras's shear, colour degeneration and
+    equalization are not in brainnet yet.)
+
+    Args:
+        value_range: the pixels' range (default (0, 255); (0, 1) after
+            ``Rescaling(1/255)``).
+        num_ops: operations applied to each image, one after another (default 2).
+        factor: the strength: a number f means (0, f), or a pair (f₀, f₁);
+            within [0, 1] (default 0.5).
+        interpolation: ``"bilinear"`` (default) or ``"nearest"``, for the
+            translation and rotation.
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Raises:
+        ValueError: num_ops not an integer ≥ 0, factor outside [0, 1], a bad
+            value_range or interpolation.
+
+    Example:
+        >>> import torch
+        >>> augment = RandAugment(value_range=(0, 1), seed=0)
+        >>> augment(torch.rand(4, 8, 8, 3), training=True).shape
+        torch.Size([4, 8, 8, 3])
+    """
+
+    equation = "y = O_{k_num_ops}(… O_{k_1}(x)), each k_s uniform over the operations, per image (training only)"
+
+    def __init__(self, value_range: tuple[float, float] = (0, 255), num_ops: int = 2,
+                 factor: float | tuple[float, float] = 0.5, interpolation: str = "bilinear", seed: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.num_ops = _count("RandAugment", "num_ops", num_ops, 0, 2)
+        _policy_args(self, value_range, factor, interpolation)
+        self.operations = _operations(self, RAND_AUGMENT_OPS)
+
+    def choices(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """The operation of each step for each image, ``(num_ops, n)`` indices
+        into ``RAND_AUGMENT_OPS``: the layer's first draws of a batch."""
+        return torch.randint(len(self.operations), (self.num_ops, n), generator=generator_for(self, like),
+                             device=like.device)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        for choice in self.choices(x.shape[0], x):  # (B,) per step
+            x = _apply_chosen(self.operations, choice, x, self.value_range)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value_range": list(self.value_range), "num_ops": self.num_ops,
+                "factor": self.factor, "interpolation": self.interpolation}

@@ -1,6 +1,9 @@
 """Keras 3's augmentation policies: Pipeline against applying its layers by
-hand (images and the dict form, training and inference), configs with
-nested layers, save/load inside a model and errors."""
+hand (images and the dict form, training and inference); RandAugment against
+NumPy versions of its operations (float64, factor (0, 0)) and against the
+existing layers at a pinned strength, its per-image choices replayed from a
+layer with the same seed; identity at inference, seeds, configs with nested
+layers, save/load inside a model and errors."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import pytest
 import torch
 
 import brainnet.layers.augmentation_policies
-from brainnet.layers import (Dense, Flatten, Input, MixUp, Pipeline, RandomFlip, RandomRotation, Rescaling,
-                             Resizing)
+from brainnet.layers import (AutoContrast, Dense, Flatten, Input, MixUp, Pipeline, RandAugment, RandomBrightness,
+                             RandomFlip, RandomPosterization, RandomRotation, RandomSharpness, RandomTranslation,
+                             Rescaling, Resizing, Solarization)
+from brainnet.layers.augmentation_policies import RAND_AUGMENT_OPS
 from brainnet.models import Model, Sequential, load_model
 
 
@@ -115,3 +120,142 @@ def test_pipeline_errors():
     with pytest.raises(ValueError, match=r"\(Pipeline\): expected the images alone or a dict with 'images' \(and "
                                          r"'labels'\), got a dict with keys \['image'\]\. Fix: "):
         Pipeline([RandomFlip()], name="p")({"image": _images()})
+
+
+# ------------------------------------------------------- NumPy references
+def np_blur(img: np.ndarray) -> np.ndarray:
+    """RandomSharpness at f = 0: the 3 × 3 smoothing (1s around, 5 in the centre, / 13), zero padding."""
+    h, w = img.shape[:2]
+    padded = np.pad(img, ((1, 1), (1, 1), (0, 0)))
+    total = sum(padded[1 + di:1 + di + h, 1 + dj:1 + dj + w] for di in (-1, 0, 1) for dj in (-1, 0, 1))
+    return np.clip((total + 4 * img) / 13.0, 0, 255)
+
+
+def np_posterize_1bit(img: np.ndarray) -> np.ndarray:
+    return np.floor(np.floor(np.clip(img, 0, 255)) / 128) * 128
+
+
+def np_invert(img: np.ndarray) -> np.ndarray:  # Solarization with no addition and threshold 0
+    return 255.0 - np.clip(img, 0, 255)
+
+
+def np_auto_contrast(img: np.ndarray) -> np.ndarray:
+    lo, hi = img.min(axis=(0, 1)), img.max(axis=(0, 1))
+    spread = hi - lo
+    return np.where(spread > 0, 255.0 * np.clip((img - lo) / np.where(spread > 0, spread, 1), 0, 1), img)
+
+
+# RAND_AUGMENT_OPS at factor (0, 0): translation, rotation, brightness and contrast by nothing, then
+# sharpness 0 (the blur), 1-bit posterization, solarization (inversion) and AutoContrast.
+NP_OPS_AT_ZERO = [lambda v: v] * 4 + [np_blur, np_posterize_1bit, np_invert, np_auto_contrast]
+
+
+# ------------------------------------------------------------------ RandAugment
+def test_rand_augment_operations_are_keras_less_the_missing_three():
+    assert RAND_AUGMENT_OPS == ("translation", "rotation", "brightness", "contrast", "sharpness", "posterization",
+                                "solarization", "auto_contrast")
+    layer = RandAugment(value_range=(0, 1), factor=(0.1, 0.3), interpolation="nearest", seed=3)
+    ops = layer.operations
+    assert [type(l).__name__ for l in ops.values()] == ["RandomTranslation", "RandomRotation", "RandomBrightness",
+                                                        "RandomContrast", "RandomSharpness", "RandomPosterization",
+                                                        "Solarization", "AutoContrast"]
+    assert ops["translation"].height_bounds == ops["translation"].width_bounds == (0.1, 0.3)
+    assert (ops["rotation"].low, ops["rotation"].high, ops["rotation"].interpolation) == (0.1, 0.3, "nearest")
+    assert (ops["contrast"].lower, ops["contrast"].upper) == (0.1, 0.3)
+    assert (ops["posterization"].low, ops["posterization"].high) == (1, 2)  # max(1, ⌊8·0.3⌋) bits at most
+    assert ops["solarization"].threshold_bounds == (0.1, 0.3) and ops["brightness"].value_range == (0.0, 1.0)
+    seeds = [l.seed for l in ops.values() if hasattr(l, "seed")]
+    assert len(set(seeds)) == 7 and 3 not in seeds  # each its own stream, none the policy's own
+    assert all(l.seed is None for l in RandAugment().operations.values() if hasattr(l, "seed"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rand_augment_against_numpy_with_the_draws_replayed(seed):
+    x = _images(n=16)
+    y = RandAugment(num_ops=2, factor=(0, 0), seed=seed)(x, training=True).numpy()
+    choices = RandAugment(num_ops=2, factor=(0, 0), seed=seed).choices(16, x).numpy()  # the same first draws
+    for n in range(16):
+        want = x[n].numpy()
+        for k in choices[:, n]:
+            want = NP_OPS_AT_ZERO[k](want)
+        np.testing.assert_allclose(y[n], want, rtol=0, atol=1e-9)
+
+
+def test_rand_augment_draws_every_operation_per_image():
+    x = _images(n=64)
+    choices = RandAugment(num_ops=3, seed=0).choices(64, x)
+    assert choices.shape == (3, 64) and set(choices.flatten().tolist()) == set(range(8))
+    assert len({tuple(c) for c in choices.T.tolist()}) > 20  # per image, not one choice for the batch
+    assert RandAugment(num_ops=0, seed=0)(x, training=True) is x
+
+
+def test_rand_augment_against_the_existing_layers_at_a_pinned_strength():
+    x = _images(n=24)
+    f = (0.2, 0.2)
+    layer = RandAugment(num_ops=1, factor=f, interpolation="nearest", seed=10)  # its 24 draws pick all 8
+    y = layer(x, training=True)
+    choices = RandAugment(num_ops=1, factor=f, seed=10).choices(24, x)[0]
+    by_layer = [RandomTranslation(f, f, interpolation="nearest"), RandomRotation(f, interpolation="nearest"),
+                RandomBrightness(f), None, RandomSharpness(f), RandomPosterization(1), Solarization(f, f),
+                AutoContrast()]
+    for n, k in enumerate(choices.tolist()):
+        if by_layer[k] is not None:
+            want = by_layer[k](x[n:n + 1], training=True)[0]
+        else:  # contrast × a, a ~ U[0.8, 1.2], clipped: read a back from the image's deviations
+            mean = x[n].mean(dim=(0, 1))
+            inside = (y[n] > 0) & (y[n] < 255)  # not clipped: y − μ = a·(x − μ) exactly
+            a = ((y[n] - mean)[inside] * (x[n] - mean)[inside]).sum() / ((x[n] - mean)[inside] ** 2).sum()
+            assert 0.8 <= a <= 1.2
+            want = ((x[n] - mean) * a + mean).clamp(0, 255)
+        torch.testing.assert_close(y[n], want, rtol=0, atol=1e-9)
+    assert set(choices.tolist()) == set(range(8))
+
+
+def test_rand_augment_identity_at_inference_seeds_and_range():
+    x = _images(n=16)
+    layer = RandAugment(seed=1)
+    assert layer(x, training=False) is x
+    layer.eval()
+    assert layer(x) is x
+    layer.train()
+    a, b, c = RandAugment(seed=7), RandAugment(seed=7), RandAugment(seed=8)
+    ya = a(x, training=True)
+    assert torch.equal(ya, b(x, training=True)) and not torch.equal(ya, c(x, training=True))
+    assert not torch.equal(a(x, training=True), ya)  # the next batch gets new draws
+    assert sum(not torch.equal(ya[k], x[k]) for k in range(16)) >= 8
+    assert ya.min() >= 0 and ya.max() <= 255
+    gray = RandAugment(value_range=(0, 1), seed=0)(x[..., :1] / 255, training=True)  # one channel works too
+    assert gray.shape == (16, 7, 5, 1) and gray.min() >= 0 and gray.max() <= 1
+
+
+def test_rand_augment_config_and_save_load(tmp_path):
+    layer = RandAugment(value_range=(0, 1), num_ops=3, factor=(0.1, 0.4), interpolation="nearest", seed=5)
+    config = layer.get_config()
+    assert {k: config[k] for k in ("value_range", "num_ops", "factor", "interpolation", "seed")} == {
+        "value_range": [0.0, 1.0], "num_ops": 3, "factor": [0.1, 0.4], "interpolation": "nearest", "seed": 5}
+    assert RandAugment.from_config(config).get_config() == config
+    assert RandAugment().get_config()["factor"] == 0.5 and RandAugment().get_config()["value_range"] == [0.0, 255.0]
+    x = (_images(n=8) / 255).float().numpy()
+    model = Sequential([Pipeline([RandAugment((0, 1), seed=1)], input_shape=(7, 5, 3)), RandAugment((0, 1), seed=2),
+                        Flatten(), Dense(2)])
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((8, 2), np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "rand_augment.brainnet")
+    again = load_model(tmp_path / "rand_augment.brainnet")
+    assert [l.get_config() for l in again.layers] == [l.get_config() for l in model.layers]
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_rand_augment_errors():
+    with pytest.raises(ValueError, match=r"RandAugment: expected num_ops to be an integer ≥ 0, got 1\.5\. "
+                                         r"Fix: RandAugment\(num_ops=2\)"):
+        RandAugment(num_ops=1.5)
+    with pytest.raises(ValueError, match=r"RandAugment: expected factor within \[0, 1\].*Fix: RandAugment\(factor"):
+        RandAugment(factor=1.5)
+    with pytest.raises(ValueError, match=r"RandAugment: expected value_range as a pair \(low, high\)"):
+        RandAugment(value_range=(1, 0))
+    with pytest.raises(ValueError, match=r"RandAugment: expected interpolation to be one of 'bilinear', 'nearest', "
+                                         r"got 'cubic'\. Fix: RandAugment\(interpolation='bilinear'\)"):
+        RandAugment(interpolation="cubic")
+    with pytest.raises(ValueError, match="RandAugment: expected seed to be an integer or None"):
+        RandAugment(seed="a")
