@@ -12,6 +12,7 @@ from .augmentation_mixing import CutMix, MixUp
 from .augmentation_warp import RandomElasticTransform, RandomPerspective, RandomShear
 from .augmentation_policies import Pipeline
 from .augmentation_policies import Pipeline, RandAugment
+from .augmentation_policies import AugMix, Pipeline, RandAugment
 from .base import Layer
 from .category_encoding import CategoryEncoding
 from .convolution import Conv1D, Conv2D
@@ -90,6 +91,7 @@ __all__ = [
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
     "Pipeline",
     "Pipeline", "RandAugment",
+    "Pipeline", "RandAugment", "AugMix",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast", "Equalization",
     # convolution and pooling
