@@ -10,8 +10,6 @@ from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
 from .augmentation_warp import RandomElasticTransform, RandomPerspective, RandomShear
-from .augmentation_policies import Pipeline
-from .augmentation_policies import Pipeline, RandAugment
 from .augmentation_policies import AugMix, Pipeline, RandAugment
 from .base import Layer
 from .category_encoding import CategoryEncoding
@@ -89,8 +87,6 @@ __all__ = [
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
-    "Pipeline",
-    "Pipeline", "RandAugment",
     "Pipeline", "RandAugment", "AugMix",
     # image preprocessing
     "Resizing", "CenterCrop", "AutoContrast", "Equalization",
