@@ -4,7 +4,8 @@ weights on first call and states the equation it computes."""
 from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
-from .augmentation_color import AutoContrast, RandomGrayscale, RandomInvert, RandomPosterization, Solarization
+from .augmentation_color import (AutoContrast, RandomColorDegeneration, RandomGrayscale, RandomInvert,
+                                 RandomPosterization, Solarization)
 from .augmentation_filter import Equalization, RandomGaussianBlur
 from .augmentation_hsv import RandomColorJitter, RandomHue, RandomSaturation
 from .augmentation_intensity import RandomContrast, RandomErasing, RandomSharpness
@@ -85,6 +86,7 @@ __all__ = [
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
     "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
+    "RandomColorDegeneration",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
     "Pipeline", "RandAugment", "AugMix",

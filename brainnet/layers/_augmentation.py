@@ -107,7 +107,7 @@ def _unit_range(layer: str, arg: str, factor: Any) -> tuple[float, float]:
     low, high = _bounds(layer, arg, factor, symmetric=False)
     if not isinstance(factor, (tuple, list)):
         low = 0.0
-    if low < 0.0 or high > 1.0:
+    if low < 0.0 or high < low or high > 1.0:  # a negative number f would otherwise give (0, f)
         raise ValueError(
             f"{layer}: expected {arg} within [0, 1] (a number f means (0, f)), got {factor!r}. "
             f"Fix: {layer}({arg}=0.5) or {layer}({arg}=(0.2, 0.8))."

@@ -1,6 +1,6 @@
 """Tone augmentation layers of Keras 3: RandomInvert, Solarization,
-RandomPosterization, RandomGrayscale, and the AutoContrast preprocessing
-layer. Images are ``(batch, height, width, channels)`` with values in
+RandomPosterization, RandomGrayscale, RandomColorDegeneration, and the
+AutoContrast preprocessing layer. Images are ``(batch, height, width, channels)`` with values in
 ``value_range`` (default (0, 255); (0, 1) after ``Rescaling(1/255)``).
 
 The random layers are the identity at inference and draw their parameters
@@ -244,6 +244,63 @@ class RandomGrayscale(_Augmentation):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "factor": self.factor}
+
+
+class RandomColorDegeneration(_Augmentation):
+    """Dulls the colours of each image by blending it with its own grayscale
+    version, by a random amount per image (Keras 3; AutoAugment's colour).
+
+    Equation (training; identity at inference), per image n, with
+    f_n ~ U[low, high] and g = 0.2989·R + 0.5870·G + 0.1140·B (the image
+    itself when it has one channel)::
+
+        y[n] = clip(x[n] + f_n·(g[n] − x[n]), r₀, r₁)
+
+    f = 0 keeps the image, f = 1 gives its grayscale version in every channel.
+
+    Args:
+        factor: the range of f: a number f means (0, f), or a pair (low, high);
+            within [0, 1]. ``(0.5, 0.5)`` always blends halfway.
+        value_range: the pixels' range, which the result is clipped to
+            (default (0, 255)).
+        seed: integer for repeatable draws, or None.
+
+    Input shape: ``(batch, height, width, channels)`` with 3 (RGB) or 1
+    channel. Output shape: same.
+
+    Raises:
+        ValueError: factor outside [0, 1], a bad value_range; images with
+            neither 3 nor 1 channel (at call).
+
+    Example:
+        >>> import torch
+        >>> layer = RandomColorDegeneration((0.5, 0.5))
+        >>> [round(v, 1) for v in layer(torch.tensor([[[[100.0, 200.0, 50.0]]]]), training=True).flatten().tolist()]
+        [126.5, 176.5, 101.5]
+    """
+
+    equation = "y = clip(x + f_n·(gray(x) − x), r₀, r₁), f_n ~ U[low, high] (training only)"
+
+    def __init__(self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.low, self.high = _unit_range("RandomColorDegeneration", "factor", factor)
+        self.value_range = _value_range("RandomColorDegeneration", value_range)
+        self.factor = _factor_config(factor)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"Layer '{self.name}' (RandomColorDegeneration): expected RGB images with 3 channels (or gray "
+                f"ones with 1), got {x.shape[-1]} channels in shape {tuple(x.shape)}. Fix: use it on RGB or "
+                "one-channel images only."
+            )
+        f = self._uniform(x.shape[0], self.low, self.high, x)[:, None, None, None]  # (B, 1, 1, 1)
+        gray = x if x.shape[-1] == 1 else _grayscale(self, x)  # (B, H, W, 1)
+        return (x + f * (gray - x)).clamp(*self.value_range)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
 
 
 class AutoContrast(Layer):

@@ -1,5 +1,5 @@
 """Keras 3's tone augmentation layers (RandomInvert, Solarization,
-RandomPosterization, RandomGrayscale, AutoContrast) against naive NumPy
+RandomPosterization, RandomGrayscale, RandomColorDegeneration, AutoContrast) against naive NumPy
 versions of their docstring equations (float64), with the random draws
 pinned by zero-width factor ranges; per-image draws, identity at inference,
 seeds, configs, save/load and errors."""
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import brainnet.layers.augmentation_color
-from brainnet.layers import (AutoContrast, Dense, Flatten, RandomGrayscale, RandomInvert, RandomPosterization,
-                             Solarization)
+from brainnet.layers import (AutoContrast, Dense, Flatten, RandomColorDegeneration, RandomGrayscale, RandomInvert,
+                             RandomPosterization, Solarization)
 from brainnet.models import Sequential, load_model
 
 
@@ -25,7 +25,7 @@ def _pixels(n: int = 6, h: int = 5, w: int = 4, c: int = 3, seed: int = 0) -> to
 
 def _random_layers(seed: int | None = 1) -> list:
     return [RandomInvert(seed=seed), Solarization(0.3, 0.8, seed=seed), RandomPosterization(6, seed=seed),
-            RandomGrayscale(seed=seed)]
+            RandomGrayscale(seed=seed), RandomColorDegeneration(0.8, seed=seed)]
 
 
 # ------------------------------------------------------- the NumPy references
@@ -89,7 +89,7 @@ def test_identity_at_inference_random_per_image_in_training(layer):
     assert layer.compute_output_shape((None, 5, 4, 3)) == (None, 5, 4, 3)
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_same_seed_same_output_other_seed_other_output(index):
     x = _pixels(n=16)
     a, b, c = _random_layers(7)[index], _random_layers(7)[index], _random_layers(8)[index]
@@ -102,12 +102,12 @@ def test_same_seed_same_output_other_seed_other_output(index):
 def test_configs_and_save_load(tmp_path):
     layers = [RandomInvert((0.2, 0.6), value_range=(0, 1), seed=1), Solarization((0.1, 0.2), 0.5, (0, 1), seed=2),
               RandomPosterization((3, 5), value_range=(-1, 1), seed=3), RandomGrayscale(0.3, seed=4),
-              AutoContrast(value_range=(0, 1))]
+              RandomColorDegeneration((0.2, 0.7), value_range=(0, 1), seed=5), AutoContrast(value_range=(0, 1))]
     for layer in layers:
         config = layer.get_config()
         assert type(layer).from_config(config).get_config() == config
     x = (_pixels(n=8) / 255).float().numpy()
-    model = Sequential([AutoContrast((0, 1), input_shape=(5, 4, 3)), *layers[:4], Flatten(), Dense(2)])
+    model = Sequential([AutoContrast((0, 1), input_shape=(5, 4, 3)), *layers[:5], Flatten(), Dense(2)])
     model.compile("sgd", "mse")
     model.fit(x, np.zeros((8, 2), np.float32), epochs=1, verbose=0)
     path = tmp_path / "tone.brainnet"
@@ -193,6 +193,42 @@ def test_grayscale_matches_the_equation_and_keeps_three_channels():
     assert 30 <= sum(gray) <= 70
 
 
+# ------------------------------------------------------------------ RandomColorDegeneration
+def np_degenerate(img: np.ndarray, f: float, r: tuple[float, float]) -> np.ndarray:
+    """y = clip(x + f·(g − x), r₀, r₁), g the luma (the image itself with one channel), pixel by pixel."""
+    out = np.empty_like(img)
+    for i, j in np.ndindex(*img.shape[:2]):
+        g = img[i, j, 0] if img.shape[2] == 1 else 0.2989 * img[i, j, 0] + 0.5870 * img[i, j, 1] + 0.1140 * img[i, j, 2]
+        for c in range(img.shape[2]):
+            out[i, j, c] = min(max(img[i, j, c] + f * (g - img[i, j, c]), r[0]), r[1])
+    return out
+
+
+@pytest.mark.parametrize("f", [0.0, 0.35, 1.0])
+def test_color_degeneration_matches_the_equation_at_a_pinned_factor(f):
+    x = _pixels()
+    y = RandomColorDegeneration((f, f))(x, training=True).numpy()
+    np.testing.assert_allclose(y, np.stack([np_degenerate(img, f, (0, 255)) for img in x.numpy()]), rtol=0, atol=1e-9)
+    if f == 1.0:  # wholly gray: the three channels agree
+        assert np.allclose(y, y[..., :1])
+    unit = RandomColorDegeneration((f, f), value_range=(0, 1))(x / 255 * 1.2 - 0.1, training=True).numpy()
+    want = np.stack([np_degenerate(img, f, (0, 1)) for img in x.numpy() / 255 * 1.2 - 0.1])
+    np.testing.assert_allclose(unit, want, rtol=0, atol=1e-12)  # clipped to the range
+    assert unit.min() >= 0 and unit.max() <= 1
+
+
+def test_color_degeneration_draws_f_per_image_with_the_draws_replayed():
+    x = _pixels(n=40)
+    y = RandomColorDegeneration((0.2, 0.9), seed=11)(x, training=True).numpy()
+    u = torch.rand(40, generator=torch.Generator().manual_seed(11), dtype=torch.float64).numpy()  # its first draws
+    f = 0.2 + 0.7 * u
+    for n in range(40):
+        np.testing.assert_allclose(y[n], np_degenerate(x[n].numpy(), f[n], (0, 255)), rtol=0, atol=1e-9)
+    assert f.std() > 0.1  # one f per image, not one for the batch
+    gray = _pixels(c=1)  # one channel: already gray, so kept as it is
+    assert torch.equal(RandomColorDegeneration((1.0, 1.0))(gray, training=True), gray)
+
+
 # ------------------------------------------------------------------ AutoContrast
 @pytest.mark.parametrize("value_range", [(0, 255), (0, 1), (-1, 1)])
 def test_autocontrast_matches_the_equation_in_training_and_inference(value_range):
@@ -228,6 +264,15 @@ def test_errors():
     with pytest.raises(ValueError, match=r"\(RandomGrayscale\): expected RGB images with 3 channels, got 1 "
                                          r"channel\(s\) in shape \(2, 3, 3, 1\)\. Fix: use it on colour images"):
         RandomGrayscale(1.0)(torch.ones(2, 3, 3, 1), training=True)
+    with pytest.raises(ValueError, match=r"RandomColorDegeneration: expected factor within \[0, 1\] \(a number f "
+                                         r"means \(0, f\)\), got -0.5\. Fix: RandomColorDegeneration\(factor=0.5\)"):
+        RandomColorDegeneration(-0.5)
+    with pytest.raises(ValueError, match=r"RandomColorDegeneration: expected value_range as a pair"):
+        RandomColorDegeneration(0.5, value_range=(255, 0))
+    with pytest.raises(ValueError, match=r"\(RandomColorDegeneration\): expected RGB images with 3 channels \(or "
+                                         r"gray ones with 1\), got 2 channels in shape \(2, 3, 3, 2\)\. Fix: use it "
+                                         r"on RGB or one-channel images only"):
+        RandomColorDegeneration(0.5)(torch.ones(2, 3, 3, 2), training=True)
     with pytest.raises(ValueError, match="AutoContrast: expected value_range as a pair"):
         AutoContrast(value_range=(0, 0))
     with pytest.raises(ValueError, match="expected input of rank 4"):
