@@ -4,10 +4,10 @@ augmentation layers at random, ``RandAugment`` and ``AugMix``.
 
 The policies are the identity at inference and draw per image in training,
 repeatably with ``seed=`` (see ``_augmentation.py``). They do not re-implement
-any operation: each one is an existing layer (RandomTranslation,
-RandomRotation, RandomBrightness, RandomContrast, RandomSharpness,
-RandomPosterization, Solarization, AutoContrast) that the policy owns, seeded
-from the policy's seed. Images are ``(batch, height, width, channels)``.
+any operation: each one is an existing layer (RandomShear, RandomTranslation,
+RandomRotation, RandomBrightness, RandomColorDegeneration, RandomContrast,
+RandomSharpness, RandomPosterization, Solarization, AutoContrast,
+Equalization) that the policy owns, seeded from the policy's seed. Images are ``(batch, height, width, channels)``.
 """
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ from torch import nn
 from ._augmentation import _Augmentation, _choice, _factor_config, _unit_range, _value_range
 from ._random import generator_for
 from .augmentation import RandomRotation, RandomTranslation
-from .augmentation_color import AutoContrast, RandomPosterization, Solarization
+from .augmentation_color import AutoContrast, RandomColorDegeneration, RandomPosterization, Solarization
+from .augmentation_filter import Equalization
 from .augmentation_intensity import RandomContrast, RandomSharpness
 from .augmentation_mixing import CutMix, MixUp
+from .augmentation_warp import RandomShear
 from .base import Layer, Shape
 from .image_preprocessing import RandomBrightness
 
 __all__ = ["Pipeline", "RandAugment", "AugMix", "RAND_AUGMENT_OPS", "AUGMIX_OPS", "AUGMIX_ALL_OPS"]
 
-# Keras's operations in Keras's order, less the three brainnet does not have yet
-# (RandomShear, RandomColorDegeneration, Equalization).
-RAND_AUGMENT_OPS = ("translation", "rotation", "brightness", "contrast", "sharpness", "posterization", "solarization",
-                    "auto_contrast")
+# Keras's operations in Keras's order.
+RAND_AUGMENT_OPS = ("shear", "translation", "rotation", "brightness", "color_degeneration", "contrast", "sharpness",
+                    "posterization", "solarization", "auto_contrast", "equalization")
 # AugMix's, likewise: without all_ops, those that do not overlap ImageNet-C's corruptions.
-AUGMIX_OPS = ("translation", "rotation", "posterization", "solarization", "auto_contrast")
-AUGMIX_ALL_OPS = AUGMIX_OPS + ("brightness", "contrast", "sharpness")
+AUGMIX_OPS = ("shear", "translation", "rotation", "posterization", "solarization", "auto_contrast", "equalization")
+AUGMIX_ALL_OPS = AUGMIX_OPS + ("brightness", "color_degeneration", "contrast", "sharpness")
 _GAMMA_TRIES = 16  # Marsaglia–Tsang accepts over 95% of tries for a shape ≥ 1: all 16 fail with p < 10⁻²⁰
 
 
@@ -148,12 +149,16 @@ def _operation(op: str, factor: tuple[float, float], value_range: tuple[float, f
                seed: int | None, name: str) -> Layer:
     """One of the policies' operations: the brainnet layer Keras's policy uses, at the policy's strength."""
     kw: dict[str, Any] = {"seed": seed, "name": name}
+    if op == "shear":
+        return RandomShear(factor, factor, interpolation=interpolation, **kw)
     if op == "translation":
         return RandomTranslation(factor, factor, interpolation=interpolation, **kw)
     if op == "rotation":
         return RandomRotation(factor, interpolation=interpolation, **kw)
     if op == "brightness":
         return RandomBrightness(factor, value_range=value_range, **kw)
+    if op == "color_degeneration":
+        return RandomColorDegeneration(factor, value_range=value_range, **kw)
     if op == "contrast":
         return RandomContrast(factor, **kw)
     if op == "sharpness":
@@ -162,6 +167,8 @@ def _operation(op: str, factor: tuple[float, float], value_range: tuple[float, f
         return RandomPosterization(max(1, int(8 * factor[1])), value_range=value_range, **kw)
     if op == "solarization":
         return Solarization(factor, factor, value_range=value_range, **kw)
+    if op == "equalization":
+        return Equalization(value_range=value_range, name=name)
     assert op == "auto_contrast", op
     return AutoContrast(value_range=value_range, name=name)
 
@@ -179,7 +186,7 @@ def _operations(policy: Any, ops: Sequence[str]) -> nn.ModuleDict:
 
 
 def _apply(op: str, layer: Layer, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    if op == "auto_contrast":
+    if op in ("auto_contrast", "equalization"):  # preprocessing layers, not random ones: no augment
         return layer.call(x)
     y = layer.augment(x)
     return y.clamp(*value_range) if op == "contrast" else y  # Keras's RandomContrast clips; brainnet's does not
@@ -234,13 +241,14 @@ class RandAugment(_Augmentation):
 
     Each operation is the brainnet layer Keras's RandAugment uses, with its
     own per-image draws, for factor range (f₀, f₁):
+    ``RandomShear((f₀, f₁), (f₀, f₁))`` (x and y, one random sign),
     ``RandomTranslation((f₀, f₁), (f₀, f₁))``, ``RandomRotation((f₀, f₁))``
     (fractions of the image and of a full turn), ``RandomBrightness((f₀, f₁))``,
-    ``RandomContrast((f₀, f₁))`` (contrast × U[1 − f₀, 1 + f₁], clipped to
-    the range), ``RandomSharpness((f₀, f₁))``,
-    ``RandomPosterization(max(1, ⌊8·f₁⌋))``, ``Solarization((f₀, f₁), (f₀,
-    f₁))`` and ``AutoContrast``. (Keras's shear, colour degeneration and
-    equalization are not in brainnet yet.)
+    ``RandomColorDegeneration((f₀, f₁))``, ``RandomContrast((f₀, f₁))``
+    (contrast × U[1 − f₀, 1 + f₁], clipped to the range),
+    ``RandomSharpness((f₀, f₁))``, ``RandomPosterization(max(1, ⌊8·f₁⌋))``,
+    ``Solarization((f₀, f₁), (f₀, f₁))``, ``AutoContrast`` and
+    ``Equalization``.
 
     Args:
         value_range: the pixels' range (default (0, 255); (0, 1) after
@@ -249,7 +257,7 @@ class RandAugment(_Augmentation):
         factor: the strength: a number f means (0, f), or a pair (f₀, f₁);
             within [0, 1] (default 0.5).
         interpolation: ``"bilinear"`` (default) or ``"nearest"``, for the
-            translation and rotation.
+            shear, translation and rotation.
         seed: integer for repeatable draws, or None.
 
     Input shape: ``(batch, height, width, channels)``. Output shape: same.
@@ -315,7 +323,8 @@ class AugMix(_Augmentation):
         factor: the strength: a number f means (0, f), or a pair; within [0, 1]
             (default 0.3).
         alpha: the concentration α of the Dirichlet and Beta draws, > 0 (default 1.0).
-        all_ops: also draw brightness, contrast and sharpness (default True).
+        all_ops: also draw brightness, colour degeneration, contrast and
+            sharpness (default True).
         interpolation: ``"bilinear"`` (default) or ``"nearest"``.
         seed: integer for repeatable draws, or None.
 
