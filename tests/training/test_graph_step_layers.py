@@ -150,6 +150,13 @@ CASES = {
     "RandomSaturation": _images(lambda: L.RandomSaturation(0.7, seed=1, **_UNIT)),
     "RandomHue": _images(lambda: L.RandomHue(0.5, seed=1, **_UNIT)),
     "RandomSharpness": _images(lambda: L.RandomSharpness(0.8, seed=1, **_UNIT)),
+    "RandomColorDegeneration": _images(lambda: L.RandomColorDegeneration(0.8, seed=1, **_UNIT)),
+    # the policies: their operations' draws (and AugMix's Gamma draws) come from generators on the device
+    "Pipeline": _images(lambda: L.Pipeline([L.RandomFlip(seed=1), L.RandomColorDegeneration(0.5, seed=2, **_UNIT),
+                                            L.Rescaling(2.0)])),
+    "RandAugment": _images(lambda: L.RandAugment(num_ops=3, seed=1, **_UNIT)),
+    "AugMix": _images(lambda: L.AugMix(seed=1, **_UNIT)),
+    "AugMix-unseeded": _images(lambda: L.AugMix(alpha=0.5, all_ops=False, **_UNIT)),
     "RandomColorJitter": _images(lambda: L.RandomColorJitter(
         brightness_factor=0.2, contrast_factor=0.3, saturation_factor=(0.3, 0.7), hue_factor=0.3, seed=1, **_UNIT)),
     "AlphaDropout": _vectors(lambda: L.AlphaDropout(0.2, seed=1)),
