@@ -64,6 +64,7 @@ from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from .stacked_rnn_cells import StackedRNNCells
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
+from .spectral_normalization import SpectralNormalization
 from .spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .input_spec import InputSpec
 from .symbolic import Input
@@ -107,6 +108,7 @@ __all__ = [
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     # normalization
     "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization", "Normalization",
+    "SpectralNormalization",
     # merging and wrappers
     "Add", "Subtract", "Average", "Concatenate", "Dot", "Multiply", "Maximum", "Minimum", "TimeDistributed",
     "TorchModuleWrapper", "Wrapper",
