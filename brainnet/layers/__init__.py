@@ -65,6 +65,8 @@ from .stacked_rnn_cells import StackedRNNCells
 from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from .spectral_normalization import SpectralNormalization
+from .stft_spectrogram import STFTSpectrogram
+from .mel_spectrogram import MelSpectrogram
 from .spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .input_spec import InputSpec
 from .symbolic import Input
@@ -123,4 +125,6 @@ __all__ = [
     "TextVectorization", "StringLookup",
     # structured data: categories and numbers to indices and vectors
     "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing",
+    # audio preprocessing: signals to spectrograms
+    "STFTSpectrogram", "MelSpectrogram",
 ]
