@@ -165,10 +165,13 @@ class MelSpectrogram(Layer):
         self.ref_power = ref_power
         self.input_spec = InputSpec(min_ndim=1, max_ndim=2)
 
-    def _filterbank(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def build(self, input_shape: Shape) -> None:
+        # Made once, as buffers that follow the layer's device and dtype but are not weights (nor saved):
+        # nothing is copied from the host inside a training step (a CUDA graph could not hold it).
         bins = self.fft_length // 2 + 1
         bank = mel_filterbank(self.num_mel_bins, bins, self.sampling_rate, self.min_freq, self.max_freq)
-        return bank.to(device=device, dtype=dtype)  # (bins, mels)
+        self.register_buffer("filterbank", bank, persistent=False)  # (bins, mels)
+        self.register_buffer("window_taps", window_values(self.window, self.sequence_length, True), persistent=False)
 
     def _to_db(self, power: torch.Tensor) -> torch.Tensor:
         db = 10.0 * torch.log10(power.clamp_min(self.min_power))
@@ -187,12 +190,11 @@ class MelSpectrogram(Layer):
             )
         x = inputs if inputs.ndim == 2 else inputs[None]  # (B, samples)
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32  # torch.stft's dtypes
-        window = window_values(self.window, self.sequence_length, True, dtype).to(x.device)
         spec = torch.stft(x.to(dtype), n_fft=self.fft_length, hop_length=self.sequence_stride,
-                          win_length=self.sequence_length, window=window, center=True, pad_mode="reflect",
-                          return_complex=True)  # (B, bins, frames)
+                          win_length=self.sequence_length, window=self.window_taps.to(dtype), center=True,
+                          pad_mode="reflect", return_complex=True)  # (B, bins, frames)
         power = spec.abs().pow(self.mag_exp).transpose(1, 2)  # (B, frames, bins)
-        mel = power @ self._filterbank(dtype, x.device)  # (B, frames, mels)
+        mel = power @ self.filterbank.to(dtype)  # (B, frames, mels)
         if self.power_to_db:
             mel = self._to_db(mel)
         out = mel.transpose(1, 2).to(inputs.dtype)  # (B, mels, frames)

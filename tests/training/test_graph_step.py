@@ -82,6 +82,7 @@ class SimulatedGraphStep(graphs.CudaGraphStep):
                                  for t in s.values() if torch.is_tensor(t)]
         state += [m.total for m in self.metrics() if torch.is_tensor(m.total)]
         state += list(self.optimizer.averages or ())  # use_ema's moving averages
+        state += list(self.model_tensors())  # buffers too: BatchNormalization's statistics, SpectralNormalization's u
         saved = [t.detach().clone() for t in state]
         # Nor does it draw: a registered generator (torch's own, a seeded layer's) moves on
         # at each replay by what one step draws, never at the capture.

@@ -190,6 +190,11 @@ CASES = {
     "RandomErasing-random": _images(lambda: L.RandomErasing(p=0.8, value="random", seed=1)),
     "GaussianNoise": _vectors(lambda: L.GaussianNoise(0.2, seed=1)),
     "GaussianDropout": _vectors(lambda: L.GaussianDropout(0.2)),
+    # layers that write to their weights in training, or compute with buffers made at build
+    "SpectralNormalization": _vectors(lambda: L.SpectralNormalization(L.Dense(8), power_iterations=2)),
+    "STFTSpectrogram": _sequence((64, 2), lambda: L.STFTSpectrogram(frame_length=16, frame_step=8)),
+    "MelSpectrogram": _sequence((256,), lambda: L.MelSpectrogram(fft_length=64, sequence_stride=32,
+                                                                 sampling_rate=8000, num_mel_bins=8)),
 }
 
 
