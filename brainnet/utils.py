@@ -8,7 +8,8 @@
 ``unpack_x_y_sample_weight`` (the packing of ``brainnet.training._step_batches``) and ``PyDataset`` / ``Sequence`` (batches made by Python code, read by
 ``brainnet.training.streaming``), and ``brainnet.saving``'s registration and serialization functions
 (``register_keras_serializable``, ``custom_object_scope``, ``serialize_keras_object``, ..., in
-``brainnet._serialization``), which Keras 3 exports in both."""
+``brainnet._serialization``), which Keras 3 exports in both, and ``FeatureSpace`` (in
+``brainnet._feature_space``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._feature_space import FeatureSpace
 from ._get_file import get_file
 from ._image_files import array_to_img, img_to_array, load_img, save_img
 from ._image_folder import image_dataset_from_directory
@@ -40,7 +42,7 @@ __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "p
            "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
            "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "register_keras_serializable",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "get_registered_object",
-           "get_registered_name", "serialize_keras_object", "deserialize_keras_object"]
+           "get_registered_name", "serialize_keras_object", "deserialize_keras_object", "FeatureSpace"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -68,8 +68,10 @@ _ENTRIES = {
     "model": {"metadata.json", "config.json", "model.weights.safetensors", "optimizer.json", "optimizer.safetensors"},
     "backup": {"metadata.json", "model.weights.safetensors", "optimizer.json", "optimizer.safetensors",
                "training_state.json", "training_state.safetensors"},
+    "feature_space": {"metadata.json", "config.json", "feature_space.safetensors"},  # FeatureSpace.save
 }
-_REQUIRED = {"model": {"config.json", "model.weights.safetensors"}, "backup": {"model.weights.safetensors"}}
+_REQUIRED = {"model": {"config.json", "model.weights.safetensors"}, "backup": {"model.weights.safetensors"},
+             "feature_space": {"config.json", "feature_space.safetensors"}}
 
 
 # ------------------------------------------------------------------ archive
@@ -145,6 +147,17 @@ def read_archive(path: str | os.PathLike, kind: str, what: str) -> dict[str, byt
     if missing:
         raise ValueError(f"{what}: {path} is incomplete: it lacks {missing}. Fix: save the model again.")
     return entries
+
+
+def archive_kind(path: str | os.PathLike) -> str | None:
+    """The ``kind`` in a brainnet archive's metadata.json, or None when that
+    cannot be read (``read_archive`` then says what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read("metadata.json").decode("utf-8"))
+        return meta.get("kind") if isinstance(meta, dict) else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError):
+        return None
 
 
 def _check_metadata(entries: dict[str, bytes], path: Path, kind: str, what: str) -> None:

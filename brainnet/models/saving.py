@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from .. import _registry
 from ..distributed import is_main_process
 from .._atomic import atomic_write
-from ._archive import _first_bytes, _json_bytes, read_archive, read_json, read_tensors, tensor_bytes, write_archive
+from ._archive import _first_bytes, _json_bytes, archive_kind, read_archive, read_json, read_tensors, tensor_bytes, write_archive
 
 FORMAT = "brainnet-weights"  # metadata of save_weights files
 VERSION = "1"
@@ -73,7 +73,8 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
     compiled as it was (with its optimizer state, so ``fit`` continues).
 
     Args:
-        filepath: a file written by ``model.save``.
+        filepath: a file written by ``model.save`` (or by
+            ``FeatureSpace.save``: the feature space comes back, adapted).
         custom_objects: ``{name: class or function}`` for your own layers,
             models, losses or metrics that are not registered with
             ``@brainnet.saving.register_serializable()``.
@@ -88,6 +89,10 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
     from ..training import state
 
     path, what = Path(filepath), "load_model"
+    if archive_kind(path) == "feature_space":  # FeatureSpace.save wrote it (as Keras, load_model reads it back)
+        from .._feature_space_saving import load_feature_space
+
+        return load_feature_space(path, custom_objects)
     entries = read_archive(path, "model", what)
     config = read_json(entries, "config.json", path, what)
     weights = read_tensors(entries, "model.weights.safetensors", path, what)
