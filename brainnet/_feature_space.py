@@ -212,12 +212,12 @@ class FeatureSpace:
 
     def _adaptable(self) -> list[str]:
         """The features whose layer learns from data: Normalization, Discretization by
-        num_bins, the lookups (not the ones already given their statistics)."""
+        num_bins, the lookups (not the ones already given their statistics or boundaries)."""
         names = []
         for n, f in self.features.items():
             p = f.preprocessor
             if isinstance(p, Normalization) and p.input_mean is None \
-                    or isinstance(p, Discretization) and p.num_bins is not None \
+                    or isinstance(p, Discretization) and p.bin_boundaries is None \
                     or isinstance(p, (IntegerLookup, StringLookup)) and p.vocab.tokens is None:
                 names.append(n)
         return names

@@ -56,9 +56,10 @@ class Feature:
                 "Fix: 'float' for a layer that returns numbers to use as they are, 'one_hot' for category "
                 "indices to encode, 'int' for the indices themselves (with output_mode='dict')."
             )
+        dtype = "int64" if dtype == "int32" else dtype  # Keras's integer features are int32; brainnet's int64
         if dtype not in ("float32", "int64", "string"):
             raise ValueError(
-                f"FeatureSpace.feature: expected dtype 'float32', 'int64' or 'string' (the column's values), "
+                f"FeatureSpace.feature: expected dtype 'float32', 'int64' (or 'int32') or 'string' (the column's values), "
                 f"got {dtype!r}. Fix: dtype='float32' for measurements, 'int64' for integer codes."
             )
         self.dtype, self.preprocessor, self.output_mode = dtype, preprocessor, output_mode

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from brainnet._feature_cross import HashedCross
-from brainnet.layers import Dense, Identity
+from brainnet.layers import Dense, Identity, IntegerLookup
 from brainnet.models import Model, load_model
 from brainnet.utils import FeatureSpace
 
@@ -197,7 +197,7 @@ def clinic(n: int, seed: int) -> tuple[dict, np.ndarray]:
     return {"age": age, "sex": sex, "cp": cp, "thal": thal, "chol": chol}, target[:, None], logit
 
 
-def test_a_tabular_classifier_on_the_feature_space_learns_the_rule():
+def test_a_tabular_classifier_on_the_feature_space_learns_the_rule(tmp_path):
     torch.manual_seed(0)
     train, y_train, _ = clinic(3000, seed=0)
     test, y_test, rule = clinic(1000, seed=1)
@@ -214,6 +214,9 @@ def test_a_tabular_classifier_on_the_feature_space_learns_the_rule():
     majority = max(y_test.mean(), 1 - y_test.mean())  # what a model that learned nothing reaches: 0.598
     best = np.mean((rule > 0) == (y_test[:, 0] > 0.5))  # what the true rule itself reaches: 0.793
     assert accuracy > majority + 0.12 and accuracy > best - 0.05, (accuracy, majority, best)  # 0.792 measured
+    model.save(tmp_path / "clinic.brainnet")  # its cross (HashedCross) and lookups come back with it
+    np.testing.assert_allclose(load_model(tmp_path / "clinic.brainnet").predict(test, verbose=0),
+                               model.predict(test, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_docstring_examples_run():
@@ -272,6 +275,9 @@ def test_use_errors_say_what_and_the_fix(tmp_path):
         with pytest.raises(ValueError, match="Fix:") as err:
             call()
         assert text in str(err.value), (text, str(err.value))
+    custom = FeatureSpace({"n": FeatureSpace.feature("int32", IntegerLookup(vocabulary=[7, 11]), "one_hot")})
+    assert custom.features["n"].dtype == "int64"  # Keras's int32, brainnet's int64; nothing to adapt here
+    np.testing.assert_array_equal(custom({"n": [11, 5]}).numpy(), [[0, 0, 1], [1, 0, 0]])
     one_hot_of_floats = FeatureSpace({"x": FeatureSpace.feature("float32", Identity(), "one_hot")})
     with pytest.raises(ValueError, match="whose number of indices is known.*Fix:"):
         one_hot_of_floats({"x": X})
