@@ -203,6 +203,8 @@ def _clone_functional(model: Functional, input_tensors: Any, copy: Callable[[Lay
             )
         new.update({id(old): t for old, t in zip(node.outputs, outs)})
     outputs = [new[id(t)] for t in model.outputs]
+    if model._input_keys and [t.name for t in inputs] == model._input_keys:  # inputs given as a dict: a dict again
+        inputs = dict(zip(model._input_keys, inputs))
     return Functional(inputs if model._multi_input else inputs[0],
                       outputs if model._multi_output else outputs[0], name=model.name, trainable=model.trainable)
 

@@ -68,11 +68,27 @@ def _topological_nodes(inputs: list[SymbolicTensor], outputs: list[SymbolicTenso
     return order
 
 
+def _check_input_keys(inputs: dict) -> None:
+    """Inputs given as a dict: each key the name of its Input (as Keras 3 asks), so that
+    data keyed by the same names reaches the right Input."""
+    _check_symbolic("inputs", list(inputs.values()))
+    wrong = [(k, t.name) for k, t in inputs.items() if k != t.name]
+    if wrong or not inputs:
+        key, name = wrong[0] if wrong else ("", "")
+        raise ValueError(
+            f"Model: expected inputs as a dict to map each Input's name to that Input, got "
+            f"{'an empty dict' if not inputs else f'key {key!r} for the Input named {name!r}'}. "
+            f"Fix: Input(..., name={key or 'name'!r}) for that key, or inputs as a list."
+        )
+
+
 class Functional(Model):
     """A model defined by ``Model(inputs=..., outputs=...)`` (Keras's Functional).
 
     Args:
-        inputs: a symbolic tensor from ``Input``, or a list of them.
+        inputs: a symbolic tensor from ``Input``, a list of them, or (Keras 3)
+            a dict ``{name: Input(..., name=name)}``: the model then also
+            takes a dict of data keyed by those names.
         outputs: a symbolic tensor (or list) computed from the inputs.
         name: model name.
     """
@@ -92,6 +108,13 @@ class Functional(Model):
                 )
             self._output_keys = list(outputs)
             outputs = list(outputs.values())
+        # Keras 3: inputs={"name": Input(name="name"), ...}; the model then also takes its data as a
+        # dict keyed by those names (fit, evaluate and predict match dicts to the Inputs by name).
+        self._input_keys: list[str] | None = None
+        if isinstance(inputs, dict):
+            _check_input_keys(inputs)
+            self._input_keys = list(inputs)
+            inputs = list(inputs.values())
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self._inputs = _as_list(inputs)
@@ -228,6 +251,7 @@ class Functional(Model):
             ],
             "outputs": ref(self._outputs),
             "multi_input": self._multi_input,
+            "input_keys": self._input_keys,
             "multi_output": self._multi_output,
             "output_keys": self._output_keys,
         }
@@ -262,6 +286,8 @@ class Functional(Model):
             out = layer(resolve(node["inputs"]), **{k: resolve(v) for k, v in node["kwargs"].items()})
             node_outputs.append(list(out) if isinstance(out, (list, tuple)) else [out])
         outputs = resolve(config["outputs"])
+        if config.get("input_keys"):
+            inputs = dict(zip(config["input_keys"], inputs))
         if config.get("output_keys"):
             outputs = dict(zip(config["output_keys"], outputs))
             config = {**config, "multi_output": True}
@@ -273,6 +299,18 @@ class Functional(Model):
         )
 
     # ------------------------------------------------------------ running
+    def forward(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if isinstance(inputs, dict) and self._multi_input:  # a dict of data, keyed by the Inputs' names
+            names = [t.name for t in self._inputs]
+            if sorted(map(str, inputs)) != sorted(names):
+                raise ValueError(
+                    f"Model '{self.name}': expected a dict with one value per Input, keyed {names}, got keys "
+                    f"{list(inputs)}. Fix: model({{{', '.join(f'{n!r}: ...' for n in names)}}}), or a list in "
+                    "the order of the inputs."
+                )
+            inputs = [inputs[n] for n in names]
+        return super().forward(inputs, training, **kwargs)
+
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         out = self._run(inputs, training, pre_activation=False)
         return self.keyed(out) if self._output_keys else out

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import brainnet
-from brainnet.layers import Concatenate, Conv2D, Dense, Flatten, Input, Layer
+from brainnet.layers import Add, Concatenate, Conv2D, Dense, Flatten, Input, Layer
 from brainnet.models import Model, Sequential, load_model
 from brainnet.utils import set_random_seed
 
@@ -208,3 +208,39 @@ def test_outputs_dict_with_a_key_that_is_not_a_string():
         Model(inp, {0: Dense(1)(inp)})
     with pytest.raises(TypeError, match=r"got an empty dict\. Fix: "):
         Model(inp, {})
+
+
+# ------------------------------------------------------------ inputs as a dict (Keras 3)
+def test_inputs_given_as_a_dict_take_dicts_of_data_and_survive_save(tmp_path):
+    torch.manual_seed(0)
+    inputs = {"size": Input((1,), name="size"), "rooms": Input((2,), name="rooms")}
+    joined = Concatenate()([inputs["size"], inputs["rooms"]])
+    model = Model(inputs=inputs, outputs=Dense(1, name="price")(joined))
+    rng = np.random.default_rng(0)
+    x = {"rooms": rng.normal(size=(32, 2)).astype("float32"), "size": rng.normal(size=(32, 1)).astype("float32")}
+    kernel, bias = model.get_layer("price").kernel.detach().numpy(), model.get_layer("price").bias.detach().numpy()
+    expected = np.concatenate([x["size"], x["rooms"]], axis=1) @ kernel + bias  # by name, whatever the key order
+    np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    model.compile("sgd", "mse", device="cpu")
+    model.fit(x, x["size"] * 2.0, epochs=1, verbose=0)
+    model.save(tmp_path / "dict_inputs.brainnet")
+    loaded = load_model(tmp_path / "dict_inputs.brainnet")
+    assert loaded.get_config()["input_keys"] == ["size", "rooms"]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    clone = brainnet.models.clone_model(model)
+    assert clone.get_config()["input_keys"] == ["size", "rooms"] and clone(x).shape == (32, 1)
+
+
+def test_inputs_dict_errors_say_what_and_the_fix():
+    a = Input((1,), name="a")
+    with pytest.raises(ValueError, match=r"expected inputs as a dict to map each Input's name to that Input, got "
+                                         r"key 'b' for the Input named 'a'\. Fix: Input\(\.\.\., name='b'\)"):
+        Model({"b": a}, Dense(1)(a))
+    with pytest.raises(ValueError, match=r"got an empty dict\. Fix: "):
+        Model({}, Dense(1)(a))
+    b = Input((1,), name="b")
+    model = Model({"a": a, "b": b}, Add()([a, b]))
+    with pytest.raises(ValueError, match=r"expected a dict with one value per Input, keyed \['a', 'b'\], got keys "
+                                         r"\['a'\]\. Fix: model\(\{'a': \.\.\., 'b': \.\.\.\}\)"):
+        model({"a": torch.zeros(2, 1)})
