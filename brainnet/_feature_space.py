@@ -326,7 +326,8 @@ class FeatureSpace:
     def get_encoded_features(self) -> Any:
         """The encoded features as symbolic tensors computed from ``get_inputs()``
         (one tensor in ``"concat"`` mode, a dict in ``"dict"`` mode), to build a
-        model on: ``Model(list(fs.get_inputs().values()), outputs)``."""
+        model on: ``Model(fs.get_inputs(), outputs)`` takes the raw columns,
+        ``Model(fs.get_encoded_features(), outputs)`` takes ``fs(columns)``."""
         self._check_adapted()
         if self.encoded_features is None:
             self.encoded_features = self._encode(self.inputs)

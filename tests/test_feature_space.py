@@ -206,7 +206,7 @@ def test_a_tabular_classifier_on_the_feature_space_learns_the_rule(tmp_path):
                       crosses=[("sex", "thal")], crossing_dim=16, num_discretization_bins=8)
     fs.adapt(train)
     x = Dense(16, activation="relu")(fs.get_encoded_features())
-    model = Model(list(fs.get_inputs().values()), Dense(1, activation="sigmoid")(x))
+    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(x))  # the dict of Inputs, as the tutorial
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(train, y_train, epochs=5, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
