@@ -23,7 +23,7 @@ import torch
 from ._feature_cross import HashedCross
 from ._feature_specs import KINDS, Cross, Feature, cardinality, column, named
 from .layers import (CategoryEncoding, Concatenate, Discretization, Hashing, Identity, Input, IntegerLookup,
-                     Normalization, Rescaling, StringLookup)
+                     Normalization, Rescaling, StringLookup, TextVectorization)
 from .layers.base import Layer
 
 
@@ -212,13 +212,14 @@ class FeatureSpace:
 
     def _adaptable(self) -> list[str]:
         """The features whose layer learns from data: Normalization, Discretization by
-        num_bins, the lookups (not the ones already given their statistics or boundaries)."""
+        num_bins, the lookups and TextVectorization (a custom ``FeatureSpace.feature``), not the
+        ones already given their statistics, boundaries or vocabulary."""
         names = []
         for n, f in self.features.items():
             p = f.preprocessor
             if isinstance(p, Normalization) and p.input_mean is None \
                     or isinstance(p, Discretization) and p.bin_boundaries is None \
-                    or isinstance(p, (IntegerLookup, StringLookup)) and p.vocab.tokens is None:
+                    or isinstance(p, (IntegerLookup, StringLookup, TextVectorization)) and p.vocab.tokens is None:
                 names.append(n)
         return names
 

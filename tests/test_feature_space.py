@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from brainnet._feature_cross import HashedCross
-from brainnet.layers import Dense, Identity, IntegerLookup
+from brainnet.layers import Dense, Identity, IntegerLookup, TextVectorization
 from brainnet.models import Model, load_model
 from brainnet.utils import FeatureSpace
 
@@ -111,6 +111,17 @@ def test_cross_hashes_the_joined_indices_and_follows_the_features():
     expected = np.concatenate([one_hot(n_index, 5), one_hot(w_index, 4), X[:, None], one_hot(cross, 8)], axis=1)
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)  # sorted names n, w, x, then w_X_n
     assert list(fs.crossers) == ["w_X_n"] and fs.crossers["w_X_n"].num_bins == 8
+
+
+def test_a_custom_feature_with_its_own_layer_is_adapted_and_used_as_it_is():
+    texts = np.array(["the cat sat", "the dog sat", "a cat ran", "the cat"], dtype=object)
+    fs = FeatureSpace({"text": FeatureSpace.feature(preprocessor=TextVectorization(output_mode="tf_idf"),
+                                                    dtype="string", output_mode="float"), "x": "float"})
+    fs.adapt({"text": texts, "x": X[:4]})
+    by_hand = TextVectorization(output_mode="tf_idf")
+    by_hand.adapt(texts[:, None])
+    expected = np.concatenate([by_hand(texts[:, None]).numpy(), X[:4, None]], axis=1)
+    np.testing.assert_allclose(encode(fs, {"text": texts, "x": X[:4]}), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_dict_mode_and_one_sample_given_as_scalars():
