@@ -8,7 +8,8 @@ The functions check the arguments (Keras 3 ones that brainnet refuses get a
 message that says what to do instead) and hand the work to the loop:
 ``brainnet.training.trainer`` for the built-in steps, or
 ``brainnet.training.custom_step`` for a model that overrides ``train_step``,
-``test_step`` or ``predict_step``.
+``test_step`` or ``predict_step``, or ``compute_loss`` (which Keras 3's
+standard steps call, so fit and evaluate run them in Python for it).
 """
 
 from __future__ import annotations
@@ -175,17 +176,33 @@ def fit(
     """
     refuse_keras_only("fit", keras_only)
     trainer = self._require_compiled("fit")
-    if type(self).train_step is not _step_methods.train_step:  # the user's own step: custom_step.py
+    if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
         return custom_step.fit(
             trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
             initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
-            type(self).test_step is not _step_methods.test_step, validation_freq,
+            _own_step(self, "test_step"), validation_freq, _overridden(self, "train_step"),
         )
     return trainer.fit(
         x, y, batch_size, epochs, verbose, callbacks, validation_split,
         validation_data, shuffle, initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
         validation_freq,
     )
+
+
+def _own_step(model: Any, step: str) -> bool:
+    """Whether ``fit`` (``step="train_step"``) or ``evaluate`` (``"test_step"``)
+    must run the model's steps in Python (custom_step.py): the step is
+    overridden, or ``compute_loss`` is, as a knowledge-distillation model
+    does; Keras 3's standard steps call ``self.compute_loss``, so its
+    override is what they minimize and report, which the built-in loop,
+    computing the compiled loss itself, would not do."""
+    cls = type(model)
+    return getattr(cls, step) is not getattr(_step_methods, step) or cls.compute_loss is not _step_methods.compute_loss
+
+
+def _overridden(model: Any, step: str) -> str:
+    """The method that sent ``fit`` or ``evaluate`` to the Python steps, for their errors."""
+    return step if getattr(type(model), step) is not getattr(_step_methods, step) else "compute_loss"
 
 
 def evaluate(
@@ -209,10 +226,10 @@ def evaluate(
     (default: one pass, or until a generator ends).
     """
     trainer = self.trainer
-    if type(self).test_step is not _step_methods.test_step:  # the user's own step: custom_step.py
+    if _own_step(self, "test_step"):  # the user's own step or loss: custom_step.py
         trainer = self._require_compiled("evaluate")
         return custom_step.evaluate(trainer, x, y, batch_size, verbose, callbacks, return_dict, sample_weight,
-                                    steps)
+                                    steps, _overridden(self, "test_step"))
     if trainer is None or trainer.loss is None:
         self._require_compiled("evaluate")
     return trainer.evaluate(x, y, batch_size, verbose, callbacks, return_dict, sample_weight, steps)

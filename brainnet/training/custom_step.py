@@ -105,14 +105,17 @@ def check_supported(trainer: Any, method: str, step: str, callbacks: Any = None,
 def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbose: Any,
         callbacks: list[Callback] | None, validation_split: float, validation_data: Any, shuffle: bool,
         initial_epoch: int, sample_weight: Any, class_weight: Any, steps_per_epoch: Any,
-        validation_steps: Any, own_test_step: bool, validation_freq: Any = 1) -> History:
-    """``Model.fit`` for a model that overrides ``train_step`` (``own_test_step``:
-    it overrides ``test_step`` too, which then runs the validation)."""
+        validation_steps: Any, own_test_step: bool, validation_freq: Any = 1, overridden: str = "train_step",
+        ) -> History:
+    """``Model.fit`` for a model that overrides ``train_step`` or
+    ``compute_loss`` (``overridden`` names it for the errors; ``own_test_step``:
+    it overrides ``test_step`` or ``compute_loss`` too, so that ``test_step``
+    then runs the validation)."""
     from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
     from .trainer import cudnn_autotune
 
     model = trainer.model
-    check_supported(trainer, "fit", "train_step", callbacks, class_weight)
+    check_supported(trainer, "fit", overridden, callbacks, class_weight)
     check_validation_freq(validation_freq, validation_data is not None or bool(validation_split))
     model.to(trainer.device)
     if not 0.0 <= validation_split < 1.0:
@@ -246,11 +249,12 @@ def evaluate_batches(model: Any, batches: Iterator[Any], cbs: list[Callback]) ->
 
 
 def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
-             return_dict: bool, sample_weight: Any, steps: Any) -> Any:
-    """``Model.evaluate`` for a model that overrides ``test_step``."""
+             return_dict: bool, sample_weight: Any, steps: Any, overridden: str = "test_step") -> Any:
+    """``Model.evaluate`` for a model that overrides ``test_step`` or
+    ``compute_loss`` (``overridden`` names it for the errors)."""
     from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _as_returned, _check_batch_size, _refuse_steps
 
-    check_supported(trainer, "evaluate", "test_step")
+    check_supported(trainer, "evaluate", overridden)
     trainer.model.to(trainer.device)
     batches = batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size, _refuse_steps)

@@ -15,6 +15,7 @@ minimizes.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -181,13 +182,25 @@ def _batch_size(x: Any) -> int:
     return int(leaves[0].shape[0]) if leaves else 1
 
 
+def _model_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any, training: bool) -> Tensor:
+    """``model.compute_loss`` as Keras 3's standard steps call it: ``training``
+    is passed only to an override that takes it (Keras added the argument in
+    3.3, and tutorials written before, the knowledge-distillation one among
+    them, define ``compute_loss(self, x, y, y_pred, sample_weight,
+    allow_empty=False)``)."""
+    params = inspect.signature(model.compute_loss).parameters
+    takes_training = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    extra = {"training": training} if takes_training else {}
+    return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, **extra)
+
+
 def train_step(model: Any, data: Any) -> dict[str, float]:
     """Keras 3's standard step: forward, compiled loss, backward, the optimizer's
     update, the loss tracker (weighted by the batch size) and compiled metrics."""
     x, y, sample_weight = unpack(data)
     model.zero_grad()
     y_pred = model(x, training=True)
-    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    loss = _model_loss(model, x, y, y_pred, sample_weight, training=True)
     model.trainer.loss_tracker.update_state(loss, _batch_size(x))
     weights = model.trainable_weights
     loss.backward()
@@ -199,7 +212,7 @@ def test_step(model: Any, data: Any) -> dict[str, float]:
     """Keras 3's standard evaluation step: forward, loss tracker, compiled metrics."""
     x, y, sample_weight = unpack(data)
     y_pred = model(x, training=False)
-    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+    loss = _model_loss(model, x, y, y_pred, sample_weight, training=False)
     model.trainer.loss_tracker.update_state(loss, _batch_size(x))
     return model.compute_metrics(x, y, y_pred, sample_weight)
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from brainnet.layers import Concatenate, Dense, Input
 from brainnet.models import Model, Sequential
+from brainnet.optimizers import SGD
 
 
 def _loader(n: int = 12, features: int = 3, batch_size: int = 4) -> DataLoader:
@@ -75,3 +76,121 @@ def test_a_second_input_given_apart_instead_of_in_a_list_is_refused_with_the_fix
         Dense(2)(a, b)
     with pytest.raises(TypeError, match=r"Dense.*Fix: .*\(\[a, b\]\)"):
         Dense(2)(torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+# ------------------------------------------- keras.io "Knowledge Distillation"
+class _AbsoluteLoss(Sequential):
+    """compute_loss overridden as the knowledge-distillation tutorial does it
+    (Keras 3.0's signature: no ``training``, an ``allow_empty``), compile
+    given no loss: L = (1/N) Σ_i |ŷ_i − y_i|."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
+        return (y_pred - y).abs().mean()
+
+
+def test_an_overridden_compute_loss_is_what_fit_minimizes_and_evaluate_reports():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model = _AbsoluteLoss([Input(shape=(3,)), Dense(1)])
+    model.compile(optimizer=SGD(learning_rate=0.1), metrics=["mse"])
+    kernel, bias = (w.copy().astype("float64") for w in model.get_weights())
+    history = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    # One SGD step on the batch's mean absolute error, in NumPy (float64).
+    residual = x.astype("float64") @ kernel + bias - y
+    sign = np.sign(residual) / len(x)
+    expected_kernel, expected_bias = kernel - 0.1 * x.T @ sign, bias - 0.1 * sign.sum(axis=0)
+    got_kernel, got_bias = model.get_weights()
+    np.testing.assert_allclose(got_kernel, expected_kernel, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_bias, expected_bias, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["loss"], [np.abs(residual).mean()], rtol=1e-5)
+    after = x.astype("float64") @ expected_kernel + expected_bias - y
+    loss, mse = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose([loss, mse], [np.abs(after).mean(), (after**2).mean()], rtol=1e-5)
+
+
+class _Flags(Sequential):
+    """compute_loss with Keras 3.3's ``training`` argument: the flags it was given."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        self.flags.append(training)
+        return ((y_pred - y) ** 2).mean()
+
+
+def test_an_overridden_compute_loss_that_takes_training_is_told_fit_from_evaluate():
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    model = _Flags([Input(shape=(2,)), Dense(1)])
+    model.flags = []
+    model.compile(optimizer="sgd")
+    model.fit(x, y, batch_size=2, epochs=1, validation_data=(x, y), verbose=0)
+    assert model.flags == [True, True, False]  # two training batches, one validation batch
+    model.flags.clear()
+    model.evaluate(x, y, batch_size=4, verbose=0)
+    assert model.flags == [False]
+
+
+class _Distiller(Model):
+    """The tutorial's Distiller: its own compile(...) signature, compute_loss
+    with the teacher's softened outputs, call() the student's."""
+
+    def __init__(self, student, teacher):
+        super().__init__()
+        self.teacher = teacher
+        self.student = student
+
+    def compile(self, optimizer, metrics, student_loss_fn, distillation_loss_fn, alpha=0.1, temperature=3):
+        super().compile(optimizer=optimizer, metrics=metrics)
+        self.student_loss_fn, self.distillation_loss_fn = student_loss_fn, distillation_loss_fn
+        self.alpha, self.temperature = alpha, temperature
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
+        teacher_pred = self.teacher(x, training=False)
+        student_loss = self.student_loss_fn(y, y_pred)
+        distillation_loss = self.distillation_loss_fn(
+            torch.softmax(teacher_pred / self.temperature, dim=1), torch.softmax(y_pred / self.temperature, dim=1)
+        ) * (self.temperature**2)
+        return self.alpha * student_loss + (1 - self.alpha) * distillation_loss
+
+    def call(self, x):
+        return self.student(x)
+
+
+def test_the_distillation_tutorial_distils_a_teacher_into_a_student_on_real_mnist(mnist_dir):
+    from brainnet.datasets import mnist
+    from brainnet.layers import Flatten
+    from brainnet.losses import KLDivergence, SparseCategoricalCrossentropy
+    from brainnet.metrics import SparseCategoricalAccuracy
+    from brainnet.utils import set_random_seed
+
+    (x_train, y_train), (x_test, y_test) = mnist.load_data(path=mnist_dir)
+    x_train, y_train = x_train[:2000].astype("float32") / 255.0, y_train[:2000]
+    x_test, y_test = x_test[:1000].astype("float32") / 255.0, y_test[:1000]
+    set_random_seed(3)
+    teacher = Sequential([Input(shape=(28, 28)), Flatten(), Dense(64, activation="relu"), Dense(10)])
+    teacher.compile("adam", SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    teacher.fit(x_train, y_train, epochs=3, verbose=0)
+    teacher.trainable = False  # so that the comparison below is with the teacher the student learnt from
+    student = Sequential([Input(shape=(28, 28)), Flatten(), Dense(10)])
+    distiller = _Distiller(student=student, teacher=teacher)
+    # alpha=0: the labels are not used, the student can only learn from the teacher through x.
+    distiller.compile(optimizer="adam", metrics=[SparseCategoricalAccuracy()],
+                      student_loss_fn=SparseCategoricalCrossentropy(from_logits=True),
+                      distillation_loss_fn=KLDivergence(), alpha=0.0, temperature=10)
+    history = distiller.fit(x_train, y_train, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, accuracy = distiller.evaluate(x_test, y_test, verbose=0)
+    agreement = np.mean(distiller.predict(x_test).argmax(1) == teacher.predict(x_test).argmax(1))
+    assert accuracy > 0.7 and agreement > 0.75, (accuracy, agreement)  # 0.79, 0.87 measured; chance is 0.1
+    with torch.no_grad():  # evaluate's loss is the override's on the test digits
+        x_t, y_t = torch.from_numpy(x_test), torch.from_numpy(y_test).long()
+        expected = float(distiller.compute_loss(x_t, y_t, distiller(x_t)))
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_refusal_for_an_overridden_compute_loss_names_compute_loss():
+    model = _AbsoluteLoss([Input(shape=(2,)), Dense(1)])
+    model.compile(optimizer="sgd", jit_compile=True)
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    with pytest.raises(ValueError, match=r"fit: .*overrides compute_loss.*got jit_compile=True.*Fix: "):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"evaluate: .*overrides compute_loss.*got jit_compile=True.*Fix: "):
+        model.evaluate(x, y, verbose=0)
