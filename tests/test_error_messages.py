@@ -299,7 +299,7 @@ def test_multi_input_and_multi_output_arrays():
                                          r"Fix: y=\{name: labels, ...\} with every output name"):
         model.fit([xa, xb], {"cls": labels}, verbose=0)
     with pytest.raises(ValueError, match=r"y: the model has 2 outputs \['cls', 'reg'\], expected a list of 2 label "
-                                         r"arrays\. Fix: model.fit\(x, \[y_a, y_b\]\)"):
+                                         r"arrays, got one ndarray\. Fix: model.fit\(x, \[y_a, y_b\]\)"):
         model.fit([xa, xb], labels, verbose=0)
 
 

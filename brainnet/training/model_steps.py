@@ -23,6 +23,7 @@ import torch
 from .. import metrics as metrics_module
 from . import data as data_module
 from ._step_batches import unpack
+from .prepare import labels_per_output
 
 Tensor = torch.Tensor
 
@@ -34,9 +35,9 @@ def _listed(out: Any) -> list[Any]:
 
 
 def _per_output(value: Any, heads: list[Any], what: str) -> list[Any]:
-    """``y`` or ``sample_weight`` as one entry per output: a dict by output
-    name, a list (several outputs), or one value for a single output (one
-    sample weight array serves every output)."""
+    """``sample_weight`` as one entry per output: a dict by output name, a
+    list (several outputs), or one array that serves every output. (``y`` is
+    spread by ``prepare.labels_per_output``, as the built-in loop does.)"""
     names = [h.name for h in heads]
     if isinstance(value, dict):
         missing = [n for n in names if n not in value]
@@ -49,9 +50,6 @@ def _per_output(value: Any, heads: list[Any], what: str) -> list[Any]:
             raise ValueError(f"{what}: expected {len(heads)} entries (one per output: {names}), got {len(value)}. "
                              f"Fix: pass one per output, in the order of the model's outputs.")
         return list(value)
-    if len(heads) > 1 and what == "y":
-        raise ValueError(f"y: the model has {len(heads)} outputs {names}, expected a list of {len(heads)} label "
-                         "arrays, got one. Fix: [y_a, y_b] or {name: labels}.")
     return [value] * len(heads)
 
 
@@ -80,7 +78,7 @@ def compute_loss(model: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> 
                 "compute_loss: expected labels y for the loss compile() was given, got y=None. Fix: "
                 "self.compute_loss(y=y, y_pred=y_pred) with y from data (x, y = data)."
             )
-        ys, sws = _per_output(y, heads, "y"), _per_output(sample_weight, heads, "sample_weight")
+        ys, sws = labels_per_output(trainer, y), _per_output(sample_weight, heads, "sample_weight")
         for head, yi, p, w in zip(heads, ys, preds, sws):
             if head.loss is None:
                 continue
@@ -116,9 +114,11 @@ class CompileMetrics:
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         heads, preds = self.trainer.heads, _listed(y_pred)
-        ys, sws = _per_output(y_true, heads, "y"), _per_output(sample_weight, heads, "sample_weight")
+        ys, sws = labels_per_output(self.trainer, y_true), _per_output(sample_weight, heads, "sample_weight")
         with torch.no_grad():
             for head, yi, p, w in zip(heads, ys, preds, sws):
+                if yi is None:  # an output compiled with no loss and no metrics (loss=[loss_fn, None])
+                    continue
                 p = p.detach()
                 t = _labels(head, yi, p, p.device)
                 head.resolve_metrics(p.shape[-1], t.dim() < p.dim())

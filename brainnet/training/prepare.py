@@ -87,39 +87,74 @@ def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
 def labels(trainer: Trainer, y: Any, xs: list[torch.Tensor]) -> list[torch.Tensor]:
     """``y`` as one label tensor per output, checked against the outputs the
     model gives for ``xs`` and their losses, and on the device. Resolves the
-    metrics that depend on the labels (``"accuracy"``)."""
-    if any(h.loss is None for h in trainer.heads):
+    metrics that depend on the labels (``"accuracy"``).
+
+    An output compiled with no loss (``loss=[loss_fn, None]``, as Keras 3
+    takes it) and no metrics needs no labels: ``y`` may then hold labels for
+    the outputs that have a loss only (one array when one has), and such an
+    output gets an empty ``(N, 0)`` tensor that nothing reads."""
+    if all(h.loss is None for h in trainer.heads):
         raise ValueError(
             "compile: expected a loss, got loss=None. "
             "Fix: model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
         )
-    names = [h.name for h in trainer.heads]
-    if isinstance(y, dict):
-        missing = [n for n in names if n not in y]
-        if missing:
-            raise ValueError(
-                f"y: expected labels for outputs {names}, got none for {missing}. "
-                "Fix: y={name: labels, ...} with every output name."
-            )
-        given = [y[n] for n in names]
-    elif trainer.multi_output:
-        if not isinstance(y, (list, tuple)) or len(y) != len(names):
-            raise ValueError(
-                f"y: the model has {len(names)} outputs {names}, expected a list of "
-                f"{len(names)} label arrays. Fix: model.fit(x, [y_a, y_b]) or y={{name: labels}}."
-            )
-        given = list(y)
-    else:
-        given = [y]
+    given = labels_per_output(trainer, y)
     out_shapes = output_shapes(trainer, xs)
     tensors = []
     for head, yi, shape in zip(trainer.heads, given, out_shapes):
+        if yi is None and head.loss is None:  # no loss, metrics or labels (labels_per_output checked it)
+            head.resolve_metrics(shape[-1], False)  # none to resolve: makes its empty lists
+            tensors.append(torch.zeros(xs[0].shape[0], 0, device=trainer.device))
+            continue
         t = data_module.as_tensor(yi, "y" if not trainer.multi_output else f"y[{head.name!r}]")
         data_module.check_same_length(xs[0], t)
-        t = data_module.prepare_labels(t, head.loss, shape)
+        if head.loss is not None:
+            t = data_module.prepare_labels(t, head.loss, shape)
         head.resolve_metrics(shape[-1], t.dim() < len(shape))
         tensors.append(t.to(trainer.device, non_blocking=True))
     return tensors
+
+
+def labels_per_output(trainer: Trainer, y: Any) -> list[Any]:
+    """``y`` spread over the outputs: a dict by output name, a list with one
+    entry per output, or (Keras 3) the labels of only the outputs that have a
+    loss, in order; None for an output without a loss that was given none."""
+    heads = trainer.heads
+    names = [h.name for h in heads]
+    lossed = [h.name for h in heads if h.loss is not None]
+    if isinstance(y, dict):
+        missing = [n for n in lossed if n not in y]
+        if missing:
+            raise ValueError(
+                f"y: expected labels for outputs {lossed}, got none for {missing}. "
+                "Fix: y={name: labels, ...} with every output name."
+            )
+        given = [y.get(n) for n in names]
+    elif trainer.multi_output:
+        several = isinstance(y, (list, tuple))
+        if several and len(y) == len(names):
+            given = list(y)
+        elif len(lossed) < len(names) and (len(y) == len(lossed) if several else len(lossed) == 1):
+            labels = iter(y if several else [y])
+            given = [next(labels) if h.loss is not None else None for h in heads]
+        else:
+            counts = f"{len(names)}" if len(lossed) == len(names) else f"{len(names)} (or {len(lossed)}, one per " \
+                                                                       f"output with a loss: {lossed})"
+            got = f"a list of {len(y)}" if several else f"one {type(y).__name__}"
+            raise ValueError(
+                f"y: the model has {len(names)} outputs {names}, expected a list of {counts} label arrays, got "
+                f"{got}. Fix: model.fit(x, [y_a, y_b]) or y={{name: labels}}."
+            )
+    else:
+        return [y]  # one output: its labels (as_tensor says what None is)
+    for head, yi in zip(heads, given):
+        if yi is None and (head.loss is not None or head.metric_specs or head.weighted_specs):
+            raise ValueError(
+                f"y: expected labels for output {head.name!r}, which has "
+                f"{'a loss' if head.loss is not None else 'metrics'}, got None. Fix: pass its labels, or "
+                "compile it with no loss and no metrics (loss=[loss_fn, None]) to train without them."
+            )
+    return given
 
 
 def output_shapes(trainer: Trainer, xs: list[torch.Tensor]) -> list[tuple]:

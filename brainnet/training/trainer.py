@@ -47,7 +47,7 @@ from .devices import cudnn_autotune, default_device, resolve_device
 from .graphs import CudaGraphStep
 from .inference import _as_returned, _listed, inference_layers
 from .jit import check_jit_compile
-from .outputs import make_heads
+from .outputs import OutputHead, make_heads
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
 
 # Names other modules import from here, defined in the modules above since the split.
@@ -139,6 +139,13 @@ class Trainer:
     def multi_output(self) -> bool:
         return len(self.heads) > 1
 
+    @property
+    def tracked_heads(self) -> list[OutputHead]:
+        """The outputs whose own loss is logged (``<output>_loss``): as Keras 3,
+        those with a loss when several outputs have one, else none."""
+        lossed = [h for h in self.heads if h.loss is not None]
+        return lossed if len(lossed) > 1 else []
+
     # ----------------------------------------------------------- set-up
     def build_optimizer(self) -> None:
         """Move the model to the device and create the torch optimizer (once)."""
@@ -187,13 +194,15 @@ class Trainer:
             return self._regularized(loss), [loss], [logits]
         preds = self.model(self._model_input(xs))
         preds = _listed(preds)
-        if sws:
-            losses = [h.loss(y, p, sample_weight=w) for h, y, p, w in zip(self.heads, ys, preds, sws)]
-        else:
-            losses = [h.loss(y, p) for h, y, p in zip(self.heads, ys, preds)]
-        total = losses[0] * head.weight if self.multi_output or head.weight != 1.0 else losses[0]
-        for h, l in zip(self.heads[1:], losses[1:]):
-            total = total + h.weight * l
+        weights = sws if sws else [None] * len(self.heads)
+        # An output compiled without a loss (loss=[loss_fn, None]) adds nothing: a 0 in its place.
+        losses = [p.new_zeros(()) if h.loss is None else h.loss(y, p) if w is None else h.loss(y, p, sample_weight=w)
+                  for h, y, p, w in zip(self.heads, ys, preds, weights)]
+        terms = [l * h.weight if self.multi_output or h.weight != 1.0 else l
+                 for h, l in zip(self.heads, losses) if h.loss is not None]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return self._regularized(total), losses, preds
 
     def has_penalties(self) -> bool:
@@ -221,8 +230,9 @@ class Trainer:
         n = ys[0].shape[0]
         with torch.no_grad():
             self.loss_tracker.update_state(loss.detach(), n)
+            tracked = self.tracked_heads
             for i, (head, l, p, y) in enumerate(zip(self.heads, losses, preds, ys)):
-                if self.multi_output:
+                if head in tracked:
                     head.tracker.update_state(l.detach(), n)
                 for m in head.metrics:
                     m.update_state(y, p.detach())
@@ -284,8 +294,7 @@ class Trainer:
             return f"{h.name}_" if self.multi_output else ""
 
         pairs: list[tuple[str, metrics_module.Metric]] = [("loss", self.loss_tracker)]
-        if self.multi_output:
-            pairs += [(h.tracker.name, h.tracker) for h in self.heads]
+        pairs += [(h.tracker.name, h.tracker) for h in self.tracked_heads]
         pairs += [(f"{prefix(h)}{m.name}", m) for h in self.heads for m in metrics_of(h)]
         taken = {name for name, _ in pairs}
         for h in self.heads:

@@ -377,12 +377,16 @@ def test_several_outputs_take_y_per_output():
     got = float(two.compute_loss(y={"a": y, "b": 2 * y}, y_pred=[a, b]))
     expected = np.mean((a.numpy() - y) ** 2) + 0.5 * np.mean((b.numpy() - 2 * y) ** 2)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"y: expected an entry for each output.*none for \['b'\].*Fix: y="):
+    with pytest.raises(ValueError, match=r"y: expected labels for outputs.*none for \['b'\].*Fix: y="):
         two.compute_loss(y={"a": y}, y_pred=[a, b])
-    with pytest.raises(ValueError, match=r"expected 2 entries \(one per output.*got 3.*Fix: pass one per output"):
+    with pytest.raises(ValueError, match=r"expected a list of 2 label arrays, got a list of 3.*Fix: "):
         two.compute_loss(y=[y, y, y], y_pred=[a, b])
-    with pytest.raises(ValueError, match=r"y: the model has 2 outputs.*got one.*Fix: \[y_a, y_b\]"):
+    with pytest.raises(ValueError, match=r"y: the model has 2 outputs.*got one ndarray.*Fix: .*\[y_a, y_b\]"):
         two.compute_loss(y=y, y_pred=[a, b])
+    with pytest.raises(ValueError, match=r"sample_weight: expected an entry for each output.*none for \['b'\].*Fix: "):
+        two.compute_loss(y=[y, y], y_pred=[a, b], sample_weight={"a": np.ones(8)})
+    with pytest.raises(ValueError, match=r"sample_weight: expected 2 entries \(one per output.*got 3.*Fix: pass one"):
+        two.compute_loss(y=[y, y], y_pred=[a, b], sample_weight=[np.ones(8)] * 3)
 
 
 def test_optimizer_apply_errors_say_what_and_the_fix():

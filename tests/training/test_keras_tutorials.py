@@ -194,3 +194,78 @@ def test_a_refusal_for_an_overridden_compute_loss_names_compute_loss():
         model.fit(x, y, verbose=0)
     with pytest.raises(ValueError, match=r"evaluate: .*overrides compute_loss.*got jit_compile=True.*Fix: "):
         model.evaluate(x, y, verbose=0)
+
+
+# --------------------------------- keras.io "Text generation with a miniature GPT"
+def _two_outputs(first_loss, second_loss, metrics=None):
+    """The tutorial's pattern: Model(inputs, [logits, hidden]) compiled with
+    loss=[loss_fn, None], so the hidden output is returned but not trained."""
+    from brainnet.utils import set_random_seed
+
+    set_random_seed(4)
+    inputs = Input(shape=(3,))
+    hidden = Dense(2, name="hidden")(inputs)
+    logits = Dense(1, name="logits")(hidden)
+    model = Model(inputs, [logits, hidden])
+    model.compile(SGD(learning_rate=0.1), loss=[first_loss, second_loss], metrics=metrics)
+    return model
+
+
+def _mse_step(model, x, y, lr=0.1):
+    """One SGD step of the logits' mean squared error in NumPy (float64): the weights after it and the loss."""
+    w1, b1, w2, b2 = (w.astype("float64") for w in model.get_weights())
+    h = x @ w1 + b1
+    r = h @ w2 + b2 - y
+    d_out = 2 * r / r.size
+    d_h = d_out @ w2.T
+    after = [w1 - lr * x.T @ d_h, b1 - lr * d_h.sum(0), w2 - lr * h.T @ d_out, b2 - lr * d_out.sum(0)]
+    return after, (r**2).mean()
+
+
+@pytest.mark.parametrize("labels", ["one array", "list with None", "dict"])
+def test_an_output_compiled_with_loss_none_is_returned_but_not_trained(labels):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    model = _two_outputs("mse", None)
+    expected, expected_loss = _mse_step(model, x, y)
+    given = {"one array": y, "list with None": [y, None], "dict": {"logits": y}}[labels]
+    history = model.fit(x.astype("float32"), given, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert list(history.history) == ["loss"]  # one output has a loss: no per-output losses, as Keras 3
+    np.testing.assert_allclose(history.history["loss"], [expected_loss], rtol=1e-5)
+    logits, hidden = model.predict(x.astype("float32"), verbose=0)
+    assert logits.shape == (8, 1) and hidden.shape == (8, 2)
+    w1, b1, w2, b2 = expected
+    np.testing.assert_allclose(model.evaluate(x.astype("float32"), given, verbose=0),
+                               (((x @ w1 + b1) @ w2 + b2 - y) ** 2).mean(), rtol=1e-5)
+
+
+def test_loss_none_on_the_first_output_trains_the_second_from_a_data_loader():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    model = _two_outputs(None, "mse")
+    w1, b1 = (w.astype("float64") for w in model.get_weights()[:2])
+    r = x @ w1 + b1 - y
+    d_h = 2 * r / r.size
+    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=8)
+    history = model.fit(loader, epochs=1, verbose=0)
+    np.testing.assert_allclose(model.get_weights()[0], w1 - 0.1 * x.T @ d_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["loss"], [(r**2).mean()], rtol=1e-5)
+
+
+def test_several_losses_still_log_each_output_and_loss_none_refusals_name_the_fix():
+    rng = np.random.default_rng(7)
+    x, y1, y2 = (rng.normal(size=(4, n)).astype("float32") for n in (3, 1, 2))
+    both = _two_outputs("mse", "mae")
+    assert list(both.fit(x, [y1, y2], epochs=1, verbose=0).history) == ["loss", "logits_loss", "hidden_loss"]
+    model = _two_outputs("mse", None)
+    with pytest.raises(ValueError, match=r"expected a list of 2 \(or 1, one per output with a loss: \['logits'\]\) "
+                                         r"label arrays.*Fix: "):
+        model.fit(x, [y1, y2, y2], verbose=0)
+    with pytest.raises(ValueError, match=r"expected labels for output 'logits', which has a loss, got None. Fix: "):
+        model.fit(x, [None, y2], verbose=0)
+    with pytest.raises(ValueError, match=r"expected labels for output 'hidden', which has metrics, got None. Fix: "):
+        _two_outputs("mse", None, metrics=[[], ["mae"]]).fit(x, y1, verbose=0)
+    with pytest.raises(ValueError, match=r"expected a loss, got loss=None. Fix: "):
+        _two_outputs(None, None).fit(x, [y1, y2], verbose=0)
