@@ -108,6 +108,28 @@ def test_an_overridden_compute_loss_is_what_fit_minimizes_and_evaluate_reports()
     np.testing.assert_allclose([loss, mse], [np.abs(after).mean(), (after**2).mean()], rtol=1e-5)
 
 
+class _SuperLoss(Sequential):
+    """compute_loss overridden by calling Keras's own, positionally (Keras 3.3's signature)."""
+
+    def compute_loss(self, x, y, y_pred, sample_weight, training=True):
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+
+def test_an_override_that_calls_super_compute_loss_trains_as_the_builtin_loop():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    own, builtin = _SuperLoss([Input(shape=(3,)), Dense(1)]), Sequential([Input(shape=(3,)), Dense(1)])
+    builtin.set_weights(own.get_weights())
+    for model in (own, builtin):
+        model.compile("sgd", "mse", metrics=["mae"])
+    got = own.fit(x, y, epochs=2, shuffle=False, validation_split=0.25, verbose=0).history
+    expected = builtin.fit(x, y, epochs=2, shuffle=False, validation_split=0.25, verbose=0).history
+    assert list(got) == list(expected) == ["loss", "mae", "val_loss", "val_mae"]
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5)
+    np.testing.assert_allclose(own.evaluate(x, y, verbose=0), builtin.evaluate(x, y, verbose=0), rtol=1e-5)
+
+
 class _Flags(Sequential):
     """compute_loss with Keras 3.3's ``training`` argument: the flags it was given."""
 
