@@ -265,7 +265,11 @@ def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
         ValueError: inputs or labels that cannot be right (the same
             checks as ``fit``), or a run of several processes (torchrun).
     """
-    return self._require_compiled("train_on_batch").train_on_batch(x, y, return_dict, sample_weight, class_weight)
+    trainer = self._require_compiled("train_on_batch")
+    if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
+        return custom_step.train_on_batch(trainer, x, y, sample_weight, class_weight, return_dict,
+                                          _overridden(self, "train_step"))
+    return trainer.train_on_batch(x, y, return_dict, sample_weight, class_weight)
 
 
 def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
@@ -278,6 +282,9 @@ def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
         RuntimeError: the model was not compiled.
     """
     trainer = self.trainer
+    if _own_step(self, "test_step"):  # the user's own step or loss: custom_step.py
+        trainer = self._require_compiled("test_on_batch")
+        return custom_step.test_on_batch(trainer, x, y, sample_weight, return_dict, _overridden(self, "test_step"))
     if trainer is None or trainer.loss is None:
         self._require_compiled("test_on_batch")
     return trainer.test_on_batch(x, y, return_dict, sample_weight)

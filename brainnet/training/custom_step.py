@@ -41,8 +41,8 @@ from .stopping import CtrlC, begin_fit, end_of_fit, warn_interrupted
 Tensor = torch.Tensor
 
 # pack and unpack (Keras's packing of a batch) live with the batches; named here too, as before.
-__all__ = ["fit", "evaluate", "evaluate_batches", "predict", "check_supported", "pythonify", "reset_metrics",
-           "pack", "unpack"]
+__all__ = ["fit", "evaluate", "evaluate_batches", "predict", "train_on_batch", "test_on_batch", "check_supported",
+           "pythonify", "reset_metrics", "pack", "unpack"]
 
 
 # ------------------------------------------------------------- the logs
@@ -262,6 +262,41 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any,
     if verbose not in (0, "0"):
         print(f"evaluate - {format_logs(logs)}", flush=True)
     return _as_returned(logs, return_dict)
+
+
+# ----------------------------------------------------------- one batch
+def train_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, class_weight: Any, return_dict: bool,
+                   overridden: str = "train_step") -> Any:
+    """``Model.train_on_batch`` for a model that overrides ``train_step`` or
+    ``compute_loss``: its step on exactly ``(x, y)``, the metrics reset
+    first, its logs as ``train_on_batch`` returns them (Keras 3)."""
+    from .trainer import _as_returned
+
+    check_supported(trainer, "train_on_batch", overridden, None, class_weight)
+    model = trainer.model
+    model.to(trainer.device)
+    data = pack(*Arrays(trainer, "train_on_batch", x, y, sample_weight).arrays)
+    reset_metrics(model)
+    model.train()
+    return _as_returned(pythonify(model.train_step(data), "train_step"), return_dict)
+
+
+@torch.no_grad()
+def test_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, return_dict: bool,
+                  overridden: str = "test_step") -> Any:
+    """``Model.test_on_batch`` for a model that overrides ``test_step`` or
+    ``compute_loss``: its step on exactly ``(x, y)`` in inference mode, the
+    metrics reset first."""
+    from .trainer import _as_returned, inference_layers
+
+    check_supported(trainer, "test_on_batch", overridden)
+    model = trainer.model
+    model.to(trainer.device)
+    data = pack(*Arrays(trainer, "test_on_batch", x, y, sample_weight).arrays)
+    reset_metrics(model)
+    with inference_layers(model):
+        logs = model.test_step(data)
+    return _as_returned(pythonify(logs, "test_step"), return_dict)
 
 
 # -------------------------------------------------------------- predict

@@ -291,3 +291,36 @@ def test_several_losses_still_log_each_output_and_loss_none_refusals_name_the_fi
         _two_outputs("mse", None, metrics=[[], ["mae"]]).fit(x, y1, verbose=0)
     with pytest.raises(ValueError, match=r"expected a loss, got loss=None. Fix: "):
         _two_outputs(None, None).fit(x, [y1, y2], verbose=0)
+
+
+class _CountingStep(Sequential):
+    """A train_step and test_step of their own that count their calls (and run Keras's standard ones)."""
+
+    def train_step(self, data):
+        self.calls.append("train_step")
+        return super().train_step(data)
+
+    def test_step(self, data):
+        self.calls.append("test_step")
+        return super().test_step(data)
+
+
+def test_train_on_batch_and_test_on_batch_run_the_models_own_steps_and_loss():
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model = _AbsoluteLoss([Input(shape=(3,)), Dense(1)])
+    model.compile(optimizer=SGD(learning_rate=0.1), metrics=["mse"])
+    kernel, bias = (w.astype("float64") for w in model.get_weights())
+    residual = x @ kernel + bias - y
+    sign = np.sign(residual) / len(x)
+    got = model.train_on_batch(x, y)  # the override's loss and the metric, before the update (Keras 3)
+    np.testing.assert_allclose(got, [np.abs(residual).mean(), (residual**2).mean()], rtol=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0], kernel - 0.1 * x.T @ sign, rtol=1e-5, atol=1e-6)
+    after = x @ (kernel - 0.1 * x.T @ sign) + (bias - 0.1 * sign.sum(axis=0)) - y
+    np.testing.assert_allclose(model.test_on_batch(x, y, return_dict=True)["loss"], np.abs(after).mean(), rtol=1e-5)
+    counting = _CountingStep([Input(shape=(3,)), Dense(1)])
+    counting.calls = []
+    counting.compile("sgd", "mse")
+    counting.train_on_batch(x, y)
+    counting.test_on_batch(x, y)
+    assert counting.calls == ["train_step", "test_step"]
