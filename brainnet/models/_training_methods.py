@@ -292,8 +292,11 @@ def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
 
 def predict_on_batch(self, x: Any) -> np.ndarray | list[np.ndarray]:
     """Outputs for exactly the batch ``x`` as NumPy, in inference mode (no
-    compile needed), as ``predict`` gives them."""
+    compile needed), as ``predict`` gives them; a model that overrides
+    ``predict_step`` has it run once on the batch, as Keras 3 does."""
     trainer = self.trainer or Trainer(self, None, None, None, device_of_weights(self))
+    if type(self).predict_step is not _step_methods.predict_step:  # the user's own step: custom_step.py
+        return custom_step.predict_on_batch(trainer, x)
     return trainer.predict_on_batch(x)
 
 

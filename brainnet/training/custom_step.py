@@ -13,6 +13,8 @@ DataLoader's or generator's batch as it comes (a list made a tuple). The dict
 a step returns for the last batch of an epoch is the epoch's logs, its values
 made Python floats and a nested dict (``compile_metrics`` of
 ``model.metrics``) flattened.
+``train_on_batch``, ``test_on_batch`` and ``predict_on_batch`` run the same
+steps once, on exactly the batch they are given.
 
 A custom step runs eagerly, op by op, in one process: brainnet does not
 compile it or capture it as a CUDA graph, and refuses ``jit_compile=True`` and
@@ -41,8 +43,8 @@ from .stopping import CtrlC, begin_fit, end_of_fit, warn_interrupted
 Tensor = torch.Tensor
 
 # pack and unpack (Keras's packing of a batch) live with the batches; named here too, as before.
-__all__ = ["fit", "evaluate", "evaluate_batches", "predict", "train_on_batch", "test_on_batch", "check_supported",
-           "pythonify", "reset_metrics", "pack", "unpack"]
+__all__ = ["fit", "evaluate", "evaluate_batches", "predict", "train_on_batch", "test_on_batch", "predict_on_batch",
+           "check_supported", "pythonify", "reset_metrics", "pack", "unpack"]
 
 
 # ------------------------------------------------------------- the logs
@@ -316,6 +318,21 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
     if not outputs:
         return []
     return _joined(outputs)
+
+
+@torch.no_grad()
+def predict_on_batch(trainer: Any, x: Any) -> Any:
+    """``Model.predict_on_batch`` for a model that overrides ``predict_step``:
+    its step once on exactly ``x``, packed as ``predict`` packs a batch, in
+    inference mode; its outputs as NumPy (same structure)."""
+    from .trainer import inference_layers
+
+    check_supported(trainer, "predict_on_batch", "predict_step")
+    model = trainer.model
+    model.to(trainer.device)
+    data = pack(*Arrays(trainer, "predict_on_batch", x, None, None).arrays)
+    with inference_layers(model):
+        return _joined([model.predict_step(data)])
 
 
 def _joined(outputs: list[Any]) -> Any:

@@ -316,6 +316,32 @@ def test_predict_step_and_early_stopping():
     assert len(history.history["loss"]) == 2  # no improvement of 10 after the first epoch
 
 
+def test_predict_on_batch_runs_the_models_own_predict_step_once():
+    x, _ = _data(10)
+
+    class Recorded(Sequential):
+        def predict_step(self, data):
+            self.seen.append((type(data).__name__, tuple(data.shape), self.training, torch.is_grad_enabled()))
+            out = self(data, training=False)
+            return {"value": 2.0 * out, "positive": out > 0}
+
+    set_random_seed(1)
+    model = Recorded([layers.Input((8,)), layers.Dense(4, activation="relu"), layers.Dropout(0.5), layers.Dense(1)])
+    model.seen = []
+    got = model.predict_on_batch(x)  # no compile needed, as predict
+    k1, b1, k2, b2 = (w.astype("float64") for w in model.get_weights())
+    expected = 2.0 * (np.maximum(x @ k1 + b1, 0.0) @ k2 + b2)  # the override's equation, dropout off
+    np.testing.assert_allclose(got["value"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got["positive"], got["value"] > 0)
+    assert model.seen == [("Tensor", (10, 8), False, False)]  # once, the whole batch, inference mode, no grad
+    assert model.training  # put back as it was
+    np.testing.assert_array_equal(got["value"], model.predict(x)["value"])
+    model.compile(loss="mse", jit_compile=True)
+    with pytest.raises(ValueError, match=r"predict_on_batch: expected jit_compile='auto' or False for a model that "
+                                         r"overrides predict_step.*Fix: model.compile\(..., jit_compile=False\)"):
+        model.predict_on_batch(x)
+
+
 def test_models_without_a_step_of_their_own_keep_the_builtin_loop():
     x, y = _data(32)
     model = _model(Sequential)
