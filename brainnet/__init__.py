@@ -7,7 +7,7 @@ Keras-style API on PyTorch.
 
 from . import (activations, callbacks, config, constraints, distributed, initializers, layers, losses, metrics, models,
                optimizers, regularizers, saving, utils)
-from .layers import Input
+from .layers import Input, InputSpec
 from .models import Model, Sequential
 
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
@@ -62,6 +62,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Input",
+    "InputSpec",
     "Model",
     "Sequential",
     "activations",

@@ -46,16 +46,15 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
 @contextlib.contextmanager
 def in_float32(inputs: Any) -> Iterator[Any]:
     """``dtype='float32'``: autocast off for this layer and its floating inputs in float32."""
-    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-    device = first.device.type
-    if not autocast_enabled(device):
+    first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
+    if first is None or not autocast_enabled(first.device.type):
         yield inputs
         return
 
     def up(t: Any) -> Any:
         return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
 
-    with torch.autocast(device_type=device, enabled=False):
+    with torch.autocast(device_type=first.device.type, enabled=False):
         yield [up(t) for t in inputs] if isinstance(inputs, (list, tuple)) else up(inputs)
 
 

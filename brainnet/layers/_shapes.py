@@ -20,16 +20,17 @@ Shape = tuple  # a shape with None for unknown sizes, batch axis first
 
 
 def shape_of(inputs: Any) -> Shape | list[Shape]:
-    """Shape of a tensor, or list of shapes of a list of tensors."""
+    """Shape of a tensor, or list of shapes of a list of tensors (None for a
+    None input, which an optional ``InputSpec`` lets through, as Keras 3)."""
     if isinstance(inputs, (list, tuple)):
-        return [tuple(t.shape) for t in inputs]
+        return [None if t is None else tuple(t.shape) for t in inputs]
     return tuple(inputs.shape)
 
 
 def normalize_shape(shape: Any) -> Shape | list[Shape]:
-    """A shape as a tuple, or several shapes as a list of tuples."""
-    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
-        return [tuple(s) for s in shape]
+    """A shape as a tuple, or several shapes as a list of tuples (None for a None input)."""
+    if isinstance(shape, list) and any(isinstance(s, (tuple, list)) for s in shape):
+        return [None if s is None else tuple(s) for s in shape]
     return tuple(shape)
 
 

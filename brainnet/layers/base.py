@@ -35,7 +35,7 @@ from torch import nn
 from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
-from .input_spec import check_input_spec
+from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, first_node, own
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
 from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error, shape_of, shape_str
@@ -300,7 +300,7 @@ class Layer(nn.Module):
             self.build(input_shape)
             self.built = True
             self.built_input_shape = (
-                [(None,) + s[1:] for s in input_shape]
+                [None if s is None else (None,) + s[1:] for s in input_shape]
                 if isinstance(input_shape, list)
                 else (None,) + input_shape[1:]
             )
@@ -353,6 +353,8 @@ class Layer(nn.Module):
                 "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
                 "by name, layer(x, training=True)."
             )
+        if inputs is None or isinstance(inputs, (list, tuple)):
+            check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):
             return symbolic_call(self, inputs, kwargs)
         if isinstance(inputs, np.ndarray) or (
@@ -367,7 +369,7 @@ class Layer(nn.Module):
         else:
             self.build_from_shape(shape)
             # Weights follow the first input's device and floating dtype (texts have neither).
-            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
             if isinstance(first, torch.Tensor):
                 self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
         if self._call_takes_training and not pre_activation:

@@ -60,7 +60,9 @@ class InputSpec:
             rank is then not checked).
         name: the input's name, shown in the errors (Keras also matches it
             to a dict's keys; brainnet's layers take a tensor or a list).
-        optional: the input may be None (the check lets it through).
+        optional: the input may be None: an entry of a list of inputs that
+            is None reaches ``call`` as None (``build`` sees None for its
+            shape). A None input is refused everywhere else.
 
     Input shape:
         Whatever the spec allows.
@@ -70,7 +72,9 @@ class InputSpec:
 
     Raises:
         TypeError: ``axes`` whose keys are not integers, an unknown ``dtype``.
-        ValueError: an axis in ``axes`` beyond ``ndim``/``max_ndim``.
+        ValueError: an axis in ``axes`` beyond ``ndim``/``max_ndim``; at a
+            call, an input the spec does not allow, or None where no
+            optional spec takes it.
 
     Example:
         >>> import torch
@@ -153,6 +157,29 @@ def check_input_spec(layer: Any, inputs: Any) -> None:
     for index, (x, one) in enumerate(zip(inputs, specs)):
         if one is not None and not (x is None and one.optional):
             _check_one(layer, one, x, index)
+
+
+def check_none_inputs(layer: Any, inputs: Any) -> None:
+    """Refuse a None input unless it is an entry of a list of inputs whose
+    entry of ``layer.input_spec`` says ``optional=True``: that one reaches
+    ``call`` as None (its shape None in ``build``), as in Keras 3."""
+    where = f"Layer '{layer.name}' ({type(layer).__name__})"
+    if inputs is None:
+        raise ValueError(
+            f"{where}: expected a tensor, or a list of tensors, got None. Fix: call it on a tensor, layer(x); an "
+            "input that may be missing goes in a list, layer([x, None]), its entry of the layer's input_spec "
+            "InputSpec(optional=True)."
+        )
+    spec = layer.input_spec
+    specs = list(spec) if isinstance(spec, (list, tuple)) else []
+    for index, x in enumerate(inputs):
+        if x is None and not (index < len(specs) and specs[index] is not None and specs[index].optional):
+            raise ValueError(
+                f"{where} input {index}: expected a tensor, got None (only an input whose InputSpec says "
+                f"optional=True may be None). Fix: pass a tensor there; in a layer of your own that takes a "
+                f"missing input, make entry {index} of its input_spec list InputSpec(optional=True) and let call "
+                "handle None."
+            )
 
 
 def _check_one(layer: Any, spec: InputSpec, x: Any, index: int) -> None:

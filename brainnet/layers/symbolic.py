@@ -172,7 +172,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         )
     if layer.input_spec is not None:
         check_input_spec(layer, inputs)
-    shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else tuple(t.shape))
+    shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else None if t is None else tuple(t.shape))
     layer.build_from_shape(shapes)
     own_shape_rule = type(layer).compute_output_shape is not Layer.compute_output_shape
     if own_shape_rule and not kwargs:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+import brainnet
 import brainnet._registry
 import brainnet.layers.input_spec
-from brainnet.layers import Dense, Input, InputSpec, Layer
+from brainnet.layers import Add, Dense, Input, InputSpec, Layer
 from brainnet.layers.input_spec import check_input_spec
 from brainnet.models import Model, Sequential
 
@@ -98,6 +99,53 @@ def test_a_list_of_specs_checks_each_input_and_their_number():
         check_input_spec(Checked([InputSpec(ndim=2), InputSpec(ndim=2)]), [a, None])
 
 
+class OptionalBias(Layer):
+    """y = x + b when b is given, y = x when b is None (an optional input, Keras 3's InputSpec(optional=True))."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.input_spec = [InputSpec(ndim=2), InputSpec(ndim=2, optional=True)]
+
+    def build(self, input_shape):
+        self.built_with = input_shape
+
+    def call(self, inputs):
+        x, b = inputs
+        return x if b is None else x + b
+
+
+def test_an_optional_input_may_be_none_and_reaches_call_as_none():
+    rng = np.random.default_rng(0)
+    x, b = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    layer = OptionalBias(name="opt")
+    np.testing.assert_allclose(layer([torch.as_tensor(x), None]).numpy(), x)  # NumPy reference: y = x
+    assert layer.built_with == [(4, 3), None] and layer.built_input_shape == [(None, 3), None]  # build sees None
+    np.testing.assert_allclose(layer([torch.as_tensor(x), torch.as_tensor(b)]).numpy(), x + b, rtol=1e-6)
+    np.testing.assert_allclose(OptionalBias()([x, None]).numpy(), x)  # NumPy inputs, made tensors
+    inputs = Input(shape=(3,))  # in a functional model the None is recorded and given to call again
+    model = Model(inputs, Dense(2)(OptionalBias()([inputs, None])))
+    kernel, bias = model.layers[-1].get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x @ kernel + bias, rtol=1e-5, atol=1e-6)
+
+
+def test_a_none_input_anywhere_else_is_refused_with_the_fix():
+    a = torch.ones(2, 3)
+    with pytest.raises(ValueError, match=r"Layer 'pair' \(Checked\) input 1: expected a tensor, got None \(only an "
+                                         r"input whose InputSpec says optional=True may be None\)\. Fix: pass a tensor "
+                                         r"there; .* make entry 1 of its input_spec list InputSpec\(optional=True\)"):
+        Checked([InputSpec(ndim=2), InputSpec(ndim=2)], name="pair")([a, None])
+    with pytest.raises(ValueError, match=r"Layer 'opt' \(OptionalBias\) input 0: expected a tensor, got None"):
+        OptionalBias(name="opt")([None, a])
+    with pytest.raises(ValueError, match=r"Layer 'add' \(Add\) input 1: expected a tensor, got None"):
+        Add(name="add")([a, None])  # no input_spec: brainnet's layers take no None
+    with pytest.raises(ValueError, match=r"Layer 'sym' \(Checked\) input 0: expected a tensor, got None"):
+        Checked(None, name="sym")([None, Input(shape=(3,))])
+    with pytest.raises(ValueError, match=r"Layer 'chk' \(Checked\): expected a tensor, or a list of tensors, got "
+                                         r"None\. Fix: call it on a tensor, layer\(x\); an input that may be missing "
+                                         r"goes in a list, layer\(\[x, None\]\)"):
+        checked(ndim=2, optional=True)(None)
+
+
 def test_symbolic_inputs_are_checked_when_the_graph_is_built():
     with pytest.raises(ValueError, match=r"Layer 'chk' \(Checked\) input 0: expected size 3 on axis -1, got shape "
                                          r"\(None, 5\) of rank 2 \(5 there\)"):
@@ -141,3 +189,7 @@ def test_brainnet_layers_have_no_spec_and_keep_their_own_checks():
 def test_the_docstring_example_runs():
     failures, tried = doctest.testmod(brainnet.layers.input_spec)
     assert tried > 0 and failures == 0
+
+
+def test_input_spec_is_also_at_the_top_level_as_keras_input_spec():
+    assert brainnet.InputSpec is InputSpec and "InputSpec" in brainnet.__all__
