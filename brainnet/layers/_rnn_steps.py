@@ -6,8 +6,9 @@
   layer's equation. It handles every configuration.
 * ``run_fused``: PyTorch's fused kernels (``torch.rnn_tanh``, ``torch.lstm``,
   ``torch.gru``: oneDNN on CPU, cuDNN on GPU), given views of the Keras-layout
-  weights in the layout torch expects (``transposed``). Used when the
-  configuration allows it.
+  weights in the layout torch expects (``transposed``; each layer's set from
+  ``fused_simple_rnn_weights``, ``fused_lstm_weights``, ``fused_gru_weights``).
+  Used when the configuration allows it.
 
 Weights are in Keras's layout: ``kernel`` ``(features, gates·units)``,
 ``recurrent_kernel`` ``(units, gates·units)``, gates side by side in Keras's
@@ -21,11 +22,12 @@ previous output (zeros before the first real step).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from .. import activations
 from ._dropout import keep_mask
 from .base import autocast_enabled
 
@@ -230,3 +232,42 @@ def transposed(weights: list[torch.Tensor | None]) -> list[torch.Tensor]:
     arrays). The Python step loop took 33.9 ms.
     """
     return [w.t() if w.dim() == 2 else w for w in weights if w is not None]
+
+
+# ------------------------------------------- each layer's weights for its kernel
+# A layer's ``_fused_weights``: its kernel's name and its weights in torch's
+# layout, or None when its configuration has no fused kernel (the step loop runs).
+def fused_simple_rnn_weights(layer: Any) -> tuple[str, list[Tensor]] | None:
+    """SimpleRNN: ``rnn_tanh`` or ``rnn_relu``; torch's second bias ``b_hh`` zeros."""
+    mode = {activations.tanh: "rnn_tanh", activations.relu: "rnn_relu"}.get(layer.state_activation)
+    if mode is None:
+        return None
+    zeros = None if layer.bias is None else torch.zeros_like(layer.bias)  # torch's b_hh
+    return mode, transposed([layer.kernel, layer.recurrent_kernel, layer.bias, zeros])
+
+
+def _tanh_and_sigmoid(layer: Any) -> bool:
+    """Whether a gated layer has the activations PyTorch's fused kernels compute."""
+    return layer.state_activation is activations.tanh and layer.recurrent_activation is activations.sigmoid
+
+
+def fused_lstm_weights(layer: Any) -> tuple[str, list[Tensor]] | None:
+    """LSTM with tanh and sigmoid: ``lstm`` (the gates i, f, c, o are torch's order too)."""
+    if not _tanh_and_sigmoid(layer):
+        return None
+    zeros = None if layer.bias is None else torch.zeros_like(layer.bias)  # torch's b_hh
+    return "lstm", transposed([layer.kernel, layer.recurrent_kernel, layer.bias, zeros])
+
+
+def _zr_to_rz(w: Tensor) -> Tensor:
+    """Keras's GRU gate order (z, r, h) → torch's (r, z, n), on the last axis."""
+    z, r, h = w.chunk(3, dim=-1)
+    return torch.cat([r, z, h], dim=-1)
+
+
+def fused_gru_weights(layer: Any) -> tuple[str, list[Tensor]] | None:
+    """GRU with reset_after=True, tanh and sigmoid: ``gru``, the gates reordered."""
+    if not (layer.reset_after and _tanh_and_sigmoid(layer)):
+        return None
+    biases = [None, None] if layer.bias is None else [_zr_to_rz(layer.bias[0]), _zr_to_rz(layer.bias[1])]
+    return "gru", transposed([_zr_to_rz(layer.kernel), _zr_to_rz(layer.recurrent_kernel), *biases])

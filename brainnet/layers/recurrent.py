@@ -8,7 +8,7 @@ and weights follow Keras 3.
 
 This file holds what differs between the layers: weights, equations, the
 step each one runs. ``_rnn_steps.py`` holds the steps, the loop over time
-and the fused-kernel path; ``_rnn_cells.py`` holds ``RecurrentBase``
+and the fused-kernel path (with each layer's weights in torch's layout); ``_rnn_cells.py`` holds ``RecurrentBase``
 (arguments, states, masks, shapes, config). LSTM and GRU (and SimpleRNN with tanh or relu) run on
 PyTorch's fused kernels whenever their configuration allows.
 
@@ -25,8 +25,8 @@ from typing import Any, Callable
 import torch
 
 from .. import activations
-from . import _rnn_cells
-from ._rnn_cells import RecurrentBase, transposed
+from . import _rnn_cells, _rnn_steps
+from ._rnn_cells import RecurrentBase
 from .bidirectional import Bidirectional
 
 
@@ -137,16 +137,7 @@ class SimpleRNN(RecurrentBase):
         )
 
     def _fused_weights(self) -> tuple[str, list[torch.Tensor]] | None:
-        mode = {activations.tanh: "rnn_tanh", activations.relu: "rnn_relu"}.get(self.state_activation)
-        if mode is None:
-            return None
-        zeros = None if self.bias is None else torch.zeros_like(self.bias)  # torch's b_hh
-        return mode, transposed([self.kernel, self.recurrent_kernel, self.bias, zeros])
-
-
-def _tanh_and_sigmoid(layer: LSTM | GRU) -> bool:
-    """Whether a gated layer has the activations PyTorch's fused kernels compute."""
-    return layer.state_activation is activations.tanh and layer.recurrent_activation is activations.sigmoid
+        return _rnn_steps.fused_simple_rnn_weights(self)
 
 
 class LSTM(RecurrentBase):
@@ -259,10 +250,7 @@ class LSTM(RecurrentBase):
         )
 
     def _fused_weights(self) -> tuple[str, list[torch.Tensor]] | None:
-        if not _tanh_and_sigmoid(self):
-            return None
-        zeros = None if self.bias is None else torch.zeros_like(self.bias)  # torch's b_hh
-        return "lstm", transposed([self.kernel, self.recurrent_kernel, self.bias, zeros])
+        return _rnn_steps.fused_lstm_weights(self)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -270,12 +258,6 @@ class LSTM(RecurrentBase):
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
         }
-
-
-def _zr_to_rz(w: torch.Tensor) -> torch.Tensor:
-    """Keras's GRU gate order (z, r, h) → torch's (r, z, n), on the last axis."""
-    z, r, h = w.chunk(3, dim=-1)
-    return torch.cat([r, z, h], dim=-1)
 
 
 class GRU(RecurrentBase):
@@ -393,10 +375,7 @@ class GRU(RecurrentBase):
         )
 
     def _fused_weights(self) -> tuple[str, list[torch.Tensor]] | None:
-        if not (self.reset_after and _tanh_and_sigmoid(self)):
-            return None
-        biases = [None, None] if self.bias is None else [_zr_to_rz(self.bias[0]), _zr_to_rz(self.bias[1])]
-        return "gru", transposed([_zr_to_rz(self.kernel), _zr_to_rz(self.recurrent_kernel), *biases])
+        return _rnn_steps.fused_gru_weights(self)
 
     def get_config(self) -> dict[str, Any]:
         return {
