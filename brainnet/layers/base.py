@@ -36,7 +36,7 @@ from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
 from .input_spec import check_input_spec, check_none_inputs
-from ._graph_access import MISSING as _MISSING, first_node, own
+from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
 from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error, shape_of, shape_str
 from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, WEIGHT_OF, glorot_uniform
@@ -126,30 +126,10 @@ class Layer(nn.Module):
         self.__dict__["_sequential"] = None  # the Sequential model it was last added to
 
     # ------------------------------------------------------------ graph
-    @property
-    def output(self) -> Any:
-        """The symbolic output of the layer's first call on symbolic tensors (Keras 3's
-        rule), e.g. to build a feature extractor:
-        ``Model(model.inputs, [layer.output for layer in model.layers])``."""
-        stored = own(self, "output")
-        if stored is not _MISSING:
-            return stored
-        node = first_node(self, "output")
-        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
-
-    @output.setter
-    def output(self, value: Any) -> None:
-        self.__dict__["output"] = value
-
-    @property
-    def input(self) -> Any:
-        """The symbolic input of the layer's first call on symbolic tensors."""
-        stored = own(self, "input")
-        return stored if stored is not _MISSING else first_node(self, "input").inputs
-
-    @input.setter
-    def input(self, value: Any) -> None:
-        self.__dict__["input"] = value
+    # layer.output / layer.input: the symbolic tensors of its first call on Inputs
+    # (Keras 3's rule), unless the layer stored its own under the name (_graph_access.py).
+    output = graph_output
+    input = graph_input
 
     # ----------------------------------------------------------------- weights
     def add_weight(
