@@ -62,6 +62,25 @@ def _check_specs(name: str, form: str, specs: tuple[str, str, str], output_shape
         )
 
 
+def einsum_equation_text(equation: str, bias_axes: str | None, activation: str) -> str:
+    """The layer's equation spelt out for ``model.summary(show_equations=True)``, e.g.
+    ``"abc,cde->abde"`` with ``bias_axes="de"`` and relu: ``y[a,b,d,e] = relu(Σ_c x[a,b,c]·W[c,d,e] + b[d,e])``.
+    ``…`` stands for the axes an ellipsis keeps."""
+    form, inp, kernel, out = _parse(equation)
+
+    def index(letters: str) -> str:
+        return ",".join(["…"] * (form == "left") + list(letters) + ["…"] * (form == "right"))
+
+    summed = "".join(dict.fromkeys(c for c in inp + kernel if c not in out))
+    body = f"x[{index(inp)}]·W[{','.join(kernel)}]"
+    body = f"Σ_{summed} {body}" if summed else body
+    if bias_axes:
+        body += f" + b[{','.join(c for c in out if c in bias_axes)}]"
+    if activation != "linear":
+        body = f"{activation}({body})"
+    return f"y[{index(out)}] = {body}"
+
+
 def einsum_shapes(
     name: str, equation: str, bias_axes: str | None, input_shape: Shape, output_shape: tuple,
 ) -> tuple[tuple[int, ...], tuple[int, ...] | None, tuple, tuple[int, ...]]:
@@ -163,6 +182,12 @@ class EinsumDense(Layer):
     """
 
     equation = "y[O] = f(Σ x[I]·W[K] + b), summed over the letters not in O"
+
+    @property
+    def equation_text(self) -> str:
+        """What ``model.summary(show_equations=True)`` shows: the equation with
+        this layer's letters (``equation`` itself is the einsum string, as in Keras)."""
+        return einsum_equation_text(self.equation, self.bias_axes, activations.serialize(self.activation))
 
     def __init__(
         self,

@@ -106,6 +106,13 @@ def _positioned_widths(positions: Any, line_length: int | None, header: tuple[st
     return widths
 
 
+def _equation_text(layer: Any) -> str:
+    """The equation a layer computes, as the summary shows it: ``equation_text`` where a layer's
+    ``equation`` attribute holds one of its arguments (EinsumDense's einsum string, Keras's name), else
+    ``equation``."""
+    return getattr(layer, "equation_text", None) or layer.equation
+
+
 def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], Any], line_length: int | None = None,
                   expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None,
                   positions: Any = None) -> None:
@@ -157,7 +164,7 @@ def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], An
         for text in lines(cells):
             print_fn(text)
         if show_equations and layer.equation:
-            print_fn(f"    {layer.equation}")
+            print_fn(f"    {_equation_text(layer)}")
         print_fn("-" * width)
     trainable = sum(int(w.numel()) for w in model.trainable_weights)
     total = model.count_params()

@@ -200,3 +200,22 @@ def test_docstring_example_runs():
 
     failures, tried = doctest.testmod(einsum_dense)
     assert tried > 0 and failures == 0
+
+
+def test_summary_shows_the_equation_spelt_out_and_keeps_the_einsum_string():
+    """summary(show_equations=True) spells the layer's own einsum out (its summed letters, bias and activation),
+    as every layer's summary row shows its equation; ``layer.equation`` stays Keras's einsum string."""
+    model = Sequential([Input((8, 16, 3)),
+                        EinsumDense("abcd,de->abce", output_shape=(8, 16, 5), bias_axes="e", activation="relu"),
+                        EinsumDense("...x,xy->...y", output_shape=4),
+                        EinsumDense("abcd,def->abcef", output_shape=(None, None, 2, 3), bias_axes="ef", activation="tanh"),
+                        EinsumDense("ab...,bc->ac...", output_shape=5)])
+    lines: list[str] = []
+    model.summary(show_equations=True, print_fn=lines.append)
+    shown = [line.strip() for line in lines if line.startswith("    ")]
+    assert shown == ["y[a,b,c,e] = relu(Σ_d x[a,b,c,d]·W[d,e] + b[e])",
+                     "y[…,y] = Σ_x x[…,x]·W[x,y]",
+                     "y[a,b,c,e,f] = tanh(Σ_d x[a,b,c,d]·W[d,e,f] + b[e,f])",
+                     "y[a,c,…] = Σ_b x[a,b,…]·W[b,c]"]
+    assert [layer.equation for layer in model.layers] == ["abcd,de->abce", "...x,xy->...y", "abcd,def->abcef",
+                                                          "ab...,bc->ac..."]
