@@ -57,9 +57,15 @@ def _images_only(layer: _Augmentation, x: torch.Tensor) -> torch.Tensor:
 
 def _mixing_forward(layer: _Augmentation, inputs: Any, training: bool | None, kwargs: dict) -> Any:
     """A dict of images and labels: mix both; anything else: the layer's usual call on the images."""
+    name = type(layer).__name__
+    if isinstance(inputs, (tuple, list)):  # a Keras-style (x, y) batch: the layer would see a list, not images
+        raise TypeError(
+            f"Layer '{layer.name}' ({name}): expected the images alone or a dict {{'images': x, 'labels': y}}, got "
+            f"a {type(inputs).__name__} of {len(inputs)}. Fix: {name}()({{'images': x, 'labels': y_one_hot}}), "
+            "then read out['images'] and out['labels']."
+        )
     if not isinstance(inputs, dict):
         return _Augmentation.forward(layer, inputs, training=training, **kwargs)
-    name = type(layer).__name__
     if "images" not in inputs:
         raise ValueError(
             f"Layer '{layer.name}' ({name}): expected the images alone or a dict with 'images' (and 'labels'), got "

@@ -169,3 +169,8 @@ def test_errors():
         CutMix()({"image": x, "label": y})
     with pytest.raises(ValueError, match="expected input of rank 4"):
         CutMix()({"images": x[0], "labels": y})
+    for cls, batch in ((MixUp, (x, y)), (CutMix, [x, y])):  # a Keras (x, y) batch; it crashed in the layer's call
+        with pytest.raises(TypeError, match=rf"\({cls.__name__}\): expected the images alone or a dict "
+                                            rf"\{{'images': x, 'labels': y\}}, got a {type(batch).__name__} of 2\. "
+                                            rf"Fix: {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}\)"):
+            cls(seed=0)(batch, training=True)
