@@ -184,12 +184,22 @@ class RandomPosterization(_Augmentation):
         return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
 
 
+def _channels_first_fix(x: torch.Tensor, otherwise: str) -> str:
+    """The fix for images of the wrong channel count: channels last when they look channels-first
+    ((N, 3, H, W) or (N, 1, H, W), as torchvision gives them: more than 4 "channels" last), else ``otherwise``."""
+    if x.shape[1] in (1, 3) and x.shape[-1] > 4:
+        return ("the channels come first; brainnet's images are (batch, height, width, channels): "
+                "x.permute(0, 2, 3, 1) (NumPy: x.transpose(0, 2, 3, 1)).")
+    return otherwise
+
+
 def _check_rgb(layer: Layer, x: torch.Tensor) -> None:
     if x.shape[-1] != 3:
+        fix = _channels_first_fix(x, "use it on colour images only, or repeat a gray channel with "
+                                     "x.repeat(1, 1, 1, 3) (NumPy: np.repeat(x, 3, axis=-1)).")
         raise ValueError(
             f"Layer '{layer.name}' ({type(layer).__name__}): expected RGB images with 3 channels, got "
-            f"{x.shape[-1]} channel(s) in shape {tuple(x.shape)}. Fix: use it on colour images only, or "
-            "repeat a gray channel with x.repeat(1, 1, 1, 3)."
+            f"{x.shape[-1]} channel(s) in shape {tuple(x.shape)}. Fix: {fix}"
         )
 
 
@@ -292,8 +302,8 @@ class RandomColorDegeneration(_Augmentation):
         if x.shape[-1] not in (1, 3):
             raise ValueError(
                 f"Layer '{self.name}' (RandomColorDegeneration): expected RGB images with 3 channels (or gray "
-                f"ones with 1), got {x.shape[-1]} channels in shape {tuple(x.shape)}. Fix: use it on RGB or "
-                "one-channel images only."
+                f"ones with 1), got {x.shape[-1]} channels in shape {tuple(x.shape)}. Fix: "
+                f"{_channels_first_fix(x, 'use it on RGB or one-channel images only.')}"
             )
         f = self._uniform(x.shape[0], self.low, self.high, x)[:, None, None, None]  # (B, 1, 1, 1)
         gray = x if x.shape[-1] == 1 else _grayscale(self, x)  # (B, H, W, 1)

@@ -273,6 +273,16 @@ def test_errors():
                                          r"gray ones with 1\), got 2 channels in shape \(2, 3, 3, 2\)\. Fix: use it "
                                          r"on RGB or one-channel images only"):
         RandomColorDegeneration(0.5)(torch.ones(2, 3, 3, 2), training=True)
+    first = r"Fix: the channels come first; brainnet's images are \(batch, height, width, channels\): " \
+            r"x\.permute\(0, 2, 3, 1\) \(NumPy: x\.transpose\(0, 2, 3, 1\)\)"
+    for layer in (RandomGrayscale(1.0), RandomColorDegeneration(0.5)):  # torchvision's (N, C, H, W) images
+        with pytest.raises(ValueError, match=rf"\({type(layer).__name__}\): expected RGB images with 3 channels.*"
+                                             rf"got 8 channels?(\(s\))? in shape \(2, 3, 5, 8\)\. {first}"):
+            layer(torch.ones(2, 3, 5, 8), training=True)
+    with pytest.raises(ValueError, match=r"got 2 channel\(s\) in shape \(2, 3, 3, 2\)\. Fix: use it on colour "
+                                         r"images only, or repeat a gray channel with x\.repeat\(1, 1, 1, 3\) "
+                                         r"\(NumPy: np\.repeat\(x, 3, axis=-1\)\)"):
+        RandomGrayscale(1.0)(torch.ones(2, 3, 3, 2), training=True)
     with pytest.raises(ValueError, match="AutoContrast: expected value_range as a pair"):
         AutoContrast(value_range=(0, 0))
     with pytest.raises(ValueError, match="expected input of rank 4"):

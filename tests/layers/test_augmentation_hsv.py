@@ -183,3 +183,7 @@ def test_errors():
         RandomSaturation(0.5)(torch.ones(1, 2, 2, 1), training=True)
     with pytest.raises(ValueError, match=r"\(RandomColorJitter\): expected RGB images with 3 channels"):
         RandomColorJitter(hue_factor=0.1)(torch.ones(1, 2, 2, 4), training=True)
+    with pytest.raises(ValueError, match=r"\(RandomHue\): expected RGB images with 3 channels, got 32 channel\(s\) "
+                                         r"in shape \(1, 3, 32, 32\)\. Fix: the channels come first; .*"
+                                         r"x\.permute\(0, 2, 3, 1\)"):
+        RandomHue(0.5, value_range=(0, 1))(torch.ones(1, 3, 32, 32), training=True)
