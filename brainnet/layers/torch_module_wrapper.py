@@ -48,7 +48,8 @@ class TorchModuleWrapper(Layer):
     Raises:
         TypeError: ``module`` is not a ``torch.nn.Module`` instance.
         ValueError: a lazy module not yet called, a malformed ``output_shape``
-            or an output that does not match it, and ``get_config`` (so
+            or an output that does not match it, an input the module cannot
+            take (its torch RuntimeError chained), and ``get_config`` (so
             ``model.save``), which a torch module cannot give.
 
     Example:
@@ -84,7 +85,7 @@ class TorchModuleWrapper(Layer):
 
     def call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         self.module.train(bool(training))
-        out = self.module(inputs, **kwargs)
+        out = _run(self, inputs, kwargs, inputs.shape if isinstance(inputs, torch.Tensor) else None)
         if self.output_shape is not None and isinstance(out, torch.Tensor):
             want = self.output_shape
             if out.dim() != len(want) or any(w is not None and w != g for w, g in zip(want, out.shape)):
@@ -115,7 +116,7 @@ class TorchModuleWrapper(Layer):
         self.module.eval()
         try:
             with torch.no_grad():
-                return self.module(probe)
+                return _run(self, probe, {}, None if isinstance(input_shape, list) else input_shape)
         finally:
             self.module.train(was_training)
 
@@ -126,6 +127,23 @@ class TorchModuleWrapper(Layer):
             "Fix: model.save_weights('model.weights.safetensors'), then build the same model in code and "
             "model.load_weights(...); or write the module as a brainnet Layer subclass with get_config()."
         )
+
+
+def _run(layer: TorchModuleWrapper, inputs: Any, kwargs: dict, shape: Any) -> Any:
+    """``layer.module(inputs, **kwargs)``; an input the module cannot take (torch's RuntimeError, e.g.
+    channels last into a Conv2d) becomes an error that names the layer, the input shape and the fix."""
+    try:
+        return layer.module(inputs, **kwargs)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except RuntimeError as error:
+        got = f"shape {shape_str(tuple(shape))}" if shape is not None else f"a {type(inputs).__name__}"
+        raise ValueError(
+            f"Layer '{layer.name}' (TorchModuleWrapper) expected inputs that its torch {type(layer.module).__name__} "
+            f"takes, got {got}, on which the module raised: {error}. Fix: make the module for these inputs (e.g. "
+            "Linear(in_features=the last size)); torch's convolutions take channels first, (N, C, H, W), so turn "
+            "brainnet's (N, H, W, C) round first with Permute((3, 1, 2)) in a model (x.permute(0, 3, 1, 2))."
+        ) from error
 
 
 def _checked_shape(shape: Any) -> tuple[int | None, ...]:

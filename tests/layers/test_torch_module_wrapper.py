@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet.layers import Dense, Input, TorchModuleWrapper
+from brainnet.layers import Dense, Input, Permute, TorchModuleWrapper
 from brainnet.models import Model, Sequential
 
 ATOL = 1e-12
@@ -165,6 +165,19 @@ def test_errors_of_torch_module_wrapper():
                                          r"shape \(None, 12\) \(its output_shape\), got \(2, 10\)\. Fix: give "
                                          r"output_shape the shape the module returns"):
         layer(torch.ones(2, 4))
+    with pytest.raises(ValueError, match=r"Layer 'torch_module_wrapper\w*' \(TorchModuleWrapper\) expected inputs that "
+                                         r"its torch Linear takes, got shape \(2, 4\), on which the module raised: "
+                                         r"mat1 and mat2 shapes cannot be multiplied.*Fix: make the module for these "
+                                         r"inputs"):
+        TorchModuleWrapper(torch.nn.Linear(3, 2))(torch.ones(2, 4))
+    # Keras-style channels-last images into a torch Conv2d: refused when the model is built, with the permute
+    with pytest.raises(ValueError, match=r"expected inputs that its torch Conv2d takes, got shape \(None, 28, 28, 1\), "
+                                         r"on which the module raised: .*Fix: .*torch's convolutions take channels "
+                                         r"first, \(N, C, H, W\), so turn brainnet's \(N, H, W, C\) round first with "
+                                         r"Permute\(\(3, 1, 2\)\) in a model \(x\.permute\(0, 3, 1, 2\)\)\."):
+        Sequential([Input((28, 28, 1)), TorchModuleWrapper(torch.nn.Conv2d(1, 8, 3))])
+    model = Sequential([Input((28, 28, 1)), Permute((3, 1, 2)), TorchModuleWrapper(torch.nn.Conv2d(1, 8, 3))])
+    assert model.output_shape == (None, 8, 26, 26)  # the fix works
 
 
 def test_docstring_example_runs():
