@@ -10,9 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import Layer, Shape
+from .base import Layer, Shape, shape_str
 from .core import check_positive_int
-from .input_spec import InputSpec
 from .stft_spectrogram import check_floating, check_window, window_values
 
 
@@ -85,7 +84,8 @@ class MelSpectrogram(Layer):
         ValueError: a size that is not a positive integer; sequence_length >
             fft_length; a window other than those; min_freq ≥ max_freq;
             top_db, mag_exp, min_power out of range; a signal of at most
-            fft_length//2 samples (too short to reflect).
+            fft_length//2 samples (too short to reflect); a signal of rank
+            above 2 (a channel axis).
         TypeError: an integer signal.
 
     Example:
@@ -163,7 +163,17 @@ class MelSpectrogram(Layer):
             raise ValueError(f"{name}: expected ref_power to be a number (the power at 0 dB), got {ref_power!r}. "
                              "Fix: ref_power=1.0.")
         self.ref_power = ref_power
-        self.input_spec = InputSpec(min_ndim=1, max_ndim=2)
+
+    def _check_mono(self, shape: Shape) -> None:
+        """At most (batch, samples): a channel axis (Keras audio tutorials' (batch, samples, 1)) is refused with
+        the fix (the base class checks the least rank, 1)."""
+        if len(shape) > 2:
+            raise ValueError(
+                f"Layer '{self.name}' (MelSpectrogram) expected mono signals of shape (batch, samples) or (samples,), "
+                f"got shape {shape_str(tuple(shape))} of rank {len(shape)}. Fix: drop a channel axis of 1 with "
+                "x[..., 0] (Reshape((samples,)) in a model); for signals with channels, (batch, samples, channels), "
+                "use STFTSpectrogram."
+            )
 
     def build(self, input_shape: Shape) -> None:
         # Made once, as buffers that follow the layer's device and dtype but are not weights (nor saved):
@@ -180,6 +190,7 @@ class MelSpectrogram(Layer):
         return torch.maximum(db, loudest - self.top_db)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        self._check_mono(inputs.shape)
         check_floating(self, inputs)
         samples = inputs.shape[-1]
         if samples <= self.fft_length // 2:
@@ -201,6 +212,7 @@ class MelSpectrogram(Layer):
         return out if inputs.ndim == 2 else out[0]
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        self._check_mono(input_shape)
         samples = input_shape[-1]
         pad = self.fft_length // 2
         frames = None if samples is None else (samples + 2 * pad - self.fft_length) // self.sequence_stride + 1

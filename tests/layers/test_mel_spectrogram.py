@@ -191,8 +191,16 @@ def test_errors_of_mel_spectrogram():
                                         r"\(float16, float32 or float64\), got int16\. Fix: cast it, x\.float\(\) "
                                         r"\(NumPy: x\.astype\('float32'\)\); 16-bit PCM samples divided by 32768\.0"):
         MelSpectrogram(name="mel_int")(torch.zeros(2, 4000, dtype=torch.int16))
-    with pytest.raises(ValueError, match=r"expected rank at most max_ndim=2"):
+    mono = (r"\(MelSpectrogram\) expected mono signals of shape \(batch, samples\) or \(samples,\), got shape "
+            r"\({}, 4000, 1\) of rank 3\. Fix: drop a channel axis of 1 with x\[\.\.\., 0\] \(Reshape\(\(samples,\)\) "
+            r"in a model\); for signals with channels, \(batch, samples, channels\), use STFTSpectrogram\.")
+    with pytest.raises(ValueError, match=mono.format(2)):  # eager
         MelSpectrogram()(torch.zeros(2, 4000, 1))
+    with pytest.raises(ValueError, match=mono.format("None")):  # a functional model, when it is built
+        MelSpectrogram()(Input((4000, 1)))
+    with pytest.raises(ValueError, match=r"expected input of rank at least 1 \(batch, samples\), got shape \(\) of "
+                                         r"rank 0\. Fix: give signals as \(batch, samples\)"):
+        MelSpectrogram()(torch.zeros(()))
 
 
 def test_docstring_example_runs():
