@@ -181,6 +181,18 @@ class MultiHeadAttention(Layer):
 
     def check_input_shape(self, shape: Any) -> None:
         check_query_value_key(self, shape, "layer(query, value)")
+        if not self.built:
+            return
+        roles = [("query", shape[0], self.query_dense), ("value", shape[1], self.value_dense),
+                 ("key", shape[2] if len(shape) > 2 else shape[1], self.key_dense)]
+        for role, got, projection in roles:  # before the projections, whose own error names them, not this layer
+            want = projection.built_input_shape[-1]
+            if None not in (want, got[-1]) and want != got[-1]:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) expected {role} with {want} features (its size "
+                    f"when the layer was built), got {role} of shape {shape_str(got)}. Fix: give {role} {want} "
+                    "features, as at the first call, or create a new layer for these inputs."
+                )
 
     def build(self, input_shape: list[Shape]) -> None:
         query, value = input_shape[0], input_shape[1]

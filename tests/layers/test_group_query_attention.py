@@ -162,6 +162,21 @@ def test_errors_of_group_query_attention():
     with pytest.raises(ValueError, match=r"Layer 'group_query_attention\w*' \(GroupQueryAttention\) expected "
                                          r"attention_mask of shape \(batch, T_q, T_k\) = \(2, 5, 5\)"):
         layer(x, x, attention_mask=torch.ones(2, 5, dtype=torch.bool))
+    # once built, other feature sizes: this layer's error, not its inner 'key'/'query' projection's
+    for inputs, role in (((x, torch.zeros(2, 7, 4)), "value"), ((torch.zeros(2, 5, 3), x), "query"),
+                         ((x, x, torch.zeros(2, 5, 6)), "key")):
+        got = tuple(inputs[{"query": 0, "value": 1, "key": 2}[role]].shape)
+        with pytest.raises(ValueError, match=rf"Layer 'group_query_attention\w*' \(GroupQueryAttention\) expected "
+                                             rf"{role} with 8 features \(its size when the layer was built\), got "
+                                             rf"{role} of shape \({', '.join(map(str, got))}\)\. Fix: give {role} 8 "
+                                             r"features, as at the first call, or create a new layer"):
+            layer(*inputs)
+    mha = MultiHeadAttention(num_heads=2, key_dim=4)
+    mha(x, torch.zeros(2, 7, 6))  # value and key of 6 features
+    with pytest.raises(ValueError, match=r"\(MultiHeadAttention\) expected value with 6 features \(its size when "
+                                         r"the layer was built\), got value of shape \(2, 7, 8\)\. Fix: "):
+        mha(x, torch.zeros(2, 7, 8))
+    assert mha(x, torch.zeros(2, 3, 6)).shape == (2, 5, 8)  # other lengths are fine
     with pytest.raises(TypeError, match=r"got flash_attention=True\. Fix: check 'flash_attention' against "
                                         r"help\(brainnet\.layers\.GroupQueryAttention\)"):
         GroupQueryAttention(head_dim=4, num_query_heads=2, num_key_value_heads=1, flash_attention=True)
