@@ -77,7 +77,8 @@ class _Augmentation(Layer):
         if not inputs.is_floating_point():
             raise TypeError(
                 f"Layer '{self.name}' ({type(self).__name__}): expected floating-point images, got "
-                f"{inputs.dtype}. Fix: x = x.astype('float32') (fit does this for you)."
+                f"{inputs.dtype}. Fix: x = x.astype('float32') (a torch tensor: x.float()), the pixels kept in 0..255 "
+                "(fit and predict cast for you)."
             )
         return self.augment(inputs)
 
