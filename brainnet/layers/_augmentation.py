@@ -60,11 +60,17 @@ def _choice(layer: str, arg: str, value: Any, allowed: Sequence[str], fix: str) 
     return value.lower()
 
 
+# The fix for images of the wrong rank: Keras also takes one unbatched image, brainnet batches only (docs/keras.md).
+IMAGES_RANK_FIX = ("give a batch of images: one image (height, width, channels) is x[None], one-channel images "
+                   "(batch, height, width) are x[..., None],")
+
+
 class _Augmentation(Layer):
     """Identity at inference; ``augment(x)`` on each training batch."""
 
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
+    rank_fix = IMAGES_RANK_FIX
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

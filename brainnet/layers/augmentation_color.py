@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from ._augmentation import _Augmentation, _factor_config, _from_255, _to_255, _unit_range, _value_range
+from ._augmentation import (IMAGES_RANK_FIX, _Augmentation, _factor_config, _from_255, _to_255, _unit_range,
+                            _value_range)
 from .base import Layer
 
 # ITU-R BT.601 luma weights, as tf.image.rgb_to_grayscale and Keras.
@@ -341,6 +342,7 @@ class AutoContrast(Layer):
     equation = "y = r₀ + (r₁ − r₀)·clip((x − min_ij x)/(max_ij x − min_ij x), 0, 1), per image and channel"
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
+    rank_fix = IMAGES_RANK_FIX
 
     def __init__(self, value_range: tuple[float, float] = (0, 255), **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._augmentation import _Augmentation, _factor_config, _from_255, _to_255, _unit_range, _value_range
+from ._augmentation import (IMAGES_RANK_FIX, _Augmentation, _factor_config, _from_255, _to_255, _unit_range,
+                            _value_range)
 from .base import Layer
 
 __all__ = ["RandomGaussianBlur", "Equalization"]
@@ -170,6 +171,7 @@ class Equalization(Layer):
     equation = "y = round(255·(C[b(x)] − C₀)/(N − C₀)), C the cumulative histogram per image and channel"
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
+    rank_fix = IMAGES_RANK_FIX
 
     def __init__(self, value_range: tuple[float, float] = (0, 255), bins: int = 256, **kwargs: Any) -> None:
         super().__init__(**kwargs)

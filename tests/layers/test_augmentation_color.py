@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import brainnet.layers.augmentation_color
-from brainnet.layers import (AutoContrast, Dense, Flatten, RandomColorDegeneration, RandomGrayscale, RandomInvert,
-                             RandomPosterization, Solarization)
+from brainnet.layers import (AutoContrast, Dense, Equalization, Flatten, RandomColorDegeneration, RandomGrayscale,
+                             RandomInvert, RandomPosterization, Solarization)
 from brainnet.models import Sequential, load_model
 
 
@@ -287,5 +287,12 @@ def test_errors():
         AutoContrast(value_range=(0, 0))
     with pytest.raises(ValueError, match="expected input of rank 4"):
         AutoContrast()(torch.ones(3, 3, 3))
+    # one unbatched RGB image (Keras takes it): the fix says x[None], not only the one-channel x[..., None]
+    for layer in (AutoContrast(), RandomInvert(), Equalization()):
+        with pytest.raises(ValueError, match=rf"\({type(layer).__name__}\) expected input of rank 4 \(batch, height, "
+                                             r"width, channels\), got shape \(8, 8, 3\) of rank 3\. Fix: give a batch "
+                                             r"of images: one image \(height, width, channels\) is x\[None\], "
+                                             r"one-channel images \(batch, height, width\) are x\[\.\.\., None\]"):
+            layer(torch.ones(8, 8, 3), training=True)
     with pytest.raises(ValueError, match="expected seed to be an integer or None"):
         RandomInvert(seed="one")
