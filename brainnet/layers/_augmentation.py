@@ -46,6 +46,11 @@ def _bounds(layer: str, arg: str, factor: Any, symmetric: bool = True) -> tuple[
             f"Fix: {layer}({arg}=0.1) or {layer}({arg}=(-0.1, 0.2))."
         )
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        if symmetric and isinstance(factor, numbers.Real) and -math.inf < factor < 0:  # (−f, f) the wrong way round
+            raise ValueError(
+                f"{layer}: expected {arg} with low ≤ high (a number f means (−f, f), so f ≥ 0), got {factor!r}. "
+                f"Fix: {layer}({arg}={-factor!r}), which draws from ({factor!r}, {-factor!r})."
+            )
         raise ValueError(
             f"{layer}: expected {arg} with low ≤ high, got {factor!r}. Fix: {layer}({arg}=(-0.1, 0.2))."
         )

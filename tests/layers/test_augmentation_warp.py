@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet.layers import Dense, Flatten, RandomElasticTransform, RandomPerspective, RandomShear
+from brainnet.layers import Dense, Flatten, RandomElasticTransform, RandomPerspective, RandomRotation, RandomShear
 from brainnet.models import Sequential, load_model
 
 
@@ -193,6 +193,11 @@ def test_errors():
         RandomShear(x_factor=1.5)
     with pytest.raises(ValueError, match=r"RandomShear: expected y_factor.*got \(-0.2, 0.3\).*Fix"):
         RandomShear(y_factor=(-0.2, 0.3))
+    for layer, arg in ((RandomShear, "x_factor"), (RandomRotation, "factor")):  # a negative number: (0.2, -0.2)
+        with pytest.raises(ValueError, match=rf"{layer.__name__}: expected {arg} with low ≤ high \(a number f means "
+                                             rf"\(−f, f\), so f ≥ 0\), got -0\.2\. Fix: {layer.__name__}\({arg}=0\.2\), "
+                                             r"which draws from \(-0\.2, 0\.2\)\."):
+            layer(**{arg: -0.2})
     with pytest.raises(ValueError, match="RandomShear: expected fill_mode 'reflect', 'mirror', 'nearest' or "
                                          "'constant', got 'wrap'.*Fix: RandomShear"):
         RandomShear(0.1, fill_mode="wrap")
