@@ -195,8 +195,8 @@ def test_errors():
         RandomShear(y_factor=(-0.2, 0.3))
     for layer, arg in ((RandomShear, "x_factor"), (RandomRotation, "factor")):  # a negative number: (0.2, -0.2)
         with pytest.raises(ValueError, match=rf"{layer.__name__}: expected {arg} with low ≤ high \(a number f means "
-                                             rf"\(−f, f\), so f ≥ 0\), got -0\.2\. Fix: {layer.__name__}\({arg}=0\.2\), "
-                                             r"which draws from \(-0\.2, 0\.2\)\."):
+                                             rf"\(−f, f\), so f ≥ 0\), got -0\.2\. Fix: "
+                                             rf"{layer.__name__}\({arg}=0\.2\), which draws from \(-0\.2, 0\.2\)\."):
             layer(**{arg: -0.2})
     with pytest.raises(ValueError, match="RandomShear: expected fill_mode 'reflect', 'mirror', 'nearest' or "
                                          "'constant', got 'wrap'.*Fix: RandomShear"):
