@@ -183,7 +183,7 @@ class Bidirectional(Layer):
         if self.return_sequences:
             y_rev = y_rev.flip(1)  # back to forward time order
             if mask is not None:  # Keras: masked steps output zeros in Bidirectional
-                real = mask.to(device=y.device, dtype=torch.bool)[..., None]  # (B, T, 1)
+                real = torch.as_tensor(mask, device=y.device).to(torch.bool)[..., None]  # (B, T, 1); NumPy too
                 y, y_rev = torch.where(real, y, 0.0), torch.where(real, y_rev, 0.0)
         output = self._merge(y, y_rev)
         if self.return_state:

@@ -157,6 +157,7 @@ class _ConvLSTM(Layer):
     def _check_mask(self, mask: Tensor | None, x: Tensor) -> Tensor | None:
         if mask is None:
             return None
+        mask = torch.as_tensor(mask, device=x.device)  # a NumPy or list mask too, as Keras takes it
         want = tuple(x.shape[:2])
         if tuple(mask.shape) != want:
             raise ValueError(

@@ -179,6 +179,10 @@ def test_initial_state_and_mask_carry_the_states():
     np.testing.assert_allclose(c.detach().numpy(), want_c, rtol=0, atol=ATOL)
     assert np.array_equal(out[1, 0].detach().numpy(), np.zeros((4, 4, 2)))  # masked first step: zeros
     assert np.array_equal(out[1, 3].detach().numpy(), out[1, 2].detach().numpy())  # repeats the previous
+    # the mask as a NumPy array or a list, as Keras takes it (it crashed: 'numpy.ndarray' has no attribute 'to')
+    for given in (mask, mask.tolist()):
+        again = layer(torch.from_numpy(x), mask=given, initial_state=[torch.from_numpy(h0), torch.from_numpy(c0)])
+        np.testing.assert_allclose(again[0].detach().numpy(), want_out, rtol=0, atol=ATOL)
 
 
 def test_dropout_masks_apply_to_x_and_h_in_training_only(monkeypatch):

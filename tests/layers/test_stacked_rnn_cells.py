@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainnet.layers import (RNN, Bidirectional, Dense, GRUCell, Input, LSTMCell, SimpleRNNCell,
+from brainnet.layers import (LSTM, RNN, Bidirectional, Dense, GRUCell, Input, LSTMCell, SimpleRNNCell,
                              StackedRNNCells)
 from brainnet.models import Model, Sequential, load_model
 from test_recurrent import ATOL, B, F, T, f64, np_gru, np_lstm, npy
@@ -106,6 +106,27 @@ def test_masked_stack_equals_the_list_of_cells_and_the_layerwise_reference(go_ba
     np.testing.assert_allclose(npy(got[0]), top, rtol=0, atol=ATOL)
     for g, w in zip(got[1:], [h_T, c_T, g_T]):
         np.testing.assert_allclose(npy(g), w, rtol=0, atol=ATOL)
+    # the mask as a NumPy array, as Keras takes it, for RNN and for LSTM/GRU layers (it crashed: no attribute 'to')
+    np.testing.assert_allclose(npy(rnn(x, mask=mask.numpy())[0]), top, rtol=0, atol=ATOL)
+    lstm_layer = LSTM(8, return_sequences=True, go_backwards=go_backwards)
+    lstm_layer(x)
+    lstm_layer.set_weights(lstm.get_weights())
+    for given in (mask, mask.numpy()):
+        np.testing.assert_allclose(npy(lstm_layer(x, mask=given)), mid[:, ::-1] if go_backwards else mid, rtol=0,
+                                   atol=ATOL)
+
+
+def test_bidirectional_stack_takes_a_numpy_mask_as_keras():
+    """Bidirectional(RNN(stack)) with a NumPy mask gives what the tensor mask gives (it crashed: no attribute
+    'to'), with zeros at the masked steps (Keras's rule for Bidirectional)."""
+    layer = Bidirectional(RNN(StackedRNNCells([LSTMCell(3), GRUCell(2)]), return_sequences=True))
+    x = f64(B, T, F).float()
+    mask = np.ones((B, T), dtype=bool)
+    mask[0, 4:] = False
+    with_tensor = layer(x, mask=torch.from_numpy(mask)).detach()
+    torch.testing.assert_close(layer(x, mask=mask).detach(), with_tensor, rtol=0, atol=0)
+    assert with_tensor.shape == (B, T, 4) and float(with_tensor[0, 4:].abs().max()) == 0.0
+    assert float(with_tensor[0, :4].abs().min()) > 0.0
 
 
 def test_a_stack_of_cells_of_ones_own_and_a_stack_inside_a_stack():
