@@ -249,7 +249,8 @@ def save_img(path: str | os.PathLike | IO[bytes], x: Any, data_format: str | Non
 
     Raises:
         ValueError: no ``file_format`` and an extension Pillow does not know,
-            and the errors of ``array_to_img``.
+            a ``file_format`` Pillow does not write, and the errors of
+            ``array_to_img``.
 
     Example:
         >>> import os, tempfile
@@ -262,7 +263,12 @@ def save_img(path: str | os.PathLike | IO[bytes], x: Any, data_format: str | Non
 
     img = array_to_img(x, data_format=_data_format("save_img", data_format), scale=scale)
     if file_format is not None:
-        file_format = "jpeg" if file_format.lower() == "jpg" else file_format
+        file_format = "jpeg" if isinstance(file_format, str) and file_format.lower() == "jpg" else file_format
+        Image.init()  # every format plugin registered, so Image.SAVE lists all Pillow writes
+        if not isinstance(file_format, str) or file_format.upper() not in Image.SAVE:
+            raise ValueError(f"save_img: expected file_format to be one Pillow writes ('png', 'jpeg', 'bmp', 'gif', "
+                             f"'tiff', 'webp', ...), got {file_format!r}. Fix: file_format='png', or leave it out to "
+                             "take the format from the file name's extension.")
     elif isinstance(path, (str, bytes, os.PathLike)):
         extension = Path(os.fsdecode(path)).suffix.lower()
         file_format = Image.registered_extensions().get(extension)

@@ -198,6 +198,14 @@ def test_errors_say_what_and_the_fix(tmp_path, rgb):
                                          r".*picture.data'\. Fix: save_img\('picture.png', x\)"):
         save_img(tmp_path / "picture.data", rgb)
     assert not (tmp_path / "picture.data").exists()
+    for bad in ("pngg", 3):  # a typo reached Pillow as KeyError: 'PNGG'
+        with pytest.raises(ValueError, match=rf"save_img: expected file_format to be one Pillow writes \('png', "
+                                             rf"'jpeg', 'bmp', 'gif', 'tiff', 'webp', \.\.\.\), got {bad!r}\. Fix: "
+                                             r"file_format='png', or leave it out"):
+            save_img(tmp_path / "typo.png", rgb, file_format=bad)
+    assert not (tmp_path / "typo.png").exists()
+    save_img(tmp_path / "fine.png", rgb, file_format="PNG")  # any case, as Pillow
+    save_img(tmp_path / "fine.jpg", rgb, file_format="jpg")
 
 
 def test_docstring_examples_run():
