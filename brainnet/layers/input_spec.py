@@ -191,11 +191,13 @@ def _check_one(layer: Any, spec: InputSpec, x: Any, index: int) -> None:
     shape = tuple(x.shape)
     ndim = len(shape)
     got = f"got shape {shape_str(shape)} of rank {ndim}"
-    reshape = f"reshape the input (x[..., None] adds a last axis of 1) or put a Reshape/Flatten layer before '{layer.name}'"
+    before = f"put a Reshape/Flatten layer before '{layer.name}'"
+    reshape = f"reshape the input (x[..., None] adds a last axis of 1) or {before}"
+    fewer = f"reshape the input to fewer axes (x.reshape(len(x), -1) keeps the batch axis) or {before}"
     if spec.ndim is not None and not spec.allow_last_axis_squeeze and ndim != spec.ndim:
         raise ValueError(f"{where}: expected rank ndim={spec.ndim}, {got}. Fix: {reshape}.")
     if spec.max_ndim is not None and ndim > spec.max_ndim:
-        raise ValueError(f"{where}: expected rank at most max_ndim={spec.max_ndim}, {got}. Fix: {reshape}.")
+        raise ValueError(f"{where}: expected rank at most max_ndim={spec.max_ndim}, {got}. Fix: {fewer}.")
     if spec.min_ndim is not None and ndim < spec.min_ndim:
         raise ValueError(f"{where}: expected rank at least min_ndim={spec.min_ndim}, {got}. Fix: {reshape}.")
     if spec.dtype is not None and dtype_name(x.dtype) != spec.dtype:

@@ -61,7 +61,8 @@ def test_each_kind_of_spec_refuses_with_what_was_expected_and_the_fix():
         ({"ndim": 2}, r"Layer 'chk' \(Checked\) input 0: expected rank ndim=2, got shape \(2, 4, 3\) of rank 3\. "
                       r"Fix: reshape the input \(x\[\.\.\., None\] adds a last axis of 1\) or put a Reshape/Flatten "
                       r"layer before 'chk'\."),
-        ({"max_ndim": 2}, r"input 0: expected rank at most max_ndim=2, got shape \(2, 4, 3\) of rank 3\. Fix: reshape"),
+        ({"max_ndim": 2}, r"input 0: expected rank at most max_ndim=2, got shape \(2, 4, 3\) of rank 3\. Fix: "
+                          r"reshape the input to fewer axes \(x\.reshape\(len\(x\), -1\) keeps the batch axis\)"),
         ({"min_ndim": 4}, r"input 0: expected rank at least min_ndim=4, got shape \(2, 4, 3\) of rank 3\. Fix: "),
         ({"dtype": "int64"}, r"input 0: expected dtype int64, got float32\. Fix: cast the input, x\.to\(torch\.int64\) "
                              r"\(NumPy: x\.astype\('int64'\)\)\."),
