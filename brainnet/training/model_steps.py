@@ -15,6 +15,7 @@ minimizes.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -188,10 +189,17 @@ def _model_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any, tra
     3.3, and tutorials written before, the knowledge-distillation one among
     them, define ``compute_loss(self, x, y, y_pred, sample_weight,
     allow_empty=False)``)."""
-    params = inspect.signature(model.compute_loss).parameters
-    takes_training = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    extra = {"training": training} if takes_training else {}
-    return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, **extra)
+    method = model.compute_loss
+    extra = {"training": training} if _takes_training(getattr(method, "__func__", method)) else {}
+    return method(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, **extra)
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_training(compute_loss: Any) -> bool:
+    """Whether a ``compute_loss`` function accepts ``training=`` (read once per
+    function, not at every step)."""
+    params = inspect.signature(compute_loss).parameters
+    return "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def train_step(model: Any, data: Any) -> dict[str, float]:
