@@ -23,7 +23,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# PYTHONWARNINGS=ignore: setuptools prints a notice box about editable installs in general
+# at every install, which says nothing about brainnet.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[test]"
 # Debian's data packages: Fashion-MNIST, and the fortunes (English: fortunes,
 # Chinese: fortunes-zh; texts for the character language model) in
 # /usr/share/games/fortunes, whose wisdom and tang300 files tell they are there;
