@@ -9,6 +9,7 @@ The loss families subclass ``Loss``: ``_probabilistic_losses.py`` and
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -66,6 +67,11 @@ def weighted_mean(values: Tensor, sample_weight: Tensor, name: str = "loss") -> 
     return (values * w).mean()
 
 
+def _snake_case(name: str) -> str:
+    """``CustomMSE`` → ``custom_mse``, Keras's default name of a loss subclass."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
 class Loss:
     """A loss with its options; calling it gives the batch mean (with
     ``sample_weight``: Σ_i w_i · L_i / N, as Keras).
@@ -81,13 +87,28 @@ class Loss:
 
     label_smoothing = 0.0  # the cross-entropies take it as an argument
 
-    def __init__(self, fn: Callable[..., Tensor], name: str, from_logits: bool = False) -> None:
+    def __init__(self, fn: Callable[..., Tensor] | None = None, name: str | None = None,
+                 from_logits: bool = False) -> None:
+        """``fn(y_true, y_pred)`` gives the per-sample losses. A subclass may
+        instead override ``call`` and pass only ``name`` (Keras 3's way:
+        ``super().__init__(name="my_loss")``); the name defaults to the
+        class's name in snake_case.
+
+        Raises:
+            TypeError: neither ``fn`` nor an overridden ``call``.
+        """
+        if fn is None and type(self).call is Loss.call:
+            raise TypeError(
+                f"{type(self).__name__}: expected a function fn(y_true, y_pred) or a subclass that overrides "
+                "call(self, y_true, y_pred), got neither. Fix: define call(self, y_true, y_pred) returning one "
+                "loss per sample, e.g. ((y_true - y_pred) ** 2).mean(-1), or pass the function as fn."
+            )
         self.fn = fn
-        self.name = name
+        self.name = name or _snake_case(type(self).__name__)
         self.from_logits = bool(from_logits)
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        """Per-sample losses."""
+        """Per-sample losses (a subclass may override this, as in Keras)."""
         if self.kind == "regression":
             return self.fn(y_true, y_pred)
         if self.label_smoothing:

@@ -491,3 +491,28 @@ def test_fit_with_huber_saves_and_loads(tmp_path):
     loaded = brainnet.models.load_model(tmp_path / "huber.keras")
     assert loaded.trainer.heads[0].loss.delta == 0.5
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(loss, rel=1e-6)
+
+
+# ------------------------------------------------------ a loss of your own
+class _HalfSquares(losses.Loss):
+    """Keras 3's way: override call, pass only a name (or none)."""
+
+    def call(self, y_true, y_pred):
+        return 0.5 * ((y_true - y_pred) ** 2).mean(-1)
+
+
+def test_loss_subclass_overriding_call():
+    y, p = np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.5, 2.0], [3.0, 4.0]])
+    loss = _HalfSquares()
+    assert loss.name == "_half_squares" and _HalfSquares(name="half").name == "half"
+    close(loss(y, p), np.mean(0.5 * ((y - p) ** 2).mean(-1)))
+    close(loss(y, p, sample_weight=[2.0, 0.0]), (2.0 * 0.5 * 0.125 + 0.0) / 2)
+
+
+def test_loss_without_fn_or_call_is_refused():
+    class Empty(losses.Loss):
+        pass
+
+    with pytest.raises(TypeError, match=r"Empty: expected a function fn\(y_true, y_pred\) or a subclass .*"
+                                        r"got neither\. Fix: define call\(self, y_true, y_pred\)"):
+        Empty(name="empty")
