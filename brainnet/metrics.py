@@ -27,12 +27,13 @@ arrays or lists, as Keras does; ``result()`` returns a Python float.
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from . import losses as losses_module
-from ._loss_base import _as_tensors, _tensor
+from ._loss_base import _as_tensors, _snake_case, _tensor
+from ._metric_variable import Variable
 
 Tensor = torch.Tensor
 
@@ -51,10 +52,48 @@ class Metric:
 
     argmax_invariant = False
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        self.name = name or _snake_case(type(self).__name__)
         self.total: Tensor | float = 0.0
         self.count: Tensor | float = 0.0
+        self.variables: list[Variable] = []
+
+    def add_variable(self, shape: tuple[int, ...] = (), initializer: Any = "zeros", dtype: Any = None,
+                     aggregation: str = "sum", name: str | None = None) -> Variable:
+        """A state variable for a subclass's own ``update_state`` / ``result``
+        (Keras 3's way of writing a metric); ``reset_state`` zeroes it.
+
+        Args:
+            shape: its shape (default a scalar).
+            initializer: ``"zeros"``, ``"ones"``, another initializer name or
+                a ``brainnet.initializers`` object.
+            dtype: a torch dtype or its name (default float32).
+            aggregation: kept for Keras's signature (one process sums nothing).
+            name: its name.
+
+        Example:
+            >>> class Count(Metric):
+            ...     def __init__(self, name="count"):
+            ...         super().__init__(name=name)
+            ...         self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+            ...     def update_state(self, y_true, y_pred, sample_weight=None):
+            ...         self.n.assign_add(len(y_true))
+            ...     def result(self):
+            ...         return self.n
+        """
+        from . import initializers
+
+        torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype or torch.float32
+        init = initializers.get(initializer)
+        value = init(tuple(shape), dtype=torch_dtype) if init is not None else torch.zeros(tuple(shape))
+        variable = Variable(value.to(torch_dtype), name or f"variable_{len(self.variables)}")
+        self.variables.append(variable)
+        return variable
+
+    def add_weight(self, shape: tuple[int, ...] = (), initializer: Any = "zeros", dtype: Any = None,
+                   name: str | None = None) -> Variable:
+        """``add_variable`` under its other Keras name."""
+        return self.add_variable(shape, initializer, dtype, name=name)
 
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         raise NotImplementedError
@@ -99,7 +138,10 @@ class Metric:
         return float(self.total) / count if count else 0.0
 
     def reset_state(self) -> None:
-        """Start over: the total is zeroed in place (it keeps its tensor), the count is 0."""
+        """Start over: the total is zeroed in place (it keeps its tensor), the
+        count is 0, and so is each variable of ``add_variable``."""
+        for variable in self.variables:
+            variable.assign(0)
         own = self._updatable_total()
         if own is not None:
             own.zero_()
@@ -113,6 +155,13 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def result_number(metric: Metric) -> float:
+    """``metric.result()`` as a Python float for the logs (a subclass's
+    ``result`` may return a tensor or a ``Variable``)."""
+    value = metric.result()
+    return value if isinstance(value, float) else float(value)
 
 
 class Mean(Metric):
@@ -207,6 +256,18 @@ class MeanAbsoluteError(Metric):
         return (_targets_like(self.name, y_true, y_pred) - y_pred).abs()
 
 
+class MeanAbsolutePercentageError(Metric):
+    """mean 100 · |y − ŷ| / max(|y|, ε), ε = 1e-7 (Keras's epsilon, so a target
+    of 0 gives a huge value rather than a division by zero)."""
+
+    def __init__(self, name: str = "mean_absolute_percentage_error") -> None:
+        super().__init__(name)
+
+    def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y = _targets_like(self.name, y_true, y_pred)
+        return 100.0 * (y - y_pred).abs() / y.abs().clamp_min(1e-7)
+
+
 def _in_top_k(target: Tensor, score: Tensor, k: int) -> Tensor:
     """Whether each target class's score is among the k largest of its row: score ≥ the
     k-th largest (ties count as in, as Keras's in_top_k); k ≥ the number of classes: always."""
@@ -298,6 +359,9 @@ _BY_NAME: dict[str, type[Metric]] = {
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
     "precision": Precision,
     "recall": Recall,
     "auc": AUC,
@@ -305,8 +369,8 @@ _BY_NAME: dict[str, type[Metric]] = {
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     # Keras 3 also takes the class names
     **{cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
-                                     MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC,
-                                     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)},
+                                     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+                                     Precision, Recall, AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)},
 }
 _ACCURACY_BY_LOSS_KIND = {
     "sparse": SparseCategoricalAccuracy,

@@ -4,6 +4,7 @@ reset_state."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -368,3 +369,59 @@ def test_update_state_takes_lists_and_arrays():
     mse = metrics.MeanSquaredError()
     mse.update_state(t([[1.0], [3.0]]), np.array([[0.0], [1.0]]))  # mixed tensor and array
     assert mse.result() == 2.5
+
+
+# ------------------------------------------- mean absolute percentage error
+def test_mean_absolute_percentage_error_against_numpy():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    y[0, 0] = 0.0  # a zero target: divided by ε = 1e-7, not by 0
+    m = metrics.get("mape")
+    assert isinstance(m, metrics.MeanAbsolutePercentageError) and m.name == "mape"
+    m.update_state(t(y), t(p))
+    expected = np.mean(100.0 * np.abs(y - p) / np.maximum(np.abs(y), 1e-7))
+    assert m.result() == pytest.approx(expected, rel=1e-12)
+
+
+def test_mean_absolute_percentage_error_keras_example_with_weights():
+    m = metrics.MeanAbsolutePercentageError()
+    assert m.name == "mean_absolute_percentage_error"
+    m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    assert m.result() == pytest.approx(2.5e8)  # Keras's documented value
+    m.reset_state()
+    m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]], sample_weight=[1, 0])
+    assert m.result() == pytest.approx(5e8)
+
+
+# ------------------------------------------------- a metric of your own
+class _Count(metrics.Metric):
+    """Counts the samples seen and sums their targets, in two variables."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+        self.sums = self.add_weight(shape=(2,), initializer="ones", dtype="float64", name="sums")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.n.assign_add(len(y_true))
+        self.sums.assign_add(y_true.sum(0))
+
+    def result(self):
+        return self.n * 2 - self.n
+
+
+def test_metric_subclass_with_add_variable():
+    m = _Count()
+    assert m.name == "_count" and [v.name for v in m.variables] == ["n", "sums"]
+    assert m.sums.dtype == torch.float64 and m.sums.shape == (2,)
+    np.testing.assert_array_equal(m.sums.numpy(), [1.0, 1.0])  # the initializer's values
+    m.update_state(t([[1.0, 2.0], [3.0, 4.0]]), None)
+    m.update_state(t([[1.0, 1.0]]), None)
+    assert float(m.result()) == 3.0 and metrics.result_number(m) == 3.0
+    np.testing.assert_array_equal(np.asarray(m.sums), [6.0, 8.0])
+    m.sums.assign_sub(t([6.0, 8.0]))
+    m.sums.assign(2.0)  # a number broadcast to the shape
+    np.testing.assert_array_equal(m.sums.numpy(), [2.0, 2.0])
+    assert float(torch.sqrt(m.n + 1)) == 2.0  # torch functions and arithmetic see the tensor
+    m.reset_state()  # Keras's default: every variable back to zeros
+    assert float(m.n) == 0.0 and m.sums.numpy().tolist() == [0.0, 0.0]

@@ -134,7 +134,7 @@ class CompileMetrics:
         return [(name, m) for name, m in self.trainer.logged() if id(m) not in trackers]
 
     def result(self) -> dict[str, float]:
-        return {name: m.result() for name, m in self._pairs()}
+        return {name: metrics_module.result_number(m) for name, m in self._pairs()}
 
     def reset_state(self) -> None:
         for _, m in self._pairs():

@@ -276,7 +276,7 @@ class Trainer:
         Weighted metrics come last, named as Keras 3 names them (with
         ``weighted_`` before the metric's name when a metric has it already).
         """
-        return {name: metric.result() for name, metric in self.logged()}
+        return {name: metrics_module.result_number(metric) for name, metric in self.logged()}
 
     def logged(self) -> list[tuple[str, metrics_module.Metric]]:
         """(name, metric) of each value in the logs, in their order (``model.metrics_names``).
