@@ -74,6 +74,27 @@ def test_hooks_in_keras_order_with_batch_logs():
     assert recorder.calls == ["train_begin", *epoch(0), *epoch(1), "train_end"]
 
 
+def test_keras_2_batch_hook_names_are_called_by_the_default_train_batch_hooks():
+    """Keras 3's Callback calls on_batch_begin/on_batch_end from its default
+    on_train_batch_begin/on_train_batch_end (the training guide's LossHistory)."""
+    class Old(Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_batch_begin(self, batch, logs=None): self.calls.append(f"begin {batch}")
+        def on_batch_end(self, batch, logs=None): self.calls.append(f"end {batch} {logs['loss'] > 0}")
+
+    class Both(Old):  # its own on_train_batch_end replaces the default, which called on_batch_end
+        def on_train_batch_end(self, batch, logs=None): self.calls.append(f"train_end {batch}")
+
+    x, y = data(20)
+    old, both = Old(), Both()
+    model().fit(x, y, epochs=1, batch_size=8, callbacks=[old, both], verbose=0)
+    assert old.calls == ["begin 0", "end 0 True", "begin 1", "end 1 True", "begin 2", "end 2 True"]
+    assert both.calls == ["begin 0", "train_end 0", "begin 1", "train_end 1", "begin 2", "train_end 2"]
+
+
 def test_model_stop_training_from_epoch_and_batch_hooks():
     x, y = data()
 
