@@ -307,7 +307,8 @@ def test_compile_without_a_loss_then_fit():
     model = _dense()
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match=r"compile: expected a loss, got loss=None\. Fix: model.compile\(optimizer="
-                                         r"'adam', loss='sparse_categorical_crossentropy'\)"):
+                                         r"'adam', loss='sparse_categorical_crossentropy'\), or add the loss in "
+                                         r"a layer's call with self\.add_loss\(\.\.\.\)"):
         model.fit(np.zeros((4, 3), "float32"), np.zeros(4), verbose=0)
 
 

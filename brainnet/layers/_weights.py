@@ -117,4 +117,26 @@ def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
             found += weight_penalties(module, module.weight_regularizers())
             if module.activity_regularizer is not None and module._activity_loss is not None:
                 found.append(module._activity_loss)
+            found += module._added_losses
     return found
+
+
+# How many layers were found to add losses only when add_loss ran (not named in
+# their class's call): a trainer that counted fewer looks for penalties again.
+LATE_ADDERS = [0]
+
+
+def add_loss(layer: Any, loss: Any) -> None:
+    """``layer.add_loss(loss)``: keep ``loss`` until the layer's next call."""
+    if not isinstance(loss, torch.Tensor):
+        raise ValueError(
+            f"Layer '{layer.name}' add_loss: expected a torch tensor computed in call, got "
+            f"{type(loss).__name__}. Fix: call add_loss inside call with a tensor, e.g. "
+            "self.add_loss(0.1 * inputs.sum())."
+        )
+    if not layer._adds_losses:  # added from a helper of call: flag it, and tell running trainers (LATE_ADDERS)
+        layer._adds_losses = True
+        LATE_ADDERS[0] += 1
+    if not isinstance(layer._added_losses, list):
+        layer._added_losses = []
+    layer._added_losses.append(loss)

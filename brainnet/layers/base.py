@@ -46,6 +46,9 @@ __all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_mode
            "autocast_enabled", "capturing", "_INITIALIZERS", "_MISSING", "_NAME_COUNTERS"]
 
 
+_NO_CODE = compile("", "<none>", "exec")  # a call without Python code (a builtin) names nothing
+
+
 class Layer(nn.Module):
     """Base class of every brainnet layer (and of ``Model``).
 
@@ -94,6 +97,8 @@ class Layer(nn.Module):
     _weight_kinds: tuple[str, ...] = ()  # weights with <kind>_initializer/_regularizer/_constraint arguments
     _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
+    _adds_losses: bool = False  # does call use add_loss? (set per class, and by add_loss itself)
+    _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values of the last call
     input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -101,6 +106,7 @@ class Layer(nn.Module):
         params = inspect.signature(cls.call).parameters
         cls._call_takes_training = "training" in params
         cls._call_takes_mask = "mask" in params
+        cls._adds_losses = cls._adds_losses or "add_loss" in getattr(cls.call, "__code__", _NO_CODE).co_names
 
     def __init__(
         self,
@@ -226,8 +232,24 @@ class Layer(nn.Module):
         """The regularization penalties of this layer and the layers inside it
         (Keras's ``layer.losses``): ``R(w)`` of each regularized trainable
         weight, computed now, then ``R(y)`` of each activity-regularized
-        layer's output at its last call. Training adds their sum to the loss."""
+        layer's output at its last call, and what each layer's last call gave
+        ``add_loss``. Training adds their sum to the loss."""
         return _weights.penalties(self, Layer)
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        """Inside ``call``: add ``loss`` (a tensor; its sum counts) to what
+        training minimizes, as Keras 3. Each call of the layer starts a new list.
+
+        Raises:
+            ValueError: ``loss`` is not a torch tensor.
+
+        Example:
+            >>> class ActivityPenalty(Layer):
+            ...     def call(self, inputs):
+            ...         self.add_loss(0.1 * inputs.sum())
+            ...         return inputs
+        """
+        _weights.add_loss(self, loss)
 
     def count_params(self) -> int:
         """Number of scalars in all weights, trainable or not."""
@@ -354,6 +376,8 @@ class Layer(nn.Module):
                 self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training if training is None else training
+        if self._adds_losses:
+            self._added_losses = []  # add_loss in this call starts afresh (like the activity penalty)
         if self.float32:  # dtype='float32': outside autocast, in float32
             with in_float32(inputs) as inputs:
                 out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)

@@ -92,12 +92,23 @@ def labels(trainer: Trainer, y: Any, xs: list[torch.Tensor]) -> list[torch.Tenso
     An output compiled with no loss (``loss=[loss_fn, None]``, as Keras 3
     takes it) and no metrics needs no labels: ``y`` may then hold labels for
     the outputs that have a loss only (one array when one has), and such an
-    output gets an empty ``(N, 0)`` tensor that nothing reads."""
+    output gets an empty ``(N, 0)`` tensor that nothing reads.
+
+    A model compiled with no loss at all trains on ``model.losses`` (what its
+    layers give ``add_loss``, and the penalties), as Keras 3; it then needs
+    no ``y``."""
     if all(h.loss is None for h in trainer.heads):
-        raise ValueError(
-            "compile: expected a loss, got loss=None. "
-            "Fix: model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
-        )
+        if not trainer.has_penalties():
+            raise ValueError(
+                "compile: expected a loss, got loss=None. "
+                "Fix: model.compile(optimizer='adam', loss='sparse_categorical_crossentropy'), "
+                "or add the loss in a layer's call with self.add_loss(...)."
+            )
+        if y is None:
+            out_shapes = output_shapes(trainer, xs)
+            for head, shape in zip(trainer.heads, out_shapes):
+                head.resolve_metrics(shape[-1], False)
+            return [torch.zeros(xs[0].shape[0], 0, device=trainer.device) for _ in trainer.heads]
     given = labels_per_output(trainer, y)
     out_shapes = output_shapes(trainer, xs)
     tensors = []

@@ -40,6 +40,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import mixed_precision
 from .. import optimizers as optimizers_module
+from ..layers import _weights
 from ..layers.base import Layer
 from . import fitting, inference, jit, prepare, text_inputs
 from .callbacks import History
@@ -81,6 +82,7 @@ class Trainer:
         self.interrupted = False  # the last fit was stopped by Ctrl-C
         self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
         self.penalized = True  # any regularizer in the model? (set by fit/evaluate; True: look every step)
+        self._late_adders = 0  # _weights.LATE_ADDERS when penalized was last decided
         self.policy = mixed_precision.global_policy()  # taken at compile, as Keras's layers take it
         self.jit_compile = check_jit_compile(jit_compile)
         self._compiled_forward: Any = None  # torch.compile of _forward_loss, made at the first step (jit.py)
@@ -200,15 +202,16 @@ class Trainer:
                   for h, y, p, w in zip(self.heads, ys, preds, weights)]
         terms = [l * h.weight if self.multi_output or h.weight != 1.0 else l
                  for h, l in zip(self.heads, losses) if h.loss is not None]
-        total = terms[0]
+        total = terms[0] if terms else preds[0].new_zeros(())  # no loss compiled: only model.losses count
         for term in terms[1:]:
             total = total + term
         return self._regularized(total), losses, preds
 
     def has_penalties(self) -> bool:
-        """Whether any layer of the model has a weight or activity regularizer."""
+        """Whether any layer of the model has a weight or activity regularizer, or adds losses in call."""
+        self._late_adders = _weights.LATE_ADDERS[0]
         return any(
-            isinstance(m, Layer) and (m.activity_regularizer is not None
+            isinstance(m, Layer) and (m.activity_regularizer is not None or m._adds_losses
                                       or any(r is not None for r in m.weight_regularizers().values()))
             for m in self.model.modules()
         )
@@ -218,9 +221,16 @@ class Trainer:
         layers are searched for penalties once per fit/evaluate
         (``self.penalized``), not at every step."""
         if not self.penalized:
-            return loss
+            if self._late_adders == _weights.LATE_ADDERS[0]:
+                return loss
+            self.penalized = self.has_penalties()  # a layer's call just added its first loss from a helper
+            if not self.penalized:
+                return loss
         penalties = self.model.losses
-        return loss + torch.stack(penalties).sum() if penalties else loss
+        if not penalties:
+            return loss
+        # A penalty is a scalar; what add_loss got may be any tensor, which counts by its sum (Keras 3).
+        return loss + torch.stack([p if p.dim() == 0 else p.sum() for p in penalties]).sum()
 
     def _record(self, loss: torch.Tensor, losses: list[torch.Tensor], preds: list[torch.Tensor],
                 ys: list[torch.Tensor], sws: Sequence[torch.Tensor] = ()) -> None:

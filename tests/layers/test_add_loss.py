@@ -1,0 +1,81 @@
+"""Layer.add_loss (Keras 3): what a layer's call adds is in ``layer.losses``
+and ``model.losses``, replaced at each call of the layer, and what fit and
+evaluate minimize and report; a model compiled without a loss trains on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import brainnet
+from brainnet import layers
+
+
+class Penalty(layers.Layer):
+    """Adds 0.1 · Σ x, twice per call (so a call's losses add up)."""
+
+    def call(self, inputs):
+        self.add_loss(0.05 * inputs.sum())
+        self.add_loss(0.05 * inputs.sum())
+        return inputs
+
+
+class ViaHelper(layers.Layer):
+    """Adds its loss from a helper, which its call's code does not name."""
+
+    def call(self, inputs):
+        self._penalize(inputs)
+        return inputs
+
+    def _penalize(self, inputs):
+        self.add_loss(torch.full((2,), 2.5))  # a non-scalar counts by its sum: 5
+
+
+def test_losses_of_the_last_call_only():
+    layer = Penalty()
+    layer(torch.ones(2, 3))
+    assert [float(v) for v in layer.losses] == pytest.approx([0.3, 0.3])
+    layer(torch.zeros(4, 3))  # a new call replaces them
+    assert [float(v) for v in layer.losses] == [0.0, 0.0]
+    model = brainnet.Sequential([layers.Input(shape=(3,)), layers.Dense(2, kernel_regularizer="l2"), Penalty()])
+    model(torch.ones(1, 3))
+    assert len(model.losses) == 3  # the kernel's L2 penalty, then the two added
+
+
+def test_evaluate_reports_the_loss_plus_the_added_ones():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    model = brainnet.Sequential([layers.Input(shape=(3,)), layers.Dense(2), Penalty()])
+    model.compile("sgd", "mse")
+    out = model.predict(x, verbose=0).astype(np.float64)
+    expected = np.mean((y - out) ** 2) + 0.1 * out.sum()  # one batch: its mean loss + 0.1 Σ output
+    assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_loss_added_from_a_helper_counts_from_the_first_fit():
+    model = brainnet.Sequential([layers.Dense(2, input_shape=(3,)), ViaHelper()])  # never called before fit
+    model.compile("sgd", "mse")
+    zeros = np.zeros((4, 3), "float32"), np.zeros((4, 2), "float32")
+    assert model.fit(*zeros, verbose=0).history["loss"] == [5.0]  # mse 0 + Σ (2.5, 2.5)
+
+
+def test_compiled_without_a_loss_trains_on_the_added_losses():
+    model = brainnet.Sequential([layers.Input(shape=(1,)), layers.Dense(1, use_bias=False), Penalty()])
+    model.compile(brainnet.optimizers.SGD(0.01))  # no loss: 0.1 Σ w·x is all there is
+    x = np.ones((4, 1), "float32")
+    w0 = float(model.layers[0].kernel.detach())
+    history = model.fit(x, epochs=1, batch_size=4, verbose=0).history
+    assert history["loss"] == [pytest.approx(0.4 * w0)]  # 0.1 · 4 · w
+    assert float(model.layers[0].kernel.detach()) == pytest.approx(w0 - 0.01 * 0.4)  # ∂/∂w = 0.1 · 4
+
+
+def test_add_loss_refuses_a_number():
+    class Bad(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.5)
+            return inputs
+
+    with pytest.raises(ValueError, match=r"Layer 'bad' add_loss: expected a torch tensor computed in call, got "
+                                         r"float\. Fix: call add_loss inside call with a tensor"):
+        Bad(name="bad")(torch.ones(1, 2))
