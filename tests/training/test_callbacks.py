@@ -22,6 +22,7 @@ from brainnet.callbacks import (
     TerminateOnNaN,
 )
 from brainnet.layers import Dense
+from brainnet.training.callbacks import overrides_batch_hooks
 from brainnet.models import Sequential, load_model
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
@@ -212,6 +213,26 @@ def test_model_checkpoint_unknown_name_in_filepath(tmp_path):
         model().fit(*data(), epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "m-{val_acc}.brainnet"))])
 
 
+def test_model_checkpoint_every_n_batches_across_epochs(tmp_path):
+    """save_freq=N (Keras 3): a save after every N training batches, counted
+    across epochs, named from the running logs and the batch (1-based)."""
+    x, y = data(40)  # 5 batches of 8 per epoch: saves after batches 3, 6 (epoch 2's 1st), 9 (its 4th)
+    m = model()
+    running = []
+    record = LambdaCallback(on_train_batch_end=lambda b, logs: running.append(round(logs["loss"], 3)))
+    pattern = str(tmp_path / "e{epoch}-b{batch}-loss={loss:.3f}.keras")
+    m.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[record, ModelCheckpoint(pattern, save_freq=3)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"e1-b3-loss={running[2]:.3f}.keras", f"e2-b1-loss={running[5]:.3f}.keras", f"e2-b4-loss={running[8]:.3f}.keras"])
+    last = tmp_path / f"e2-b4-loss={running[8]:.3f}.keras"
+    assert load_model(last).predict(x, verbose=0).shape == (40, 2)
+    assert not overrides_batch_hooks(ModelCheckpoint(pattern))  # per epoch: no batch hook to slow the loop
+    for bad in (0, -5, 2.5, True, "batch"):
+        with pytest.raises(ValueError, match=r"ModelCheckpoint: expected save_freq 'epoch' or a number of batches "
+                                             r"≥ 1, got .*\. Fix: save_freq='epoch' or save_freq=100\."):
+            ModelCheckpoint(pattern, save_freq=bad)
+
+
 # ---------------------------------------------------------------- learning rate
 def test_reduce_lr_on_plateau_with_cooldown_and_min_lr():
     x, y = data()
@@ -284,6 +305,16 @@ def test_tensorboard_writes_train_and_validation_scalars(tmp_path):
     assert [e.step for e in val.Scalars("epoch_loss")] == [0, 1, 2]
     assert len(train.Scalars("batch_loss")) == 6  # 4 batches × 3 epochs, every 2nd
     assert train.Tags()["histograms"]
+
+
+def test_tensorboard_takes_embeddings_freq_0_and_refuses_the_projector(tmp_path):
+    """The training guide's TensorBoard(log_dir, histogram_freq=0, embeddings_freq=0, update_freq="epoch")."""
+    board = TensorBoard(log_dir=tmp_path, histogram_freq=0, embeddings_freq=0, update_freq="epoch")
+    assert board.log_dir == tmp_path
+    with pytest.raises(ValueError, match=r"TensorBoard: expected embeddings_freq=0 \(brainnet writes the scalars "
+                                         r"and weight histograms, not Keras's embedding projector\), got 1\. Fix: "
+                                         r"leave embeddings_freq out"):
+        TensorBoard(log_dir=tmp_path, embeddings_freq=1)
 
 
 def test_tensorboard_without_the_package_says_how_to_install(monkeypatch):

@@ -123,13 +123,22 @@ class TensorBoard(Callback):
             (0: none).
         update_freq: ``"epoch"``, or a number of batches between
             ``batch_<name>`` values of the running logs.
+        embeddings_freq: 0 only (Keras's embedding projector is not written).
 
     Raises:
         ImportError: the optional ``tensorboard`` package is not installed.
+        ValueError: a bad ``update_freq``; ``embeddings_freq`` other than 0.
     """
 
-    def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 0, update_freq: str | int = "epoch") -> None:
+    def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 0, update_freq: str | int = "epoch",
+                 embeddings_freq: int = 0) -> None:
         super().__init__()
+        if embeddings_freq != 0:
+            raise ValueError(
+                f"TensorBoard: expected embeddings_freq=0 (brainnet writes the scalars and weight histograms, not "
+                f"Keras's embedding projector), got {embeddings_freq!r}. Fix: leave embeddings_freq out, and read "
+                "an Embedding's vectors with layer.get_weights()[0] (histogram_freq=1 charts their distribution)."
+            )
         self._writer_class = _summary_writer()
         if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1):
             raise ValueError(

@@ -186,33 +186,61 @@ class ModelCheckpoint(Callback):
         save_weights_only: write ``save_weights`` files (safetensors) instead
             of whole models (``model.save``).
         mode: ``"auto"``, ``"min"`` or ``"max"`` (for ``save_best_only``).
+        save_freq: ``"epoch"``, or a number of batches: save after every that
+            many training batches (counted across epochs, as Keras), with the
+            running logs of the epoch so far; the filepath may then hold
+            ``{batch}`` (1-based within the epoch).
 
     Raises:
         ValueError: a filepath whose ending does not match
             ``save_weights_only`` (``.h5`` and ``.hdf5`` for a whole model
-            included: brainnet writes no HDF5).
+            included: brainnet writes no HDF5); a ``save_freq`` that is
+            neither ``"epoch"`` nor a whole number ≥ 1.
 
     Example:
         >>> keep_best = ModelCheckpoint("best.keras", monitor="val_accuracy", save_best_only=True)
         >>> weights = ModelCheckpoint("ckpt-{epoch:02d}.weights.h5", save_weights_only=True)
+        >>> every_100 = ModelCheckpoint("model-loss={loss:.2f}.keras", save_freq=100)
     """
 
     def __init__(
         self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
         save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+        save_freq: str | int = "epoch",
     ) -> None:
         super().__init__()
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(
+                f"ModelCheckpoint: expected save_freq 'epoch' or a number of batches ≥ 1, got {save_freq!r}. "
+                "Fix: save_freq='epoch' or save_freq=100."
+            )
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
         _check_checkpoint_path(self.filepath, self.save_weights_only)
         self.mode = direction(monitor, mode, "ModelCheckpoint") if save_best_only else mode
         self.best = worst(self.mode) if save_best_only else math.inf
+        self.save_freq, self._epoch, self._batches = save_freq, 0, 0
+        if save_freq != "epoch":  # a batch hook only when it is needed (batch hooks cost every step)
+            self.on_train_batch_end = self._on_batch  # type: ignore[method-assign]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def _on_batch(self, batch: int, logs: dict | None = None) -> None:
+        self._batches += 1
+        if self._batches >= self.save_freq:
+            self._batches = 0
+            self._save(self._epoch, logs, batch)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def _save(self, epoch: int, logs: dict | None, batch: int | None = None) -> None:
         if not is_main_process():  # under torchrun only rank 0 saves
             return
         logs = dict(logs or {})
-        path = self._path(epoch, logs)
+        path = self._path(epoch, logs, batch)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -232,9 +260,10 @@ class ModelCheckpoint(Callback):
         else:
             self.model.save(path)
 
-    def _path(self, epoch: int, logs: dict) -> str:
+    def _path(self, epoch: int, logs: dict, batch: int | None = None) -> str:
+        extra = {} if batch is None or "batch" in logs else {"batch": batch + 1}
         try:
-            return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, **extra, **logs)
         except (KeyError, IndexError, ValueError) as err:
             raise ValueError(
                 f"ModelCheckpoint: filepath {self.filepath!r} cannot be filled in ({err!r}); the "
