@@ -150,4 +150,72 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values}
 
 
-__all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay"]
+class PolynomialDecay(LearningRateSchedule):
+    """``η(t) = (η₀ − η_end) · (1 − min(t, T) / T)^p + η_end``. With ``cycle=True``
+    the decay restarts: T is replaced by ``T · ⌈t / T⌉`` (T itself at t = 0)
+    and t is not capped.
+
+    Args:
+        initial_learning_rate: η₀ ≥ 0.
+        decay_steps: T > 0.
+        end_learning_rate: η_end ≥ 0 (default 0.0001, as Keras).
+        power: p ≥ 0 (default 1.0: linear).
+        cycle: restart the decay after every T steps, from a lower start.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, end_learning_rate: float = 0.0001,
+                 power: float = 1.0, cycle: bool = False) -> None:
+        name, example = "PolynomialDecay", "PolynomialDecay(0.1, decay_steps=10000, end_learning_rate=0.01)"
+        self.initial_learning_rate = _positive(name, "initial_learning_rate", initial_learning_rate, example,
+                                               allow_zero=True)
+        self.decay_steps = _positive(name, "decay_steps", decay_steps, example)
+        self.end_learning_rate = _positive(name, "end_learning_rate", end_learning_rate, example, allow_zero=True)
+        self.power = _positive(name, "power", power, "PolynomialDecay(0.1, decay_steps=10000, power=0.5)",
+                               allow_zero=True)
+        self.cycle = bool(cycle)
+
+    def __call__(self, step: int) -> float:
+        decay_steps = self.decay_steps
+        if self.cycle:
+            decay_steps *= math.ceil(step / decay_steps) if step > 0 else 1.0
+        else:
+            step = min(step, decay_steps)
+        fraction = 1.0 - step / decay_steps
+        return (self.initial_learning_rate - self.end_learning_rate) * fraction**self.power + self.end_learning_rate
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``η(t) = η₀ / (1 + r · t / T)``; with ``staircase=True``, ``⌊t / T⌋`` in place of ``t / T``.
+
+    Args:
+        initial_learning_rate: η₀ > 0.
+        decay_steps: T > 0.
+        decay_rate: r ≥ 0.
+        staircase: decay in whole steps of T.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False) -> None:
+        name, example = "InverseTimeDecay", "InverseTimeDecay(0.1, decay_steps=1.0, decay_rate=0.5)"
+        self.initial_learning_rate = _positive(name, "initial_learning_rate", initial_learning_rate, example)
+        self.decay_steps = _positive(name, "decay_steps", decay_steps, example)
+        self.decay_rate = _positive(name, "decay_rate", decay_rate, example, allow_zero=True)
+        self.staircase = bool(staircase)
+
+    def __call__(self, step: int) -> float:
+        ratio = step / self.decay_steps
+        if self.staircase:
+            ratio = math.floor(ratio)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * ratio)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase}
+
+
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "PolynomialDecay",
+           "InverseTimeDecay"]
