@@ -79,3 +79,16 @@ def test_add_loss_refuses_a_number():
     with pytest.raises(ValueError, match=r"Layer 'bad' add_loss: expected a torch tensor computed in call, got "
                                          r"float\. Fix: call add_loss inside call with a tensor"):
         Bad(name="bad")(torch.ones(1, 2))
+
+
+def test_compiled_without_a_loss_from_batches_of_inputs_only():
+    """Keras takes batches without labels when nothing compiled needs them."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    model = brainnet.Sequential([layers.Input(shape=(3,)), layers.Dense(2), Penalty()])
+    model.compile("sgd")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x)), batch_size=4)
+    expected = np.mean([0.1 * model.predict(x[i:i + 4], verbose=0).astype(np.float64).sum() for i in (0, 4)])
+    assert model.evaluate(loader, verbose=0) == pytest.approx(expected, rel=1e-5)
+    assert model.evaluate(x, batch_size=4, verbose=0) == pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(model.fit(loader, verbose=0).history["loss"][0])
