@@ -46,9 +46,6 @@ __all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_mode
            "autocast_enabled", "capturing", "_INITIALIZERS", "_MISSING", "_NAME_COUNTERS"]
 
 
-_NO_CODE = compile("", "<none>", "exec")  # a call without Python code (a builtin) names nothing
-
-
 class Layer(nn.Module):
     """Base class of every brainnet layer (and of ``Model``).
 
@@ -106,7 +103,8 @@ class Layer(nn.Module):
         params = inspect.signature(cls.call).parameters
         cls._call_takes_training = "training" in params
         cls._call_takes_mask = "mask" in params
-        cls._adds_losses = cls._adds_losses or "add_loss" in getattr(cls.call, "__code__", _NO_CODE).co_names
+        names = getattr(getattr(cls.call, "__code__", None), "co_names", ())  # what call's code names
+        cls._adds_losses = cls._adds_losses or "add_loss" in names
 
     def __init__(
         self,
