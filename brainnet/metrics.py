@@ -46,6 +46,12 @@ def _weights(sample_weight: Tensor, device: torch.device) -> Tensor:
 class Metric:
     """Base class: a weighted mean of per-sample values ``values(y_true, y_pred)``.
 
+    A metric of your own may instead, as in Keras 3, keep its state in
+    variables from ``add_variable`` and override ``update_state``,
+    ``result`` (a number, tensor or ``Variable``) and, if need be,
+    ``reset_state``. ``name`` defaults to the class's name in snake_case;
+    ``dtype`` is taken for Keras's signature and unused.
+
     ``argmax_invariant`` marks metrics that give the same result on logits
     as on softmax probabilities (so training can skip the softmax).
     """
@@ -83,7 +89,12 @@ class Metric:
         """
         from . import initializers
 
-        torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype or torch.float32
+        torch_dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(
+                f"{type(self).__name__}.add_variable: expected dtype None, a torch dtype or its name, got {dtype!r}. "
+                "Fix: dtype='float32' (or 'int64', torch.float64, ...)."
+            )
         init = initializers.get(initializer)
         value = init(tuple(shape), dtype=torch_dtype) if init is not None else torch.zeros(tuple(shape))
         variable = Variable(value.to(torch_dtype), name or f"variable_{len(self.variables)}")

@@ -425,3 +425,9 @@ def test_metric_subclass_with_add_variable():
     assert float(torch.sqrt(m.n + 1)) == 2.0  # torch functions and arithmetic see the tensor
     m.reset_state()  # Keras's default: every variable back to zeros
     assert float(m.n) == 0.0 and m.sums.numpy().tolist() == [0.0, 0.0]
+
+
+def test_add_variable_refuses_an_unknown_dtype():
+    with pytest.raises(ValueError, match=r"_Count\.add_variable: expected dtype None, a torch dtype or its name, "
+                                         r"got 'float99'\. Fix: dtype='float32'"):
+        _Count().add_variable(shape=(), initializer="zeros", dtype="float99")
