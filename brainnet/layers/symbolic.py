@@ -188,6 +188,9 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         outs, others = (list(runs[0]), list(runs[1])) if multi else ([runs[0]], [runs[1]])
         out_shapes = [agreed_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
+    for module in layer.modules():  # the trial runs' add_loss terms: Keras's model.losses is [] once built
+        if isinstance(module, Layer) and module._added_losses:
+            module._added_losses = ()
     node = Node(layer, inputs, kwargs)
     layer.__dict__.setdefault("_inbound_nodes", []).append(node)  # layer.output, layer.input
     node.outputs = [
