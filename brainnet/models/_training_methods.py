@@ -225,6 +225,8 @@ def evaluate(
     y)`` batches, as in ``fit``; ``steps`` then limits the batches read
     (default: one pass, or until a generator ends).
     """
+    for cb in callbacks or []:
+        cb.set_model(self)  # self.model in on_test_* hooks, as Keras
     trainer = self.trainer
     if _own_step(self, "test_step"):  # the user's own step or loss: custom_step.py
         trainer = self._require_compiled("evaluate")
@@ -236,17 +238,22 @@ def evaluate(
 
 
 def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0,
-            steps: int | None = None) -> np.ndarray:
+            steps: int | None = None, callbacks: list[Callback] | None = None) -> np.ndarray:
     """Outputs for ``x`` as a NumPy array (no compile needed).
 
     ``batch_size`` defaults to 256. ``x`` may be a DataLoader, Dataset,
     PyDataset or generator (labels in its batches are ignored);
-    ``steps`` then limits the batches read.
+    ``steps`` then limits the batches read. ``callbacks`` get
+    ``on_predict_begin``, ``on_predict_batch_begin`` /
+    ``on_predict_batch_end`` (logs ``{"outputs": ...}``, the batch's output
+    tensors) and ``on_predict_end``, as in Keras 3.
     """
+    for cb in callbacks or []:
+        cb.set_model(self)
     trainer = self.trainer or Trainer(self, None, None, None, device_of_weights(self))
     if type(self).predict_step is not _step_methods.predict_step:  # the user's own step: custom_step.py
-        return custom_step.predict(trainer, x, batch_size, steps)
-    return trainer.predict(x, batch_size, steps)
+        return custom_step.predict(trainer, x, batch_size, steps, list(callbacks or []))
+    return trainer.predict(x, batch_size, steps, callbacks)
 
 
 def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,

@@ -36,7 +36,8 @@ from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
 from .fitting import check_validation_freq, validates
-from .callbacks import BatchLogs, Callback, History, format_logs, overrides_batch_hooks
+from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
+                        test_batch_end)
 from .callbacks.backup import BackupAndRestore
 from .stopping import CtrlC, begin_fit, end_of_fit, warn_interrupted
 
@@ -239,11 +240,15 @@ def evaluate_batches(model: Any, batches: Iterator[Any], cbs: list[Callback]) ->
 
     for cb in cbs:
         cb.on_test_begin({})
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb, "test")]
     reset_metrics(model)
     logs: Any = {}
     with inference_layers(model):
-        for data in batches:
+        for step, data in enumerate(batches):
+            for cb in batch_cbs:
+                cb.on_test_batch_begin(step, {})
             logs = model.test_step(data)
+            test_batch_end(batch_cbs, step, lambda: pythonify(logs, "test_step"))
     logs = pythonify(logs, "test_step")
     for cb in cbs:
         cb.on_test_end(logs)
@@ -303,7 +308,7 @@ def test_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, return_dict:
 
 # -------------------------------------------------------------- predict
 @torch.no_grad()
-def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
+def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[Callback] = ()) -> Any:
     """``Model.predict`` for a model that overrides ``predict_step``: its
     outputs for every batch, joined along the batch axis, as NumPy."""
     from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps, inference_layers
@@ -314,7 +319,7 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
     batches = batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size, _refuse_steps)
     with inference_layers(model):
-        outputs = [model.predict_step(data) for data in batches]
+        outputs = predict_batches(list(cbs), batches, model.predict_step)
     if not outputs:
         return []
     return _joined(outputs)

@@ -51,8 +51,9 @@ def fit(
                              validation_data, shuffle, initial_epoch, sample_weight, class_weight,
                              steps_per_epoch, validation_steps, validation_freq)
     _refuse_steps("fit", "steps_per_epoch", steps_per_epoch,
-                  "fit takes whole arrays and makes ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter "
-                  "epoch")
+                  "fit makes ceil(N / batch_size) steps of arrays; for epochs of a few batches that go on from "
+                  "where the last one stopped, give a DataLoader: fit(DataLoader(TensorDataset(torch.from_numpy(x), "
+                  "torch.from_numpy(y)), batch_size=64, shuffle=True), steps_per_epoch=5)")
     batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(

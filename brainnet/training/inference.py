@@ -20,7 +20,7 @@ import torch
 
 from .. import distributed
 from . import prepare, sources, streaming
-from .callbacks import Callback
+from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
 
@@ -51,15 +51,19 @@ def evaluate_tensors(
     """The loss and metrics over prepared arrays (also fit's validation arrays)."""
     for cb in cbs:
         cb.on_test_begin({})
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb, "test")]
     trainer.penalized = trainer.has_penalties()
     trainer._reset()
     xs, ys, sws = trainer.parallel.shard_arrays(xs, ys, sws)  # under torchrun: this process's part
     with inference_layers(trainer.model):
-        for start in range(0, xs[0].shape[0], batch_size):
+        for step, start in enumerate(range(0, xs[0].shape[0], batch_size)):
+            for cb in batch_cbs:
+                cb.on_test_batch_begin(step, {})
             batch = slice(start, start + batch_size)
             xb, yb, wb = [t[batch] for t in xs], [t[batch] for t in ys], [t[batch] for t in sws]
             with trainer.autocast():
                 trainer._record(*trainer._forward_loss(xb, yb, wb), yb, wb)
+            test_batch_end(batch_cbs, step, trainer.running_logs)
     trainer.parallel.sum_metrics(trainer)
     logs = trainer.running_logs()
     for cb in cbs:
@@ -112,15 +116,16 @@ def _as_returned(logs: dict[str, float], return_dict: bool) -> float | list[floa
 
 
 # ----------------------------------------------------------- predict
-def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None) -> np.ndarray | list[np.ndarray]:
+def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None,
+            callbacks: list[Callback] | None = None) -> np.ndarray | list[np.ndarray]:
     """``Model.predict``: the outputs for arrays here, for a batch source in ``streaming.predict``."""
     if batch_size is not None:
         _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
     if sources.is_batch_source(x):
-        return streaming.predict(trainer, x, batch_size, steps)
+        return streaming.predict(trainer, x, batch_size, steps, list(callbacks or []))
     _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
     batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-    return _predict_tensors(trainer, prepare.inputs(trainer, x), batch_size)
+    return _predict_tensors(trainer, prepare.inputs(trainer, x), batch_size, list(callbacks or []))
 
 
 def predict_on_batch(trainer: Trainer, x: Any) -> np.ndarray | list[np.ndarray]:
@@ -130,13 +135,16 @@ def predict_on_batch(trainer: Trainer, x: Any) -> np.ndarray | list[np.ndarray]:
 
 
 @torch.no_grad()
-def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor], batch_size: int) -> np.ndarray | list[np.ndarray]:
+def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor], batch_size: int,
+                     cbs: list[Callback] = ()) -> np.ndarray | list[np.ndarray]:
     trainer.model.to(trainer.device)
-    chunks = []
+
+    def run(start: int) -> Any:
+        with trainer.autocast():
+            return trainer.model(trainer._model_input([t[start:start + batch_size] for t in xs]))
+
     with cudnn_autotune(trainer.device), inference_layers(trainer.model):
-        for start in range(0, xs[0].shape[0], batch_size):
-            with trainer.autocast():
-                chunks.append(trainer.model(trainer._model_input([t[start:start + batch_size] for t in xs])))
+        chunks = predict_batches(list(cbs), range(0, xs[0].shape[0], batch_size), run)
     return gathered(trainer, chunks)
 
 

@@ -34,7 +34,7 @@ import torch
 
 from .. import _malloc, distributed
 from . import prepare
-from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
+from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
 from .sources import BatchSource, PyDataset, check_steps, close, is_batch_source, source_kind
@@ -224,18 +224,21 @@ def evaluate_source(trainer: Any, source: BatchSource, cbs: list[Callback]) -> d
 
     for cb in cbs:
         cb.on_test_begin({})
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb, "test")]
     trainer.penalized = trainer.has_penalties()
     trainer._reset()
     repeated = source.pads_last_sample
     with inference_layers(trainer.model):
-        for batch in source.epoch():
+        for step, batch in enumerate(source.epoch()):
+            for cb in batch_cbs:
+                cb.on_test_batch_begin(step, {})
             xs, ys, sws = prepare_batch(trainer, batch, "evaluate")
             if repeated and source.at_pass_end:  # the DistributedSampler's padding: counted once, elsewhere
                 xs, ys, sws = ([t[:-1] for t in ts] for ts in (xs, ys, sws))
-                if ys[0].shape[0] == 0:
-                    continue
-            with trainer.autocast():
-                trainer._record(*trainer._forward_loss(xs, ys, sws), ys, sws)
+            if ys[0].shape[0] > 0:
+                with trainer.autocast():
+                    trainer._record(*trainer._forward_loss(xs, ys, sws), ys, sws)
+            test_batch_end(batch_cbs, step, trainer.running_logs)
     trainer.parallel.sum_metrics(trainer)  # under torchrun: every process's parts
     logs = trainer.running_logs()
     for cb in cbs:
@@ -261,7 +264,7 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, callbacks: li
 
 # ------------------------------------------------------------- predict
 @torch.no_grad()
-def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
+def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[Callback] = ()) -> Any:
     """``Trainer.predict`` for a batch source ``x``: the outputs of every
     batch's inputs (labels in the batches are ignored, as Keras does)."""
     from .inference import inference_layers  # here: inference.py imports this module
@@ -270,13 +273,15 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any) -> Any:
                          check_steps(steps, "steps"), "steps")
     source.peek()
     trainer.model.to(trainer.device)
-    chunks = []
+
+    def run(batch: Any) -> Any:
+        xs = prepare_batch(trainer, batch, "predict")
+        with trainer.autocast():
+            return trainer.model(trainer._model_input(xs))
+
     try:
         with cudnn_autotune(trainer.device), inference_layers(trainer.model):
-            for batch in source.epoch():
-                xs = prepare_batch(trainer, batch, "predict")
-                with trainer.autocast():
-                    chunks.append(trainer.model(trainer._model_input(xs)))
+            chunks = predict_batches(list(cbs), source.epoch(), run)
     finally:
         source.close()
     return trainer.gathered(chunks)

@@ -319,7 +319,7 @@ def test_steps_arguments_with_arrays_are_refused():
     x, y = data()
     with pytest.raises(ValueError, match=r"fit: expected steps_per_epoch=None with arrays \(steps_per_epoch counts "
                                          r"the batches of a DataLoader or generator\), got steps_per_epoch=2\. Fix: "
-                                         r"fit takes whole arrays"):
+                                         r"fit makes ceil\(N / batch_size\) steps of arrays; .*give a DataLoader"):
         model().fit(x, y, steps_per_epoch=2, verbose=0)
     with pytest.raises(ValueError, match=r"fit: expected validation_steps=None .*Fix: leave it out: the whole "
                                          r"validation arrays"):

@@ -2,7 +2,8 @@
 arguments and hook order (``base`` describes the order)."""
 
 from .backup import BackupAndRestore
-from .base import BatchLogs, Callback, History, LambdaCallback, ProgressBar, format_logs, overrides_batch_hooks
+from .base import (BatchLogs, Callback, History, LambdaCallback, ProgressBar, format_logs, overrides_batch_hooks,
+                   predict_batches, test_batch_end)
 from .loggers import CSVLogger, TensorBoard, TerminateOnNaN
 from .monitors import EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau
 
@@ -10,5 +11,5 @@ __all__ = [
     "Callback", "History", "ProgressBar", "LambdaCallback",
     "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",
     "CSVLogger", "TensorBoard", "TerminateOnNaN", "BackupAndRestore",
-    "BatchLogs", "format_logs", "overrides_batch_hooks",
+    "BatchLogs", "format_logs", "overrides_batch_hooks", "predict_batches", "test_batch_end",
 ]

@@ -3,11 +3,14 @@
 The loop calls, in order: ``on_train_begin``; per epoch ``on_epoch_begin``,
 per batch ``on_train_batch_begin`` / ``on_train_batch_end`` (which call
 ``on_batch_begin`` / ``on_batch_end`` unless overridden, as in Keras 3), then
-``on_test_begin`` / ``on_test_end`` for validation, then ``on_epoch_end``
-with the epoch's logs (``{"loss": ..., "accuracy": ..., "val_loss": ...}``);
-finally ``on_train_end``. ``evaluate`` calls ``on_test_*``. Each hook gets
-its logs as the last positional argument (a dict; ``{}`` where Keras has
-none). Callbacks run in the order given, after the progress bar and before
+``on_test_begin``, per batch ``on_test_batch_begin`` / ``on_test_batch_end``,
+``on_test_end`` for validation, then ``on_epoch_end`` with the epoch's logs
+(``{"loss": ..., "accuracy": ..., "val_loss": ...}``); finally
+``on_train_end``. ``evaluate`` calls the same ``on_test_*`` hooks;
+``predict`` calls ``on_predict_begin``, per batch ``on_predict_batch_begin``
+/ ``on_predict_batch_end`` (logs ``{"outputs": the batch's outputs}``, torch
+tensors), then ``on_predict_end``. Each hook gets its logs as the last
+positional argument (a dict; ``{}`` where Keras has none). Callbacks run in the order given, after the progress bar and before
 History (Keras's order), so History records what callbacks add to the logs.
 
 A callback stops training by setting ``self.model.stop_training = True``;
@@ -24,7 +27,7 @@ import os
 import sys
 import time
 from collections.abc import MutableMapping
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -57,17 +60,51 @@ class Callback:
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
     def on_test_begin(self, logs: dict | None = None) -> None: ...
     def on_test_end(self, logs: dict | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
     def on_predict_begin(self, logs: dict | None = None) -> None: ...
     def on_predict_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
-_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+def overrides_batch_hooks(callback: Callback, kind: str = "train") -> bool:
+    """True when the callback defines its own ``on_<kind>_batch_begin`` or
+    ``_end`` (kind: ``"train"``, ``"test"``, ``"predict"``; for ``"train"`` also
+    Keras's older ``on_batch_begin`` / ``_end``), in its class or as functions
+    given to LambdaCallback."""
+    hooks = (f"on_{kind}_batch_begin", f"on_{kind}_batch_end")
+    if kind == "train":
+        hooks += ("on_batch_begin", "on_batch_end")
+    return any(getattr(getattr(callback, h), "__func__", None) is not getattr(Callback, h) for h in hooks)
 
 
-def overrides_batch_hooks(callback: Callback) -> bool:
-    """True when the callback defines its own batch hooks (in its class, or
-    as functions given to LambdaCallback)."""
-    return any(getattr(getattr(callback, h), "__func__", None) is not getattr(Callback, h) for h in _BATCH_HOOKS)
+def test_batch_end(batch_cbs: list[Callback], step: int, read: Callable[[], dict[str, float]]) -> None:
+    """``on_test_batch_end`` of each callback in ``batch_cbs``, with the running
+    loss and metrics that ``read`` gives (called only if a callback looks)."""
+    if batch_cbs:
+        logs = BatchLogs(read)
+        for cb in batch_cbs:
+            cb.on_test_batch_end(step, logs)
+
+
+def predict_batches(cbs: list[Callback], batches: Iterable[Any], run: Callable[[Any], Any]) -> list[Any]:
+    """``run(batch)`` for each batch, between the ``on_predict_*`` hooks of
+    ``cbs`` (``on_predict_batch_end`` gets ``{"outputs": run's result}``, as
+    Keras 3); the results, in order."""
+    for cb in cbs:
+        cb.on_predict_begin({})
+    batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb, "predict")]
+    outputs = []
+    for step, batch in enumerate(batches):
+        for cb in batch_cbs:
+            cb.on_predict_batch_begin(step, {})
+        outputs.append(run(batch))
+        for cb in batch_cbs:
+            cb.on_predict_batch_end(step, {"outputs": outputs[-1]})
+    for cb in cbs:
+        cb.on_predict_end({})
+    return outputs
 
 
 class History(Callback):
