@@ -11,6 +11,8 @@ the metrics' ``update_state``/``result``/``reset_state``, ``model(x,
 training=False)``, and (since this port) ``self.add_loss`` with
 ``model.losses``. What differs on purpose: the guide's ``v.value.grad`` is
 ``v.grad`` here (weights are ``torch.nn.Parameter``s; docs/keras.md).
+The last test runs the GAN loop that ends the guide's TensorFlow and JAX
+versions, written with torch as the PyTorch version writes its loops.
 """
 
 from __future__ import annotations
@@ -250,3 +252,108 @@ def test_add_loss_joins_fit_and_evaluate_as_in_keras():
     history = model.fit(x, y, batch_size=16, epochs=20, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] / 2
     assert 1e-2 * _first_activations(model, x).sum() < penalty_before / 2  # fit minimized the added loss too
+
+
+def _gan(width: int = 8, latent_dim: int = 32):
+    """The guide's DCGAN (its TensorFlow and JAX versions' last section), with
+    ``width`` filters where the guide has 64 and 2·width where it has 128, so
+    a CPU runs a few steps in a second."""
+    discriminator = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(width, (3, 3), strides=(2, 2), padding="same"),
+            keras.layers.LeakyReLU(negative_slope=0.2),
+            keras.layers.Conv2D(2 * width, (3, 3), strides=(2, 2), padding="same"),
+            keras.layers.LeakyReLU(negative_slope=0.2),
+            keras.layers.GlobalMaxPooling2D(),
+            keras.layers.Dense(1),
+        ],
+        name="discriminator",
+    )
+    generator = keras.Sequential(
+        [
+            keras.Input(shape=(latent_dim,)),
+            keras.layers.Dense(7 * 7 * 2 * width),
+            keras.layers.LeakyReLU(negative_slope=0.2),
+            keras.layers.Reshape((7, 7, 2 * width)),
+            keras.layers.Conv2DTranspose(2 * width, (4, 4), strides=(2, 2), padding="same"),
+            keras.layers.LeakyReLU(negative_slope=0.2),
+            keras.layers.Conv2DTranspose(2 * width, (4, 4), strides=(2, 2), padding="same"),
+            keras.layers.LeakyReLU(negative_slope=0.2),
+            keras.layers.Conv2D(1, (7, 7), padding="same", activation="sigmoid"),
+        ],
+        name="generator",
+    )
+    return discriminator, generator
+
+
+def _bce_from_logits(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Mean of max(z, 0) − z·y + log(1 + e^−|z|), float64."""
+    z = logits.astype(np.float64)
+    return float(np.mean(np.maximum(z, 0) - z * labels + np.log1p(np.exp(-np.abs(z)))))
+
+
+def test_gan_training_loop_from_scratch(loaders, tmp_path):
+    """Section "End-to-end example: a GAN training loop from scratch" (in the
+    guide's TensorFlow and JAX versions), written as a torch loop: torch.randn
+    for tf.random.normal, torch.cat for tf.concat, loss.backward() then
+    optimizer.apply for the GradientTape; six steps on real digits. Each step
+    trains the discriminator alone, then the generator alone (each update
+    leaves the other model's weights as they were); the losses are BCE on
+    logits, checked in NumPy."""
+    set_random_seed(7)
+    batch_size, latent_dim = 32, 32
+    discriminator, generator = _gan(latent_dim=latent_dim)
+    d_optimizer = keras.optimizers.Adam(learning_rate=0.0003)
+    g_optimizer = keras.optimizers.Adam(learning_rate=0.0004)
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def train_step(real_images):
+        random_latent_vectors = torch.randn(batch_size, latent_dim)
+        generated_images = generator(random_latent_vectors)
+        combined_images = torch.cat([generated_images, real_images], dim=0)
+        labels = torch.cat([torch.ones((batch_size, 1)), torch.zeros((real_images.shape[0], 1))], dim=0)
+        labels += 0.05 * torch.rand(labels.shape)
+        g_before = [w.detach().clone() for w in generator.trainable_weights]
+        predictions = discriminator(combined_images)
+        d_loss = loss_fn(labels, predictions)
+        discriminator.zero_grad()
+        d_loss.backward()
+        grads = [v.grad for v in discriminator.trainable_weights]
+        with torch.no_grad():
+            d_optimizer.apply(grads, discriminator.trainable_weights)
+        assert all(torch.equal(b, w) for b, w in zip(g_before, generator.trainable_weights))
+        np.testing.assert_allclose(float(d_loss.detach()), _bce_from_logits(
+            labels.numpy(), predictions.detach().numpy()), rtol=1e-5)
+
+        random_latent_vectors = torch.randn(batch_size, latent_dim)
+        misleading_labels = torch.zeros((batch_size, 1))
+        d_before = [w.detach().clone() for w in discriminator.trainable_weights]
+        predictions = discriminator(generator(random_latent_vectors))
+        g_loss = loss_fn(misleading_labels, predictions)
+        np.testing.assert_allclose(float(g_loss.detach()), _bce_from_logits(
+            misleading_labels.numpy(), predictions.detach().numpy()), rtol=1e-5)
+        generator.zero_grad()
+        g_loss.backward()
+        grads = [v.grad for v in generator.trainable_weights]
+        with torch.no_grad():
+            g_optimizer.apply(grads, generator.trainable_weights)
+        # the generator's step leaves the discriminator as it was
+        assert all(torch.equal(b, w) for b, w in zip(d_before, discriminator.trainable_weights))
+        return float(d_loss.detach()), float(g_loss.detach()), generated_images.detach()
+
+    x_train = loaders[0].dataset.tensors[0].numpy()  # the real digits, as load_data gives them, flattened
+    all_digits = np.reshape(x_train[:192].astype("float32") / 255.0, (-1, 28, 28, 1))
+    dataset = torch.utils.data.DataLoader(torch.from_numpy(all_digits), batch_size=batch_size, shuffle=True,
+                                          generator=torch.Generator().manual_seed(0))
+    g_start = [w.detach().clone() for w in generator.trainable_weights]
+    for step, real_images in enumerate(dataset):
+        d_loss, g_loss, generated_images = train_step(real_images)
+        if step == 0:
+            img = keras.utils.array_to_img(generated_images[0].numpy() * 255.0, scale=False)
+            img.save(tmp_path / f"generated_img_{step}.png")
+    assert generated_images.shape == (batch_size, 28, 28, 1)
+    assert 0.0 <= float(generated_images.min()) and float(generated_images.max()) <= 1.0
+    assert (tmp_path / "generated_img_0.png").stat().st_size > 0
+    assert d_optimizer.iterations == g_optimizer.iterations == len(dataset)
+    assert all(not torch.equal(b, w) for b, w in zip(g_start, generator.trainable_weights))
