@@ -34,13 +34,16 @@ _LAZY = ("backend", "benchmarks", "datasets", "explain", "mixed_precision", "pre
 
 
 # Keras 3 namespaces that brainnet leaves to torch on purpose (docs/keras.md): the
-# torch spelling of what tutorials call there.
+# torch spelling of what tutorials call there (keras.applications: what to build instead).
 _TORCH_INSTEAD = {
     "ops": "call torch directly: ops.exp(x) is torch.exp(x), ops.mean(x, axis=1) is x.mean(dim=1), "
            "ops.concatenate(xs, axis=-1) is torch.cat(xs, dim=-1)",
     "random": "draw with torch: keras.random.normal((n, d)) is torch.randn(n, d, device=x.device), "
               "keras.random.uniform(shape) is torch.rand(shape), and a SeedGenerator(1337) is "
               "torch.Generator().manual_seed(1337) passed as generator=",
+    "applications": "brainnet ships and downloads no pretrained weights; build the network with brainnet.layers "
+                    "(VGG19 is blocks of Conv2D(..., padding='same', activation='relu') and MaxPooling2D), or wrap "
+                    "a torch.nn.Module you have as layers.TorchModuleWrapper(module)",
 }
 
 

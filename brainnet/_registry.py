@@ -219,7 +219,7 @@ def lookup(name: Any, kind: str, base: type | None = None) -> Any:
             "registered, and not in custom_objects (files never import code by name). Fix: "
             "decorate the class with @brainnet.saving.register_serializable() and import it "
             f"before loading, or pass custom_objects={{{name.split('>')[-1]!r}: ...}} to load_model (or "
-            "model_from_json)."
+            "model_from_json, Model.from_config)."
         )
     if base is not None and not (isinstance(found, type) and issubclass(found, base)):
         raise ValueError(

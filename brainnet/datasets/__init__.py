@@ -24,3 +24,17 @@ from brainnet.datasets import fashion_mnist, fortunes, mnist
 from brainnet.datasets._files import ChecksumError, DatasetNotFoundError
 
 __all__ = ["ChecksumError", "DatasetNotFoundError", "fashion_mnist", "fortunes", "mnist"]
+
+
+# Keras's other data sets: not here (brainnet reads what it can check offline).
+_KERAS_ONLY = ("boston_housing", "california_housing", "cifar10", "cifar100", "imdb", "reuters")
+
+
+def __getattr__(name: str):
+    if name in _KERAS_ONLY:
+        raise AttributeError(
+            f"module 'brainnet.datasets' has no attribute {name!r}: Keras's keras.datasets.{name} was expected, but "
+            "brainnet's data sets are mnist, fashion_mnist (images) and fortunes (text). Fix: train on "
+            "brainnet.datasets.fashion_mnist.load_data() (or mnist), or load your own arrays with NumPy."
+        )
+    raise AttributeError(f"module 'brainnet.datasets' has no attribute {name!r}")

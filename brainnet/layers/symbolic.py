@@ -68,9 +68,14 @@ class Node:
 _INPUT_COUNT = [0]
 
 
-def Input(shape: tuple, batch_size: int | None = None, name: str | None = None,
-          dtype: str | torch.dtype = "float32") -> SymbolicTensor:
+def Input(shape: tuple | int | None = None, batch_size: int | None = None, name: str | None = None,
+          dtype: str | torch.dtype = "float32", batch_shape: tuple | None = None) -> SymbolicTensor:
     """The entry point of a functional model: ``inputs = Input(shape=(28, 28, 1))``.
+
+    Give the shape of one sample (``shape``, with ``batch_size`` to fix the
+    batch), or the whole batch's shape at once (``batch_shape``, batch axis
+    first), as Keras 3 does: ``Input(batch_shape=(16, 10, 5))`` is
+    ``Input(shape=(10, 5), batch_size=16)``.
 
     Args:
         shape: shape of one sample, without the batch axis (``None`` = any size).
@@ -79,10 +84,41 @@ def Input(shape: tuple, batch_size: int | None = None, name: str | None = None,
         dtype: ``"float32"`` for data, ``"int64"``/``"int32"`` for token indices,
             ``"string"`` for texts (Keras's ``Input(shape=(1,), dtype="string")``),
             which only a TextVectorization or StringLookup layer may read.
+        batch_shape: shape with the batch axis first, instead of ``shape`` and
+            ``batch_size`` (``None`` entries = any size).
 
     Returns:
         A ``SymbolicTensor`` of shape ``(batch_size, *shape)``.
+
+    Raises:
+        ValueError: neither ``shape`` nor ``batch_shape``, ``batch_shape`` together
+            with ``shape`` or ``batch_size``, or a shape that is not a tuple of sizes.
+
+    Example:
+        >>> Input(batch_shape=(16, 10, 5)).shape
+        (16, 10, 5)
     """
+    if batch_shape is not None:
+        if shape is not None or batch_size is not None:
+            given = "shape" if shape is not None else "batch_size"
+            raise ValueError(
+                f"Input: expected either batch_shape or shape (with batch_size), got batch_shape={batch_shape!r} "
+                f"and {given}={shape if shape is not None else batch_size!r}. Fix: Input(batch_shape="
+                f"{tuple(batch_shape)!r}) alone, or Input(shape=..., batch_size=...)."
+            )
+        if isinstance(batch_shape, int) or not isinstance(batch_shape, (tuple, list)) or len(batch_shape) == 0:
+            raise ValueError(
+                f"Input: expected batch_shape to be a tuple of sizes with the batch axis first, got {batch_shape!r}. "
+                "Fix: Input(batch_shape=(16, 10, 5)), or Input(shape=(10, 5)) for any batch size."
+            )
+        batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if batch_size is not None:
+            batch_size = int(batch_size)
+    if shape is None:
+        raise ValueError(
+            "Input: expected the shape of one sample, got neither shape nor batch_shape. "
+            "Fix: Input(shape=(28, 28, 1)) (the batch axis left out), or Input(batch_shape=(None, 28, 28, 1))."
+        )
     if isinstance(shape, int):
         shape = (shape,)
     try:

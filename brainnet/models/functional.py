@@ -22,7 +22,7 @@ from .. import _registry, activations
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from . import _fusion
 from ..training.text_inputs import VectorizedText
-from .model import Model
+from .model import Model, config_scope
 
 
 _INPUT_DTYPES = {"float16", "bfloat16", "float32", "float64", "int32", "int64", "bool", "string"}
@@ -257,9 +257,11 @@ class Functional(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Functional":
-        """Rebuild the graph by calling the layers on new Inputs, in order."""
-        layers = [_registry.deserialize(spec, "layer") for spec in config["layers"]]
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "Functional":
+        """Rebuild the graph by calling the layers on new Inputs, in order; your own
+        layers are found by name in ``custom_objects`` (as Keras 3's ``from_config``)."""
+        with config_scope(custom_objects):
+            layers = [_registry.deserialize(spec, "layer") for spec in config["layers"]]
         inputs = []
         for spec in config["inputs"]:
             if spec["dtype"] not in _INPUT_DTYPES:

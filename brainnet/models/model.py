@@ -22,6 +22,7 @@ from typing import Any, Callable
 import torch
 
 from ..layers._graph_access import MISSING, own
+from .. import _registry
 from ..layers.base import Layer, Shape
 from ..training.callbacks import History
 from ..training.trainer import Trainer
@@ -71,15 +72,21 @@ class Model(Layer):
         self.stop_training = False  # a callback sets it to True to end fit (Keras)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Model":
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "Model":
         """Rebuild from ``get_config()``; a functional model's graph config given to a
         subclass (one built as ``CustomModel(inputs, outputs)``) rebuilds the graph and
-        passes it to the subclass as ``(inputs, outputs)``, as Keras 3 does."""
+        passes it to the subclass as ``(inputs, outputs)``, as Keras 3 does.
+
+        ``custom_objects`` (``{name: class or function}``) finds your own layers
+        by the names the config gives them, as in ``load_model``:
+        ``Model.from_config(config, custom_objects={"CustomDense": CustomDense})``.
+        """
         from .functional import Functional
 
         if not issubclass(cls, Functional) and isinstance(config, dict) and {"layers", "nodes", "inputs"} <= set(config):
-            return Functional.from_config.__func__(cls, config)
-        return super().from_config(config)
+            return Functional.from_config.__func__(cls, config, custom_objects)
+        with config_scope(custom_objects):
+            return super().from_config(config)
 
     # -------------------------------------------------------- structure
     @property
@@ -330,3 +337,19 @@ class Model(Layer):
         """
         print_summary(self, show_equations, print_fn or print, line_length, expand_nested, show_trainable,
                       layer_range, positions)
+
+
+def config_scope(custom_objects: Any) -> Any:
+    """The lookup scope of a model's ``from_config(config, custom_objects)``.
+
+    Raises:
+        TypeError: ``custom_objects`` is not None or a dict of names to classes or functions.
+    """
+    if custom_objects is not None and not (
+        isinstance(custom_objects, dict) and all(isinstance(k, str) and callable(v) for k, v in custom_objects.items())
+    ):
+        raise TypeError(
+            f"from_config: expected custom_objects to be a dict of name → class or function, got "
+            f"{custom_objects!r:.120}. Fix: Model.from_config(config, custom_objects={{'CustomDense': CustomDense}})."
+        )
+    return _registry.custom_objects(custom_objects)

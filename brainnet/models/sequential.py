@@ -11,7 +11,7 @@ from .. import _registry, activations
 from . import _fusion
 from ..layers.base import Layer, Shape
 from ..training.text_inputs import VectorizedText
-from .model import Model
+from .model import Model, config_scope
 
 
 class Sequential(Model):
@@ -241,9 +241,12 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "Sequential":
+        """Rebuild from ``get_config()``; your own layers are found by name in
+        ``custom_objects`` (as Keras 3's ``from_config``)."""
         config = dict(config)
-        layers = [_registry.deserialize(spec, "layer") for spec in config.pop("layers", [])]
+        with config_scope(custom_objects):
+            layers = [_registry.deserialize(spec, "layer") for spec in config.pop("layers", [])]
         return cls(layers, **config)
 
 

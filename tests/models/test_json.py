@@ -108,7 +108,7 @@ def test_registered_custom_layer_round_trips_and_an_unregistered_one_needs_custo
     with pytest.raises(ValueError, match=r"model_from_json: unknown layer class or function 'Twice'.*Fix: decorate the "
                                          r"class with @brainnet\.saving\.register_serializable\(\) and import it before "
                                          r"loading, or pass custom_objects=\{'Twice': \.\.\.\} to load_model \(or "
-                                         r"model_from_json\)\."):
+                                         r"model_from_json, Model\.from_config\)\."):
         model_from_json(text)
     assert isinstance(model_from_json(text, custom_objects={"Twice": Twice}).layers[1], Twice)
 
