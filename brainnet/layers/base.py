@@ -183,8 +183,22 @@ class Layer(nn.Module):
 
     @property
     def weights(self) -> list[torch.Tensor]:
-        """All weights, trainable first (Keras order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """All weights in Keras 3's order: layer by layer, each layer's own weights
+        (its parameters, then its non-trainable state such as moving means) before
+        those of the layers inside it. Freezing a layer does not move its weights,
+        so ``get_weights()`` of a model lines up with ``set_weights`` of a copy
+        whatever is frozen in either."""
+        found: list[torch.Tensor] = []
+        seen: set[int] = set()
+        for m in self.modules():  # self first, then the layers inside, in order
+            own = list(m.parameters(recurse=False))
+            if isinstance(m, Layer):
+                own += [getattr(m, n) for n in m._non_trainable]
+            for w in own:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    found.append(w)
+        return found
 
     @property
     def trainable_weights(self) -> list[torch.Tensor]:
@@ -192,10 +206,8 @@ class Layer(nn.Module):
 
     @property
     def non_trainable_weights(self) -> list[torch.Tensor]:
-        frozen = [p for p in self.parameters() if not p.requires_grad]
-        return frozen + [
-            getattr(m, n) for m in self.modules() if isinstance(m, Layer) for n in m._non_trainable
-        ]
+        """The weights that are not trained (frozen ones, moving statistics), in the order of ``weights``."""
+        return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
 
     def weight_regularizers(self) -> dict[str, Any]:
         """Weight name → regularizer (or None) for this layer's own weights:

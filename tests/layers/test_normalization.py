@@ -254,3 +254,21 @@ def test_non_numeric_momentum_or_epsilon(kwargs, message):
     with pytest.raises(ValueError, match=r"BatchNormalization: " + message):
         BatchNormalization(**kwargs)
     assert BatchNormalization(momentum=np.float32(0.9), epsilon=np.float64(1e-3)).momentum == pytest.approx(0.9)
+
+
+def test_weights_are_listed_layer_by_layer_as_keras_3_frozen_or_not():
+    # Keras 3's Layer.weights: each layer's own weights (trainable, then its moving
+    # statistics) before the next layer's; freezing a layer does not move them.
+    from brainnet.layers import BatchNormalization, Dense, Input
+    from brainnet.models import Sequential
+
+    model = Sequential([Input((3,)), Dense(4), BatchNormalization(), Dense(2)])
+    names = ["kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "kernel", "bias"]
+    shapes = [(3, 4), (4,), (4,), (4,), (4,), (4,), (4, 2), (2,)]
+    assert [tuple(w.shape) for w in model.weights] == shapes
+    layers_of = [model.layers[0]] * 2 + [model.layers[1]] * 4 + [model.layers[2]] * 2
+    assert all(w is getattr(layer, n) for w, layer, n in zip(model.weights, layers_of, names))
+    model.layers[0].trainable = False
+    assert [tuple(w.shape) for w in model.weights] == shapes
+    assert [tuple(w.shape) for w in model.non_trainable_weights] == [(3, 4), (4,), (4,), (4,)]
+    assert [tuple(w.shape) for w in model.trainable_weights] == [(4,), (4,), (4, 2), (2,)]

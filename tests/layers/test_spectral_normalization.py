@@ -175,7 +175,7 @@ def test_saved_and_loaded_with_u_and_config(tmp_path):
     assert isinstance(sn, SpectralNormalization) and isinstance(sn, Wrapper) and sn.power_iterations == 2
     assert isinstance(sn.layer, Conv2D) and sn.layer.filters == 4
     assert torch.equal(sn.vector_u, model.layers[0].vector_u)
-    assert [tuple(w.shape) for w in sn.weights] == [(4, 2, 3, 3), (4,), (1, 4)]
+    assert [tuple(w.shape) for w in sn.weights] == [(1, 4), (4, 2, 3, 3), (4,)]  # its own u, then the layer's (Keras 3)
     assert len(sn.non_trainable_weights) == 1
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     config = model.layers[0].get_config()
