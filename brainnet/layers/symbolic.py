@@ -191,6 +191,20 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
         layer.train(was_training)
 
 
+def own_output_shape(layer: Layer, input_shape: Shape) -> Any:
+    """``layer.compute_output_shape(input_shape)``; for a layer of your own that does
+    not define it, the shape two runs on zeros give (as a functional graph finds it),
+    since the default (the input's shape) holds for brainnet's layers only."""
+    cls = type(layer)
+    if cls.compute_output_shape is not Layer.compute_output_shape or cls.__module__.startswith("brainnet."):
+        return layer.compute_output_shape(input_shape)
+    placeholder = SymbolicTensor(input_shape, layer.input_dtype or torch.get_default_dtype())
+    runs = [_probe_run(layer, placeholder, {}, unknown) for unknown in (2, 3)]
+    if isinstance(runs[0], (list, tuple)):
+        return [agreed_shape(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
+    return agreed_shape(runs[0].shape, runs[1].shape)
+
+
 def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     """Record ``layer(inputs, **kwargs)`` on symbolic tensors; return symbolic outputs.
 

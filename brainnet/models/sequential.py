@@ -10,6 +10,7 @@ from torch import nn
 from .. import _registry, activations
 from . import _fusion
 from ..layers.base import Layer, Shape
+from ..layers.symbolic import own_output_shape
 from ..training.text_inputs import VectorizedText
 from .model import Model, config_scope
 
@@ -142,7 +143,7 @@ class Sequential(Model):
         shape = self.built_input_shape
         for layer in self.layers[:index]:
             _one_output(layer, shape)
-            shape = layer.compute_output_shape(shape)
+            shape = own_output_shape(layer, shape)
         return shape
 
     def _build_layer(self, layer: Layer, shape: Shape) -> None:
@@ -171,7 +172,7 @@ class Sequential(Model):
         for layer in self.layers:
             _one_output(layer, shape)
             layer.build_from_shape(shape)
-            shape = layer.compute_output_shape(shape)
+            shape = own_output_shape(layer, shape)
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         return self._run(inputs, training, pre_activation=False)
@@ -222,13 +223,13 @@ class Sequential(Model):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         shape = tuple(input_shape)
         for layer in self.layers:
-            shape = layer.compute_output_shape(shape)
+            shape = own_output_shape(layer, shape)
         return shape
 
     def summary_rows(self) -> list[tuple[Any, Any, str]]:
         rows, shape = [], self.input_shape
         for layer in self.layers:
-            shape = layer.compute_output_shape(shape) if shape is not None else None
+            shape = own_output_shape(layer, shape) if shape is not None else None
             rows.append((layer, shape, ""))
         return rows
 
