@@ -11,7 +11,7 @@ import torch
 
 from .. import _registry
 from .base import Layer, Shape, shape_str
-from .symbolic import agreed_shape
+from .symbolic import agreed_batch_shape
 
 
 class Lambda(Layer):
@@ -130,8 +130,8 @@ class Lambda(Layer):
             return (first[0],) + self.output_shape
         runs = [self._probe(input_shape, unknown) for unknown in (2, 3)]
         if isinstance(runs[0], (list, tuple)):
-            return [_agreed(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
-        return _agreed(runs[0].shape, runs[1].shape)
+            return [agreed_batch_shape(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
+        return agreed_batch_shape(runs[0].shape, runs[1].shape)
 
     def _probe(self, input_shape: Any, unknown: int) -> Any:
         """``f`` on zeros of ``input_shape``, each unknown size ``unknown``, in inference mode."""
@@ -234,8 +234,3 @@ def _parameters(function: Callable[..., Any]) -> set[str]:
     except (TypeError, ValueError):  # some builtins have no signature
         return set()
 
-
-def _agreed(first: tuple, second: tuple) -> tuple:
-    """``agreed_shape``, with the batch size kept where both runs had the same."""
-    shape = agreed_shape(first, second)
-    return (first[0] if first[0] == second[0] else None,) + shape[1:]

@@ -170,6 +170,13 @@ def agreed_shape(first: Any, second: Any) -> tuple:
     return (None,) + tuple(a if a == b else None for a, b in zip(first[1:], second[1:]))
 
 
+def agreed_batch_shape(first: Any, second: Any) -> tuple:
+    """``agreed_shape``, with the batch size kept where both runs had the same: a
+    fixed batch (``Input(batch_shape=(16, ...))``) stays in the output's shape."""
+    shape = agreed_shape(first, second)
+    return (first[0] if first[0] == second[0] else None,) + shape[1:]
+
+
 def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
@@ -201,8 +208,8 @@ def own_output_shape(layer: Layer, input_shape: Shape) -> Any:
     placeholder = SymbolicTensor(input_shape, layer.input_dtype or torch.get_default_dtype())
     runs = [_probe_run(layer, placeholder, {}, unknown) for unknown in (2, 3)]
     if isinstance(runs[0], (list, tuple)):
-        return [agreed_shape(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
-    return agreed_shape(runs[0].shape, runs[1].shape)
+        return [agreed_batch_shape(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
+    return agreed_batch_shape(runs[0].shape, runs[1].shape)
 
 
 def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
@@ -236,7 +243,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         runs = [_probe_run(layer, inputs, kwargs, unknown) for unknown in (2, 3)]
         multi = isinstance(runs[0], (list, tuple))
         outs, others = (list(runs[0]), list(runs[1])) if multi else ([runs[0]], [runs[1]])
-        out_shapes = [agreed_shape(o.shape, p.shape) for o, p in zip(outs, others)]
+        out_shapes = [agreed_batch_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
     for module in layer.modules():  # the trial runs' add_loss terms: Keras's model.losses is [] once built
         if isinstance(module, Layer) and module._added_losses:

@@ -430,6 +430,7 @@ def test_a_layer_written_from_scratch_inside_a_functional_model_with_a_static_ba
     x = layers.Conv1D(32, 3)(inputs)
     rnn = CustomRNN()
     outputs = rnn(x)
+    assert x.shape == (16, 8, 32) and outputs.shape == (16, 8, 1)  # the static batch kept, as Keras
     model = keras.Model(inputs, outputs)
     data = np.random.default_rng(9).normal(size=(batch_size, timesteps, input_dim)).astype("float32")
     got = model.predict(data, batch_size=batch_size, verbose=0)
