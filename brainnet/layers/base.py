@@ -177,9 +177,13 @@ class Layer(nn.Module):
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        self._trainable = bool(value)
+        # Keras 3: freezing (or unfreezing) a layer does the same to every layer inside it.
+        value = bool(value)
+        for m in self.modules():
+            if isinstance(m, Layer):
+                m._trainable = value
         for p in self.parameters():
-            p.requires_grad_(self._trainable)
+            p.requires_grad_(value)
 
     @property
     def weights(self) -> list[torch.Tensor]:
@@ -368,7 +372,9 @@ class Layer(nn.Module):
         if inputs is None or isinstance(inputs, (list, tuple)):
             check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):
-            return symbolic_call(self, inputs, kwargs)
+            # A training= given in a graph (base_model(x, training=False)) is kept in its node.
+            fixed = {} if training is None else {"training": bool(training)}
+            return symbolic_call(self, inputs, {**kwargs, **fixed})
         if isinstance(inputs, np.ndarray) or (
             isinstance(inputs, (list, tuple)) and any(isinstance(t, np.ndarray) for t in inputs)
         ):

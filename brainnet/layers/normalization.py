@@ -45,7 +45,10 @@ class BatchNormalization(Layer):
     with ``n`` the number of values averaged per feature (a training batch
     with one value per feature uses σ²_B = 0 in both). The moving variance
     uses the unbiased batch variance (PyTorch's fused kernel; Keras uses the
-    biased one, a difference of n/(n − 1)).
+    biased one, a difference of n/(n − 1)). A frozen layer
+    (``trainable = False``) always computes the inference equation and
+    leaves its statistics alone, as in Keras 3: fine-tuning a model keeps
+    the statistics it learned.
 
     Args:
         axis: the feature axis; only ``-1`` (channels last, Keras's default).
@@ -120,6 +123,8 @@ class BatchNormalization(Layer):
         self.add_weight("moving_variance", self.initial_value("moving_variance", c), trainable=False)
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        # Keras 3: a frozen BatchNormalization (trainable=False) runs in inference mode.
+        training = bool(training) and self.trainable
         if training and inputs.numel() == inputs.shape[-1]:
             return self._one_value_per_feature(inputs)
         x = inputs.movedim(-1, 1)  # (B, C, ...): a view; channels-last memory for images

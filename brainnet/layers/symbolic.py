@@ -232,7 +232,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     shapes = _map(inputs, lambda t: t.shape if is_symbolic(t) else None if t is None else tuple(t.shape))
     layer.build_from_shape(shapes)
     own_shape_rule = type(layer).compute_output_shape is not Layer.compute_output_shape
-    if own_shape_rule and not kwargs:
+    if own_shape_rule and not set(kwargs) - {"training"}:
         out_shapes = layer.compute_output_shape(shapes)
         multi = isinstance(out_shapes, list)
         out_shapes = out_shapes if multi else [out_shapes]

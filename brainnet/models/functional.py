@@ -341,12 +341,14 @@ class Functional(Model):
                 values[id(node.outputs[0])] = args.tensor
                 continue
             kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
+            # training= given when the graph was made (base_model(x, training=False)) wins, as in Keras.
+            node_training = kwargs.pop("training", training)
             in_masks = _map(node.inputs, lambda s: masks.get(id(s)) if is_symbolic(s) else None)
             if node.layer._call_takes_mask and any(m is not None for m in flatten(in_masks)):
                 kwargs.setdefault("mask", in_masks)
             reader = early.get(id(node))
             pool_next = reader is not None and all(m is None for m in flatten(in_masks))
-            out = node.layer(args, training=training, pre_activation=pool_next or node is last, **kwargs)
+            out = node.layer(args, training=node_training, pre_activation=pool_next or node is last, **kwargs)
             if pool_next:
                 relu_after[reader] = node.layer.activation
             if id(node) in relu_after:

@@ -100,6 +100,24 @@ def test_batchnorm_inference_uses_moving_statistics(shape):
     torch.testing.assert_close(layer(x), y, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("shape", [(16, 3), (4, 3, 5, 2)])
+def test_a_frozen_batchnorm_runs_the_inference_equation_even_when_training(shape):
+    """Keras 3: trainable=False ties BatchNormalization to inference mode, so
+    training=True (fit) neither normalizes by the batch nor moves the statistics."""
+    layer, (gamma, beta, mm, mv) = built_bn(shape)
+    layer.trainable = False
+    x = f64(*shape, seed=5)
+    y = layer(x, training=True)
+    np.testing.assert_allclose(y.detach().numpy(), normalize(x.numpy(), mm, mv, gamma, beta, 1e-3),
+                               rtol=0, atol=ATOL)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), mm)
+    np.testing.assert_array_equal(layer.moving_variance.numpy(), mv)
+    layer.trainable = True  # unfrozen: batch statistics again
+    mean, var, _ = batch_stats(x.numpy())
+    np.testing.assert_allclose(layer(x, training=True).detach().numpy(),
+                               normalize(x.numpy(), mean, var, gamma, beta, 1e-3), rtol=0, atol=ATOL)
+
+
 def test_batchnorm_momentum_sequence():
     # Two training steps then inference: inference uses the twice-updated statistics.
     shape = (8, 2)

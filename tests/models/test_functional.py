@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import brainnet
-from brainnet.layers import Add, Concatenate, Conv2D, Dense, Flatten, Input, Layer
+from brainnet.layers import Add, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Flatten, Input, Layer
 from brainnet.models import Model, Sequential, load_model
 from brainnet.utils import set_random_seed
 
@@ -88,6 +88,44 @@ def test_nested_models():
     x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
     expected = outer.layers[1](inner(torch.from_numpy(x))).detach().numpy()
     np.testing.assert_allclose(outer.predict(x), expected, rtol=1e-6)
+
+
+def test_trainable_set_on_a_model_is_set_on_every_layer_inside_it():
+    """Keras 3: model.trainable = False freezes the nested models and their layers too
+    (their own .trainable reads False), and True unfreezes them all again."""
+    inner = Sequential([Input(shape=(3,)), Dense(3, activation="relu"), Dense(3)])
+    outer = Sequential([Input(shape=(3,)), inner, Dense(2)])
+    outer.trainable = False
+    assert [inner.trainable, inner.layers[0].trainable, outer.layers[1].trainable] == [False, False, False]
+    assert outer.trainable_weights == [] and len(outer.non_trainable_weights) == 6
+    outer.trainable = True
+    assert inner.layers[1].trainable and len(outer.trainable_weights) == 6
+    inner.layers[0].trainable = False  # a layer alone: its weights only
+    assert inner.trainable and len(outer.trainable_weights) == 4
+
+
+def test_training_false_given_in_the_graph_holds_under_fit_and_after_loading(tmp_path):
+    """base(inputs, training=False) in a functional model (the transfer-learning guide):
+    fit trains the model, but that call keeps running in inference mode (no dropout, the
+    batch-norm statistics stay), and the argument is saved with the graph."""
+    set_random_seed(0)
+    base = Sequential([Input(shape=(4,)), Dense(8), BatchNormalization(), Dropout(0.5)])
+    inputs = Input(shape=(4,))
+    model = Model(inputs, Dense(1)(base(inputs, training=False)))
+    free = Model(inputs, Dense(1)(base(inputs)))  # the same layers, training left to the caller
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(32, 4)).astype("float32"))
+    torch.testing.assert_close(model(x, training=True), model(x, training=False), rtol=0, atol=0)
+    assert not torch.equal(free(x, training=True), free(x, training=False))  # dropout and batch statistics
+    bn = base.layers[1]
+    stats = [bn.moving_mean.clone(), bn.moving_variance.clone()]
+    kernel = base.layers[0].get_weights()[0]
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x.numpy(), np.ones((32, 1), "float32"), epochs=2, verbose=0)
+    torch.testing.assert_close([bn.moving_mean, bn.moving_variance], stats, rtol=0, atol=0)
+    assert not np.allclose(base.layers[0].get_weights()[0], kernel)  # trainable: it still learns
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    torch.testing.assert_close(loaded(x, training=True), model(x, training=False), rtol=0, atol=1e-6)
 
 
 def test_subclassed_layer_and_model_train_through_fit():
