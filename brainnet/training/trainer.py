@@ -160,6 +160,22 @@ class Trainer:
         if not self.optimizer.built:
             self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs,
                                  constraints=constraints.of_model(self.model))
+        else:
+            self._refuse_weights_unfrozen_after_build()
+
+    def _refuse_weights_unfrozen_after_build(self) -> None:
+        """Refuse weights made trainable after the optimizer was built for the others:
+        it would silently leave them as they are (Keras 3 refuses them too)."""
+        known = {id(p) for group in self.optimizer.torch_optimizer.param_groups for p in group["params"]}
+        unfrozen = [getattr(m, "name", type(m).__name__) for m in self.model.modules()
+                    if any(p.requires_grad and id(p) not in known for p in m.parameters(recurse=False))]
+        if unfrozen:
+            raise ValueError(
+                f"fit: expected the trainable weights the optimizer was built for at the first fit after compile, "
+                f"got weights made trainable since then, in layer(s) {', '.join(map(repr, unfrozen))}; the "
+                "optimizer would leave them unchanged. Fix: compile again after changing trainable, with a new "
+                "optimizer, model.compile(optimizer=brainnet.optimizers.Adam(1e-5), loss=...) (fine-tuning)."
+            )
 
     @property
     def fused(self) -> bool:
