@@ -11,6 +11,7 @@ as Keras does.
 
 from __future__ import annotations
 
+import collections.abc
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,16 @@ def _to_numpy_or_tensor(data: Any, what: str) -> np.ndarray | torch.Tensor:
             f"{what}: expected an array of equally sized samples, got {type(data).__name__} "
             f"that NumPy cannot stack ({err}). Fix: pad or crop samples to one shape."
         ) from None
+    if array.ndim == 0 and array.dtype == object and isinstance(data, collections.abc.Iterable) \
+            and not isinstance(data, (str, bytes, dict)):
+        # An iterable of batches brainnet does not know, e.g. a tf.data.Dataset (Keras reads those).
+        raise TypeError(
+            f"{what}: expected arrays (NumPy, torch tensors, pandas, lists) or a batch source (a torch "
+            f"DataLoader or Dataset, a brainnet.utils.PyDataset, an iterator), got a {type(data).__name__}, "
+            "an iterable that is none of these (brainnet reads no tf.data.Dataset). Fix: pass an iterator "
+            "over its (x, y) batches with steps_per_epoch, model.fit(iter(batches), steps_per_epoch=n) "
+            "(for a tf.data.Dataset: ds.repeat().as_numpy_iterator()), or a torch DataLoader over the arrays."
+        )
     return array
 
 
