@@ -172,9 +172,10 @@ class Trainer:
         if unfrozen:
             raise ValueError(
                 f"fit: expected the trainable weights the optimizer was built for at the first fit after compile, "
-                f"got weights made trainable since then, in layer(s) {', '.join(map(repr, unfrozen))}; the "
-                "optimizer would leave them unchanged. Fix: compile again after changing trainable, with a new "
-                "optimizer, model.compile(optimizer=brainnet.optimizers.Adam(1e-5), loss=...) (fine-tuning)."
+                f"got trainable weights it was not built for (made trainable, or added, since then) in layer(s) "
+                f"{', '.join(map(repr, unfrozen))}; the optimizer would leave them unchanged. Fix: compile again "
+                "after changing trainable or adding layers, with a new optimizer, "
+                "model.compile(optimizer=brainnet.optimizers.Adam(1e-5), loss=...)."
             )
 
     @property

@@ -93,9 +93,11 @@ def test_unfreezing_asks_for_compile_again_and_recompiling_trains_the_unfrozen_l
     model.fit(x, y, verbose=0)
     frozen = layer1.get_weights()[0]
     layer1.trainable = True
-    with pytest.raises(ValueError, match=r"fit: expected the trainable weights the optimizer was built for .* "
-                                         rf"in layer\(s\) '{layer1.name}'.* Fix: compile again after changing "
-                                         r"trainable, with a new optimizer"):
+    message = (r"fit: expected the trainable weights the optimizer was built for at the first fit after compile, "
+               r"got trainable weights it was not built for \(made trainable, or added, since then\) in layer\(s\) "
+               r"'{}'; the optimizer would leave them unchanged. Fix: compile again after changing trainable or "
+               r"adding layers, with a new optimizer")
+    with pytest.raises(ValueError, match=message.format(layer1.name)):
         model.fit(x, y, verbose=0)  # no compile() in between
     np.testing.assert_array_equal(layer1.get_weights()[0], frozen)
     model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
@@ -106,6 +108,10 @@ def test_unfreezing_asks_for_compile_again_and_recompiling_trains_the_unfrozen_l
     before = layer1.get_weights()[0]
     model.fit(x, y, verbose=0)
     np.testing.assert_array_equal(layer1.get_weights()[0], before)
+    added = keras.layers.Dense(1)  # a layer added after fit is not in the optimizer either
+    model.add(added)
+    with pytest.raises(ValueError, match=message.format(added.name)):
+        model.fit(x, y, verbose=0)
 
 
 # ---------------------------------------------------------------- the end-to-end example
