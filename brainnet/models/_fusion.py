@@ -24,6 +24,10 @@ an ``activity_regularizer`` (it must see the activated output), or when
 either layer has forward or backward hooks (``brainnet.explain`` records
 layer outputs with hooks; a hooked layer must return what it says it
 returns), or when global module hooks are set.
+
+``final_activation`` tells the trainer whether a model's last layer can give
+its output before the activation (for softmax or sigmoid fused with the
+cross-entropy).
 """
 
 from __future__ import annotations
@@ -41,6 +45,25 @@ from ..layers.symbolic import Node, flatten, is_symbolic
 def _hooked(layer: Any) -> bool:
     return bool(layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
                 or layer._backward_pre_hooks)
+
+
+def _defined_in(cls: type, name: str) -> type:
+    return next(k for k in cls.__mro__ if name in k.__dict__)
+
+
+def final_activation(layer: Any) -> str | None:
+    """The name of the activation a model's last layer applies last, when its output is
+    known to be ``activation(call_pre_activation(x))`` (the trainer then fuses softmax or
+    sigmoid with the cross-entropy on ``call_pre_activation``); None otherwise. A
+    subclass that writes its own ``call`` (Keras's custom Dense with
+    ``self.activation = activations.get(...)``) without its own ``call_pre_activation``
+    gives None: its outputs are taken as they are, as Keras does."""
+    if not isinstance(layer, Layer) or layer.activation is None:
+        return None
+    call_owner = _defined_in(type(layer), "call")
+    pre_owner = _defined_in(type(layer), "call_pre_activation")
+    known = call_owner is Layer or (pre_owner is not Layer and issubclass(pre_owner, call_owner))
+    return layer.activation_name if known else None
 
 
 def pool_first(producer: Any, consumer: Any) -> bool:

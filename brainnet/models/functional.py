@@ -194,7 +194,7 @@ class Functional(Model):
         if self._multi_output:
             return None
         out = self._outputs[0]
-        return out.node.layer.activation_name if out.node is not None and out.index == 0 else None
+        return _fusion.final_activation(out.node.layer) if out.node is not None and out.index == 0 else None
 
     def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
         return activations.get(self.output_activation_name)(logits)

@@ -215,7 +215,7 @@ class Sequential(Model):
 
     @property
     def output_activation_name(self) -> str | None:
-        return self._stack[-1].activation_name if self._stack else None
+        return _fusion.final_activation(self._stack[-1]) if self._stack else None
 
     def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
         return activations.get(self.output_activation_name)(logits)

@@ -186,6 +186,30 @@ def test_the_custom_dense_and_dropout_layers_compute_their_equations():
     assert abs(float((first == 0).float().mean()) - 0.5) < 0.02
 
 
+def test_the_custom_dense_as_the_last_layer_of_sequential_and_functional_models_trains(mnist):
+    """Section "Writing cross-framework custom components", MyDense used as a learner
+    would next: the softmax output layer of a Sequential and of a functional model.
+    fit crashed (MyDense must implement call_pre_activation) because brainnet took
+    self.activation for a final activation it could fuse with the cross-entropy; a
+    layer with its own call is now taken as it is, as in Keras: evaluate's loss is the
+    cross-entropy of predict's probabilities (NumPy), and training lowers it."""
+    x_train, y_train, _, _ = mnist
+    x, y = x_train[:128], y_train[:128]
+    inputs = keras.Input(shape=(28, 28, 1))
+    functional = keras.Model(inputs, MyDense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    sequential = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(),
+                                   MyDense(10, activation="softmax")])
+    for model in (sequential, functional):
+        keras.utils.set_random_seed(3)
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(), optimizer=keras.optimizers.Adam(1e-2))
+        before = model.evaluate(x, y, verbose=0)
+        model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+        loss = model.evaluate(x, y, verbose=0)
+        p = model.predict(x, verbose=0).astype("float64")
+        np.testing.assert_allclose(loss, -np.log(p[np.arange(len(y)), y]).mean(), rtol=1e-4)
+        assert loss < 0.5 * before
+
+
 def test_the_subclassed_model_trains_on_arrays_and_on_torch_dataloaders(mnist):
     """Sections "Writing cross-framework custom components" (MyModel compiled and fit
     on the arrays with validation_split=0.15) and "Training models on arbitrary data
