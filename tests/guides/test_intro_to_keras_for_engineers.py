@@ -11,7 +11,10 @@ custom layers equal to their equations.
 
 What the port found: a ``tf.data.Dataset`` given to ``fit`` failed inside
 NumPy (``float() argument must be ...``); brainnet reads no ``tf.data`` (it
-has no TensorFlow), and now refuses such an iterable with the fix.
+has no TensorFlow), and now refuses such an iterable with the fix. And the
+guide's ``MyDense`` (its own ``call``, ``self.activation``) crashed ``fit`` as
+the softmax output layer of a Sequential or functional model; it now trains
+as in Keras.
 """
 
 from __future__ import annotations
