@@ -10,9 +10,11 @@ BatchNormalization's moving statistics) are buffers, so both follow
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable
 
 import numpy as np
+
 import torch
 from torch import nn
 
@@ -127,16 +129,46 @@ LATE_ADDERS = [0]
 
 
 def add_loss(layer: Any, loss: Any) -> None:
-    """``layer.add_loss(loss)``: keep ``loss`` until the layer's next call."""
-    if not isinstance(loss, torch.Tensor):
+    """``layer.add_loss(loss)``: keep ``loss`` (a tensor, or a list or tuple of
+    them, as Keras 3 takes) until the layer's next call."""
+    values = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+    bad = [v for v in values if not isinstance(v, torch.Tensor)]
+    if bad or not values:
+        got = "an empty list" if not values else f"{type(bad[0]).__name__} {bad[0]!r}"
         raise ValueError(
-            f"Layer '{layer.name}' add_loss: expected a torch tensor computed in call, got "
-            f"{type(loss).__name__}. Fix: call add_loss inside call with a tensor, e.g. "
-            "self.add_loss(0.1 * inputs.sum())."
+            f"Layer '{layer.name}' ({type(layer).__name__}).add_loss: expected a torch tensor (or a list of them) "
+            f"computed in call() from the layer's inputs or weights, got {got}. Fix: compute the loss with torch, "
+            "self.add_loss(self.rate * inputs.mean()), or torch.as_tensor(value) for a constant."
         )
     if not layer._adds_losses:  # added from a helper of call: flag it, and tell running trainers (LATE_ADDERS)
         layer._adds_losses = True
         LATE_ADDERS[0] += 1
     if not isinstance(layer._added_losses, list):
         layer._added_losses = []
-    layer._added_losses.append(loss)
+    layer._added_losses.extend(values)
+
+
+# Keras 3's Variable methods, and their torch spelling on a brainnet weight (a tensor).
+_VARIABLE_METHODS = {
+    "assign": "w.copy_(value)",
+    "assign_add": "w.add_(value)",
+    "assign_sub": "w.sub_(value)",
+    "value": "w itself (a brainnet weight is the tensor, there is no w.value)",
+}
+_NO_ATTRIBUTE = re.compile(r"^'(Tensor|Parameter)' object has no attribute '(\w+)'")
+
+
+def variable_method_error(layer: Any, err: AttributeError) -> AttributeError | None:
+    """The teaching error for a Keras ``Variable`` method (``assign_add`` ...)
+    called on a weight in ``call``, or None for any other AttributeError."""
+    found = _NO_ATTRIBUTE.match(str(err))
+    if found is None or found.group(2) not in _VARIABLE_METHODS:
+        return None
+    method = found.group(2)
+    return AttributeError(
+        f"Layer '{layer.name}' ({type(layer).__name__}): expected torch operations on weights, got Keras's "
+        f"Variable method .{method} on a {found.group(1)}: brainnet weights are torch tensors (trainable ones "
+        f"nn.Parameter), without assign methods. Fix: {_VARIABLE_METHODS[method]}; on a trainable weight, "
+        "inside `with torch.no_grad():`. (Keras's assign is w.copy_(value), assign_add w.add_(value), "
+        "assign_sub w.sub_(value).)"
+    )

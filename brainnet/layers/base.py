@@ -394,11 +394,17 @@ class Layer(nn.Module):
             kwargs["training"] = self.training if training is None else training
         if self._adds_losses:
             self._added_losses = []  # add_loss in this call starts afresh (like the activity penalty)
-        if self.float32:  # dtype='float32': outside autocast, in float32
-            with in_float32(inputs) as inputs:
+        try:
+            if self.float32:  # dtype='float32': outside autocast, in float32
+                with in_float32(inputs) as inputs:
+                    out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
+            else:
                 out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
-        else:
-            out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
+        except AttributeError as err:  # w.assign_add(...) (Keras's Variable) on a torch weight: its torch spelling
+            better = _weights.variable_method_error(self, err)
+            if better is None:
+                raise
+            raise better from err
         if self.activity_regularizer is not None:
             # Keras 3: R(y) of the output after the activation, at every call;
             # a layer with several outputs (return_state=True) adds R of each.

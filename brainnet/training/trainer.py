@@ -157,6 +157,14 @@ class Trainer:
                 "fit: expected a compiled model, got one without an optimizer. "
                 "Fix: model.compile(optimizer='adam', loss=...) before fit."
             )
+        if not self.optimizer.built and not any(p.requires_grad for p in self.model.parameters()):
+            frozen = "whose weights are all frozen (trainable=False)" if any(True for _ in self.model.parameters()) \
+                else "which has no weights"
+            raise ValueError(
+                f"fit: expected a model with trainable weights to update, got model '{self.model.name}', "
+                f"{frozen}. Fix: add a layer with weights (Dense, say), set trainable=True on the "
+                "layers to train, or compute the loss without training: model.evaluate(x, y)."
+            )
         if not self.optimizer.built:
             self.optimizer.build(self.model.parameters(), graph_safe=self.wants_graphs,
                                  constraints=constraints.of_model(self.model))

@@ -70,15 +70,24 @@ def test_compiled_without_a_loss_trains_on_the_added_losses():
     assert float(model.layers[0].kernel.detach()) == pytest.approx(w0 - 0.01 * 0.4)  # ∂/∂w = 0.1 · 4
 
 
-def test_add_loss_refuses_a_number():
+def test_add_loss_refuses_a_number_and_an_empty_list_but_takes_a_list_of_tensors():
     class Bad(layers.Layer):
+        def __init__(self, loss, **kwargs):
+            super().__init__(**kwargs)
+            self.loss = loss
+
         def call(self, inputs):
-            self.add_loss(0.5)
+            self.add_loss(self.loss)
             return inputs
 
-    with pytest.raises(ValueError, match=r"Layer 'bad' add_loss: expected a torch tensor computed in call, got "
-                                         r"float\. Fix: call add_loss inside call with a tensor"):
-        Bad(name="bad")(torch.ones(1, 2))
+    for loss, got in ((0.5, r"float 0\.5"), ([], "an empty list"), ([torch.ones(()), 2.0], r"float 2\.0")):
+        with pytest.raises(ValueError, match=r"Layer 'bad' \(Bad\)\.add_loss: expected a torch tensor \(or a list "
+                                             rf"of them\) computed in call\(\) .*got {got}\. Fix: compute the loss "
+                                             r"with torch"):
+            Bad(loss, name="bad")(torch.ones(1, 2))
+    layer = Bad([torch.tensor(1.0), torch.tensor([2.0, 3.0])])
+    layer(torch.ones(1, 2))
+    assert [t.tolist() for t in layer.losses] == [1.0, [2.0, 3.0]]
 
 
 def test_compiled_without_a_loss_from_batches_of_inputs_only():
