@@ -29,6 +29,7 @@ from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .integer_lookup import IntegerLookup
 from .lambda_layer import Lambda
+from ._layer_serialization import deserialize, serialize
 from .lookup import StringLookup
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       dot, maximum, minimum, multiply, subtract)
@@ -79,6 +80,8 @@ __all__ = [
     "Layer",
     "Input",
     "InputSpec",
+    # Keras 3's layers.serialize / layers.deserialize: a layer as a JSON-safe spec, and back
+    "serialize", "deserialize",
     # core
     "Dense", "EinsumDense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Activation", "Reshape",

@@ -47,11 +47,27 @@ def add_weight(
     value: torch.Tensor | None,
     trainable: bool,
     shape: Iterable[int] | None,
-    initializer: str | Callable[[tuple[int, ...]], torch.Tensor],
+    initializer: str | Callable[[tuple[int, ...]], torch.Tensor] | None,
+    regularizer: Any = None,
+    constraint: Any = None,
 ) -> torch.Tensor:
     """``Layer.add_weight``: the value given or made from ``shape`` and
-    ``initializer``, registered as a parameter (trainable) or a buffer."""
+    ``initializer`` (None: Keras's ``"glorot_uniform"``), registered as a
+    parameter (trainable) or a buffer; a trainable weight's ``regularizer``
+    and ``constraint`` are kept for ``weight_regularizers`` and
+    ``weight_constraints`` (``rules_by_name``)."""
+    from .. import constraints, regularizers
+
     kind = type(layer).__name__
+    if name is not None and not isinstance(name, str):
+        raise ValueError(
+            f"{kind}.add_weight: expected a name (a string) as the first positional argument (brainnet's order: "
+            f"name, value, trainable), got {name!r}, Keras's positional shape. Fix: give the shape by keyword, "
+            f"self.add_weight(shape={tuple(name) if isinstance(name, (list, tuple)) else name!r}, "
+            "initializer='glorot_uniform')."
+        )
+    rules = (regularizers.get(regularizer, argument="regularizer"), constraints.get(constraint))
+    initializer = "glorot_uniform" if initializer is None else initializer
     if value is None:
         if shape is None:
             raise ValueError(
@@ -70,10 +86,22 @@ def add_weight(
     if trainable:
         param = nn.Parameter(value, requires_grad=layer._trainable)
         layer.register_parameter(name, param)
+        if rules != (None, None):
+            layer.__dict__.setdefault("_weight_rules", []).append((param, *rules))
         return param
     layer.register_buffer(name, value)
     layer._non_trainable.append(name)
     return value
+
+
+def rules_by_name(layer: Any, which: int) -> dict[str, Any]:
+    """Weight name → the regularizer (``which=0``) or constraint (1) given to
+    ``add_weight`` for that weight (its name is the attribute it was assigned to)."""
+    rules = layer.__dict__.get("_weight_rules")
+    if not rules:
+        return {}
+    names = {id(p): n for n, p in layer.named_parameters(recurse=False)}
+    return {names[id(rule[0])]: rule[1 + which] for rule in rules if id(rule[0]) in names}
 
 
 def set_weights(layer: Any, arrays: list[Any]) -> None:

@@ -143,14 +143,19 @@ class Layer(nn.Module):
         trainable: bool = True,
         *,
         shape: Iterable[int] | None = None,
-        initializer: str | Callable[[tuple[int, ...]], torch.Tensor] = "glorot_uniform",
+        initializer: str | Callable[[tuple[int, ...]], torch.Tensor] | None = "glorot_uniform",
+        regularizer: Any = None,
+        constraint: Any = None,
     ) -> torch.Tensor:
         """Register ``value`` as a weight named ``name`` and return it; or, in
         Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
         makes the value with one of ``brainnet.initializers`` by name
-        (``"glorot_uniform"``, Keras's default, ``"zeros"``, ``"ones"``,
-        ``"he_normal"``, ``"orthogonal"``, ...), an ``Initializer`` object
-        or a function ``fn(shape, dtype=None)``; fans as Keras computes them.
+        (``"glorot_uniform"``, Keras's default, also for None, ``"zeros"``,
+        ``"ones"``, ``"he_normal"``, ``"orthogonal"``, ...), an
+        ``Initializer`` object or a function ``fn(shape, dtype=None)``; fans
+        as Keras computes them. ``regularizer`` (``"l2"``, a ``Regularizer``)
+        adds ``R(w)`` to ``losses`` and ``constraint`` projects ``w`` after
+        each update, for a trainable weight (Keras 3).
 
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow
@@ -159,7 +164,7 @@ class Layer(nn.Module):
         Raises:
             ValueError: neither a value nor a shape, or a value of another shape.
         """
-        return _weights.add_weight(self, name, value, trainable, shape, initializer)
+        return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # self.kernel = self.add_weight(shape=...) (Keras's form, no name): the weight
@@ -217,12 +222,14 @@ class Layer(nn.Module):
         """Weight name → regularizer (or None) for this layer's own weights:
         those of ``_weight_kinds`` (``kernel_regularizer=`` and the like);
         layers may override it."""
-        return {self._weight_name(k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
+        own = {self._weight_name(k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
+        return {**own, **_weights.rules_by_name(self, 0)}  # and add_weight(regularizer=...)
 
     def weight_constraints(self) -> dict[str, Any]:
         """Weight name → constraint (or None) for this layer's own weights
         (``kernel_constraint=`` and the like, of ``_weight_kinds``)."""
-        return {self._weight_name(k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
+        own = {self._weight_name(k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
+        return {**own, **_weights.rules_by_name(self, 1)}  # and add_weight(constraint=...)
 
     def _weight_name(self, kind: str) -> str:
         """The weight that ``<kind>_initializer`` (``_regularizer``, ``_constraint``) is for."""

@@ -198,6 +198,14 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
         layer.train(was_training)
 
 
+def forget_trial_losses(layer: Layer) -> None:
+    """Drop what ``add_loss`` got in the trial runs on zeros (Keras's
+    ``model.losses`` is ``[]`` once built)."""
+    for module in layer.modules():
+        if isinstance(module, Layer) and module._added_losses:
+            module._added_losses = ()
+
+
 def own_output_shape(layer: Layer, input_shape: Shape) -> Any:
     """``layer.compute_output_shape(input_shape)``; for a layer of your own that does
     not define it, the shape two runs on zeros give (as a functional graph finds it),
@@ -207,6 +215,7 @@ def own_output_shape(layer: Layer, input_shape: Shape) -> Any:
         return layer.compute_output_shape(input_shape)
     placeholder = SymbolicTensor(input_shape, layer.input_dtype or torch.get_default_dtype())
     runs = [_probe_run(layer, placeholder, {}, unknown) for unknown in (2, 3)]
+    forget_trial_losses(layer)
     if isinstance(runs[0], (list, tuple)):
         return [agreed_batch_shape(a.shape, b.shape) for a, b in zip(runs[0], runs[1])]
     return agreed_batch_shape(runs[0].shape, runs[1].shape)
@@ -245,9 +254,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         outs, others = (list(runs[0]), list(runs[1])) if multi else ([runs[0]], [runs[1]])
         out_shapes = [agreed_batch_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
-    for module in layer.modules():  # the trial runs' add_loss terms: Keras's model.losses is [] once built
-        if isinstance(module, Layer) and module._added_losses:
-            module._added_losses = ()
+    forget_trial_losses(layer)
     node = Node(layer, inputs, kwargs)
     layer.__dict__.setdefault("_inbound_nodes", []).append(node)  # layer.output, layer.input
     node.outputs = [
