@@ -57,6 +57,13 @@ def __getattr__(name: str):
             f"module 'brainnet' has no attribute {name!r}: Keras's keras.{name} namespace was expected, but brainnet "
             f"has none on purpose. Fix: {_TORCH_INSTEAD[name]}."
         )
+    if name == "Variable":
+        raise AttributeError(
+            "module 'brainnet' has no attribute 'Variable': Keras's keras.Variable was expected, but brainnet's "
+            "weights are torch tensors on purpose (docs/keras.md). Fix: in a layer, self.v = self.add_weight('v', "
+            "torch.tensor(value, dtype=torch.float32)) (trainable=False for a state that training leaves alone), "
+            "or torch.nn.Parameter(torch.tensor(value, dtype=torch.float32)); v.assign(x) is v.copy_(x)."
+        )
     raise AttributeError(f"module 'brainnet' has no attribute {name!r}")
 
 

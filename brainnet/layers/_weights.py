@@ -200,3 +200,45 @@ def variable_method_error(layer: Any, err: AttributeError) -> AttributeError | N
         "inside `with torch.no_grad():`. (Keras's assign is w.copy_(value), assign_add w.add_(value), "
         "assign_sub w.sub_(value).)"
     )
+
+
+def own_weights(layer: Any) -> list[torch.Tensor]:
+    """A layer's own weights (not those of the layers inside it), trainable first, as Keras orders them."""
+    params = [p for _, p in layer.named_parameters(recurse=False)]
+    trainable = [p for p in params if p.requires_grad]
+    return trainable + [p for p in params if not p.requires_grad] + [getattr(layer, n) for n in layer._non_trainable]
+
+
+def save_store(layer: Any, store: dict[str, Any]) -> None:
+    """``Layer.save_own_variables``: the layer's own weights as ``store["0"]``, ``store["1"]``, ..."""
+    for i, weight in enumerate(own_weights(layer)):
+        store[str(i)] = weight.detach().cpu().numpy()
+
+
+def load_store(layer: Any, store: dict[str, Any]) -> None:
+    """``Layer.load_own_variables``: the layer's own weights from ``store["0"]``, ``store["1"]``, ..."""
+    weights = own_weights(layer)
+    numbered = [k for k in store if k.isdigit()]
+    if len(numbered) != len(weights):
+        raise ValueError(
+            f"Layer '{layer.name}' load_own_variables: expected {len(weights)} arrays stored under '0'..'"
+            f"{len(weights) - 1}' (its own weights), got {len(numbered)}. Fix: load the file into the same "
+            "architecture that saved it, or override load_own_variables to read what save_own_variables wrote."
+        )
+    with torch.no_grad():
+        for i, weight in enumerate(weights):
+            weight.copy_(torch.as_tensor(np.asarray(store[str(i)])))
+
+
+def marks_built(build: Callable[..., None]) -> Callable[..., None]:
+    """A user's ``build`` that marks the layer built when called by hand
+    (``layer.build((None, 8))``, or with arguments of its own), as Keras 3
+    does, so that its first call does not build it again."""
+    import functools
+
+    @functools.wraps(build)
+    def built_by_hand(self: Any, *args: Any, **kwargs: Any) -> None:
+        build(self, *args, **kwargs)
+        self.built = True
+
+    return built_by_hand

@@ -105,6 +105,8 @@ class Layer(nn.Module):
         cls._call_takes_mask = "mask" in params
         names = getattr(getattr(cls.call, "__code__", None), "co_names", ())  # what call's code names
         cls._adds_losses = cls._adds_losses or "add_loss" in names
+        if "build" in cls.__dict__ and not cls.__module__.startswith("brainnet."):
+            cls.build = _weights.marks_built(cls.__dict__["build"])  # layer.build(shape) by hand builds it (Keras 3)
 
     def __init__(
         self,
@@ -257,12 +259,13 @@ class Layer(nn.Module):
         ``add_loss``. Training adds their sum to the loss."""
         return _weights.penalties(self, Layer)
 
-    def add_loss(self, loss: torch.Tensor) -> None:
-        """Inside ``call``: add ``loss`` (a tensor; its sum counts) to what
-        training minimizes, as Keras 3. Each call of the layer starts a new list.
+    def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
+        """Inside ``call``: add ``loss`` (a tensor, or a list of them; each
+        counts by its sum) to what training minimizes, as Keras 3. Each call
+        of the layer starts a new list.
 
         Raises:
-            ValueError: ``loss`` is not a torch tensor.
+            ValueError: ``loss`` is not a torch tensor or a list of them.
 
         Example:
             >>> class ActivityPenalty(Layer):
@@ -271,6 +274,22 @@ class Layer(nn.Module):
             ...         return inputs
         """
         _weights.add_loss(self, loss)
+
+    def save_own_variables(self, store: dict[str, Any]) -> None:
+        """Put this layer's own weights (not its sublayers') into ``store`` as
+        ``"0"``, ``"1"``, ... NumPy arrays, trainable first (Keras 3); override
+        it (with ``load_own_variables``) to save more, and ``model.save``
+        keeps what you store."""
+        _weights.save_store(self, store)
+
+    def load_own_variables(self, store: dict[str, Any]) -> None:
+        """Copy ``store["0"]``, ``store["1"]``, ... into this layer's own weights
+        (Keras 3); ``load_model`` calls an override with what it saved.
+
+        Raises:
+            ValueError: ``store`` holds another number of arrays.
+        """
+        _weights.load_store(self, store)
 
     def count_params(self) -> int:
         """Number of scalars in all weights, trainable or not."""

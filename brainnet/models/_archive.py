@@ -65,7 +65,8 @@ from .._atomic import atomic_write
 ARCHIVE_FORMAT = "brainnet"
 ARCHIVE_VERSION = 1
 _ENTRIES = {
-    "model": {"metadata.json", "config.json", "model.weights.safetensors", "optimizer.json", "optimizer.safetensors"},
+    "model": {"metadata.json", "config.json", "model.weights.safetensors", "optimizer.json", "optimizer.safetensors",
+              "own_variables.safetensors"},  # the stores of layers that override save_own_variables
     "backup": {"metadata.json", "model.weights.safetensors", "optimizer.json", "optimizer.safetensors",
                "training_state.json", "training_state.safetensors"},
     "feature_space": {"metadata.json", "config.json", "feature_space.safetensors"},  # FeatureSpace.save

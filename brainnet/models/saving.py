@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import _registry
+from . import _saving_hooks
 from ..distributed import is_main_process
 from .._atomic import atomic_write
 from ._archive import _first_bytes, _json_bytes, archive_kind, read_archive, read_json, read_tensors, tensor_bytes, write_archive
@@ -57,9 +58,13 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True, 
         )
     if not is_main_process():  # under torchrun only rank 0 writes (the processes hold the same model)
         return
+    _saving_hooks.check_savable(model, "model.save")
     config = model_config(model, "model.save")
     trainer = model.trainer
     entries = {"model.weights.safetensors": tensor_bytes(model.state_dict())}
+    own = _saving_hooks.own_variables(model)  # the stores of layers that override save_own_variables
+    if own:
+        entries["own_variables.safetensors"] = tensor_bytes(own)
     if include_optimizer and config["compile_config"] is not None and trainer.optimizer.built:
         tensors, info = state.optimizer_state(trainer.optimizer)
         entries["optimizer.json"] = _json_bytes(info)
@@ -101,6 +106,8 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
         model = _rebuild(config, where)
         _restore_usage(model, config, where)
         assign_weights(model, weights, where)
+        if "own_variables.safetensors" in entries:
+            _saving_hooks.load_own_variables(model, read_tensors(entries, "own_variables.safetensors", path, what))
         if compile and _compile_as_saved(model, config, where):
             if "optimizer.json" in entries and "optimizer.safetensors" in entries:
                 info = read_json(entries, "optimizer.json", path, what)
@@ -119,7 +126,7 @@ def model_config(model: Any, what: str, holder: str = "the file", stacklevel: in
 
     config = {"class_name": _registry.name_of(type(model), "layer"), "config": model.get_config(),
               "build_input_shape": _json_shape(model.built_input_shape), "compile_config": None,
-              **_usage_config(model)}
+              **_usage_config(model), **_saving_hooks.config_entries(model)}
     trainer = model.trainer
     if trainer is not None and trainer.optimizer is not None:
         try:
@@ -195,9 +202,12 @@ def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | N
 
 
 def _compile_as_saved(model: Any, config: dict, where: str) -> bool:
-    """Compile ``model`` with the settings in ``config`` (if any); whether it did."""
+    """Compile ``model`` with the settings in ``config`` (if any), through the
+    model's own ``compile_from_config`` when it saved a compile config of its own; whether it did."""
     from ..training import state
 
+    if _saving_hooks.compile_from_config(model, config):
+        return True
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
     if not compile_config:
         return False
@@ -215,6 +225,7 @@ def _rebuild(config: Any, where: str) -> Any:
         if not isinstance(config, dict):
             raise ValueError("config.json is not an object")
         model = _registry.deserialize(config, "layer", Model)
+        _saving_hooks.build_from_configs(model, config)  # layers with a build_from_config of their own, first
         shape = config.get("build_input_shape")
         if not model.built and shape is not None:
             model.build_from_shape([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
