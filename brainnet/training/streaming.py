@@ -67,7 +67,7 @@ def prepare_batch(trainer: Any, batch: Any, method: str, class_weight: Any = Non
     xs = prepare.inputs(trainer, x)
     if method == "predict":
         return xs
-    if y is None and any(h.loss is not None for h in trainer.heads):  # no loss compiled: model.losses need no y
+    if y is None and any(h.loss is not None or h.metric_specs or h.weighted_specs for h in trainer.heads):
         raise ValueError(
             f"{method}: expected batches (x, y) or (x, y, sample_weight), got batches of inputs only, so there "
             "are no labels to compute the loss with. Fix: make the dataset return (x, y) pairs, e.g. "

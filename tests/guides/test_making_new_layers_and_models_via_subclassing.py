@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 import brainnet as keras
 from brainnet import layers
@@ -253,6 +254,12 @@ def test_add_loss_is_added_to_the_compiled_loss_and_trains_alone_without_one():
     pred = model.predict(x, verbose=0).astype("float64")
     assert model.evaluate(x, y, verbose=0) == pytest.approx(1e-2 * pred.mean(), rel=1e-5)
     np.testing.assert_allclose(np.diff(history), np.diff(history)[0], rtol=1e-3)  # a linear loss: equal steps
+
+    # Without a loss, no labels are needed: x alone, as arrays or as batches of inputs only.
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, epochs=1, batch_size=8, verbose=0)
+    model.fit(DataLoader(TensorDataset(torch.tensor(x)), batch_size=8), epochs=1, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
 
 
 def test_add_loss_refuses_what_is_not_a_tensor():
