@@ -428,3 +428,13 @@ def test_the_variational_autoencoder_trains_on_mnist(mnist_dir):
     expected = -0.5 * np.mean(z_log_var - z_mean**2 - np.exp(z_log_var) + 1)
     assert float(kl.detach()) == pytest.approx(expected, rel=1e-4)
     assert tuple(reconstructed.shape) == (16, 784)
+
+
+def test_the_docstring_examples_of_layer_run():
+    """Section "The add_loss() method": Layer's docstring example (add_loss) runs as written."""
+    import doctest
+
+    import brainnet.layers.base as base
+
+    failures, tried = doctest.testmod(base, extraglobs={"torch": torch})
+    assert failures == 0 and tried >= 4

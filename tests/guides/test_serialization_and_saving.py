@@ -459,3 +459,13 @@ def test_layers_serialize_and_deserialize_refuse_what_is_not_a_layer():
     with pytest.raises(ValueError, match=r"layers\.deserialize: expected the spec of a layer, got one that gives L1 "
                                          r".*Fix: pass what layers\.serialize\(layer\) returned"):
         keras.layers.deserialize(spec)
+
+
+def test_the_docstring_examples_of_layers_serialize_run():
+    """Section "Defining the config methods": the examples of layers.serialize/deserialize."""
+    import doctest
+
+    import brainnet.layers._layer_serialization as module
+
+    failures, tried = doctest.testmod(module)
+    assert failures == 0 and tried == 5
