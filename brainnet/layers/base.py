@@ -272,6 +272,10 @@ class Layer(nn.Module):
             ...     def call(self, inputs):
             ...         self.add_loss(0.1 * inputs.sum())
             ...         return inputs
+            >>> layer = ActivityPenalty()
+            >>> _ = layer(torch.ones(2, 3))
+            >>> [round(float(v), 4) for v in layer.losses]
+            [0.6]
         """
         _weights.add_loss(self, loss)
 
