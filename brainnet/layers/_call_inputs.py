@@ -1,7 +1,8 @@
 """What ``layer(x)`` does to its inputs before ``call`` when they are not
 plain tensors of the weights' dtype: NumPy arrays become tensors (texts stay
-texts for the layers that take them, and are refused by the others), a
-``dtype='float32'`` layer runs outside autocast on float32 inputs; and the
+texts for the layers that take them, and are refused by the others), integer
+and bool inputs of a layer with floating-point weights become the weights'
+dtype, a ``dtype='float32'`` layer runs outside autocast on float32 inputs; and the
 two questions layers ask about how they run (is autocast on, is a CUDA graph
 being captured).
 """
@@ -41,6 +42,34 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
         return t.to(float_dtype) if t.is_floating_point() else t
 
     return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
+
+
+def integers_as_float(layer: Any, inputs: Any) -> Any:
+    """Integer and bool tensors (``uint8`` pixels, ``int64`` counts, masks) in the
+    dtype of the layer's floating-point weights, as Keras 3 promotes an integer
+    input that meets float weights (``int64 @ float32 → float32``): the result is
+    the float input's. Kept as they are where the layer takes integers on purpose
+    (``input_dtype``: Embedding, the lookups) or has no floating weights to meet
+    (Flatten, Reshape, Discretization: integers in, integers out)."""
+    if layer.input_dtype is not None:
+        return inputs
+    many = isinstance(inputs, (list, tuple))
+    if not any(_integer(t) for t in (inputs if many else [inputs])):
+        return inputs
+    weights = itertools.chain(layer.parameters(), layer.buffers())
+    dtype = next((w.dtype for w in weights if w.is_floating_point()), None)
+    if dtype is None:
+        return inputs
+
+    def one(t: Any) -> Any:
+        return t.to(dtype) if _integer(t) else t
+
+    return type(inputs)(one(t) for t in inputs) if many else one(inputs)
+
+
+def _integer(t: Any) -> bool:
+    """An integer or bool tensor (not a float, a complex, a text or None)."""
+    return isinstance(t, torch.Tensor) and not (t.is_floating_point() or t.is_complex())
 
 
 @contextlib.contextmanager

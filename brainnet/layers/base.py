@@ -34,7 +34,7 @@ from torch import nn
 
 from .. import activations, initializers
 from . import _shapes, _weights
-from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32
+from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
@@ -67,6 +67,8 @@ class Layer(nn.Module):
         rank_hint: what the axes of that rank mean, for error messages.
         input_dtype: the integer dtype the layer takes (Embedding: int64), or
             None for floating inputs.
+        casts_integer_inputs: whether integer/bool inputs become the floating weights'
+            dtype before ``call``; False where inner layers decide (Model, wrappers).
         supports_masking: whether the layer passes a time-step mask on
             unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such
@@ -81,6 +83,7 @@ class Layer(nn.Module):
 
     equation: str = ""
     input_dtype: torch.dtype | None = None
+    casts_integer_inputs: bool = True
     supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
@@ -420,6 +423,8 @@ class Layer(nn.Module):
             first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
             if isinstance(first, torch.Tensor):
                 self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
+        if self.casts_integer_inputs and not (isinstance(inputs, torch.Tensor) and inputs.is_floating_point()):
+            inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training if training is None else training
         if self._adds_losses:

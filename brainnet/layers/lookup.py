@@ -133,6 +133,7 @@ class StringLookup(Layer):
 
     equation = "y = index of x in the vocabulary (unknown: the OOV index)"
     min_rank = 0
+    casts_integer_inputs = False  # invert=True takes integer ids back to tokens
 
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, mask_token: str | None = None,
                  oov_token: str = OOV_TOKEN, vocabulary: Any = None, idf_weights: Any = None, invert: bool = False,

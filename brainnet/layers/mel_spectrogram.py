@@ -104,6 +104,7 @@ class MelSpectrogram(Layer):
 
     equation = "S[n, m] = Σ_k |STFT(x)[n, k]|^mag_exp · M_mel[k, m]; y = 10·log10(S/ref) ≥ max − top_db"
     min_rank = 1
+    casts_integer_inputs = False  # integer PCM samples are refused with the scale to use (check_floating)
     rank_hint = "(batch, samples)"
     rank_fix = "give signals as (batch, samples): one signal of shape (samples,) or x[None]"
 

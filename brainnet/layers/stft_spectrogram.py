@@ -152,6 +152,7 @@ class STFTSpectrogram(Layer):
 
     equation = "P[n, f] = |Σ_t x[n·step + t] · w[t] · e^(−2πi f t / N)|² / s² (then per mode)"
     input_rank = 3
+    casts_integer_inputs = False  # integer PCM samples are refused with the scale to use (check_floating)
     rank_hint = "(batch, time, channels)"
     rank_fix = "give signals as (batch, time, channels): one channel is x[..., None]"
 

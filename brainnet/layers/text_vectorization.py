@@ -159,6 +159,7 @@ class TextVectorization(Layer):
 
     equation = "y[t] = index(ngrams(split(standardize(s)))[t]), 0-padded"
     min_rank = 0
+    casts_integer_inputs = False  # texts in; integer inputs stay as they are
 
     def __init__(self, max_tokens: int | None = None, standardize: Any = "lower_and_strip_punctuation",
                  split: Any = "whitespace", ngrams: int | tuple[int, ...] | None = None, output_mode: str = "int",

@@ -49,6 +49,8 @@ class Wrapper(Layer):
         torch.Size([2, 4])
     """
 
+    casts_integer_inputs = False  # the wrapped layer decides (TimeDistributed(Embedding) keeps ids)
+
     def __init__(self, layer: Layer, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             cls = type(self).__name__

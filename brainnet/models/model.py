@@ -46,6 +46,7 @@ class Model(Layer):
     """
 
     preprocessing: Any = None  # an ImagePreprocessing, or None
+    casts_integer_inputs = False  # integer inputs reach the layers, which decide (Embedding keeps them)
     class_names: list[str] | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Model":
