@@ -30,7 +30,7 @@ import torch
 
 from .base import Layer, Shape, shape_str
 from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
-from .stacked_rnn_cells import StackedRNNCells, cell_problem, leaf_cells
+from .stacked_rnn_cells import StackedRNNCells, cell_problem, cells_equation, leaf_cells
 from .stacked_rnn_cells import output_size_of as _output_size
 from .stacked_rnn_cells import state_sizes as _sizes
 
@@ -109,6 +109,12 @@ class RNN(Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+
+    @property
+    def equation_text(self) -> str:
+        """What the summary shows: the step, then the cell's own equation (a stack's:
+        h⁽ᵏ⁾_t = cell_k(h⁽ᵏ⁻¹⁾_t, ...), then each cell's, in order)."""
+        return cells_equation(self._top_cells)
 
     @property
     def _top_cells(self) -> list[Any]:

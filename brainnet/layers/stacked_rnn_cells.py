@@ -44,6 +44,33 @@ def leaf_cells(cells: list[Any]) -> list[Any]:
     return out
 
 
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def cells_equation(cells: list[Any]) -> str:
+    """What a cell, or a stack of cells, computes at each step, one line each, as
+    the summary shows it: the recurrence, then every cell's own equation in order::
+
+        h⁽ᵏ⁾_t, s⁽ᵏ⁾_t = cell_k(h⁽ᵏ⁻¹⁾_t, s⁽ᵏ⁾_{t-1}),  h⁽⁰⁾_t = x_t,  k = 1 … 2,  output_t = h⁽²⁾_t
+        cell_1 (LSTMCell): c_t = f ⊙ c_{t-1} + i ⊙ c̃,  h_t = o ⊙ tanh(c_t)
+        cell_2 (GRUCell, x_t = h⁽¹⁾_t): h_t = z ⊙ h_{t-1} + (1 − z) ⊙ h̃
+
+    A cell that states no equation is named alone."""
+    leaves = leaf_cells(cells)
+
+    def own(label: str, cell: Any, below: int = 0) -> str:
+        equation = getattr(cell, "equation", "")
+        reads = f", x_t = h⁽{str(below).translate(_SUPERSCRIPT)}⁾_t" if below else ""
+        return f"{label} ({type(cell).__name__}{reads})" + (f": {equation}" if equation else "")
+
+    if len(leaves) == 1:
+        return "\n".join(["output_t, states_t = cell(x_t, states_{t-1})", own("cell", leaves[0])])
+    top = str(len(leaves)).translate(_SUPERSCRIPT)
+    head = (f"h⁽ᵏ⁾_t, s⁽ᵏ⁾_t = cell_k(h⁽ᵏ⁻¹⁾_t, s⁽ᵏ⁾_{{t-1}}),  h⁽⁰⁾_t = x_t,  k = 1 … {len(leaves)},  "
+            f"output_t = h⁽{top}⁾_t")
+    return "\n".join([head] + [own(f"cell_{k}", cell, k - 1) for k, cell in enumerate(leaves, 1)])
+
+
 def cell_problem(cell: Any) -> str | None:
     """What keeps ``cell`` from being a cell (a class, not a Layer, no usable
     ``state_size``), in words, or None when it is one."""
@@ -125,6 +152,11 @@ class StackedRNNCells(Layer):
             )
         super().__init__(**kwargs)
         self.cells = torch.nn.ModuleList(cells)
+
+    @property
+    def equation_text(self) -> str:
+        """The stack's recurrence, then each cell's own equation (what the summary shows)."""
+        return cells_equation(list(self.cells))
 
     @property
     def state_size(self) -> list[Any]:

@@ -164,7 +164,8 @@ def print_summary(model: Any, show_equations: bool, print_fn: Callable[[str], An
         for text in lines(cells):
             print_fn(text)
         if show_equations and layer.equation:
-            print_fn(f"    {_equation_text(layer)}")
+            for line in _equation_text(layer).splitlines():  # a stack of cells: one line per cell
+                print_fn(f"    {line}")
         print_fn("-" * width)
     trainable = sum(int(w.numel()) for w in model.trainable_weights)
     total = model.count_params()

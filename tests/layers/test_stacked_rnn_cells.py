@@ -220,3 +220,40 @@ def test_docstring_example_runs():
 
     failures, tried = doctest.testmod(module)
     assert tried >= 3 and failures == 0
+
+
+
+def _rows_after(lines: list[str], row_start: str, count: int) -> list[str]:
+    at = next(i for i, s in enumerate(lines) if s.startswith(row_start))
+    return lines[at + 1:at + 1 + count]
+
+
+def test_summary_states_what_the_stacked_cells_compute():
+    """summary(show_equations=True) of RNN(StackedRNNCells([...])): the stack's recurrence, then each cell's
+    own equation in order with the input it reads, not the generic one-cell RNN equation; a stack inside a
+    list of cells is flattened into its cells, and a cell without an equation is named alone."""
+    inputs = Input(shape=(T, F))
+    stacked = RNN(StackedRNNCells([LSTMCell(8), GRUCell(4)]), return_sequences=True, name="stack")(inputs)
+    nested = RNN([SimpleRNNCell(3), StackedRNNCells([MinimalRNNCell(3), LSTMCell(2)])], name="nested")(stacked)
+    lines: list[str] = []
+    Model(inputs, nested).summary(show_equations=True, print_fn=lines.append)
+    assert _rows_after(lines, "stack (RNN)", 3) == [
+        "    h⁽ᵏ⁾_t, s⁽ᵏ⁾_t = cell_k(h⁽ᵏ⁻¹⁾_t, s⁽ᵏ⁾_{t-1}),  h⁽⁰⁾_t = x_t,  k = 1 … 2,  output_t = h⁽²⁾_t",
+        f"    cell_1 (LSTMCell): {LSTMCell.equation}",
+        f"    cell_2 (GRUCell, x_t = h⁽¹⁾_t): {GRUCell.equation}",
+    ]
+    assert _rows_after(lines, "nested (RNN)", 4) == [
+        "    h⁽ᵏ⁾_t, s⁽ᵏ⁾_t = cell_k(h⁽ᵏ⁻¹⁾_t, s⁽ᵏ⁾_{t-1}),  h⁽⁰⁾_t = x_t,  k = 1 … 3,  output_t = h⁽³⁾_t",
+        f"    cell_1 (SimpleRNNCell): {SimpleRNNCell.equation}",
+        "    cell_2 (MinimalRNNCell, x_t = h⁽¹⁾_t)",
+        f"    cell_3 (LSTMCell, x_t = h⁽²⁾_t): {LSTMCell.equation}",
+    ]
+    assert RNN.equation not in "\n".join(lines)  # the generic one-cell equation is not what a stack computes
+
+
+def test_summary_of_one_cell_names_the_cell_and_its_equation():
+    lines: list[str] = []
+    model = Sequential([Input(shape=(T, F)), RNN(LSTMCell(4), name="one")])
+    model.summary(show_equations=True, print_fn=lines.append)
+    assert _rows_after(lines, "one (RNN)", 2) == ["    output_t, states_t = cell(x_t, states_{t-1})",
+                                                  f"    cell (LSTMCell): {LSTMCell.equation}"]
