@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from .base import Layer, Shape, shape_str
@@ -27,7 +28,10 @@ class SymbolicTensor:
         node: the ``Node`` that produces it (``None`` for an ``Input``).
         index: which output of that node it is.
         name: the Input's name, or the producing layer's name.
+        optional: an ``Input(..., optional=True)``: the model may be given None for it.
     """
+
+    optional: bool = False
 
     def __init__(self, shape: Shape, dtype: torch.dtype | str, node: "Node | None" = None,
                  index: int = 0, name: str = "") -> None:
@@ -69,7 +73,8 @@ _INPUT_COUNT = [0]
 
 
 def Input(shape: tuple | int | None = None, batch_size: int | None = None, name: str | None = None,
-          dtype: str | torch.dtype = "float32", batch_shape: tuple | None = None) -> SymbolicTensor:
+          dtype: str | torch.dtype = "float32", batch_shape: tuple | None = None,
+          optional: bool = False) -> SymbolicTensor:
     """The entry point of a functional model: ``inputs = Input(shape=(28, 28, 1))``.
 
     Give the shape of one sample (``shape``, with ``batch_size`` to fix the
@@ -86,18 +91,28 @@ def Input(shape: tuple | int | None = None, batch_size: int | None = None, name:
             which only a TextVectorization or StringLookup layer may read.
         batch_shape: shape with the batch axis first, instead of ``shape`` and
             ``batch_size`` (``None`` entries = any size).
+        optional: whether the model may be given None for this input
+            (``model([x, None])``, ``predict``), as in Keras 3; the layers that
+            read it then get None (their ``input_spec`` entry for it says
+            ``InputSpec(optional=True)``).
 
     Returns:
         A ``SymbolicTensor`` of shape ``(batch_size, *shape)``.
 
     Raises:
         ValueError: neither ``shape`` nor ``batch_shape``, ``batch_shape`` together
-            with ``shape`` or ``batch_size``, or a shape that is not a tuple of sizes.
+            with ``shape`` or ``batch_size``, a shape that is not a tuple of sizes,
+            or ``optional`` not True or False.
 
     Example:
         >>> Input(batch_shape=(16, 10, 5)).shape
         (16, 10, 5)
     """
+    if not isinstance(optional, (bool, np.bool_)):
+        raise ValueError(
+            f"Input: expected optional to be True or False, got {optional!r}. "
+            "Fix: Input(shape=(4,), optional=True) for an input the model may be given None for."
+        )
     if batch_shape is not None:
         if shape is not None or batch_size is not None:
             given = "shape" if shape is not None else "batch_size"
@@ -134,7 +149,9 @@ def Input(shape: tuple | int | None = None, batch_size: int | None = None, name:
         n = _INPUT_COUNT[0]
         _INPUT_COUNT[0] += 1
         name = "input_layer" if n == 0 else f"input_layer_{n}"
-    return SymbolicTensor((batch_size,) + dims, torch_dtype, name=name)
+    tensor = SymbolicTensor((batch_size,) + dims, torch_dtype, name=name)
+    tensor.optional = bool(optional)
+    return tensor
 
 
 def is_symbolic(value: Any) -> bool:

@@ -163,9 +163,9 @@ def _clone_sequential(model: Sequential, input_tensors: Any, copy: Callable[[Lay
 
 
 def _like(tensor: SymbolicTensor) -> SymbolicTensor:
-    """A new Input of the same shape, batch size, dtype and name."""
+    """A new Input of the same shape, batch size, dtype, name and optionality."""
     return Input(shape=tensor.shape[1:], batch_size=tensor.shape[0], name=tensor.name,
-                 dtype=str(tensor.dtype).replace("torch.", ""))
+                 dtype=str(tensor.dtype).replace("torch.", ""), optional=tensor.optional)
 
 
 def _clone_functional(model: Functional, input_tensors: Any, copy: Callable[[Layer], Layer],

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import _registry, activations
+from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from . import _fusion
 from ..training.text_inputs import VectorizedText
@@ -128,6 +129,8 @@ class Functional(Model):
             if all(node.layer is not m for m in unique):
                 unique.append(node.layer)
         self._graph_layers = nn.ModuleList(unique)
+        if self._multi_input and any(t.optional for t in self._inputs):  # Input(..., optional=True) may be None
+            self.input_spec = [InputSpec(optional=True) if t.optional else None for t in self._inputs]
         self.built = True
         shapes = [(None,) + t.shape[1:] for t in self._inputs]
         self.built_input_shape = shapes if self._multi_input else shapes[0]
@@ -240,7 +243,7 @@ class Functional(Model):
             "trainable": self.trainable,
             "inputs": [
                 {"name": t.name, "shape": list(t.shape[1:]), "batch_size": t.shape[0],
-                 "dtype": str(t.dtype).replace("torch.", "")}
+                 "dtype": str(t.dtype).replace("torch.", ""), **({"optional": True} if t.optional else {})}
                 for t in self._inputs
             ],
             "layers": [_registry.serialize(layer, "layer") for layer in self._graph_layers],
@@ -267,7 +270,7 @@ class Functional(Model):
             if spec["dtype"] not in _INPUT_DTYPES:
                 raise ValueError(f"Input dtype: expected one of {sorted(_INPUT_DTYPES)}, got {spec['dtype']!r}.")
             inputs.append(Input(shape=tuple(spec["shape"]), batch_size=spec["batch_size"],
-                                name=spec["name"], dtype=spec["dtype"]))
+                                name=spec["name"], dtype=spec["dtype"], optional=spec.get("optional", False)))
         node_outputs: list[list[SymbolicTensor]] = []
 
         def resolve(r: Any) -> Any:
@@ -311,7 +314,20 @@ class Functional(Model):
                     "the order of the inputs."
                 )
             inputs = [inputs[n] for n in names]
+        if isinstance(inputs, (list, tuple)) and any(x is None for x in inputs):
+            self._check_absent(inputs)
         return super().forward(inputs, training, **kwargs)
+
+    def _check_absent(self, inputs: list[Any]) -> None:
+        """Refuse None for an Input that is not ``optional=True`` (Keras 3's rule)."""
+        for x, t in zip(inputs, self._inputs):
+            if x is None and not t.optional:
+                raise ValueError(
+                    f"Model '{self.name}': the Input {t.name!r} is not optional, expected a tensor for it, got None. "
+                    f"Fix: pass an array for {t.name!r}; for an input that may be missing, declare it "
+                    f"Input(shape=..., name={t.name!r}, optional=True) and read it with a layer whose input_spec "
+                    "entry for it is InputSpec(optional=True)."
+                )
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         out = self._run(inputs, training, pre_activation=False)

@@ -125,26 +125,32 @@ def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None,
         return streaming.predict(trainer, x, batch_size, steps, list(callbacks or []))
     _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
     batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-    return _predict_tensors(trainer, prepare.inputs(trainer, x), batch_size, list(callbacks or []))
+    return _predict_tensors(trainer, prepare.inputs(trainer, x, absent_ok=True), batch_size, list(callbacks or []))
 
 
 def predict_on_batch(trainer: Trainer, x: Any) -> np.ndarray | list[np.ndarray]:
     """``predict`` on exactly ``x`` as one batch."""
-    xs = prepare.inputs(trainer, x)
-    return _predict_tensors(trainer, xs, max(int(xs[0].shape[0]), 1))
+    xs = prepare.inputs(trainer, x, absent_ok=True)
+    return _predict_tensors(trainer, xs, max(_samples(xs), 1))
+
+
+def _samples(xs: list[torch.Tensor | None]) -> int:
+    """The number of samples: the first input's (None for an absent optional one)."""
+    return int(next(t for t in xs if t is not None).shape[0])
 
 
 @torch.no_grad()
-def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor], batch_size: int,
+def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor | None], batch_size: int,
                      cbs: list[Callback] = ()) -> np.ndarray | list[np.ndarray]:
     trainer.model.to(trainer.device)
 
     def run(start: int) -> Any:
         with trainer.autocast():
-            return trainer.model(trainer._model_input([t[start:start + batch_size] for t in xs]))
+            batch = [None if t is None else t[start:start + batch_size] for t in xs]  # None: an absent optional input
+            return trainer.model(trainer._model_input(batch))
 
     with cudnn_autotune(trainer.device), inference_layers(trainer.model):
-        chunks = predict_batches(list(cbs), range(0, xs[0].shape[0], batch_size), run)
+        chunks = predict_batches(list(cbs), range(0, _samples(xs), batch_size), run)
     return gathered(trainer, chunks)
 
 

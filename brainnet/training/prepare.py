@@ -33,8 +33,9 @@ DEFAULT_BATCH_SIZE = 32  # Keras's default for fit
 DEFAULT_INFERENCE_BATCH_SIZE = 256  # evaluate/predict: larger batches, same results
 
 
-def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
-    """``x`` as one tensor per model input, checked and on the device."""
+def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tensor | None]:
+    """``x`` as one tensor per model input, checked and on the device; with
+    ``absent_ok`` (predict), None for an ``Input(..., optional=True)`` given None."""
     texts = text_inputs.vectorized(trainer, x)  # a model that takes strings: its text layers, applied once
     if texts is not None:
         return texts
@@ -66,6 +67,9 @@ def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
         )
     tensors = []
     for i, (xi, dtype) in enumerate(zip(given, model.input_dtypes(len(given)))):
+        if xi is None and multi:
+            tensors.append(_absent(model, i, absent_ok))
+            continue
         t = data_module.as_tensor(xi, f"x[{i}]" if multi else "x")
         if expected is not None:
             want = expected[i] if multi else expected
@@ -75,13 +79,37 @@ def inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
         if dtype is not None:
             data_module.check_indices(t, f"x[{i}]" if multi else "x")
         tensors.append(t)
-    for t in tensors[1:]:
-        data_module.check_same_length(tensors[0], t)
+    present = [t for t in tensors if t is not None]
+    if not present:
+        raise ValueError(
+            f"x: expected an array for at least one input, got None for all {len(tensors)} of them. "
+            "Fix: pass the arrays of the inputs that are not optional, model.predict([x_a, None])."
+        )
+    for t in present[1:]:
+        data_module.check_same_length(present[0], t)
     if not model.built:
         shapes = [(None,) + tuple(t.shape[1:]) for t in tensors]
         model.build_from_shape(shapes if multi else shapes[0])
     dtypes = model.input_dtypes(len(tensors))
-    return [t.to(trainer.device, dtype or model.dtype, non_blocking=True) for t, dtype in zip(tensors, dtypes)]
+    return [None if t is None else t.to(trainer.device, dtype or model.dtype, non_blocking=True)
+            for t, dtype in zip(tensors, dtypes)]
+
+
+def _absent(model: Any, index: int, absent_ok: bool) -> None:
+    """None for input ``index``: passed on (predict) for an ``Input(..., optional=True)``, else refused."""
+    symbolic = model.inputs[index]
+    if not symbolic.optional:
+        raise ValueError(
+            f"x[{index}]: the Input {symbolic.name!r} is not optional, expected an array for it, got None. "
+            f"Fix: pass its array; for an input that may be missing, declare it Input(shape=..., "
+            f"name={symbolic.name!r}, optional=True)."
+        )
+    if not absent_ok:
+        raise ValueError(
+            f"x[{index}]: expected an array for the Input {symbolic.name!r} in fit and evaluate, got None "
+            "(predict and model(...) take None for an optional Input; training steps slice every input). "
+            f"Fix: give {symbolic.name!r} an array here, or train with your own loop on model([x, None])."
+        )
 
 
 def labels(trainer: Trainer, y: Any, xs: list[torch.Tensor]) -> list[torch.Tensor]:
