@@ -1,30 +1,21 @@
 """The crossing layer of ``FeatureSpace``'s feature crosses: the values of
 several categorical features, joined into one string per sample and hashed
-into a fixed number of bins by brainnet's ``Hashing`` layer (Keras 3 crosses
-with its ``HashedCrossing`` layer, which brainnet does not export)."""
+into a fixed number of bins by brainnet's ``Hashing`` layer: the bins of
+``brainnet.layers.HashedCrossing`` for the same values, which shares its text."""
 
 from __future__ import annotations
 
 import numbers
 from typing import Any
 
-import numpy as np
 import torch
 
 from ._registry import register_serializable
 from .layers.base import Layer, Shape
+from .layers.hashed_crossing import crossed_text
 from .layers.hashing import Hashing
 from .layers.integer_lookup import as_integers
 
-SEPARATOR = "_X_"  # between the values of a cross, as between the names in a cross's name
-
-
-def crossed_text(values: list[np.ndarray]) -> np.ndarray:
-    """The text of each sample's combination: ``str(x_1) + "_X_" + str(x_2) + …``."""
-    text = values[0].astype(str).astype(object)
-    for v in values[1:]:
-        text = text + SEPARATOR + v.astype(str).astype(object)  # object arrays of str: + joins them
-    return text
 
 
 @register_serializable("brainnet")

@@ -10,7 +10,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ._feature_cross import SEPARATOR, HashedCross
+from ._feature_cross import HashedCross
+from .layers.hashed_crossing import SEPARATOR
 from .layers import CategoryEncoding, Discretization, Hashing, IntegerLookup, StringLookup
 from .layers.base import Layer
 

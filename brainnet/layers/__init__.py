@@ -25,6 +25,7 @@ from .einsum_dense import EinsumDense
 from .embedding import Embedding
 from .feature_normalization import Normalization
 from .group_query_attention import GroupQueryAttention
+from .hashed_crossing import HashedCrossing
 from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .integer_lookup import IntegerLookup
@@ -127,7 +128,7 @@ __all__ = [
     # text preprocessing: strings to indices
     "TextVectorization", "StringLookup",
     # structured data: categories and numbers to indices and vectors
-    "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing",
+    "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
     # audio preprocessing: signals to spectrograms
     "STFTSpectrogram", "MelSpectrogram",
 ]
