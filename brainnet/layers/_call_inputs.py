@@ -45,18 +45,20 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
 
 
 def integers_as_float(layer: Any, inputs: Any) -> Any:
-    """Integer and bool tensors (``uint8`` pixels, ``int64`` counts, masks) in the
-    dtype of the layer's floating-point weights, as Keras 3 promotes an integer
+    """Integer and bool tensors (``uint8`` pixels, ``int64`` counts) in the dtype
+    of the layer's own floating-point weights, as Keras 3 promotes an integer
     input that meets float weights (``int64 @ float32 → float32``): the result is
     the float input's. Kept as they are where the layer takes integers on purpose
-    (``input_dtype``: Embedding, the lookups) or has no floating weights to meet
-    (Flatten, Reshape, Discretization: integers in, integers out)."""
+    (``input_dtype``: Embedding, the lookups), has no floating weights of its own
+    to meet (Flatten, Discretization: integers in, integers out), or hands its
+    inputs to layers inside it (MultiHeadAttention's projections, RNN's cell, a
+    layer of your own made of an Embedding and others), which decide."""
     if layer.input_dtype is not None:
         return inputs
     many = isinstance(inputs, (list, tuple))
     if not any(_integer(t) for t in (inputs if many else [inputs])):
         return inputs
-    weights = itertools.chain(layer.parameters(), layer.buffers())
+    weights = itertools.chain(layer.parameters(recurse=False), layer.buffers(recurse=False))
     dtype = next((w.dtype for w in weights if w.is_floating_point()), None)
     if dtype is None:
         return inputs

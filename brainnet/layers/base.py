@@ -67,8 +67,8 @@ class Layer(nn.Module):
         rank_hint: what the axes of that rank mean, for error messages.
         input_dtype: the integer dtype the layer takes (Embedding: int64), or
             None for floating inputs.
-        casts_integer_inputs: whether integer/bool inputs become the floating weights'
-            dtype before ``call``; False where inner layers decide (Model, wrappers).
+        casts_integer_inputs: whether integer/bool inputs become the dtype of the
+            layer's own floating weights before ``call``; False: kept (Model, wrappers).
         supports_masking: whether the layer passes a time-step mask on
             unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such

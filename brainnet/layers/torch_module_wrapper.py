@@ -60,7 +60,6 @@ class TorchModuleWrapper(Layer):
     """
 
     equation = "y = module(x)"
-    casts_integer_inputs = False  # the module decides (nn.Embedding takes integer ids)
 
     def __init__(self, module: torch.nn.Module, name: str | None = None,
                  output_shape: Iterable[int | None] | None = None, **kwargs: Any) -> None:

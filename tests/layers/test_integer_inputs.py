@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from brainnet.layers import (
-    LSTM, Conv2D, Dense, Embedding, Flatten, Input, IntegerLookup, MultiHeadAttention, StringLookup, TimeDistributed,
-    TorchModuleWrapper,
+    LSTM, RNN, Bidirectional, Conv2D, Dense, Embedding, Flatten, Input, IntegerLookup, Layer, LSTMCell,
+    MultiHeadAttention, StringLookup, TimeDistributed, TorchModuleWrapper, TransformerEncoder,
 )
 from brainnet.models import Model, Sequential
 
@@ -145,3 +145,32 @@ def test_layers_without_float_weights_keep_integers():
     """Flatten has no weights for an integer to meet: int64 in, int64 out (Keras 3 too)."""
     y = Flatten()(torch.arange(12).reshape(2, 3, 2))
     assert y.dtype == torch.int64 and y.tolist() == [list(range(6)), list(range(6, 12))]
+
+
+@pytest.mark.parametrize("make", [lambda: RNN(LSTMCell(4)), lambda: Bidirectional(LSTM(2)),
+                                  lambda: TransformerEncoder(intermediate_dim=8, num_heads=1)])
+def test_layers_made_of_layers_promote_inside(make):
+    """RNN's cell, Bidirectional's LSTMs, the Transformer's normalization and attention meet the integers."""
+    seq = RNG.integers(0, 3, (2, 5, 3))
+    layer = make()
+    expected = layer(seq.astype("float32"))
+    torch.testing.assert_close(layer(torch.from_numpy(seq)), expected, rtol=0, atol=0)
+
+
+class TokensAndPositions(Layer):
+    """A layer of one's own made of two Embeddings (the miniature GPT's): it has no weights of its
+    own, so its integer tokens reach call as they are, as in Keras."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tokens, self.positions = Embedding(20, 4), Embedding(8, 4)
+
+    def call(self, x):
+        self.seen = x.dtype
+        return self.tokens(x) + self.positions(torch.arange(x.shape[1]))
+
+
+def test_a_layer_of_ones_own_made_of_embeddings_gets_its_integers():
+    layer = TokensAndPositions()
+    y = layer(np.array([[1, 2, 19], [0, 5, 7]]))
+    assert layer.seen == torch.int64 and tuple(y.shape) == (2, 3, 4)
