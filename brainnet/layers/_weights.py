@@ -50,12 +50,13 @@ def add_weight(
     initializer: str | Callable[[tuple[int, ...]], torch.Tensor] | None,
     regularizer: Any = None,
     constraint: Any = None,
+    dtype: Any = None,
 ) -> torch.Tensor:
     """``Layer.add_weight``: the value given or made from ``shape`` and
-    ``initializer`` (None: Keras's ``"glorot_uniform"``), registered as a
-    parameter (trainable) or a buffer; a trainable weight's ``regularizer``
-    and ``constraint`` are kept for ``weight_regularizers`` and
-    ``weight_constraints`` (``rules_by_name``)."""
+    ``initializer`` (None: Keras's ``"glorot_uniform"``), in ``dtype`` when
+    given, registered as a parameter (trainable) or a buffer; a trainable
+    weight's ``regularizer`` and ``constraint`` are kept for
+    ``weight_regularizers`` and ``weight_constraints`` (``rules_by_name``)."""
     from .. import constraints, regularizers
 
     kind = type(layer).__name__
@@ -66,6 +67,7 @@ def add_weight(
             f"self.add_weight(shape={tuple(name) if isinstance(name, (list, tuple)) else name!r}, "
             "initializer='glorot_uniform')."
         )
+    wanted = _weight_dtype(kind, dtype, trainable)
     rules = (regularizers.get(regularizer, argument="regularizer"), constraints.get(constraint))
     initializer = "glorot_uniform" if initializer is None else initializer
     if value is None:
@@ -81,6 +83,8 @@ def add_weight(
             f"{kind}.add_weight: expected a value of shape {tuple(shape)}, got {tuple(value.shape)}. "
             "Fix: give either the value or the shape and initializer."
         )
+    if wanted is not None:
+        value = value.to(wanted)
     if name is None:  # renamed after the attribute it is assigned to (see Layer.__setattr__)
         name = f"{UNNAMED}{len(list(layer.named_parameters(recurse=False))) + len(layer._non_trainable)}"
     if trainable:
@@ -102,6 +106,24 @@ def rules_by_name(layer: Any, which: int) -> dict[str, Any]:
         return {}
     names = {id(p): n for n, p in layer.named_parameters(recurse=False)}
     return {names[id(rule[0])]: rule[1 + which] for rule in rules if id(rule[0]) in names}
+
+
+def _weight_dtype(kind: str, dtype: Any, trainable: bool) -> torch.dtype | None:
+    """``add_weight``'s ``dtype`` (Keras's: a name such as ``"float32"``, or a torch dtype) as a torch dtype."""
+    if dtype is None:
+        return None
+    resolved = dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise ValueError(
+            f"{kind}.add_weight: expected dtype to be a dtype name such as 'float32' or 'int64' (or a torch.dtype), "
+            f"got {dtype!r}. Fix: self.add_weight(shape=..., initializer=..., dtype='float32')."
+        )
+    if trainable and not resolved.is_floating_point:
+        raise ValueError(
+            f"{kind}.add_weight: expected a floating dtype for a trainable weight (gradients need one), got "
+            f"dtype={dtype!r}. Fix: add_weight(..., dtype='float32'), or trainable=False for a weight of counts."
+        )
+    return resolved
 
 
 def set_weights(layer: Any, arrays: list[Any]) -> None:

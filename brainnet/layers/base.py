@@ -35,6 +35,7 @@ from torch import nn
 from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
+from ._masking import attach_output_masks, fill_mask_argument, takes_part
 from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
@@ -151,6 +152,7 @@ class Layer(nn.Module):
         initializer: str | Callable[[tuple[int, ...]], torch.Tensor] | None = "glorot_uniform",
         regularizer: Any = None,
         constraint: Any = None,
+        dtype: Any = None,
     ) -> torch.Tensor:
         """Register ``value`` as a weight named ``name`` and return it; or, in
         Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
@@ -160,16 +162,20 @@ class Layer(nn.Module):
         ``Initializer`` object or a function ``fn(shape, dtype=None)``; fans
         as Keras computes them. ``regularizer`` (``"l2"``, a ``Regularizer``)
         adds ``R(w)`` to ``losses`` and ``constraint`` projects ``w`` after
-        each update, for a trainable weight (Keras 3).
+        each update, for a trainable weight (Keras 3). ``dtype``
+        (``"float32"``, ``"int64"``, ... or a torch dtype) casts the value.
 
         Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
         BatchNormalization's moving statistics) are buffers, so both follow
         ``.to(device)`` and ``state_dict()``.
 
         Raises:
-            ValueError: neither a value nor a shape, or a value of another shape.
+            ValueError: neither a value nor a shape, a value of another shape, an
+                unknown dtype, or a trainable weight of a dtype that is not floating.
         """
-        return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint)
+        return _weights.add_weight(
+            self, name, value, trainable, shape, initializer, regularizer, constraint, dtype
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
         # self.kernel = self.add_weight(shape=...) (Keras's form, no name): the weight
@@ -423,6 +429,9 @@ class Layer(nn.Module):
             first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
             if isinstance(first, torch.Tensor):
                 self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
+        # x._keras_mask, as Keras (_masking.py): read before the integer cast makes new tensors
+        masks_on_tensors = not pre_activation and takes_part(self, inputs)
+        previous_mask = fill_mask_argument(self, inputs, kwargs) if masks_on_tensors else None
         if self.casts_integer_inputs and not (isinstance(inputs, torch.Tensor) and inputs.is_floating_point()):
             inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
         if self._call_takes_training and not pre_activation:
@@ -446,6 +455,8 @@ class Layer(nn.Module):
             y = self.activation(out) if pre_activation and self.activation is not None else out
             reg = self.activity_regularizer
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
+        if masks_on_tensors:
+            attach_output_masks(self, inputs, out, previous_mask)
         return out
 
     def takes_text(self) -> bool:

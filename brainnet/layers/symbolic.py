@@ -10,6 +10,7 @@ tensors.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ class SymbolicTensor:
     """
 
     optional: bool = False
+    _keras_mask: "SymbolicTensor | None" = None  # the (batch, time) mask it carries, as Keras's
 
     def __init__(self, shape: Shape, dtype: torch.dtype | str, node: "Node | None" = None,
                  index: int = 0, name: str = "") -> None:
@@ -172,7 +174,10 @@ def any_symbolic(inputs: Any, kwargs: dict[str, Any]) -> bool:
 
 def _probe_value(t: SymbolicTensor, device: torch.device | None, unknown: int) -> torch.Tensor:
     shape = tuple(unknown if d is None else d for d in t.shape)
-    return torch.zeros(shape, dtype=t.dtype, device=device)
+    value = torch.zeros(shape, dtype=t.dtype, device=device)
+    if t._keras_mask is not None:  # the layer's call gets a mask, as on real data
+        value._keras_mask = _probe_value(t._keras_mask, device, unknown) == 0
+    return value
 
 
 def _map(structure: Any, fn: Any) -> Any:
@@ -194,12 +199,22 @@ def agreed_batch_shape(first: Any, second: Any) -> tuple:
     return (first[0] if first[0] == second[0] else None,) + shape[1:]
 
 
+_PROBING = threading.local()
+
+
+def probing() -> bool:
+    """Whether the layers now run on zeros to find a graph's shapes (a stateful
+    recurrent layer then keeps no states)."""
+    return getattr(_PROBING, "on", False)
+
+
 def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
     probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
-    was_training = layer.training
+    was_training, was_probing = layer.training, probing()
     layer.eval()
+    _PROBING.on = True
     try:
         with torch.no_grad():
             return layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
@@ -213,6 +228,7 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
                         f"size the model does not know yet, the batch's included, was {unknown}.)") from None
     finally:
         layer.train(was_training)
+        _PROBING.on = was_probing
 
 
 def forget_trial_losses(layer: Layer) -> None:
@@ -272,9 +288,38 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
         out_shapes = [agreed_batch_shape(o.shape, p.shape) for o, p in zip(outs, others)]
         dtypes = [o.dtype for o in outs]
     forget_trial_losses(layer)
+    masks = _output_masks(layer, inputs, kwargs, len(out_shapes))
     node = Node(layer, inputs, kwargs)
     layer.__dict__.setdefault("_inbound_nodes", []).append(node)  # layer.output, layer.input
     node.outputs = [
         SymbolicTensor(s, d, node, i, layer.name) for i, (s, d) in enumerate(zip(out_shapes, dtypes))
     ]
+    for out, mask in zip(node.outputs, masks):
+        out._keras_mask = mask
     return node.outputs if multi else node.outputs[0]
+
+
+def _output_masks(layer: Layer, inputs: Any, kwargs: dict[str, Any], count: int) -> list[Any]:
+    """The symbolic masks of the outputs (``x._keras_mask``): ``compute_mask`` run on
+    zeros twice (unknown sizes 2, then 3), for a layer that supports masking."""
+    own_rule = type(layer).compute_mask is not Layer.compute_mask
+    given = kwargs.get("mask")
+    carried = any(is_symbolic(t) and t._keras_mask is not None for t in flatten(inputs))
+    if not (own_rule or (layer.supports_masking and (carried or given is not None))):
+        return [None] * count
+    device = next((p.device for p in layer.parameters()), None)
+    runs = []
+    for unknown in (2, 3):
+        probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
+        values = _map(inputs, probe)
+        previous = _map(given, probe) if given is not None else (
+            [getattr(v, "_keras_mask", None) for v in values] if isinstance(values, list)
+            else getattr(values, "_keras_mask", None))
+        if isinstance(previous, list) and all(m is None for m in previous):
+            previous = None
+        with torch.no_grad():
+            out = layer.compute_mask(values, previous)
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        runs.append((out + [None] * count)[:count])
+    return [None if a is None or b is None else SymbolicTensor(agreed_shape(a.shape, b.shape), torch.bool)
+            for a, b in zip(*runs)]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import _registry, activations
+from ..layers._masking import driven_by_model
 from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from . import _fusion
@@ -364,6 +365,7 @@ class Functional(Model):
                 kwargs.setdefault("mask", in_masks)
             reader = early.get(id(node))
             pool_next = reader is not None and all(m is None for m in flatten(in_masks))
+            driven_by_model(node.layer)  # this loop passes the masks (not x._keras_mask)
             out = node.layer(args, training=node_training, pre_activation=pool_next or node is last, **kwargs)
             if pool_next:
                 relu_after[reader] = node.layer.activation

@@ -9,6 +9,7 @@ from torch import nn
 
 from .. import _registry, activations
 from . import _fusion
+from ..layers._masking import driven_by_model
 from ..layers.base import Layer, Shape
 from ..layers.symbolic import own_output_shape
 from ..training.text_inputs import VectorizedText
@@ -193,6 +194,7 @@ class Sequential(Model):
                 continue
             kwargs = {"mask": mask} if mask is not None and layer._call_takes_mask else {}
             early_pool = i < last and mask is None and _fusion.pool_first(layer, stack[i + 1])
+            driven_by_model(layer)  # this loop passes the mask (not x._keras_mask)
             y = layer(x, training=training, pre_activation=early_pool or (pre_activation and i == last), **kwargs)
             if relu_after is not None:
                 y, relu_after = relu_after(y), None

@@ -1,0 +1,83 @@
+"""Masks carried on tensors, as Keras 3 carries them: ``x._keras_mask``.
+
+A layer called by hand (outside a model) on a tensor that carries a mask
+gets that mask as its ``mask=`` argument when its ``call`` takes one and
+none was given; its output carries the mask its ``compute_mask`` gives
+(for layers that support masking: ``supports_masking = True`` or their own
+``compute_mask``). So ``Embedding(..., mask_zero=True)(x)._keras_mask`` is
+``x != 0`` and ``LSTM(32)(Embedding(..., mask_zero=True)(x))`` skips the
+padding, as in Keras.
+
+Inside a ``Sequential`` or functional model the model hands each layer its
+mask itself (``models/sequential.py``, ``models/functional.py``), so the
+layer it drives skips this (no second ``compute_mask`` per step, nothing for
+``torch.compile`` or a CUDA graph to trace).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+_DRIVEN = threading.local()  # .layer: the layer a model's run is calling now (it passes the mask itself)
+
+
+def driven_by_model(layer: Any) -> None:
+    """Say that the next call of ``layer`` is a model's: it leaves masks to the model."""
+    _DRIVEN.layer = layer
+
+
+def mask_of(x: Any) -> Any:
+    """The mask a tensor carries (``x._keras_mask``), or None."""
+    return getattr(x, "_keras_mask", None)
+
+
+def _first(inputs: Any) -> Any:
+    return inputs[0] if isinstance(inputs, (list, tuple)) and inputs else inputs
+
+
+def takes_part(layer: Any, inputs: Any) -> bool:
+    """Whether this call passes masks on tensors: not a model's own call of the
+    layer, not traced by ``torch.compile``, not recorded into a CUDA graph."""
+    if getattr(_DRIVEN, "layer", None) is layer:
+        _DRIVEN.layer = None
+        return False
+    first = _first(inputs)
+    if isinstance(first, torch.Tensor) and first.is_cuda and torch.cuda.is_current_stream_capturing():
+        return False
+    return not torch.compiler.is_compiling()
+
+
+def fill_mask_argument(layer: Any, inputs: Any, kwargs: dict[str, Any]) -> Any:
+    """Give ``call`` the inputs' masks as ``mask=`` when it takes one and none was
+    given; return the previous mask (the one ``compute_mask`` starts from)."""
+    if kwargs.get("mask") is not None:
+        return kwargs["mask"]
+    if isinstance(inputs, (list, tuple)):
+        masks = [mask_of(t) for t in inputs]
+        previous = masks if any(m is not None for m in masks) else None
+    else:
+        previous = mask_of(inputs)
+    if previous is not None and layer._call_takes_mask:
+        kwargs["mask"] = previous
+    return previous
+
+
+def attach_output_masks(layer: Any, inputs: Any, outputs: Any, previous: Any) -> None:
+    """Set ``_keras_mask`` on each output from ``layer.compute_mask(inputs, previous)``
+    when the layer supports masking (Keras 3: ``supports_masking``, which a
+    layer of its own ``compute_mask`` has by default)."""
+    from .base import Layer
+
+    if not (layer.supports_masking or type(layer).compute_mask is not Layer.compute_mask):
+        return
+    masks = layer.compute_mask(inputs, previous)
+    if masks is None:
+        return
+    outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+    for out, mask in zip(outs, masks):
+        if isinstance(out, torch.Tensor) and mask is not None and mask_of(out) is None:
+            out._keras_mask = torch.as_tensor(mask, device=out.device)
