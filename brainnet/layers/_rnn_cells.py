@@ -24,6 +24,7 @@ from .. import activations, regularizers
 # that tests can spy on them here (tests/layers/test_recurrent.py::spy_paths).
 from ._rnn_steps import (dropout_mask, gru_step, lstm_gates, lstm_step, run_fused, simple_rnn_step, time_loop,
                          transposed)
+from ._rnn_state import check_stateful, keep_states, kept_states, reset_states
 from .base import Layer, Shape, capturing, shape_str
 from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
@@ -109,10 +110,13 @@ class RecurrentBase(Layer):
         kernel_constraint: Any = None,
         recurrent_constraint: Any = None,
         bias_constraint: Any = None,
+        stateful: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         cls = type(self).__name__
+        self.stateful = check_stateful(cls, stateful)
+        self.states: list[torch.Tensor] | None = None  # a stateful layer's last final states (_rnn_state.py)
         self.units = check_positive_int(cls, "units", units)
         self.state_activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -155,7 +159,7 @@ class RecurrentBase(Layer):
         initial_state: Any = None,
     ) -> torch.Tensor | list[torch.Tensor]:
         x = inputs  # (B, T, F)
-        states = self._initial_states(initial_state, x)
+        states = self._initial_states(kept_states(self, initial_state, x), x)
         mask = self._check_mask(mask, x)
         if self.go_backwards:
             x = x.flip(1)
@@ -183,8 +187,15 @@ class RecurrentBase(Layer):
             if bias is not None:
                 xw = xw + bias
             outputs, states = time_loop(self._step(rec_mask), xw, states, mask)
+        keep_states(self, states)
         output = outputs if self.return_sequences else outputs[:, -1]
         return [output, *states] if self.return_state else output
+
+    def reset_states(self) -> None:
+        """Zero the states a ``stateful`` layer keeps between calls (Keras's ``reset_state``)."""
+        reset_states(self)
+
+    reset_state = reset_states
 
     def empty_axis_message(self, shape: Shape, axis: int) -> str:
         if axis != 1:
@@ -260,6 +271,7 @@ class RecurrentBase(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
             "use_cudnn": self.use_cudnn,
             **weight_arguments_config(self, RECURRENT_WEIGHTS),
             **regularizers.config_of(self, "activity"),

@@ -213,6 +213,13 @@ class Bidirectional(Layer):
             return outputs + states + states
         return outputs if self.merge_mode is None else shape
 
+    def reset_states(self) -> None:
+        """Zero the kept states of both directions (layers made with ``stateful=True``)."""
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    reset_state = reset_states
+
     def compute_mask(self, inputs: Any, mask: torch.Tensor | None) -> Any:
         output_mask = mask if self.return_sequences else None
         masks = [output_mask, output_mask] if self.merge_mode is None else [output_mask]

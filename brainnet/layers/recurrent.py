@@ -69,6 +69,10 @@ class SimpleRNN(RecurrentBase):
         return_state: also return the final state: ``[output, h_T]``.
         go_backwards: read the sequence from the end (outputs come in the
             reversed order, as in Keras).
+        stateful: start each call from the final states of the previous call
+            (sample i of a batch continues sample i of the batch before)
+            instead of zeros; ``layer.states`` holds them and
+            ``layer.reset_states()`` zeroes them (default False).
         use_cudnn: ``"auto"`` runs PyTorch's fused kernel when ``f`` is tanh
             or relu and there is no recurrent dropout; ``False`` always runs
             the step loop; ``True`` insists on the fused kernel. (Keras has
@@ -117,6 +121,7 @@ class SimpleRNN(RecurrentBase):
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
+        stateful: bool = False,
         use_cudnn: str | bool = "auto",
         **kwargs: Any,
     ) -> None:
@@ -127,7 +132,7 @@ class SimpleRNN(RecurrentBase):
             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, stateful=stateful, **kwargs,
         )
 
     def _step(self, rec_mask: torch.Tensor | None) -> Callable:
@@ -174,7 +179,7 @@ class LSTM(RecurrentBase):
             ``recurrent_kernel``; bias_regularizer: adds ``R(b)``, all four ``b``s;
             activity_regularizer: adds ``R(y)`` of the output (with return_state
             also ``R(h_T) + R(c_T)``). As in ``SimpleRNN``.
-        dropout, recurrent_dropout, return_sequences, go_backwards, **kwargs:
+        dropout, recurrent_dropout, return_sequences, go_backwards, stateful, **kwargs:
             as in ``SimpleRNN``.
         return_state: also return the final states: ``[output, h_T, c_T]``.
         use_cudnn: ``"auto"`` runs PyTorch's fused LSTM kernel (oneDNN on
@@ -224,6 +229,7 @@ class LSTM(RecurrentBase):
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
+        stateful: bool = False,
         use_cudnn: str | bool = "auto",
         **kwargs: Any,
     ) -> None:
@@ -234,7 +240,7 @@ class LSTM(RecurrentBase):
             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, stateful=stateful, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -294,7 +300,7 @@ class GRU(RecurrentBase):
             also ``R(h_T)``). As in ``SimpleRNN``.
         reset_after: apply the reset gate after the recurrent product
             (default True, as Keras 3 and cuDNN/torch.nn.GRU).
-        dropout, recurrent_dropout, return_sequences, go_backwards, **kwargs:
+        dropout, recurrent_dropout, return_sequences, go_backwards, stateful, **kwargs:
             as in ``SimpleRNN``.
         return_state: also return the final state: ``[output, h_T]``.
         use_cudnn: ``"auto"`` runs PyTorch's fused GRU kernel with the
@@ -342,6 +348,7 @@ class GRU(RecurrentBase):
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
+        stateful: bool = False,
         reset_after: bool = True,
         use_cudnn: str | bool = "auto",
         **kwargs: Any,
@@ -353,7 +360,7 @@ class GRU(RecurrentBase):
             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, **kwargs,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, stateful=stateful, **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ._rnn_state import check_stateful, keep_states, kept_states, reset_states
 from .base import Layer, Shape, shape_str
 from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
 from .stacked_rnn_cells import StackedRNNCells, cell_problem, cells_equation, leaf_cells
@@ -58,6 +59,9 @@ class RNN(Layer):
         return_state: also return the final states, flattened in order (the
             first cell's, then the next's): ``[output, *states]``.
         go_backwards: read the sequence from the end (outputs in reversed order).
+        stateful: start each call from the final states of the previous call
+            (``layer.states``, flattened; ``layer.reset_states()`` zeroes
+            them) instead of zeros.
         **kwargs: ``name``, ``input_shape`` (``(time, features)``), ``trainable``.
 
     Call arguments: ``inputs``; ``mask`` ``(batch, time)`` booleans;
@@ -88,7 +92,7 @@ class RNN(Layer):
     supports_masking = True
 
     def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, **kwargs: Any) -> None:
+                 go_backwards: bool = False, stateful: bool = False, **kwargs: Any) -> None:
         cells = list(cell) if isinstance(cell, (list, tuple)) else [cell]
         for c in cells:
             problem = cell_problem(c)
@@ -109,6 +113,8 @@ class RNN(Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = check_stateful("RNN", stateful)
+        self.states: list[Tensor] | None = None  # a stateful layer's last final states (_rnn_state.py)
 
     @property
     def equation_text(self) -> str:
@@ -148,7 +154,7 @@ class RNN(Layer):
         x = inputs
         batch = x.shape[0]
         cells = self._cell_list
-        states = self._initial_states(initial_state, x)
+        states = self._initial_states(kept_states(self, initial_state, x), x)
         mask = self._check_mask(mask, x)
         if self.go_backwards:
             x = x.flip(1)
@@ -179,6 +185,7 @@ class RNN(Layer):
             for cell in cells:
                 if hasattr(cell, "end_sequence"):
                     cell.end_sequence()
+        keep_states(self, [s for own in states for s in own])
         output = torch.stack(outputs, dim=1) if self.return_sequences else outputs[-1]
         return [output, *[s for own in states for s in own]] if self.return_state else output
 
@@ -225,6 +232,12 @@ class RNN(Layer):
             )
         return mask.to(device=x.device, dtype=torch.bool)
 
+    def reset_states(self) -> None:
+        """Zero the states a ``stateful`` layer keeps between calls (Keras's ``reset_state``)."""
+        reset_states(self)
+
+    reset_state = reset_states
+
     def empty_axis_message(self, shape: Shape, axis: int) -> str:
         if axis != 1:
             return super().empty_axis_message(shape, axis)
@@ -257,6 +270,7 @@ class RNN(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
         }
 
     @classmethod

@@ -683,7 +683,7 @@ def test_get_config_contents():
     assert {k: v for k, v in config.items() if k != "name"} == {
         "trainable": True, "units": 8, "activation": "tanh", "recurrent_activation": "sigmoid",
         "use_bias": True, "unit_forget_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
-        "return_sequences": False, "return_state": False, "go_backwards": False, "use_cudnn": "auto",
+        "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False, "use_cudnn": "auto",
         "kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal", "bias_initializer": "zeros",
     }
     assert GRU(2).get_config()["reset_after"] is True
