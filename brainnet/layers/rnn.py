@@ -143,6 +143,7 @@ class RNN(Layer):
         return tuple(f"state_{k}" for k in range(self._state_count()))
 
     def build(self, input_shape: Shape) -> None:
+        self._refuse_several_inputs(input_shape)
         step = (input_shape[0], input_shape[-1])
         for cell in self._top_cells:
             if not cell.built:
@@ -151,6 +152,7 @@ class RNN(Layer):
 
     def call(self, inputs: Tensor, training: bool | None = None, mask: Tensor | None = None,
              initial_state: Any = None) -> Tensor | list[Tensor]:
+        self._refuse_several_inputs(inputs)
         x = inputs
         batch = x.shape[0]
         cells = self._cell_list
@@ -188,6 +190,16 @@ class RNN(Layer):
         keep_states(self, [s for own in states for s in own])
         output = torch.stack(outputs, dim=1) if self.return_sequences else outputs[-1]
         return [output, *[s for own in states for s in own]] if self.return_state else output
+
+    def _refuse_several_inputs(self, inputs: Any) -> None:
+        """A list of inputs (tf.keras's nested inputs per step) is refused, as Keras 3's RNN does."""
+        if isinstance(inputs, (list, tuple)) and inputs and not isinstance(inputs[0], (int, type(None))):
+            raise ValueError(
+                f"Layer '{self.name}' (RNN): expected one input, a tensor of shape (batch, time, features), got "
+                f"{len(inputs)} inputs (a nested input per time step, which Keras 3's RNN does not take either). "
+                "Fix: join them on the feature axis, e.g. layers.Concatenate()([a, layers.Reshape((-1, f))(b)]) "
+                "with b's features per step flattened to f, and split the step input again in the cell's call."
+            )
 
     def _initial_states(self, initial_state: Any, x: Tensor) -> list[list[Tensor]]:
         batch, cells = x.shape[0], self._cell_list

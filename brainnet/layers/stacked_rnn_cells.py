@@ -84,6 +84,16 @@ def cell_problem(cell: Any) -> str | None:
         state_sizes(cell)
     except (TypeError, ValueError):
         return f"{type(cell).__name__} whose state_size is {cell.state_size!r}"
+    if not isinstance(cell, StackedRNNCells):
+        for what in ("state_size", "output_size"):
+            value = getattr(cell, what, None)
+            entries = value if isinstance(value, (list, tuple)) else [value]
+            shape = next((e for e in entries if isinstance(e, (list, tuple))), None)
+            if shape is not None or (what == "output_size" and isinstance(value, (list, tuple))):
+                shape = value if shape is None else shape
+                return (f"{type(cell).__name__} whose {what} {value!r} holds a shape, {shape!r}, where a size was "
+                        "expected (states and outputs are vectors, as in Keras 3: a state of shape (a, b) is one of "
+                        "size a·b, reshaped in call)")
     return None
 
 

@@ -190,3 +190,94 @@ def test_lstm_and_rnn_of_lstmcell_compute_the_same_on_mnist_rows_and_learn(mnist
     result = np.argmax(cpu_model.predict_on_batch(np.expand_dims(sample, 0)), axis=1)
     assert result.shape == (1,)
     assert result[0] == np.argmax(model.predict(sample[None], verbose=0), axis=1)[0]
+
+
+class NestedCell(keras.layers.Layer):
+    """The guide's cell, as Keras 3's RNN (and brainnet's) can run it: its two
+    inputs come joined on the feature axis and its two states flattened."""
+
+    def __init__(self, unit_1, unit_2, unit_3, i1, i2, i3, **kwargs):
+        self.unit_1, self.unit_2, self.unit_3 = unit_1, unit_2, unit_3
+        self.i1, self.i2, self.i3 = i1, i2, i3
+        self.state_size = [unit_1, unit_2 * unit_3]
+        self.output_size = unit_1 + unit_2 * unit_3
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.kernel_1 = self.add_weight(shape=(self.i1, self.unit_1), initializer="uniform", name="kernel_1")
+        self.kernel_2_3 = self.add_weight(
+            shape=(self.i2, self.i3, self.unit_2, self.unit_3), initializer="uniform", name="kernel_2_3"
+        )
+
+    def call(self, inputs, states):
+        input_1 = inputs[:, : self.i1]
+        input_2 = inputs[:, self.i1 :].reshape(-1, self.i2, self.i3)
+        s1, s2 = states
+        output_1 = torch.matmul(input_1, self.kernel_1)
+        output_2_3 = torch.einsum("bij,ijkl->bkl", input_2, self.kernel_2_3)
+        state_1 = s1 + output_1
+        state_2_3 = s2 + output_2_3.flatten(1)
+        return torch.cat([output_1, output_2_3.flatten(1)], dim=-1), [state_1, state_2_3]
+
+    def get_config(self):
+        return {"unit_1": self.unit_1, "unit_2": self.unit_2, "unit_3": self.unit_3,
+                "i1": self.i1, "i2": self.i2, "i3": self.i3}
+
+
+class GuideNestedCell(keras.layers.Layer):
+    """The guide's cell as written for tf.keras: shaped states, a tuple of inputs."""
+
+    def __init__(self, unit_1, unit_2, unit_3, **kwargs):
+        self.state_size = [(unit_1,), (unit_2, unit_3)]
+        self.output_size = [(unit_1,), (unit_2, unit_3)]
+        super().__init__(**kwargs)
+
+    def call(self, inputs, states):
+        return inputs, states
+
+
+def test_nested_inputs_are_refused_with_the_fix_and_the_joined_port_computes_the_guides_sums():
+    """Section "RNNs with list/dict inputs, or nested inputs" (not in Keras 3's RNN either)."""
+    torch.manual_seed(6)
+    unit_1, unit_2, unit_3 = 10, 5, 6
+    i1, i2, i3 = 32, 8, 4
+    batch_size, num_batches, timestep = 64, 2, 10
+    with pytest.raises(ValueError, match=r"got GuideNestedCell whose state_size \[\(10,\), \(5, 6\)\] holds a shape, "
+                                         r"\(10,\), where a size was expected .*Fix: "):
+        keras.layers.RNN(GuideNestedCell(unit_1, unit_2, unit_3))
+    input_1 = keras.Input((None, i1))
+    input_2 = keras.Input((None, i2, i3))
+    with pytest.raises(ValueError, match=r"\(RNN\): expected one input, a tensor of shape \(batch, time, features\), "
+                                         r"got 2 inputs .*Fix: join them on the feature axis"):
+        keras.layers.RNN(NestedCell(unit_1, unit_2, unit_3, i1, i2, i3))((input_1, input_2))
+
+    cell = NestedCell(unit_1, unit_2, unit_3, i1, i2, i3)
+    rnn = keras.layers.RNN(cell, return_state=True)
+    joined = layers.Concatenate()([input_1, layers.Reshape((-1, i2 * i3))(input_2)])
+    output, state_1, state_2_3 = rnn(joined)
+    out_1 = layers.Lambda(lambda t: t[:, :unit_1])(output)
+    out_2_3 = layers.Reshape((unit_2, unit_3))(layers.Lambda(lambda t: t[:, unit_1:])(output))
+    model = keras.models.Model([input_1, input_2], [out_1, out_2_3])
+    model.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
+
+    rng = np.random.default_rng(6)
+    input_1_data = rng.random((batch_size * num_batches, timestep, i1)).astype("float32")
+    input_2_data = rng.random((batch_size * num_batches, timestep, i2, i3)).astype("float32")
+    target_1_data = rng.random((batch_size * num_batches, unit_1)).astype("float32")
+    target_2_data = rng.random((batch_size * num_batches, unit_2, unit_3)).astype("float32")
+    input_data = [input_1_data, input_2_data]
+    target_data = [target_1_data, target_2_data]
+
+    # NumPy: each output is the last step's product; each state the sum over the steps
+    k1, k23 = cell.kernel_1.detach().numpy(), cell.kernel_2_3.detach().numpy()
+    got_1, got_2_3 = model.predict(input_data, verbose=0)
+    np.testing.assert_allclose(got_1, input_1_data[:, -1] @ k1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_2_3, np.einsum("bij,ijkl->bkl", input_2_data[:, -1], k23), rtol=1e-4, atol=1e-5)
+    states = keras.Model([input_1, input_2], [state_1, state_2_3]).predict(input_data, verbose=0)
+    np.testing.assert_allclose(states[0], (input_1_data @ k1).sum(axis=1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(states[1].reshape(-1, unit_2, unit_3),
+                               np.einsum("btij,ijkl->bkl", input_2_data, k23), rtol=1e-4, atol=1e-4)
+
+    before = model.evaluate(input_data, target_data, verbose=0)[0]
+    history = model.fit(input_data, target_data, batch_size=batch_size, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < before
