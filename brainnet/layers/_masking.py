@@ -21,7 +21,11 @@ from typing import Any
 
 import torch
 
-_DRIVEN = threading.local()  # .layer: the layer a model's run is calling now (it passes the mask itself)
+class _Driven(threading.local):
+    layer: Any = None  # the layer a model's run is calling now (it passes the mask itself)
+
+
+_DRIVEN = _Driven()
 
 
 def driven_by_model(layer: Any) -> None:
@@ -41,13 +45,13 @@ def _first(inputs: Any) -> Any:
 def takes_part(layer: Any, inputs: Any) -> bool:
     """Whether this call passes masks on tensors: not a model's own call of the
     layer, not traced by ``torch.compile``, not recorded into a CUDA graph."""
-    if getattr(_DRIVEN, "layer", None) is layer:
+    if _DRIVEN.layer is layer:
         _DRIVEN.layer = None
         return False
-    first = _first(inputs)
-    if isinstance(first, torch.Tensor) and first.is_cuda and torch.cuda.is_current_stream_capturing():
+    if torch.compiler.is_compiling():
         return False
-    return not torch.compiler.is_compiling()
+    first = _first(inputs)
+    return not (isinstance(first, torch.Tensor) and first.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
 def fill_mask_argument(layer: Any, inputs: Any, kwargs: dict[str, Any]) -> Any:
@@ -66,13 +70,9 @@ def fill_mask_argument(layer: Any, inputs: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def attach_output_masks(layer: Any, inputs: Any, outputs: Any, previous: Any) -> None:
-    """Set ``_keras_mask`` on each output from ``layer.compute_mask(inputs, previous)``
-    when the layer supports masking (Keras 3: ``supports_masking``, which a
-    layer of its own ``compute_mask`` has by default)."""
-    from .base import Layer
-
-    if not (layer.supports_masking or type(layer).compute_mask is not Layer.compute_mask):
-        return
+    """Set ``_keras_mask`` on each output from ``layer.compute_mask(inputs, previous)``.
+    ``Layer.forward`` calls it for a layer that supports masking (Keras 3:
+    ``supports_masking``, which a layer of its own ``compute_mask`` has by default)."""
     masks = layer.compute_mask(inputs, previous)
     if masks is None:
         return

@@ -111,6 +111,7 @@ class Layer(nn.Module):
         cls._adds_losses = cls._adds_losses or "add_loss" in names
         if "build" in cls.__dict__ and not cls.__module__.startswith("brainnet."):
             cls.build = _weights.marks_built(cls.__dict__["build"])  # layer.build(shape) by hand builds it (Keras 3)
+        cls._own_compute_mask = cls.compute_mask is not Layer.compute_mask  # makes masks (Keras: supports_masking)
 
     def __init__(
         self,
@@ -455,7 +456,7 @@ class Layer(nn.Module):
             y = self.activation(out) if pre_activation and self.activation is not None else out
             reg = self.activity_regularizer
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
-        if masks_on_tensors:
+        if masks_on_tensors and (self._own_compute_mask or (self.supports_masking and previous_mask is not None)):
             attach_output_masks(self, inputs, out, previous_mask)
         return out
 

@@ -199,13 +199,17 @@ def agreed_batch_shape(first: Any, second: Any) -> tuple:
     return (first[0] if first[0] == second[0] else None,) + shape[1:]
 
 
-_PROBING = threading.local()
+class _Probing(threading.local):
+    on = False
+
+
+_PROBING = _Probing()
 
 
 def probing() -> bool:
     """Whether the layers now run on zeros to find a graph's shapes (a stateful
     recurrent layer then keeps no states)."""
-    return getattr(_PROBING, "on", False)
+    return _PROBING.on
 
 
 def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
