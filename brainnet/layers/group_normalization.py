@@ -49,6 +49,7 @@ class GroupNormalization(Layer):
     """
 
     equation = "y = γ·(x − μ_g)/√(σ_g² + ε) + β  (μ_g, σ_g² over each sample's group of channels)"
+    supports_masking = True  # the time-step mask passes on unchanged (Keras)
     min_rank = 2
     rank_hint = "(batch, ..., channels)"
 
@@ -140,6 +141,7 @@ class UnitNormalization(Layer):
     """
 
     equation = "y = x / ‖x‖₂  (along axis)"
+    supports_masking = True  # the time-step mask passes on unchanged (Keras)
     min_rank = 2
 
     def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:

@@ -56,6 +56,16 @@ class _Merge(Layer):
     def compute_output_shape(self, input_shape: Any) -> Shape:
         return tuple(self._check(input_shape, slice(1, None))[0])
 
+    def compute_mask(self, inputs: Any, mask: Any) -> torch.Tensor | None:
+        """A step is real where it is real in every masked input (Keras's rule); None without masks."""
+        masks = [m for m in (mask if isinstance(mask, (list, tuple)) else [mask]) if m is not None]
+        if not masks:
+            return None
+        joined = torch.as_tensor(masks[0]).bool()
+        for m in masks[1:]:
+            joined = joined & torch.as_tensor(m).bool()
+        return joined
+
 
 class Add(_Merge):
     """Element-wise sum: ``y = Σ_i x_i``.
@@ -198,6 +208,21 @@ class Concatenate(_Merge):
     def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(list(inputs), dim=self.axis)
 
+    def compute_mask(self, inputs: Any, mask: Any) -> torch.Tensor | None:
+        """Keras's rule: each input's mask (all True where it has none) spread over its
+        features, joined along ``axis``, then a step is real where any feature is: along
+        time the masks follow each other, along the features a step real in any input is."""
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(inputs)
+        if all(m is None for m in masks):
+            return None
+        full = []
+        for x, m in zip(inputs, masks):
+            m = torch.ones_like(x, dtype=torch.bool) if m is None else torch.as_tensor(m, device=x.device).bool()
+            while m.ndim < x.ndim:
+                m = m.unsqueeze(-1)
+            full.append(m.expand_as(x))
+        return torch.cat(full, dim=self.axis).any(dim=-1)
+
     def compute_output_shape(self, input_shape: Any) -> Shape:
         shapes = self._other_axes_agree(input_shape)
         axis = self.axis % len(shapes[0])
@@ -250,6 +275,9 @@ class Dot(_Merge):
     """
 
     equation = "y_{b,p,q} = Σ_k x_{b,p,k} · y_{b,k,q} (normalize=True: cosine similarity)"
+
+    def compute_mask(self, inputs: Any, mask: Any) -> None:
+        return None  # the product mixes the steps: no mask comes out (Keras)
     _same_rank = False
 
     def __init__(self, axes: int | tuple[int, int] | list[int], normalize: bool = False, **kwargs: Any) -> None:

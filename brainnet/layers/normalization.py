@@ -45,10 +45,12 @@ class BatchNormalization(Layer):
     with ``n`` the number of values averaged per feature (a training batch
     with one value per feature uses σ²_B = 0 in both). The moving variance
     uses the unbiased batch variance (PyTorch's fused kernel; Keras uses the
-    biased one, a difference of n/(n − 1)). A frozen layer
-    (``trainable = False``) always computes the inference equation and
-    leaves its statistics alone, as in Keras 3: fine-tuning a model keeps
-    the statistics it learned.
+    biased one, a difference of n/(n − 1)). Given a time-step mask
+    (``(batch, time)`` booleans, e.g. from ``Embedding(mask_zero=True)``),
+    training takes μ_B and σ²_B over the real steps only, as Keras does, and
+    the mask passes on. A frozen layer (``trainable = False``) always
+    computes the inference equation and leaves its statistics alone, as in
+    Keras 3: fine-tuning a model keeps the statistics it learned.
 
     Args:
         axis: the feature axis; only ``-1`` (channels last, Keras's default).
@@ -72,6 +74,7 @@ class BatchNormalization(Layer):
 
     equation = "y = γ·(x − μ_B)/√(σ²_B + ε) + β"
     min_rank = 2
+    supports_masking = True
     fixed_axes = (-1,)
     rank_hint = "(batch, ..., features)"
 
@@ -122,9 +125,12 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", self.initial_value("moving_mean", c), trainable=False)
         self.add_weight("moving_variance", self.initial_value("moving_variance", c), trainable=False)
 
-    def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+    def call(self, inputs: torch.Tensor, training: bool | None = None,
+             mask: torch.Tensor | None = None) -> torch.Tensor:
         # Keras 3: a frozen BatchNormalization (trainable=False) runs in inference mode.
         training = bool(training) and self.trainable
+        if training and mask is not None:
+            return self._masked_batch(inputs, mask)
         if training and inputs.numel() == inputs.shape[-1]:
             return self._one_value_per_feature(inputs)
         x = inputs.movedim(-1, 1)  # (B, C, ...): a view; channels-last memory for images
@@ -139,6 +145,32 @@ class BatchNormalization(Layer):
             eps=self.epsilon,
         )
         return y.movedim(1, -1)  # (B, ..., C)
+
+    def _masked_batch(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Training with a time-step mask: μ_B, σ²_B over the real steps (Keras's rule;
+        its 1e-7 keeps an all-masked batch finite), every step normalized with them."""
+        mask = torch.as_tensor(mask, device=inputs.device)
+        if mask.ndim != inputs.ndim - 1:
+            raise ValueError(
+                f"Layer '{self.name}' (BatchNormalization): expected a mask of one axis fewer than the inputs "
+                f"{shape_str(tuple(inputs.shape))}, got one of shape {shape_str(tuple(mask.shape))}. "
+                "Fix: a (batch, time) mask for (batch, time, features) inputs, e.g. tokens != 0."
+            )
+        axes = tuple(range(inputs.ndim - 1))
+        weight = mask.to(inputs.dtype).unsqueeze(-1)  # (B, ..., 1)
+        n = weight.sum(dim=axes)  # real steps (each feature the same)
+        mean = (inputs * weight).sum(dim=axes) / (n + 1e-7)  # (C,)
+        var = ((inputs - mean) ** 2 * weight).sum(dim=axes) / (n + 1e-7)
+        with torch.no_grad():
+            unbiased = torch.where(n > 1, var * n / (n - 1).clamp(min=1), var)  # as the fused kernel's
+            self.moving_mean.mul_(self.momentum).add_(mean.detach(), alpha=1.0 - self.momentum)
+            self.moving_variance.mul_(self.momentum).add_(unbiased.detach(), alpha=1.0 - self.momentum)
+        y = (inputs - mean) / torch.sqrt(var + self.epsilon)
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y
 
     def _one_value_per_feature(self, inputs: torch.Tensor) -> torch.Tensor:
         """Training on a batch of one value per feature (e.g. a last batch of 1):
@@ -207,6 +239,7 @@ class LayerNormalization(Layer):
     """
 
     equation = "y = γ·(x − μ)/√(σ² + ε) + β  (μ, σ² over each sample's features)"
+    supports_masking = True  # each step is normalised alone: a time-step mask passes on (Keras)
     min_rank = 2
     rank_hint = "(batch, ..., features)"
 

@@ -246,3 +246,86 @@ def test_add_weight_refuses_an_unknown_dtype_and_an_integer_trainable_weight():
         layer.add_weight(shape=(2,), initializer="zeros", dtype="int64")
     counts = layer.add_weight(shape=(2,), initializer="zeros", dtype="int64", trainable=False, name="counts")
     assert counts.dtype == torch.int64 and layer.non_trainable_weights[0] is counts
+
+
+@pytest.mark.parametrize("make", [lambda: layers.LayerNormalization(), lambda: layers.UnitNormalization(),
+                                  lambda: layers.GroupNormalization(groups=4)],
+                         ids=["LayerNormalization", "UnitNormalization", "GroupNormalization"])
+def test_normalization_layers_pass_the_mask_on_to_the_lstm_as_keras(make):
+    """Section "Mask propagation in the Functional API and Sequential API", through the
+    normalization layers that Keras 3 marks as supporting masks."""
+    torch.manual_seed(5)
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = make()(layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs))
+    assert x._keras_mask is not None
+    lstm = layers.LSTM(8)
+    model = keras.Model(inputs, lstm(x))
+    padded_inputs = _padded()
+    features = keras.Model(inputs, x)(padded_inputs).clone()  # a clone carries no mask
+    masked = lstm(features, mask=torch.as_tensor(padded_inputs != 0))
+    torch.testing.assert_close(model(padded_inputs), masked, rtol=0, atol=1e-6)
+    assert not torch.allclose(lstm(features), masked)
+
+
+def test_merging_layers_join_the_masks_as_keras():
+    """Section "Supporting masking in your custom layers": layers that change the mask
+    (Add: real where every input is; Concatenate on time: the masks one after the other;
+    on the features: real where any input is)."""
+    a = np.array([[4, 5, 0, 0], [1, 2, 3, 0]])
+    b = np.array([[7, 0, 0, 0], [1, 2, 3, 4]])
+    emb_a, emb_b = layers.Embedding(10, 3, mask_zero=True), layers.Embedding(10, 3, mask_zero=True)
+    xa, xb = emb_a(a), emb_b(b)
+    np.testing.assert_array_equal(layers.Add()([xa, xb])._keras_mask.numpy(), (a != 0) & (b != 0))
+    np.testing.assert_array_equal(layers.Concatenate(axis=1)([xa, xb])._keras_mask.numpy(),
+                                  np.concatenate([a != 0, b != 0], axis=1))
+    np.testing.assert_array_equal(layers.Concatenate()([xa, xb])._keras_mask.numpy(), (a != 0) | (b != 0))
+    np.testing.assert_array_equal(layers.Concatenate()([xa, torch.zeros(2, 4, 2)])._keras_mask.numpy(),
+                                  np.ones((2, 4), bool))
+    assert getattr(layers.Dot(axes=2)([xa, xb]), "_keras_mask", None) is None
+
+    torch.manual_seed(6)
+    ia, ib = keras.Input(shape=(4,), dtype="int64"), keras.Input(shape=(4,), dtype="int64")
+    summed = layers.Add()([layers.Embedding(10, 3, mask_zero=True)(ia), layers.Embedding(10, 3, mask_zero=True)(ib)])
+    assert summed._keras_mask.shape == (None, 4)
+    lstm = layers.LSTM(5)
+    model = keras.Model([ia, ib], lstm(summed))
+    features = keras.Model([ia, ib], summed)([a, b])
+    both = (a != 0) & (b != 0)
+    alone = torch.cat([lstm(features[i : i + 1, both[i]]) for i in range(2)])
+    torch.testing.assert_close(model([a, b]), alone, rtol=0, atol=1e-6)
+
+
+def test_batch_normalization_learns_its_statistics_from_the_real_steps_only():
+    """Section "Mask propagation in the Functional API and Sequential API", through
+    BatchNormalization (Keras 3 takes the batch's moments over the unmasked steps)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(2.0, 3.0, size=(4, 6, 3)).astype("float32")
+    mask = np.ones((4, 6), bool)
+    mask[0, 3:] = mask[2, 1:] = False
+    x[~mask] = 100.0  # padding far from the data: it must not move the statistics
+    bn = layers.BatchNormalization(momentum=0.9)
+    y = bn(torch.as_tensor(x), training=True, mask=torch.as_tensor(mask)).detach().numpy()
+    real = x[mask]  # (n, 3)
+    mean, var = real.mean(axis=0), real.var(axis=0)
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-4)
+    n = len(real)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * var * n / (n - 1), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"expected a mask of one axis fewer than the inputs \(4, 6, 3\), got one "
+                                         r"of shape \(4, 6, 3\)\. Fix: "):
+        bn(torch.as_tensor(x), training=True, mask=torch.ones(4, 6, 3, dtype=torch.bool))
+    # Frozen (trainable = False), it infers even when told to train with a mask, as Keras 3.
+    bn.trainable = False
+    before = bn.moving_mean.clone(), bn.moving_variance.clone()
+    y = bn(torch.as_tensor(x), training=True, mask=torch.as_tensor(mask)).detach().numpy()
+    np.testing.assert_allclose(y, (x - before[0].numpy()) / np.sqrt(before[1].numpy() + 1e-3), rtol=1e-5, atol=1e-5)
+    assert torch.equal(bn.moving_mean, before[0]) and torch.equal(bn.moving_variance, before[1])
+
+    torch.manual_seed(7)
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    normed = layers.BatchNormalization()(layers.Embedding(5000, 4, mask_zero=True)(inputs))
+    assert normed._keras_mask is not None
+    model = keras.Model(inputs, layers.LSTM(3)(normed))
+    model.eval()
+    padded_inputs = _padded()
+    torch.testing.assert_close(model(padded_inputs), _unpadded_outputs(model, padded_inputs), rtol=0, atol=1e-6)
