@@ -17,6 +17,7 @@ layer it drives skips this (no second ``compute_mask`` per step, nothing for
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import torch
@@ -69,10 +70,31 @@ def fill_mask_argument(layer: Any, inputs: Any, kwargs: dict[str, Any]) -> Any:
     return previous
 
 
-def attach_output_masks(layer: Any, inputs: Any, outputs: Any, previous: Any) -> None:
-    """Set ``_keras_mask`` on each output from ``layer.compute_mask(inputs, previous)``.
-    ``Layer.forward`` calls it for a layer that supports masking (Keras 3:
-    ``supports_masking``, which a layer of its own ``compute_mask`` has by default)."""
+def warn_mask_dropped(layer: Any, stacklevel: int) -> None:
+    """Keras 3's warning: a layer that does not support masking was given a mask
+    (``stacklevel`` counts the frames up to the user's call of the layer)."""
+    warnings.warn(
+        f"Layer '{layer.name}' ({type(layer).__name__}) was given inputs that carry a time-step mask, but it does "
+        "not support masking, so the layers after it see no mask. Fix: for a layer of your own that keeps the "
+        "time axis, set self.supports_masking = True in its __init__ (or give it compute_mask(inputs, mask)); "
+        "otherwise read the mask before it, with a layer that does (an RNN, GlobalAveragePooling1D).",
+        stacklevel=stacklevel + 1,
+    )
+
+
+def pass_masks(layer: Any, inputs: Any, outputs: Any, previous: Any) -> None:
+    """Set ``_keras_mask`` on each output from ``layer.compute_mask(inputs, previous)``
+    for a layer that supports masking (Keras 3: ``supports_masking``, which a
+    layer of its own ``compute_mask`` has by default); warn, as Keras, when a
+    layer that does not is given a mask."""
+    if not (layer._own_compute_mask or layer.supports_masking):
+        from .symbolic import probing  # symbolic.py imports this module
+
+        if previous is not None and not probing():  # a graph's trial run: symbolic_call warns once
+            warn_mask_dropped(layer, stacklevel=5)  # pass_masks, forward, torch's two call frames, the user's
+        return
+    if previous is None and not layer._own_compute_mask:
+        return  # supports masking, but no mask came in: none goes out
     masks = layer.compute_mask(inputs, previous)
     if masks is None:
         return

@@ -35,7 +35,7 @@ from torch import nn
 from .. import activations, initializers
 from . import _shapes, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
-from ._masking import attach_output_masks, fill_mask_argument, takes_part
+from ._masking import fill_mask_argument, pass_masks, takes_part
 from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
@@ -456,8 +456,8 @@ class Layer(nn.Module):
             y = self.activation(out) if pre_activation and self.activation is not None else out
             reg = self.activity_regularizer
             self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
-        if masks_on_tensors and (self._own_compute_mask or (self.supports_masking and previous_mask is not None)):
-            attach_output_masks(self, inputs, out, previous_mask)
+        if masks_on_tensors:
+            pass_masks(self, inputs, out, previous_mask)  # out._keras_mask, as Keras (_masking.py)
         return out
 
     def takes_text(self) -> bool:

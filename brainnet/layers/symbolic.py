@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._masking import warn_mask_dropped
 from .base import Layer, Shape, shape_str
 from .input_spec import check_input_spec
 
@@ -306,9 +307,11 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
 def _output_masks(layer: Layer, inputs: Any, kwargs: dict[str, Any], count: int) -> list[Any]:
     """The symbolic masks of the outputs (``x._keras_mask``): ``compute_mask`` run on
     zeros twice (unknown sizes 2, then 3), for a layer that supports masking."""
-    own_rule = type(layer).compute_mask is not Layer.compute_mask
+    own_rule = layer._own_compute_mask
     given = kwargs.get("mask")
     carried = any(is_symbolic(t) and t._keras_mask is not None for t in flatten(inputs))
+    if not (own_rule or layer.supports_masking) and (carried or given is not None):
+        warn_mask_dropped(layer, stacklevel=6)  # _output_masks, symbolic_call, forward, torch's two, the user's
     if not (own_rule or (layer.supports_masking and (carried or given is not None))):
         return [None] * count
     device = next((p.device for p in layer.parameters()), None)

@@ -198,9 +198,12 @@ def test_a_layer_that_opts_in_passes_the_mask_on_and_one_that_does_not_ends_it()
     assert tuple(y.shape) == (32, 32)
     torch.testing.assert_close(y[:4], _unpadded_outputs(model, data[:4]), rtol=0, atol=1e-6)
 
-    cut = PlainActivation()(layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs))
-    assert cut._keras_mask is None
-    eager = PlainActivation()(layers.Embedding(50, 4, mask_zero=True)(np.array([[3, 0]])))
+    dropped = r"\(PlainActivation\) was given inputs that carry a time-step mask, but it does not support masking.*Fix: "
+    with pytest.warns(UserWarning, match=dropped) as caught:  # Keras 3 warns so too
+        cut = PlainActivation()(layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs))
+    assert cut._keras_mask is None and len(caught) == 1 and caught[0].filename == __file__
+    with pytest.warns(UserWarning, match=dropped):
+        eager = PlainActivation()(layers.Embedding(50, 4, mask_zero=True)(np.array([[3, 0]])))
     assert getattr(eager, "_keras_mask", None) is None
 
 
