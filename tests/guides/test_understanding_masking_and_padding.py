@@ -332,3 +332,30 @@ def test_batch_normalization_learns_its_statistics_from_the_real_steps_only():
     model.eval()
     padded_inputs = _padded()
     torch.testing.assert_close(model(padded_inputs), _unpadded_outputs(model, padded_inputs), rtol=0, atol=1e-6)
+
+
+def test_a_mask_on_integer_inputs_survives_their_cast_to_the_weights_dtype():
+    """A layer with float weights computes integer inputs as floats (a new tensor):
+    the mask those inputs carry still reaches its call(mask=) and its output, as in Keras."""
+
+    class Scale(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+            self.seen = None
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, inputs, mask=None):
+            self.seen = mask
+            return inputs * self.w
+
+    tokens = torch.as_tensor(_padded())[..., None]  # (3, 6, 1) int64
+    tokens._keras_mask = tokens[..., 0] != 0
+    layer = Scale()
+    y = layer(tokens)
+    assert y.dtype == torch.float32
+    np.testing.assert_array_equal(y.detach().numpy(), _padded()[..., None].astype("float32"))
+    np.testing.assert_array_equal(layer.seen.numpy(), _padded() != 0)
+    np.testing.assert_array_equal(y._keras_mask.numpy(), _padded() != 0)
