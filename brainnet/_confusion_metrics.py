@@ -11,7 +11,7 @@ import torch
 from ._confusion_counts import (EPSILON, FN, FP, NEG_INF, TN, TP, area, auc_thresholds, counts,
                                 evenly_spaced, interpolated_pr_area, keep_top_k, precision, ratio, recall)
 from ._loss_base import _as_tensors
-from .metrics import Metric, _weights, _whole
+from ._metric_base import Metric, _weights, _whole
 
 Tensor = torch.Tensor
 
