@@ -1,5 +1,8 @@
-"""Callbacks that act on a monitored quantity or on the learning rate:
-EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler.
+"""Callbacks that act on a monitored quantity: EarlyStopping,
+ModelCheckpoint, ReduceLROnPlateau. LearningRateScheduler, which sets the
+learning rate from a schedule rather than from a quantity, is in
+``learning_rate_scheduler.py`` (with the helpers that read and set the
+optimizer's rate, which ReduceLROnPlateau uses too) and re-exported here.
 
 The monitored quantity is a key of the epoch's logs (``"val_loss"`` by
 default, as in Keras). ``mode="auto"`` takes names with ``acc``, ``auc``,
@@ -12,17 +15,18 @@ epoch's logs gives a warning and the callback skips that epoch, as in Keras.
 from __future__ import annotations
 
 import difflib
-import inspect
 import math
-import numbers
 import os
 import warnings
-from typing import Any, Callable
 
 import torch
 
 from ...distributed import is_main_process
 from .base import Callback
+from .learning_rate_scheduler import LearningRateScheduler, _optimizer, _set_learning_rate
+
+__all__ = ["EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "direction", "improved",
+           "worst", "warn_missing", "MODEL_ENDINGS", "WEIGHTS_ENDINGS"]
 
 _HIGHER = ("acc", "auc", "precision", "recall", "f1")
 _LOWER = ("loss", "error", "mse", "mae", "crossentropy")
@@ -298,18 +302,6 @@ def _check_checkpoint_path(filepath: str, weights_only: bool) -> None:
         )
 
 
-def _optimizer(model: Any, who: str) -> Any:
-    """The model's optimizer, or the error for a model never compiled."""
-    optimizer = model.optimizer
-    if optimizer is None:
-        raise RuntimeError(f"{who}: expected a compiled model with an optimizer. Fix: model.compile(...) first.")
-    return optimizer
-
-
-def _set_learning_rate(model: Any, value: float, who: str) -> None:
-    _optimizer(model, who).learning_rate = float(value)
-
-
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when the monitored quantity
     has not improved for ``patience`` epochs.
@@ -370,47 +362,3 @@ class ReduceLROnPlateau(Callback):
                 if self.verbose and is_main_process():
                     print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.6g}.")
                 self.cooldown_counter, self.wait = self.cooldown, 0
-
-
-class LearningRateScheduler(Callback):
-    """Set the learning rate at the start of each epoch from ``schedule``.
-
-    Args:
-        schedule: ``schedule(epoch, lr) -> new lr`` (epoch 0-based, lr the
-            current rate); ``schedule(epoch)`` is accepted too.
-        verbose: 1 prints each new rate.
-
-    Raises:
-        ValueError: the schedule returns something that is not a number ≥ 0.
-
-    Example:
-        >>> warm_then_decay = LearningRateScheduler(lambda epoch, lr: lr if epoch < 5 else lr * 0.9)
-    """
-
-    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
-        super().__init__()
-        self.schedule, self.verbose = schedule, verbose
-        try:
-            params = inspect.signature(schedule).parameters.values()
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-            self._takes_lr = len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
-        except (TypeError, ValueError):  # builtins without a signature
-            self._takes_lr = True
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        rate = _optimizer(self.model, "LearningRateScheduler").learning_rate
-        new = self.schedule(epoch, rate) if self._takes_lr else self.schedule(epoch)
-        if isinstance(new, torch.Tensor) and new.numel() == 1:
-            new = new.item()
-        if isinstance(new, bool) or not isinstance(new, numbers.Real) or not new >= 0:
-            raise ValueError(
-                f"LearningRateScheduler: expected schedule({epoch}, {rate}) to return a learning rate "
-                f"(a number ≥ 0), got {new!r}. Fix: return a float, e.g. lambda epoch, lr: lr * 0.9."
-            )
-        _set_learning_rate(self.model, new, "LearningRateScheduler")
-        if self.verbose and is_main_process():
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new):.6g}.")
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs["learning_rate"] = self.model.optimizer.learning_rate
