@@ -5,10 +5,11 @@ and, given labels, the labels are mixed in the same proportion.
 As in Keras, they take either the images alone or a dict
 ``{"images": x, "labels": y}`` (one-hot or soft labels, ``(batch,
 classes)``) and give back the same kind; use the dict form where batches are
-made, e.g. ``out = MixUp(seed=0)({"images": x, "labels": y})``. Like the
-other augmentation layers (``_augmentation.py``) they are the identity at
-inference and repeatable with ``seed=``; images are ``(batch, height, width,
-channels)``.
+made, e.g. ``out = MixUp(seed=0)({"images": x, "labels": y}, training=True)``
+(called without ``training=``, a layer infers, as Keras 3's ``Dropout``;
+Keras 3's augmentation layers mix there). Like the other augmentation layers
+(``_augmentation.py``) they are the identity at inference and repeatable
+with ``seed=``; images are ``(batch, height, width, channels)``.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def _images_only(layer: _Augmentation, x: torch.Tensor) -> torch.Tensor:
         warnings.warn(
             f"Layer '{layer.name}' ({name}): got images without labels in training, so the images are mixed but "
             f"their labels are not (a layer inside a model never sees the labels). Fix: mix where batches are "
-            f"made, e.g. in a PyDataset's __getitem__: out = {name}()({{'images': x, 'labels': y_one_hot}}), "
-            f"then return out['images'], out['labels'].",
+            f"made, e.g. in a PyDataset's __getitem__: out = {name}()({{'images': x, 'labels': y_one_hot}}, "
+            f"training=True), then return out['images'], out['labels'].",
             UserWarning, stacklevel=3,
         )
     return layer.mix(x)[0]
@@ -61,8 +62,8 @@ def _mixing_forward(layer: _Augmentation, inputs: Any, training: bool | None, kw
     if isinstance(inputs, (tuple, list)):  # a Keras-style (x, y) batch: the layer would see a list, not images
         raise TypeError(
             f"Layer '{layer.name}' ({name}): expected the images alone or a dict {{'images': x, 'labels': y}}, got "
-            f"a {type(inputs).__name__} of {len(inputs)}. Fix: {name}()({{'images': x, 'labels': y_one_hot}}), "
-            "then read out['images'] and out['labels']."
+            f"a {type(inputs).__name__} of {len(inputs)}. Fix: {name}()({{'images': x, 'labels': y_one_hot}}, "
+            "training=True), then read out['images'] and out['labels']."
         )
     if not isinstance(inputs, dict):
         return _Augmentation.forward(layer, inputs, training=training, **kwargs)
@@ -118,7 +119,7 @@ class MixUp(_Augmentation):
     Example:
         >>> import torch
         >>> x, y = torch.rand(4, 8, 8, 3), torch.eye(4)
-        >>> out = MixUp(seed=0)({"images": x, "labels": y})
+        >>> out = MixUp(seed=0)({"images": x, "labels": y}, training=True)
         >>> out["images"].shape, bool(torch.allclose(out["labels"].sum(1), torch.ones(4)))
         (torch.Size([4, 8, 8, 3]), True)
     """
@@ -176,7 +177,8 @@ class CutMix(_Augmentation):
 
     Example:
         >>> import torch
-        >>> out = CutMix(seed=0)({"images": torch.rand(4, 8, 8, 3), "labels": torch.eye(4)})
+        >>> batch = {"images": torch.rand(4, 8, 8, 3), "labels": torch.eye(4)}
+        >>> out = CutMix(seed=0)(batch, training=True)
         >>> out["images"].shape, out["labels"].shape
         (torch.Size([4, 8, 8, 3]), torch.Size([4, 4]))
     """

@@ -52,7 +52,11 @@ class Layer(nn.Module):
 
     Subclass it and override ``build`` (make weights with ``add_weight``) and
     ``call`` (compute). Declare ``call(self, inputs, training=None)`` to get
-    the training flag (``None`` means "follow ``model.train()/eval()``").
+    the training flag: left out (``None``), it follows the module's mode,
+    ``train()`` or ``eval()``. A layer starts in inference mode (``eval()``),
+    so ``layer(x)`` and ``model(x)`` without ``training=`` infer, as in
+    Keras 3; ``fit`` trains in ``train()`` mode and puts each layer's mode
+    back afterwards; a model passes its flag on to the layers it calls.
 
     Args:
         name: layer name; unique by default (``dense``, ``dense_1``, ...).
@@ -124,6 +128,7 @@ class Layer(nn.Module):
         **unknown: Any,
     ) -> None:
         super().__init__()
+        self.training = False  # inference until fit, train() or training=True (Keras 3: training left out infers)
         kind = type(self).__name__
         check_common_args(kind, unknown, dtype)
         self.float32 = dtype is not None  # computes in float32 even under autocast
@@ -186,6 +191,10 @@ class Layer(nn.Module):
             unnamed = [k for k, p in params.items() if p is value and k.startswith(UNNAMED)]
             for key in unnamed:
                 del params[key]
+        elif isinstance(value, nn.Module) and value.training != self.training:
+            # A torch module (or layer) made in __init__ or build takes this layer's mode:
+            # a new one is in train() mode, which layer(x) without training= would follow.
+            value.train(self.training)
         super().__setattr__(name, value)
 
     @property

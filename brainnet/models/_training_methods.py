@@ -21,6 +21,7 @@ import torch
 
 from ..training import custom_step
 from ..training.callbacks import Callback, History
+from ..training.inference import kept_modes
 from ..training.trainer import Trainer, resolve_device
 from . import _step_methods
 from ._keras_compat import eager_or_compiled, refuse_keras_only
@@ -163,6 +164,9 @@ def fit(
             validation values for the validated epochs only and callbacks
             that monitor ``val_loss`` warn and skip the others.
 
+    The steps run in ``train()`` mode and validation in ``eval()`` mode;
+    at the end (also after an error or Ctrl-C) each layer's mode is put
+    back as it was before fit, so ``model(x)`` infers again, as in Keras 3.
     A callback stops training with ``model.stop_training = True``.
     Ctrl-C stops after the current batch and returns the History of the
     finished epochs (with a warning); the model stays usable.
@@ -176,17 +180,18 @@ def fit(
     """
     refuse_keras_only("fit", keras_only)
     trainer = self._require_compiled("fit")
-    if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
-        return custom_step.fit(
-            trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-            initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
-            _own_step(self, "test_step"), validation_freq, _overridden(self, "train_step"),
+    with kept_modes(self):  # trains in train() mode; then model(x) infers again, as before fit (Keras 3)
+        if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
+            return custom_step.fit(
+                trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+                initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
+                _own_step(self, "test_step"), validation_freq, _overridden(self, "train_step"),
+            )
+        return trainer.fit(
+            x, y, batch_size, epochs, verbose, callbacks, validation_split,
+            validation_data, shuffle, initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
+            validation_freq,
         )
-    return trainer.fit(
-        x, y, batch_size, epochs, verbose, callbacks, validation_split,
-        validation_data, shuffle, initial_epoch, sample_weight, class_weight, steps_per_epoch, validation_steps,
-        validation_freq,
-    )
 
 
 def _own_step(model: Any, step: str) -> bool:
@@ -264,7 +269,8 @@ def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
     dict with ``return_dict=True``. The values come from the batch's forward
     pass, before the update; the metrics start over at every call.
 
-    The model is put in training mode (dropout on), as ``fit`` does.
+    The step runs in training mode (dropout on), as ``fit``'s, and each
+    layer's mode is put back afterwards (so ``model(x)`` still infers).
     ``sample_weight`` and ``class_weight`` weigh the loss as in ``fit``.
 
     Raises:
@@ -273,10 +279,11 @@ def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
             checks as ``fit``), or a run of several processes (torchrun).
     """
     trainer = self._require_compiled("train_on_batch")
-    if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
-        return custom_step.train_on_batch(trainer, x, y, sample_weight, class_weight, return_dict,
-                                          _overridden(self, "train_step"))
-    return trainer.train_on_batch(x, y, return_dict, sample_weight, class_weight)
+    with kept_modes(self):  # the step in train() mode; then model(x) infers again, as before (Keras 3)
+        if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
+            return custom_step.train_on_batch(trainer, x, y, sample_weight, class_weight, return_dict,
+                                              _overridden(self, "train_step"))
+        return trainer.train_on_batch(x, y, return_dict, sample_weight, class_weight)
 
 
 def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,

@@ -29,17 +29,27 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def inference_layers(model: torch.nn.Module) -> Any:
-    """Every layer in inference mode (``eval()``: no dropout, batch normalization's
-    moving statistics), then each put back as it was, so that ``predict`` and
-    ``evaluate`` leave ``model(x)`` as ``train()``/``eval()`` had set it."""
+def kept_modes(model: torch.nn.Module) -> Any:
+    """Each module's ``train()``/``eval()`` mode put back as it was at the end,
+    also after an error: ``fit`` trains in ``train()`` mode, and afterwards
+    ``model(x)`` infers again (a new model is in ``eval()`` mode, as Keras 3
+    infers when ``training`` is left out)."""
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
         yield
     finally:
         for m, training in modes:
             m.training = training
+
+
+@contextlib.contextmanager
+def inference_layers(model: torch.nn.Module) -> Any:
+    """Every layer in inference mode (``eval()``: no dropout, batch normalization's
+    moving statistics), then each put back as it was, so that ``predict`` and
+    ``evaluate`` leave ``model(x)`` as ``train()``/``eval()`` had set it."""
+    with kept_modes(model):
+        model.eval()
+        yield
 
 
 # ---------------------------------------------------------- evaluate

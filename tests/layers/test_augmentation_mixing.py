@@ -58,7 +58,7 @@ def test_beta_draws_follow_numpy_beta(alpha):
 def test_mixup_matches_the_equation():
     x, y = _batch()
     for seed in range(5):
-        out = MixUp(alpha=1.0, seed=seed)({"images": x, "labels": y})
+        out = MixUp(alpha=1.0, seed=seed)({"images": x, "labels": y}, training=True)
         lam, order = _read_back(out["labels"].numpy())
         moved = order != np.arange(8)
         assert moved.any() and np.ptp(lam[moved]) < 1e-12  # one λ for the batch
@@ -73,7 +73,7 @@ def test_cutmix_matches_the_equation():
     x, y = _batch(n=16, h=12, w=15)
     checked = 0
     for seed in range(4):
-        out = CutMix(seed=seed)({"images": x, "labels": y})
+        out = CutMix(seed=seed)({"images": x, "labels": y}, training=True)
         lam, order = _read_back(out["labels"].numpy())
         xs, ys = x.numpy(), out["images"].numpy()  # (λ_n = 1 hides π(n): such an image must be unchanged)
         for k in range(16):
@@ -94,7 +94,7 @@ def test_cutmix_matches_the_equation():
 
 def test_cutmix_factor_zero_width_keeps_lambda_near_zero_or_one():
     x, y = _batch(n=64)
-    lam = CutMix((0.0, 0.0), seed=1)({"images": x, "labels": y})["labels"].diagonal().numpy()
+    lam = CutMix((0.0, 0.0), seed=1)({"images": x, "labels": y}, training=True)["labels"].diagonal().numpy()
     assert np.mean((lam < 0.01) | (lam > 0.99)) > 0.95  # α = 10⁻⁶: λ at 0 or 1
 
 
@@ -108,10 +108,10 @@ def test_forms_inference_seeds_and_config(cls):
     kept = layer({"images": x, "labels": y}, training=False)
     assert kept["images"] is x and kept["labels"] is y
     images_only = cls(seed=3)(x, training=True)
-    assert torch.equal(images_only, cls(seed=3)({"images": x})["images"])
-    assert torch.equal(images_only, cls(seed=3)({"images": x, "labels": y})["images"])
+    assert torch.equal(images_only, cls(seed=3)({"images": x}, training=True)["images"])
+    assert torch.equal(images_only, cls(seed=3)({"images": x, "labels": y}, training=True)["images"])
     assert not torch.equal(images_only, cls(seed=4)(x, training=True))
-    from_numpy = cls(seed=3)({"images": x.numpy(), "labels": y.numpy()})
+    from_numpy = cls(seed=3)({"images": x.numpy(), "labels": y.numpy()}, training=True)
     assert torch.equal(from_numpy["images"], images_only)
     config = layer.get_config()
     assert cls.from_config(config).get_config() == config
@@ -125,7 +125,8 @@ def test_images_without_labels_in_training_warn_once_that_labels_stay_unmixed(cl
     layer = cls(seed=0)
     with pytest.warns(UserWarning, match=rf"\({cls.__name__}\): got images without labels in training, so the "
                       r"images are mixed but their labels are not .* Fix: mix where batches are made, e\.g\. in a "
-                      rf"PyDataset's __getitem__: out = {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}\)"):
+                      rf"PyDataset's __getitem__: out = {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}, "
+                      r"training=True\)"):
         mixed = layer(x, training=True)
     assert not torch.equal(mixed, x)
     with warnings.catch_warnings():
@@ -163,14 +164,15 @@ def test_errors():
     with pytest.raises(ValueError, match=r"\(MixUp\): expected one-hot or soft labels of shape \(batch, classes\) = "
                                          r"\(8, classes\) as floats, got torch.int64 of shape \(8,\)\. Fix: labels = "
                                          r"brainnet.utils.to_categorical"):
-        MixUp(seed=0)({"images": x, "labels": torch.arange(8)})
+        MixUp(seed=0)({"images": x, "labels": torch.arange(8)}, training=True)
     with pytest.raises(ValueError, match=r"\(CutMix\): expected the images alone or a dict with 'images' \(and "
                                          r"'labels'\), got a dict with keys \['image', 'label'\]\. Fix: CutMix"):
         CutMix()({"image": x, "label": y})
     with pytest.raises(ValueError, match="expected input of rank 4"):
-        CutMix()({"images": x[0], "labels": y})
+        CutMix()({"images": x[0], "labels": y}, training=True)
     for cls, batch in ((MixUp, (x, y)), (CutMix, [x, y])):  # a Keras (x, y) batch; it crashed in the layer's call
         with pytest.raises(TypeError, match=rf"\({cls.__name__}\): expected the images alone or a dict "
                                             rf"\{{'images': x, 'labels': y\}}, got a {type(batch).__name__} of 2\. "
-                                            rf"Fix: {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}\)"):
+                                            rf"Fix: {cls.__name__}\(\)\(\{{'images': x, 'labels': y_one_hot\}}, "
+                                            r"training=True\)"):
             cls(seed=0)(batch, training=True)

@@ -328,6 +328,7 @@ def test_predict_on_batch_runs_the_models_own_predict_step_once():
     set_random_seed(1)
     model = Recorded([layers.Input((8,)), layers.Dense(4, activation="relu"), layers.Dropout(0.5), layers.Dense(1)])
     model.seen = []
+    model.train()  # a mode of the user's own: predict_on_batch infers, then puts it back
     got = model.predict_on_batch(x)  # no compile needed, as predict
     k1, b1, k2, b2 = (w.astype("float64") for w in model.get_weights())
     expected = 2.0 * (np.maximum(x @ k1 + b1, 0.0) @ k2 + b2)  # the override's equation, dropout off
