@@ -73,6 +73,8 @@ IMAGES_RANK_FIX = ("give a batch of images: one image (height, width, channels) 
 class _Augmentation(Layer):
     """Identity at inference; ``augment(x)`` on each training batch."""
 
+    _augments_when_left_out = True  # layer(x) alone augments, as Keras's call(..., training=True)
+
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
     rank_fix = IMAGES_RANK_FIX

@@ -74,6 +74,8 @@ class Pipeline(Layer):
         torch.Size([2, 8, 8, 3])
     """
 
+    _augments_when_left_out = True  # as Keras's Pipeline: its layers augment when called alone
+
     equation = "y = f_k(… f₂(f₁(x))), each layer with the pipeline's training flag"
 
     def __init__(self, layers: Sequence[Layer], **kwargs: Any) -> None:

@@ -105,6 +105,9 @@ class Layer(nn.Module):
     _adds_losses: bool = False  # does call use add_loss? (set per class, and by add_loss itself)
     _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values of the last call
     input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
+    _augments_when_left_out = False  # Keras's augmentation layers: call(..., training=True) by default
+    _passes_training_on = False  # models: training left out goes on as None, each layer takes its own default
+    _mode_chosen = False  # train() or eval() was called (fit, predict, the user), not just a new layer's eval
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,7 +197,8 @@ class Layer(nn.Module):
         elif isinstance(value, nn.Module) and value.training != self.training:
             # A torch module (or layer) made in __init__ or build takes this layer's mode:
             # a new one is in train() mode, which layer(x) without training= would follow.
-            value.train(self.training)
+            for module in value.modules():  # set quietly: train()/eval() would mark a mode as chosen
+                module.training = self.training
         super().__setattr__(name, value)
 
     @property
@@ -399,6 +403,25 @@ class Layer(nn.Module):
         """The error for an input with nothing along ``axis`` (a layer may say it better)."""
         return _shapes.empty_axis_message(self, shape, axis)
 
+    def train(self, mode: bool = True) -> "Layer":
+        """torch's ``train()`` / ``eval()`` (``eval()`` is ``train(False)``); it
+        also records that a mode was chosen (see ``training_left_out``)."""
+        self._mode_chosen = True
+        return super().train(mode)
+
+    def training_left_out(self) -> bool | None:
+        """The ``training`` flag a call without ``training=`` runs with, as in
+        Keras 3: True in ``train()`` mode (``fit``); otherwise inference, except
+        for an augmentation layer on which neither ``train()`` nor ``eval()``
+        was called (Keras's augmentation layers default to ``training=True``,
+        so ``data_augmentation(images)`` augments), and None for a model,
+        which passes it on so that each layer takes its own default."""
+        if self.training:
+            return True
+        if self._augments_when_left_out and not self._mode_chosen:
+            return True
+        return None if self._passes_training_on else False
+
     def forward(
         self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
     ) -> Any:
@@ -445,7 +468,7 @@ class Layer(nn.Module):
         if self.casts_integer_inputs and not (isinstance(inputs, torch.Tensor) and inputs.is_floating_point()):
             inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
         if self._call_takes_training and not pre_activation:
-            kwargs["training"] = self.training if training is None else training
+            kwargs["training"] = self.training_left_out() if training is None else training
         if self._adds_losses:
             self._added_losses = []  # add_loss in this call starts afresh (like the activity penalty)
         try:

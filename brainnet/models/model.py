@@ -45,6 +45,8 @@ class Model(Layer):
       shown by index).
     """
 
+    _passes_training_on = True  # training left out: each layer inside takes its own default (Keras 3)
+
     preprocessing: Any = None  # an ImagePreprocessing, or None
     casts_integer_inputs = False  # integer inputs reach the layers, which decide (Embedding keeps them)
     class_names: list[str] | None = None

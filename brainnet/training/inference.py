@@ -34,12 +34,16 @@ def kept_modes(model: torch.nn.Module) -> Any:
     also after an error: ``fit`` trains in ``train()`` mode, and afterwards
     ``model(x)`` infers again (a new model is in ``eval()`` mode, as Keras 3
     infers when ``training`` is left out)."""
-    modes = [(m, m.training) for m in model.modules()]
+    modes = [(m, m.training, m.__dict__.get("_mode_chosen")) for m in model.modules()]
     try:
         yield
     finally:
-        for m, training in modes:
+        for m, training, chosen in modes:
             m.training = training
+            if chosen is None:  # whether train()/eval() had been called on it (Layer.training_left_out)
+                m.__dict__.pop("_mode_chosen", None)
+            else:
+                m._mode_chosen = chosen
 
 
 @contextlib.contextmanager

@@ -245,3 +245,52 @@ def test_graph_step_trains_as_the_eager_step_and_the_model_infers_afterwards(mon
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert not any(_modes(graphed)) and not np.allclose(graphed.layers[1].moving_mean.numpy(), 0.0)
     np.testing.assert_allclose(graphed(x).detach().numpy(), graphed.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------- augmentation layers (Keras 3: call(..., training=True))
+def _images(n: int = 16) -> np.ndarray:
+    return np.random.default_rng(0).random((n, 8, 8, 1)).astype("float32")
+
+
+def test_augmentation_layers_called_alone_augment_as_keras_and_training_false_gives_the_images():
+    """Keras 3's augmentation layers default to training=True: the guides'
+    ``data_augmentation(images)`` (a Sequential of them) augments when called
+    alone; training=False, or eval() on it, gives the images back."""
+    x = _images()
+    flip = layers.RandomFlip("horizontal", seed=1)
+    out = flip(x).numpy()
+    flipped = [np.array_equal(o, i[:, ::-1]) and not np.array_equal(o, i) for o, i in zip(out, x)]
+    kept = [np.array_equal(o, i) for o, i in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    np.testing.assert_array_equal(flip(x, training=False).numpy(), x)
+    data_augmentation = Sequential([layers.RandomFlip("horizontal", seed=2), layers.RandomRotation(0.2, seed=3)])
+    assert not np.allclose(data_augmentation(x).detach().numpy(), x)
+    np.testing.assert_array_equal(data_augmentation(x, training=False).detach().numpy(), x)
+    data_augmentation.eval()  # a torch mode chosen by the user: the identity until train()
+    np.testing.assert_array_equal(data_augmentation(x).detach().numpy(), x)
+    data_augmentation.train()
+    assert not np.allclose(data_augmentation(x).detach().numpy(), x)
+
+
+def test_a_model_with_augmentation_and_dropout_augments_alone_never_in_predict_and_fit_keeps_the_default():
+    """Called directly, a model passes training on as left out: its RandomFlip
+    augments (its default) while its Dropout infers (its own), as Keras 3;
+    predict never augments; after fit and predict the flip still augments alone."""
+    x = _images()
+    set_random_seed(0)
+    model = Sequential([layers.Input((8, 8, 1)), layers.RandomFlip("horizontal", seed=4), layers.Flatten(),
+                        layers.Dropout(0.5), layers.Dense(2)])
+    flip_only = Sequential([model.layers[0]])
+    head = Sequential([layers.Input((8, 8, 1))] + model.layers[1:])
+    direct = model(x).detach().numpy()
+    # The Dropout inferred: the output is the head's inference output of some flip of each image.
+    for i in range(len(x)):
+        candidates = [head(im[None], training=False).detach().numpy()[0] for im in (x[i], x[i][:, ::-1].copy())]
+        assert any(np.allclose(direct[i], c, atol=1e-6) for c in candidates)
+    first = model.predict(x, verbose=0)
+    np.testing.assert_allclose(first, model.predict(x, verbose=0))
+    np.testing.assert_allclose(first, model(x, training=False).detach().numpy(), atol=1e-6)
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((len(x), 2), "float32"), epochs=1, verbose=0)
+    assert not model.layers[0]._mode_chosen and not model.training  # fit put the mode (and its origin) back
+    assert not np.allclose(flip_only(x).detach().numpy(), x)
