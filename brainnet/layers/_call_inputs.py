@@ -2,9 +2,10 @@
 plain tensors of the weights' dtype: NumPy arrays become tensors (texts stay
 texts for the layers that take them, and are refused by the others), integer
 and bool inputs of a layer with floating-point weights become the weights'
-dtype, a ``dtype='float32'`` layer runs outside autocast on float32 inputs; and the
-two questions layers ask about how they run (is autocast on, is a CUDA graph
-being captured).
+dtype, a ``dtype='float32'`` layer runs outside autocast on float32 inputs;
+the first call's build (weights on the input's device), the refusal of a
+second positional input; and the two questions layers ask about how they run
+(is autocast on, is a CUDA graph being captured).
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
         return t.to(float_dtype) if t.is_floating_point() else t
 
     return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
+
+
+def second_positional_error(layer: Any, training: Any) -> TypeError:
+    """``layer(a, b)``: the second positional argument is ``training``, which
+    must be True, False or None; the inputs go in one list."""
+    return TypeError(
+        f"{type(layer).__name__} '{layer.name}': expected the inputs as one argument (a list for several) and "
+        f"training as True, False or None, got a second positional argument of type {type(training).__name__}. "
+        "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
+        "by name, layer(x, training=True)."
+    )
+
+
+def build_on_first_call(layer: Any, inputs: Any, shape: Any) -> None:
+    """The first ``layer(x)`` on tensors: build for their shape
+    (``build_from_shape``), then move the weights to the first input's
+    device and floating dtype (texts have neither)."""
+    layer.build_from_shape(shape)
+    first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
+    if isinstance(first, torch.Tensor):
+        layer.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
 
 
 def integers_as_float(layer: Any, inputs: Any) -> Any:

@@ -29,6 +29,20 @@ def unique_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
+def take_common_args(layer: Any, name: str | None, input_shape: Any, input_dim: int | None, dtype: Any,
+                     unknown: dict[str, Any]) -> None:
+    """``Layer.__init__``'s part: refuse unknown arguments and a dtype other
+    than float32, then set ``layer.name`` (given, or unique from the class
+    name), ``layer.input_shape_arg`` (the sample shape from ``input_shape`` or
+    ``input_dim``, or None) and ``layer.float32`` (``dtype='float32'``: the
+    layer computes in float32 even under autocast)."""
+    kind = type(layer).__name__
+    check_common_args(kind, unknown, dtype)
+    layer.float32 = dtype is not None
+    layer.name = name or unique_name(snake_case(kind))
+    layer.input_shape_arg = input_shape_arg(kind, input_shape, input_dim)
+
+
 def check_common_args(kind: str, unknown: dict[str, Any], dtype: Any) -> None:
     """Refuse an argument neither the layer nor ``Layer`` takes, and a dtype other than float32."""
     if unknown:
@@ -81,3 +95,15 @@ def check_input_shape_arg(layer: str, input_shape: Any) -> tuple:
             f"{input_shape!r}. Fix: input_shape=(28, 28, 1) for 28×28 one-channel images."
         )
     return tuple(None if d is None else int(d) for d in shape)
+
+
+def common_config(layer: Any) -> dict[str, Any]:
+    """``Layer.get_config``'s part: the arguments above as the layer was made
+    (``name``, ``trainable``, ``input_shape`` when given, ``dtype`` when
+    ``"float32"``), JSON-safe."""
+    config: dict[str, Any] = {"name": layer.name, "trainable": layer._trainable}
+    if layer.input_shape_arg is not None:
+        config["input_shape"] = list(layer.input_shape_arg)
+    if layer.float32:
+        config["dtype"] = "float32"
+    return config

@@ -41,6 +41,36 @@ def shape_str(shape: Iterable) -> str:
 
 
 # ------------------------------------------------------------ a layer's input
+def build_once(layer: Any, input_shape: Shape | list[Shape]) -> None:
+    """``Layer.build_from_shape``: check ``input_shape`` (a list of shapes for
+    several inputs), then, the first time, ``build`` for it and keep it, with
+    the batch axis as None, as ``built_input_shape``."""
+    input_shape = normalize_shape(input_shape)
+    layer.check_input_shape(input_shape)
+    if not layer.built:
+        layer.build(input_shape)
+        layer.built = True
+        layer.built_input_shape = (
+            [None if s is None else (None,) + s[1:] for s in input_shape]
+            if isinstance(input_shape, list)
+            else (None,) + input_shape[1:]
+        )
+
+
+def check_rank(layer: Any, shape: Shape) -> None:
+    """Raise on a rank ``layer`` does not take (``input_rank``, ``min_rank``),
+    or on an empty axis (size 0) other than the batch
+    (``layer.empty_axis_message``); ``Layer.check_input_shape`` runs it."""
+    rank = len(shape)
+    ok = rank == layer.input_rank if layer.input_rank is not None else rank >= layer.min_rank
+    if ok:
+        empty = [axis for axis, size in enumerate(shape) if axis > 0 and size == 0]
+        if empty:
+            raise ValueError(layer.empty_axis_message(shape, empty[0]))
+        return
+    raise rank_error(layer, shape)
+
+
 def built_axis_error(layer: Any, shape: Shape, axis: int, want: int, got: int) -> ValueError:
     """A size on ``axis`` that the built weights do not fit (``fixed_axes``)."""
     return ValueError(

@@ -52,11 +52,18 @@ def add_weight(
     constraint: Any = None,
     dtype: Any = None,
 ) -> torch.Tensor:
-    """``Layer.add_weight``: the value given or made from ``shape`` and
-    ``initializer`` (None: Keras's ``"glorot_uniform"``), in ``dtype`` when
-    given, registered as a parameter (trainable) or a buffer; a trainable
-    weight's ``regularizer`` and ``constraint`` are kept for
-    ``weight_regularizers`` and ``weight_constraints`` (``rules_by_name``)."""
+    """``Layer.add_weight``: the value given, or made from ``shape`` with
+    ``initializer``: one of ``brainnet.initializers`` by name
+    (``"glorot_uniform"``, Keras's default, also for None, ``"zeros"``,
+    ``"ones"``, ``"he_normal"``, ``"orthogonal"``, ...), an ``Initializer``
+    object or a function ``fn(shape, dtype=None)``, with the fans Keras
+    computes; cast to ``dtype`` (``"float32"``, ``"int64"``, ... or a torch
+    dtype) when given. It is registered as an ``nn.Parameter`` (trainable) or
+    a buffer (non-trainable, such as BatchNormalization's moving statistics),
+    so both follow ``.to(device)`` and ``state_dict()``. A trainable weight's
+    ``regularizer`` (``"l2"``, a ``Regularizer``: ``R(w)`` joins ``losses``)
+    and ``constraint`` (projects ``w`` after each update) are kept for
+    ``weight_regularizers`` and ``weight_constraints`` (``rules_by_name``), as Keras 3."""
     from .. import constraints, regularizers
 
     kind = type(layer).__name__
@@ -96,6 +103,70 @@ def add_weight(
     layer.register_buffer(name, value)
     layer._non_trainable.append(name)
     return value
+
+
+def drop_unnamed(layer: Any, value: nn.Parameter) -> None:
+    """``self.kernel = self.add_weight(shape=...)`` (Keras's form, no name):
+    the weight registered as ``weight_<i>`` takes the attribute's name instead
+    of being registered twice (``Layer.__setattr__``)."""
+    params = layer.__dict__.get("_parameters", {})
+    for key in [k for k, p in params.items() if p is value and k.startswith(UNNAMED)]:
+        del params[key]
+
+
+def set_trainable(layer: nn.Module, value: bool, layer_class: type) -> None:
+    """``layer.trainable = value``: as Keras 3, freezing (or unfreezing) a layer
+    does the same to every ``layer_class`` inside it and to all its parameters."""
+    for module in layer.modules():
+        if isinstance(module, layer_class):
+            module._trainable = value
+    for p in layer.parameters():
+        p.requires_grad_(value)
+
+
+def in_keras_order(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
+    """``layer.weights`` in Keras 3's order: layer by layer (``layer`` first,
+    then the layers inside it), each layer's own parameters, then its
+    non-trainable state (moving means, ...). Freezing a layer does not move its
+    weights, so ``get_weights()`` of a model lines up with ``set_weights`` of a
+    copy whatever is frozen in either."""
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    for module in layer.modules():
+        own = list(module.parameters(recurse=False))
+        if isinstance(module, layer_class):
+            own += [getattr(module, n) for n in module._non_trainable]
+        for w in own:
+            if id(w) not in seen:
+                seen.add(id(w))
+                found.append(w)
+    return found
+
+
+def initial_value(layer: Any, kind: str, keras_shape: tuple[int, ...]) -> torch.Tensor:
+    """``Layer.initial_value``: the weight ``kind``'s first value from the layer's
+    ``<kind>_initializer``, drawn for its Keras shape (Keras's fans), then
+    stored in brainnet's axis order (the inverse of ``layer.keras_order``)."""
+    order = layer.keras_order(weight_name(layer, kind))
+    stored = None if order is None else tuple(int(i) for i in np.argsort(order))
+    return initializers.initial_value(type(layer).__name__, getattr(layer, f"{kind}_initializer"),
+                                      keras_shape, stored)
+
+
+def weight_name(layer: Any, kind: str) -> str:
+    """The weight that ``<kind>_initializer`` (``_regularizer``, ``_constraint``)
+    is for: ``kind`` itself, or the layer class's ``_weight_names`` entry, or
+    ``WEIGHT_OF``'s (``recurrent`` → ``recurrent_kernel``)."""
+    return layer._weight_names.get(kind) or WEIGHT_OF.get(kind, kind)
+
+
+def own_rules(layer: Any, rule: str) -> dict[str, Any]:
+    """``Layer.weight_regularizers`` (``rule="regularizer"``) and
+    ``weight_constraints`` (``"constraint"``): weight name → the
+    ``<kind>_<rule>`` argument of each of the layer class's ``_weight_kinds``,
+    then what ``add_weight(regularizer=..., constraint=...)`` was given."""
+    own = {weight_name(layer, k): getattr(layer, f"{k}_{rule}") for k in layer._weight_kinds}
+    return {**own, **rules_by_name(layer, 0 if rule == "regularizer" else 1)}
 
 
 def rules_by_name(layer: Any, which: int) -> dict[str, Any]:
@@ -160,7 +231,9 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
 def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
     """``layer.losses``: ``R(w)`` of each regularized trainable weight of every
     ``layer_class`` inside ``layer`` (itself included), computed now, then the
-    activity penalty ``R(y)`` each activity-regularized one kept at its last call."""
+    activity penalty ``R(y)`` each activity-regularized one kept at its last
+    call, and what each one's last call gave ``add_loss``. Training adds their
+    sum to the loss."""
     from ..regularizers import weight_penalties
 
     found: list[torch.Tensor] = []
@@ -171,6 +244,15 @@ def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
                 found.append(module._activity_loss)
             found += module._added_losses
     return found
+
+
+def activity_penalty(layer: Any, out: Any, pre_activation: bool) -> torch.Tensor:
+    """``R(y)`` of an activity-regularized layer's output ``y`` after the
+    activation (``out`` is before it when ``pre_activation``), at every call,
+    as Keras 3; a layer with several outputs (``return_state=True``) adds R of each."""
+    y = layer.activation(out) if pre_activation and layer.activation is not None else out
+    reg = layer.activity_regularizer
+    return reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
 
 
 # How many layers were found to add losses only when add_loss ran (not named in
@@ -232,13 +314,17 @@ def own_weights(layer: Any) -> list[torch.Tensor]:
 
 
 def save_store(layer: Any, store: dict[str, Any]) -> None:
-    """``Layer.save_own_variables``: the layer's own weights as ``store["0"]``, ``store["1"]``, ..."""
+    """``Layer.save_own_variables``: the layer's own weights (not those of the
+    layers inside it) as ``store["0"]``, ``store["1"]``, ... NumPy arrays,
+    trainable first, as Keras 3; a layer may override it (with
+    ``load_own_variables``) to save more, and ``model.save`` keeps what it stores."""
     for i, weight in enumerate(own_weights(layer)):
         store[str(i)] = weight.detach().cpu().numpy()
 
 
 def load_store(layer: Any, store: dict[str, Any]) -> None:
-    """``Layer.load_own_variables``: the layer's own weights from ``store["0"]``, ``store["1"]``, ..."""
+    """``Layer.load_own_variables``: the layer's own weights from ``store["0"]``,
+    ``store["1"]``, ...; ``load_model`` calls a layer's override with what it saved."""
     weights = own_weights(layer)
     numbered = [k for k in store if k.isdigit()]
     if len(numbered) != len(weights):

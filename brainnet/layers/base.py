@@ -17,30 +17,31 @@ Shapes follow Keras: the batch axis is first, images are
 
 ``Layer`` keeps the life cycle and the hot path (``forward``); its methods call
 plain functions in private modules, one family each: ``_layer_args`` (name,
-input_shape/input_dim, dtype), ``_weights`` (add_weight, set_weights, the
-penalties of ``losses``), ``_shapes`` (shapes, input-check errors),
-``_call_inputs`` (NumPy and text inputs, float32 under autocast, CUDA-graph
-capture), ``_graph_access`` (``layer.input``/``output`` from the graph).
+input_shape/input_dim, dtype, and their config), ``_layer_class`` (what a
+subclass's ``call`` takes), ``_weights`` (add_weight, the weights' order,
+set_weights, the penalties of ``losses``), ``_shapes`` (shapes, the rank check,
+input-check errors, the build), ``_call_inputs`` (NumPy and text inputs, the
+first call, float32 under autocast, CUDA-graph capture), ``_training_mode``
+(training left out), ``_graph_access`` (``layer.input``/``output``).
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import activations, initializers
-from . import _shapes, _weights
+from .. import activations
+from . import _call_inputs, _layer_class, _shapes, _training_mode, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from ._masking import fill_mask_argument, pass_masks, takes_part
 from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
-from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, check_common_args, input_shape_arg, snake_case, unique_name
-from ._shapes import Shape, built_axis_error, check_model_input, normalize_shape, rank_error, shape_of, shape_str
-from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, WEIGHT_OF, glorot_uniform
+from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, common_config, take_common_args, unique_name
+from ._shapes import Shape, built_axis_error, check_model_input, check_rank, shape_of, shape_str
+from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, glorot_uniform
 
 # Names other modules import from here (the Layer's module), defined in the private modules above.
 __all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_model_input", "glorot_uniform",
@@ -80,10 +81,9 @@ class Layer(nn.Module):
             layers implement ``call_pre_activation`` and inherit ``call``.
         fixed_axes: input axes whose size the weights depend on (checked on
             every call after build, e.g. ``(-1,)`` for Dense).
-        kernel_layout: the channel axes that lead a convolution kernel in
-            PyTorch's layout (``("out", "in")``; transposed convolutions
-            ``("in", "out")``), for set_weights's hint on Keras's layout;
-            kernel_layouts: the same by weight name, for a layer of several kernels.
+        kernel_layout: the channel axes that lead a convolution kernel in PyTorch's
+            layout, ``("out", "in")`` (transposed: ``("in", "out")``), for set_weights's
+            hint on Keras's layout; kernel_layouts: the same by weight name (several kernels).
     """
 
     equation: str = ""
@@ -111,14 +111,7 @@ class Layer(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        params = inspect.signature(cls.call).parameters
-        cls._call_takes_training = "training" in params
-        cls._call_takes_mask = "mask" in params
-        names = getattr(getattr(cls.call, "__code__", None), "co_names", ())  # what call's code names
-        cls._adds_losses = cls._adds_losses or "add_loss" in names
-        if "build" in cls.__dict__ and not cls.__module__.startswith("brainnet."):
-            cls.build = _weights.marks_built(cls.__dict__["build"])  # layer.build(shape) by hand builds it (Keras 3)
-        cls._own_compute_mask = cls.compute_mask is not Layer.compute_mask  # makes masks (Keras: supports_masking)
+        _layer_class.learn(cls, Layer)  # what its call takes, add_loss, compute_mask; a user's build marks built
 
     def __init__(
         self,
@@ -132,11 +125,7 @@ class Layer(nn.Module):
     ) -> None:
         super().__init__()
         self.training = False  # inference until fit, train() or training=True (Keras 3: training left out infers)
-        kind = type(self).__name__
-        check_common_args(kind, unknown, dtype)
-        self.float32 = dtype is not None  # computes in float32 even under autocast
-        self.name = name or unique_name(snake_case(kind))
-        self.input_shape_arg = input_shape_arg(kind, input_shape, input_dim)
+        take_common_args(self, name, input_shape, input_dim, dtype, unknown)  # name, input_shape_arg, float32
         self.built = False
         self.built_input_shape: Shape | None = None
         self._trainable = bool(trainable)
@@ -163,42 +152,21 @@ class Layer(nn.Module):
         constraint: Any = None,
         dtype: Any = None,
     ) -> torch.Tensor:
-        """Register ``value`` as a weight named ``name`` and return it; or, in
-        Keras's form, ``add_weight(shape=(n,), initializer="zeros", name="w")``
-        makes the value with one of ``brainnet.initializers`` by name
-        (``"glorot_uniform"``, Keras's default, also for None, ``"zeros"``,
-        ``"ones"``, ``"he_normal"``, ``"orthogonal"``, ...), an
-        ``Initializer`` object or a function ``fn(shape, dtype=None)``; fans
-        as Keras computes them. ``regularizer`` (``"l2"``, a ``Regularizer``)
-        adds ``R(w)`` to ``losses`` and ``constraint`` projects ``w`` after
-        each update, for a trainable weight (Keras 3). ``dtype``
-        (``"float32"``, ``"int64"``, ... or a torch dtype) casts the value.
-
-        Trainable weights are ``nn.Parameter``s; non-trainable ones (such as
-        BatchNormalization's moving statistics) are buffers, so both follow
-        ``.to(device)`` and ``state_dict()``.
+        """Register ``value`` as the weight ``name`` and return it, or make it as Keras does,
+        ``add_weight(shape=(n,), initializer="zeros", name="w")``; ``regularizer``,
+        ``constraint`` and ``dtype`` as Keras 3 (``_weights.add_weight`` says more).
 
         Raises:
             ValueError: neither a value nor a shape, a value of another shape, an
                 unknown dtype, or a trainable weight of a dtype that is not floating.
         """
-        return _weights.add_weight(
-            self, name, value, trainable, shape, initializer, regularizer, constraint, dtype
-        )
+        return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # self.kernel = self.add_weight(shape=...) (Keras's form, no name): the weight
-        # takes the attribute's name instead of being registered twice.
         if isinstance(value, nn.Parameter) and not name.startswith(UNNAMED):
-            params = self.__dict__.get("_parameters", {})
-            unnamed = [k for k, p in params.items() if p is value and k.startswith(UNNAMED)]
-            for key in unnamed:
-                del params[key]
+            _weights.drop_unnamed(self, value)  # self.kernel = self.add_weight(shape=...): named kernel
         elif isinstance(value, nn.Module) and value.training != self.training:
-            # A torch module (or layer) made in __init__ or build takes this layer's mode:
-            # a new one is in train() mode, which layer(x) without training= would follow.
-            for module in value.modules():  # set quietly: train()/eval() would mark a mode as chosen
-                module.training = self.training
+            _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)
         super().__setattr__(name, value)
 
     @property
@@ -207,32 +175,13 @@ class Layer(nn.Module):
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        # Keras 3: freezing (or unfreezing) a layer does the same to every layer inside it.
-        value = bool(value)
-        for m in self.modules():
-            if isinstance(m, Layer):
-                m._trainable = value
-        for p in self.parameters():
-            p.requires_grad_(value)
+        _weights.set_trainable(self, bool(value), Layer)  # Keras 3: and every layer inside it
 
     @property
     def weights(self) -> list[torch.Tensor]:
-        """All weights in Keras 3's order: layer by layer, each layer's own weights
-        (its parameters, then its non-trainable state such as moving means) before
-        those of the layers inside it. Freezing a layer does not move its weights,
-        so ``get_weights()`` of a model lines up with ``set_weights`` of a copy
-        whatever is frozen in either."""
-        found: list[torch.Tensor] = []
-        seen: set[int] = set()
-        for m in self.modules():  # self first, then the layers inside, in order
-            own = list(m.parameters(recurse=False))
-            if isinstance(m, Layer):
-                own += [getattr(m, n) for n in m._non_trainable]
-            for w in own:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    found.append(w)
-        return found
+        """All weights in Keras 3's order: layer by layer, each layer's own (parameters,
+        then state such as moving means) before those inside it, frozen or not."""
+        return _weights.in_keras_order(self, Layer)
 
     @property
     def trainable_weights(self) -> list[torch.Tensor]:
@@ -244,21 +193,13 @@ class Layer(nn.Module):
         return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
 
     def weight_regularizers(self) -> dict[str, Any]:
-        """Weight name → regularizer (or None) for this layer's own weights:
-        those of ``_weight_kinds`` (``kernel_regularizer=`` and the like);
-        layers may override it."""
-        own = {self._weight_name(k): getattr(self, f"{k}_regularizer") for k in self._weight_kinds}
-        return {**own, **_weights.rules_by_name(self, 0)}  # and add_weight(regularizer=...)
+        """Weight name → regularizer (or None) for this layer's own weights (``kernel_regularizer=``
+        and the like, ``add_weight(regularizer=)``); layers may override it."""
+        return _weights.own_rules(self, "regularizer")
 
     def weight_constraints(self) -> dict[str, Any]:
-        """Weight name → constraint (or None) for this layer's own weights
-        (``kernel_constraint=`` and the like, of ``_weight_kinds``)."""
-        own = {self._weight_name(k): getattr(self, f"{k}_constraint") for k in self._weight_kinds}
-        return {**own, **_weights.rules_by_name(self, 1)}  # and add_weight(constraint=...)
-
-    def _weight_name(self, kind: str) -> str:
-        """The weight that ``<kind>_initializer`` (``_regularizer``, ``_constraint``) is for."""
-        return self._weight_names.get(kind) or WEIGHT_OF.get(kind, kind)
+        """Weight name → constraint (or None) for this layer's own weights, as ``weight_regularizers``."""
+        return _weights.own_rules(self, "constraint")
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:
         """The permutation that shows weight ``weight`` in Keras's axis order
@@ -268,24 +209,17 @@ class Layer(nn.Module):
     def initial_value(self, kind: str, keras_shape: tuple[int, ...]) -> torch.Tensor:
         """The first value of the weight ``kind`` (``"kernel"``, ``"bias"``, ...) from
         ``<kind>_initializer``, for its Keras shape, in brainnet's axis order."""
-        order = self.keras_order(self._weight_name(kind))
-        stored = None if order is None else tuple(int(i) for i in np.argsort(order))
-        return initializers.initial_value(type(self).__name__, getattr(self, f"{kind}_initializer"),
-                                          keras_shape, stored)
+        return _weights.initial_value(self, kind, keras_shape)
 
     @property
     def losses(self) -> list[torch.Tensor]:
-        """The regularization penalties of this layer and the layers inside it
-        (Keras's ``layer.losses``): ``R(w)`` of each regularized trainable
-        weight, computed now, then ``R(y)`` of each activity-regularized
-        layer's output at its last call, and what each layer's last call gave
-        ``add_loss``. Training adds their sum to the loss."""
+        """The penalties of this layer and those inside it (Keras's ``layer.losses``): ``R(w)``
+        computed now, ``R(y)`` and ``add_loss`` of the last call; training adds their sum."""
         return _weights.penalties(self, Layer)
 
     def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
-        """Inside ``call``: add ``loss`` (a tensor, or a list of them; each
-        counts by its sum) to what training minimizes, as Keras 3. Each call
-        of the layer starts a new list.
+        """Inside ``call``: add ``loss`` (a tensor, or a list of them; each counts by its
+        sum) to what training minimizes, as Keras 3. Each call starts a new list.
 
         Raises:
             ValueError: ``loss`` is not a torch tensor or a list of them.
@@ -303,15 +237,12 @@ class Layer(nn.Module):
         _weights.add_loss(self, loss)
 
     def save_own_variables(self, store: dict[str, Any]) -> None:
-        """Put this layer's own weights (not its sublayers') into ``store`` as
-        ``"0"``, ``"1"``, ... NumPy arrays, trainable first (Keras 3); override
-        it (with ``load_own_variables``) to save more, and ``model.save``
-        keeps what you store."""
+        """This layer's own weights into ``store`` as ``"0"``, ``"1"``, ... (Keras 3);
+        override it, with ``load_own_variables``, to save more (``_weights.save_store``)."""
         _weights.save_store(self, store)
 
     def load_own_variables(self, store: dict[str, Any]) -> None:
-        """Copy ``store["0"]``, ``store["1"]``, ... into this layer's own weights
-        (Keras 3); ``load_model`` calls an override with what it saved.
+        """Copy ``store["0"]``, ``store["1"]``, ... into this layer's own weights (Keras 3).
 
         Raises:
             ValueError: ``store`` holds another number of arrays.
@@ -363,16 +294,7 @@ class Layer(nn.Module):
 
     def build_from_shape(self, input_shape: Shape | list[Shape]) -> None:
         """Check the input shape, then build once for it."""
-        input_shape = normalize_shape(input_shape)
-        self.check_input_shape(input_shape)
-        if not self.built:
-            self.build(input_shape)
-            self.built = True
-            self.built_input_shape = (
-                [None if s is None else (None,) + s[1:] for s in input_shape]
-                if isinstance(input_shape, list)
-                else (None,) + input_shape[1:]
-            )
+        _shapes.build_once(self, input_shape)
 
     def check_input_shape(self, shape: Shape | list[Shape]) -> None:
         """Raise a teaching error when the input has the wrong rank, or, once
@@ -380,24 +302,13 @@ class Layer(nn.Module):
         take a list of inputs check them in ``build``/``call`` instead."""
         if isinstance(shape, list):
             return
-        self._check_rank(shape)
+        check_rank(self, shape)  # the rank, and no empty axis but the batch
         if not self.built or self.built_input_shape is None:
             return
         for axis in self.fixed_axes:
             want, got = self.built_input_shape[axis], shape[axis]
             if want is not None and got is not None and want != got:
                 raise built_axis_error(self, shape, axis, want, got)
-
-    def _check_rank(self, shape: Shape) -> None:
-        """Raise on a wrong rank, or on an empty axis (size 0) other than the batch."""
-        rank = len(shape)
-        ok = rank == self.input_rank if self.input_rank is not None else rank >= self.min_rank
-        if ok:
-            empty = [axis for axis, size in enumerate(shape) if axis > 0 and size == 0]
-            if empty:
-                raise ValueError(self.empty_axis_message(shape, empty[0]))
-            return
-        raise rank_error(self, shape)
 
     def empty_axis_message(self, shape: Shape, axis: int) -> str:
         """The error for an input with nothing along ``axis`` (a layer may say it better)."""
@@ -409,44 +320,24 @@ class Layer(nn.Module):
         self._mode_chosen = True
         return super().train(mode)
 
-    def training_left_out(self) -> bool | None:
-        """The ``training`` flag a call without ``training=`` runs with, as in
-        Keras 3: True in ``train()`` mode (``fit``); otherwise inference, except
-        for an augmentation layer on which neither ``train()`` nor ``eval()``
-        was called (Keras's augmentation layers default to ``training=True``,
-        so ``data_augmentation(images)`` augments), and None for a model,
-        which passes it on so that each layer takes its own default."""
-        if self.training:
-            return True
-        if self._augments_when_left_out and not self._mode_chosen:
-            return True
-        return None if self._passes_training_on else False
+    # layer.training_left_out(): the training flag of a call without training= (Keras 3's rule), a
+    # plain function of _training_mode.py taken as the method, so forward's call of it costs no more.
+    training_left_out = _training_mode.training_left_out
 
     def forward(
         self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
     ) -> Any:
-        """Check, build on first use, then compute (``layer(x)`` runs this).
-
-        ``inputs`` is a tensor, or a list of tensors for layers that take
-        several (their shapes are then a list too). Other keyword arguments
-        (``mask=``, ``initial_state=``, ...) go to ``call``. Called on
-        symbolic tensors (``Input``), it records a graph node instead.
-        """
+        """Check, build on first use, then compute (``layer(x)`` runs this). ``inputs``:
+        a tensor, or a list of them for layers that take several; other keyword
+        arguments (``mask=``, ...) go to ``call``; on ``Input``s it records a graph node."""
         from .symbolic import any_symbolic, symbolic_call
 
         if not (training is None or training is True or training is False or isinstance(training, np.bool_)):
-            raise TypeError(
-                f"{type(self).__name__} '{self.name}': expected the inputs as one argument (a list for several) and "
-                f"training as True, False or None, got a second positional argument of type {type(training).__name__}. "
-                "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
-                "by name, layer(x, training=True)."
-            )
+            raise _call_inputs.second_positional_error(self, training)  # layer(a, b): training takes b
         if inputs is None or isinstance(inputs, (list, tuple)):
             check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):
-            # A training= given in a graph (base_model(x, training=False)) is kept in its node.
-            fixed = {} if training is None else {"training": bool(training)}
-            return symbolic_call(self, inputs, {**kwargs, **fixed})
+            return symbolic_call(self, inputs, kwargs, training)  # a graph node, keeping a training= given
         if isinstance(inputs, np.ndarray) or (
             isinstance(inputs, (list, tuple)) and any(isinstance(t, np.ndarray) for t in inputs)
         ):
@@ -457,11 +348,7 @@ class Layer(nn.Module):
         if self.built:
             self.check_input_shape(shape)
         else:
-            self.build_from_shape(shape)
-            # Weights follow the first input's device and floating dtype (texts have neither).
-            first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
-            if isinstance(first, torch.Tensor):
-                self.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
+            _call_inputs.build_on_first_call(self, inputs, shape)  # weights then on the input's device, dtype
         # x._keras_mask, as Keras (_masking.py): read before the integer cast makes new tensors
         masks_on_tensors = not pre_activation and takes_part(self, inputs)
         previous_mask = fill_mask_argument(self, inputs, kwargs) if masks_on_tensors else None
@@ -483,11 +370,7 @@ class Layer(nn.Module):
                 raise
             raise better from err
         if self.activity_regularizer is not None:
-            # Keras 3: R(y) of the output after the activation, at every call;
-            # a layer with several outputs (return_state=True) adds R of each.
-            y = self.activation(out) if pre_activation and self.activation is not None else out
-            reg = self.activity_regularizer
-            self._activity_loss = reg(y) if isinstance(y, torch.Tensor) else sum(reg(t) for t in y)
+            self._activity_loss = _weights.activity_penalty(self, out, pre_activation)  # R(y), as Keras 3
         if masks_on_tensors:
             pass_masks(self, inputs, out, previous_mask)  # out._keras_mask, as Keras (_masking.py)
         return out
@@ -505,12 +388,7 @@ class Layer(nn.Module):
     # ------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-safe. Subclasses add theirs."""
-        config: dict[str, Any] = {"name": self.name, "trainable": self._trainable}
-        if self.input_shape_arg is not None:
-            config["input_shape"] = list(self.input_shape_arg)
-        if self.float32:
-            config["dtype"] = "float32"
-        return config
+        return common_config(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":

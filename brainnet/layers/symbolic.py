@@ -259,8 +259,9 @@ def own_output_shape(layer: Layer, input_shape: Shape) -> Any:
     return agreed_batch_shape(runs[0].shape, runs[1].shape)
 
 
-def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
+def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any], training: bool | None = None) -> Any:
     """Record ``layer(inputs, **kwargs)`` on symbolic tensors; return symbolic outputs.
+    A ``training`` given (``base_model(x, training=False)``) is kept in the node.
 
     The output shape comes from ``compute_output_shape`` when the layer
     defines it and the call has no extra arguments; otherwise from two runs
@@ -268,6 +269,8 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     and 3 in the other: an output axis that follows them is unknown), as
     Keras's symbolic pass would give.
     """
+    if training is not None:
+        kwargs = {**kwargs, "training": bool(training)}
     if not layer.takes_text() and any(is_symbolic(t) and t.dtype == "string" for t in flatten(inputs)):
         raise TypeError(
             f"Layer '{layer.name}' ({type(layer).__name__}): expected numbers, got a string Input. Fix: turn the "

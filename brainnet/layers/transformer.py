@@ -18,6 +18,7 @@ import torch
 
 from .. import activations, initializers
 from ._dropout import dropout
+from ._shapes import check_rank
 from .attention import MultiHeadAttention, check_dropout
 from .base import Layer, Shape, shape_str
 from .core import Dense, check_positive_int
@@ -254,7 +255,7 @@ class TransformerDecoder(Layer):
             )
         decoder, encoder = shape if isinstance(shape, list) else (shape, None)
         for s in (decoder, encoder) if encoder is not None else (decoder,):
-            self._check_rank(s)
+            check_rank(self, s)  # the rank, and no empty axis but the batch
         if not self.built:
             return
         built_with, called_with = self.cross_attention_layer is not None, encoder is not None

@@ -1,0 +1,31 @@
+"""What ``Layer`` learns about a subclass once, when the class is defined
+(``Layer.__init_subclass__`` runs ``learn``), so that no call has to ask
+again: whether its ``call`` takes ``training`` and ``mask`` (``forward``, the
+models and ``_masking`` pass them only then), whether ``call`` uses
+``add_loss`` (each call then starts a new list), whether the class makes masks
+of its own (``compute_mask`` overridden), and, for a class of the user's, a
+``build`` that marks the layer built when called by hand.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from ._weights import marks_built
+
+
+def learn(cls: type, layer_class: type) -> None:
+    """Set ``cls``'s flags ``_call_takes_training``, ``_call_takes_mask``,
+    ``_adds_losses`` (also set later by ``add_loss`` called from a helper) and
+    ``_own_compute_mask`` (Keras's ``supports_masking`` for a layer that makes
+    masks), from its methods and the names its ``call``'s code uses; wrap a
+    ``build`` defined outside brainnet so that ``layer.build(shape)`` by hand
+    marks it built, as Keras 3."""
+    params = inspect.signature(cls.call).parameters
+    cls._call_takes_training = "training" in params
+    cls._call_takes_mask = "mask" in params
+    names = getattr(getattr(cls.call, "__code__", None), "co_names", ())  # what call's code names
+    cls._adds_losses = cls._adds_losses or "add_loss" in names
+    if "build" in cls.__dict__ and not cls.__module__.startswith("brainnet."):
+        cls.build = marks_built(cls.__dict__["build"])
+    cls._own_compute_mask = cls.compute_mask is not layer_class.compute_mask

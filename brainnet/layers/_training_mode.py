@@ -1,0 +1,40 @@
+"""A layer's training mode, as Keras 3 resolves it: the ``training`` flag a
+call without ``training=`` runs with (``training_left_out``, which ``Layer``
+takes as its method of that name and ``forward`` asks at each call whose
+``call`` takes ``training``), and how a module assigned to a layer takes the
+layer's mode (``take_mode``, from ``Layer.__setattr__``).
+
+A layer starts in inference mode: ``layer(x)`` and ``model(x)`` without
+``training=`` infer. ``fit`` puts the model in ``train()`` mode and each
+layer's mode back afterwards (``training/inference.py``); ``Layer.train``
+records that a mode was chosen (``_mode_chosen``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+
+def training_left_out(layer: Any) -> bool | None:
+    """The ``training`` flag a call without ``training=`` runs with, as in
+    Keras 3: True in ``train()`` mode (``fit``); otherwise inference, except
+    for an augmentation layer on which neither ``train()`` nor ``eval()``
+    was called (Keras's augmentation layers default to ``training=True``,
+    so ``data_augmentation(images)`` augments), and None for a model,
+    which passes it on so that each layer takes its own default."""
+    if layer.training:
+        return True
+    if layer._augments_when_left_out and not layer._mode_chosen:
+        return True
+    return None if layer._passes_training_on else False
+
+
+def take_mode(layer: Any, module: nn.Module) -> None:
+    """A torch module (or layer) made in ``__init__`` or ``build`` and assigned
+    to ``layer`` takes the layer's mode: a new one is in ``train()`` mode,
+    which ``layer(x)`` without ``training=`` would follow. Set quietly, module
+    by module: ``train()``/``eval()`` would mark a mode as chosen."""
+    for m in module.modules():
+        m.training = layer.training
