@@ -35,6 +35,7 @@ import torch
 from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
+from ._modes import callbacks_infer
 from .fitting import check_validation_freq, validates
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
                         test_batch_end)
@@ -174,12 +175,14 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
-            for cb in cbs:
-                cb.on_train_begin({})
+            with callbacks_infer(model):  # a callback's self.model(x) infers, as in Keras 3
+                for cb in cbs:
+                    cb.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
                 reset_metrics(model)
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch, {})
+                with callbacks_infer(model):
+                    for cb in cbs:
+                        cb.on_epoch_begin(epoch, {})
                 model.train()
                 trainer.position, logs = (epoch, 0), None
                 ran = False
@@ -201,8 +204,9 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 epoch_logs = pythonify(logs, "train_step")
                 if val is not None and validates(validation_freq, epoch):
                     epoch_logs.update({f"val_{k}": v for k, v in validate().items()})
-                for cb in cbs:
-                    cb.on_epoch_end(epoch, epoch_logs)
+                with callbacks_infer(model):
+                    for cb in cbs:
+                        cb.on_epoch_end(epoch, epoch_logs)
                 if ctrl_c.pressed:
                     raise KeyboardInterrupt
                 if trainer.stop_training or exhausted():

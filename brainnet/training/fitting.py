@@ -27,6 +27,7 @@ from .. import _malloc, distributed
 from . import prepare, sources, streaming
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
+from ._modes import callbacks_infer
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
@@ -91,8 +92,9 @@ def fit(
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
-            for cb in cbs:
-                cb.on_train_begin({})
+            with callbacks_infer(trainer.model):
+                for cb in cbs:
+                    cb.on_train_begin({})
             _epochs(trainer, xs, ys, sws, val, validation_freq, epochs, initial_epoch, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs, steps)
@@ -169,8 +171,9 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
     losses = torch.zeros(steps, device=trainer.device)  # each batch's loss, checked once per epoch
     start, order = trainer.parallel.same_start(trainer, *trainer._start(initial_epoch))
     for epoch in range(start["epoch"], epochs):
-        for cb in cbs:
-            cb.on_epoch_begin(epoch, {})
+        with callbacks_infer(trainer.model):  # a callback's self.model(x) infers, as in Keras 3
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
         first = start["step"] if epoch == start["epoch"] else 0
         if first == 0:
             trainer._reset()
@@ -187,8 +190,9 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
         if val is not None and validates(validation_freq, epoch):
             val_logs = validation_logs(trainer, val, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
-        for cb in cbs:
-            cb.on_epoch_end(epoch, logs)
+        with callbacks_infer(trainer.model):
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
         trainer.parallel.agree_stop(trainer, ctrl_c)
         if ctrl_c.pressed:
             raise KeyboardInterrupt

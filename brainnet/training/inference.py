@@ -20,30 +20,13 @@ import torch
 
 from .. import distributed
 from . import prepare, sources, streaming
+from ._modes import kept_modes
 from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
 
 if TYPE_CHECKING:
     from .trainer import Trainer
-
-
-@contextlib.contextmanager
-def kept_modes(model: torch.nn.Module) -> Any:
-    """Each module's ``train()``/``eval()`` mode put back as it was at the end,
-    also after an error: ``fit`` trains in ``train()`` mode, and afterwards
-    ``model(x)`` infers again (a new model is in ``eval()`` mode, as Keras 3
-    infers when ``training`` is left out)."""
-    modes = [(m, m.training, m.__dict__.get("_mode_chosen")) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for m, training, chosen in modes:
-            m.training = training
-            if chosen is None:  # whether train()/eval() had been called on it (Layer.training_left_out)
-                m.__dict__.pop("_mode_chosen", None)
-            else:
-                m._mode_chosen = chosen
 
 
 @contextlib.contextmanager

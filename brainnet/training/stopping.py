@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ._modes import callbacks_infer
 from .callbacks import History, ProgressBar
 
 
@@ -96,6 +97,12 @@ def end_of_fit(history: Any, callbacks: list, trainer: Any = None) -> Any:
     if optimizer is not None and optimizer.built:
         optimizer.finalize_variable_values()
     last_logs = {k: v[-1] for k, v in history.history.items()}
-    for cb in callbacks:
-        cb.on_train_end(last_logs)
+    model = getattr(trainer, "model", None)
+    if model is None:
+        for cb in callbacks:
+            cb.on_train_end(last_logs)
+        return history
+    with callbacks_infer(model):  # a callback's self.model(x) infers, as in Keras 3
+        for cb in callbacks:
+            cb.on_train_end(last_logs)
     return history

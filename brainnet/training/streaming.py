@@ -34,6 +34,7 @@ import torch
 
 from .. import _malloc, distributed
 from . import prepare
+from ._modes import callbacks_infer
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
@@ -135,8 +136,9 @@ def _fit(trainer: Any, source: BatchSource, val: Any, validation_freq: int | lis
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
-            for cb in cbs:
-                cb.on_train_begin({})
+            with callbacks_infer(trainer.model):  # a callback's self.model(x) infers, as in Keras 3
+                for cb in cbs:
+                    cb.on_train_begin({})
             _epochs(trainer, source, val, validation_freq, epochs, initial_epoch, class_weight, cbs, ctrl_c)
         except KeyboardInterrupt:
             warn_interrupted(trainer, epochs)
@@ -175,8 +177,9 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, validation_freq: int | 
     parallel = trainer.parallel  # under torchrun: the stops agreed and the sums added as on the array path
     start, _ = parallel.same_start(trainer, *trainer._start(initial_epoch))
     for epoch in range(start["epoch"], epochs):
-        for cb in cbs:
-            cb.on_epoch_begin(epoch, {})
+        with callbacks_infer(trainer.model):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
         first = start["step"] if epoch == start["epoch"] else 0  # a backup made mid-epoch: skip what was done
         if first == 0:
             trainer._reset()
@@ -207,8 +210,9 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, validation_freq: int | 
         logs = trainer.running_logs()
         if val is not None and validates(validation_freq, epoch):
             logs.update({f"val_{k}": v for k, v in trainer.validation_logs(val, cbs).items()})
-        for cb in cbs:
-            cb.on_epoch_end(epoch, logs)
+        with callbacks_infer(trainer.model):
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
         parallel.agree_stop(trainer, ctrl_c)
         if ctrl_c.pressed:
             raise KeyboardInterrupt

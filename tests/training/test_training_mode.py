@@ -294,3 +294,45 @@ def test_a_model_with_augmentation_and_dropout_augments_alone_never_in_predict_a
     model.fit(x, np.zeros((len(x), 2), "float32"), epochs=1, verbose=0)
     assert not model.layers[0]._mode_chosen and not model.training  # fit put the mode (and its origin) back
     assert not np.allclose(flip_only(x).detach().numpy(), x)
+
+
+def test_a_callbacks_model_call_at_the_epochs_edges_infers_and_moves_no_statistics():
+    """Keras 3 runs callbacks outside the training call, so ``self.model(x)``
+    in ``on_epoch_end`` (a GAN monitor, a sample printer) infers: here it
+    equals ``predict`` and leaves BatchNormalization's moving statistics as
+    they were; the next epoch trains again in train() mode. The same holds for
+    a DataLoader and for a custom train_step."""
+    x = _images(32)
+    y = np.random.default_rng(1).random((32, 2)).astype("float32")
+
+    class Monitor(Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            bn = self.model.layers[1]
+            before = bn.moving_mean.clone()
+            out = self.model(torch.from_numpy(x)).detach().numpy()
+            assert torch.equal(before, bn.moving_mean)  # inference: no statistics moved
+            self.seen.append((out, self.model.predict(x, verbose=0)))
+
+    class Step(Sequential):
+        def train_step(self, data):
+            assert self.training  # each epoch's steps still train after the callbacks
+            return super().train_step(data)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=8)
+    for cls, data in ((Sequential, (x, y)), (Sequential, (loader,)), (Step, (x, y))):
+        set_random_seed(0)
+        model = cls([layers.Input((8, 8, 1)), layers.Flatten(), layers.BatchNormalization(), layers.Dropout(0.5),
+                     layers.Dense(2)])  # layers[1]: the BatchNormalization
+        model.compile("sgd", "mse")
+        monitor = Monitor()
+        model.fit(*data, epochs=2, batch_size=8, verbose=0, callbacks=[monitor]) if len(data) == 2 else \
+            model.fit(*data, epochs=2, verbose=0, callbacks=[monitor])
+        assert len(monitor.seen) == 2
+        for out, predicted in monitor.seen:
+            np.testing.assert_allclose(out, predicted, atol=1e-6)
+        assert not model.training

@@ -1,0 +1,44 @@
+"""The ``train()``/``eval()`` modes of a model's modules around fit, predict
+and the callbacks: ``kept_modes`` puts each module's mode (and whether a mode
+was chosen for it, ``Layer.training_left_out``) back as it was, also after an
+error; ``callbacks_infer`` runs fit's epoch-level callback hooks with every
+module out of ``train()`` mode."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+
+@contextlib.contextmanager
+def kept_modes(model: torch.nn.Module) -> Any:
+    """Each module's ``train()``/``eval()`` mode put back as it was at the end,
+    also after an error: ``fit`` trains in ``train()`` mode, and afterwards
+    ``model(x)`` infers again (a new model is in ``eval()`` mode, as Keras 3
+    infers when ``training`` is left out)."""
+    modes = [(m, m.training, m.__dict__.get("_mode_chosen")) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, training, chosen in modes:
+            m.training = training
+            if chosen is None:  # whether train()/eval() had been called on it (Layer.training_left_out)
+                m.__dict__.pop("_mode_chosen", None)
+            else:
+                m._mode_chosen = chosen
+
+
+@contextlib.contextmanager
+def callbacks_infer(model: torch.nn.Module) -> Any:
+    """Around fit's epoch-level callback hooks (``on_train_begin``,
+    ``on_epoch_begin``/``_end``, ``on_train_end``): every module out of
+    ``train()`` mode, set quietly (no mode marked as chosen), then put back,
+    so a callback's ``self.model(x)`` infers as in Keras 3, where callbacks
+    run outside the training call (an augmentation layer keeps its own
+    default)."""
+    with kept_modes(model):
+        for m in model.modules():
+            m.training = False
+        yield
