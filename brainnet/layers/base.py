@@ -188,6 +188,12 @@ class Layer(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     @property
+    def trainable_variables(self) -> list[torch.Tensor]:
+        """Keras 3's other name for ``trainable_weights`` (what a ``GradientTape`` step
+        differentiates): the same list, in the same order."""
+        return self.trainable_weights
+
+    @property
     def non_trainable_weights(self) -> list[torch.Tensor]:
         """The weights that are not trained (frozen ones, moving statistics), in the order of ``weights``."""
         return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
