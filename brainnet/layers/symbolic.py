@@ -57,6 +57,16 @@ class SymbolicTensor:
             "cannot be used in an if or a comparison. Fix: put that logic inside a layer's call()."
         )
 
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        # Keras 3 runs keras.ops on its symbolic tensors; torch functions need values.
+        name = getattr(func, "__name__", repr(func))
+        raise TypeError(
+            f"torch function {name}() was given a symbolic tensor (from Input or a layer called on one), "
+            "which has no values: torch functions expect torch.Tensors. Fix: make the call inside a layer, "
+            f"layers.Lambda(lambda t: <your {name}(...) call on t>)(x), or in the call() of a layer of your own."
+        )
+
 
 class Node:
     """One call of a layer in a graph: ``outputs = layer(inputs, **kwargs)``."""

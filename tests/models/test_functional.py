@@ -282,3 +282,22 @@ def test_inputs_dict_errors_say_what_and_the_fix():
     with pytest.raises(ValueError, match=r"expected a dict with one value per Input, keyed \['a', 'b'\], got keys "
                                          r"\['a'\]\. Fix: model\(\{'a': \.\.\., 'b': \.\.\.\}\)"):
         model({"a": torch.zeros(2, 1)})
+
+
+def test_a_torch_function_on_a_symbolic_tensor_is_refused_with_the_lambda_fix():
+    """Keras 3 runs ``keras.ops`` on symbolic tensors; a torch function has no values
+    to run on, so it says so and names the Lambda that does the same (the keras.io
+    VQ-VAE's one-hot of its integer Input)."""
+    codes = Input(shape=(7, 7), dtype="int32")
+    with pytest.raises(TypeError, match=r"torch function one_hot\(\) was given a symbolic tensor .*no values: "
+                                        r"torch functions expect torch\.Tensors\. Fix: make the call inside a layer, "
+                                        r"layers\.Lambda\(lambda t: <your one_hot\(\.\.\.\) call on t>\)\(x\)"):
+        torch.nn.functional.one_hot(codes, 8)
+    with pytest.raises(TypeError, match=r"torch function matmul\(\) was given a symbolic tensor"):
+        torch.matmul(Input(shape=(3,)), torch.ones(3, 2))
+    # The fix: the same call inside a Lambda, in the graph and on real codes.
+    from brainnet.layers import Lambda
+    model = Model(codes, Lambda(lambda t: torch.nn.functional.one_hot(t.long(), 8).float())(codes))
+    assert model.output.shape == (None, 7, 7, 8)
+    got = model.predict(np.full((2, 7, 7), 3), verbose=0)
+    assert got.shape == (2, 7, 7, 8) and np.all(got[..., 3] == 1) and got.sum() == 2 * 49
