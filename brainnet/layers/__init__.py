@@ -72,6 +72,7 @@ from .mel_spectrogram import MelSpectrogram
 from .spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .input_spec import InputSpec
 from .symbolic import Input
+from .input_layer import InputLayer
 from .text_vectorization import TextVectorization
 from .torch_module_wrapper import TorchModuleWrapper
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
@@ -80,6 +81,7 @@ from .wrappers import TimeDistributed, Wrapper
 __all__ = [
     "Layer",
     "Input",
+    "InputLayer",
     "InputSpec",
     # Keras 3's layers.serialize / layers.deserialize: a layer as a JSON-safe spec, and back
     "serialize", "deserialize",

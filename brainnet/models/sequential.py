@@ -49,13 +49,17 @@ class Sequential(Model):
         """Append a layer; builds it at once when the model's input shape is known.
 
         ``model.add(Input(shape=(28, 28, 1)))`` first (as Keras 3) gives the
-        model its input shape, like ``input_shape=`` on the first layer.
+        model its input shape, like ``input_shape=`` on the first layer; so does
+        ``InputLayer((28, 28, 1))``, which ``layers`` then leaves out (as Keras).
 
         Raises:
             TypeError: ``layer`` is not a brainnet Layer (or a leading ``Input``).
         """
+        from ..layers.input_layer import InputLayer
         from ..layers.symbolic import SymbolicTensor
 
+        if isinstance(layer, InputLayer):  # Keras's layer form of Input: its tensor is the model's Input
+            layer = layer.output
         if isinstance(layer, SymbolicTensor):
             if layer.node is not None or self._stack or self._input is not None:
                 raise TypeError(
