@@ -211,3 +211,19 @@ def test_errors_say_what_and_the_fix(tmp_path, rgb):
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(brainnet._image_files, extraglobs={"np": np})
     assert tried >= 4 and failures == 0
+
+
+def test_keras_preprocessing_image_names_the_same_functions(tmp_path, rgb):
+    # Keras 3 exports them as keras.utils.* and keras.preprocessing.image.* (the keras.io WGAN-GP's GANMonitor).
+    import brainnet
+    import brainnet.preprocessing.image as image_module
+
+    image = brainnet.preprocessing.image
+    assert (image.load_img, image.img_to_array, image.array_to_img, image.save_img) == (
+        load_img, img_to_array, array_to_img, save_img)
+    assert "image" in brainnet.preprocessing.__all__
+    image.array_to_img(rgb.astype("float32")).save(tmp_path / "x.png")
+    np.testing.assert_array_equal(image.img_to_array(image.load_img(tmp_path / "x.png")),
+                                  np.floor(255 * rgb.astype("float64") / rgb.max()).astype("float32"))
+    failures, tried = doctest.testmod(image_module)
+    assert tried >= 3 and failures == 0

@@ -35,7 +35,10 @@ that Keras exports under both ``keras.utils`` and ``keras.preprocessing``
 ``timeseries_dataset_from_array``): the same functions as ``brainnet.utils``'s,
 so tutorials that spell either name run; and, as Keras 3's
 ``keras.preprocessing.sequence``, ``brainnet.preprocessing.sequence.pad_sequences``
-(``brainnet.utils.pad_sequences``, one function).
+(``brainnet.utils.pad_sequences``, one function); and, as Keras 3's
+``keras.preprocessing.image``, ``brainnet.preprocessing.image``'s
+``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (those of
+``brainnet.utils``).
 
 Nothing here runs code from a file: ``from_config`` accepts only the plain
 values listed in ``ImagePreprocessing``, each checked. Pillow is imported
@@ -53,7 +56,7 @@ import numpy as np
 from .._image_folder import image_dataset_from_directory
 from .._text_folder import text_dataset_from_directory
 from .._timeseries import timeseries_dataset_from_array
-from . import sequence
+from . import image, sequence
 
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3)}  # Pillow mode, channels
 BACKGROUNDS = ("dark", "light", None)
@@ -318,5 +321,5 @@ def preprocessing_for(model: Any, source: str = "the model", command: str = "bra
     return prep
 
 
-__all__ = ["ImagePreprocessing", "LoadedImage", "image_dataset_from_directory", "image_input_shape", "preprocessing_for",
-           "sequence", "text_dataset_from_directory", "timeseries_dataset_from_array"]
+__all__ = ["ImagePreprocessing", "LoadedImage", "image", "image_dataset_from_directory", "image_input_shape",
+           "preprocessing_for", "sequence", "text_dataset_from_directory", "timeseries_dataset_from_array"]
