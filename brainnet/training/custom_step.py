@@ -62,7 +62,9 @@ def pythonify(logs: Any, step: str) -> dict[str, Any]:
     for key, value in logs.items():
         if isinstance(value, dict):
             flat.update(pythonify(value, step))
-        elif isinstance(value, (Tensor, np.ndarray, np.generic)) and np.size(value) == 1:
+        elif isinstance(value, Tensor) and value.numel() == 1:  # (np.size would read Tensor.size, a method)
+            flat[key] = float(value.detach().item())
+        elif isinstance(value, (np.ndarray, np.generic)) and value.size == 1:
             flat[key] = float(value.item())
         else:
             flat[key] = value

@@ -492,3 +492,42 @@ def test_model_subclass_built_from_inputs_and_outputs_is_functional(tmp_path):
     pair = TakesTwoNetworks(layers.Dense(3), layers.Dense(1))
     assert not isinstance(pair, brainnet.models.Functional)
     assert pair.predict(x[:2]).shape == (2, 1)
+
+
+class RawTensorLogs(Model):
+    """A step returning its loss tensor itself (the keras.io WGAN-GP's ``{"d_loss": d_loss, ...}``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+        self.last = []
+
+    def train_step(self, x):
+        self.zero_grad()
+        loss = torch.mean(self.dense(x) ** 2)
+        loss.backward()
+        self.optimizer.apply_gradients(zip([v.grad for v in self.dense.trainable_weights],
+                                           self.dense.trainable_weights))
+        self.last.append(float(loss.detach()))
+        return {"loss": loss, "one": torch.ones(1), "np": np.float32(2.5), "pair": [1, 2]}
+
+
+class SeeLogs(brainnet.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs = dict(logs)
+
+
+def test_tensors_a_step_returns_reach_the_history_and_callbacks_as_floats():
+    # np.size(tensor) reads Tensor.size (a method), so a scalar check must use numel.
+    x = np.random.default_rng(0).random((8, 3)).astype("float32")
+    set_random_seed(0)
+    model = RawTensorLogs()
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1))
+    seen = SeeLogs()
+    history = model.fit(x, batch_size=4, epochs=2, shuffle=False, callbacks=[seen], verbose=0).history
+    assert all(type(v) is float for key in ("loss", "one", "np") for v in history[key])
+    assert history["loss"] == pytest.approx([model.last[1], model.last[3]])  # each epoch's last batch
+    assert history["one"] == [1.0, 1.0] and history["np"] == [2.5, 2.5] and history["pair"] == [[1, 2], [1, 2]]
+    assert type(seen.logs["loss"]) is float and seen.logs["loss"] == pytest.approx(model.last[-1])
+    logs = model.train_on_batch(x, return_dict=True)
+    assert type(logs["loss"]) is float and logs["loss"] == pytest.approx(model.last[-1])
