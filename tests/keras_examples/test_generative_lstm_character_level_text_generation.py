@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import brainnet as keras
 from brainnet import layers
@@ -113,7 +112,6 @@ def test_the_model_learns_and_generates_text_from_the_corpus(corpus):
     """Sections "Build the model", "Train the model" (fit, then generation at 4 diversities)."""
     text, chars, char_indices, indices_char, (x, y), (x_held, y_held) = corpus
     keras.utils.set_random_seed(0)
-    torch.set_num_threads(1)
     model = keras.Sequential(
         [
             keras.Input(shape=(maxlen, len(chars))),

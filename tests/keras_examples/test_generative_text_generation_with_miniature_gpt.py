@@ -247,7 +247,6 @@ def test_the_vectorized_texts_shift_by_one_token(texts):
 def test_the_model_learns_and_the_callback_generates_text(texts, capsys):
     """Sections "Implement the miniature GPT model" and "Train the model" (fit with the TextGenerator callback)."""
     keras.utils.set_random_seed(0)
-    torch.set_num_threads(1)
     vectorize_layer = TextVectorization(
         standardize=custom_standardization,
         max_tokens=vocab_size - 1,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import brainnet as keras
 from brainnet import layers
@@ -142,6 +141,12 @@ def test_the_generated_questions_are_distinct_reversed_sums():
 def test_the_model_has_the_example_shapes_and_sizes():
     """Section "Build the model": the summary's shapes and parameter counts."""
     model = build_model()
+    printed = []
+    model.summary(print_fn=printed.append)  # the example calls model.summary()
+    text = "\n".join(printed)
+    for shape, params in [("(None, 128)", "72,192"), ("(None, 4, 128)", "131,584"), ("(None, 4, 12)", "1,548")]:
+        assert shape in text and params in text
+    assert "Total params: 205,324" in text
     shapes = [tuple(layer.output.shape) for layer in model.layers]
     assert shapes == [(None, 128), (None, DIGITS + 1, 128), (None, DIGITS + 1, 128), (None, DIGITS + 1, 12)]
     # Keras's counts: LSTM 4·(u·(in + u) + u), Dense 128·12 + 12
@@ -164,7 +169,6 @@ def test_training_raises_the_per_character_validation_accuracy(data):
     assert x_train.shape == (5400, MAXLEN, 12) and y_train.shape == (5400, DIGITS + 1, 12)
     assert x_val.shape == (600, MAXLEN, 12) and y_val.shape == (600, DIGITS + 1, 12)
     keras.utils.set_random_seed(0)
-    torch.set_num_threads(1)
     model = build_model()
     _, start_accuracy = model.evaluate(x_val, y_val, verbose=0)
     for epoch in range(1, 3):  # the example's loop: one epoch per iteration

@@ -207,7 +207,6 @@ def test_the_vit_trains_checkpoints_and_reloads_its_best_weights(mnist, tmp_path
     """Sections "Build the ViT model" and "Compile, train, and evaluate the mode"."""
     (x_train, y_train), (x_test, y_test) = mnist
     keras.utils.set_random_seed(0)
-    torch.set_num_threads(1)
     data_augmentation = make_data_augmentation(image_size)
     data_augmentation.layers[0].adapt(x_train)
     vit_classifier = create_vit_classifier(data_augmentation)
