@@ -103,7 +103,8 @@ class Layer(nn.Module):
     _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
     _adds_losses: bool = False  # does call use add_loss? (set per class, and by add_loss itself)
-    _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values of the last call
+    _collects_losses: bool = False  # adds losses or holds a layer that does (_weights.mark_loss_scopes)
+    _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values since the outermost call
     input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
     _augments_when_left_out = False  # Keras's augmentation layers: call(..., training=True) by default
     _passes_training_on = False  # models: training left out goes on as None, each layer takes its own default
@@ -214,12 +215,14 @@ class Layer(nn.Module):
     @property
     def losses(self) -> list[torch.Tensor]:
         """The penalties of this layer and those inside it (Keras's ``layer.losses``): ``R(w)``
-        computed now, ``R(y)`` and ``add_loss`` of the last call; training adds their sum."""
+        computed now, ``R(y)`` of the last call, and ``add_loss`` of each call since the
+        outermost one (a shared layer: both calls); training adds their sum."""
         return _weights.penalties(self, Layer)
 
     def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
         """Inside ``call``: add ``loss`` (a tensor, or a list of them; each counts by its
-        sum) to what training minimizes, as Keras 3. Each call starts a new list.
+        sum) to what training minimizes, as Keras 3. The outermost call (the model's, or the
+        layer's own when called alone) starts a new list, and every call inside it adds to it.
 
         Raises:
             ValueError: ``loss`` is not a torch tensor or a list of them.
@@ -294,7 +297,10 @@ class Layer(nn.Module):
 
     def build_from_shape(self, input_shape: Shape | list[Shape]) -> None:
         """Check the input shape, then build once for it."""
+        was_built = self.built
         _shapes.build_once(self, input_shape)
+        if not was_built:  # the layers inside now exist: does one add losses?
+            _weights.mark_loss_scopes(self, Layer)
 
     def check_input_shape(self, shape: Shape | list[Shape]) -> None:
         """Raise a teaching error when the input has the wrong rank, or, once
@@ -356,8 +362,8 @@ class Layer(nn.Module):
             inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training_left_out() if training is None else training
-        if self._adds_losses:
-            self._added_losses = []  # add_loss in this call starts afresh (like the activity penalty)
+        # Keras 3: the outermost call empties the losses of the layers inside it; each call then adds
+        outermost = self._collects_losses and _weights.enter_loss_call(self, Layer)
         try:
             if self.float32:  # dtype='float32': outside autocast, in float32
                 with in_float32(inputs) as inputs:
@@ -369,6 +375,9 @@ class Layer(nn.Module):
             if better is None:
                 raise
             raise better from err
+        finally:
+            if outermost:
+                _weights.LOSS_CALL[0] = None
         if self.activity_regularizer is not None:
             self._activity_loss = _weights.activity_penalty(self, out, pre_activation)  # R(y), as Keras 3
         if masks_on_tensors:

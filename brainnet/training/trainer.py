@@ -235,6 +235,7 @@ class Trainer:
     def has_penalties(self) -> bool:
         """Whether any layer of the model has a weight or activity regularizer, or adds losses in call."""
         self._late_adders = _weights.LATE_ADDERS[0]
+        _weights.mark_loss_scopes(self.model, Layer)  # a layer that adds losses late: the model collects them
         return any(
             isinstance(m, Layer) and (m.activity_regularizer is not None or m._adds_losses
                                       or any(r is not None for r in m.weight_regularizers().values()))
