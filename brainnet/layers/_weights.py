@@ -201,7 +201,6 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
     """``Layer.set_weights``: copy ``arrays`` into ``layer.weights``, in order,
     or raise naming the shapes (and the transpose for a Keras-layout kernel)."""
     weights = layer.weights
-    names = {id(t): n for n, t in [*layer.named_parameters(), *layer.named_buffers()]}
     if len(arrays) != len(weights):
         raise ValueError(
             f"Layer '{layer.name}' set_weights: expected {len(weights)} arrays "
@@ -210,22 +209,30 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
         )
     with torch.no_grad():
         for w, a in zip(weights, arrays):
-            t = torch.as_tensor(np.asarray(a))
-            if tuple(t.shape) != tuple(w.shape):
-                keras = {5: (4, 3, 0, 1, 2), 4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
-                if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
-                    first, second = layer.kernel_layouts.get(names.get(id(w), ""), layer.kernel_layout)
-                    raise ValueError(
-                        f"Layer '{layer.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
-                        f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
-                        f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
-                    )
-                raise ValueError(
-                    f"Layer '{layer.name}' set_weights: expected shape "
-                    f"{tuple(w.shape)}, got {tuple(t.shape)}. "
-                    "Fix: pass arrays shaped like get_weights()."
-                )
-            w.copy_(t)
+            copy_checked(layer, w, a, "set_weights")
+
+
+def copy_checked(layer: Any, weight: torch.Tensor, array: Any, method: str) -> None:
+    """Copy ``array`` into ``weight`` (one of ``layer``'s, under ``no_grad``) for
+    ``method`` (``set_weights``, ``load_own_variables``), or raise naming the two
+    shapes, and the transpose when ``array`` is a kernel in Keras's layout."""
+    t = torch.as_tensor(np.asarray(array))
+    if tuple(t.shape) != tuple(weight.shape):
+        keras = {5: (4, 3, 0, 1, 2), 4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(weight.dim())  # Keras kernel → PyTorch's
+        if keras is not None and t.dim() == weight.dim() and tuple(t.permute(*keras).shape) == tuple(weight.shape):
+            names = {id(w): n for n, w in [*layer.named_parameters(), *layer.named_buffers()]}
+            first, second = layer.kernel_layouts.get(names.get(id(weight), ""), layer.kernel_layout)
+            raise ValueError(
+                f"Layer '{layer.name}' {method}: expected shape {tuple(weight.shape)} (PyTorch's "
+                f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
+                f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
+            )
+        raise ValueError(
+            f"Layer '{layer.name}' {method}: expected shape "
+            f"{tuple(weight.shape)}, got {tuple(t.shape)}. "
+            "Fix: pass arrays shaped like get_weights()."
+        )
+    weight.copy_(t)
 
 
 def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
@@ -370,7 +377,7 @@ def load_store(layer: Any, store: dict[str, Any]) -> None:
         )
     with torch.no_grad():
         for i, weight in enumerate(weights):
-            weight.copy_(torch.as_tensor(np.asarray(store[str(i)])))
+            copy_checked(layer, weight, store[str(i)], "load_own_variables")  # set_weights' shape check and error
 
 
 def marks_built(build: Callable[..., None]) -> Callable[..., None]:

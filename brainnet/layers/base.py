@@ -248,7 +248,8 @@ class Layer(nn.Module):
         """Copy ``store["0"]``, ``store["1"]``, ... into this layer's own weights (Keras 3).
 
         Raises:
-            ValueError: ``store`` holds another number of arrays.
+            ValueError: ``store`` holds another number of arrays, or one of another
+                shape than its weight (``set_weights``' error).
         """
         _weights.load_store(self, store)
 
