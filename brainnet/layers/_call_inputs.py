@@ -70,11 +70,14 @@ def integers_as_float(layer: Any, inputs: Any) -> Any:
     """Integer and bool tensors (``uint8`` pixels, ``int64`` counts) in the dtype
     of the layer's own floating-point weights, as Keras 3 promotes an integer
     input that meets float weights (``int64 @ float32 → float32``): the result is
-    the float input's. Kept as they are where the layer takes integers on purpose
-    (``input_dtype``: Embedding, the lookups), has no floating weights of its own
-    to meet (Flatten, Discretization: integers in, integers out), or hands its
-    inputs to layers inside it (MultiHeadAttention's projections, RNN's cell, a
-    layer of your own made of an Embedding and others), which decide."""
+    the float input's. A layer without floating weights whose result is float
+    math (``float_math``: Softmax, ELU, the average poolings) takes them as
+    float32, as Keras 3's ops promote an integer input of ``exp`` or ``mean`` to
+    float32. Kept as they are where the layer takes integers on purpose
+    (``input_dtype``: Embedding, the lookups), keeps integers integers (Flatten,
+    ReLU, MaxPooling2D, Discretization: integers in, integers out, as in Keras),
+    or hands its inputs to layers inside it (MultiHeadAttention's projections,
+    RNN's cell, a layer of your own made of an Embedding and others), which decide."""
     if layer.input_dtype is not None:
         return inputs
     many = isinstance(inputs, (list, tuple))
@@ -83,7 +86,9 @@ def integers_as_float(layer: Any, inputs: Any) -> Any:
     weights = itertools.chain(layer.parameters(recurse=False), layer.buffers(recurse=False))
     dtype = next((w.dtype for w in weights if w.is_floating_point()), None)
     if dtype is None:
-        return inputs
+        if not layer.float_math:
+            return inputs
+        dtype = torch.get_default_dtype()  # float32, Keras's floatx
 
     def one(t: Any) -> Any:
         return t.to(dtype) if _integer(t) else t

@@ -75,6 +75,8 @@ class Layer(nn.Module):
             None for floating inputs.
         casts_integer_inputs: whether integer/bool inputs become the dtype of the
             layer's own floating weights before ``call``; False: kept (Model, wrappers).
+        float_math: for a layer without floating weights, whether integer/bool
+            inputs become float32 (Softmax, an average); False: kept (Flatten, ReLU).
         supports_masking: whether the layer passes a time-step mask on
             unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such
@@ -89,6 +91,7 @@ class Layer(nn.Module):
     equation: str = ""
     input_dtype: torch.dtype | None = None
     casts_integer_inputs: bool = True
+    float_math: bool = False  # no floating weights, yet float results (softmax, a mean): integers → float32
     supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
