@@ -196,6 +196,9 @@ class Layer(nn.Module):
         """The weights that are not trained (frozen ones, moving statistics), in the order of ``weights``."""
         return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
 
+    # Keras 3's other names for these lists (its variables add seed-generator states, which brainnet has not)
+    variables, trainable_variables, non_trainable_variables = weights, trainable_weights, non_trainable_weights
+
     def weight_regularizers(self) -> dict[str, Any]:
         """Weight name → regularizer (or None) for this layer's own weights (``kernel_regularizer=``
         and the like, ``add_weight(regularizer=)``); layers may override it."""
