@@ -45,14 +45,18 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
     return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
 
 
-def second_positional_error(layer: Any, training: Any) -> TypeError:
-    """``layer(a, b)``: the second positional argument is ``training``, which
-    must be True, False or None; the inputs go in one list."""
+def second_positional_error(layer: Any, training: Any, more: tuple[Any, ...] = ()) -> TypeError:
+    """``layer(a, b)`` or ``layer(a, b, c, ...)``: the second positional argument is
+    ``training``, which must be True, False or None, and there is no third; the
+    inputs go in one list."""
+    kind = type(training).__name__
+    got = f"{2 + len(more)} positional arguments, the second of type {kind}" if more else \
+        f"a second positional argument of type {kind}"
     return TypeError(
         f"{type(layer).__name__} '{layer.name}': expected the inputs as one argument (a list for several) and "
-        f"training as True, False or None, got a second positional argument of type {type(training).__name__}. "
-        "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
-        "by name, layer(x, training=True)."
+        f"training as True, False or None, got {got}. "
+        "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), or the others by "
+        "keyword, layer(a, b=b) for call(self, a, b=None), and training by name, layer(x, training=True)."
     )
 
 

@@ -338,15 +338,15 @@ class Layer(nn.Module):
     training_left_out = _training_mode.training_left_out
 
     def forward(
-        self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
+        self, inputs: Any, training: bool | None = None, *more: Any, pre_activation: bool = False, **kwargs: Any
     ) -> Any:
         """Check, build on first use, then compute (``layer(x)`` runs this). ``inputs``:
         a tensor, or a list of them for layers that take several; other keyword
         arguments (``mask=``, ...) go to ``call``; on ``Input``s it records a graph node."""
         from .symbolic import any_symbolic, symbolic_call
 
-        if not (training is None or training is True or training is False or isinstance(training, np.bool_)):
-            raise _call_inputs.second_positional_error(self, training)  # layer(a, b): training takes b
+        if more or not (training is None or training is True or training is False or isinstance(training, np.bool_)):
+            raise _call_inputs.second_positional_error(self, training, more)  # layer(a, b): training takes b
         if inputs is None or isinstance(inputs, (list, tuple)):
             check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):
