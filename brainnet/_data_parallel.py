@@ -213,9 +213,9 @@ class DataParallel:
                 "(a BackupAndRestore backup that only some processes can read?). Fix: put backup_dir "
                 "on a file system every machine shares, or delete the backup everywhere."
             )
+        if order is not None and (start["step"] > 0 or start.get("pass_start", 0) > 0):
+            order = self.same_order(order)
         if start["step"] > 0:
-            if order is not None:
-                order = self.same_order(order)
             if self.rank != 0:
                 for m in trainer.trackers():
                     m.reset_state()

@@ -72,6 +72,46 @@ def test_set_weights_with_the_wrong_number_or_shape():
         layer.set_weights([np.zeros((2, 3)), np.zeros(2)])
 
 
+def test_load_own_variables_with_a_wrong_shape_gives_the_set_weights_error():
+    """Keras 3's load_own_variables assigns each array, which checks its shape; the
+    error is set_weights' (one shared check), naming the layer, both shapes and the fix."""
+    from brainnet.layers import Conv2D
+
+    layer = Dense(2, input_shape=(3,), name="d")
+    layer.build_from_shape((None, 3))
+    before = [w.copy() for w in layer.get_weights()]
+    with pytest.raises(ValueError, match=r"Layer 'd' load_own_variables: expected shape \(3, 2\), got \(2, 3\)\. "
+                                         r"Fix: pass arrays shaped like get_weights\(\)"):
+        layer.load_own_variables({"0": np.zeros((2, 3)), "1": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"Layer 'd' load_own_variables: expected shape \(2,\), got \(1,\)\."):
+        layer.load_own_variables({"0": np.zeros((3, 2)), "1": np.ones(1)})  # torch would broadcast it into both
+    for w, b in zip(layer.get_weights()[1:], before[1:]):
+        np.testing.assert_array_equal(w, b)
+    conv = Conv2D(4, 3, name="c")
+    conv.build_from_shape((None, 8, 8, 2))
+    keras_kernel = np.zeros((3, 3, 2, 4))  # Keras's (window, in, out)
+    with pytest.raises(ValueError, match=r"Layer 'c' load_own_variables: expected shape \(4, 2, 3, 3\) \(PyTorch's "
+                                         r"kernel layout: out, in, then the window\), got \(3, 3, 2, 4\), Keras's "
+                                         r"layout \(the window, in, out\)\. Fix: np\.transpose\(kernel, "
+                                         r"\(3, 2, 0, 1\)\)"):
+        conv.load_own_variables({"0": keras_kernel, "1": np.zeros(4)})
+    conv.load_own_variables({"0": np.transpose(keras_kernel + 1, (3, 2, 0, 1)), "1": np.zeros(4)})  # the fix loads
+    assert float(conv.kernel.detach().min()) == 1.0
+
+    class Scaled(Model):  # a model with a weight of its own: Model.load_own_variables
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(3,), initializer="ones")
+
+        def call(self, x):
+            return x * self.scale
+
+    model = Scaled(name="scaled")
+    model(np.ones((1, 3), "float32"))
+    with pytest.raises(ValueError, match=r"Layer 'scaled' load_own_variables: expected shape \(3,\), got \(4,\)\. "
+                                         r"Fix: pass arrays shaped like get_weights\(\)"):
+        model.load_own_variables({"0": np.zeros(4)})
+
+
 def test_input_shape_that_is_not_sizes():
     with pytest.raises(ValueError, match=r"Input: expected shape to be a tuple of sizes \(None for any\), got "
                                          r"'28x28'\. Fix: Input\(shape=\(28, 28, 1\)\)"):

@@ -45,14 +45,18 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
     return [one(a) for a in inputs] if isinstance(inputs, (list, tuple)) else one(inputs)
 
 
-def second_positional_error(layer: Any, training: Any) -> TypeError:
-    """``layer(a, b)``: the second positional argument is ``training``, which
-    must be True, False or None; the inputs go in one list."""
+def second_positional_error(layer: Any, training: Any, more: tuple[Any, ...] = ()) -> TypeError:
+    """``layer(a, b)`` or ``layer(a, b, c, ...)``: the second positional argument is
+    ``training``, which must be True, False or None, and there is no third; the
+    inputs go in one list."""
+    kind = type(training).__name__
+    got = f"{2 + len(more)} positional arguments, the second of type {kind}" if more else \
+        f"a second positional argument of type {kind}"
     return TypeError(
         f"{type(layer).__name__} '{layer.name}': expected the inputs as one argument (a list for several) and "
-        f"training as True, False or None, got a second positional argument of type {type(training).__name__}. "
-        "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), and training "
-        "by name, layer(x, training=True)."
+        f"training as True, False or None, got {got}. "
+        "Fix: pass several inputs in a list, layer([a, b]) (call then unpacks a, b = inputs), or the others by "
+        "keyword, layer(a, b=b) for call(self, a, b=None), and training by name, layer(x, training=True)."
     )
 
 
@@ -70,11 +74,14 @@ def integers_as_float(layer: Any, inputs: Any) -> Any:
     """Integer and bool tensors (``uint8`` pixels, ``int64`` counts) in the dtype
     of the layer's own floating-point weights, as Keras 3 promotes an integer
     input that meets float weights (``int64 @ float32 → float32``): the result is
-    the float input's. Kept as they are where the layer takes integers on purpose
-    (``input_dtype``: Embedding, the lookups), has no floating weights of its own
-    to meet (Flatten, Discretization: integers in, integers out), or hands its
-    inputs to layers inside it (MultiHeadAttention's projections, RNN's cell, a
-    layer of your own made of an Embedding and others), which decide."""
+    the float input's. A layer without floating weights whose result is float
+    math (``float_math``: Softmax, ELU, the average poolings) takes them as
+    float32, as Keras 3's ops promote an integer input of ``exp`` or ``mean`` to
+    float32. Kept as they are where the layer takes integers on purpose
+    (``input_dtype``: Embedding, the lookups), keeps integers integers (Flatten,
+    ReLU, MaxPooling2D, Discretization: integers in, integers out, as in Keras),
+    or hands its inputs to layers inside it (MultiHeadAttention's projections,
+    RNN's cell, a layer of your own made of an Embedding and others), which decide."""
     if layer.input_dtype is not None:
         return inputs
     many = isinstance(inputs, (list, tuple))
@@ -83,7 +90,9 @@ def integers_as_float(layer: Any, inputs: Any) -> Any:
     weights = itertools.chain(layer.parameters(recurse=False), layer.buffers(recurse=False))
     dtype = next((w.dtype for w in weights if w.is_floating_point()), None)
     if dtype is None:
-        return inputs
+        if not layer.float_math:
+            return inputs
+        dtype = torch.get_default_dtype()  # float32, Keras's floatx
 
     def one(t: Any) -> Any:
         return t.to(dtype) if _integer(t) else t

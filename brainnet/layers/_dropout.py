@@ -24,12 +24,22 @@ is fast) and code traced by ``torch.compile`` use PyTorch's draw.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 _LEVELS = 1 << 16  # 16-bit uniforms
 _FLOATS = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+
+def refuse_integers(layer: Any, inputs: torch.Tensor) -> None:
+    """In training, a dropout or noise layer makes fractions: refuse integer/bool inputs with the fix."""
+    if not inputs.is_floating_point():
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}): expected floating-point inputs, got "
+            f"{inputs.dtype}. Fix: x = x.astype('float32'), or put the layer after one that makes floats."
+        )
 
 
 def _keep_levels(rate: float) -> int:

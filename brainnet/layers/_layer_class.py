@@ -2,9 +2,10 @@
 (``Layer.__init_subclass__`` runs ``learn``), so that no call has to ask
 again: whether its ``call`` takes ``training`` and ``mask`` (``forward``, the
 models and ``_masking`` pass them only then), whether ``call`` uses
-``add_loss`` (each call then starts a new list), whether the class makes masks
-of its own (``compute_mask`` overridden), and, for a class of the user's, a
-``build`` that marks the layer built when called by hand.
+``add_loss`` (its calls then collect losses, ``_weights.enter_loss_call``),
+whether the class makes masks of its own (``compute_mask`` overridden), and,
+for a class of the user's, a ``build`` that marks the layer built when called
+by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def learn(cls: type, layer_class: type) -> None:
     cls._call_takes_mask = "mask" in params
     names = getattr(getattr(cls.call, "__code__", None), "co_names", ())  # what call's code names
     cls._adds_losses = cls._adds_losses or "add_loss" in names
+    cls._collects_losses = cls._collects_losses or cls._adds_losses
     if "build" in cls.__dict__ and not cls.__module__.startswith("brainnet."):
         cls.build = marks_built(cls.__dict__["build"])
     cls._own_compute_mask = cls.compute_mask is not layer_class.compute_mask

@@ -201,7 +201,6 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
     """``Layer.set_weights``: copy ``arrays`` into ``layer.weights``, in order,
     or raise naming the shapes (and the transpose for a Keras-layout kernel)."""
     weights = layer.weights
-    names = {id(t): n for n, t in [*layer.named_parameters(), *layer.named_buffers()]}
     if len(arrays) != len(weights):
         raise ValueError(
             f"Layer '{layer.name}' set_weights: expected {len(weights)} arrays "
@@ -210,22 +209,30 @@ def set_weights(layer: Any, arrays: list[Any]) -> None:
         )
     with torch.no_grad():
         for w, a in zip(weights, arrays):
-            t = torch.as_tensor(np.asarray(a))
-            if tuple(t.shape) != tuple(w.shape):
-                keras = {5: (4, 3, 0, 1, 2), 4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(w.dim())  # Keras kernel → PyTorch's
-                if keras is not None and tuple(t.permute(*keras).shape) == tuple(w.shape):
-                    first, second = layer.kernel_layouts.get(names.get(id(w), ""), layer.kernel_layout)
-                    raise ValueError(
-                        f"Layer '{layer.name}' set_weights: expected shape {tuple(w.shape)} (PyTorch's "
-                        f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
-                        f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
-                    )
-                raise ValueError(
-                    f"Layer '{layer.name}' set_weights: expected shape "
-                    f"{tuple(w.shape)}, got {tuple(t.shape)}. "
-                    "Fix: pass arrays shaped like get_weights()."
-                )
-            w.copy_(t)
+            copy_checked(layer, w, a, "set_weights")
+
+
+def copy_checked(layer: Any, weight: torch.Tensor, array: Any, method: str) -> None:
+    """Copy ``array`` into ``weight`` (one of ``layer``'s, under ``no_grad``) for
+    ``method`` (``set_weights``, ``load_own_variables``), or raise naming the two
+    shapes, and the transpose when ``array`` is a kernel in Keras's layout."""
+    t = torch.as_tensor(np.asarray(array))
+    if tuple(t.shape) != tuple(weight.shape):
+        keras = {5: (4, 3, 0, 1, 2), 4: (3, 2, 0, 1), 3: (2, 1, 0)}.get(weight.dim())  # Keras kernel → PyTorch's
+        if keras is not None and t.dim() == weight.dim() and tuple(t.permute(*keras).shape) == tuple(weight.shape):
+            names = {id(w): n for n, w in [*layer.named_parameters(), *layer.named_buffers()]}
+            first, second = layer.kernel_layouts.get(names.get(id(weight), ""), layer.kernel_layout)
+            raise ValueError(
+                f"Layer '{layer.name}' {method}: expected shape {tuple(weight.shape)} (PyTorch's "
+                f"kernel layout: {first}, {second}, then the window), got {tuple(t.shape)}, Keras's "
+                f"layout (the window, {second}, {first}). Fix: np.transpose(kernel, {keras})."
+            )
+        raise ValueError(
+            f"Layer '{layer.name}' {method}: expected shape "
+            f"{tuple(weight.shape)}, got {tuple(t.shape)}. "
+            "Fix: pass arrays shaped like get_weights()."
+        )
+    weight.copy_(t)
 
 
 def penalties(layer: nn.Module, layer_class: type) -> list[torch.Tensor]:
@@ -260,9 +267,44 @@ def activity_penalty(layer: Any, out: Any, pre_activation: bool) -> torch.Tensor
 LATE_ADDERS = [0]
 
 
+# The outermost call in progress of a layer that adds losses or holds one that does
+# (``_collects_losses``): as Keras 3, the losses of every layer inside it start afresh
+# there, and each call of a layer inside it adds (a shared layer's second call included).
+LOSS_CALL: list[Any] = [None]
+
+
+def enter_loss_call(layer: Any, layer_class: type) -> bool:
+    """At the call of a layer that collects losses: when no such call is in
+    progress, it is the outermost: empty what the layers inside it added and
+    return True (``forward`` then ends the call, ``LOSS_CALL[0] = None``)."""
+    if LOSS_CALL[0] is not None:
+        return False
+    LOSS_CALL[0] = layer
+    for module in layer.modules():
+        if isinstance(module, layer_class) and module._added_losses:
+            module._added_losses = ()
+    return True
+
+
+def mark_loss_scopes(module: nn.Module, layer_class: type) -> bool:
+    """Set ``_collects_losses`` on each layer of ``module`` (itself included)
+    that holds a layer adding losses, so that its call is the outermost one
+    (``enter_loss_call``); whether ``module`` adds or holds one. Run when a
+    model or layer is built or gets a layer, and when fit or evaluate starts."""
+    found = False
+    for child in module.children():
+        found = mark_loss_scopes(child, layer_class) or found
+    if isinstance(module, layer_class):
+        if found and not module._collects_losses:
+            module._collects_losses = True
+        found = found or module._adds_losses
+    return found
+
+
 def add_loss(layer: Any, loss: Any) -> None:
     """``layer.add_loss(loss)``: keep ``loss`` (a tensor, or a list or tuple of
-    them, as Keras 3 takes) until the layer's next call."""
+    them, as Keras 3 takes) with what the other calls inside the same outermost
+    call added, until the next outermost call (``enter_loss_call``)."""
     values = list(loss) if isinstance(loss, (list, tuple)) else [loss]
     bad = [v for v in values if not isinstance(v, torch.Tensor)]
     if bad or not values:
@@ -273,7 +315,7 @@ def add_loss(layer: Any, loss: Any) -> None:
             "self.add_loss(self.rate * inputs.mean()), or torch.as_tensor(value) for a constant."
         )
     if not layer._adds_losses:  # added from a helper of call: flag it, and tell running trainers (LATE_ADDERS)
-        layer._adds_losses = True
+        layer._adds_losses = layer._collects_losses = True
         LATE_ADDERS[0] += 1
     if not isinstance(layer._added_losses, list):
         layer._added_losses = []
@@ -335,7 +377,7 @@ def load_store(layer: Any, store: dict[str, Any]) -> None:
         )
     with torch.no_grad():
         for i, weight in enumerate(weights):
-            weight.copy_(torch.as_tensor(np.asarray(store[str(i)])))
+            copy_checked(layer, weight, store[str(i)], "load_own_variables")  # set_weights' shape check and error
 
 
 def marks_built(build: Callable[..., None]) -> Callable[..., None]:

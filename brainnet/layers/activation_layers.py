@@ -99,6 +99,7 @@ class LeakyReLU(Layer):
         [-1.0, 2.0]
     """
 
+    float_math = True  # integer/bool inputs: float32 (torch has no integer kernel for it; Keras promotes)
     equation = "y = x if x ≥ 0 else α·x"
     supports_masking = True
 
@@ -142,6 +143,7 @@ class Softmax(Layer):
         [[0.25, 0.25, 0.25, 0.25]]
     """
 
+    float_math = True  # integer/bool inputs: float32 (torch has no integer kernel for it; Keras promotes)
     equation = "y_i = exp(x_i) / Σ_j exp(x_j) (along axis)"
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
@@ -189,6 +191,7 @@ class ELU(Layer):
         [0.0, 2.0]
     """
 
+    float_math = True  # integer/bool inputs: float32 (torch has no integer kernel for it; Keras promotes)
     equation = "y = x if x > 0 else α·(exp(x) − 1)"
     supports_masking = True
 

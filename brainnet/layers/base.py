@@ -75,6 +75,8 @@ class Layer(nn.Module):
             None for floating inputs.
         casts_integer_inputs: whether integer/bool inputs become the dtype of the
             layer's own floating weights before ``call``; False: kept (Model, wrappers).
+        float_math: for a layer without floating weights, whether integer/bool
+            inputs become float32 (Softmax, an average); False: kept (Flatten, ReLU).
         supports_masking: whether the layer passes a time-step mask on
             unchanged (layers that change it override ``compute_mask``).
         activation: the final activation ``f`` of layers that have one; such
@@ -89,6 +91,7 @@ class Layer(nn.Module):
     equation: str = ""
     input_dtype: torch.dtype | None = None
     casts_integer_inputs: bool = True
+    float_math: bool = False  # no floating weights, yet float results (softmax, a mean): integers → float32
     supports_masking: bool = False
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     fixed_axes: tuple[int, ...] = ()
@@ -103,7 +106,8 @@ class Layer(nn.Module):
     _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
     _adds_losses: bool = False  # does call use add_loss? (set per class, and by add_loss itself)
-    _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values of the last call
+    _collects_losses: bool = False  # adds losses or holds a layer that does (_weights.mark_loss_scopes)
+    _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values since the outermost call
     input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
     _augments_when_left_out = False  # Keras's augmentation layers: call(..., training=True) by default
     _passes_training_on = False  # models: training left out goes on as None, each layer takes its own default
@@ -188,15 +192,12 @@ class Layer(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     @property
-    def trainable_variables(self) -> list[torch.Tensor]:
-        """Keras 3's other name for ``trainable_weights`` (what a ``GradientTape`` step
-        differentiates): the same list, in the same order."""
-        return self.trainable_weights
-
-    @property
     def non_trainable_weights(self) -> list[torch.Tensor]:
         """The weights that are not trained (frozen ones, moving statistics), in the order of ``weights``."""
         return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
+
+    # Keras 3's other names for these lists (its variables add seed-generator states, which brainnet has not)
+    variables, trainable_variables, non_trainable_variables = weights, trainable_weights, non_trainable_weights
 
     def weight_regularizers(self) -> dict[str, Any]:
         """Weight name → regularizer (or None) for this layer's own weights (``kernel_regularizer=``
@@ -220,12 +221,14 @@ class Layer(nn.Module):
     @property
     def losses(self) -> list[torch.Tensor]:
         """The penalties of this layer and those inside it (Keras's ``layer.losses``): ``R(w)``
-        computed now, ``R(y)`` and ``add_loss`` of the last call; training adds their sum."""
+        computed now, ``R(y)`` of the last call, and ``add_loss`` of each call since the
+        outermost one (a shared layer: both calls); training adds their sum."""
         return _weights.penalties(self, Layer)
 
     def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
         """Inside ``call``: add ``loss`` (a tensor, or a list of them; each counts by its
-        sum) to what training minimizes, as Keras 3. Each call starts a new list.
+        sum) to what training minimizes, as Keras 3. The outermost call (the model's, or the
+        layer's own when called alone) starts a new list, and every call inside it adds to it.
 
         Raises:
             ValueError: ``loss`` is not a torch tensor or a list of them.
@@ -251,7 +254,8 @@ class Layer(nn.Module):
         """Copy ``store["0"]``, ``store["1"]``, ... into this layer's own weights (Keras 3).
 
         Raises:
-            ValueError: ``store`` holds another number of arrays.
+            ValueError: ``store`` holds another number of arrays, or one of another
+                shape than its weight (``set_weights``' error).
         """
         _weights.load_store(self, store)
 
@@ -300,7 +304,10 @@ class Layer(nn.Module):
 
     def build_from_shape(self, input_shape: Shape | list[Shape]) -> None:
         """Check the input shape, then build once for it."""
+        was_built = self.built
         _shapes.build_once(self, input_shape)
+        if not was_built:  # the layers inside now exist: does one add losses?
+            _weights.mark_loss_scopes(self, Layer)
 
     def check_input_shape(self, shape: Shape | list[Shape]) -> None:
         """Raise a teaching error when the input has the wrong rank, or, once
@@ -331,15 +338,15 @@ class Layer(nn.Module):
     training_left_out = _training_mode.training_left_out
 
     def forward(
-        self, inputs: Any, training: bool | None = None, *, pre_activation: bool = False, **kwargs: Any
+        self, inputs: Any, training: bool | None = None, *more: Any, pre_activation: bool = False, **kwargs: Any
     ) -> Any:
         """Check, build on first use, then compute (``layer(x)`` runs this). ``inputs``:
         a tensor, or a list of them for layers that take several; other keyword
         arguments (``mask=``, ...) go to ``call``; on ``Input``s it records a graph node."""
         from .symbolic import any_symbolic, symbolic_call
 
-        if not (training is None or training is True or training is False or isinstance(training, np.bool_)):
-            raise _call_inputs.second_positional_error(self, training)  # layer(a, b): training takes b
+        if more or not (training is None or training is True or training is False or isinstance(training, np.bool_)):
+            raise _call_inputs.second_positional_error(self, training, more)  # layer(a, b): training takes b
         if inputs is None or isinstance(inputs, (list, tuple)):
             check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):
@@ -362,8 +369,8 @@ class Layer(nn.Module):
             inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training_left_out() if training is None else training
-        if self._adds_losses:
-            self._added_losses = []  # add_loss in this call starts afresh (like the activity penalty)
+        # Keras 3: the outermost call empties the losses of the layers inside it; each call then adds
+        outermost = self._collects_losses and _weights.enter_loss_call(self, Layer)
         try:
             if self.float32:  # dtype='float32': outside autocast, in float32
                 with in_float32(inputs) as inputs:
@@ -375,6 +382,9 @@ class Layer(nn.Module):
             if better is None:
                 raise
             raise better from err
+        finally:
+            if outermost:
+                _weights.LOSS_CALL[0] = None
         if self.activity_regularizer is not None:
             self._activity_loss = _weights.activity_penalty(self, out, pre_activation)  # R(y), as Keras 3
         if masks_on_tensors:

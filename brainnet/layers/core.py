@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from .. import activations, constraints, initializers, regularizers
-from ._dropout import dropout
+from ._dropout import dropout, refuse_integers
 from .base import Layer, Shape, shape_str
 
 
@@ -202,6 +202,7 @@ class Dropout(Layer):
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         if not training or self.rate == 0.0:
             return inputs
+        refuse_integers(self, inputs)  # 1/(1 − rate) · x is no integer
         return dropout(inputs, self.rate)
 
     def get_config(self) -> dict[str, Any]:
@@ -223,6 +224,11 @@ class Activation(Layer):
     def __init__(self, activation: str | Callable, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+
+    @property
+    def float_math(self) -> bool:  # type: ignore[override]
+        """Integer/bool inputs become float32 unless ``f`` keeps integers (relu, linear), as Keras's ops."""
+        return self.activation not in (activations.relu, activations.linear)
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs

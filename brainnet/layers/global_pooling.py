@@ -55,6 +55,7 @@ class GlobalAveragePooling2D(GlobalPooling):
     """
 
     equation = "y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.mean(dim=(1, 2), keepdim=self.keepdims)
@@ -111,6 +112,7 @@ class GlobalAveragePooling1D(GlobalPooling):
     """
 
     equation = "y[n, c] = Σ_t m_t·x[n, t, c] / Σ_t m_t"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
     dims = 1
     input_rank = 3
     rank_hint = "(batch, time, features)"

@@ -104,6 +104,7 @@ class Average(_Merge):
     """
 
     equation = "y = (1/n) Σ_i x_i"
+    float_math = True  # integer/bool inputs: float32 (a mean is a fraction; Keras's mean promotes so)
 
     def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(list(inputs)).mean(0)

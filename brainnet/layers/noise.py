@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ._dropout import refuse_integers
 from ._random import check_seed, generator_for
 from .base import Layer, shape_str
 
@@ -36,11 +37,7 @@ class _Noise(Layer):
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         if not training or self.noise_scale == 0.0:
             return inputs
-        if not inputs.is_floating_point():
-            raise TypeError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected floating-point inputs, got "
-                f"{inputs.dtype}. Fix: x = x.astype('float32'), or put the layer after one that makes floats."
-            )
+        refuse_integers(self, inputs)
         return self.add_noise(inputs)
 
     def add_noise(self, x: torch.Tensor) -> torch.Tensor:

@@ -129,6 +129,7 @@ class AveragePooling2D(WindowPooling):
     """
 
     equation = "y[p, q, c] = mean_{u,v} x[p·s + u, q·s + v, c]"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return average_pool(inputs, self.pool_size, self.strides, self.padding)  # (B, H', W', C)
@@ -213,6 +214,10 @@ class MaxPooling1D(_Pooling1D):
     equation = "y[t, c] = max_u x[t·s + u, c]"
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_floating_point():  # integers stay integers (as Keras); torch's max_pool1d takes floats
+            low = torch.iinfo(inputs.dtype).min if inputs.dtype != torch.bool else False
+            windows = self._padded(inputs, low).unfold(2, self.pool_size, self.strides)  # (B, C, T', pool)
+            return windows.amax(-1).transpose(1, 2)
         return F.max_pool1d(self._padded(inputs, float("-inf")), self.pool_size, self.strides).transpose(1, 2)
 
 
@@ -236,6 +241,7 @@ class AveragePooling1D(_Pooling1D):
     """
 
     equation = "y[t, c] = mean_u x[t·s + u, c]"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         total = F.avg_pool1d(self._padded(inputs, 0.0), self.pool_size, self.strides)

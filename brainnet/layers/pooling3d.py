@@ -82,6 +82,7 @@ class AveragePooling3D(WindowPooling):
     """
 
     equation = "y[d, h, w, c] = mean_{a,b,e} x[d·s + a, h·s + b, w·s + e, c]"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
     dims = 3
     input_rank = 5
     rank_hint = _VOLUME
@@ -111,6 +112,7 @@ class GlobalAveragePooling3D(GlobalPooling):
     """
 
     equation = "y[n, c] = (1/(D·H·W)) Σ_{d,h,w} x[n, d, h, w, c]"
+    float_math = True  # integer/bool inputs: float32 (an average is a fraction; Keras's mean promotes so)
     dims = 3
     input_rank = 5
     rank_hint = _VOLUME

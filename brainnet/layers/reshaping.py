@@ -104,7 +104,14 @@ class UpSampling2D(Layer):
             )
         self.interpolation = interpolation.lower()
 
+    @property
+    def float_math(self) -> bool:  # type: ignore[override]
+        """'bilinear' blends pixels into fractions: integer/bool inputs become float32; 'nearest' keeps them."""
+        return self.interpolation == "bilinear"
+
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_floating_point():  # integers, 'nearest': torch interpolates floats only
+            return repeated(inputs, self.size)
         x = _spatial.channels_first(inputs)  # (B, C, H, W), channels-last memory
         if self.interpolation == "nearest":
             y = F.interpolate(x, scale_factor=self.size, mode="nearest")
@@ -119,6 +126,14 @@ class UpSampling2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
+
+
+def repeated(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Each pixel (voxel) of channels-last ``x`` repeated ``size`` times along each
+    spatial axis: nearest upsampling for any dtype (Keras keeps integers integers)."""
+    for axis, s in enumerate(size, start=1):
+        x = x.repeat_interleave(s, dim=axis)  # (B, ..., n·s, ..., C)
+    return x
 
 
 class UpSampling1D(Layer):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from . import _spatial
 from .base import Layer, Shape
-from .reshaping import cropped, margins
+from .reshaping import cropped, margins, repeated
 
 _VOLUME = "(batch, depth, height, width, channels)"
 _VOLUME_FIX = "reshape the input (for one-channel volumes: x[..., None] gives (N, D, H, W, 1))"
@@ -56,6 +56,8 @@ class UpSampling3D(Layer):
         self.size = _spatial.sizes("UpSampling3D", "size", size, 3)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_floating_point():  # integers: torch interpolates floats only
+            return repeated(inputs, self.size)
         x = _spatial.channels_first(inputs)  # (B, C, D, H, W), channels_last_3d memory
         y = F.interpolate(x, scale_factor=self.size, mode="nearest")  # whole factors: exact repeats
         return _spatial.channels_last(y)  # (B, D·s_d, H·s_h, W·s_w, C)

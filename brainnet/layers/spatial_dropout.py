@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ._dropout import keep_mask
+from ._dropout import keep_mask, refuse_integers
 from .base import Layer
 
 
@@ -30,6 +30,7 @@ class _SpatialDropout(Layer):
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         if not training or self.rate == 0.0:
             return inputs
+        refuse_integers(self, inputs)  # 1/(1 − rate) · x is no integer
         # (B, 1, ..., 1, C): one keep/drop per sample and channel
         shape = (inputs.shape[0],) + (1,) * (inputs.dim() - 2) + (inputs.shape[-1],)
         return inputs * keep_mask(shape, self.rate, inputs.dtype, inputs.device)

@@ -14,6 +14,7 @@ import torch
 
 from . import data as data_module
 from . import streaming
+from .prepare import warn_pass_ends
 
 Tensor = torch.Tensor
 
@@ -104,6 +105,8 @@ class Arrays:
                             for a, name in zip((x, y, sample_weight), ("x", "y", "sample_weight")))
         self.samples = _samples(method, self.arrays)
         self.device = device
+        self._pass: Iterator[Any] = iter(())  # steps_per_epoch: the pass in progress,
+        self._left = 0  # and how many of its batches are left
 
     def split(self, fraction: float) -> tuple[Any, Any, Any]:
         """Keep the first samples; return the last ``fraction`` (before shuffling, as Keras)."""
@@ -128,6 +131,22 @@ class Arrays:
             if order is not None:
                 index = order[index]
             yield pack(*(_take(a, index) for a in self.arrays))
+
+    def epoch(self, batch_size: int, shuffle: bool, steps: int | None) -> Iterator[Any]:
+        """One epoch's batches: a pass, or ``steps`` (``steps_per_epoch``) going
+        on in the pass where the last epoch stopped, as fit's built-in loop: an
+        epoch that meets the pass's end stops there, with a warning."""
+        if steps is None:
+            yield from self.batches(batch_size, shuffle)
+            return
+        if self._left == 0:
+            self._pass, self._left = self.batches(batch_size, shuffle), -(-self.samples // batch_size)
+        count = min(steps, self._left)
+        if count < steps:
+            warn_pass_ends(steps, count, self.samples, batch_size)
+        for _ in range(count):
+            self._left -= 1
+            yield next(self._pass)
 
 
 def source_batches(source: streaming.BatchSource, trainer: Any, epoch: int | None = None) -> Iterator[Any]:

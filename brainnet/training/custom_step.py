@@ -34,7 +34,7 @@ import torch
 
 from .. import distributed
 from . import streaming
-from ._step_batches import Arrays, Validation, batches_of, pack, source_batches, unpack
+from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
 from ._modes import callbacks_infer
 from .fitting import check_validation_freq, validates
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
@@ -117,7 +117,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     ``compute_loss`` (``overridden`` names it for the errors; ``own_test_step``:
     it overrides ``test_step`` or ``compute_loss`` too, so that ``test_step``
     then runs the validation)."""
-    from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+    from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size
     from .trainer import cudnn_autotune
 
     model = trainer.model
@@ -144,22 +144,21 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         def exhausted() -> bool:
             return source.exhausted
     else:
-        _refuse_steps("fit", "steps_per_epoch", steps_per_epoch, "fit takes whole arrays and makes "
-                      "ceil(N / batch_size) steps: pass x[:n], y[:n] for a shorter epoch")
+        steps_per_epoch = streaming.check_steps(steps_per_epoch, "steps_per_epoch")
         batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         arrays = Arrays(trainer, "fit", x, y, sample_weight)
         if validation_split and validation_data is None:
             split = arrays.split(validation_split)
             val = split if own_test_step else trainer._prepare(*split, what="validation_data[2]")
-        steps = -(-arrays.samples // batch_size)
+        steps = steps_per_epoch or -(-arrays.samples // batch_size)
 
         def epoch_batches(epoch: int) -> Iterator[Any]:
-            return arrays.batches(batch_size, shuffle)
+            return arrays.epoch(batch_size, shuffle, steps_per_epoch)
 
         def exhausted() -> bool:
             return False
     if validation_data is not None:
-        val = _validation(trainer, validation_data, validation_steps, own_test_step)
+        val = _validation(trainer, validation_data, validation_steps, own_test_step, batch_size)
 
     verbose = 1 if verbose == "auto" else int(verbose)
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
@@ -220,21 +219,27 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     return end_of_fit(history, cbs, trainer)
 
 
-def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool) -> Any:
+def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_test_step: bool,
+                batch_size: int | None) -> Any:
     """fit's validation_data: for ``test_step``, a BatchSource or arrays on the
-    device (x, y, sample_weight); for the built-in evaluation, what it takes."""
-    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _refuse_steps
+    device (x, y, sample_weight); for the built-in evaluation, what it takes.
+    ``validation_steps`` with arrays: their first batches of ``batch_size``."""
+    from .fitting import validated_samples
+    from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
 
     if not own_test_step:
-        return trainer.validation(validation_data, validation_steps)
+        return trainer.validation(validation_data, validation_steps, batch_size)
     if streaming.is_batch_source(validation_data):
         return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE, False,
                                      streaming.check_steps(validation_steps, "validation_steps"), "validation_steps")
-    _refuse_steps("fit", "validation_steps", validation_steps,
-                  "leave it out: the whole validation arrays are evaluated after each epoch")
+    validation_steps = streaming.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         return trainer.validation(validation_data, None)  # its error says what it takes
-    return Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data))).arrays
+    arrays = Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data)))
+    if validation_steps is None:
+        return arrays.arrays
+    keep = slice(0, validated_samples(validation_steps, batch_size or DEFAULT_BATCH_SIZE, arrays.samples))
+    return tuple(take(a, keep) for a in arrays.arrays)
 
 
 # ------------------------------------------------------------- evaluate

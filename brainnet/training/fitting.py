@@ -19,6 +19,7 @@ this loop.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,7 +31,7 @@ from .devices import cudnn_autotune
 from ._modes import callbacks_infer
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
-from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, warn_pass_ends
 from .stopping import CtrlC, begin_fit, check_finite_loss, end_of_fit, warn_interrupted
 
 if TYPE_CHECKING:
@@ -51,10 +52,7 @@ def fit(
         return streaming.fit(trainer, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                              validation_data, shuffle, initial_epoch, sample_weight, class_weight,
                              steps_per_epoch, validation_steps, validation_freq)
-    _refuse_steps("fit", "steps_per_epoch", steps_per_epoch,
-                  "fit makes ceil(N / batch_size) steps of arrays; for epochs of a few batches that go on from "
-                  "where the last one stopped, give a DataLoader: fit(DataLoader(TensorDataset(torch.from_numpy(x), "
-                  "torch.from_numpy(y)), batch_size=64, shuffle=True), steps_per_epoch=5)")
+    steps_per_epoch = sources.check_steps(steps_per_epoch, "steps_per_epoch")
     batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(
@@ -62,7 +60,7 @@ def fit(
             "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
         )
     xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
-    val = validation(trainer, validation_data, validation_steps)
+    val = validation(trainer, validation_data, validation_steps, batch_size)
     if val is None and validation_split:
         total = xs[0].shape[0]
         n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
@@ -83,7 +81,7 @@ def fit(
     begin_graph_step(trainer)
 
     n = xs[0].shape[0]
-    steps = math.ceil(n / batch_size)
+    steps = steps_per_epoch or math.ceil(n / batch_size)  # an epoch's batches; a pass has ceil(n / batch_size)
     verbose = (1 if verbose == "auto" else int(verbose)) if distributed.is_main_process() else 0
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
               "validation_freq": validation_freq}
@@ -133,17 +131,23 @@ def validates(validation_freq: int | list[int], epoch: int) -> bool:
     return (epoch + 1) % validation_freq == 0
 
 
-def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) -> Any:
-    """fit's ``validation_data``: None, arrays on the device ``(xs, ys, sws)``, or a batch source."""
+def validation(trainer: Trainer, validation_data: Any, validation_steps: Any, batch_size: int | None = None) -> Any:
+    """fit's ``validation_data``: None, arrays on the device ``(xs, ys, sws)``, or a batch source.
+    ``validation_steps`` with arrays keeps their first ``validation_steps`` batches of
+    fit's ``batch_size``, as Keras 3 evaluates (``first_batches``)."""
     if validation_data is None:
-        _refuse_steps("fit", "validation_steps", validation_steps, "leave it out: there is no validation_data")
+        if validation_steps is not None:
+            raise ValueError(
+                f"fit: expected validation_data with validation_steps={validation_steps!r} (it counts the "
+                "batches of validation_data evaluated after each epoch), got no validation_data. Fix: pass "
+                "validation_data=(x_val, y_val), or leave validation_steps out."
+            )
         return None
     if sources.is_batch_source(validation_data):
         steps = sources.check_steps(validation_steps, "validation_steps")
         return sources.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
                                      False, steps, "validation_steps")
-    _refuse_steps("fit", "validation_steps", validation_steps,
-                  "leave it out: the whole validation arrays are evaluated after each epoch")
+    validation_steps = sources.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
                if isinstance(validation_data, (tuple, list)) else f"a {type(validation_data).__name__}")
@@ -152,7 +156,26 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any) ->
             f"sample_weight_val), or a DataLoader, got {got}. Fix: model.fit(x, y, "
             "validation_data=(x_val, y_val))."
         )
-    return prepare.arrays(trainer, *validation_data, what="validation_data[2]")
+    val = prepare.arrays(trainer, *validation_data, what="validation_data[2]")
+    if validation_steps is None:
+        return val
+    keep = slice(0, validated_samples(validation_steps, batch_size or DEFAULT_BATCH_SIZE, val[0][0].shape[0]))
+    return tuple([t[keep] for t in ts] for ts in val)
+
+
+def validated_samples(steps: int, batch_size: int, n: int) -> int:
+    """How many of ``n`` validation samples ``validation_steps=steps`` takes: its
+    first ``steps`` batches of ``batch_size`` (fit's), as Keras 3 reads them (in
+    order, from the start at every validation); all, with a warning as Keras's,
+    when they are fewer."""
+    if steps * batch_size > n:
+        warnings.warn(
+            f"fit: validation_steps={steps} asks for {steps} batches of {batch_size}, got validation arrays of {n} "
+            f"samples ({math.ceil(n / batch_size)} batches): all of them are evaluated (Keras: its input ran out "
+            f"of data). Fix: validation_steps={math.ceil(n / batch_size)} or less, or leave it out.",
+            stacklevel=4,
+        )
+    return min(n, steps * batch_size)
 
 
 def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, float]:
@@ -165,11 +188,19 @@ def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str
 def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,
             validation_freq: int | list[int], epochs: int, initial_epoch: int, cbs: list[Callback],
             ctrl_c: CtrlC) -> None:
-    """The epochs of fit, from ``initial_epoch`` or from a restored backup."""
+    """The epochs of fit, from ``initial_epoch`` or from a restored backup.
+
+    A pass over the arrays is ``ceil(n / batch_size)`` batches of one
+    permutation. An epoch is a pass, or with ``steps_per_epoch`` that many
+    batches going on from where the last epoch stopped in the pass
+    (``trainer.pass_start``), as Keras 3: one that would go past the pass's
+    end stops there, with a warning, and the next epoch starts a new pass."""
     n, steps, shuffle = trainer.loop_info["samples"], trainer.loop_info["steps"], trainer.loop_info["shuffle"]
+    per_pass = math.ceil(n / trainer.loop_info["batch_size"])
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
     losses = torch.zeros(steps, device=trainer.device)  # each batch's loss, checked once per epoch
     start, order = trainer.parallel.same_start(trainer, *trainer._start(initial_epoch))
+    trainer.pass_start = start.get("pass_start", 0)
     for epoch in range(start["epoch"], epochs):
         with callbacks_infer(trainer.model):  # a callback's self.model(x) infers, as in Keras 3
             for cb in cbs:
@@ -177,9 +208,14 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
         first = start["step"] if epoch == start["epoch"] else 0
         if first == 0:
             trainer._reset()
-            order = trainer.parallel.same_order(torch.randperm(n, device=trainer.device)) if shuffle else None
+            if trainer.pass_start == 0:  # a new pass: a new permutation
+                order = trainer.parallel.same_order(torch.randperm(n, device=trainer.device)) if shuffle else None
         trainer.epoch_order = order
-        done = _batches(trainer, xs, ys, sws, epoch, first, order, losses, batch_cbs, ctrl_c)
+        count = min(steps, per_pass - trainer.pass_start)  # this epoch's batches
+        if count < steps:
+            warn_pass_ends(steps, count, n, trainer.loop_info["batch_size"])
+        done = _batches(trainer, xs, ys, sws, epoch, first, count, order, losses, batch_cbs, ctrl_c)
+        trainer.pass_start = (trainer.pass_start + count) % per_pass  # where the next epoch begins
         trainer.parallel.agree_stop(trainer, ctrl_c)  # under torchrun: all processes stop, or none
         if ctrl_c.pressed:
             raise KeyboardInterrupt
@@ -201,19 +237,21 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
 
 
 def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
-             epoch: int, first: int, order: torch.Tensor | None, losses: torch.Tensor, batch_cbs: list[Callback],
-             ctrl_c: CtrlC) -> int:
+             epoch: int, first: int, count: int, order: torch.Tensor | None, losses: torch.Tensor,
+             batch_cbs: list[Callback], ctrl_c: CtrlC) -> int:
     """Train on the batches ``first, first+1, ...`` of one epoch until its
-    end or a stop; returns the number of the epoch's batches done. The
-    sample weights ``sws`` (if any) are gathered like the labels."""
+    ``count``-th or a stop; returns the number of the epoch's batches done.
+    The epoch's batch ``step`` is batch ``trainer.pass_start + step`` of the
+    pass. The sample weights ``sws`` (if any) are gathered like the labels."""
     trainer.model.train()
-    batch_size, steps = trainer.loop_info["batch_size"], trainer.loop_info["steps"]
+    batch_size, offset = trainer.loop_info["batch_size"], trainer.pass_start
     trainer.position = (epoch, first)
-    for step in range(first, steps):
+    for step in range(first, count):
         for cb in batch_cbs:
             cb.on_train_batch_begin(step, {})
         # This process's part of the global batch (all of it in one process).
-        batch = trainer.parallel.shard(step * batch_size, min((step + 1) * batch_size, trainer.loop_info["samples"]))
+        b = offset + step  # the batch of the pass
+        batch = trainer.parallel.shard(b * batch_size, min((b + 1) * batch_size, trainer.loop_info["samples"]))
         if trainer.graph_step is not None:  # one process; the graph gathers the batch itself
             if order is None:
                 order = torch.arange(trainer.loop_info["samples"], device=trainer.device)

@@ -16,6 +16,7 @@ batches go through the same functions one by one (``streaming.py``). The
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -282,6 +283,19 @@ def _refuse_steps(method: str, name: str, steps: Any, fix: str) -> None:
             f"{method}: expected {name}=None with arrays ({name} counts the batches of a DataLoader or "
             f"generator), got {name}={steps!r}. Fix: {fix}."
         )
+
+
+def warn_pass_ends(steps: int, count: int, samples: int, batch_size: int) -> None:
+    """Keras 3's warning when an epoch of ``steps_per_epoch`` batches of arrays
+    meets the end of the pass over them after ``count`` batches."""
+    per_pass = -(-samples // batch_size)
+    warnings.warn(
+        f"fit: steps_per_epoch={steps} expected {steps} batches per epoch, got an epoch of {count}: the pass over "
+        f"the {samples} samples ({per_pass} batches of {batch_size}) ended in it, so it ends early and the next epoch "
+        f"starts a new pass (Keras 3: the input ran out of data). Fix: a steps_per_epoch that divides {per_pass}, "
+        "or leave it out for epochs of one whole pass.",
+        stacklevel=5,
+    )
 
 
 def _check_batch_size(batch_size: int | None, default: int) -> int:

@@ -253,10 +253,11 @@ def training_state(trainer: Any, epoch: int, step: int) -> tuple[dict[str, torch
     """Everything but weights and optimizer needed to go on at batch ``step``
     of ``epoch`` (``step`` 0: the epoch's start)."""
     tensors, info = rng_state()
-    info.update({"epoch": epoch, "step": step, "loop": dict(trainer.loop_info), "metric_counts": {}})
+    info.update({"epoch": epoch, "step": step, "loop": dict(trainer.loop_info), "metric_counts": {},
+                 "pass_start": trainer.pass_start})  # steps_per_epoch: the epoch goes on in a pass begun earlier
+    if (step > 0 or trainer.pass_start > 0) and trainer.epoch_order is not None:
+        tensors["loop.order"] = trainer.epoch_order
     if step > 0:
-        if trainer.epoch_order is not None:
-            tensors["loop.order"] = trainer.epoch_order
         for name, metric in _trackers(trainer):
             tensors[f"metric.{name}"] = torch.as_tensor(metric.total, dtype=torch.float64)
             info["metric_counts"][name] = float(metric.count)
@@ -284,7 +285,7 @@ def restore_training_state(trainer: Any, tensors: dict[str, torch.Tensor], info:
             "the backup to start over."
         )
     set_rng_state(tensors, info)
-    step = int(info["step"])
+    step, pass_start = int(info["step"]), int(info.get("pass_start", 0))
     order = tensors.get("loop.order")
     if step > 0:
         for name, metric in _trackers(trainer):
@@ -296,5 +297,6 @@ def restore_training_state(trainer: Any, tensors: dict[str, torch.Tensor], info:
     trainer.resume_from = {
         "epoch": int(info["epoch"]),
         "step": step,
-        "order": None if order is None or step == 0 else order.to(trainer.device),
+        "pass_start": pass_start,
+        "order": None if order is None or step == 0 and pass_start == 0 else order.to(trainer.device),
     }

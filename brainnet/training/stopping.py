@@ -69,7 +69,7 @@ def begin_fit(trainer: Any, callbacks: Any, verbose: int, params: dict[str, Any]
         cb.set_params(params)
     trainer.stop_training = trainer.interrupted = False
     history.params, history.model = params, trainer.model
-    trainer.history, trainer.resume_from, trainer.epoch_order = history, None, None
+    trainer.history, trainer.resume_from, trainer.epoch_order, trainer.pass_start = history, None, None, 0
     return cbs, history
 
 

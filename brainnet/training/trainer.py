@@ -78,6 +78,7 @@ class Trainer:
         self.history: History | None = None  # of the fit in progress (or the last one)
         self.loop_info: dict[str, Any] = {}  # samples, batch_size, steps, shuffle of that fit
         self.epoch_order: torch.Tensor | None = None  # this epoch's permutation of the samples
+        self.pass_start = 0  # the batch of the pass over the arrays where this epoch began (steps_per_epoch)
         self.resume_from: dict[str, Any] | None = None  # set by BackupAndRestore.on_train_begin
         self.interrupted = False  # the last fit was stopped by Ctrl-C
         self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
@@ -235,6 +236,7 @@ class Trainer:
     def has_penalties(self) -> bool:
         """Whether any layer of the model has a weight or activity regularizer, or adds losses in call."""
         self._late_adders = _weights.LATE_ADDERS[0]
+        _weights.mark_loss_scopes(self.model, Layer)  # a layer that adds losses late: the model collects them
         return any(
             isinstance(m, Layer) and (m.activity_regularizer is not None or m._adds_losses
                                       or any(r is not None for r in m.weight_regularizers().values()))
@@ -341,11 +343,12 @@ class Trainer:
 
     def _start(self, initial_epoch: int) -> tuple[dict[str, int], torch.Tensor | None]:
         """Where fit's loop begins: ``initial_epoch``, or where a restored
-        backup (``resume_from``) says, with that epoch's permutation."""
+        backup (``resume_from``) says, with that epoch's permutation and
+        place in the pass over the arrays (``pass_start``)."""
         resume, self.resume_from = self.resume_from, None
         if resume is None:
-            return {"epoch": initial_epoch, "step": 0}, None
-        return {"epoch": resume["epoch"], "step": resume["step"]}, resume["order"]
+            return {"epoch": initial_epoch, "step": 0, "pass_start": 0}, None
+        return {"epoch": resume["epoch"], "step": resume["step"], "pass_start": resume["pass_start"]}, resume["order"]
 
     # ---------------------------------------- plain functions, bound as methods
     # Each takes the trainer as its first argument; see its module.

@@ -214,19 +214,35 @@ class EarlyStoppingAtMinLoss(keras.callbacks.Callback):
 
 
 def _batches(x, y, batch_size=64):
-    """steps_per_epoch's fix: the arrays as a shuffled DataLoader."""
+    """The arrays as a shuffled DataLoader (its steps_per_epoch=5 goes on into a new pass mid-epoch)."""
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y.astype("float32")))
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                        generator=torch.Generator().manual_seed(0))
 
 
-def test_steps_per_epoch_with_arrays_is_refused_with_the_dataloader_fix(data):
+def test_steps_per_epoch_with_arrays_goes_on_through_the_arrays_as_keras(data):
     """Sections "Early stopping at minimum loss" and "Learning rate scheduling"
-    pass steps_per_epoch=5 with arrays: refused, the fix a DataLoader."""
+    pass steps_per_epoch=5 with arrays: 1,000 samples are 16 batches of 64, so
+    epochs of 5, 5, 5, then the pass's last batch alone, with Keras's warning."""
     x_train, y_train, _, _ = data
-    with pytest.raises(ValueError, match=r"fit: expected steps_per_epoch=None with arrays .*got steps_per_epoch=5\. "
-                                         r"Fix: .*give a DataLoader: fit\(DataLoader\(TensorDataset\("):
-        get_model().fit(x_train, y_train, batch_size=64, steps_per_epoch=5, epochs=30, verbose=0)
+
+    class Count(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.per_epoch = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.per_epoch.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.per_epoch[-1] += 1
+
+    count = Count()
+    with pytest.warns(UserWarning, match=r"fit: steps_per_epoch=5 expected 5 batches per epoch, got an epoch of 1"):
+        history = get_model().fit(x_train, y_train, batch_size=64, steps_per_epoch=5, epochs=5, verbose=0,
+                                  callbacks=[count])
+    assert count.per_epoch == [5, 5, 5, 1, 5] and history.params["steps"] == 5
+    assert len(history.history["loss"]) == 5
 
 
 def test_early_stopping_at_minimum_loss(data):

@@ -1,5 +1,6 @@
 """Layer.add_loss (Keras 3): what a layer's call adds is in ``layer.losses``
-and ``model.losses``, replaced at each call of the layer, and what fit and
+and ``model.losses``, replaced at each outermost call (the model's, or the
+layer's own) and added to by every call inside it, and what fit and
 evaluate minimize and report; a model compiled without a loss trains on it."""
 
 from __future__ import annotations
@@ -101,3 +102,75 @@ def test_compiled_without_a_loss_from_batches_of_inputs_only():
     assert model.evaluate(loader, verbose=0) == pytest.approx(expected, rel=1e-5)
     assert model.evaluate(x, batch_size=4, verbose=0) == pytest.approx(expected, rel=1e-5)
     assert np.isfinite(model.fit(loader, verbose=0).history["loss"][0])
+
+
+class DensePenalty(layers.Layer):
+    """y = x W, adding 0.1 · Σ y at each call (Keras 3: every call of a shared layer counts)."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 2), initializer="glorot_uniform")
+
+    def call(self, inputs):
+        y = inputs @ self.kernel
+        self.add_loss(0.1 * y.sum())
+        return y
+
+
+def test_a_shared_layer_adds_the_losses_of_both_calls_to_model_losses_and_to_fit():
+    rng = np.random.default_rng(2)
+    x1, x2 = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 3)).astype("float32")
+    y = rng.normal(size=(8, 2)).astype("float32")
+    shared = DensePenalty()
+    a, b = layers.Input(shape=(3,)), layers.Input(shape=(3,))
+    model = brainnet.Model([a, b], layers.Add()([shared(a), shared(b)]))
+    assert model.losses == []  # the trial runs that built the graph leave nothing
+    w = shared.get_weights()[0].astype(np.float64)
+    ya, yb = x1.astype(np.float64) @ w, x2.astype(np.float64) @ w
+    model([x1, x2])
+    assert [float(v.detach()) for v in model.losses] == pytest.approx([0.1 * ya.sum(), 0.1 * yb.sum()], rel=1e-5)
+    assert [float(v.detach()) for v in shared.losses] == pytest.approx([0.1 * ya.sum(), 0.1 * yb.sum()], rel=1e-5)
+    model([x1, x2])  # the next model call starts afresh: still two, not four
+    assert len(model.losses) == 2
+    model.compile("sgd", "mse")
+    expected = np.mean((y - (ya + yb)) ** 2) + 0.1 * (ya.sum() + yb.sum())  # one batch: the loss before the update
+    history = model.fit([x1, x2], y, batch_size=8, epochs=1, verbose=0).history
+    assert history["loss"] == [pytest.approx(expected, rel=1e-5)]
+
+
+def test_a_layer_called_twice_inside_a_layer_or_a_shared_model_counts_each_call():
+    class Twice(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = Penalty()
+
+        def call(self, inputs):
+            return self.inner(inputs) + self.inner(2 * inputs)
+
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    twice = Twice()
+    twice(x)
+    assert [float(v) for v in twice.losses] == pytest.approx([0.05 * 15, 0.05 * 15, 0.05 * 30, 0.05 * 30])
+    inner = brainnet.Sequential([layers.Input(shape=(3,)), Penalty()])
+    a = layers.Input(shape=(3,))
+    outer = brainnet.Model(a, inner(inner(a)))  # one model applied at two places
+    outer(x)
+    assert sum(float(v) for v in outer.losses) == pytest.approx(0.1 * 15 * 2)
+    inner(2 * x)  # the inner model called alone: its own call starts afresh
+    assert sum(float(v) for v in inner.losses) == pytest.approx(0.1 * 30)
+
+
+def test_a_layer_left_out_of_the_last_outermost_call_keeps_no_losses():
+    class Maybe(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner, self.use = Penalty(), True
+
+        def call(self, inputs):
+            return self.inner(inputs) if self.use else inputs
+
+    layer = Maybe()
+    layer(torch.ones(1, 3))
+    assert len(layer.losses) == 2
+    layer.use = False
+    layer(torch.ones(1, 3))  # Keras 3 empties every inner layer's losses at the outermost call
+    assert layer.losses == []

@@ -174,3 +174,97 @@ def test_a_layer_of_ones_own_made_of_embeddings_gets_its_integers():
     layer = TokensAndPositions()
     y = layer(np.array([[1, 2, 19], [0, 5, 7]]))
     assert layer.seen == torch.int64 and tuple(y.shape) == (2, 3, 4)
+
+
+# ------------------------------------------------------------ layers without weights
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+COUNTS = RNG.integers(0, 5, (2, 4, 4, 3))  # small counts: exact in every integer dtype and float32
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_float_math_layers_take_integers_as_float32(dtype):
+    """Keras 3's ops promote an integer input of exp, mean, ... to float32: the
+    layers whose result is a fraction give what the float32 values give, and
+    their NumPy equation; torch alone has no integer kernel for most of them."""
+    from brainnet.layers import (ELU, Activation, Average, AveragePooling1D, AveragePooling2D,
+                                 GlobalAveragePooling1D, GlobalAveragePooling2D, LeakyReLU, Softmax,
+                                 UpSampling2D)
+
+    x = (COUNTS > 2 if dtype == "bool" else COUNTS).astype(dtype)
+    f = x.astype(np.float64)
+    seq = x[:, 0]  # (2, 4, 3)
+    naive = {  # the docstring equations, in float64
+        "softmax": _softmax(f), "mean_pool": f.reshape(2, 2, 2, 2, 2, 3).mean(axis=(2, 4)),
+        "global_mean": f.mean(axis=(1, 2)), "average": (f + 2 * f) / 2,
+    }
+    cases = [
+        (Softmax(), x, naive["softmax"]), (Activation("softmax"), x, naive["softmax"]),
+        (AveragePooling2D(2), x, naive["mean_pool"]), (GlobalAveragePooling2D(), x, naive["global_mean"]),
+        (Average(), [x, (2 * x.astype("int64")).astype(x.dtype) if dtype != "bool" else x],
+         naive["average"] if dtype != "bool" else f),
+        (AveragePooling1D(2), seq, f[:, 0].reshape(2, 2, 2, 3).mean(axis=2)),
+        (GlobalAveragePooling1D(), seq, f[:, 0].mean(axis=1)),
+        (ELU(), x, f), (LeakyReLU(), x, f),  # non-negative counts: both are the identity
+        (Activation("sigmoid"), x, 1 / (1 + np.exp(-f))),
+        (UpSampling2D(2, interpolation="bilinear"), x, None),
+    ]
+    for layer, inputs, expected in cases:
+        as_float = [a.astype("float32") for a in inputs] if isinstance(inputs, list) else inputs.astype("float32")
+        tensors = [torch.from_numpy(a) for a in inputs] if isinstance(inputs, list) else torch.from_numpy(inputs)
+        y = layer(tensors)
+        assert y.dtype == torch.float32, type(layer).__name__
+        torch.testing.assert_close(y, layer(as_float), rtol=0, atol=0)
+        if expected is not None:
+            np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6, atol=1e-6, err_msg=type(layer).__name__)
+
+
+def test_integer_closed_layers_keep_integers_as_keras():
+    """ReLU, max pooling, nearest upsampling: integers in, the same integers out (Keras 3 keeps
+    integer inputs; these ops need no fraction), where torch alone refuses some of them."""
+    from brainnet.layers import (Activation, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, ReLU, UpSampling2D,
+                                 UpSampling3D)
+
+    x = torch.from_numpy(COUNTS - 2)  # int64, some negative
+    n = x.numpy()
+    assert ReLU()(x).dtype == torch.int64 and ReLU()(x).tolist() == np.maximum(n, 0).tolist()
+    assert Activation("relu")(x).tolist() == np.maximum(n, 0).tolist()
+    assert MaxPooling2D(2)(x).tolist() == n.reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4)).tolist()
+    assert GlobalMaxPooling2D()(x).tolist() == n.max(axis=(1, 2)).tolist()
+    seq = x[:, 0]  # (2, 4, 3)
+    pooled = MaxPooling1D(3, strides=2, padding="same")(seq)  # windows [0..2], [2..3] (padded after)
+    assert pooled.dtype == torch.int64
+    assert pooled.tolist() == np.stack([seq.numpy()[:, 0:3].max(1), seq.numpy()[:, 2:4].max(1)], axis=1).tolist()
+    torch.testing.assert_close(pooled.float(), MaxPooling1D(3, strides=2, padding="same")(seq.float()))
+    up = UpSampling2D((2, 3))(x)
+    assert up.dtype == torch.int64 and up.tolist() == n.repeat(2, axis=1).repeat(3, axis=2).tolist()
+    vol = x[:1].reshape(1, 2, 2, 4, 3)
+    up3 = UpSampling3D(2)(vol)
+    assert up3.dtype == torch.int64
+    assert up3.tolist() == vol.numpy().repeat(2, 1).repeat(2, 2).repeat(2, 3).tolist()
+
+
+def test_dropout_keeps_integers_at_inference_and_refuses_them_in_training():
+    from brainnet.layers import Dropout, GaussianNoise, SpatialDropout1D
+
+    x = torch.from_numpy(COUNTS[:, 0])  # (2, 4, 3) int64
+    for layer in (Dropout(0.5, name="drop"), SpatialDropout1D(0.5, name="drop"), GaussianNoise(0.1, name="drop")):
+        assert torch.equal(layer(x), x)  # inference: the identity
+        with pytest.raises(TypeError, match=rf"Layer 'drop' \({type(layer).__name__}\): expected floating-point "
+                                            r"inputs, got torch\.int64\. Fix: x = x\.astype\('float32'\), or put "
+                                            r"the layer after one that makes floats"):
+            layer(x, training=True)
+
+
+def test_a_model_of_weightless_layers_predicts_on_uint8_images():
+    from brainnet.layers import AveragePooling2D, GlobalAveragePooling2D, Softmax
+
+    inputs = Input(shape=(4, 4, 3), dtype="uint8")
+    model = Model(inputs, Softmax()(GlobalAveragePooling2D()(AveragePooling2D(2)(inputs))))
+    images = COUNTS.astype("uint8")
+    out = model.predict(images, verbose=0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, _softmax(images.astype(np.float64).mean(axis=(1, 2))), rtol=1e-6, atol=1e-6)

@@ -131,7 +131,7 @@ def _data(n=200, seed=0):
     return rng.normal(size=(n, 8, 8, 1)).astype("float32"), rng.integers(0, 10, n)
 
 
-def _fit(metrics, shuffle=True, epochs=4):
+def _fit(metrics, shuffle=True, epochs=4, **steps):
     x, y = _data()
     set_random_seed(0)
     model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(16, activation="relu"),
@@ -140,7 +140,7 @@ def _fit(metrics, shuffle=True, epochs=4):
                   device="cpu")
     set_random_seed(1)  # the same shuffling in every run
     history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=shuffle,
-                        validation_data=(x[:50], y[:50]))
+                        validation_data=(x[:50], y[:50]), **steps)
     return model, history
 
 
@@ -165,6 +165,20 @@ def test_graph_step_trains_and_counts_like_the_eager_loop(simulated, shuffle):
     assert (step.captures, step.replays, step.eager_steps) == (1, 4 * 6 - 3, 3 + 4)
     assert step.record_in_graph and step.counts == [32, 0, 32]  # loss, the output's loss (one output: unused), accuracy
     assert graphed[0].trainer.optimizer.iterations == 4 * 7
+    _same(graphed, eager)
+
+
+def test_graph_step_with_steps_per_epoch_going_on_in_the_pass(simulated):
+    # 7 batches a pass (the last of 8 samples), epochs of 3: 3, 3, 1 | 3, 3, 1 (the pass ends: Keras warns)
+    simulated(False)
+    with pytest.warns(UserWarning, match="got an epoch of 1"):
+        eager = _fit(["accuracy"], epochs=6, steps_per_epoch=3, validation_steps=1)
+    simulated(True)
+    with pytest.warns(UserWarning, match="got an epoch of 1"):
+        graphed = _fit(["accuracy"], epochs=6, steps_per_epoch=3, validation_steps=1)
+    step = graphed[0].trainer.graph_step
+    assert (step.captures, step.replays, step.eager_steps) == (1, 12 - 3, 3 + 2)  # the ragged batch runs eagerly
+    assert graphed[0].trainer.optimizer.iterations == 14
     _same(graphed, eager)
 
 

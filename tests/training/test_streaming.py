@@ -315,17 +315,9 @@ def test_an_empty_source_is_refused():
         model().fit(Dwindles(), steps_per_epoch=3, epochs=2, shuffle=False, verbose=0)
 
 
-def test_steps_arguments_with_arrays_are_refused():
+def test_steps_arguments_of_evaluate_and_predict_with_arrays_are_refused():
+    """fit takes steps_per_epoch and validation_steps with arrays (test_steps_per_epoch.py)."""
     x, y = data()
-    with pytest.raises(ValueError, match=r"fit: expected steps_per_epoch=None with arrays \(steps_per_epoch counts "
-                                         r"the batches of a DataLoader or generator\), got steps_per_epoch=2\. Fix: "
-                                         r"fit makes ceil\(N / batch_size\) steps of arrays; .*give a DataLoader"):
-        model().fit(x, y, steps_per_epoch=2, verbose=0)
-    with pytest.raises(ValueError, match=r"fit: expected validation_steps=None .*Fix: leave it out: the whole "
-                                         r"validation arrays"):
-        model().fit(x, y, validation_data=(x, y), validation_steps=2, verbose=0)
-    with pytest.raises(ValueError, match=r"Fix: leave it out: there is no validation_data"):
-        model().fit(x, y, validation_steps=2, verbose=0)
     with pytest.raises(ValueError, match=r"evaluate: expected steps=None .*Fix: leave it out: evaluate goes over"):
         model().evaluate(x, y, steps=2, verbose=0)
     with pytest.raises(ValueError, match=r"predict: expected steps=None .*Fix: leave it out: predict goes over"):
