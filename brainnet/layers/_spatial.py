@@ -30,6 +30,19 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(1, -1)
 
 
+def in_memory_format(kernel: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """``kernel`` copied into ``memory_format`` with the strides torch gives a new
+    tensor of that format, which are those of the convolution's gradient.
+
+    ``kernel.contiguous(memory_format=...)`` would keep a kernel whose axes of
+    size 1 only make it look channels-last (one input channel: strides
+    (9, 9, 3, 1) for (F, 1, 3, 3)); its gradient then comes as (9, 1, 3, 1),
+    and DistributedDataParallel warns that the gradient's strides differ from
+    its bucket's at every such kernel.
+    """
+    return torch.empty_like(kernel, memory_format=memory_format).copy_(kernel)
+
+
 _TUPLE_NAMES = {1: "1-tuple", 2: "pair", 3: "triple"}
 SPATIAL_AXES = {2: ("height", "width"), 3: ("depth", "height", "width")}
 

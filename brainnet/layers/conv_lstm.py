@@ -103,9 +103,9 @@ class _ConvLSTM(Layer):
         self._frame_shape(input_shape)  # raises if a frame is smaller than the window
         channels, width, memory = input_shape[-1], 4 * self.filters, _MEMORY_FORMATS[self.rank]
         kernel = self.initial_value("kernel", (*self.kernel_size, channels, width))  # (4F, C, *kernel_size)
-        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=memory))
+        self.kernel = self.add_weight("kernel", _spatial.in_memory_format(kernel, memory))
         recurrent = self.initial_value("recurrent", (*self.kernel_size, self.filters, width))  # (4F, F, *kernel_size)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", recurrent.contiguous(memory_format=memory))
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", _spatial.in_memory_format(recurrent, memory))
         self.bias = self.add_weight("bias", _rnn_cells.lstm_bias(self, self.filters)) if self.use_bias else None
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:

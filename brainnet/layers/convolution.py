@@ -61,7 +61,7 @@ def build_conv(layer: Layer, input_shape: Shape, memory_format: torch.memory_for
     layer.compute_output_shape(input_shape)  # raises if the input is smaller than the window
     per_group = _group_channels(layer, input_shape[-1])
     kernel = layer.initial_value("kernel", (*layer.kernel_size, per_group, layer.filters))  # (out, in/G, *window)
-    layer.kernel = layer.add_weight("kernel", kernel.contiguous(memory_format=memory_format))
+    layer.kernel = layer.add_weight("kernel", _spatial.in_memory_format(kernel, memory_format))
     layer.bias = layer.add_weight("bias", layer.initial_value("bias", (layer.filters,))) if layer.use_bias else None
 
 

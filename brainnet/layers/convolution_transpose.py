@@ -132,7 +132,7 @@ class _ConvTranspose(Layer):
         keras_shape = (*self.kernel_size, self.filters, input_shape[-1])  # Keras's (window..., out, in): its fans
         kernel = self.initial_value("kernel", keras_shape)  # (in, out, window...)
         fast = {2: torch.channels_last, 3: torch.channels_last_3d}.get(self.rank, torch.contiguous_format)
-        self.kernel = self.add_weight("kernel", kernel.contiguous(memory_format=fast))
+        self.kernel = self.add_weight("kernel", _spatial.in_memory_format(kernel, fast))
         self.bias = self.add_weight("bias", self.initial_value("bias", (self.filters,))) if self.use_bias else None
 
     def keras_order(self, weight: str) -> tuple[int, ...] | None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from brainnet import layers
 from brainnet.layers import Conv2D
 
 ATOL = 1e-10
@@ -284,3 +285,25 @@ def test_conv2d_get_config_round_trip():
     }
     again = Conv2D.from_config(json.loads(json.dumps(config)))
     assert again.get_config() == config
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(4, 3), (2, 7, 7, 1)),  # one input channel: kernel (4, 1, 3, 3)
+    (lambda: Conv2D(4, 3, groups=2), (2, 7, 7, 2)),  # one channel per group
+    (lambda: layers.Conv3D(2, 3), (2, 5, 5, 5, 1)),
+    (lambda: layers.Conv2DTranspose(1, 3), (2, 5, 5, 3)),  # kernel (in, out=1, 3, 3)
+    (lambda: layers.Conv3DTranspose(1, 3), (2, 4, 4, 4, 2)),
+    (lambda: layers.ConvLSTM2D(2, 3), (2, 3, 6, 6, 1)),
+], ids=["Conv2D", "Conv2D-groups", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "ConvLSTM2D"])
+def test_a_kernel_with_an_axis_of_one_has_its_gradients_strides(make, shape):
+    """A kernel whose size-1 axis only made it look channels-last got a
+    gradient in other strides, and DistributedDataParallel warned "Grad strides
+    do not match bucket view strides" (the first Conv2D of an MNIST model):
+    the kernel is now made with the strides torch's convolution gives its
+    gradient."""
+    layer = make()
+    layer(torch.rand(shape)).sum().backward()
+    kernels = [p for name, p in layer.named_parameters() if "kernel" in name]
+    assert kernels and any(1 in k.shape[:2] for k in kernels)
+    for k in kernels:
+        assert k.grad.stride() == k.stride(), (tuple(k.shape), k.stride(), k.grad.stride())
