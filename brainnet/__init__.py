@@ -44,6 +44,10 @@ _TORCH_INSTEAD = {
     "applications": "brainnet ships and downloads no pretrained weights; build the network with brainnet.layers "
                     "(VGG19 is blocks of Conv2D(..., padding='same', activation='relu') and MaxPooling2D), or wrap "
                     "a torch.nn.Module you have as layers.TorchModuleWrapper(module)",
+    "distribution": "fit is already data-parallel in every process of a torch.distributed group: start the program "
+                    "with torchrun (or call torch.distributed.init_process_group('gloo', rank=rank, world_size=n) in "
+                    "each process you start) and call model.fit(x, y, batch_size=global_batch) as usual; no "
+                    "initialize() or DataParallel().scope() is needed (brainnet.distributed)",
 }
 
 

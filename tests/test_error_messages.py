@@ -411,3 +411,17 @@ def test_keras_ops_and_random_namespaces_point_to_torch():
     assert not hasattr(keras, "random")  # still an AttributeError: hasattr, getattr(..., default) work
     with pytest.raises(AttributeError, match=r"^module 'brainnet' has no attribute 'nonexistent'$"):
         keras.nonexistent
+
+
+def test_keras_distribution_namespace_points_to_fit_in_a_process_group():
+    # Keras's multi-GPU guide (PyTorch) trains with keras.distribution.DataParallel; brainnet's fit is
+    # data-parallel in any torch.distributed group, and the error says so.
+    import brainnet as keras
+
+    with pytest.raises(AttributeError, match=r"no attribute 'distribution': Keras's keras.distribution namespace "
+                                             r"was expected.*Fix: fit is already data-parallel in every process of "
+                                             r"a torch.distributed group: start the program with torchrun \(or call "
+                                             r"torch.distributed.init_process_group\('gloo', rank=rank, "
+                                             r"world_size=n\) in each process you start\)"):
+        keras.distribution.initialize()
+    assert not hasattr(keras, "distribution")
