@@ -133,15 +133,17 @@ def check_steps(steps: Any, name: str) -> int | None:
 
 
 def _check_distributed(sampler: Any, method: str, kind: str, name: str, data: Any) -> None:
-    """Under torchrun, fit and evaluate read a DataLoader over a
-    DistributedSampler that splits over these processes."""
+    """With several processes (torchrun, or a group the program started),
+    fit and evaluate read a DataLoader over a DistributedSampler that splits
+    over these processes."""
     world, rank = distributed.world_size(), distributed.rank()
     if sampler is None:
         user_loader = kind == "loader" and name == type(data).__name__  # not a Dataset batched here
         got = f"a {name} whose sampler is a {type(data.sampler).__name__}" if user_loader else f"a {name}"
         raise ValueError(
-            f"{method}: expected arrays, or a DataLoader whose sampler is a DistributedSampler, under torchrun "
-            f"({world} processes), got {got}: every process would read all of the batches. Fix: sampler = "
+            f"{method}: expected arrays, or a DataLoader whose sampler is a DistributedSampler, with {world} "
+            f"processes (torchrun, or a torch.distributed group), got {got}: every process would read all of the "
+            "batches. Fix: sampler = "
             "DistributedSampler(dataset, num_replicas=world_size(), rank=rank()); loader = DataLoader(dataset, "
             "batch_size=per_process_batch, sampler=sampler) (world_size and rank from brainnet.distributed), "
             "then model.fit(loader)."

@@ -357,9 +357,9 @@ def test_a_loader_without_a_distributed_sampler_under_torchrun_is_refused(monkey
     x, y = data()
     shuffled = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BATCH, shuffle=True)
     with pytest.raises(ValueError, match=r"fit: expected arrays, or a DataLoader whose sampler is a "
-                                         r"DistributedSampler, under torchrun \(2 processes\), got a DataLoader "
-                                         r"whose sampler is a RandomSampler: every process would read all of the "
-                                         r"batches\. " + RECIPE):
+                                         r"DistributedSampler, with 2 processes \(torchrun, or a "
+                                         r"torch\.distributed group\), got a DataLoader whose sampler is a "
+                                         r"RandomSampler: every process would read all of the batches\. " + RECIPE):
         model().fit(shuffled, verbose=0)
     with pytest.raises(ValueError, match=r"evaluate: expected arrays, .* got a DataLoader whose sampler is a "
                                          r"SequentialSampler: .*" + RECIPE):
@@ -384,7 +384,8 @@ def test_a_generator_a_pydataset_and_a_bare_dataset_under_torchrun_are_refused(m
     for source, got in ((generator, "generator"), (Batches(), "Batches"),
                         (TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), "TensorDataset")):
         with pytest.raises(ValueError, match=rf"fit: expected arrays, or a DataLoader whose sampler is a "
-                                             rf"DistributedSampler, under torchrun \(2 processes\), got a {got}: "
+                                             rf"DistributedSampler, with 2 processes \(torchrun, or a torch\.distributed group\), "
+                                             rf"got a {got}: "
                                              rf"every process would read all of the batches\. " + RECIPE):
             model().fit(source, steps_per_epoch=2 if got == "generator" else None, verbose=0)
 
