@@ -22,7 +22,9 @@ on the whole batches (tolerances below); the loss went down; ``ddp_model.train()
 normalization, which the guide's loop, like Keras 3's, leaves in inference
 mode; and the guide's ``keras.distribution`` section, which brainnet has no
 namespace for, is refused with the fix, and the fix (``fit`` in each process
-of the group) trains alike in both processes.
+of the group) trains alike in both processes; the plain shuffled DataLoader
+that section gives ``fit`` (Keras shards it) is refused with the
+DistributedSampler recipe.
 
 What the port found: the guide's first ``Conv2D`` (one input channel) made
 DistributedDataParallel warn "Grad strides do not match bucket view strides"
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import warnings
 from datetime import timedelta
@@ -202,10 +205,18 @@ def train_with_fit(current_index, num_processes, port, data, out):
     keras.utils.set_random_seed(100 + current_index)  # fit gives every process rank 0's weights
     x_train, y_train = data
     model = get_compiled_model()
+    # The guide's get_dataloader(): a plain shuffled DataLoader, which Keras shards itself.
+    dataloader = torch.utils.data.DataLoader(get_dataset(x_train, y_train), batch_size=BATCH_SIZE, shuffle=True)
+    try:
+        model.fit(dataloader, epochs=NUM_EPOCHS, verbose=0)
+        refusal = None
+    except ValueError as error:
+        refusal = str(error)
     history = model.fit(np.expand_dims(x_train.astype("float32"), -1), y_train,
                         batch_size=NUM_PROCESSES * BATCH_SIZE, epochs=NUM_EPOCHS, verbose=0)
     torch.save(model.state_dict(), out / f"rank{current_index}.pt")
-    (out / f"rank{current_index}.json").write_text(json.dumps(history.history))
+    log = {"history": history.history, "refusal": refusal}
+    (out / f"rank{current_index}.json").write_text(json.dumps(log))
     cleanup()
 
 
@@ -378,8 +389,17 @@ def test_the_fix_fit_in_each_process_of_the_group_trains_alike(runs):
     """The fix at work: fit on the guide's compiled model in each process of
     the group splits every global batch of 64, sums the gradients and the
     logs over the processes and starts from rank 0's weights, so both
-    processes report the same History and end with the same weights."""
-    weights, histories = _read(runs / "fit")
+    processes report the same History and end with the same weights. The
+    guide's plain shuffled DataLoader, which Keras shards itself, is refused
+    first, in both processes, with the DistributedSampler recipe as the fix
+    (every process would read all of its batches)."""
+    weights, logs = _read(runs / "fit")
+    for log in logs:
+        assert re.search(r"fit: expected arrays, or a DataLoader whose sampler is a DistributedSampler, with 2 "
+                         r"processes \(torchrun, or a torch\.distributed group\), got a "
+                         r"DataLoader whose sampler is a RandomSampler.*Fix: sampler = DistributedSampler\(dataset, "
+                         r"num_replicas=world_size\(\), rank=rank\(\)\)", log["refusal"]), log["refusal"]
+    histories = [log["history"] for log in logs]
     assert histories[0] == histories[1]
     for name in weights[0]:
         assert torch.equal(weights[0][name], weights[1][name]), name
