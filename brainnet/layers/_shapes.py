@@ -57,10 +57,26 @@ def build_once(layer: Any, input_shape: Shape | list[Shape]) -> None:
         )
 
 
+def check_input_shape(layer: Any, shape: Shape | list[Shape]) -> None:
+    """Raise a teaching error when the input has the wrong rank, or, once
+    built, a different size on an axis the weights depend on. Layers that
+    take a list of inputs check them in ``build``/``call`` instead.
+    (``Layer.check_input_shape``; ``forward`` runs it at each call once built.)"""
+    if isinstance(shape, list):
+        return
+    check_rank(layer, shape)  # the rank, and no empty axis but the batch
+    if not layer.built or layer.built_input_shape is None:
+        return
+    for axis in layer.fixed_axes:
+        want, got = layer.built_input_shape[axis], shape[axis]
+        if want is not None and got is not None and want != got:
+            raise built_axis_error(layer, shape, axis, want, got)
+
+
 def check_rank(layer: Any, shape: Shape) -> None:
     """Raise on a rank ``layer`` does not take (``input_rank``, ``min_rank``),
     or on an empty axis (size 0) other than the batch
-    (``layer.empty_axis_message``); ``Layer.check_input_shape`` runs it."""
+    (``layer.empty_axis_message``); ``check_input_shape`` runs it."""
     rank = len(shape)
     ok = rank == layer.input_rank if layer.input_rank is not None else rank >= layer.min_rank
     if ok:
@@ -105,7 +121,8 @@ def rank_error(layer: Any, shape: Shape) -> ValueError:
 
 
 def empty_axis_message(layer: Any, shape: Shape, axis: int) -> str:
-    """The error for an input with nothing along ``axis`` (``Layer.empty_axis_message``'s default)."""
+    """The error for an input with nothing along ``axis`` (``Layer.empty_axis_message``;
+    a layer may say it better by overriding it)."""
     return (
         f"Layer '{layer.name}' ({type(layer).__name__}) expected at least one value along every axis "
         f"but the batch, got shape {shape_str(shape)} (axis {axis} is empty). Fix: look at what "

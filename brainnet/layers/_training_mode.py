@@ -1,13 +1,14 @@
 """A layer's training mode, as Keras 3 resolves it: the ``training`` flag a
 call without ``training=`` runs with (``training_left_out``, which ``Layer``
 takes as its method of that name and ``forward`` asks at each call whose
-``call`` takes ``training``), and how a module assigned to a layer takes the
-layer's mode (``take_mode``, from ``Layer.__setattr__``).
+``call`` takes ``training``), ``train`` (``Layer.train``, likewise), and how
+a module assigned to a layer takes the layer's mode (``take_mode``, from
+``Layer.__setattr__``).
 
 A layer starts in inference mode: ``layer(x)`` and ``model(x)`` without
 ``training=`` infer. ``fit`` puts the model in ``train()`` mode and each
-layer's mode back afterwards (``training/inference.py``); ``Layer.train``
-records that a mode was chosen (``_mode_chosen``).
+layer's mode back afterwards (``training/inference.py``); ``train`` records
+that a mode was chosen (``_mode_chosen``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
+
+
+def train(layer: Any, mode: bool = True) -> Any:
+    """torch's ``train()`` / ``eval()`` (``eval()`` is ``train(False)``); it
+    also records that a mode was chosen (see ``training_left_out``).
+    (``Layer.train``; returns the layer.)"""
+    layer._mode_chosen = True
+    return nn.Module.train(layer, mode)
 
 
 def training_left_out(layer: Any) -> bool | None:

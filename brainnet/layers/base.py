@@ -19,10 +19,10 @@ Shapes follow Keras: the batch axis is first, images are
 plain functions in private modules, one family each: ``_layer_args`` (name,
 input_shape/input_dim, dtype, and their config), ``_layer_class`` (what a
 subclass's ``call`` takes), ``_weights`` (add_weight, the weights' order,
-set_weights, the penalties of ``losses``), ``_shapes`` (shapes, the rank check,
-input-check errors, the build), ``_call_inputs`` (NumPy and text inputs, the
+set_weights, the penalties of ``losses``), ``_shapes`` (shapes, the input check
+and its errors, the build), ``_call_inputs`` (NumPy and text inputs, the
 first call, float32 under autocast, CUDA-graph capture), ``_training_mode``
-(training left out), ``_graph_access`` (``layer.input``/``output``).
+(``train``, training left out), ``_graph_access`` (``layer.input``/``output``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ._masking import fill_mask_argument, pass_masks, takes_part
 from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, common_config, take_common_args, unique_name
-from ._shapes import Shape, built_axis_error, check_model_input, check_rank, shape_of, shape_str
+from ._shapes import Shape, check_model_input, shape_of, shape_str
 from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, glorot_uniform
 
 # Names other modules import from here (the Layer's module), defined in the private modules above.
@@ -309,32 +309,16 @@ class Layer(nn.Module):
         if not was_built:  # the layers inside now exist: does one add losses?
             _weights.mark_loss_scopes(self, Layer)
 
-    def check_input_shape(self, shape: Shape | list[Shape]) -> None:
-        """Raise a teaching error when the input has the wrong rank, or, once
-        built, a different size on an axis the weights depend on. Layers that
-        take a list of inputs check them in ``build``/``call`` instead."""
-        if isinstance(shape, list):
-            return
-        check_rank(self, shape)  # the rank, and no empty axis but the batch
-        if not self.built or self.built_input_shape is None:
-            return
-        for axis in self.fixed_axes:
-            want, got = self.built_input_shape[axis], shape[axis]
-            if want is not None and got is not None and want != got:
-                raise built_axis_error(self, shape, axis, want, got)
+    # layer.check_input_shape(shape) (the rank, then the built size of each fixed axis) and
+    # layer.empty_axis_message(shape, axis): plain functions of _shapes.py taken as the methods (a
+    # layer may override either), so forward's call of the check costs no more.
+    check_input_shape = _shapes.check_input_shape
+    empty_axis_message = _shapes.empty_axis_message
 
-    def empty_axis_message(self, shape: Shape, axis: int) -> str:
-        """The error for an input with nothing along ``axis`` (a layer may say it better)."""
-        return _shapes.empty_axis_message(self, shape, axis)
-
-    def train(self, mode: bool = True) -> "Layer":
-        """torch's ``train()`` / ``eval()`` (``eval()`` is ``train(False)``); it
-        also records that a mode was chosen (see ``training_left_out``)."""
-        self._mode_chosen = True
-        return super().train(mode)
-
-    # layer.training_left_out(): the training flag of a call without training= (Keras 3's rule), a
-    # plain function of _training_mode.py taken as the method, so forward's call of it costs no more.
+    # layer.train(mode) (torch's train/eval, recording that a mode was chosen) and layer.training_left_out():
+    # the flag of a call without training= (Keras 3's rule); plain functions of _training_mode.py taken as
+    # the methods, so forward's call of training_left_out costs no more.
+    train = _training_mode.train
     training_left_out = _training_mode.training_left_out
 
     def forward(
