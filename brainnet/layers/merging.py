@@ -34,18 +34,14 @@ class _Merge(Layer):
             )
         ranks = {len(s) for s in shapes}
         mismatch = (self._same_rank and len(ranks) > 1) or (
-            same_axes is not None
-            and any(
-                a is not None and b is not None and a != b
-                for s in shapes[1:]
-                for a, b in zip(shapes[0][same_axes], s[same_axes])
-            )
+            same_axes is not None  # each axis: at most one size other than 1 (the others broadcast)
+            and any(len(set(axis) - {None, 1}) > 1 for axis in zip(*(s[same_axes] for s in shapes)))
         )
         if mismatch:
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}): expected inputs whose shapes agree"
-                f"{' except on the concatenation axis' if type(self) is Concatenate else ''}, got "
-                f"{', '.join(shape_str(s) for s in shapes)}. Fix: reshape or project the inputs "
+                f"{' except on the concatenation axis' if type(self) is Concatenate else ' (an axis of size 1 broadcasts)'}"
+                f", got {', '.join(shape_str(s) for s in shapes)}. Fix: reshape or project the inputs "
                 "(e.g. with Dense) to matching shapes first."
             )
         return shapes
@@ -54,7 +50,10 @@ class _Merge(Layer):
         self._check(input_shape, slice(1, None))
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
-        return tuple(self._check(input_shape, slice(1, None))[0])
+        """The inputs' broadcast shape: on each axis the size other than 1 (Keras 3's rule)."""
+        shapes = self._check(input_shape, slice(1, None))
+        return tuple(max({d for d in axis if d != 1} - {None}, default=None if None in axis else 1)
+                     for axis in zip(*shapes))
 
     def compute_mask(self, inputs: Any, mask: Any) -> torch.Tensor | None:
         """A step is real where it is real in every masked input (Keras's rule); None without masks."""
@@ -107,7 +106,7 @@ class Average(_Merge):
     float_math = True  # integer/bool inputs: float32 (a mean is a fraction; Keras's mean promotes so)
 
     def call(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(list(inputs)).mean(0)
+        return torch.stack(torch.broadcast_tensors(*inputs)).mean(0)
 
 
 class Subtract(_Merge):

@@ -30,6 +30,25 @@ def test_elementwise_merges_match_numpy(layer, reference):
     assert layer().compute_output_shape([(None, 3, 4)] * 3) == (None, 3, 4)
 
 
+@pytest.mark.parametrize("layer, reference", [
+    (Add, lambda xs: xs[0] + xs[1] + xs[2]),
+    (Subtract, lambda xs: xs[0] - xs[1]),
+    (Multiply, lambda xs: xs[0] * xs[1] * xs[2]),
+    (Average, lambda xs: (xs[0] + xs[1] + xs[2]) / 3),
+    (Maximum, lambda xs: np.maximum(np.maximum(xs[0], xs[1]), xs[2])),
+    (Minimum, lambda xs: np.minimum(np.minimum(xs[0], xs[1]), xs[2])),
+])
+def test_elementwise_merges_broadcast_axes_of_size_1_as_keras_3(layer, reference):
+    # keras.io's MIL example multiplies each (batch, 1) attention score with its (batch, 64) embedding
+    shapes = [(2, 1, 4), (2, 3, 1), (2, 3, 4)][: 2 if layer is Subtract else 3]
+    arrays, ts = tensors(*shapes)
+    out = layer()(ts)
+    assert out.shape == (2, 3, 4)
+    np.testing.assert_allclose(out.numpy(), reference(arrays), atol=1e-12)
+    assert layer().compute_output_shape([(None,) + s[1:] for s in shapes]) == (None, 3, 4)
+    assert layer().compute_output_shape([(None, 1, 4), (None, None, 1)][: len(shapes)]) == (None, None, 4)
+
+
 @pytest.mark.parametrize("axis", [-1, 1, 2])
 def test_concatenate_matches_numpy_and_output_shape(axis):
     shapes = [(2, 3, 4), (2, 3, 4)]
@@ -43,7 +62,8 @@ def test_concatenate_matches_numpy_and_output_shape(axis):
 
 def test_errors():
     _, ts = tensors((2, 3), (2, 4))
-    with pytest.raises(ValueError, match=r"Add\): expected inputs whose shapes agree, got \(2, 3\), \(2, 4\).*Fix"):
+    with pytest.raises(ValueError, match=r"Add\): expected inputs whose shapes agree \(an axis of size 1 broadcasts\), "
+                                         r"got \(2, 3\), \(2, 4\)\. Fix"):
         Add()(ts)
     with pytest.raises(ValueError, match=r"expected a list of at least two inputs"):
         Add()([ts[0]])
