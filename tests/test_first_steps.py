@@ -352,6 +352,35 @@ def test_add_weight_takes_keras_shape_and_initializer():
         layer.add_weight("w", torch.zeros(2), shape=(3,))
 
 
+def test_a_named_weight_kept_in_another_attribute_is_one_weight_and_saves(tmp_path):
+    # keras.io's MIL attention layer: self.v_weight_params = self.add_weight(name="v", ...)
+    from brainnet.layers import Layer
+
+    class Gate(Layer):
+        def build(self, input_shape):
+            self.v_weight_params = self.add_weight(shape=(input_shape[-1], 2), name="v")
+            self.kernel = self.add_weight(shape=(2,), initializer="ones")  # no name: the attribute's
+            self.frozen = self.add_weight(shape=(2,), initializer="zeros", name="b", trainable=False)
+
+        def call(self, x):
+            return x @ self.v_weight_params * self.kernel + self.frozen
+
+    inputs = Input((3,))
+    model = brainnet.Model(inputs, Gate(name="gate")(inputs))
+    gate = model.get_layer("gate")
+    assert list(gate.state_dict()) == ["v", "kernel", "b"]  # was: "v" and "v_weight_params", the same tensor twice
+    assert gate.v_weight_params is gate.v and model.count_params() == 3 * 2 + 2 + 2
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    want = x @ gate.v.detach().numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6)
+    model.save_weights(tmp_path / "g.weights.safetensors")  # was: safetensors refused the shared tensors
+    with torch.no_grad():
+        gate.v_weight_params.zero_()
+    model.load_weights(tmp_path / "g.weights.safetensors")
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6)
+    assert gate.v_weight_params is gate.v  # loading copies into the one tensor
+
+
 def test_several_outputs_inside_a_sequential_are_refused():
     from brainnet.layers import SimpleRNN
 

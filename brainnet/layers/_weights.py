@@ -114,6 +114,19 @@ def drop_unnamed(layer: Any, value: nn.Parameter) -> None:
         del params[key]
 
 
+def weight_attribute(layer: Any, name: str, value: nn.Parameter) -> bool:
+    """``Layer.__setattr__`` of a weight. ``self.kernel = self.add_weight(shape=...)``
+    (no name): the weight registered as ``weight_<i>`` takes the attribute's
+    name. ``self.v_params = self.add_weight(name="v", ...)`` (Keras's form with
+    a name): True, the weight stays registered once, as ``v``, and the
+    attribute only refers to it, so ``state_dict()`` and saved weights hold it once."""
+    if name.startswith(UNNAMED):
+        return False
+    drop_unnamed(layer, value)
+    params = layer.__dict__.get("_parameters", {})
+    return name not in params and any(p is value for p in params.values())
+
+
 def set_trainable(layer: nn.Module, value: bool, layer_class: type) -> None:
     """``layer.trainable = value``: as Keras 3, freezing (or unfreezing) a layer
     does the same to every ``layer_class`` inside it and to all its parameters."""

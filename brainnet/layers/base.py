@@ -41,7 +41,7 @@ from .input_spec import check_input_spec, check_none_inputs
 from ._graph_access import MISSING as _MISSING, graph_input, graph_output
 from ._layer_args import NAME_COUNTERS as _NAME_COUNTERS, common_config, take_common_args, unique_name
 from ._shapes import Shape, check_model_input, shape_of, shape_str
-from ._weights import INITIALIZERS as _INITIALIZERS, UNNAMED, glorot_uniform
+from ._weights import INITIALIZERS as _INITIALIZERS, glorot_uniform
 
 # Names other modules import from here (the Layer's module), defined in the private modules above.
 __all__ = ["Layer", "Shape", "shape_of", "shape_str", "unique_name", "check_model_input", "glorot_uniform",
@@ -167,8 +167,8 @@ class Layer(nn.Module):
         return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, nn.Parameter) and not name.startswith(UNNAMED):
-            _weights.drop_unnamed(self, value)  # self.kernel = self.add_weight(shape=...): named kernel
+        if isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
+            return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight
         elif isinstance(value, nn.Module) and value.training != self.training:
             _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)
         super().__setattr__(name, value)
