@@ -38,10 +38,10 @@ class _Merge(Layer):
             and any(len(set(axis) - {None, 1}) > 1 for axis in zip(*(s[same_axes] for s in shapes)))
         )
         if mismatch:
+            but = " except on the concatenation axis" if type(self) is Concatenate else " (an axis of size 1 broadcasts)"
             raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected inputs whose shapes agree"
-                f"{' except on the concatenation axis' if type(self) is Concatenate else ' (an axis of size 1 broadcasts)'}"
-                f", got {', '.join(shape_str(s) for s in shapes)}. Fix: reshape or project the inputs "
+                f"Layer '{self.name}' ({type(self).__name__}): expected inputs whose shapes agree{but}, got "
+                f"{', '.join(shape_str(s) for s in shapes)}. Fix: reshape or project the inputs "
                 "(e.g. with Dense) to matching shapes first."
             )
         return shapes
@@ -69,7 +69,7 @@ class _Merge(Layer):
 class Add(_Merge):
     """Element-wise sum: ``y = Σ_i x_i``.
 
-    Input: a list of tensors of one shape. Output: that shape.
+    Input: a list of tensors of one shape (axes of size 1 broadcast). Output: that shape.
     """
 
     equation = "y = Σ_i x_i"
@@ -84,7 +84,7 @@ class Add(_Merge):
 class Multiply(_Merge):
     """Element-wise product: ``y = Π_i x_i``.
 
-    Input: a list of tensors of one shape. Output: that shape.
+    Input: a list of tensors of one shape (axes of size 1 broadcast). Output: that shape.
     """
 
     equation = "y = Π_i x_i"
@@ -99,7 +99,7 @@ class Multiply(_Merge):
 class Average(_Merge):
     """Element-wise mean: ``y = (1/n) Σ_i x_i``.
 
-    Input: a list of tensors of one shape. Output: that shape.
+    Input: a list of tensors of one shape (axes of size 1 broadcast). Output: that shape.
     """
 
     equation = "y = (1/n) Σ_i x_i"
@@ -112,7 +112,7 @@ class Average(_Merge):
 class Subtract(_Merge):
     """Element-wise difference of two inputs: ``y = x_1 − x_2``.
 
-    Input: a list of exactly two tensors of one shape. Output: that shape.
+    Input: two tensors of one shape (axes of size 1 broadcast). Output: that shape.
 
     Raises:
         ValueError: not exactly two inputs, or shapes that differ.
@@ -135,7 +135,7 @@ class Subtract(_Merge):
 class Maximum(_Merge):
     """Element-wise maximum: ``y = max_i x_i``.
 
-    Input: a list of tensors of one shape. Output: that shape.
+    Input: a list of tensors of one shape (axes of size 1 broadcast). Output: that shape.
     """
 
     equation = "y = max_i x_i"
@@ -150,7 +150,7 @@ class Maximum(_Merge):
 class Minimum(_Merge):
     """Element-wise minimum: ``y = min_i x_i``.
 
-    Input: a list of tensors of one shape. Output: that shape.
+    Input: a list of tensors of one shape (axes of size 1 broadcast). Output: that shape.
     """
 
     equation = "y = min_i x_i"
