@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import activations
-from . import _call_inputs, _layer_class, _shapes, _training_mode, _weights
+from . import _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from ._masking import fill_mask_argument, pass_masks, takes_part
 from .input_spec import check_input_spec, check_none_inputs
@@ -171,6 +171,8 @@ class Layer(nn.Module):
             return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight
         elif isinstance(value, nn.Module) and value.training != self.training:
             _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)
+        elif _tracking.takes(self, name, value):  # a list, tuple or dict: its layers are this layer's (Keras 3)
+            return
         super().__setattr__(name, value)
 
     @property

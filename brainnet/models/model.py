@@ -211,13 +211,20 @@ class Model(Layer):
         (unknown sizes 2, then 3: an output axis that follows them is unknown)."""
         return _structure.probed_output_shape(self, input_shape)
 
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers directly inside the model, as Keras 3's ``Model.layers``: a
+        subclassed model's layer attributes, and the layers in its list, tuple or
+        dict attributes, in the order they were assigned."""
+        return _structure.top_layers(self)
+
     def summary_rows(self) -> list[tuple[Any, Any, str]]:
         """(layer, output shape or None, connected to) per row of summary().
 
         A subclassed model's layers report the shapes they gave in two runs on
         zeros (unknown sizes 2, then 3: an axis that follows them is unknown);
         a layer that did not run, or gave several outputs, shows ``?``."""
-        layers = [m for m in self.children() if isinstance(m, Layer)]
+        layers = _structure.top_layers(self)
         shapes = _structure.layer_output_shapes(self, layers) if self.input_shape is not None else {}
         return [(m, shapes.get(m), "") for m in layers]
 
