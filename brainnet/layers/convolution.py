@@ -83,9 +83,23 @@ def conv_nd(
     return _spatial.channels_last(y)  # (B, *spatial', F)
 
 
+def convolution_op(self: Layer, inputs: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Keras 3's ``convolution_op`` of Conv2D and Conv3D: ``inputs`` (B, *spatial, C)
+    convolved with ``kernel``, in brainnet's layout (filters, C/groups, *window),
+    with the layer's strides, padding, dilation and groups, no bias: (B, *spatial',
+    filters). A subclass overrides it to change the kernel or the operation (such
+    as keras.io's standardized convolution); the layer adds the bias and applies
+    the activation to what it returns."""
+    return conv_nd(inputs, kernel, None, self.strides, self.padding, self.dilation_rate, self.groups)
+
+
 def convolve(layer: Layer, inputs: torch.Tensor) -> torch.Tensor:
     """Conv2D's or Conv3D's equation before the activation: (B, *spatial, C) → (B, *spatial', filters)."""
-    return conv_nd(inputs, layer.kernel, layer.bias, layer.strides, layer.padding, layer.dilation_rate, layer.groups)
+    if type(layer).convolution_op is convolution_op:  # not overridden: the bias added inside torch's convolution
+        return conv_nd(inputs, layer.kernel, layer.bias, layer.strides, layer.padding, layer.dilation_rate,
+                       layer.groups)
+    y = layer.convolution_op(inputs, layer.kernel)
+    return y if layer.bias is None else y + layer.bias
 
 
 def conv_config(layer: Layer) -> dict[str, Any]:
@@ -125,6 +139,10 @@ class Conv2D(Layer):
     Cost: ``kh·kw·(C/G)·filters`` multiply-adds per output pixel, as many
     weights (plus ``filters`` biases); ``SeparableConv2D`` does the same
     spatial filtering with ``kh·kw·C·m + C·m·filters``.
+
+    ``convolution_op(inputs, kernel)`` computes the sum without ``b`` (Keras
+    3's hook): a subclass that overrides it changes the convolution, such as
+    one with a standardized kernel, and keeps the bias and activation.
 
     Args:
         filters: number of output channels (positive int).
@@ -196,6 +214,8 @@ class Conv2D(Layer):
     ) -> None:
         super().__init__(**kwargs)
         take_conv_arguments(self, locals(), 2)
+
+    convolution_op = convolution_op
 
     def build(self, input_shape: Shape) -> None:
         build_conv(self, input_shape, torch.channels_last)

@@ -10,7 +10,7 @@ import torch
 
 from . import _spatial
 from .base import Layer, Shape
-from .convolution import build_conv, conv_config, convolve, take_conv_arguments
+from .convolution import build_conv, conv_config, convolution_op, convolve, take_conv_arguments
 
 
 class Conv3D(Layer):
@@ -106,6 +106,8 @@ class Conv3D(Layer):
     ) -> None:
         super().__init__(**kwargs)
         take_conv_arguments(self, locals(), 3)
+
+    convolution_op = convolution_op  # Keras 3's hook, as Conv2D's
 
     def build(self, input_shape: Shape) -> None:
         build_conv(self, input_shape, torch.channels_last_3d)

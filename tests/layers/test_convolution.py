@@ -307,3 +307,52 @@ def test_a_kernel_with_an_axis_of_one_has_its_gradients_strides(make, shape):
     assert kernels and any(1 in k.shape[:2] for k in kernels)
     for k in kernels:
         assert k.grad.stride() == k.stride(), (tuple(k.shape), k.stride(), k.grad.stride())
+
+
+class _Standardized(Conv2D):
+    """A Conv2D whose convolution_op standardizes each filter (keras.io's recipe, brainnet's layout)."""
+
+    def convolution_op(self, inputs, kernel):
+        mean = kernel.mean(dim=(1, 2, 3), keepdim=True)
+        var = kernel.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
+        return super().convolution_op(inputs, (kernel - mean) / torch.sqrt(var + 1e-10))
+
+
+@pytest.mark.parametrize("padding, strides", [("valid", (1, 1)), ("same", (2, 2))])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_convolution_op_is_keras_3s_hook(padding, strides, use_bias):
+    x = f64(2, 6, 7, 3)
+    plain = built_conv(x, filters=4, kernel_size=3, padding=padding, strides=strides, use_bias=use_bias,
+                       activation="relu")
+    kernel = plain.kernel.detach().numpy()
+    bias = plain.bias.detach().numpy() if use_bias else None
+    # the default hook: the convolution without the bias, with the layer's strides and padding
+    np.testing.assert_allclose(plain.convolution_op(x, plain.kernel).detach().numpy(),
+                               conv2d_naive(x.numpy(), kernel, None, strides, padding), rtol=0, atol=ATOL)
+    # an override changes the kernel; the layer still adds the bias and applies the activation
+    layer = _Standardized(4, 3, padding=padding, strides=strides, use_bias=use_bias, activation="relu")
+    layer(x)
+    layer.load_state_dict(plain.state_dict())
+    w = kernel.reshape(4, -1)
+    standardized = ((w - w.mean(1, keepdims=True)) / np.sqrt(w.var(1, keepdims=True) + 1e-10)).reshape(kernel.shape)
+    expected = conv2d_naive(x.numpy(), standardized, bias, strides, padding, "relu")
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=0, atol=1e-9)
+    assert _Standardized.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_conv3d_has_the_convolution_op_hook():
+    from brainnet.layers import Conv3D
+
+    class Doubled(Conv3D):
+        def convolution_op(self, inputs, kernel):
+            return super().convolution_op(inputs, 2 * kernel)
+
+    x = f64(1, 4, 4, 4, 2)
+    plain = Conv3D(3, 2)
+    plain(x)
+    layer = Doubled(3, 2)
+    layer(x)
+    layer.load_state_dict(plain.state_dict())
+    bias = plain.bias.detach()
+    torch.testing.assert_close(layer(x), 2 * (plain(x) - bias) + bias)
+    torch.testing.assert_close(plain.convolution_op(x, plain.kernel), plain(x) - bias)
