@@ -91,13 +91,14 @@ class Loss:
                  from_logits: bool = False) -> None:
         """``fn(y_true, y_pred)`` gives the per-sample losses. A subclass may
         instead override ``call`` and pass only ``name`` (Keras 3's way:
-        ``super().__init__(name="my_loss")``); the name defaults to the
-        class's name in snake_case.
+        ``super().__init__(name="my_loss")``), or override ``__call__`` to
+        return the batch's loss itself (as keras.io's supervised contrastive
+        loss does); the name defaults to the class's name in snake_case.
 
         Raises:
-            TypeError: neither ``fn`` nor an overridden ``call``.
+            TypeError: neither ``fn`` nor an overridden ``call`` or ``__call__``.
         """
-        if fn is None and type(self).call is Loss.call:
+        if fn is None and type(self).call is Loss.call and type(self).__call__ is Loss.__call__:
             raise TypeError(
                 f"{type(self).__name__}: expected a function fn(y_true, y_pred) or a subclass that overrides "
                 "call(self, y_true, y_pred), got neither. Fix: define call(self, y_true, y_pred) returning one "

@@ -516,3 +516,28 @@ def test_loss_without_fn_or_call_is_refused():
     with pytest.raises(TypeError, match=r"Empty: expected a function fn\(y_true, y_pred\) or a subclass .*"
                                         r"got neither\. Fix: define call\(self, y_true, y_pred\)"):
         Empty(name="empty")
+
+
+def test_a_loss_overriding_call_itself_takes_the_labels_as_given():
+    # keras.io's supervised contrastive loss overrides __call__ and gets class labels beside (N, d) embeddings
+    import brainnet
+
+    class MeanOfSameLabelDistances(losses.Loss):
+        def __call__(self, labels, embeddings, sample_weight=None):
+            same = (labels[:, None] == labels[None, :]).to(embeddings.dtype)
+            return (torch.cdist(embeddings, embeddings) * same).sum() / same.sum()
+
+    loss = MeanOfSameLabelDistances()  # was: TypeError, neither fn nor call
+    assert loss.name == "mean_of_same_label_distances"
+    brainnet.utils.set_random_seed(0)
+    model = brainnet.Sequential([brainnet.Input((4,)), brainnet.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=loss)
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.arange(32) % 4  # (32,) class labels for (32, 3) outputs: was refused as not shaped like the output
+    reported = model.evaluate(x, y, batch_size=32, verbose=0)
+    e = model.predict(x, verbose=0).astype("float64")
+    d = np.sqrt(((e[:, None] - e[None, :]) ** 2).sum(-1))
+    same = y[:, None] == y[None, :]
+    assert reported == pytest.approx(d[same].sum() / same.sum(), rel=1e-4)
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
