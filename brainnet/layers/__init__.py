@@ -28,6 +28,7 @@ from .group_query_attention import GroupQueryAttention
 from .hashed_crossing import HashedCrossing
 from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
+from .augmentation_size import RandomHeight, RandomWidth
 from .integer_lookup import IntegerLookup
 from .lambda_layer import Lambda
 from ._layer_serialization import deserialize, serialize
@@ -94,7 +95,7 @@ __all__ = [
     "GaussianNoise", "GaussianDropout", "AlphaDropout",
     # augmentation (training only)
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomErasing",
-    "RandomCrop", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
+    "RandomCrop", "RandomHeight", "RandomWidth", "RandomBrightness", "RandomInvert", "Solarization", "RandomPosterization", "RandomGrayscale",
     "RandomColorDegeneration",
     "RandomSaturation", "RandomHue", "RandomSharpness", "RandomColorJitter", "MixUp", "CutMix",
     "RandomShear", "RandomPerspective", "RandomGaussianBlur", "RandomElasticTransform",
