@@ -31,15 +31,14 @@ import torch
 
 import brainnet as keras
 from brainnet import layers
-from brainnet.datasets import fortunes
-from brainnet.layers import TextVectorization
+
+from . import _fortune_classes as fortune_classes
 
 vocab_size = 20000  # Only consider the top 20k words
 maxlen = 64  # the last 64 words of each fortune (the example: 200 words of a review)
 embed_dim = 32  # Embedding size for each token
 num_heads = 2  # Number of attention heads
 ff_dim = 32  # Hidden layer size in feed forward network inside transformer
-CLASSES = ("computers", "politics")  # label 0, label 1
 
 
 class TransformerBlock(layers.Layer):
@@ -161,24 +160,11 @@ def test_the_classifier_has_the_examples_shapes_and_sizes():
 
 @pytest.fixture(scope="module")
 def data():
-    if not all((fortunes.SYSTEM_DIR / name).is_file() for name in CLASSES):
-        pytest.skip(f"Debian's fortunes are not in {fortunes.SYSTEM_DIR}: apt-get install fortunes")
-    return fortune_classes()
-
-
-def fortune_classes(test_size=350, seed=0):
-    """Which file a fortune comes from, as padded integer sequences: ((x_train, y_train), (x_val, y_val), vocab)."""
-    texts = [fortunes.load_fortunes([name]) for name in CLASSES]
-    labels = np.concatenate([np.full(len(t), i) for i, t in enumerate(texts)])
-    texts = np.array(sum(texts, []))
-    order = np.random.default_rng(seed).permutation(len(texts))
-    val, train = order[:test_size], order[test_size:]
-    vectorize = TextVectorization(max_tokens=vocab_size)
-    vectorize.adapt(texts[train])  # the vocabulary of the training texts only
-    sequences = [row[row != 0] for row in np.asarray(vectorize(texts))]  # unpadded word indices
-    x_train = keras.utils.pad_sequences([sequences[i] for i in train], maxlen=maxlen)
-    x_val = keras.utils.pad_sequences([sequences[i] for i in val], maxlen=maxlen)
-    return (x_train, labels[train]), (x_val, labels[val]), vectorize.get_vocabulary()
+    """Section "Download and prepare dataset", with the fortune files in place of imdb.load_data."""
+    (x_train, y_train), (x_val, y_val), vocab = fortune_classes.load_data(num_words=vocab_size)
+    x_train = keras.utils.pad_sequences(x_train, maxlen=maxlen)
+    x_val = keras.utils.pad_sequences(x_val, maxlen=maxlen)
+    return (x_train, y_train), (x_val, y_val), vocab
 
 
 def test_the_fortunes_are_padded_in_front_and_cut_to_maxlen(data):
@@ -186,11 +172,12 @@ def test_the_fortunes_are_padded_in_front_and_cut_to_maxlen(data):
     (x_train, y_train), (x_val, y_val), vocab = data
     assert x_train.shape == (1404, maxlen) and x_val.shape == (350, maxlen)
     assert x_train.max() < vocab_size and set(np.unique(y_train)) == {0, 1}
-    texts = np.array(sum((fortunes.load_fortunes([name]) for name in CLASSES), []))
-    order = np.random.default_rng(0).permutation(len(texts))
+    texts, labels = fortune_classes.texts_and_labels()
+    held_out, _ = fortune_classes.split(len(texts))
+    np.testing.assert_array_equal(labels[held_out], y_val)
     index = {w: i for i, w in enumerate(vocab)}
     strip = str.maketrans("", "", "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
-    for row, text in zip(x_val[:20], texts[order[:20]]):
+    for row, text in zip(x_val[:20], texts[held_out[:20]]):
         words = [index.get(w, 1) for w in text.lower().translate(strip).split()][-maxlen:]  # the last maxlen words stay
         np.testing.assert_array_equal(row[maxlen - len(words):], words)
         assert not row[: maxlen - len(words)].any()
