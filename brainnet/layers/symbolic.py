@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _symbolic_operators
 from ._masking import warn_mask_dropped
 from .base import Layer, Shape, shape_str
 from .input_spec import check_input_spec
@@ -50,6 +51,11 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} name={self.name!r}>"
+
+    # x + y, x - y, x * y: an Add, Subtract or Multiply layer on [x, y] (_symbolic_operators.py)
+    __add__, __radd__ = _symbolic_operators.add, _symbolic_operators.radd
+    __sub__, __rsub__ = _symbolic_operators.subtract, _symbolic_operators.rsubtract
+    __mul__, __rmul__ = _symbolic_operators.multiply, _symbolic_operators.rmultiply
 
     def __bool__(self) -> bool:
         raise TypeError(
