@@ -50,11 +50,34 @@ def build_once(layer: Any, input_shape: Shape | list[Shape]) -> None:
     if not layer.built:
         layer.build(input_shape)
         layer.built = True
-        layer.built_input_shape = (
-            [None if s is None else (None,) + s[1:] for s in input_shape]
-            if isinstance(input_shape, list)
-            else (None,) + input_shape[1:]
-        )
+        layer.built_input_shape = _batchless(input_shape)
+
+
+def _batchless(input_shape: Shape | list[Shape]) -> Shape | list[Shape]:
+    """The shape (or shapes) with the batch axis as None, as ``built_input_shape`` keeps it."""
+    if isinstance(input_shape, list):
+        return [None if s is None else (None,) + tuple(s[1:]) for s in input_shape]
+    return (None,) + tuple(input_shape[1:])
+
+
+def built_by_hand(build: Any) -> Any:
+    """A brainnet layer's ``build``, wrapped so that a call by hand
+    (``self.conv.build(input_shape)`` inside a layer of one's own, as Keras
+    examples do before reading ``self.conv.kernel``) marks the layer built
+    for that shape, as Keras 3 does and as ``build_from_shape`` would; its
+    first call then uses those weights instead of building new ones."""
+    import functools
+
+    @functools.wraps(build)
+    def build_and_mark(layer: Any, *args: Any, **kwargs: Any) -> None:
+        build(layer, *args, **kwargs)
+        if not layer.built:  # not already marked (build_from_shape, or a subclass's build around this one)
+            shape = args[0] if args else kwargs.get("input_shape")
+            layer.built = True
+            if shape is not None:
+                layer.built_input_shape = _batchless(normalize_shape(shape))
+
+    return build_and_mark
 
 
 def check_input_shape(layer: Any, shape: Shape | list[Shape]) -> None:
