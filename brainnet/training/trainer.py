@@ -42,7 +42,7 @@ from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers import _weights
 from ..layers.base import Layer
-from . import fitting, inference, jit, prepare, text_inputs
+from . import fitting, inference, jit, prepare, structured, text_inputs
 from .callbacks import History
 from .devices import cudnn_autotune, default_device, resolve_device
 from .graphs import CudaGraphStep
@@ -76,6 +76,7 @@ class Trainer:
         self.loss_tracker = metrics_module.Mean("loss")
         self.compile_metrics: Any = None  # model.metrics' CompileMetrics, made when a custom step asks (model_steps)
         self.history: History | None = None  # of the fit in progress (or the last one)
+        self.input_structure: Any = None  # a subclassed model's structure of inputs (structured.py), or None
         self.loop_info: dict[str, Any] = {}  # samples, batch_size, steps, shuffle of that fit
         self.epoch_order: torch.Tensor | None = None  # this epoch's permutation of the samples
         self.pass_start = 0  # the batch of the pass over the arrays where this epoch began (steps_per_epoch)
@@ -195,6 +196,8 @@ class Trainer:
 
     # ------------------------------------------------------------- steps
     def _model_input(self, xs: list[torch.Tensor]) -> Any:
+        if self.input_structure is not None:  # a subclassed model's dict or nested lists of inputs
+            return structured.rebuilt(self.input_structure, xs)
         if self.model.takes_text():  # its text layers hand on what text_inputs.vectorized made
             xs = text_inputs.model_input(self.model, xs)
         return xs if isinstance(self.model.input_shape, list) else xs[0]
