@@ -41,6 +41,7 @@ from .. import metrics as metrics_module
 from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers import _weights
+from ..layers._layer_metrics import layer_metrics
 from ..layers.base import Layer
 from . import fitting, inference, jit, prepare, structured, text_inputs
 from .callbacks import History
@@ -305,7 +306,7 @@ class Trainer:
         return loss.detach()
 
     def _reset(self) -> None:
-        for m in self.trackers():
+        for m in self.trackers() + layer_metrics(self.model):  # and the metrics layers keep (Keras 3 resets them)
             m.reset_state()
 
     def running_logs(self) -> dict[str, float]:
@@ -318,8 +319,10 @@ class Trainer:
         """
         return {name: metrics_module.result_number(metric) for name, metric in self.logged()}
 
-    def logged(self) -> list[tuple[str, metrics_module.Metric]]:
-        """(name, metric) of each value in the logs, in their order (``model.metrics_names``).
+    def logged(self, kept: bool = True) -> list[tuple[str, metrics_module.Metric]]:
+        """(name, metric) of each value in the logs, in their order (``model.metrics_names``):
+        the compiled ones, then (``kept``) the metrics the model and its layers keep as
+        attributes and update in call (``layer.metrics``, by their own names, as Keras 3).
         Before the first fit or evaluate resolves the metrics (``"accuracy"``
         picks its variant from the labels), they are named as compile gave them."""
         def metrics_of(h: Any) -> list[metrics_module.Metric]:
@@ -342,6 +345,8 @@ class Trainer:
                 name = f"{prefix(h)}{m.name}"
                 pairs.append((f"{prefix(h)}weighted_{m.name}" if name in taken else name, m))
                 taken.add(pairs[-1][0])
+        if kept:
+            pairs += [(m.name, m) for m in layer_metrics(self.model)]
         return pairs
 
     def _start(self, initial_epoch: int) -> tuple[dict[str, int], torch.Tensor | None]:
