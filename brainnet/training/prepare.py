@@ -49,7 +49,8 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
         raise ValueError(
             f"x: model '{model.name}' was built for a dict of inputs "
             f"{structured.describe(structured.template_of_shapes(expected))}, got one {type(x).__name__}. "
-            f"Fix: pass the arrays in a dict with those keys, model.fit({{{', '.join(f'{k!r}: ...' for k in expected)}}}, y)."
+            "Fix: pass the arrays in a dict with those keys, "
+            f"model.fit({{{', '.join(f'{k!r}: ...' for k in expected)}}}, y)."
         )
     multi = isinstance(expected, list)
     names = [t.name for t in getattr(model, "inputs", [])] if multi and isinstance(x, dict) else []
@@ -323,13 +324,24 @@ def class_weights(trainer: Trainer, class_weight: Any, xs: list[torch.Tensor], y
                                                                         output_shapes(trainer, xs)[0]))]
 
 
-def _refuse_steps(method: str, name: str, steps: Any, fix: str) -> None:
-    """Keras's steps arguments count batches of a DataLoader or generator; brainnet's array path has none."""
-    if steps is not None:
-        raise ValueError(
-            f"{method}: expected {name}=None with arrays ({name} counts the batches of a DataLoader or "
-            f"generator), got {name}={steps!r}. Fix: {fix}."
+def first_batches(method: str, name: str, steps: int, batch_size: int | None, samples: int,
+                  arrays: str = "arrays", verb: str = "evaluated") -> tuple[int, int]:
+    """Keras 3's ``steps`` with arrays (evaluate's and predict's ``steps``, fit's
+    ``validation_steps``): the batch size (given, or ``ceil(samples / steps)`` when
+    left out, as Keras's array adapter makes it) and how many samples the first
+    ``steps`` batches hold; all of them, with Keras's warning that the input ran
+    out, when the arrays hold fewer batches."""
+    if batch_size is None:
+        batch_size = -(-samples // steps)
+    batches = -(-samples // batch_size)
+    if steps > batches:
+        warnings.warn(
+            f"{method}: {name}={steps} asks for {steps} batches of {batch_size}, got {arrays} of {samples} samples "
+            f"({batches} batches): all of them are {verb} (Keras: its input ran out of data). Fix: {name}={batches} "
+            "or less, or leave it out.",
+            stacklevel=4,
         )
+    return batch_size, min(samples, steps * batch_size)
 
 
 def warn_pass_ends(steps: int, count: int, samples: int, batch_size: int) -> None:

@@ -50,12 +50,12 @@ from .graphs import CudaGraphStep
 from .inference import _as_returned, _listed, inference_layers
 from .jit import check_jit_compile
 from .outputs import OutputHead, make_heads
-from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size
 
 # Names other modules import from here, defined in the modules above since the split.
 __all__ = [
     "Trainer", "default_device", "resolve_device", "cudnn_autotune", "inference_layers",
-    "DEFAULT_BATCH_SIZE", "DEFAULT_INFERENCE_BATCH_SIZE", "_check_batch_size", "_refuse_steps", "_as_returned",
+    "DEFAULT_BATCH_SIZE", "DEFAULT_INFERENCE_BATCH_SIZE", "_check_batch_size", "_as_returned",
 ]
 
 
