@@ -37,13 +37,16 @@ def takes_structure(model: Any, x: Any) -> bool:
 
 
 def _array_tree(value: Any) -> bool:
-    """An array (one with a shape and a batch axis), or a list, tuple or dict of them."""
+    """An array (NumPy, torch, pandas: one with a shape and a batch axis), or a list,
+    tuple or dict of them."""
     if isinstance(value, dict):
         return bool(value) and all(_array_tree(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return bool(value) and all(_array_tree(v) for v in value)
-    return isinstance(value, (np.ndarray, torch.Tensor)) or (hasattr(value, "shape") and hasattr(value, "dtype")
-                                                               and len(getattr(value, "shape")) > 0)
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return value.ndim > 0
+    shape = getattr(value, "shape", None)
+    return isinstance(shape, tuple) and len(shape) > 0
 
 
 def flat(x: Any, what: str = "x") -> tuple[list[tuple[str, Any]], Any]:

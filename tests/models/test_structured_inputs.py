@@ -144,3 +144,24 @@ def test_structure_errors():
     with pytest.raises(ValueError, match=r"x: expected every array of x to hold the same number of samples, got 16 "
                                          r"in x\['a'\] and 10 in x\['b'\]\. Fix: pass the same samples in each"):
         TwoBranch().predict(short, verbose=0)
+
+
+def test_a_dict_of_pandas_columns_and_a_plain_list_of_numbers():
+    pd = pytest.importorskip("pandas")
+    set_random_seed(5)
+    data = _data(32)
+    frame = {k: pd.DataFrame(v) for k, v in data.items()}
+    model = TwoBranch()
+    np.testing.assert_allclose(model.predict(frame, verbose=0), model.predict(data, verbose=0), rtol=1e-6)
+
+    class One(Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = Dense(1)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    one = One()
+    rows = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]  # numbers: one array of 3 samples, as before
+    assert one.predict(rows, verbose=0).shape == (3, 1) and one.input_shape == (None, 2)
