@@ -27,9 +27,14 @@ block added to the README without an entry there fails
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -492,3 +497,137 @@ def test_python_block_runs(key, readme_env):
 @pytest.mark.parametrize("key", [key for key, entry in BLOCKS.items() if entry.kind == "output" and entry.check])
 def test_printed_output_is_what_brainnet_prints(key):
     BLOCKS[key].check(BLOCKS_BY_KEY[key])
+
+
+# --------------------------------------------------------------------------- shell blocks
+
+
+def _commands(code: str) -> list[tuple[list[str], bool]]:
+    """The commands of a shell block as (tokens, synopsis): `# comments` dropped,
+    `&&` split, environment assignments dropped, a line of options alone
+    (`    --epochs N ...`) joined to the command above it. In a transcript
+    (lines starting with `$ `) only those lines are commands. A synopsis
+    holds placeholders (`MODEL`, `N`, `[...]`, `a|b`) and is not parsed whole."""
+    lines = code.splitlines()
+    if any(line.startswith("$ ") for line in lines):
+        lines = [line[2:] for line in lines if line.startswith("$ ")]
+    commands: list[tuple[list[str], bool]] = []
+    for line in lines:
+        tokens = shlex.split(line, comments=True)
+        if not tokens:
+            continue
+        if tokens[0].startswith("--"):
+            assert commands, f"options without a command: {line!r}"
+            commands[-1] = (commands[-1][0] + tokens, True)
+            continue
+        while "&&" in tokens:
+            cut = tokens.index("&&")
+            commands.append((tokens[:cut], False))
+            tokens = tokens[cut + 1:]
+        commands.append((tokens, False))
+    commands = [([t for i, t in enumerate(tokens) if not (re.fullmatch(r"[A-Z_]+=\S*", t) and
+                                                         all(re.fullmatch(r"[A-Z_]+=\S*", u) for u in tokens[:i]))],
+                 synopsis) for tokens, synopsis in commands]
+    return [(tokens, synopsis or any(t.startswith("[") or t.endswith("...") or "|" in t or
+                                     (t.isupper() and not t.startswith("-")) for t in tokens))
+            for tokens, synopsis in commands]
+
+
+def _options_are_known(parser, tokens: list[str], where: str) -> None:
+    """Each `--flag` of `tokens` is an option of `parser`, and a `a|b|c` after
+    one is among its choices."""
+    known = parser._option_string_actions
+    for i, token in enumerate(tokens):
+        token = token.strip("[]")
+        if not token.startswith("--"):
+            continue
+        flag = token.split("=")[0]
+        assert flag in known, f"{where}: `{parser.prog}` has no option {flag}; it has {sorted(known)}"
+        after = tokens[i + 1].strip("[]") if i + 1 < len(tokens) else ""
+        if "|" in after and known[flag].choices is not None:
+            missing = set(after.split("|")) - set(known[flag].choices)
+            assert not missing, f"{where}: {flag} takes {list(known[flag].choices)}, not {sorted(missing)}"
+
+
+def _parses(parser, argv: list[str], where: str) -> None:
+    try:
+        parser.parse_args(argv)
+    except SystemExit as stop:
+        raise AssertionError(f"{where}: `{parser.prog} {' '.join(argv)}` is refused by its parser") from stop
+
+
+@lru_cache(maxsize=None)
+def _script_help(script: str) -> str:
+    """`python SCRIPT --help`, which must exit 0 (nothing is trained)."""
+    result = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, f"python {script} --help exited {result.returncode}: {result.stderr[-2000:]}"
+    return result.stdout
+
+
+def _check_command(tokens: list[str], synopsis: bool, where: str) -> None:
+    from brainnet.benchmarks.command import build_parser as bench_parser
+    from brainnet.cli import build_parser
+    from brainnet.recipes import RECIPES
+
+    program, args = tokens[0], tokens[1:]
+    if program == "bash":
+        assert (REPO / args[0]).is_file(), f"{where}: {args[0]} does not exist"
+    elif program == "python":
+        assert (REPO / args[0]).is_file(), f"{where}: {args[0]} does not exist"
+        text = _script_help(args[0])
+        for flag in (t for t in args[1:] if t.startswith("--")):
+            assert re.search(rf"{re.escape(flag)}\b", text), f"{where}: python {args[0]} --help lists no {flag}"
+    elif program == "brainnet":
+        subcommands = build_parser()._subparsers._group_actions[0].choices
+        assert args[0] in subcommands, f"{where}: brainnet has no subcommand {args[0]!r}"
+        parser = bench_parser() if args[0] == "bench" else subcommands[args[0]]
+        rest = args[1:]
+        _options_are_known(parser, rest, where)
+        if args[0] == "run" and not rest[0].isupper():
+            assert rest[0] in RECIPES, f"{where}: no recipe {rest[0]!r}; `brainnet list` has {list(RECIPES)}"
+        if not synopsis:
+            _parses(parser, rest, where)
+    elif program == "torchrun":
+        from torch.distributed.run import get_args_parser
+
+        parser = get_args_parser()
+        _options_are_known(parser, args, where)
+        _parses(parser, args, where)
+        script = parser.parse_args(args).training_script
+        assert "/" not in script or (REPO / script).is_file(), f"{where}: {script} does not exist"
+    else:
+        raise AssertionError(f"{where}: the test does not know the command {program!r}. Fix: teach _check_command.")
+
+
+SHELL_KEYS = [key for key, entry in BLOCKS.items() if entry.kind == "shell"]
+
+
+@pytest.mark.parametrize("key", SHELL_KEYS)
+def test_shell_block_names_commands_that_exist(key):
+    snippet = BLOCKS_BY_KEY[key]
+    commands = _commands(snippet.code)
+    assert commands, f"{snippet.where()}: no command found"
+    for tokens, synopsis in commands:
+        _check_command(tokens, synopsis, f"{snippet.where()}, `{' '.join(tokens)}`")
+
+
+def test_shell_commands_are_read_as_a_user_types_them():
+    code = "$ OMP_NUM_THREADS=1 brainnet run mnist-cnn --epochs 1   # quick\nout: 0.9\n$ a && b --x\n"
+    assert _commands(code) == [(["brainnet", "run", "mnist-cnn", "--epochs", "1"], False), (["a"], False),
+                               (["b", "--x"], False)]
+    assert _commands("brainnet predict MODEL IMAGE...\n    --top K\n") == [
+        (["brainnet", "predict", "MODEL", "IMAGE...", "--top", "K"], True)]
+
+
+def test_shell_checks_can_fail():
+    with pytest.raises(AssertionError, match="no option --epoch"):
+        _check_command(["brainnet", "run", "mnist-cnn", "--epoch", "2"], False, "here")
+    with pytest.raises(AssertionError, match="no recipe 'mnist-cnnn'"):
+        _check_command(["brainnet", "run", "mnist-cnnn"], False, "here")
+    with pytest.raises(AssertionError, match="takes"):
+        _check_command(["brainnet", "run", "RECIPE", "--device", "auto|tpu"], True, "here")
+    with pytest.raises(AssertionError, match="refused by its parser"):
+        _check_command(["brainnet", "bench", "--workloads", "cnn65"], False, "here")
+    with pytest.raises(AssertionError, match="does not exist"):
+        _check_command(["bash", "scripts/missing.sh"], False, "here")
