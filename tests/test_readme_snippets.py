@@ -27,6 +27,7 @@ block added to the README without an entry there fails
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -34,7 +35,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -556,13 +556,39 @@ def _parses(parser, argv: list[str], where: str) -> None:
         raise AssertionError(f"{where}: `{parser.prog} {' '.join(argv)}` is refused by its parser") from stop
 
 
-@lru_cache(maxsize=None)
+HELP_DRIVER = """
+import contextlib, io, json, runpy, sys
+out = {}
+for script in sys.argv[1:]:
+    sys.argv, text = [script, "--help"], io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):
+            runpy.run_path(script, run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    out[script] = [code, text.getvalue()]
+print(json.dumps(out))
+"""
+_HELP: dict[str, tuple[int, str]] = {}
+
+
+def _script_helps(scripts: list[str]) -> None:
+    """`python SCRIPT --help` for each script (nothing is trained), in one
+    process that imports torch once, as `python SCRIPT` would run it."""
+    todo = [script for script in dict.fromkeys(scripts) if script not in _HELP]
+    if todo:
+        result = subprocess.run([sys.executable, "-c", HELP_DRIVER, *todo], cwd=REPO, capture_output=True,
+                                text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert result.returncode == 0, result.stderr[-3000:]
+        _HELP.update({script: tuple(found) for script, found in json.loads(result.stdout.splitlines()[-1]).items()})
+
+
 def _script_help(script: str) -> str:
-    """`python SCRIPT --help`, which must exit 0 (nothing is trained)."""
-    result = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, f"python {script} --help exited {result.returncode}: {result.stderr[-2000:]}"
-    return result.stdout
+    _script_helps([script])
+    code, text = _HELP[script]
+    assert code == 0 and "usage:" in text, f"python {script} --help exited {code}, printing {text[:300]!r}"
+    return text
 
 
 def _check_command(tokens: list[str], synopsis: bool, where: str) -> None:
@@ -573,6 +599,9 @@ def _check_command(tokens: list[str], synopsis: bool, where: str) -> None:
     program, args = tokens[0], tokens[1:]
     if program == "bash":
         assert (REPO / args[0]).is_file(), f"{where}: {args[0]} does not exist"
+        if args[0] == "scripts/train.sh" and len(args) > 1:  # passes its arguments on to `brainnet run mnist-cnn`
+            assert 'brainnet run mnist-cnn "$@"' in (REPO / args[0]).read_text()
+            _check_command(["brainnet", "run", "mnist-cnn", *args[1:]], synopsis, where)
     elif program == "python":
         assert (REPO / args[0]).is_file(), f"{where}: {args[0]} does not exist"
         text = _script_help(args[0])
@@ -584,7 +613,7 @@ def _check_command(tokens: list[str], synopsis: bool, where: str) -> None:
         parser = bench_parser() if args[0] == "bench" else subcommands[args[0]]
         rest = args[1:]
         _options_are_known(parser, rest, where)
-        if args[0] == "run" and not rest[0].isupper():
+        if args[0] == "run" and rest and not rest[0].isupper() and not rest[0].startswith("-"):
             assert rest[0] in RECIPES, f"{where}: no recipe {rest[0]!r}; `brainnet list` has {list(RECIPES)}"
         if not synopsis:
             _parses(parser, rest, where)
@@ -610,6 +639,34 @@ def test_shell_block_names_commands_that_exist(key):
     assert commands, f"{snippet.where()}: no command found"
     for tokens, synopsis in commands:
         _check_command(tokens, synopsis, f"{snippet.where()}, `{' '.join(tokens)}`")
+
+
+INLINE_COMMAND = re.compile(r"(?:[A-Z_]+=\S+ )*(?:python benchmarks/|bash (?:scripts|benchmarks)/|torchrun |"
+                            r"brainnet (?:list|run|predict|explain|bench)\b)")
+
+
+def inline_commands(text: str | None = None) -> list[str]:
+    """The commands the README's prose quotes in `backticks` (outside fenced blocks)."""
+    text = README.read_text(encoding="utf-8") if text is None else text
+    prose = re.sub(r"^\s*```.*?^\s*```", "", text, flags=re.S | re.M)
+    spans = (" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose))
+    return list(dict.fromkeys(span for span in spans if INLINE_COMMAND.match(span)))
+
+
+def test_commands_quoted_in_the_prose_exist():
+    """`python benchmarks/recipe_accuracy.py mnist-cnn --seeds 0 1 2` in a table, and the like: each
+    read as a synopsis (script, subcommand, recipe and flags checked; `S`, `...` are placeholders)."""
+    commands = inline_commands()
+    assert len(commands) > 20, commands  # the README quotes many; far fewer means the pattern broke
+    _script_helps([tokens[1] for command in commands for tokens, _ in _commands(command) if tokens[0] == "python"])
+    for command in commands:
+        for tokens, _ in _commands(command):
+            _check_command(tokens, True, f"README.md, `{command}`")
+
+
+def test_inline_commands_are_found_across_line_breaks():
+    text = "run `python benchmarks/x.py\n  --a 1` or `brainnet run`, not `pytest`\n```\n`brainnet list`\n```\n"
+    assert inline_commands(text) == ["python benchmarks/x.py --a 1", "brainnet run"]
 
 
 def test_shell_commands_are_read_as_a_user_types_them():
