@@ -182,6 +182,11 @@ def _check_teaching_program(ns: dict) -> None:
     np.testing.assert_allclose(ns["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     assert ns["accuracy"] > 0.5, f"test accuracy {ns['accuracy']} after one short epoch: chance is 0.1"
     assert set(ns["history"].history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    summary = "\n".join(ns["_summary"])  # "layers, output shapes, parameters, equations"
+    assert summary.count("(Conv2D)") == 2 and summary.count("(Dense)") == 2, summary
+    for shown in ("(None, 11, 11, 64)", "Total params: 225,034",  # as mnist-small-data says
+                  "y_ij = f(Σ_k x_ik·w_kj + b_j)", "y_j = f(Σ_k x_k·w_kj + b_j)"):
+        assert shown in summary, f"{shown!r} not in the summary:\n{summary}"
 
 
 def _check_plot_model(ns: dict) -> None:
@@ -380,8 +385,8 @@ SUBSTITUTIONS: dict[str, list[tuple[str, str, str]]] = {
          "epochs=1, verbose=0,", "10 epochs on 60,000 images take minutes: one on 3,000, quietly"),
         ("model.evaluate(x_test, y_test)", "model.evaluate(x_test[:1000], y_test[:1000], verbose=0)",
          "1,000 test images are enough to see an accuracy above chance"),
-        ("model.summary(show_equations=True)", "model.summary(show_equations=True, print_fn=lambda *a, **k: None)",
-         "keep the test's output quiet"),
+        ("model.summary(show_equations=True)", "model.summary(show_equations=True, print_fn=(_summary := []).append)",
+         "keep the summary's lines to check what the comment promises"),
     ],
     "The teaching program #2": [
         ("plot_model(model,", "_plot_path = plot_model(model,", "keep the path the comment says it returns"),
