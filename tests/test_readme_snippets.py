@@ -9,7 +9,7 @@ block added to the README without an entry there fails
 
 * ``python`` blocks run in a fresh namespace, in a temporary working
   directory, on real data (MNIST from ``BRAINNET_DATA_DIR``, see
-  conftest.py; skipped when absent). A block that continues an earlier one
+  conftest.py's ``mnist_dir``; skipped when absent). A block that continues an earlier one
   (``after=``) runs after it in the same namespace; a block that uses names
   the README leaves to the reader (``x``, ``y``, ``texts``) gets them from a
   ``prelude`` written here, from real data where the block is about data.
@@ -39,8 +39,6 @@ from typing import Callable
 
 import numpy as np
 import pytest
-
-from conftest import shared_datasets_dir
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -463,16 +461,13 @@ def test_readme_block_keys_follow_headings():
 
 @pytest.fixture
 def readme_env(tmp_path, monkeypatch):
-    """A temporary working directory, the real data sets, and global state put back afterwards."""
+    """A temporary working directory, nothing downloaded, and global state put back afterwards."""
     import brainnet
 
-    root = shared_datasets_dir()
-    if root is not None:
-        monkeypatch.setenv("BRAINNET_DATA_DIR", str(root))
     monkeypatch.setenv("BRAINNET_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     registered = dict(brainnet.saving.get_custom_objects())
-    yield root
+    yield
     brainnet.mixed_precision.set_global_policy("float32")
     objects = brainnet.saving.get_custom_objects()
     objects.clear()
@@ -483,10 +478,10 @@ PYTHON_KEYS = [key for key, entry in BLOCKS.items() if entry.kind == "python"]
 
 
 @pytest.mark.parametrize("key", PYTHON_KEYS)
-def test_python_block_runs(key, readme_env):
+def test_python_block_runs(key, readme_env, request, monkeypatch):
     entry, snippet = BLOCKS[key], BLOCKS_BY_KEY[key]
-    if entry.mnist and readme_env is None:
-        pytest.skip("real MNIST not found: set BRAINNET_DATA_DIR to a folder holding mnist/")
+    if entry.mnist:  # conftest.py's mnist_dir: skips when real MNIST is absent
+        monkeypatch.setenv("BRAINNET_DATA_DIR", str(request.getfixturevalue("mnist_dir").parent))
     import brainnet
 
     brainnet.utils.set_random_seed(0)
