@@ -168,6 +168,8 @@ class Layer(nn.Module):
         return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, nn.Module) for v in value):
+            value = nn.ModuleList(value)  # Keras tracks a list of layers: their weights are this layer's
         if isinstance(value, nn.Parameter) and not name.startswith(UNNAMED):
             _weights.drop_unnamed(self, value)  # self.kernel = self.add_weight(shape=...): named kernel
         elif isinstance(value, nn.Module) and value.training != self.training:
