@@ -17,9 +17,7 @@ unfrozen classifier on the encoder's output, and ``ModelEndtoEnd`` overriding
 
 Where the port writes other spellings: ``tf.data.Dataset.from_tensor_slices(
 (x, y, w)).shuffle(1000).batch(32)`` is ``fit(x, y, sample_weight=w,
-batch_size=32)``; ``keras.ops.sum`` is ``torch.sum``; ``a + b`` on two
-layer outputs while building the model is ``layers.Add()([a, b])`` (brainnet's
-symbolic tensors take no operators, docs/keras.md).
+batch_size=32)``; ``keras.ops.sum`` is ``torch.sum``.
 
 Shortened for CI: IMDB is not here, so the texts are two of Debian's fortune
 files, ``computers`` and ``politics`` (the classifier's two classes in place
@@ -136,7 +134,7 @@ def bert_module(query, key, value, i):
     )(query, key, value)
     attention_output = layers.Dropout(0.1, name="encoder_{}_att_dropout".format(i))(attention_output)
     attention_output = layers.LayerNormalization(epsilon=1e-6, name="encoder_{}_att_layernormalization".format(i))(
-        layers.Add()([query, attention_output]))  # the example: query + attention_output
+        query + attention_output)
     ffn = keras.Sequential(
         [layers.Dense(config.FF_DIM, activation="relu"), layers.Dense(config.EMBED_DIM)],
         name="encoder_{}_ffn".format(i),
@@ -144,7 +142,7 @@ def bert_module(query, key, value, i):
     ffn_output = ffn(attention_output)
     ffn_output = layers.Dropout(0.1, name="encoder_{}_ffn_dropout".format(i))(ffn_output)
     sequence_output = layers.LayerNormalization(epsilon=1e-6, name="encoder_{}_ffn_layernormalization".format(i))(
-        layers.Add()([attention_output, ffn_output]))  # the example: attention_output + ffn_output
+        attention_output + ffn_output)
     return sequence_output
 
 
@@ -171,7 +169,7 @@ def create_masked_language_bert_model():
     inputs = layers.Input((config.MAX_LEN,), dtype="int64")
     word_embeddings = layers.Embedding(config.VOCAB_SIZE, config.EMBED_DIM, name="word_embedding")(inputs)
     position_embeddings = layers.PositionEmbedding(sequence_length=config.MAX_LEN)(word_embeddings)
-    embeddings = layers.Add()([word_embeddings, position_embeddings])  # the example: word_embeddings + position_embeddings
+    embeddings = word_embeddings + position_embeddings
     encoder_output = embeddings
     for i in range(config.NUM_LAYERS):
         encoder_output = bert_module(encoder_output, encoder_output, encoder_output, i)
