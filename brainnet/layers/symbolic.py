@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _symbolic_operators
+from . import _symbolic_operators, _training_mode
 from ._masking import warn_mask_dropped
 from .base import Layer, Shape, shape_str
 from .input_spec import check_input_spec
@@ -233,7 +233,8 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
     probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
-    was_training, was_probing = layer.training, probing()
+    was_probing = probing()
+    modes = _training_mode.modes_of(layer)
     layer.eval()
     _PROBING.on = True
     try:
@@ -247,8 +248,8 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
         # say so, or a learner looks for a batch of 2 in their code.
         raise type(err)(f"{err.args[0]} (Shapes above come from a trial run on zeros in which every "
                         f"size the model does not know yet, the batch's included, was {unknown}.)") from None
-    finally:
-        layer.train(was_training)
+    finally:  # each module's mode put back, and whether one was chosen (a call's own default counts then)
+        _training_mode.put_back(modes)
         _PROBING.on = was_probing
 
 

@@ -17,11 +17,11 @@ place, which its backward pass needs. Everything else is the example's: the
 ``RealNVP`` model with its ``call``, ``log_loss``, ``train_step``,
 ``test_step`` and loss tracker, and ``fit`` with ``validation_split=0.2``.
 
-One difference from Keras 3 shows: ``RealNVP.call`` declares
-``training=True``, and Keras 3 uses that default when a call leaves
-``training`` out (so the example's ``model(normalized_data)`` and the
-validation's ``self(x)`` go from data to latent space); brainnet infers when
-it is left out (docs/keras.md), so the port passes ``training=True`` there.
+``RealNVP.call`` declares ``training=True``, and a call that leaves
+``training`` out takes that default, in Keras 3 and in brainnet, so the
+example's ``model(normalized_data)`` goes from data to latent space. Inside
+``evaluate`` brainnet's layers infer (docs/keras.md), so ``log_loss``, which
+the example's ``test_step`` calls, passes ``training=True``.
 
 Shortened: 12 epochs (the example: 300) at the example's learning rate and
 sizes (3,000 points, 6 coupling layers of width 256); the plots are not drawn.
@@ -112,7 +112,7 @@ class RealNVP(keras.Model):
 
     # the normal's log-density of the latent point plus the log-determinant of the Jacobian
     def log_loss(self, x):
-        y, logdet = self(x, training=True)  # the example: self(x) (Keras 3 takes call's default)
+        y, logdet = self(x, training=True)  # the example: self(x); evaluate's layers infer in brainnet
         log_likelihood = self.distribution.log_prob(y) + logdet
         return -torch.mean(log_likelihood)
 
@@ -231,7 +231,8 @@ def test_the_negative_log_likelihood_falls(normalized_data):
                                    model.log_loss(held_out).item(), rtol=1e-5)
 
     # from data to latent space
-    z, _ = model(normalized_data, training=True)  # the example: model(normalized_data)
+    z, _ = model(normalized_data)  # call's default, training=True: data to latent space
+    np.testing.assert_array_equal(z.detach().numpy(), model(normalized_data, training=True)[0].detach().numpy())
     z = z.detach().numpy()
     assert z.shape == (3000, 2) and np.isfinite(z).all()
     # from latent space to data, and back
