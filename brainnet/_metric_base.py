@@ -95,15 +95,21 @@ class Metric:
 
     def update_state(self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> None:
         """Add a batch: its values, or (``sample_weight``, one per sample)
-        Σ_i w_i · mean(values of sample i) to the total and Σ_i w_i to the count.
+        Σ_i w_i · mean(values of sample i) to the total and Σ_i w_i to the count
+        (a weight per value, shape (N, T): Σ w·v and Σ w).
         Each argument may be a tensor, a NumPy array or a list (as in Keras)."""
         y_true, y_pred = _as_tensors(y_true, y_pred)
         v = self.values(y_true, y_pred).detach()
         if sample_weight is None:
             self._add(v.sum(dtype=torch.float64), v.numel())
             return
+        w = _weights(sample_weight, v.device).detach().to(torch.float64)
+        if w.dim() > 1 and w.numel() == v.numel() and w.numel() != v.shape[0]:  # a weight per value (N, T)
+            w = w.reshape(v.shape)
+            self._add((v.to(torch.float64) * w).sum(), w.sum())
+            return
         per_sample = v.reshape(v.shape[0], -1).to(torch.float64).mean(1)  # (N,)
-        w = _weights(sample_weight, v.device).detach().to(torch.float64).reshape(-1)
+        w = w.reshape(-1)
         self._add((per_sample * w).sum(), w.sum())
 
     def _add(self, total: Tensor, count: float) -> None:

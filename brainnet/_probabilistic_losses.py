@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._loss_base import Loss, Tensor, _as_tensors, weighted_mean
+from ._loss_base import Loss, Tensor, _as_tensors, reduce_values, reduction_config
 
 
 EPSILON = 1e-7
@@ -103,18 +103,19 @@ class CategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def __init__(
-        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "categorical_crossentropy"
+        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "categorical_crossentropy",
+        reduction: str | None = "sum_over_batch_size",
     ) -> None:
-        super().__init__(categorical_crossentropy, name, from_logits)
+        super().__init__(categorical_crossentropy, name, from_logits, reduction)
         self.label_smoothing = _check_smoothing("CategoricalCrossentropy", label_smoothing)
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         target = y_true.to(logits.dtype).reshape(-1, logits.shape[-1])
         flat = logits.reshape(-1, logits.shape[-1])
-        if sample_weight is None:
+        if sample_weight is None and self.reduction in ("sum_over_batch_size", "mean"):
             return F.cross_entropy(flat, target, label_smoothing=self.label_smoothing)
         values = F.cross_entropy(flat, target, label_smoothing=self.label_smoothing, reduction="none")
-        return weighted_mean(values.reshape(logits.shape[:-1]), sample_weight, self.name)
+        return reduce_values(values.reshape(logits.shape[:-1]), sample_weight, self.reduction, self.name)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -134,17 +135,18 @@ class SparseCategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def __init__(
-        self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy", label_smoothing: float = 0.0
+        self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy", label_smoothing: float = 0.0,
+        reduction: str | None = "sum_over_batch_size",
     ) -> None:
-        super().__init__(sparse_categorical_crossentropy, name, from_logits)
+        super().__init__(sparse_categorical_crossentropy, name, from_logits, reduction)
         self.label_smoothing = _check_smoothing("SparseCategoricalCrossentropy", label_smoothing)
 
     def from_logits_mean(self, y_true: Tensor, logits: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         flat, target = logits.reshape(-1, logits.shape[-1]), y_true.reshape(-1).long()
-        if sample_weight is None:
+        if sample_weight is None and self.reduction in ("sum_over_batch_size", "mean"):
             return F.cross_entropy(flat, target, label_smoothing=self.label_smoothing)
         values = F.cross_entropy(flat, target, label_smoothing=self.label_smoothing, reduction="none")
-        return weighted_mean(values.reshape(logits.shape[:-1]), sample_weight, self.name)
+        return reduce_values(values.reshape(logits.shape[:-1]), sample_weight, self.reduction, self.name)
 
     def get_config(self) -> dict:
         # Keras 3's config has no label_smoothing; brainnet writes it only when used.
@@ -164,9 +166,10 @@ class BinaryCrossentropy(Loss):
     fused_activation = "sigmoid"
 
     def __init__(
-        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "binary_crossentropy"
+        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str = "binary_crossentropy",
+        reduction: str | None = "sum_over_batch_size",
     ) -> None:
-        super().__init__(binary_crossentropy, name, from_logits)
+        super().__init__(binary_crossentropy, name, from_logits, reduction)
         self.label_smoothing = _check_smoothing("BinaryCrossentropy", label_smoothing)
 
     def get_config(self) -> dict:
@@ -176,8 +179,8 @@ class BinaryCrossentropy(Loss):
 class KLDivergence(Loss):
     """L = Σ_j y_j · log(y_j / ŷ_j), y and ŷ clipped to [ε, 1] (mean over the batch)."""
 
-    def __init__(self, name: str = "kl_divergence") -> None:
-        super().__init__(kl_divergence, name)
+    def __init__(self, name: str = "kl_divergence", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(kl_divergence, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._loss_base import Loss, Tensor, _as_tensors
+from ._loss_base import Loss, Tensor, _as_tensors, reduction_config
 
 
 def mean_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
@@ -76,21 +76,21 @@ def squared_hinge(y_true: Tensor, y_pred: Tensor) -> Tensor:
 class MeanSquaredError(Loss):
     """L = mean_j (y_j − ŷ_j)² (mean over the batch)."""
 
-    def __init__(self, name: str = "mean_squared_error") -> None:
-        super().__init__(mean_squared_error, name)
+    def __init__(self, name: str = "mean_squared_error", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(mean_squared_error, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}
 
 
 class MeanAbsoluteError(Loss):
     """L = mean_j |y_j − ŷ_j| (mean over the batch)."""
 
-    def __init__(self, name: str = "mean_absolute_error") -> None:
-        super().__init__(mean_absolute_error, name)
+    def __init__(self, name: str = "mean_absolute_error", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(mean_absolute_error, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}
 
 
 class Huber(Loss):
@@ -103,17 +103,17 @@ class Huber(Loss):
         ValueError: delta is not a positive number.
     """
 
-    def __init__(self, delta: float = 1.0, name: str = "huber_loss") -> None:
+    def __init__(self, delta: float = 1.0, name: str = "huber_loss", reduction: str | None = "sum_over_batch_size") -> None:
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
             raise ValueError(f"Huber: expected delta > 0 (a number), got {delta!r}. Fix: Huber(delta=1.0).")
-        super().__init__(huber, name)
+        super().__init__(huber, name, reduction=reduction)
         self.delta = float(delta)
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         return huber(y_true, y_pred, self.delta)
 
     def get_config(self) -> dict:
-        return {"delta": self.delta, "name": self.name}
+        return {"delta": self.delta, "name": self.name, **reduction_config(self)}
 
     def __repr__(self) -> str:
         return f"Huber(delta={self.delta})"
@@ -122,28 +122,28 @@ class Huber(Loss):
 class LogCosh(Loss):
     """L = mean_j log(cosh(ŷ_j − y_j)) (mean over the batch)."""
 
-    def __init__(self, name: str = "log_cosh") -> None:
-        super().__init__(log_cosh, name)
+    def __init__(self, name: str = "log_cosh", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(log_cosh, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}
 
 
 class Hinge(Loss):
     """L = mean_j max(1 − y_j · ŷ_j, 0), y ∈ {−1, +1} (0/1 labels mapped; mean over the batch)."""
 
-    def __init__(self, name: str = "hinge") -> None:
-        super().__init__(hinge, name)
+    def __init__(self, name: str = "hinge", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(hinge, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}
 
 
 class SquaredHinge(Loss):
     """L = mean_j max(1 − y_j · ŷ_j, 0)², y ∈ {−1, +1} (0/1 labels mapped; mean over the batch)."""
 
-    def __init__(self, name: str = "squared_hinge") -> None:
-        super().__init__(squared_hinge, name)
+    def __init__(self, name: str = "squared_hinge", reduction: str | None = "sum_over_batch_size") -> None:
+        super().__init__(squared_hinge, name, reduction=reduction)
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, **reduction_config(self)}

@@ -54,14 +54,35 @@ __all__ = [
 
 
 class Mean(Metric):
-    """Weighted mean of the values given: ``update_state(values, weight)``."""
+    """Weighted mean of the values given: ``update_state(values, sample_weight)``,
+    result ``Σ w·v / Σ w`` over every update, the weights broadcast to the values
+    (a number, or one weight per value as Keras 3 takes them; 1 when left out).
+
+    Raises:
+        ValueError: weights that do not broadcast to the values' shape.
+    """
 
     def __init__(self, name: str = "mean") -> None:
         super().__init__(name)
 
-    def update_state(self, values: Tensor, weight: float | Tensor = 1.0) -> None:  # type: ignore[override]
+    def update_state(self, values: Tensor, sample_weight: float | Tensor | None = None,  # type: ignore[override]
+                     ) -> None:
         values = (values if isinstance(values, Tensor) else _tensor(values, None)).detach().to(torch.float64)
-        self._add((values * weight).sum(), weight * values.numel())
+        if sample_weight is None:
+            sample_weight = 1.0
+        if not isinstance(sample_weight, (int, float)):
+            w = (sample_weight if isinstance(sample_weight, Tensor) else _tensor(sample_weight, values.device))
+            w = w.detach().to(device=values.device, dtype=torch.float64)
+            try:
+                w = torch.broadcast_to(w, values.shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"Mean '{self.name}': expected sample_weight of the values' shape {tuple(values.shape)} (or one "
+                    f"that broadcasts to it), got shape {tuple(w.shape)}. Fix: one weight per value, or a number."
+                ) from None
+            self._add((values * w).sum(), w.sum())
+            return
+        self._add((values * sample_weight).sum(), sample_weight * values.numel())
 
 
 class SparseCategoricalAccuracy(Metric):

@@ -65,7 +65,9 @@ def build_on_first_call(layer: Any, inputs: Any, shape: Any) -> None:
     (``build_from_shape``), then move the weights to the first input's
     device and floating dtype (texts have neither)."""
     layer.build_from_shape(shape)
-    first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
+    first = inputs
+    while isinstance(first, (list, tuple, dict)):  # a structure of inputs: its first tensor
+        first = next((t for t in (first.values() if isinstance(first, dict) else first) if t is not None), None)
     if isinstance(first, torch.Tensor):
         layer.to(device=first.device, dtype=first.dtype if first.is_floating_point() else None)
 
@@ -108,7 +110,9 @@ def _integer(t: Any) -> bool:
 @contextlib.contextmanager
 def in_float32(inputs: Any) -> Iterator[Any]:
     """``dtype='float32'``: autocast off for this layer and its floating inputs in float32."""
-    first = next((t for t in inputs if t is not None), None) if isinstance(inputs, (list, tuple)) else inputs
+    first = inputs
+    while isinstance(first, (list, tuple, dict)):  # a structure of inputs: its first tensor
+        first = next((t for t in (first.values() if isinstance(first, dict) else first) if t is not None), None)
     if first is None or not autocast_enabled(first.device.type):
         yield inputs
         return

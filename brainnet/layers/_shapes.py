@@ -21,17 +21,35 @@ Shape = tuple  # a shape with None for unknown sizes, batch axis first
 
 def shape_of(inputs: Any) -> Shape | list[Shape]:
     """Shape of a tensor, or list of shapes of a list of tensors (None for a
-    None input, which an optional ``InputSpec`` lets through, as Keras 3)."""
+    None input, which an optional ``InputSpec`` lets through, as Keras 3); a
+    dict, or lists and dicts inside one another (a subclassed model's inputs,
+    as Keras 3 passes them), give the same structure of shapes (dicts and
+    lists; tuples become lists)."""
     if isinstance(inputs, (list, tuple)):
-        return [None if t is None else tuple(t.shape) for t in inputs]
+        return [None if t is None else shape_of(t) if isinstance(t, (list, tuple, dict)) else tuple(t.shape)
+                for t in inputs]
+    if isinstance(inputs, dict):
+        return {k: None if t is None else shape_of(t) for k, t in inputs.items()}
     return tuple(inputs.shape)
 
 
-def normalize_shape(shape: Any) -> Shape | list[Shape]:
-    """A shape as a tuple, or several shapes as a list of tuples (None for a None input)."""
-    if isinstance(shape, list) and any(isinstance(s, (tuple, list)) for s in shape):
-        return [None if s is None else tuple(s) for s in shape]
+def normalize_shape(shape: Any) -> Shape | list[Shape] | dict[Any, Any]:
+    """A shape as a tuple, or several shapes as a list of tuples (None for a None
+    input); a dict of shapes (or lists and dicts of them inside one another) alike."""
+    if isinstance(shape, dict):
+        return {k: None if s is None else normalize_shape(s) for k, s in shape.items()}
+    if isinstance(shape, list) and any(isinstance(s, (tuple, list, dict)) for s in shape):
+        return [None if s is None else normalize_shape(s) for s in shape]
     return tuple(shape)
+
+
+def any_batch(shape: Any) -> Any:
+    """``shape`` (or a structure of shapes) with the batch axis as None."""
+    if isinstance(shape, dict):
+        return {k: None if s is None else any_batch(s) for k, s in shape.items()}
+    if isinstance(shape, list):
+        return [None if s is None else any_batch(s) for s in shape]
+    return (None,) + tuple(shape[1:])
 
 
 def shape_str(shape: Iterable) -> str:
@@ -50,19 +68,35 @@ def build_once(layer: Any, input_shape: Shape | list[Shape]) -> None:
     if not layer.built:
         layer.build(input_shape)
         layer.built = True
-        layer.built_input_shape = (
-            [None if s is None else (None,) + s[1:] for s in input_shape]
-            if isinstance(input_shape, list)
-            else (None,) + input_shape[1:]
-        )
+        layer.built_input_shape = any_batch(input_shape)
+
+
+def built_by_hand(build: Any) -> Any:
+    """A brainnet layer's ``build``, wrapped so that a call by hand
+    (``self.conv.build(input_shape)`` inside a layer of one's own, as Keras
+    examples do before reading ``self.conv.kernel``) marks the layer built
+    for that shape, as Keras 3 does and as ``build_from_shape`` would; its
+    first call then uses those weights instead of building new ones."""
+    import functools
+
+    @functools.wraps(build)
+    def build_and_mark(layer: Any, *args: Any, **kwargs: Any) -> None:
+        build(layer, *args, **kwargs)
+        if not layer.built:  # not already marked (build_from_shape, or a subclass's build around this one)
+            shape = args[0] if args else kwargs.get("input_shape")
+            layer.built = True
+            if shape is not None:
+                layer.built_input_shape = any_batch(normalize_shape(shape))
+
+    return build_and_mark
 
 
 def check_input_shape(layer: Any, shape: Shape | list[Shape]) -> None:
     """Raise a teaching error when the input has the wrong rank, or, once
     built, a different size on an axis the weights depend on. Layers that
-    take a list of inputs check them in ``build``/``call`` instead.
+    take a list (or a dict) of inputs check them in ``build``/``call`` instead.
     (``Layer.check_input_shape``; ``forward`` runs it at each call once built.)"""
-    if isinstance(shape, list):
+    if isinstance(shape, (list, dict)):
         return
     check_rank(layer, shape)  # the rank, and no empty axis but the batch
     if not layer.built or layer.built_input_shape is None:

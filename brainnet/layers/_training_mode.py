@@ -47,3 +47,22 @@ def take_mode(layer: Any, module: nn.Module) -> None:
     by module: ``train()``/``eval()`` would mark a mode as chosen."""
     for m in module.modules():
         m.training = layer.training
+
+
+def modes_of(module: nn.Module) -> list[tuple[nn.Module, bool, bool | None]]:
+    """Each module's ``train()``/``eval()`` mode, and whether one was chosen for
+    it (``training_left_out``), for ``put_back``."""
+    return [(m, m.training, m.__dict__.get("_mode_chosen")) for m in module.modules()]
+
+
+def put_back(modes: list[tuple[nn.Module, bool, bool | None]]) -> None:
+    """Set the modes ``modes_of`` read, quietly: a module that had no mode
+    chosen has none again, so a ``call`` whose default is ``training=True``
+    (an augmentation layer) keeps taking it."""
+    for m, training, chosen in modes:
+        m.training = training
+        if chosen is None:
+            m.__dict__.pop("_mode_chosen", None)
+        else:
+            m._mode_chosen = chosen
+

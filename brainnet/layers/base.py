@@ -35,6 +35,7 @@ from torch import nn
 
 from .. import activations
 from . import _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
+from ._layer_metrics import layer_metrics
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from ._masking import fill_mask_argument, pass_masks, takes_part
 from .input_spec import check_input_spec, check_none_inputs
@@ -226,6 +227,9 @@ class Layer(nn.Module):
         computed now, ``R(y)`` of the last call, and ``add_loss`` of each call since the
         outermost one (a shared layer: both calls); training adds their sum."""
         return _weights.penalties(self, Layer)
+
+    # Keras 3's layer.metrics: the Metrics this layer and those inside it keep as attributes (_layer_metrics.py)
+    metrics = property(layer_metrics)
 
     def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
         """Inside ``call``: add ``loss`` (a tensor, or a list of them; each counts by its

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _symbolic_operators, _training_mode
 from ._masking import warn_mask_dropped
 from .base import Layer, Shape, shape_str
 from .input_spec import check_input_spec
@@ -50,6 +51,11 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} name={self.name!r}>"
+
+    # x + y, x - y, x * y: an Add, Subtract or Multiply layer on [x, y] (_symbolic_operators.py)
+    __add__, __radd__ = _symbolic_operators.add, _symbolic_operators.radd
+    __sub__, __rsub__ = _symbolic_operators.subtract, _symbolic_operators.rsubtract
+    __mul__, __rmul__ = _symbolic_operators.multiply, _symbolic_operators.rmultiply
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -227,7 +233,8 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
     probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
-    was_training, was_probing = layer.training, probing()
+    was_probing = probing()
+    modes = _training_mode.modes_of(layer)
     layer.eval()
     _PROBING.on = True
     try:
@@ -241,8 +248,8 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
         # say so, or a learner looks for a batch of 2 in their code.
         raise type(err)(f"{err.args[0]} (Shapes above come from a trial run on zeros in which every "
                         f"size the model does not know yet, the batch's included, was {unknown}.)") from None
-    finally:
-        layer.train(was_training)
+    finally:  # each module's mode put back, and whether one was chosen (a call's own default counts then)
+        _training_mode.put_back(modes)
         _PROBING.on = was_probing
 
 

@@ -68,10 +68,14 @@ def probe(model: Any, input_shape: Any, unknown: int = 1) -> Any:
     """Run ``model.call`` once on zeros (batch 1, unknown sizes ``unknown``) in inference mode."""
     device = next((p.device for p in model.parameters()), None)
 
-    def one(shape: Any) -> torch.Tensor:
+    def one(shape: Any) -> Any:  # a shape, or a list or dict of them (inside one another)
+        if isinstance(shape, dict):
+            return {k: one(s) for k, s in shape.items()}
+        if isinstance(shape, list):
+            return [one(s) for s in shape]
         return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]), device=device)
 
-    zeros = [one(s) for s in input_shape] if isinstance(input_shape, list) else one(input_shape)
+    zeros = one(input_shape)
     with inference_layers(model), torch.no_grad():
         return model.call(zeros)
 
@@ -80,6 +84,8 @@ def probed_output_shape(model: Any, input_shape: Any) -> Any:
     """Output shape(s) of a subclassed model, found by two runs on zeros
     (unknown sizes 2, then 3: an output axis that follows them is unknown)."""
     first, second = (probe(model, input_shape, unknown) for unknown in (2, 3))
+    if isinstance(first, dict):
+        return {k: agreed_shape(first[k].shape, second[k].shape) for k in first}
     if isinstance(first, (list, tuple)):
         return [agreed_shape(a.shape, b.shape) for a, b in zip(first, second)]
     return agreed_shape(first.shape, second.shape)

@@ -228,7 +228,9 @@ def evaluate(
     ``sample_weight`` weighs the loss and the weighted metrics as in ``fit``.
     ``x`` may be a DataLoader, Dataset, PyDataset or generator of ``(x,
     y)`` batches, as in ``fit``; ``steps`` then limits the batches read
-    (default: one pass, or until a generator ends).
+    (default: one pass, or until a generator ends). With arrays, ``steps``
+    evaluates their first ``steps`` batches (Keras 3; ``batch_size`` left
+    out: ``ceil(len(x) / steps)``), all of them with a warning when fewer.
     """
     for cb in callbacks or []:
         cb.set_model(self)  # self.model in on_test_* hooks, as Keras
@@ -248,7 +250,8 @@ def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0,
 
     ``batch_size`` defaults to 256. ``x`` may be a DataLoader, Dataset,
     PyDataset or generator (labels in its batches are ignored);
-    ``steps`` then limits the batches read. ``callbacks`` get
+    ``steps`` then limits the batches read; with arrays, it predicts their
+    first ``steps`` batches, as ``evaluate``. ``callbacks`` get
     ``on_predict_begin``, ``on_predict_batch_begin`` /
     ``on_predict_batch_end`` (logs ``{"outputs": ...}``, the batch's output
     tensors) and ``on_predict_end``, as in Keras 3.

@@ -20,13 +20,28 @@ def _shape_text(shape: Any) -> str:
     return shape_str(shape)
 
 
+def _once(rows: list[tuple[Any, Any, str]]) -> list[tuple[Any, Any, str]]:
+    """One row per layer, as Keras 3 lists a layer called at several nodes (a shared
+    layer, a sub-model called twice): where it was first called, with the output shape
+    of its last call and, connected to it, the layers that fed any of its calls. Rows of
+    no graph (a Sequential's list, a subclassed model's layers) are kept as they are."""
+    if not any(connected for _, _, connected in rows):
+        return rows
+    merged: dict[int, list[Any]] = {}
+    for layer, shape, connected in rows:
+        row = merged.setdefault(id(layer), [layer, shape, []])
+        row[1] = shape
+        row[2] += [name for name in connected.split(", ") if name and name not in row[2]]
+    return [(layer, shape, ", ".join(names)) for layer, shape, names in merged.values()]
+
+
 def _nested_rows(rows: list[tuple[Any, Any, str]], depth: int = 0) -> list[tuple[Any, Any, str, int]]:
     """Rows with each nested model's own rows after it, one level deeper."""
     out = []
     for layer, shape, connected in rows:
         out.append((layer, shape, connected, depth))
         if hasattr(layer, "summary_rows") and layer is not None and getattr(layer, "built", False):
-            out += _nested_rows(layer.summary_rows(), depth + 1)
+            out += _nested_rows(_once(layer.summary_rows()), depth + 1)
     return out
 
 
@@ -47,7 +62,7 @@ def _rows(model: Any, layer_range: Any, expand_nested: bool) -> list[tuple[Any, 
     """The summary's rows: ``layer_range`` picks the model's own layers as Keras does
     (each nested model's rows follow it when ``expand_nested``); with
     ``expand_nested`` it may also name layers inside nested models."""
-    top = model.summary_rows()
+    top = _once(model.summary_rows())
     expand = _nested_rows if expand_nested else (lambda rows: [(*r, 0) for r in rows])
     if layer_range is None:
         return expand(top)

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from ..layers._training_mode import modes_of, put_back
+
 
 @contextlib.contextmanager
 def kept_modes(model: torch.nn.Module) -> Any:
@@ -18,16 +20,11 @@ def kept_modes(model: torch.nn.Module) -> Any:
     also after an error: ``fit`` trains in ``train()`` mode, and afterwards
     ``model(x)`` infers again (a new model is in ``eval()`` mode, as Keras 3
     infers when ``training`` is left out)."""
-    modes = [(m, m.training, m.__dict__.get("_mode_chosen")) for m in model.modules()]
+    modes = modes_of(model)
     try:
         yield
     finally:
-        for m, training, chosen in modes:
-            m.training = training
-            if chosen is None:  # whether train()/eval() had been called on it (Layer.training_left_out)
-                m.__dict__.pop("_mode_chosen", None)
-            else:
-                m._mode_chosen = chosen
+        put_back(modes)
 
 
 @contextlib.contextmanager

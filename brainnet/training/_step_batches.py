@@ -14,7 +14,7 @@ import torch
 
 from . import data as data_module
 from . import streaming
-from .prepare import warn_pass_ends
+from .prepare import first_batches, warn_pass_ends
 
 Tensor = torch.Tensor
 
@@ -177,8 +177,9 @@ class Validation:
 
 
 def batches_of(trainer: Any, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int | None, steps: Any,
-               default: int, check_batch_size: Callable, refuse_steps: Callable) -> Iterator[Any]:
-    """evaluate's or predict's batches, in order: from a batch source, or arrays."""
+               default: int, check_batch_size: Callable) -> Iterator[Any]:
+    """evaluate's or predict's batches, in order: from a batch source, or arrays
+    (with ``steps``, their first ``steps`` batches, as Keras 3)."""
     if streaming.is_batch_source(x):
         if batch_size is not None:
             check_batch_size(batch_size, default)
@@ -186,5 +187,13 @@ def batches_of(trainer: Any, method: str, x: Any, y: Any, sample_weight: Any, ba
                                        "steps")
         streaming.refuse_with_source(method, source.name, y, sample_weight)
         return _closing(source, source_batches(source, trainer))
-    refuse_steps(method, "steps", steps, f"leave it out: {method} goes over all of the arrays")
-    return Arrays(trainer, method, x, y, sample_weight).batches(check_batch_size(batch_size, default), False)
+    if batch_size is not None:
+        check_batch_size(batch_size, default)
+    steps = streaming.check_steps(steps, "steps")
+    arrays = Arrays(trainer, method, x, y, sample_weight)
+    if steps is not None:
+        verb = "predicted" if method == "predict" else "evaluated"
+        batch_size, keep = first_batches(method, "steps", steps, batch_size, arrays.samples, verb=verb)
+        arrays.arrays = tuple(_take(a, slice(0, keep)) for a in arrays.arrays)
+        arrays.samples = keep
+    return arrays.batches(check_batch_size(batch_size, default), False)

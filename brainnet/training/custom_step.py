@@ -270,12 +270,12 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any,
              return_dict: bool, sample_weight: Any, steps: Any, overridden: str = "test_step") -> Any:
     """``Model.evaluate`` for a model that overrides ``test_step`` or
     ``compute_loss`` (``overridden`` names it for the errors)."""
-    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _as_returned, _check_batch_size, _refuse_steps
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _as_returned, _check_batch_size
 
     check_supported(trainer, "evaluate", overridden)
     trainer.model.to(trainer.device)
     batches = batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
-                          _check_batch_size, _refuse_steps)
+                          _check_batch_size)
     logs = evaluate_batches(trainer.model, batches, list(callbacks or []))
     if verbose not in (0, "0"):
         print(f"evaluate - {format_logs(logs)}", flush=True)
@@ -322,13 +322,13 @@ def test_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, return_dict:
 def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[Callback] = ()) -> Any:
     """``Model.predict`` for a model that overrides ``predict_step``: its
     outputs for every batch, joined along the batch axis, as NumPy."""
-    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps, inference_layers
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, inference_layers
 
     check_supported(trainer, "predict", "predict_step")
     model = trainer.model
     model.to(trainer.device)
     batches = batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
-                          _check_batch_size, _refuse_steps)
+                          _check_batch_size)
     with inference_layers(model):
         outputs = predict_batches(list(cbs), batches, model.predict_step)
     if not outputs:

@@ -241,21 +241,17 @@ def _check_integral(y: torch.Tensor, loss_name: str) -> None:
 
 # ------------------------------------------------------------------ sample and class weights
 def prepare_sample_weight(w: Any, samples: int, what: str = "sample_weight") -> torch.Tensor:
-    """One finite, non-negative weight per sample, as a float tensor (N,).
+    """Finite, non-negative weights as a float tensor: one per sample (N,), or,
+    as Keras takes them, a weight per loss value (N, T, ...), e.g. per time
+    step or per token (the loss then checks that they fit its values).
 
-    Shapes (N,) and (N, 1) are accepted, as Keras takes them. Keras also
-    takes negative weights; brainnet refuses them (a negative weight makes
-    training push that sample's loss up, almost always a mistake).
+    Shapes (N,) and (N, 1) give (N,). Keras also takes negative weights;
+    brainnet refuses them (a negative weight makes training push that
+    sample's loss up, almost always a mistake).
     """
     t = as_tensor(w, what)
     if t.dim() == 2 and t.shape[1] == 1:
         t = t.reshape(-1)
-    if t.dim() != 1:
-        raise ValueError(
-            f"{what}: expected one weight per sample, shape ({samples},) or ({samples}, 1), got shape "
-            f"{shape_str(t.shape)}. Fix: give a 1-D array of {samples} weights (a weight per time step or "
-            "per class is not supported: use class_weight= for weights per class)."
-        )
     if t.shape[0] != samples:
         raise ValueError(
             f"{what}: expected one weight per sample, {samples} as in x and y, got {t.shape[0]}. Fix: pass "
@@ -266,12 +262,12 @@ def prepare_sample_weight(w: Any, samples: int, what: str = "sample_weight") -> 
     if bool(bad.any()):
         raise ValueError(
             f"{what}: expected finite weights, got {int(bad.sum())} NaN or infinite (first at sample "
-            f"{int(bad.nonzero()[0])}). Fix: replace them, e.g. w = np.nan_to_num(w, nan=0.0) to leave those "
+            f"{int(bad.nonzero()[0][0])}). Fix: replace them, e.g. w = np.nan_to_num(w, nan=0.0) to leave those "
             "samples out."
         )
     if bool((t < 0).any()):
         raise ValueError(
-            f"{what}: expected weights ≥ 0, got {float(t.min())} (sample {int(t.argmin())}). A negative "
+            f"{what}: expected weights ≥ 0, got {float(t.min())} (sample {int(t.argmin()) // t[0].numel()}). A negative "
             "weight would train the model to make that sample's loss larger. Fix: use 0 to leave a sample "
             "out, positive weights to count it more or less."
         )

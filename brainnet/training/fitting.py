@@ -19,7 +19,6 @@ this loop.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,7 +30,7 @@ from .devices import cudnn_autotune
 from ._modes import callbacks_infer
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
-from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, warn_pass_ends
+from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, first_batches, warn_pass_ends
 from .stopping import CtrlC, begin_fit, check_finite_loss, end_of_fit, warn_interrupted
 
 if TYPE_CHECKING:
@@ -168,14 +167,7 @@ def validated_samples(steps: int, batch_size: int, n: int) -> int:
     first ``steps`` batches of ``batch_size`` (fit's), as Keras 3 reads them (in
     order, from the start at every validation); all, with a warning as Keras's,
     when they are fewer."""
-    if steps * batch_size > n:
-        warnings.warn(
-            f"fit: validation_steps={steps} asks for {steps} batches of {batch_size}, got validation arrays of {n} "
-            f"samples ({math.ceil(n / batch_size)} batches): all of them are evaluated (Keras: its input ran out "
-            f"of data). Fix: validation_steps={math.ceil(n / batch_size)} or less, or leave it out.",
-            stacklevel=4,
-        )
-    return min(n, steps * batch_size)
+    return first_batches("fit", "validation_steps", steps, batch_size, n, "validation arrays")[1]
 
 
 def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, float]:

@@ -23,7 +23,7 @@ from . import prepare, sources, streaming
 from ._modes import kept_modes
 from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
-from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, first_batches
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -72,14 +72,18 @@ def evaluate(
     trainer: Trainer, x: Any, y: Any, batch_size: int | None, verbose: Any, callbacks: list[Callback] | None,
     return_dict: bool, sample_weight: Any = None, steps: Any = None,
 ) -> float | list[float] | dict[str, float]:
-    """``Model.evaluate`` once the model is compiled: arrays here, a batch source in ``streaming.evaluate``."""
+    """``Model.evaluate`` once the model is compiled: arrays here, a batch source in ``streaming.evaluate``;
+    ``steps`` with arrays: their first ``steps`` batches (Keras 3, ``prepare.first_batches``)."""
     if batch_size is not None:
         _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
     if sources.is_batch_source(x):
         logs = streaming.evaluate(trainer, x, y, batch_size, callbacks, sample_weight, steps)
     else:
-        _refuse_steps("evaluate", "steps", steps, "leave it out: evaluate goes over all of the arrays")
+        steps = sources.check_steps(steps, "steps")
         xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
+        if steps is not None:  # Keras 3: the first `steps` batches
+            batch_size, keep = first_batches("evaluate", "steps", steps, batch_size, int(xs[0].shape[0]))
+            xs, ys, sws = ([t[:keep] for t in ts] for ts in (xs, ys, sws))
         batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
         logs = _evaluate_prepared(trainer, xs, ys, sws, batch_size, callbacks)
     if verbose not in (0, "0") and distributed.is_main_process():
@@ -115,14 +119,19 @@ def _as_returned(logs: dict[str, float], return_dict: bool) -> float | list[floa
 # ----------------------------------------------------------- predict
 def predict(trainer: Trainer, x: Any, batch_size: int | None, steps: Any = None,
             callbacks: list[Callback] | None = None) -> np.ndarray | list[np.ndarray]:
-    """``Model.predict``: the outputs for arrays here, for a batch source in ``streaming.predict``."""
+    """``Model.predict``: the outputs for arrays here (``steps``: of their first ``steps`` batches,
+    as Keras 3), for a batch source in ``streaming.predict``."""
     if batch_size is not None:
         _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
     if sources.is_batch_source(x):
         return streaming.predict(trainer, x, batch_size, steps, list(callbacks or []))
-    _refuse_steps("predict", "steps", steps, "leave it out: predict goes over all of the arrays")
+    steps = sources.check_steps(steps, "steps")
+    xs = prepare.inputs(trainer, x, absent_ok=True)
+    if steps is not None:  # Keras 3: the outputs of the first `steps` batches
+        batch_size, keep = first_batches("predict", "steps", steps, batch_size, _samples(xs), verb="predicted")
+        xs = [None if t is None else t[:keep] for t in xs]
     batch_size = _check_batch_size(batch_size, DEFAULT_INFERENCE_BATCH_SIZE)
-    return _predict_tensors(trainer, prepare.inputs(trainer, x, absent_ok=True), batch_size, list(callbacks or []))
+    return _predict_tensors(trainer, xs, batch_size, list(callbacks or []))
 
 
 def predict_on_batch(trainer: Trainer, x: Any) -> np.ndarray | list[np.ndarray]:

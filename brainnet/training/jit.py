@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..layers._layer_metrics import layer_metrics
 from .graphs import CudaGraphStep
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ def step_forward(trainer: Trainer) -> Any:
 def begin_graph_step(trainer: Trainer) -> None:
     """At the start of fit on arrays: ``trainer.graph_step``, the step as a
     CUDA graph when it can be one (``Trainer.wants_graphs``, an optimizer
-    built graph-safe, one process, seeded layers' generators registrable),
-    else None."""
+    built graph-safe, one process, seeded layers' generators registrable, no
+    metric kept by a layer, whose updates run in Python), else None."""
     if trainer.wants_graphs and trainer.optimizer.gradient_accumulation_steps:
         name = type(trainer.optimizer).__name__
         raise ValueError(
@@ -65,7 +66,7 @@ def begin_graph_step(trainer: Trainer) -> None:
             "larger without accumulation."
         )
     if trainer.wants_graphs and trainer.optimizer.graph_safe and trainer.parallel.world == 1 \
-            and graphable_rng(trainer):
+            and graphable_rng(trainer) and not layer_metrics(trainer.model):  # a layer's metric updates in Python
         if trainer.graph_step is None:  # kept across fit calls: replayed while nothing it holds changed
             trainer.graph_step = CudaGraphStep(trainer._forward_loss, trainer.optimizer, trainer.autocast,
                                                trainer._record, trainer.trackers, trainer._model_tensors,

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .. import metrics as metrics_module
+from ..layers._layer_metrics import layer_metrics
 from . import data as data_module
 from ._step_batches import unpack
 from .prepare import labels_per_output
@@ -131,7 +132,7 @@ class CompileMetrics:
 
     def _pairs(self) -> list[tuple[str, metrics_module.Metric]]:
         trackers = {id(self.trainer.loss_tracker), *(id(h.tracker) for h in self.trainer.heads)}
-        return [(name, m) for name, m in self.trainer.logged() if id(m) not in trackers]
+        return [(name, m) for name, m in self.trainer.logged(kept=False) if id(m) not in trackers]
 
     def result(self) -> dict[str, float]:
         return {name: metrics_module.result_number(m) for name, m in self._pairs()}
@@ -146,16 +147,17 @@ class CompileMetrics:
 
 def model_metrics(model: Any) -> list[Any]:
     """Keras's ``model.metrics``: the loss tracker ("loss") once compiled, then
-    the compiled metrics as one ``CompileMetrics`` (when compile had some)."""
+    the compiled metrics as one ``CompileMetrics`` (when compile had some), then
+    the metrics the model and its layers keep as attributes (``layer.metrics``)."""
     trainer = model.trainer
     if trainer is None:
-        return []
+        return layer_metrics(model)
     found: list[Any] = [trainer.loss_tracker]
     if any(h.metric_specs or h.weighted_specs for h in trainer.heads):
         if trainer.compile_metrics is None:
             trainer.compile_metrics = CompileMetrics(trainer)
         found.append(trainer.compile_metrics)
-    return found
+    return found + layer_metrics(model)
 
 
 def metrics_result(model: Any) -> dict[str, float]:

@@ -25,7 +25,7 @@ import torch
 from ..layers._shapes import adjust_input_rank
 from ..layers.base import check_model_input
 from . import data as data_module
-from . import text_inputs
+from . import structured, text_inputs
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -41,7 +41,17 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
     if texts is not None:
         return texts
     model = trainer.model
+    if structured.takes_structure(model, x):
+        return _structured_inputs(trainer, x)
+    trainer.input_structure = None
     expected = model.input_shape
+    if isinstance(expected, dict):
+        raise ValueError(
+            f"x: model '{model.name}' was built for a dict of inputs "
+            f"{structured.describe(structured.template_of_shapes(expected))}, got one {type(x).__name__}. "
+            "Fix: pass the arrays in a dict with those keys, "
+            f"model.fit({{{', '.join(f'{k!r}: ...' for k in expected)}}}, y)."
+        )
     multi = isinstance(expected, list)
     names = [t.name for t in getattr(model, "inputs", [])] if multi and isinstance(x, dict) else []
     if names:  # Keras 3: inputs keyed by the Inputs' names
@@ -94,6 +104,40 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
     dtypes = model.input_dtypes(len(tensors))
     return [None if t is None else t.to(trainer.device, dtype or model.dtype, non_blocking=True)
             for t, dtype in zip(tensors, dtypes)]
+
+
+def _structured_inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
+    """A subclassed model's structure of arrays (a dict, a list or tuple, or those inside
+    one another) as one tensor per leaf, checked, on the device, floating ones in the
+    model's dtype (integers kept: token ids); ``trainer.input_structure`` keeps the
+    structure, which ``Trainer._model_input`` gives each batch before the model's call."""
+    model = trainer.model
+    leaves, template = structured.flat(x)
+    built = model.input_shape
+    if model.built and isinstance(built, (list, dict)) and \
+            not structured.same_structure(structured.template_of_shapes(built), template):
+        raise ValueError(
+            f"x: model '{model.name}' was built for inputs structured as "
+            f"{structured.describe(structured.template_of_shapes(built))}, got "
+            f"{structured.describe(template)}. Fix: give the arrays in the structure the model's call was first "
+            "given (the same keys, the same lengths of lists), or make a new model for the new structure."
+        )
+    tensors = []
+    for name, value in leaves:
+        t = data_module.as_tensor(value, name)
+        data_module.check_finite(t)
+        tensors.append(t)
+    for (name, _), t in zip(leaves[1:], tensors[1:]):
+        if t.shape[0] != tensors[0].shape[0]:
+            raise ValueError(
+                f"x: expected every array of x to hold the same number of samples, got {tensors[0].shape[0]} in "
+                f"{leaves[0][0]} and {t.shape[0]} in {name}. Fix: pass the same samples in each, e.g. x[k][:n]."
+            )
+    if not model.built:
+        model.build_from_shape(structured.shapes_in(template, [(None,) + tuple(t.shape[1:]) for t in tensors]))
+    trainer.input_structure = template
+    return [t.to(trainer.device, model.dtype if t.is_floating_point() else None, non_blocking=True)
+            for t in tensors]
 
 
 def _absent(model: Any, index: int, absent_ok: bool) -> None:
@@ -201,6 +245,10 @@ def output_shapes(trainer: Trainer, xs: list[torch.Tensor]) -> list[tuple]:
     """The shape of each model output (batch axis first) for inputs ``xs``."""
     model = trainer.model
     in_shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+    if trainer.input_structure is not None:  # a subclassed model's dict (or nested lists) of inputs
+        out_shapes = model.compute_output_shape(structured.shapes_in(trainer.input_structure, in_shapes))
+        return list(out_shapes.values()) if isinstance(out_shapes, dict) else \
+            out_shapes if isinstance(out_shapes, list) else [out_shapes]
     if model.takes_text():  # xs hold the text layers' outputs (text_inputs): the model's own input shapes
         shapes = model.input_shape
         in_shapes = list(shapes) if isinstance(shapes, list) else [shapes]
@@ -276,13 +324,24 @@ def class_weights(trainer: Trainer, class_weight: Any, xs: list[torch.Tensor], y
                                                                         output_shapes(trainer, xs)[0]))]
 
 
-def _refuse_steps(method: str, name: str, steps: Any, fix: str) -> None:
-    """Keras's steps arguments count batches of a DataLoader or generator; brainnet's array path has none."""
-    if steps is not None:
-        raise ValueError(
-            f"{method}: expected {name}=None with arrays ({name} counts the batches of a DataLoader or "
-            f"generator), got {name}={steps!r}. Fix: {fix}."
+def first_batches(method: str, name: str, steps: int, batch_size: int | None, samples: int,
+                  arrays: str = "arrays", verb: str = "evaluated") -> tuple[int, int]:
+    """Keras 3's ``steps`` with arrays (evaluate's and predict's ``steps``, fit's
+    ``validation_steps``): the batch size (given, or ``ceil(samples / steps)`` when
+    left out, as Keras's array adapter makes it) and how many samples the first
+    ``steps`` batches hold; all of them, with Keras's warning that the input ran
+    out, when the arrays hold fewer batches."""
+    if batch_size is None:
+        batch_size = -(-samples // steps)
+    batches = -(-samples // batch_size)
+    if steps > batches:
+        warnings.warn(
+            f"{method}: {name}={steps} asks for {steps} batches of {batch_size}, got {arrays} of {samples} samples "
+            f"({batches} batches): all of them are {verb} (Keras: its input ran out of data). Fix: {name}={batches} "
+            "or less, or leave it out.",
+            stacklevel=4,
         )
+    return batch_size, min(samples, steps * batch_size)
 
 
 def warn_pass_ends(steps: int, count: int, samples: int, batch_size: int) -> None:

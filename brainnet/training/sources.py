@@ -128,7 +128,8 @@ def check_steps(steps: Any, name: str) -> int | None:
         return None
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"{name}: expected a positive number of batches or None, got {steps!r}. "
-                         f"Fix: {name}=100, or leave it out to take one pass over a DataLoader.")
+                         f"Fix: {name}=100, or leave it out to take one pass over the data (all of the arrays, "
+                         "or a DataLoader).")
     return int(steps)
 
 

@@ -41,20 +41,21 @@ from .. import metrics as metrics_module
 from .. import mixed_precision
 from .. import optimizers as optimizers_module
 from ..layers import _weights
+from ..layers._layer_metrics import layer_metrics
 from ..layers.base import Layer
-from . import fitting, inference, jit, prepare, text_inputs
+from . import fitting, inference, jit, prepare, structured, text_inputs
 from .callbacks import History
 from .devices import cudnn_autotune, default_device, resolve_device
 from .graphs import CudaGraphStep
 from .inference import _as_returned, _listed, inference_layers
 from .jit import check_jit_compile
 from .outputs import OutputHead, make_heads
-from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, _refuse_steps
+from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size
 
 # Names other modules import from here, defined in the modules above since the split.
 __all__ = [
     "Trainer", "default_device", "resolve_device", "cudnn_autotune", "inference_layers",
-    "DEFAULT_BATCH_SIZE", "DEFAULT_INFERENCE_BATCH_SIZE", "_check_batch_size", "_refuse_steps", "_as_returned",
+    "DEFAULT_BATCH_SIZE", "DEFAULT_INFERENCE_BATCH_SIZE", "_check_batch_size", "_as_returned",
 ]
 
 
@@ -76,6 +77,7 @@ class Trainer:
         self.loss_tracker = metrics_module.Mean("loss")
         self.compile_metrics: Any = None  # model.metrics' CompileMetrics, made when a custom step asks (model_steps)
         self.history: History | None = None  # of the fit in progress (or the last one)
+        self.input_structure: Any = None  # a subclassed model's structure of inputs (structured.py), or None
         self.loop_info: dict[str, Any] = {}  # samples, batch_size, steps, shuffle of that fit
         self.epoch_order: torch.Tensor | None = None  # this epoch's permutation of the samples
         self.pass_start = 0  # the batch of the pass over the arrays where this epoch began (steps_per_epoch)
@@ -195,6 +197,8 @@ class Trainer:
 
     # ------------------------------------------------------------- steps
     def _model_input(self, xs: list[torch.Tensor]) -> Any:
+        if self.input_structure is not None:  # a subclassed model's dict or nested lists of inputs
+            return structured.rebuilt(self.input_structure, xs)
         if self.model.takes_text():  # its text layers hand on what text_inputs.vectorized made
             xs = text_inputs.model_input(self.model, xs)
         return xs if isinstance(self.model.input_shape, list) else xs[0]
@@ -302,7 +306,7 @@ class Trainer:
         return loss.detach()
 
     def _reset(self) -> None:
-        for m in self.trackers():
+        for m in self.trackers() + layer_metrics(self.model):  # and the metrics layers keep (Keras 3 resets them)
             m.reset_state()
 
     def running_logs(self) -> dict[str, float]:
@@ -315,8 +319,10 @@ class Trainer:
         """
         return {name: metrics_module.result_number(metric) for name, metric in self.logged()}
 
-    def logged(self) -> list[tuple[str, metrics_module.Metric]]:
-        """(name, metric) of each value in the logs, in their order (``model.metrics_names``).
+    def logged(self, kept: bool = True) -> list[tuple[str, metrics_module.Metric]]:
+        """(name, metric) of each value in the logs, in their order (``model.metrics_names``):
+        the compiled ones, then (``kept``) the metrics the model and its layers keep as
+        attributes and update in call (``layer.metrics``, by their own names, as Keras 3).
         Before the first fit or evaluate resolves the metrics (``"accuracy"``
         picks its variant from the labels), they are named as compile gave them."""
         def metrics_of(h: Any) -> list[metrics_module.Metric]:
@@ -339,6 +345,8 @@ class Trainer:
                 name = f"{prefix(h)}{m.name}"
                 pairs.append((f"{prefix(h)}weighted_{m.name}" if name in taken else name, m))
                 taken.add(pairs[-1][0])
+        if kept:
+            pairs += [(m.name, m) for m in layer_metrics(self.model)]
         return pairs
 
     def _start(self, initial_epoch: int) -> tuple[dict[str, int], torch.Tensor | None]:

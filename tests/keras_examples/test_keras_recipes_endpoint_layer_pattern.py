@@ -2,7 +2,7 @@
 (https://keras.io/examples/keras_recipes/endpoint_layer_pattern/), ported as a
 learner would: ``import brainnet as keras`` in place of the TensorFlow
 imports, ``tf.nn.softmax(logits)`` as ``torch.softmax(logits, dim=-1)``.
-Three changes, each checked here:
+Two changes, each checked here:
 
 * the endpoint layer is given ``targets`` and ``sample_weight`` by keyword,
   ``LogisticEndpoint()(logits, targets=targets, sample_weight=sample_weight)``
@@ -15,10 +15,9 @@ Three changes, each checked here:
 * the ``self.add_metric(...)`` line is left out: Keras 3 refuses
   ``Layer.add_metric`` too (its ``NotImplementedError``), and the loss the
   layer adds is what the example trains on;
-* the section "Usage of loss endpoint layers in subclassed models" calls
-  and fits a subclassed model on a dict of tensors or arrays, which
-  brainnet's layers and ``fit`` do not take yet: two strict xfails below run
-  it, and fail (so must lose their mark) once brainnet takes dicts.
+* none in the section "Usage of loss endpoint layers in subclassed models":
+  the subclassed model is called on a dict of tensors and fit on a dict of
+  arrays as the example writes it.
 
 Not shortened: the example's 1,000 random samples of 764 features, 2 epochs.
 The tests check the loss evaluate returns against a NumPy weighted binary
@@ -121,9 +120,6 @@ class LogReg(keras.Model):
         return preds
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="a model called on a dict of tensors: Layer.forward reads the input's shape "
-                          "(brainnet/layers/_shapes.py shape_of takes tensors and lists, not dicts)")
 def test_the_subclassed_endpoint_model_computes_its_loss_when_called_on_a_dict():
     """Section "Usage of loss endpoint layers in subclassed models": the model's call."""
     keras.utils.set_random_seed(1)
@@ -136,9 +132,6 @@ def test_the_subclassed_endpoint_model_computes_its_loss_when_called_on_a_dict()
     assert float(sum(model.losses)) == pytest.approx(_numpy_loss(data, kernel, bias), rel=1e-4)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="fit on a dict of arrays for a subclassed model: brainnet/training/prepare.py turns x into "
-                          "tensors only for a functional model's named inputs (a raw TypeError from as_tensor)")
 def test_the_subclassed_endpoint_model_fits_on_a_dict_of_arrays():
     """Section "Usage of loss endpoint layers in subclassed models": model.fit(data)."""
     model = LogReg()

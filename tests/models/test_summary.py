@@ -172,3 +172,31 @@ def test_docstring_example_runs():
     for test in finder.find(Documented.summary, "summary", globs={}):
         runner.run(test)
     assert runner.tries >= 3 and runner.failures == 0
+
+
+def test_a_sub_model_and_a_layer_called_twice_are_listed_once_as_keras_3():
+    tower = Sequential([Dense(4, input_shape=(3,), name="t1"), Dense(2, name="t2")], name="tower")
+    a, b = Input((3,), name="a"), Input((3,), name="b")
+    shared = Dense(5, name="shared")
+    model = Model([a, b], Concatenate(name="join")([tower(a), tower(b), shared(a), shared(b)]))
+    lines = []
+    model.summary(print_fn=lines.append)
+    rows = [line for line in lines if line.split(" ")[0] in ("tower", "shared", "join")]
+    # one row each, where first called, connected to what fed any of its calls
+    assert [r.split()[0] for r in rows] == ["tower", "shared", "join"]
+    assert rows[0].split()[1:] == ["(Sequential)", "(None,", "2)", "26", "a,", "b"]
+    assert rows[1].split()[1:] == ["(Dense)", "(None,", "5)", "20", "a,", "b"]
+    assert rows[2].split()[-2:] == ["tower,", "shared"]
+    # the totals count each weight once: 3·4+4 + 4·2+2 + 3·5+5
+    assert lines[-3:] == ["Total params: 46", "Trainable params: 46", "Non-trainable params: 0"]
+    assert sum(int(r.split()[-3]) for r in rows) == 46  # the rows add up to the total
+    # expanded, the tower's layers follow its one row once
+    expanded = []
+    model.summary(print_fn=expanded.append, expand_nested=True)
+    assert [line.lstrip(" └").split(" ")[0] for line in expanded if "(" in line and "Model:" not in line
+            and "Layer (type)" not in line] == ["tower", "t1", "t2", "shared", "join"]
+    # layer_range names each layer once
+    ranged = []
+    model.summary(print_fn=ranged.append, layer_range=["shared", "join"])
+    assert [line.split(" ")[0] for line in ranged if line.split(" ")[0] in ("tower", "shared", "join")] == \
+        ["shared", "join"]

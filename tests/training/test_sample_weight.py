@@ -280,8 +280,11 @@ def test_sample_weight_of_the_wrong_length_or_shape():
     with pytest.raises(ValueError, match=r"sample_weight: expected one weight per sample, 40 as in x and y, got 39\. "
                                          r"Fix: pass weights for the same samples as x and y"):
         model.fit(x, y, sample_weight=w[:39], verbose=0)
-    with pytest.raises(ValueError, match=r"sample_weight: expected one weight per sample, shape \(40,\) or \(40, 1\), "
-                                         r"got shape \(40, 3\)\. Fix: give a 1-D array of 40 weights"):
+    # a weight per loss value is taken (Keras's temporal weights), so (40, 3) reaches the loss, whose
+    # values are one per sample here
+    with pytest.raises(ValueError, match=r"loss sparse_categorical_crossentropy: expected sample_weight of the loss "
+                                         r"values' shape \(40,\) \(a weight per loss value\) or one weight per sample "
+                                         r"\(40,\), got shape \(40, 3\)\. Fix: give weights of shape \(40,\)"):
         model.evaluate(x, y, sample_weight=np.ones((40, 3)), verbose=0)
     with pytest.raises(ValueError, match=r"validation_data\[2\]: expected one weight per sample, 10 as in x and y, "
                                          r"got 40\."):

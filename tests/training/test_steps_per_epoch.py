@@ -217,3 +217,84 @@ def test_a_model_with_its_own_train_step_takes_steps_per_epoch_too():
                   verbose=0)
     assert steps.per_epoch == [3, 1, 3]
     assert model.labels == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9], [0, 1, 2], [3, 4, 5], [6, 7, 8]]
+
+
+# ------------------------------------------------------------------ evaluate(steps=) and predict(steps=)
+class Batches(Callback):
+    """The size of each batch evaluate and predict run."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes: list[int] = []
+        self.test_batches = 0
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test_batches += 1
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.sizes.append(len(logs["outputs"]))
+
+
+def test_evaluate_and_predict_take_the_first_steps_batches_of_arrays():
+    x, y = data()  # 10 samples
+    model, _ = recording_model()
+    count = Batches()
+    loss = model.evaluate(x, y, batch_size=3, steps=2, callbacks=[count], verbose=0)
+    assert count.test_batches == 2
+    assert loss == pytest.approx(model.evaluate(x[:6], y[:6], verbose=0), rel=1e-6)  # the first 2 batches of 3
+    weights = model.get_weights()
+    expected = x[:6] @ weights[0] + weights[1]  # the Dense after the pass-through layer
+    assert loss == pytest.approx(float(np.mean((expected - y[:6]) ** 2)), rel=1e-5)
+    preds = model.predict(x, batch_size=3, steps=2, callbacks=[count], verbose=0)
+    assert count.sizes == [3, 3]
+    np.testing.assert_allclose(preds, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_steps_without_batch_size_cut_the_arrays_into_that_many_batches_as_keras():
+    x, y = data()
+    model, _ = recording_model()
+    count = Batches()
+    preds = model.predict(x, steps=4, callbacks=[count], verbose=0)  # Keras 3: batches of ceil(10 / 4) = 3
+    assert count.sizes == [3, 3, 3, 1]
+    np.testing.assert_allclose(preds, model.predict(x, verbose=0), rtol=1e-6)
+    assert model.evaluate(x, y, steps=4, callbacks=[count], verbose=0) == pytest.approx(
+        model.evaluate(x, y, verbose=0), rel=1e-6)
+    assert count.test_batches == 4
+
+
+def test_steps_beyond_the_arrays_take_them_all_with_keras_warning():
+    x, y = data()
+    model, _ = recording_model()
+    with pytest.warns(UserWarning, match=r"evaluate: steps=9 asks for 9 batches of 3, got arrays of 10 samples "
+                                         r"\(4 batches\): all of them are evaluated \(Keras: its input ran out of "
+                                         r"data\)\. Fix: steps=4 or less, or leave it out\."):
+        loss = model.evaluate(x, y, batch_size=3, steps=9, verbose=0)
+    assert loss == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+    with pytest.warns(UserWarning, match=r"predict: steps=6 asks for 6 batches of 2, got arrays of 10 samples "
+                                         r"\(5 batches\): all of them are predicted"):
+        assert model.predict(x, steps=6, verbose=0).shape == (10, 1)  # batches of ceil(10 / 6) = 2: only 5
+    with pytest.raises(ValueError, match=r"steps: expected a positive number of batches or None, got 0\. "
+                                         r"Fix: steps=100"):
+        model.evaluate(x, y, steps=0, verbose=0)
+    with pytest.raises(ValueError, match=r"steps: expected a positive number of batches or None, got 1\.5\. "):
+        model.predict(x, steps=1.5, verbose=0)
+
+
+def test_a_model_with_its_own_test_and_predict_steps_takes_steps_too():
+    class Own(brainnet.Sequential):
+        def test_step(self, data):
+            return super().test_step(data)
+
+        def predict_step(self, data):
+            return super().predict_step(data)
+
+    set_random_seed(0)
+    x, y = data()
+    model = Own([layers.Input(shape=(2,)), layers.Dense(1)])
+    model.compile(SGD(0.01), "mse")
+    count = Batches()
+    logs = model.evaluate(x, y, batch_size=4, steps=2, callbacks=[count], verbose=0, return_dict=True)
+    assert count.test_batches == 2
+    assert logs["loss"] == pytest.approx(model.evaluate(x[:8], y[:8], verbose=0), rel=1e-6)
+    np.testing.assert_allclose(model.predict(x, batch_size=4, steps=2, verbose=0), model.predict(x[:8], verbose=0),
+                               rtol=1e-6)

@@ -315,13 +315,9 @@ def test_an_empty_source_is_refused():
         model().fit(Dwindles(), steps_per_epoch=3, epochs=2, shuffle=False, verbose=0)
 
 
-def test_steps_arguments_of_evaluate_and_predict_with_arrays_are_refused():
-    """fit takes steps_per_epoch and validation_steps with arrays (test_steps_per_epoch.py)."""
+def test_steps_arguments_with_a_loader_are_checked():
+    """evaluate's and predict's steps with arrays are their first batches (test_steps_per_epoch.py)."""
     x, y = data()
-    with pytest.raises(ValueError, match=r"evaluate: expected steps=None .*Fix: leave it out: evaluate goes over"):
-        model().evaluate(x, y, steps=2, verbose=0)
-    with pytest.raises(ValueError, match=r"predict: expected steps=None .*Fix: leave it out: predict goes over"):
-        model().predict(x, steps=2)
     with pytest.raises(ValueError, match=r"steps_per_epoch: expected a positive number of batches or None, got 0\. "
                                          r"Fix: steps_per_epoch=100"):
         model().fit(loader(x, y), steps_per_epoch=0, verbose=0)

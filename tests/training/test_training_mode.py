@@ -19,6 +19,7 @@ import torch
 from brainnet import layers
 from brainnet.callbacks import Callback
 from brainnet.models import Model, Sequential
+from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
 
 from test_graph_step import use_simulated_graphs
@@ -336,3 +337,44 @@ def test_a_callbacks_model_call_at_the_epochs_edges_infers_and_moves_no_statisti
         for out, predicted in monitor.seen:
             np.testing.assert_allclose(out, predicted, atol=1e-6)
         assert not model.training
+
+
+class _TrainsByDefault(layers.Layer):
+    """A layer of one's own whose call declares training=True: 2x in training, x at inference."""
+
+    def call(self, x, training=True):
+        return x * 2 if training else x
+
+
+class _InheritsTheCall(_TrainsByDefault):
+    pass
+
+
+class _OwnCallNoDefault(_TrainsByDefault):
+    def call(self, x, training=None):
+        return x * 2 if training else x
+
+
+def test_a_call_declaring_training_true_takes_that_default_when_left_out_as_keras():
+    """Keras 3: a call without training= and no outer flag gets the signature's
+    default; so the layer alone and a model holding it train, while
+    training=False, predict and evaluate infer, and fit trains (loss on 2x)."""
+    x = _x(8, 3)
+    layer = _TrainsByDefault()
+    np.testing.assert_allclose(layer(x).numpy(), 2 * x)
+    np.testing.assert_allclose(layer(x, training=False).numpy(), x)
+    np.testing.assert_allclose(_InheritsTheCall()(x).numpy(), 2 * x)
+    np.testing.assert_allclose(_OwnCallNoDefault()(x).numpy(), x)  # its own call: no default, inference
+    model = Sequential([layers.Input((3,)), _TrainsByDefault(), layers.Dense(3)])
+    model.layers[-1].set_weights([np.eye(3, dtype="float32"), np.zeros(3, "float32")])  # y = layer's output
+    np.testing.assert_allclose(model(x).detach().numpy(), 2 * x)
+    np.testing.assert_allclose(model(x, training=False).detach().numpy(), x)
+    np.testing.assert_allclose(model.predict(x, verbose=0), x)
+    model.compile(SGD(learning_rate=0.0), "mse")  # the identity Dense stays
+    np.testing.assert_allclose(model.evaluate(x, np.zeros_like(x), verbose=0), np.mean(x.astype("float64") ** 2),
+                               rtol=1e-5)
+    history = model.fit(x, np.zeros_like(x), epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_allclose(history.history["loss"][0], np.mean((2 * x.astype("float64")) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(model(x).detach().numpy(), 2 * x)  # fit put the default back
+    model.eval()  # torch's eval() is a chosen mode: calls without training= infer
+    np.testing.assert_allclose(model(x).detach().numpy(), x)
