@@ -139,3 +139,12 @@ def takes(owner: Any, name: str, value: Any) -> bool:
     object.__setattr__(owner, name, value)
     _register(owner, name, value)
     return True
+
+
+def type_name(value: Any) -> str:
+    """The name an error message gives ``value``'s type: a tracked list or dict
+    is the ``list`` or ``dict`` the user assigned."""
+    if isinstance(value, _Tracked):
+        return "list" if isinstance(value, list) else "dict"
+    return type(value).__name__
+

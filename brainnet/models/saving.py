@@ -236,13 +236,14 @@ def _rebuild(config: Any, where: str) -> Any:
 
 def _usage_config(model: Any) -> dict[str, Any]:
     """``preprocessing`` and ``class_names`` of ``model`` as JSON values (checked)."""
+    from ..layers._tracking import type_name
     from ..preprocessing import ImagePreprocessing
 
     preprocessing, names = model.preprocessing, model.class_names
     if preprocessing is not None and not isinstance(preprocessing, ImagePreprocessing):
         raise TypeError(
             f"model.save: expected model.preprocessing to be an ImagePreprocessing or None, got "
-            f"{type(preprocessing).__name__}. Fix: model.preprocessing = "
+            f"{type_name(preprocessing)}. Fix: model.preprocessing = "
             "brainnet.preprocessing.ImagePreprocessing(size=(28, 28), background='dark')."
         )
     if names is not None:
