@@ -2,7 +2,7 @@
 (``Layer.__init_subclass__`` runs ``learn``), so that no call has to ask
 again: whether its ``call`` takes ``training`` and ``mask`` (``forward``, the
 models and ``_masking`` pass them only then), whether ``call`` uses
-``add_loss`` (its calls then collect losses, ``_weights.enter_loss_call``),
+``add_loss`` (its calls then collect losses, ``_added_losses.enter_loss_call``),
 whether the class makes masks of its own (``compute_mask`` overridden), and a
 ``build`` that marks the layer built when called by hand (the user's classes'
 and brainnet's own).

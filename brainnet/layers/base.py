@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import activations
-from . import _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
+from . import _added_losses, _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
 from ._layer_metrics import layer_metrics
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from ._masking import fill_mask_argument, pass_masks, takes_part
@@ -107,7 +107,7 @@ class Layer(nn.Module):
     _weight_names: dict[str, str] = {}  # this class's argument prefix → weight name, where they differ
     _activity_loss: torch.Tensor | None = None  # R(output) of the last call
     _adds_losses: bool = False  # does call use add_loss? (set per class, and by add_loss itself)
-    _collects_losses: bool = False  # adds losses or holds a layer that does (_weights.mark_loss_scopes)
+    _collects_losses: bool = False  # adds losses or holds a layer that does (_added_losses.mark_loss_scopes)
     _added_losses: tuple[torch.Tensor, ...] | list[torch.Tensor] = ()  # add_loss values since the outermost call
     input_spec: Any = None  # an InputSpec (or a list of them) that each call checks (input_spec.py)
     _augments_when_left_out = False  # Keras's augmentation layers: call(..., training=True) by default
@@ -228,8 +228,7 @@ class Layer(nn.Module):
         outermost one (a shared layer: both calls); training adds their sum."""
         return _weights.penalties(self, Layer)
 
-    # Keras 3's layer.metrics: the Metrics this layer and those inside it keep as attributes (_layer_metrics.py)
-    metrics = property(layer_metrics)
+    metrics = property(layer_metrics)  # Keras 3's: the Metrics it and its layers keep as attributes
 
     def add_loss(self, loss: torch.Tensor | list[torch.Tensor]) -> None:
         """Inside ``call``: add ``loss`` (a tensor, or a list of them; each counts by its
@@ -249,7 +248,7 @@ class Layer(nn.Module):
             >>> [round(float(v), 4) for v in layer.losses]
             [0.6]
         """
-        _weights.add_loss(self, loss)
+        _added_losses.add_loss(self, loss)
 
     def save_own_variables(self, store: dict[str, Any]) -> None:
         """This layer's own weights into ``store`` as ``"0"``, ``"1"``, ... (Keras 3);
@@ -313,17 +312,14 @@ class Layer(nn.Module):
         was_built = self.built
         _shapes.build_once(self, input_shape)
         if not was_built:  # the layers inside now exist: does one add losses?
-            _weights.mark_loss_scopes(self, Layer)
+            _added_losses.mark_loss_scopes(self, Layer)
 
-    # layer.check_input_shape(shape) (the rank, then the built size of each fixed axis) and
-    # layer.empty_axis_message(shape, axis): plain functions of _shapes.py taken as the methods (a
-    # layer may override either), so forward's call of the check costs no more.
+    # Plain functions taken as the methods (a layer may override them), so forward's calls cost no more:
+    # the input check (rank, then each fixed axis's built size) and its empty-axis error (_shapes.py);
+    # train(mode), which records that a mode was chosen, and the training flag of a call without
+    # training= by Keras 3's rule (_training_mode.py).
     check_input_shape = _shapes.check_input_shape
     empty_axis_message = _shapes.empty_axis_message
-
-    # layer.train(mode) (torch's train/eval, recording that a mode was chosen) and layer.training_left_out():
-    # the flag of a call without training= (Keras 3's rule); plain functions of _training_mode.py taken as
-    # the methods, so forward's call of training_left_out costs no more.
     train = _training_mode.train
     training_left_out = _training_mode.training_left_out
 
@@ -360,7 +356,7 @@ class Layer(nn.Module):
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training_left_out() if training is None else training
         # Keras 3: the outermost call empties the losses of the layers inside it; each call then adds
-        outermost = self._collects_losses and _weights.enter_loss_call(self, Layer)
+        outermost = self._collects_losses and _added_losses.enter_loss_call(self, Layer)
         try:
             if self.float32:  # dtype='float32': outside autocast, in float32
                 with in_float32(inputs) as inputs:
@@ -374,7 +370,7 @@ class Layer(nn.Module):
             raise better from err
         finally:
             if outermost:
-                _weights.LOSS_CALL[0] = None
+                _added_losses.LOSS_CALL[0] = None
         if self.activity_regularizer is not None:
             self._activity_loss = _weights.activity_penalty(self, out, pre_activation)  # R(y), as Keras 3
         if masks_on_tensors:

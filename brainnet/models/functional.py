@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .. import _registry, activations
-from ..layers import _weights
+from ..layers import _added_losses
 from ..layers._masking import driven_by_model
 from ..layers.base import Layer
 from ..layers.input_spec import InputSpec
@@ -135,7 +135,7 @@ class Functional(Model):
         if self._multi_input and any(t.optional for t in self._inputs):  # Input(..., optional=True) may be None
             self.input_spec = [InputSpec(optional=True) if t.optional else None for t in self._inputs]
         self.built = True
-        _weights.mark_loss_scopes(self, Layer)  # a layer that adds losses: the model's call collects them
+        _added_losses.mark_loss_scopes(self, Layer)  # a layer that adds losses: the model's call collects them
         shapes = [(None,) + t.shape[1:] for t in self._inputs]
         self.built_input_shape = shapes if self._multi_input else shapes[0]
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import _registry, activations
 from . import _fusion
-from ..layers import _weights
+from ..layers import _added_losses
 from ..layers._masking import driven_by_model
 from ..layers.base import Layer, Shape
 from ..layers.symbolic import own_output_shape
@@ -91,7 +91,7 @@ class Sequential(Model):
         layer.__dict__["_sequential"] = self
         if self.built:
             self._build_layer(layer, self._shape_before(len(self._stack) - 1))
-            _weights.mark_loss_scopes(self, Layer)  # a layer that adds losses: the model's call collects them
+            _added_losses.mark_loss_scopes(self, Layer)  # a layer that adds losses: the model's call collects them
         elif len(self._stack) == 1 and layer.input_shape_arg is not None:
             self.build_from_shape((None,) + layer.input_shape_arg)
 

@@ -40,7 +40,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import mixed_precision
 from .. import optimizers as optimizers_module
-from ..layers import _weights
+from ..layers import _added_losses
 from ..layers._layer_metrics import layer_metrics
 from ..layers.base import Layer
 from . import fitting, inference, jit, prepare, structured, text_inputs
@@ -85,7 +85,7 @@ class Trainer:
         self.interrupted = False  # the last fit was stopped by Ctrl-C
         self.position = (0, 0)  # (epoch, batches of it done) of the fit in progress
         self.penalized = True  # any regularizer in the model? (set by fit/evaluate; True: look every step)
-        self._late_adders = 0  # _weights.LATE_ADDERS when penalized was last decided
+        self._late_adders = 0  # _added_losses.LATE_ADDERS when penalized was last decided
         self.policy = mixed_precision.global_policy()  # taken at compile, as Keras's layers take it
         self.jit_compile = check_jit_compile(jit_compile)
         self._compiled_forward: Any = None  # torch.compile of _forward_loss, made at the first step (jit.py)
@@ -239,8 +239,8 @@ class Trainer:
 
     def has_penalties(self) -> bool:
         """Whether any layer of the model has a weight or activity regularizer, or adds losses in call."""
-        self._late_adders = _weights.LATE_ADDERS[0]
-        _weights.mark_loss_scopes(self.model, Layer)  # a layer that adds losses late: the model collects them
+        self._late_adders = _added_losses.LATE_ADDERS[0]
+        _added_losses.mark_loss_scopes(self.model, Layer)  # a layer that adds losses late: the model collects them
         return any(
             isinstance(m, Layer) and (m.activity_regularizer is not None or m._adds_losses
                                       or any(r is not None for r in m.weight_regularizers().values()))
@@ -252,7 +252,7 @@ class Trainer:
         layers are searched for penalties once per fit/evaluate
         (``self.penalized``), not at every step."""
         if not self.penalized:
-            if self._late_adders == _weights.LATE_ADDERS[0]:
+            if self._late_adders == _added_losses.LATE_ADDERS[0]:
                 return loss
             self.penalized = self.has_penalties()  # a layer's call just added its first loss from a helper
             if not self.penalized:
