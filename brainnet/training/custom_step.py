@@ -37,6 +37,7 @@ from . import streaming
 from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
 from ._modes import callbacks_infer
 from .fitting import check_validation_freq, validates
+from .prepare import fit_batch_size
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
                         test_batch_end)
 from .callbacks.backup import BackupAndRestore
@@ -129,6 +130,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                          "Fix: validation_split=0.1 keeps the last 10% of the data for validation.")
     val: Any = None
     source: Any = None
+    given = batch_size  # None: left out
     if streaming.is_batch_source(x):
         if batch_size is not None:
             _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
@@ -145,11 +147,12 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
             return source.exhausted
     else:
         steps_per_epoch = streaming.check_steps(steps_per_epoch, "steps_per_epoch")
-        batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+        given = None if batch_size is None else _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
         arrays = Arrays(trainer, "fit", x, y, sample_weight)
         if validation_split and validation_data is None:
             split = arrays.split(validation_split)
             val = split if own_test_step else trainer._prepare(*split, what="validation_data[2]")
+        batch_size = fit_batch_size(given, steps_per_epoch, arrays.samples, DEFAULT_BATCH_SIZE)
         steps = steps_per_epoch or -(-arrays.samples // batch_size)
 
         def epoch_batches(epoch: int) -> Iterator[Any]:
@@ -157,8 +160,9 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
 
         def exhausted() -> bool:
             return False
-    if validation_data is not None:
-        val = _validation(trainer, validation_data, validation_steps, own_test_step, batch_size)
+    if validation_data is not None:  # a batch size left out stays so: validation_steps then takes all (Keras 3)
+        val = _validation(trainer, validation_data, validation_steps, own_test_step,
+                          batch_size if given is not None or source is not None else None)
 
     verbose = 1 if verbose == "auto" else int(verbose)
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size,
@@ -225,7 +229,7 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
     device (x, y, sample_weight); for the built-in evaluation, what it takes.
     ``validation_steps`` with arrays: their first batches of ``batch_size``."""
     from .fitting import validated_samples
-    from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
+    from .trainer import DEFAULT_INFERENCE_BATCH_SIZE
 
     if not own_test_step:
         return trainer.validation(validation_data, validation_steps, batch_size)
@@ -238,7 +242,7 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
     arrays = Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data)))
     if validation_steps is None:
         return arrays.arrays
-    keep = slice(0, validated_samples(validation_steps, batch_size or DEFAULT_BATCH_SIZE, arrays.samples))
+    keep = slice(0, validated_samples(validation_steps, batch_size, arrays.samples))
     return tuple(take(a, keep) for a in arrays.arrays)
 
 

@@ -52,14 +52,14 @@ def fit(
                              validation_data, shuffle, initial_epoch, sample_weight, class_weight,
                              steps_per_epoch, validation_steps, validation_freq)
     steps_per_epoch = sources.check_steps(steps_per_epoch, "steps_per_epoch")
-    batch_size = _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
+    given = batch_size if batch_size is None else _check_batch_size(batch_size, DEFAULT_BATCH_SIZE)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(
             f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
             "Fix: validation_split=0.1 keeps the last 10% of the data for validation."
         )
     xs, ys, sws = prepare.arrays(trainer, x, y, sample_weight)
-    val = validation(trainer, validation_data, validation_steps, batch_size)
+    val = validation(trainer, validation_data, validation_steps, given)
     if val is None and validation_split:
         total = xs[0].shape[0]
         n_val = int(total * validation_split)  # the last samples, before shuffling (Keras)
@@ -72,6 +72,7 @@ def fit(
         val = tuple([t[-n_val:] for t in ts] for ts in (xs, ys, sws))
         xs, ys, sws = ([t[:-n_val] for t in ts] for ts in (xs, ys, sws))
     sws = prepare.class_weights(trainer, class_weight, xs, ys, sws, "fit")
+    batch_size = prepare.fit_batch_size(given, steps_per_epoch, xs[0].shape[0], DEFAULT_BATCH_SIZE)
     trainer.build_optimizer()
     if trainer.device.type == "cpu":
         _malloc.keep_freed_memory()  # no page faults on each step's fresh tensors (see _malloc)
@@ -158,13 +159,14 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any, ba
     val = prepare.arrays(trainer, *validation_data, what="validation_data[2]")
     if validation_steps is None:
         return val
-    keep = slice(0, validated_samples(validation_steps, batch_size or DEFAULT_BATCH_SIZE, val[0][0].shape[0]))
+    keep = slice(0, validated_samples(validation_steps, batch_size, val[0][0].shape[0]))
     return tuple([t[keep] for t in ts] for ts in val)
 
 
-def validated_samples(steps: int, batch_size: int, n: int) -> int:
+def validated_samples(steps: int, batch_size: int | None, n: int) -> int:
     """How many of ``n`` validation samples ``validation_steps=steps`` takes: its
-    first ``steps`` batches of ``batch_size`` (fit's), as Keras 3 reads them (in
+    first ``steps`` batches of ``batch_size`` (fit's; ``ceil(n / steps)`` when
+    fit's was left out, so all of them), as Keras 3 reads them (in
     order, from the start at every validation); all, with a warning as Keras's,
     when they are fewer."""
     return first_batches("fit", "validation_steps", steps, batch_size, n, "validation arrays")[1]

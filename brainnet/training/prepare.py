@@ -344,6 +344,16 @@ def first_batches(method: str, name: str, steps: int, batch_size: int | None, sa
     return batch_size, min(samples, steps * batch_size)
 
 
+def fit_batch_size(batch_size: int | None, steps_per_epoch: int | None, samples: int, default: int) -> int:
+    """fit's batch size with arrays: the one given; when left out,
+    ``ceil(samples / steps_per_epoch)`` if ``steps_per_epoch`` is given (so that
+    an epoch is one pass over the training arrays, as Keras 3's array adapter
+    makes it), else ``default`` (32)."""
+    if batch_size is not None:
+        return batch_size
+    return -(-samples // steps_per_epoch) if steps_per_epoch else default
+
+
 def warn_pass_ends(steps: int, count: int, samples: int, batch_size: int) -> None:
     """Keras 3's warning when an epoch of ``steps_per_epoch`` batches of arrays
     meets the end of the pass over them after ``count`` batches."""

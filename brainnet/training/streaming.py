@@ -105,7 +105,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     source = BatchSource(x, "fit", batch_size, DEFAULT_BATCH_SIZE, shuffle, check_steps(steps_per_epoch, "steps_per_epoch"),
                          "steps_per_epoch", epoch=initial_epoch)
     refuse_with_source("fit", source.name, y, sample_weight, validation_split)
-    val = trainer.validation(validation_data, validation_steps)
+    val = trainer.validation(validation_data, validation_steps, batch_size)  # Keras 3: fit's batch_size, if given
     try:
         return _fit(trainer, source, val, validation_freq, epochs, verbose, callbacks, initial_epoch, class_weight)
     finally:

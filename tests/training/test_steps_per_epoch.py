@@ -298,3 +298,42 @@ def test_a_model_with_its_own_test_and_predict_steps_takes_steps_too():
     assert logs["loss"] == pytest.approx(model.evaluate(x[:8], y[:8], verbose=0), rel=1e-6)
     np.testing.assert_allclose(model.predict(x, batch_size=4, steps=2, verbose=0), model.predict(x[:8], verbose=0),
                                rtol=1e-6)
+
+
+# ------------------------------------------------------------------ steps_per_epoch without batch_size
+def test_steps_per_epoch_without_batch_size_cuts_a_pass_into_that_many_batches_as_keras():
+    """Keras 3's array adapter: batch_size left out with steps_per_epoch=k is
+    ceil(samples / k), so each epoch is one pass of k batches (not batches of 32)."""
+    x, y = data(10)
+    model, seen = recording_model()
+    steps = Steps()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every epoch is a whole pass: no warning that a pass ended early
+        history = model.fit(x, y, epochs=2, steps_per_epoch=3, shuffle=False, callbacks=[steps], verbose=0)
+    assert history.params["batch_size"] == 4 and history.params["steps"] == 3
+    assert steps.per_epoch == [3, 3]
+    assert seen.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] * 2
+    model, seen = recording_model()
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0)  # neither: batches of 32, as before
+    assert seen.batches == [list(range(10))]
+
+
+def test_validation_steps_without_batch_size_evaluates_every_validation_sample():
+    """batch_size left out: validation_steps=k cuts the validation arrays into k
+    batches (Keras 3 gives its validation iterator fit's batch_size, None), so all
+    of them are evaluated; before, it took the first k batches of 32."""
+    x, y = data(10)
+    xv, yv = data(100)
+    model, _ = recording_model()
+    history = model.fit(x, y, epochs=1, validation_data=(xv, yv), validation_steps=3, verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(model.evaluate(xv, yv, verbose=0), rel=1e-6)
+    assert history.history["val_loss"][0] != pytest.approx(model.evaluate(xv[:96], yv[:96], verbose=0), rel=1e-6)
+
+
+def test_a_model_with_its_own_train_step_takes_the_batch_size_from_steps_per_epoch_too():
+    x, y = data()
+    model = OwnStep()
+    model.compile(SGD(0.01), "mse")
+    history = model.fit(x, x[:, :1], epochs=2, steps_per_epoch=2, shuffle=False, verbose=0)
+    assert history.params["batch_size"] == 5
+    assert model.labels == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] * 2
