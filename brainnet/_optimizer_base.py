@@ -365,6 +365,13 @@ class Optimizer:
             )
         self.decoupled_decay = None if weight_decay is None else float(weight_decay)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "Optimizer":
+        """``cls(**config)``, a schedule saved as ``{"class_name", "config"}`` rebuilt first (Keras 3)."""
+        from .optimizers import rate_from_config
+
+        return cls(**rate_from_config(config, custom_objects))
+
     def get_config(self) -> dict[str, Any]:
         if self.schedule is not None:
             rate: Any = {"class_name": type(self.schedule).__name__, "config": self.schedule.get_config()}

@@ -214,7 +214,8 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adamax", "Nadam", "get", "schedules",
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adamax", "Nadam", "get", "serialize",
+           "deserialize", "schedules",
            "LearningRateSchedule", "state_in_weight_layout"]
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
@@ -256,6 +257,40 @@ def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:
         f"Unknown optimizer {identifier!r}. Expected one of: {', '.join(_BY_NAME)} "
         f"(any case) or a brainnet.optimizers.Optimizer. Fix: {hint}."
     )
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": optimizer.get_config()}``, which
+    ``deserialize`` (or ``get``) turns back into an equal optimizer (Keras 3's
+    ``keras.optimizers.serialize``).
+
+    Raises:
+        ValueError: not a brainnet optimizer.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(
+            f"optimizers.serialize: expected a brainnet optimizer, got a {type(optimizer).__module__}."
+            f"{type(optimizer).__qualname__}. Fix: serialize(brainnet.optimizers.Adam(learning_rate=1e-3)), or "
+            "optimizers.get('adam') for a name."
+        )
+    return _registry.serialize(optimizer, "optimizer")
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
+    """The optimizer ``serialize`` described: a built-in's class name in any
+    case, or one of ``custom_objects`` or registered (Keras 3's
+    ``keras.optimizers.deserialize``)."""
+    with _registry.custom_objects(custom_objects):
+        return _from_spec(config)
+
+
+def rate_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``config`` with a learning-rate schedule saved as a dict rebuilt (``Optimizer.from_config``)."""
+    if isinstance(config.get("learning_rate"), dict):
+        with _registry.custom_objects(custom_objects):
+            rate = _registry.deserialize(config["learning_rate"], "schedule", LearningRateSchedule)
+        config = {**config, "learning_rate": rate}
+    return config
 
 
 def _from_spec(spec: dict[str, Any]) -> Optimizer:
