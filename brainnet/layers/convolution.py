@@ -351,13 +351,24 @@ class Conv1D(Layer):
     def keras_order(self, weight: str) -> tuple[int, ...] | None:
         return (2, 1, 0) if weight == "kernel" else None  # (out, in, k) → Keras's (k, in, out)
 
-    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+    def convolution_op(self, inputs: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None,
+                       ) -> torch.Tensor:
+        """Keras 3's hook, as Conv2D's: ``inputs`` (B, T, C) padded as the layer
+        pads them (causal too) and convolved with ``kernel`` (filters, C/groups, k),
+        no bias: (B, T', filters). An override changes the convolution (Keras 3's
+        Conv1D skips its hook)."""
         x = inputs.transpose(1, 2)  # (B, C, T)
         left, right = self._pads(x.shape[-1])
         if left or right:
             x = F.pad(x, (left, right))
-        y = F.conv1d(x, self.kernel, self.bias, self.strides, 0, self.dilation_rate, self.groups)
+        y = F.conv1d(x, kernel, bias, self.strides, 0, self.dilation_rate, self.groups)
         return y.transpose(1, 2)  # (B, T', filters)
+
+    def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        if type(self).convolution_op is Conv1D.convolution_op:  # not overridden: the bias added inside
+            return self.convolution_op(inputs, self.kernel, self.bias)
+        y = self.convolution_op(inputs, self.kernel)
+        return y if self.bias is None else y + self.bias
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         length = input_shape[1]

@@ -107,3 +107,28 @@ def test_time_distributed_dense_equals_dense_per_step():
     assert isinstance(again.layer, Dense) and again.layer.units == 3
     with pytest.raises(TypeError, match=r"expected a brainnet layer instance, got int"):
         TimeDistributed(3)
+
+
+@pytest.mark.parametrize("padding, pads", [("valid", (0, 0)), ("same", (1, 1)), ("causal", (2, 0))])
+def test_conv1d_convolution_op_is_the_hook_conv2d_has(padding, pads):
+    """Conv1D's convolution_op: the layer's padding (causal too) and the kernel,
+    no bias; an override changes what the layer computes, and the layer adds the
+    bias and the activation (Keras 3's Conv1D skips the hook; brainnet's takes it)."""
+
+    class Halved(Conv1D):
+        def convolution_op(self, inputs, kernel):
+            return super().convolution_op(inputs, 0.5 * kernel)
+
+    x = torch.from_numpy(RNG.normal(size=(2, 7, 3)))
+    plain = Conv1D(4, 3, padding=padding, activation="relu")
+    plain(x)
+    layer = Halved(4, 3, padding=padding, activation="relu")
+    layer(x)
+    layer.load_state_dict(plain.state_dict())
+    w, b = plain.kernel.detach().numpy(), plain.bias.detach().numpy()
+    np.testing.assert_allclose(plain.convolution_op(x, plain.kernel).detach().numpy(),
+                               naive_conv1d(x.numpy(), w, np.zeros(4), 1, *pads), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(layer(x).detach().numpy(),
+                               np.maximum(naive_conv1d(x.numpy(), 0.5 * w, b, 1, *pads), 0), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(plain(x).detach().numpy(),
+                               np.maximum(naive_conv1d(x.numpy(), w, b, 1, *pads), 0), rtol=0, atol=ATOL)
