@@ -1,8 +1,8 @@
 """The ``train()``/``eval()`` modes of a model's modules around fit, predict
 and the callbacks: ``kept_modes`` puts each module's mode (and whether a mode
 was chosen for it, ``Layer.training_left_out``) back as it was, also after an
-error; ``callbacks_infer`` runs fit's epoch-level callback hooks with every
-module out of ``train()`` mode."""
+error; ``callbacks_infer`` runs fit's callback hooks with every module out of
+``train()`` mode."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def kept_modes(model: torch.nn.Module) -> Any:
 @contextlib.contextmanager
 def callbacks_infer(model: torch.nn.Module) -> Any:
     """Around fit's epoch-level callback hooks (``on_train_begin``,
-    ``on_epoch_begin``/``_end``, ``on_train_end``): every module out of
+    ``on_epoch_begin``/``_end``, ``on_train_end``) and the user's batch hooks
+    (``batch_hooks_infer``): every module out of
     ``train()`` mode, set quietly (no mode marked as chosen), then put back,
     so a callback's ``self.model(x)`` infers as in Keras 3, where callbacks
     run outside the training call (an augmentation layer keeps its own
@@ -39,3 +40,17 @@ def callbacks_infer(model: torch.nn.Module) -> Any:
         for m in model.modules():
             m.training = False
         yield
+
+
+def batch_hooks_infer(model: torch.nn.Module, callbacks: list[Any]) -> Any:
+    """What to run fit's ``on_train_batch_*`` hooks in: ``callbacks_infer`` (so a
+    callback's ``self.model(x)`` there infers, as in Keras 3) when one of
+    ``callbacks`` is the user's (its class defined outside brainnet, or a
+    ``LambdaCallback``'s functions); else a no-op, as brainnet's own batch
+    hooks (the progress bar, backups) never call the model and a mode switch
+    costs a walk over the modules at every step."""
+    from .callbacks import LambdaCallback
+
+    if any(isinstance(cb, LambdaCallback) or not type(cb).__module__.startswith("brainnet.") for cb in callbacks):
+        return lambda: callbacks_infer(model)
+    return contextlib.nullcontext

@@ -35,7 +35,7 @@ import torch
 from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
-from ._modes import callbacks_infer
+from ._modes import batch_hooks_infer, callbacks_infer
 from .fitting import check_validation_freq, validates
 from .prepare import fit_batch_size
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
@@ -170,6 +170,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     cbs, history = begin_fit(trainer, callbacks, verbose, params)
     trainer.loop_info = {"batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
     batch_cbs = [cb for cb in cbs if overrides_batch_hooks(cb)]
+    hooks_mode = batch_hooks_infer(model, batch_cbs)
 
     def validate() -> dict[str, Any]:
         if not own_test_step:
@@ -192,14 +193,17 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 trainer.position, logs = (epoch, 0), None
                 ran = False
                 for step, data in enumerate(epoch_batches(epoch)):
-                    for cb in batch_cbs:
-                        cb.on_train_batch_begin(step, {})
+                    if batch_cbs:
+                        with hooks_mode():
+                            for cb in batch_cbs:
+                                cb.on_train_batch_begin(step, {})
                     logs, ran = model.train_step(data), True
                     trainer.position = (epoch, step + 1)
                     if batch_cbs:
                         batch_logs = BatchLogs(lambda logs=logs: pythonify(logs, "train_step"))
-                        for cb in batch_cbs:
-                            cb.on_train_batch_end(step, batch_logs)
+                        with hooks_mode():
+                            for cb in batch_cbs:
+                                cb.on_train_batch_end(step, batch_logs)
                     if ctrl_c.pressed or trainer.stop_training:
                         break
                 if ctrl_c.pressed:

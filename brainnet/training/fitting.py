@@ -27,7 +27,7 @@ from .. import _malloc, distributed
 from . import prepare, sources, streaming
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
-from ._modes import callbacks_infer
+from ._modes import batch_hooks_infer, callbacks_infer
 from .inference import _as_returned, evaluate_tensors
 from .jit import begin_graph_step
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, first_batches, warn_pass_ends
@@ -240,9 +240,12 @@ def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], s
     trainer.model.train()
     batch_size, offset = trainer.loop_info["batch_size"], trainer.pass_start
     trainer.position = (epoch, first)
+    hooks_mode = batch_hooks_infer(trainer.model, batch_cbs)
     for step in range(first, count):
-        for cb in batch_cbs:
-            cb.on_train_batch_begin(step, {})
+        if batch_cbs:
+            with hooks_mode():
+                for cb in batch_cbs:
+                    cb.on_train_batch_begin(step, {})
         # This process's part of the global batch (all of it in one process).
         b = offset + step  # the batch of the pass
         batch = trainer.parallel.shard(b * batch_size, min((b + 1) * batch_size, trainer.loop_info["samples"]))
@@ -262,8 +265,9 @@ def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], s
         trainer.position = (epoch, step + 1)
         if batch_cbs:
             logs = BatchLogs(trainer.running_logs)
-            for cb in batch_cbs:
-                cb.on_train_batch_end(step, logs)
+            with hooks_mode():
+                for cb in batch_cbs:
+                    cb.on_train_batch_end(step, logs)
         if trainer.parallel.stop_requested(trainer, ctrl_c):
             break
     return trainer.position[1]

@@ -34,7 +34,7 @@ import torch
 
 from .. import _malloc, distributed
 from . import prepare
-from ._modes import callbacks_infer
+from ._modes import batch_hooks_infer, callbacks_infer
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
@@ -186,17 +186,21 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, validation_freq: int | 
         trainer.model.train()
         trainer.position = (epoch, first)
         losses = []
+        hooks_mode = batch_hooks_infer(trainer.model, batch_cbs)
         for step, batch in enumerate(source.epoch(epoch)):
             if step < first:
                 continue
-            for cb in batch_cbs:
-                cb.on_train_batch_begin(step, {})
+            if batch_cbs:
+                with hooks_mode():
+                    for cb in batch_cbs:
+                        cb.on_train_batch_begin(step, {})
             losses.append(trainer.train_step(*prepare_batch(trainer, batch, "fit", class_weight)))
             trainer.position = (epoch, step + 1)
             if batch_cbs:
                 logs = BatchLogs(trainer.running_logs)
-                for cb in batch_cbs:
-                    cb.on_train_batch_end(step, logs)
+                with hooks_mode():
+                    for cb in batch_cbs:
+                        cb.on_train_batch_end(step, logs)
             if parallel.stop_requested(trainer, ctrl_c):
                 break
         parallel.agree_stop(trainer, ctrl_c)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from brainnet import layers
-from brainnet.callbacks import Callback
+from brainnet.callbacks import Callback, LambdaCallback
 from brainnet.models import Model, Sequential
 from brainnet.optimizers import SGD
 from brainnet.utils import set_random_seed
@@ -157,7 +157,7 @@ class _Raise(Callback):
         self.seen = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.seen.append(self.model.training)  # the steps ran in train() mode
+        self.seen.append(self.model.training)  # False: a user's batch hook infers, as Keras 3 (the steps train)
         if batch == 1:
             raise self.error
 
@@ -168,7 +168,7 @@ def test_mode_is_put_back_when_a_callback_raises_or_ctrl_c_or_an_early_stop_ends
     raising = _Raise(RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
         model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[raising])
-    assert raising.seen == [True, True] and not any(_modes(model))
+    assert raising.seen == [False, False] and not any(_modes(model))
     with pytest.warns(UserWarning):  # Ctrl-C: fit returns the History so far, with a warning
         model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[_Raise(KeyboardInterrupt())])
     assert not any(_modes(model))
@@ -378,3 +378,60 @@ def test_a_call_declaring_training_true_takes_that_default_when_left_out_as_kera
     np.testing.assert_allclose(model(x).detach().numpy(), 2 * x)  # fit put the default back
     model.eval()  # torch's eval() is a chosen mode: calls without training= infer
     np.testing.assert_allclose(model(x).detach().numpy(), x)
+
+
+def test_a_callbacks_model_call_in_the_batch_hooks_infers_and_the_steps_still_train():
+    """Keras 3 runs on_train_batch_begin/_end outside the training call too: a
+    user's callback (or a LambdaCallback's function) that calls self.model(x)
+    there gets predict's output and moves no BatchNormalization statistics,
+    while every step in between trains (its dropout drops: the loss of a
+    Dropout(0.9) model differs from the loss without it). Arrays, a DataLoader
+    and a custom train_step alike."""
+    x = _images(32)
+    y = np.random.default_rng(1).random((32, 2)).astype("float32")
+
+    def check(model, seen):
+        bn = model.layers[1]
+        before = bn.moving_mean.clone()
+        out = model(torch.from_numpy(x)).detach().numpy()
+        assert torch.equal(before, bn.moving_mean)  # inference: no statistics moved
+        seen.append((out, model.predict(x, verbose=0)))
+
+    class Monitor(Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            check(self.model, self.seen)
+
+        def on_train_batch_end(self, batch, logs=None):
+            check(self.model, self.seen)
+
+    class Step(Sequential):
+        def train_step(self, data):
+            assert self.training  # the steps train between the hooks
+            return super().train_step(data)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=8)
+    for cls, data in ((Sequential, (x, y)), (Sequential, (loader,)), (Step, (x, y))):
+        set_random_seed(0)
+        model = cls([layers.Input((8, 8, 1)), layers.Flatten(), layers.BatchNormalization(), layers.Dropout(0.5),
+                     layers.Dense(2)])  # layers[1]: the BatchNormalization
+        model.compile("sgd", "mse")
+        monitor, lambda_seen = Monitor(), []
+        lam = LambdaCallback(on_batch_end=lambda batch, logs: check(model, lambda_seen))
+        kwargs = {"batch_size": 8} if len(data) == 2 else {}
+        model.fit(*data, epochs=1, verbose=0, callbacks=[monitor, lam], **kwargs)
+        assert len(monitor.seen) == 8 and len(lambda_seen) == 4
+        for out, predicted in monitor.seen + lambda_seen:
+            np.testing.assert_allclose(out, predicted, atol=1e-6)
+        assert not model.training
+    set_random_seed(0)
+    dropping = Sequential([layers.Input((8, 8, 1)), layers.Flatten(), layers.Dropout(0.9), layers.Dense(2)])
+    dropping.compile("sgd", "mse")
+    plain_loss = dropping.evaluate(x[:8], y[:8], verbose=0)
+    calls = LambdaCallback(on_train_batch_end=lambda batch, logs: dropping(torch.from_numpy(x)))
+    trained = dropping.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[calls])
+    assert trained.history["loss"][0] != pytest.approx(plain_loss, rel=1e-3)  # the step dropped: it trained
