@@ -7,8 +7,14 @@ Keras-style API on PyTorch.
 
 from . import (activations, callbacks, config, constraints, distributed, initializers, layers, losses, metrics, models,
                optimizers, regularizers, saving, utils)
-from .layers import Input, InputSpec
+from .initializers import Initializer
+from .layers import Input, InputSpec, Layer
+from .layers.symbolic import SymbolicTensor as KerasTensor
+from .losses import Loss
+from .metrics import Metric
 from .models import Model, Sequential
+from .optimizers import Optimizer
+from .regularizers import Regularizer
 
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
 
@@ -79,6 +85,14 @@ __all__ = [
     "InputSpec",
     "Model",
     "Sequential",
+    # Keras 3's top-level names of the base classes: class MyLayer(keras.Layer), keras.Loss, ...
+    "Layer",
+    "Loss",
+    "Metric",
+    "Optimizer",
+    "Initializer",
+    "Regularizer",
+    "KerasTensor",
     "activations",
     "callbacks",
     "config",

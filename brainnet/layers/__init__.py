@@ -79,6 +79,11 @@ from .torch_module_wrapper import TorchModuleWrapper
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerDecoder, TransformerEncoder
 from .wrappers import TimeDistributed, Wrapper
 
+# Keras's long names of the convolution classes (Keras 1 tutorials write Convolution2D; Keras 3 keeps them).
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+
 __all__ = [
     "Layer",
     "Input",
@@ -110,6 +115,9 @@ __all__ = [
     # volumes (batch, depth, height, width, channels)
     "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "UpSampling3D", "ZeroPadding3D", "Cropping3D",
+    # Keras's long names for the same convolution classes (Keras 1's Convolution2D, kept by Keras 3)
+    "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose",
+    "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
     # Keras's short names for the same pooling classes
     "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D",
