@@ -47,7 +47,8 @@ def compile(
         optimizer: name (``"adam"``, ``"sgd"``, ...) or a
             ``brainnet.optimizers`` instance; default ``"rmsprop"`` (Keras).
         loss: name, ``brainnet.losses`` function/class instance, or
-            ``fn(y_true, y_pred)``.
+            ``fn(y_true, y_pred)``; kept as given in ``model.loss``, as
+            Keras 3 (a custom ``train_step`` may call ``self.loss``).
         metrics: list of names (``"accuracy"``), metric instances or
             functions. Several outputs: one list for all, a list of lists,
             or a dict keyed by output name (as ``loss`` and ``loss_weights``).
@@ -92,6 +93,7 @@ def compile(
     refuse_keras_only("compile", unknown)
     jit_compile = eager_or_compiled(run_eagerly, jit_compile, steps_per_execution, auto_scale_loss)
     self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile, weighted_metrics)
+    self.loss = loss  # as Keras 3 keeps it: a custom train_step may call self.loss(y, y_pred)
     self.to(self.trainer.device)
 
 

@@ -280,7 +280,10 @@ def _json_shape(shape: Any) -> Any:
 
 
 def _require_built(model: Any, what: str) -> None:
-    if not getattr(model, "built", True):
+    # a subclassed model trained by its own train_step is never called, but its layers' weights exist (Keras 3 saves it)
+    params = list(model.parameters())
+    made = bool(params) and not any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in params)
+    if not getattr(model, "built", True) and not made:
         raise ValueError(
             f"{what}: expected a built model, got '{model.name}' with no weights yet. "
             "Fix: train it or give input_shape= to its first layer before saving."

@@ -241,6 +241,8 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
         return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE, False,
                                      streaming.check_steps(validation_steps, "validation_steps"), "validation_steps")
     validation_steps = streaming.check_steps(validation_steps, "validation_steps")
+    if isinstance(validation_data, (np.ndarray, torch.Tensor)):
+        validation_data = (validation_data, None)  # x alone, as Keras 3 unpacks it: test_step gets x
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         return trainer.validation(validation_data, None)  # its error says what it takes
     arrays = Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data)))
