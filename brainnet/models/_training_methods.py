@@ -93,7 +93,9 @@ def compile(
     refuse_keras_only("compile", unknown)
     jit_compile = eager_or_compiled(run_eagerly, jit_compile, steps_per_execution, auto_scale_loss)
     self.trainer = Trainer(self, optimizer, loss, metrics, device, loss_weights, jit_compile, weighted_metrics)
-    self.loss = loss  # as Keras 3 keeps it: a custom train_step may call self.loss(y, y_pred)
+    # Keras 3 keeps the argument as given (a custom train_step may call self.loss(y, y_pred)); a plain
+    # attribute, so that a torch loss module does not join the model's layers nor a dict get tracked
+    object.__setattr__(self, "loss", loss)
     self.to(self.trainer.device)
 
 

@@ -91,3 +91,15 @@ def test_a_model_without_weights_still_refuses_to_save(tmp_path):
     with pytest.raises(ValueError, match=r"save_weights: expected a built model, got 'sequential\w*' with no weights "
                                          r"yet\. Fix: train it or give input_shape= to its first layer"):
         model.save_weights(str(tmp_path / "m.weights.h5"))
+
+
+def test_model_loss_is_a_plain_attribute_that_adds_no_layer():
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, [layers.Dense(2, name="a")(inputs), layers.Dense(1, name="b")(inputs)])
+    losses = {"a": "mse", "b": keras.losses.MeanAbsoluteError()}
+    model.compile("adam", loss=losses)
+    assert model.loss is losses  # the dict given, not a tracked copy
+    torch_loss = torch.nn.MSELoss()
+    model.compile("adam", loss=torch_loss)
+    assert model.loss is torch_loss
+    assert torch_loss not in list(model.modules()) and not any("loss" in k for k in model.state_dict())
