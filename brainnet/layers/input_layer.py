@@ -86,6 +86,8 @@ class InputLayer(Layer):
                            batch_shape=batch_shape, optional=optional)
         super().__init__(name=name or tensor.name)
         self.output = tensor
+        self.built = True  # nothing to build: summary counts its 0 weights
+        tensor.__dict__.setdefault("input_layer", self)  # a functional model on it lists this layer first
         self.batch_shape = tensor.shape
         self.dtype = dtype_name(tensor.dtype)
         self.optional = bool(tensor.optional)
@@ -121,3 +123,10 @@ def _checked_input_tensor(tensor: Any, shape: Any, batch_size: Any, batch_shape:
                 f"Fix: leave {arg} out when you give input_tensor."
             )
     return tensor
+
+
+def input_layer_of(tensor: SymbolicTensor) -> InputLayer:
+    """The ``InputLayer`` of an ``Input``: the one that made it (or was first made on
+    it), else a new one named as the tensor, kept with it so that every model on
+    the Input lists the same layer (Keras 3 makes the layer with the Input)."""
+    return tensor.__dict__.get("input_layer") or InputLayer(input_tensor=tensor, name=tensor.name)

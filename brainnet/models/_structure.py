@@ -36,8 +36,9 @@ def top_layers(model: torch.nn.Module) -> list[Layer]:
 
 
 def find_layer(model: torch.nn.Module, name: str | None, index: int | None) -> Layer:
-    """``Model.get_layer``: the layer named ``name`` or at ``index``, or an error listing the names."""
-    layers = top_layers(model)
+    """``Model.get_layer``: the layer named ``name`` or at ``index`` in ``model.layers``
+    (a functional model's InputLayers first, as Keras 3), or an error listing the names."""
+    layers = list(model.layers)
     names = [layer.name for layer in layers]
     if (name is None) == (index is None):
         got = f"both (name={name!r}, index={index!r})" if name is not None else "neither"

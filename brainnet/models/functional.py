@@ -22,6 +22,7 @@ from .. import _registry, activations
 from ..layers import _added_losses
 from ..layers._masking import driven_by_model
 from ..layers.base import Layer
+from ..layers.input_layer import input_layer_of
 from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
 from . import _fusion
@@ -132,6 +133,9 @@ class Functional(Model):
             if all(node.layer is not m for m in unique):
                 unique.append(node.layer)
         self._graph_layers = nn.ModuleList(unique)
+        # Keras 3: model.layers starts with an InputLayer per Input (no weights: the state_dict is unchanged;
+        # a submodule, so that model.train() and model.eval() reach it as they reach every layer listed).
+        self._input_layers = nn.ModuleList([input_layer_of(t) for t in self._inputs])
         if self._multi_input and any(t.optional for t in self._inputs):  # Input(..., optional=True) may be None
             self.input_spec = [InputSpec(optional=True) if t.optional else None for t in self._inputs]
         self.built = True
@@ -142,7 +146,10 @@ class Functional(Model):
     # ------------------------------------------------------------ structure
     @property
     def layers(self) -> list:
-        return list(self._graph_layers)
+        """An ``InputLayer`` per Input (its ``output`` is the Input), then the layers
+        of the graph in the order they are first called, as Keras 3's functional
+        ``model.layers``."""
+        return list(self._input_layers) + list(self._graph_layers)
 
     @property
     def inputs(self) -> list[SymbolicTensor]:
@@ -207,8 +214,8 @@ class Functional(Model):
         return activations.get(self.output_activation_name)(logits)
 
     def summary_rows(self) -> list[tuple[Any, Any, str]]:
-        """(layer, output shape, connected to) for each node, in order."""
-        rows = []
+        """(layer, output shape, connected to) for each InputLayer, then each node, in order."""
+        rows: list[tuple[Any, Any, str]] = [(layer, layer.output.shape, "-") for layer in self._input_layers]
         for node in self._nodes:
             shapes = [t.shape for t in node.outputs]
             parents = ", ".join(dict.fromkeys(p.name for p in node.parents()))

@@ -117,7 +117,8 @@ def test_models_are_callable_like_layers_nested_autoencoder_and_ensemble():
     autoencoder_input = keras.Input(shape=(28, 28, 1), name="img")
     decoded_img = decoder(encoder(autoencoder_input))
     autoencoder = keras.Model(autoencoder_input, decoded_img, name="autoencoder")
-    assert autoencoder.layers == [encoder, decoder]
+    assert autoencoder.layers[1:] == [encoder, decoder]  # after its InputLayer, as Keras 3
+    assert type(autoencoder.layers[0]).__name__ == "InputLayer" and autoencoder.layers[0].output is autoencoder_input
     x = torch.rand(3, 28, 28, 1)
     with torch.no_grad():
         np.testing.assert_allclose(_np(autoencoder(x)), _np(decoder(encoder(x))), rtol=1e-6, atol=1e-6)
@@ -135,7 +136,7 @@ def test_models_are_callable_like_layers_nested_autoencoder_and_ensemble():
     ensemble_model = keras.Model(inputs=inputs, outputs=outputs)
     data = np.random.default_rng(2).normal(size=(5, 128)).astype("float64")
     # y = mean over the three models of x·w_m + b_m, in float64
-    want = np.mean([data @ _np(m.layers[0].kernel).astype("float64") + _np(m.layers[0].bias) for m in
+    want = np.mean([data @ _np(m.layers[1].kernel).astype("float64") + _np(m.layers[1].bias) for m in
                     (model1, model2, model3)], axis=0)
     np.testing.assert_allclose(ensemble_model.predict(data.astype("float32"), verbose=0), want, rtol=1e-5, atol=1e-5)
 
@@ -282,9 +283,9 @@ def test_extracting_every_layers_output_of_a_vgg_style_model():
     feat_extraction_model = keras.Model(inputs=vgg.input, outputs=features_list)
     img = np.random.random((1, 32, 32, 3)).astype("float32")
     extracted_features = feat_extraction_model(img)
-    # brainnet's model.layers holds no InputLayer (docs/keras.md): one feature per layer
+    # model.layers starts with the InputLayer, as in Keras 3: the first feature is the image itself
     assert [tuple(f.shape) for f in extracted_features] == [
-        (1, 32, 32, 8), (1, 32, 32, 8), (1, 16, 16, 8), (1, 16, 16, 16), (1, 8, 8, 16), (1, 1024), (1, 10)]
+        (1, 32, 32, 3), (1, 32, 32, 8), (1, 32, 32, 8), (1, 16, 16, 8), (1, 16, 16, 16), (1, 8, 8, 16), (1, 1024), (1, 10)]
     h = torch.from_numpy(img)
     with torch.no_grad():
         for layer, feature in zip(vgg.layers, extracted_features):
@@ -315,13 +316,13 @@ def test_a_custom_dense_layer_and_from_config_with_custom_objects():
     outputs = CustomDense(10)(inputs)
     model = keras.Model(inputs, outputs)
     x = np.random.default_rng(6).normal(size=(3, 4))
-    layer = model.layers[0]
+    layer = model.layers[1]  # after the InputLayer
     want = x @ _np(layer.w).astype("float64") + _np(layer.b)  # y = x·w + b
     np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), want, rtol=1e-5, atol=1e-6)
 
     config = model.get_config()
     new_model = keras.Model.from_config(config, custom_objects={"CustomDense": CustomDense})
-    assert isinstance(new_model.layers[0], CustomDense) and new_model.layers[0].units == 10
+    assert isinstance(new_model.layers[1], CustomDense) and new_model.layers[1].units == 10
     new_model.set_weights(model.get_weights())
     np.testing.assert_allclose(new_model.predict(x.astype("float32"), verbose=0), want, rtol=1e-5, atol=1e-6)
     # the custom objects were only for that call, and a Sequential takes them too

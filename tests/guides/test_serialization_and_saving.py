@@ -13,8 +13,7 @@ and a ``Sequential`` model that starts with ``Input`` built a custom layer
 without ``compute_output_shape`` (the guide's ``NestedDenseLayer``) without
 its sublayers' weights, and built the next layer for the wrong shape. All
 four are fixed here. What stays different is in docs/keras.md: weights are
-torch tensors (``w.detach().numpy()``, no ``w.name``), and a functional
-model's ``layers`` holds no ``InputLayer``.
+torch tensors (``w.detach().numpy()``, no ``w.name``).
 """
 
 from __future__ import annotations
@@ -271,7 +270,7 @@ def test_transfer_learning_takes_the_layers_of_a_loaded_model(tmp_path):
     pretrained_model = _three_layer_mlp()
     pretrained_model.load_weights(tmp_path / "pretrained.weights.h5")
     extracted_layers = pretrained_model.layers[:-1]
-    assert [layer.name for layer in extracted_layers] == ["dense_1", "dense_2"]  # Keras: InputLayer first
+    assert [layer.name for layer in extracted_layers] == ["digits", "dense_1", "dense_2"]  # the InputLayer first
     extracted_layers.append(keras.layers.Dense(5, name="dense_3"))
     model = keras.Sequential(extracted_layers)
     x = np.random.default_rng(4).random((2, 784)).astype("float32")
@@ -385,7 +384,7 @@ def test_a_from_config_override_rebuilds_the_layers_a_layer_holds(tmp_path):
     assert held["first_layer"]["class_name"] == "MyLayers>KernelMult"
     assert held["second_layer"]["class_name"] == "Dense" and held["second_layer"]["config"]["units"] == 8
     new_model = keras.Model.from_config(config)
-    rebuilt = new_model.layers[0]
+    rebuilt = new_model.layers[1]  # after the InputLayer
     assert isinstance(rebuilt.first_layer, MyDense) and isinstance(rebuilt.second_layer, keras.layers.Dense)
     assert [tuple(w.shape) for w in new_model.weights] == [(8, 16), (32, 8), (8,)]  # first_layer's first
 

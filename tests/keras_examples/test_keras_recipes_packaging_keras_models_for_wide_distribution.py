@@ -6,9 +6,9 @@ in place of ``import keras``; the example's ``tf.data`` pipelines (it
 imports TensorFlow for them only) are the NumPy arrays they stream, given to
 ``fit`` with ``batch_size=BATCH_SIZE`` (``expand_dims`` for the channel,
 ``(y == 0).astype("uint8")`` for the binary labels, ``{"image": x}`` for the
-dictionary model), so ``steps_per_epoch`` and ``repeat`` go. As documented in
-docs/keras.md, a functional model's ``layers`` hold no ``InputLayer``, so
-``walk_layers`` prints the other layers. Shortened for CI: 4,000 training and
+dictionary model), so ``steps_per_epoch`` and ``repeat`` go. A functional
+model's ``layers`` start with its ``InputLayer``, as in Keras 3, so
+``walk_layers`` prints it first. Shortened for CI: 4,000 training and
 2,000 test images; the example's 5 epochs for the 10-class model, 2 for the
 binary one, 1 for the dictionary model (trained beside the plain model on
 2,000 images to compare them). The tests check what each section shows: a
@@ -140,7 +140,7 @@ def test_the_summary_and_a_walk_of_the_layers(capsys):
     walked = out.split("Walking model layers:")[1].split()
     assert walked == [layer.name for layer in model.layers]
     assert [type(layer).__name__ for layer in model.layers] == [
-        "Rescaling", "Conv2D", "Conv2D", "Conv2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
+        "InputLayer", "Rescaling", "Conv2D", "Conv2D", "Conv2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
     assert walked[-1] == "classification_head"
 
 

@@ -145,7 +145,7 @@ def test_the_classifier_has_the_examples_shapes_and_sizes():
     """Section "Create classifier model using transformer layer": one softmax pair per text."""
     model = create_classifier()
     assert model.output_shape == (None, 2)
-    embedding, block = model.layers[:2]  # brainnet's layers hold no InputLayer (docs/keras.md)
+    embedding, block = model.layers[1:3]  # after the InputLayer, as in Keras 3
     assert isinstance(embedding, TokenAndPositionEmbedding) and isinstance(block, TransformerBlock)
     # Keras's counts: embeddings 20,000·32 + 64·32; attention 4·(32·2·32) + 3·(2·32) + 32;
     # FFN 32·32+32 twice; two LayerNorms 2·32 each; head 32·20+20 and 20·2+2

@@ -86,8 +86,8 @@ def test_clone_function_changes_or_shares_layers():
         return type(layer).from_config(layer.get_config())
 
     clone = clone_model(model, clone_function=fn)
-    assert clone.layers[1].rate == 0.1 and clone.get_layer("body") is model.get_layer("body")
-    assert clone.layers[2] is not model.layers[2]
+    assert clone.layers[2].rate == 0.1 and clone.get_layer("body") is model.get_layer("body")
+    assert clone.layers[3] is not model.layers[3]
     seen = []
     clone_model(Sequential([Dense(2, input_shape=(3,)), Dense(1)]), clone_function=lambda l: seen.append(l.name) or
                 type(l).from_config(l.get_config()))
@@ -103,7 +103,7 @@ def test_call_function_inserts_layers_in_a_functional_clone():
         return Dropout(0.5, name=f"{layer.name}_dropout")(y) if layer.name == "hidden" else y
 
     clone = clone_model(model, call_function=call)
-    assert [layer.name for layer in clone.layers] == ["hidden", "hidden_dropout", "out"]
+    assert [layer.name for layer in clone.layers[1:]] == ["hidden", "hidden_dropout", "out"]
 
 
 def test_input_tensors_build_the_clone_on_given_inputs():
@@ -131,7 +131,7 @@ def test_recursive_clones_nested_models_with_the_same_functions():
     names.clear()
     clone = clone_model(model, clone_function=fn, recursive=True)
     assert names == ["inner_dense", "top"]
-    assert clone.layers[0] is not inner and clone.layers[0].layers[0] is not inner.layers[0]
+    assert clone.layers[1] is not inner and clone.layers[1].layers[0] is not inner.layers[0]
     assert_fresh_then_equal(model, clone, X)
 
 

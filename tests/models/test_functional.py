@@ -74,7 +74,7 @@ def test_shared_layer_shares_weights():
     shared = Dense(4)
     a, b = Input(shape=(3,)), Input(shape=(3,))
     model = Model(inputs=[a, b], outputs=[shared(a), shared(b)])
-    assert len(model.layers) == 1 and model.count_params() == 3 * 4 + 4
+    assert len(model.layers) == 3 and model.count_params() == 3 * 4 + 4  # two InputLayers, one Dense
     x = np.ones((2, 3), "float32")
     out_a, out_b = model.predict([x, x])
     np.testing.assert_array_equal(out_a, out_b)
@@ -86,7 +86,7 @@ def test_nested_models():
     outer = Model(inputs, Dense(1)(inner(inputs)))
     assert outer.count_params() == inner.count_params() + 3
     x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
-    expected = outer.layers[1](inner(torch.from_numpy(x))).detach().numpy()
+    expected = outer.layers[2](inner(torch.from_numpy(x))).detach().numpy()  # InputLayer, inner, Dense
     np.testing.assert_allclose(outer.predict(x), expected, rtol=1e-6)
 
 
@@ -219,7 +219,7 @@ def test_outputs_given_as_a_dict_name_the_outputs_everywhere(tmp_path):
     out = model(torch.as_tensor(x))
     assert list(out) == ["prob", "cls"] and out["cls"].shape == (40, 3)
     # the dict's values are the two heads' outputs, computed by hand from the shared hidden layer
-    hidden = model.layers[0](torch.as_tensor(x))
+    hidden = model.layers[1](torch.as_tensor(x))  # after the InputLayer
     torch.testing.assert_close(out["prob"], model.get_layer("head_a")(hidden))
     model.compile("adam", loss={"cls": "sparse_categorical_crossentropy", "prob": "binary_crossentropy"},
                   loss_weights={"prob": 2.0, "cls": 0.5}, metrics={"cls": ["accuracy"]}, device="cpu")

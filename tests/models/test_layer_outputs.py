@@ -68,7 +68,7 @@ def test_inputs_outputs_of_sequential_and_functional_models():
     hidden = Dense(4)(a)
     functional = Model([a, b], [hidden, Dense(1)(b)])
     assert functional.input == [a, b] and len(functional.output) == 2
-    assert functional.layers[0].output is hidden
+    assert functional.layers[0].output is a and functional.layers[2].output is hidden  # InputLayers first
 
 
 def test_a_model_with_a_one_element_input_list_takes_one_array():
