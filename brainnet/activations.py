@@ -156,7 +156,9 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
 def serialize(fn: Callable) -> str:
     """Return the Keras name of a built-in activation, or the registered name
     of one decorated with ``@brainnet.saving.register_serializable()`` (for
-    get_config)."""
+    get_config); ``None`` (set on a layer after it was made) is ``linear``."""
+    if fn is None:
+        return "linear"
     for name, known in _BY_NAME.items():
         if known is fn:
             return name

@@ -287,9 +287,9 @@ class Layer(nn.Module):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         """Compute the output. Layers with an ``activation`` get
         ``activation(call_pre_activation(inputs))`` from here."""
-        if self.activation is None:
+        if self.activation is None and type(self).call_pre_activation is Layer.call_pre_activation:
             raise NotImplementedError(f"{type(self).__name__} must implement call(inputs).")
-        return self.activation(self.call_pre_activation(inputs))
+        return (self.activation or activations.linear)(self.call_pre_activation(inputs))  # None set later: linear
 
     def call_pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         """The output before the final activation (used to fuse softmax with
