@@ -8,7 +8,8 @@ Like Xception and ResNet50V2 it takes RGB pictures of any size (its input is
 and ends in global average pooling and a softmax ``predictions`` layer. Its
 layers carry the names the examples' code asks for: ``conv3_block4_out`` (a
 convolution in the middle, whose filters "visualizing what convnets learn"
-draws) and ``block14_sepconv2_act`` (the last convolution's activation,
+draws; linear, its ReLU a layer of its own, as ResNet50V2's block outputs
+are sums before their activation) and ``block14_sepconv2_act`` (the last convolution's activation,
 whose maps Grad-CAM weighs). Its preprocessing is ``x / 255`` (Xception's is
 ``x / 127.5 - 1``).
 """
@@ -40,7 +41,8 @@ def build_convnet():
     inputs = keras.Input(shape=(None, None, 3))
     x = layers.Conv2D(16, 3, padding="same", activation="relu", name="block1_conv")(inputs)
     x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv3_block4_out")(x)
+    x = layers.Conv2D(32, 3, padding="same", name="conv3_block4_out")(x)  # linear, as ResNet50V2's block output
+    x = layers.Activation("relu", name="conv3_block4_act")(x)
     x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2D(64, 3, padding="same", name="block14_sepconv2")(x)
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
