@@ -41,38 +41,50 @@ class RandomContrast(_Augmentation):
     """Scales each image's deviations from its per-channel mean by a random factor.
 
     Equation (training; identity at inference), per image n and channel c,
-    with one factor a_n ~ U[1 − lower, 1 + upper] per image::
+    with one factor a_n ~ U[1 − lower, 1 + upper] per image and the value
+    range (r₀, r₁)::
 
-        y[n, i, j, c] = (x[n, i, j, c] − μ[n, c]) · a_n + μ[n, c],   μ[n, c] = mean_{i,j} x[n, i, j, c]
+        y[n, i, j, c] = clip((x[n, i, j, c] − μ[n, c]) · a_n + μ[n, c], r₀, r₁)
+        μ[n, c] = mean_{i,j} x[n, i, j, c]
 
-    (no clipping of the result, as Keras 3.3; later Keras versions clip to a
-    ``value_range``).
+    As in Keras 3's current version (Keras 3.3 did not clip), the result is clipped to
+    ``value_range``, (0, 255) unless given: images scaled to [0, 1] need
+    ``value_range=(0, 1)``.
 
     Args:
         factor: a number f means (lower, upper) = (f, f); or a pair
             (lower, upper), lower in [0, 1], upper ≥ 0.
+        value_range: the pixels' range (low, high), for the clip (default (0, 255)).
         seed: integer for repeatable draws, or None.
 
     Input shape: ``(batch, height, width, channels)``. Output shape: same.
+
+    Raises:
+        ValueError: a factor out of bounds, or value_range not a pair (low, high) with low < high.
 
     Example:
         >>> import torch
         >>> RandomContrast(0.2)(torch.ones(2, 4, 4, 3), training=True).shape
         torch.Size([2, 4, 4, 3])
+        >>> x = torch.tensor([0.0, 1.0]).reshape(1, 1, 2, 1)  # mean 0.5: ×2 gives −0.5 and 1.5, clipped
+        >>> RandomContrast((0.0, 1.0), value_range=(0, 1), seed=0)(x, training=True).amin().item() >= 0.0
+        True
     """
 
-    equation = "y = (x − μ[n, c])·a_n + μ[n, c], a_n ~ U[1 − lower, 1 + upper] (training only)"
+    equation = "y = clip((x − μ[n, c])·a_n + μ[n, c], r₀, r₁), a_n ~ U[1 − lower, 1 + upper] (training only)"
 
-    def __init__(self, factor: float | tuple[float, float], seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
+                 seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
         self.lower, self.upper = contrast_bounds("RandomContrast", "factor", factor)
+        self.value_range = _value_range("RandomContrast", value_range)
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return contrast(x, self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x))
+        return contrast(x, self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x)).clamp(*self.value_range)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "factor": self.factor}
+        return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
 
 
 class RandomSharpness(_Augmentation):

@@ -162,7 +162,7 @@ def _operation(op: str, factor: tuple[float, float], value_range: tuple[float, f
     if op == "color_degeneration":
         return RandomColorDegeneration(factor, value_range=value_range, **kw)
     if op == "contrast":
-        return RandomContrast(factor, **kw)
+        return RandomContrast(factor, value_range=value_range, **kw)
     if op == "sharpness":
         return RandomSharpness(factor, value_range=value_range, **kw)
     if op == "posterization":
@@ -190,8 +190,7 @@ def _operations(policy: Any, ops: Sequence[str]) -> nn.ModuleDict:
 def _apply(op: str, layer: Layer, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     if op in ("auto_contrast", "equalization"):  # preprocessing layers, not random ones: no augment
         return layer.call(x)
-    y = layer.augment(x)
-    return y.clamp(*value_range) if op == "contrast" else y  # Keras's RandomContrast clips; brainnet's does not
+    return layer.augment(x)
 
 
 def _apply_chosen(ops: nn.ModuleDict, choice: torch.Tensor, x: torch.Tensor,

@@ -191,12 +191,38 @@ def test_zoom_matches_the_numpy_equation(mode):
 def test_contrast_formula_per_image_and_channel():
     x = _images(n=8)
     low, high = 0.3, 0.6
-    y = RandomContrast((low, high), seed=2)(x, training=True).numpy()
+    y = RandomContrast((low, high), value_range=(-1, 2), seed=2)(x, training=True).numpy()  # a range that clips nothing
     xs = x.numpy()
     mean = xs.mean(axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
     a = (y[:, 0, 0, 0] - mean[:, 0, 0, 0]) / (xs[:, 0, 0, 0] - mean[:, 0, 0, 0])  # each image's factor
     assert np.all((a >= 1 - low) & (a <= 1 + high)) and np.ptp(a) > 0
     np.testing.assert_allclose(y, (xs - mean) * a[:, None, None, None] + mean, rtol=0, atol=1e-12)
+
+
+def test_contrast_clips_to_the_value_range_as_keras_3():
+    """y = clip((x − μ)·a + μ, r₀, r₁): the default range (0, 255), or value_range."""
+    x = _images(n=8)  # in [0, 1)
+    xs = x.numpy()
+    mean = xs.mean(axis=(1, 2), keepdims=True)
+    unclipped = RandomContrast((0.0, 1.0), value_range=(-1, 2), seed=3)(x, training=True).numpy()
+    assert unclipped.min() < 0.0 and unclipped.max() > 1.0  # factors above 1 push the extremes out of [0, 1]
+    a = (unclipped[:, 0, 0, 0] - mean[:, 0, 0, 0]) / (xs[:, 0, 0, 0] - mean[:, 0, 0, 0])
+    want = np.clip((xs - mean) * a[:, None, None, None] + mean, 0.0, 1.0)
+    y = RandomContrast((0.0, 1.0), value_range=(0, 1), seed=3)(x, training=True).numpy()
+    np.testing.assert_allclose(y, want, rtol=0, atol=1e-12)
+    # the default (0, 255): raw pixels stay in [0, 255], and [0, 1) images lose only what falls below 0
+    pixels = x * 255.0
+    y255 = RandomContrast((0.0, 1.0), seed=3)(pixels, training=True).numpy()
+    np.testing.assert_allclose(y255, np.clip(255.0 * ((xs - mean) * a[:, None, None, None] + mean), 0, 255),
+                               rtol=0, atol=1e-9)
+    assert RandomContrast(0.2).get_config()["value_range"] == [0.0, 255.0]
+    layer = RandomContrast.from_config(RandomContrast(0.2, value_range=(0, 1)).get_config())
+    assert layer.value_range == (0.0, 1.0)
+    assert torch.equal(RandomContrast(0.9, value_range=(0, 1))(x, training=False), x)  # inference: the identity
+    import doctest
+
+    import brainnet.layers.augmentation_intensity as module
+    assert doctest.testmod(module).failed == 0  # the docstrings' examples, the clip among them
 
 
 def test_erasing_fills_one_rectangle_of_the_right_area():
@@ -282,6 +308,9 @@ def test_errors():
         RandomZoom((-1.0, 0.2))
     with pytest.raises(ValueError, match=r"lower in \[0, 1\] and upper ≥ 0"):
         RandomContrast(1.5)
+    with pytest.raises(ValueError, match=r"RandomContrast: expected value_range as a pair \(low, high\) with low < high, "
+                                         r"got \(1, 0\)\. Fix: value_range=\(0, 255\)"):
+        RandomContrast(0.2, value_range=(1, 0))
     with pytest.raises(ValueError, match=r"expected p in \[0, 1\], got 2"):
         RandomErasing(p=2)
     with pytest.raises(ValueError, match="one value per channel \\(2\\), got 3 values"):
