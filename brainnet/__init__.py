@@ -45,7 +45,9 @@ _TORCH_INSTEAD = {
     "ops": "call torch directly: ops.exp(x) is torch.exp(x), ops.mean(x, axis=1) is x.mean(dim=1), "
            "ops.concatenate(xs, axis=-1) is torch.cat(xs, dim=-1)",
     "random": "draw with torch: keras.random.normal((n, d)) is torch.randn(n, d, device=x.device), "
-              "keras.random.uniform(shape) is torch.rand(shape), and a SeedGenerator(1337) is "
+              "keras.random.uniform(shape) is torch.rand(shape), keras.random.gamma(shape, alpha) is "
+              "torch.distributions.Gamma(alpha, 1.0).sample(shape), keras.random.beta(shape, a, b) is "
+              "torch.distributions.Beta(a, b).sample(shape), and a SeedGenerator(1337) is "
               "torch.Generator().manual_seed(1337) passed as generator=",
     "applications": "brainnet ships and downloads no pretrained weights; build the network with brainnet.layers "
                     "(VGG19 is blocks of Conv2D(..., padding='same', activation='relu') and MaxPooling2D), or wrap "

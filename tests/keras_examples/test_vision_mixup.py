@@ -14,19 +14,20 @@ The example's ``tf.data`` pipeline (two shuffled copies of the training
 set, zipped, batched by 64, mapped through ``mix_up``) is a
 ``keras.utils.PyDataset`` that draws two new orders of the training set each
 epoch and mixes batch i of one with batch i of the other; ``val_ds`` and
-``test_ds`` are the arrays with ``batch_size=64``. The 9-image preview plot is
+``test_ds`` are the arrays themselves (``validation_data=(x_val, y_val)``). The 9-image preview plot is
 left out (its labels are checked instead).
 
 Shortened for CI: the first 6,000 Fashion-MNIST training images (1,000 for
 validation in place of 2,000, 5,000 to train) and the first 2,000 test
 images, 5 epochs in place of 10; the network is the example's.
 
-What the tests check: the Beta sampler built from two Gamma draws against
-NumPy's Beta draws (both orders of the concentrations, so a swap fails),
-``mix_up``'s images and labels against NumPy with the λ each pair was
-mixed with, and the two trainings from the same saved initial weights:
-identical predictions before training, falling loss, and test accuracy far
-above chance with and without mixup.
+What the tests check: ``keras.random.gamma`` refused with its torch
+spelling (brainnet has no ``keras.random``), the Beta sampler built from two
+Gamma draws against NumPy's Beta draws (both orders of the concentrations,
+so a swap fails), ``mix_up``'s images and labels against NumPy with the λ
+each pair was mixed with, and the two trainings from the same saved initial
+weights: identical predictions before training, falling loss, and test
+accuracy far above chance with and without mixup.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def get_training_model():
         ]
     )
     return model
+
+
+def test_keras_random_gamma_is_refused_with_the_torch_draw_to_write():
+    """Section "Define the mixup technique function": the Keras 3 spelling of its ``tf.random.gamma``."""
+    with pytest.raises(AttributeError, match=r"keras\.random namespace was expected.*keras\.random\.gamma\(shape, "
+                                             r"alpha\) is torch\.distributions\.Gamma\(alpha, 1\.0\)\.sample\(shape\), "
+                                             r"keras\.random\.beta\(shape, a, b\) is torch\.distributions\.Beta"):
+        keras.random.gamma(shape=[4], alpha=0.2)
 
 
 def _cdf_gap(a, b):
