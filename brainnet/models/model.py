@@ -26,7 +26,7 @@ from .. import _registry
 from ..layers.base import Layer, Shape
 from ..training.callbacks import History
 from ..training.trainer import Trainer
-from . import _step_methods, _structure, _training_methods
+from . import _keras2_steps, _step_methods, _structure, _training_methods
 from ._keras_compat import functional_arguments, with_functional
 from .saving import load_weights, model_config, save_model, save_weights
 from .summary import print_summary
@@ -258,6 +258,8 @@ class Model(Layer):
     get_metrics_result = _step_methods.get_metrics_result
     metrics = property(_step_methods.metrics)
     reset_metrics = _step_methods.reset_metrics
+    compiled_loss = _keras2_steps.compiled_loss  # Keras 2's names, deprecated (_keras2_steps.py)
+    compiled_metrics = property(_keras2_steps.compiled_metrics)
 
     # ------------------------------------------------------- saving
     def save(self, filepath: str, overwrite: bool = True, include_optimizer: bool = True) -> None:
