@@ -40,7 +40,8 @@ its equation (depthwise convolution, GELU, batch normalization, the
 residual, pointwise convolution), ConvMixer-256/8's parameter count
 against its formula, and, trained on Fashion-MNIST, loss that falls,
 test accuracy far above chance, and the checkpoint that ``load_weights``
-restores giving the best validation accuracy the History recorded.
+restores giving the best validation accuracy the History recorded, and
+the trained model, saved and loaded, predicting the same.
 """
 
 from __future__ import annotations
@@ -265,5 +266,9 @@ def test_convmixer_trains_and_the_best_checkpoint_is_restored(data, tmp_path):
     # the restored weights are the epoch with the best validation accuracy
     _, val_accuracy = conv_mixer_model.evaluate(val_dataset, verbose=0)
     assert val_accuracy == pytest.approx(max(history.history["val_accuracy"]), abs=1e-6)
-    predictions = conv_mixer_model.predict(x_test.astype("float32"), verbose=0)
+    predictions = conv_mixer_model.predict(x_test, verbose=0)
     assert accuracy == pytest.approx(np.mean(predictions.argmax(axis=1) == y_test), abs=1e-6)
+    # saved whole and loaded, the model (its grouped convolutions included) predicts the same
+    conv_mixer_model.save(tmp_path / "convmixer.keras")
+    loaded = keras.models.load_model(tmp_path / "convmixer.keras")
+    np.testing.assert_allclose(loaded.predict(x_test[:256], verbose=0), predictions[:256], rtol=1e-5, atol=1e-6)

@@ -188,7 +188,7 @@ def evaluate_few_shot(model, optimizer, dataset):
     old_vars = model.get_weights()
     # Train on the samples and get the resulting accuracies.
     _sgd_steps(model, optimizer, train_set)
-    test_preds = model.predict(test_images.astype("float32"), verbose=0)
+    test_preds = model.predict(test_images, verbose=0)
     test_preds = np.argmax(test_preds, axis=1)  # tf.argmax(test_preds) in the example: see the docstring
     num_correct = (test_preds == test_labels).sum()
     # Reset the weights after getting the evaluation accuracies.
