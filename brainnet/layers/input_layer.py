@@ -125,8 +125,12 @@ def _checked_input_tensor(tensor: Any, shape: Any, batch_size: Any, batch_shape:
     return tensor
 
 
-def input_layer_of(tensor: SymbolicTensor) -> InputLayer:
+def input_layer_of(tensor: SymbolicTensor) -> InputLayer | None:
     """The ``InputLayer`` of an ``Input``: the one that made it (or was first made on
     it), else a new one named as the tensor, kept with it so that every model on
-    the Input lists the same layer (Keras 3 makes the layer with the Input)."""
+    the Input lists the same layer (Keras 3 makes the layer with the Input).
+    None for a model input that is another layer's output (a model built on
+    intermediate tensors, such as a FeatureSpace's encoded features)."""
+    if tensor.node is not None:
+        return None
     return tensor.__dict__.get("input_layer") or InputLayer(input_tensor=tensor, name=tensor.name)

@@ -135,7 +135,7 @@ class Functional(Model):
         self._graph_layers = nn.ModuleList(unique)
         # Keras 3: model.layers starts with an InputLayer per Input (no weights: the state_dict is unchanged;
         # a submodule, so that model.train() and model.eval() reach it as they reach every layer listed).
-        self._input_layers = nn.ModuleList([input_layer_of(t) for t in self._inputs])
+        self._input_layers = nn.ModuleList([m for m in map(input_layer_of, self._inputs) if m is not None])
         if self._multi_input and any(t.optional for t in self._inputs):  # Input(..., optional=True) may be None
             self.input_spec = [InputSpec(optional=True) if t.optional else None for t in self._inputs]
         self.built = True

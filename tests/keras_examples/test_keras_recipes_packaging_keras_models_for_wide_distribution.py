@@ -177,8 +177,8 @@ def test_model_surgery_makes_a_binary_classifier_on_the_same_layers(data):
     accuracy = np.mean((p[:, 0] > 0.5) == bin_test_labels)
     assert history.history["val_binary_accuracy"][-1] == pytest.approx(accuracy)
     # the surgery trained the shared convolutions: the 10-class model's are the binary model's
-    np.testing.assert_array_equal(model.get_layer(index=1).get_weights()[0],
-                                  binary_model.get_layer(index=1).get_weights()[0])
+    np.testing.assert_array_equal(model.get_layer(index=2).get_weights()[0],  # InputLayer, Rescaling, Conv2D
+                                  binary_model.get_layer(index=2).get_weights()[0])
 
 
 def test_the_dictionary_input_model_trains_as_the_plain_one(data):

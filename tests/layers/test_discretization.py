@@ -85,7 +85,7 @@ def test_adapted_layer_saved_and_loaded(tmp_path):
     before = model.predict(values, verbose=0)
     model.save(tmp_path / "m.brainnet")
     loaded = load_model(tmp_path / "m.brainnet")
-    assert loaded.layers[0].bin_boundaries == bins.bin_boundaries
+    assert loaded.layers[1].bin_boundaries == bins.bin_boundaries  # after the InputLayer
     np.testing.assert_allclose(loaded.predict(values, verbose=0), before, rtol=1e-6)
 
 

@@ -145,7 +145,7 @@ def test_in_a_model_saved_and_loaded_gives_the_same_outputs(tmp_path):
     before = model.predict(x, verbose=0)
     model.save(tmp_path / "m.brainnet")
     loaded = load_model(tmp_path / "m.brainnet")
-    assert loaded.layers[0].get_vocabulary() == lookup.get_vocabulary()
+    assert loaded.layers[1].get_vocabulary() == lookup.get_vocabulary()  # after the InputLayer
     np.testing.assert_allclose(loaded.predict(x, verbose=0), before, rtol=1e-6)
     indices = IntegerLookup(vocabulary=[3, 7, 11])
     embed = Sequential([indices, Embedding(4, 2), Flatten(), Dense(1)])
