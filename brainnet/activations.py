@@ -93,14 +93,14 @@ def exponential(x: Tensor) -> Tensor:
     return torch.exp(x)
 
 
-def softmax(x: Tensor) -> Tensor:
-    """softmax(x)_j = exp(x_j) / Σ_k exp(x_k), over the last axis."""
-    return torch.softmax(x, dim=-1)
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """softmax(x)_j = exp(x_j) / Σ_k exp(x_k), over ``axis`` (the last by default, as Keras 3)."""
+    return torch.softmax(x, dim=axis)
 
 
-def log_softmax(x: Tensor) -> Tensor:
-    """log_softmax(x)_j = x_j − log Σ_k exp(x_k), over the last axis."""
-    return torch.log_softmax(x, dim=-1)
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log_softmax(x)_j = x_j − log Σ_k exp(x_k), over ``axis`` (the last by default, as Keras 3)."""
+    return torch.log_softmax(x, dim=axis)
 
 
 _BY_NAME: dict[str, Callable[[Tensor], Tensor]] = {

@@ -69,6 +69,15 @@ def test_softmax_rows_sum_to_one_over_last_axis():
     np.testing.assert_allclose(y.sum(-1).numpy(), np.ones((3, 17)), rtol=0, atol=1e-12)
 
 
+def test_softmax_and_log_softmax_take_keras_3s_axis():
+    x = inputs()  # (3, 17, n)
+    got = activations.softmax(torch.from_numpy(x), axis=1).numpy()
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got, e / e.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(activations.log_softmax(torch.from_numpy(x), axis=0).numpy(),
+                               x - np.log(np.exp(x).sum(axis=0, keepdims=True)), rtol=1e-10, atol=1e-12)
+
+
 def test_hand_values():
     x = torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64)
     assert activations.get("relu")(x).tolist() == [0.0, 0.0, 3.0]

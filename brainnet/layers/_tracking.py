@@ -148,3 +148,23 @@ def type_name(value: Any) -> str:
         return "list" if isinstance(value, list) else "dict"
     return type(value).__name__
 
+
+
+# Attributes set before super().__init__(): Keras 3 takes them (keras.io's Switch Transformer sets its
+# router's Dense before calling it); torch refuses a module then. They are kept as plain attributes, so
+# that __init__ can read them back, and set again through Layer.__setattr__ once the layer exists.
+_EARLY = "_attributes_before_init"
+
+
+def hold_early(owner: Any, name: str, value: Any) -> None:
+    """``Layer.__setattr__`` before ``nn.Module.__init__``: keep ``value`` plainly, to be set again."""
+    owner.__dict__.setdefault(_EARLY, []).append(name)
+    object.__setattr__(owner, name, value)
+
+
+def set_early(owner: Any) -> None:
+    """End of ``Layer.__init__``: each attribute kept by ``hold_early`` set as if assigned now (its layers,
+    lists of layers and weights registered)."""
+    for name in dict.fromkeys(owner.__dict__.pop(_EARLY, ())):
+        if name in owner.__dict__:  # not replaced by Layer.__init__ itself
+            setattr(owner, name, owner.__dict__.pop(name))

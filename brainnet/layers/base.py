@@ -118,16 +118,8 @@ class Layer(nn.Module):
         super().__init_subclass__(**kwargs)
         _layer_class.learn(cls, Layer)  # what its call takes, add_loss, compute_mask; a user's build marks built
 
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        input_shape: Iterable[int | None] | None = None,
-        trainable: bool = True,
-        input_dim: int | None = None,
-        dtype: Any = None,
-        **unknown: Any,
-    ) -> None:
+    def __init__(self, *, name: str | None = None, input_shape: Iterable[int | None] | None = None,
+                 trainable: bool = True, input_dim: int | None = None, dtype: Any = None, **unknown: Any) -> None:
         super().__init__()
         self.training = False  # inference until fit, train() or training=True (Keras 3: training left out infers)
         take_common_args(self, name, input_shape, input_dim, dtype, unknown)  # name, input_shape_arg, float32
@@ -137,6 +129,7 @@ class Layer(nn.Module):
         self._non_trainable: list[str] = []
         self._inbound_nodes: list[Any] = []  # its calls on symbolic tensors (graph nodes), first first
         self.__dict__["_sequential"] = None  # the Sequential model it was last added to
+        _tracking.set_early(self)  # attributes a subclass set before super().__init__() (Keras 3 takes them)
 
     # ------------------------------------------------------------ graph
     # layer.output / layer.input: the symbolic tensors of its first call on Inputs
@@ -168,7 +161,9 @@ class Layer(nn.Module):
         return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
+        if "_modules" not in self.__dict__:  # before super().__init__(): kept until the layer exists
+            return _tracking.hold_early(self, name, value)
+        elif isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
             return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight
         elif isinstance(value, nn.Module) and value.training != self.training:
             _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)

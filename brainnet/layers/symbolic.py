@@ -240,14 +240,19 @@ def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) 
     try:
         with torch.no_grad():
             return layer(_map(inputs, probe), **{k: _map(v, probe) for k, v in kwargs.items()})
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:
         unknowns = any(is_symbolic(t) and None in t.shape for t in flatten(inputs) + flatten(list(kwargs.values())))
-        if type(err) not in (ValueError, TypeError) or not unknowns or len(err.args) != 1:
+        if type(err) not in (ValueError, TypeError, RuntimeError) or not unknowns or len(err.args) != 1:
             raise
         # The layer saw tensors whose unknown sizes (the batch's at least) were made up:
-        # say so, or a learner looks for a batch of 2 in their code.
+        # say so, or a learner looks for a batch of 2 in their code. torch's own errors
+        # (RuntimeError: a reshape to a fixed batch size) get the fix too.
+        fix = "" if type(err) is not RuntimeError else (
+            f" Fix: in {type(layer).__name__}'s call, take sizes from the input (x.shape[0], or -1 in a reshape), "
+            "not from a fixed batch size; or define compute_output_shape(input_shape) on the layer the graph "
+            "calls, which it then uses in place of the trial runs.")
         raise type(err)(f"{err.args[0]} (Shapes above come from a trial run on zeros in which every "
-                        f"size the model does not know yet, the batch's included, was {unknown}.)") from None
+                        f"size the model does not know yet, the batch's included, was {unknown}.){fix}") from None
     finally:  # each module's mode put back, and whether one was chosen (a call's own default counts then)
         _training_mode.put_back(modes)
         _PROBING.on = was_probing
