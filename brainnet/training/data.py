@@ -166,6 +166,11 @@ def check_same_length(x: torch.Tensor, y: torch.Tensor) -> None:
         )
 
 
+def _users_function(loss: Loss) -> bool:
+    """A plain ``fn(y_true, y_pred)`` of the user's given to compile (not one of brainnet's losses)."""
+    return type(loss) is Loss and loss.fn is not None and not getattr(loss.fn, "__module__", "").startswith("brainnet")
+
+
 def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Tensor:
     """Check labels against the loss and the model's output, and convert them.
 
@@ -211,6 +216,8 @@ def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Te
             f"y = brainnet.utils.to_categorical(y, {units})."
         )
     y = y.float() if not y.is_floating_point() else y
+    if _users_function(loss):  # Keras gives it y as given (a mixture density loss reads (N,) beside (N, 3k))
+        return y.reshape(y.shape + (1,)) if y.dim() == out_rank - 1 and units == 1 else y
     if y.dim() == out_rank - 1 and units == 1:
         y = y.reshape(y.shape + (1,))
     if len(y.shape) != len(output_shape) or any(
