@@ -132,7 +132,7 @@ class Router(layers.Layer):
 
         if training:
             # Add noise for exploration across experts.
-            router_logits += torch.empty(router_logits.shape).uniform_(0.9, 1.1)
+            router_logits += torch.empty(router_logits.shape, device=router_logits.device).uniform_(0.9, 1.1)
         # Probabilities for each token of what expert it should be sent to.
         router_probs = keras.activations.softmax(router_logits, axis=-1)
         # Get the top-1 expert for each token. expert_gate is the top-1 probability
@@ -325,6 +325,8 @@ def test_the_router_sends_each_token_to_its_top_expert_until_the_capacity_is_rea
     assert not combine[..., 0].any()  # position 0 is never used
     mask = np.eye(4)[choice]
     np.testing.assert_allclose(router.losses[0].item(), 16 * np.mean(mask.mean(0) * probs.mean(0)), rtol=1e-5)
+    _, noisy = router(tokens, training=True)  # training: uniform noise in [0.9, 1.1) on each logit
+    assert not torch.allclose(noisy.detach(), combine)
 
 
 def test_the_switch_gives_each_kept_token_its_experts_output_scaled_twice_by_its_gate():
