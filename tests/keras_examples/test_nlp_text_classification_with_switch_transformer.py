@@ -23,8 +23,10 @@ num_experts``.
 
 Shortened for CI: IMDB is not here, so the two classes are two of Debian's
 fortune files (tests/keras_examples/_fortune_classes.py: 1,404 training
-and 350 held-out fortunes), 64 tokens per example in place of 200 (a
-median fortune has 19 words), 5 epochs in place of 3 (so few examples).
+and 350 held-out fortunes), 32 tokens per example in place of 200 (a
+median fortune has 19 words; the example's dispatch and combine tensors
+grow with the square of the tokens in a batch: at 64 tokens one step took
+0.5 s on one core), 4 epochs in place of 3 (so few examples).
 brainnet's fit validates in batches of 256 (Keras: fit's batch_size), in
 which the experts' capacity drops most tokens, so the held-out accuracy is
 measured with ``evaluate(..., batch_size=batch_size)``.
@@ -54,7 +56,7 @@ from brainnet import layers
 from . import _fortune_classes as fortune_classes
 
 vocab_size = 20000  # Only consider the top 20k words
-num_tokens_per_example = 32  # the last 32 words of each fortune (the example: the first 200 of a review)
+num_tokens_per_example = 32  # the last 32 words of each fortune (the example: 200 words of a review)
 
 embed_dim = 32  # Embedding size for each token.
 num_heads = 2  # Number of attention heads
@@ -370,7 +372,8 @@ def test_the_switch_transformer_classifies_held_out_fortunes(data):
     cross_entropy = -np.mean(np.log(probabilities[np.arange(len(y_val)), y_val]))
     aux = float(sum(v.item() for v in classifier.losses))  # the router's load-balancing loss, last batch
     assert 1.0 <= aux < 0.5 * num_experts  # 1 when balanced, num_experts when every token goes to one expert
-    assert loss > cross_entropy - 1e-3  # evaluate's loss is the cross-entropy plus each batch's aux loss
+    # evaluate's loss is the cross-entropy plus the batches' aux loss (7 equal batches: their mean)
+    assert 0.9 < loss - cross_entropy < 0.5 * num_experts
     assert accuracy == pytest.approx(np.mean(probabilities.argmax(1) == y_val))
     majority = max(np.mean(y_val), 1 - np.mean(y_val))  # always answering the larger file
     assert accuracy > majority + 0.1, (accuracy, majority)
