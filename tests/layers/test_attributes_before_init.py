@@ -55,3 +55,24 @@ def test_a_model_with_such_a_layer_trains_its_weights():
     history = model.fit(x, y, epochs=5, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert all(not torch.equal(a, b) for a, b in zip(before, model.trainable_weights))
+
+
+class EarlyModel(keras.Model):
+    def __init__(self):
+        self.blocks = [layers.Dense(3, activation="relu")]
+        self.head = layers.Dense(2)
+        super().__init__()
+
+    def call(self, x):
+        return self.head(self.blocks[0](x))
+
+
+def test_a_model_subclass_may_set_its_layers_before_init_too():
+    keras.utils.set_random_seed(0)
+    model = EarlyModel()
+    assert tuple(model(torch.zeros(4, 5)).shape) == (4, 2)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert len(model.trainable_weights) == 4
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(np.ones((32, 5), "float32"), np.ones((32, 2), "float32"), epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
