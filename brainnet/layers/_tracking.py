@@ -159,7 +159,7 @@ _EARLY = "_attributes_before_init"
 def hold_early(owner: Any, name: str, value: Any) -> None:
     """``Layer.__setattr__`` before ``nn.Module.__init__``: keep ``value`` plainly, to be set again."""
     owner.__dict__.setdefault(_EARLY, []).append(name)
-    object.__setattr__(owner, name, value)
+    owner.__dict__[name] = value  # not through a property's setter, which needs the layer to exist
 
 
 def set_early(owner: Any) -> None:

@@ -76,3 +76,19 @@ def test_a_model_subclass_may_set_its_layers_before_init_too():
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(np.ones((32, 5), "float32"), np.ones((32, 2), "float32"), epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+class EarlyFrozen(layers.Layer):
+    def __init__(self):
+        self.dense = layers.Dense(2)
+        self.trainable = False  # a property: its setter runs once the layer exists, in the order written
+        super().__init__()
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_a_property_set_before_init_takes_effect_once_the_layer_exists():
+    layer = EarlyFrozen()
+    layer(torch.zeros(1, 3))
+    assert layer.trainable is False and layer.trainable_weights == [] and len(layer.weights) == 2
