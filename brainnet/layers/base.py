@@ -161,7 +161,8 @@ class Layer(nn.Module):
         return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if "_modules" not in self.__dict__:  # before super().__init__(): kept until the layer exists
+        if "_modules" not in self.__dict__ and name != "__class__":  # before super().__init__(): kept until the
+            # layer exists (__class__ is set at once: Model's functional-subclass rule swaps it before its init)
             return _tracking.hold_early(self, name, value)
         elif isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
             return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight

@@ -21,9 +21,9 @@ Replaced, and why:
   place of ``/tmp/checkpoint``: with ``save_weights_only=True`` Keras 3 and
   brainnet both ask for a name ending in ``.weights.h5``.
 - The filter visualisation reads ``layer.get_config()["kernel_size"]`` as
-  a list (brainnet's configs hold sizes as lists, Keras 3's as tuples), and
-  its layer indices count no ``InputLayer`` (docs/keras.md); the plots
-  themselves are left out.
+  a list (brainnet's configs hold sizes as lists, Keras 3's as tuples); its
+  layer indices are Keras's (the list starts with the ``InputLayer``); the
+  plots themselves are left out.
 - ``BatchNormalization(momentum=0.9)`` in place of the default 0.99: the
   moving variance starts at 1 and forgets it as 0.99ⁿ after n steps, while
   the variance it must reach here is about 0.003 (grey pixels scaled to
@@ -226,7 +226,7 @@ def test_conv_mixer_256_8_parameter_count_is_its_formula():
     depthwise = [i for i, layer in enumerate(model.layers)
                  if isinstance(layer, layers.Conv2D) and layer.get_config()["kernel_size"] == [5, 5]]
     assert len(depthwise) == depth
-    patch_embeddings = model.layers[1].get_weights()[0]  # layers[2] in Keras, whose list starts with the InputLayer
+    patch_embeddings = model.layers[2].get_weights()[0]  # as in Keras: the InputLayer, Rescaling, the stem
     assert patch_embeddings.shape == (f, 3, p, p)  # (filters, channels, kh, kw); Keras: (kh, kw, channels, filters)
 
 
