@@ -11,16 +11,10 @@ import difflib
 from typing import Any
 
 # Arguments of Keras 3's methods that brainnet's do not take, and what to do instead.
-KERAS_ONLY = {
-    "fit": {
-        "validation_batch_size": "leave it out: validation runs in batches of 256",
-    },
-    "compile": {},
-}
 ARGUMENTS = {
     "fit": ["x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
             "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
-            "validation_freq"],
+            "validation_freq", "validation_batch_size"],
     "compile": ["optimizer", "loss", "metrics", "loss_weights", "device", "jit_compile", "weighted_metrics",
                 "run_eagerly", "steps_per_execution", "auto_scale_loss"],
 }
@@ -69,14 +63,12 @@ def eager_or_compiled(run_eagerly: Any, jit_compile: Any, steps_per_execution: A
 
 
 def refuse_keras_only(method: str, given: dict[str, Any]) -> None:
-    """A TypeError that names what brainnet takes instead of Keras-only arguments
-    (or the unknown ones), rather than Python's bare "unexpected keyword"."""
+    """A TypeError that names the arguments brainnet takes (all of Keras 3's for
+    fit and compile) for an unknown one, rather than Python's bare "unexpected
+    keyword"."""
     if not given:
         return
     name = next(iter(given))
-    if name in KERAS_ONLY[method]:
-        raise TypeError(f"{method}: expected brainnet's arguments, got {name}=, which Keras's {method} takes and "
-                        f"brainnet's does not. Fix: {KERAS_ONLY[method][name]}.")
     known = ARGUMENTS[method]
     close = difflib.get_close_matches(name, known, n=1)
     fix = f"check the spelling of {name!r}" + (f" (did you mean {close[0]}=?)" if close else "")

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ..training import custom_step
+from ..training import custom_step, fitting
 from ..training.callbacks import Callback, History
 from ..training.inference import kept_modes
 from ..training.trainer import Trainer, resolve_device
@@ -116,6 +116,7 @@ def fit(
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
     validation_freq: int | list[int] = 1,
+    validation_batch_size: int | None = None,
     **keras_only: Any,
 ) -> History:
     """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
@@ -167,6 +168,14 @@ def fit(
             other epochs have no ``val_`` logs, so ``History`` holds
             validation values for the validated epochs only and callbacks
             that monitor ``val_loss`` warn and skip the others.
+        validation_batch_size: samples per validation batch of arrays (or
+            of a ``Dataset``), as Keras 3's. Left out, brainnet validates
+            arrays in batches of 256 (Keras: fit's ``batch_size``): the same
+            values, fewer steps, unless the model's output in inference
+            depends on the batch (a mixture of experts with a capacity per
+            batch); pass ``validation_batch_size=batch_size`` for Keras's.
+            With ``validation_steps``: the first ``validation_steps`` batches
+            of this size.
 
     The steps run in ``train()`` mode and validation in ``eval()`` mode;
     at the end (also after an error or Ctrl-C) each layer's mode is put
@@ -184,6 +193,7 @@ def fit(
     """
     refuse_keras_only("fit", keras_only)
     trainer = self._require_compiled("fit")
+    trainer.validation_batch_size = fitting.check_validation_batch_size(validation_batch_size, validation_data)
     with kept_modes(self):  # trains in train() mode; then model(x) infers again, as before fit (Keras 3)
         if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
             return custom_step.fit(

@@ -36,7 +36,7 @@ from .. import distributed
 from . import streaming
 from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
 from ._modes import batch_hooks_infer, callbacks_infer
-from .fitting import check_validation_freq, validates
+from .fitting import check_validation_freq, validates, validation_batch_size
 from .prepare import fit_batch_size
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
                         test_batch_end)
@@ -177,7 +177,8 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
             return trainer.validation_logs(val, cbs)
         if isinstance(val, streaming.BatchSource):
             return evaluate_batches(model, source_batches(val, trainer), cbs)
-        return evaluate_batches(model, Validation(val).batches(DEFAULT_INFERENCE_BATCH_SIZE), cbs)
+        return evaluate_batches(model, Validation(val).batches(validation_batch_size(trainer)
+                                                               or DEFAULT_INFERENCE_BATCH_SIZE), cbs)
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
@@ -238,7 +239,8 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
     if not own_test_step:
         return trainer.validation(validation_data, validation_steps, batch_size)
     if streaming.is_batch_source(validation_data):
-        return streaming.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE, False,
+        return streaming.BatchSource(validation_data, "validation_data", validation_batch_size(trainer),
+                                     DEFAULT_INFERENCE_BATCH_SIZE, False,
                                      streaming.check_steps(validation_steps, "validation_steps"), "validation_steps")
     validation_steps = streaming.check_steps(validation_steps, "validation_steps")
     if isinstance(validation_data, (np.ndarray, torch.Tensor)):
@@ -248,7 +250,7 @@ def _validation(trainer: Any, validation_data: Any, validation_steps: Any, own_t
     arrays = Arrays(trainer, "fit", *tuple(validation_data) + (None,) * (3 - len(validation_data)))
     if validation_steps is None:
         return arrays.arrays
-    keep = slice(0, validated_samples(validation_steps, batch_size, arrays.samples))
+    keep = slice(0, validated_samples(validation_steps, validation_batch_size(trainer) or batch_size, arrays.samples))
     return tuple(take(a, keep) for a in arrays.arrays)
 
 

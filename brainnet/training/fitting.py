@@ -19,6 +19,7 @@ this loop.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -145,8 +146,8 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any, ba
         return None
     if sources.is_batch_source(validation_data):
         steps = sources.check_steps(validation_steps, "validation_steps")
-        return sources.BatchSource(validation_data, "validation_data", None, DEFAULT_INFERENCE_BATCH_SIZE,
-                                     False, steps, "validation_steps")
+        return sources.BatchSource(validation_data, "validation_data", validation_batch_size(trainer),
+                                   DEFAULT_INFERENCE_BATCH_SIZE, False, steps, "validation_steps")
     validation_steps = sources.check_steps(validation_steps, "validation_steps")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
@@ -159,7 +160,7 @@ def validation(trainer: Trainer, validation_data: Any, validation_steps: Any, ba
     val = prepare.arrays(trainer, *validation_data, what="validation_data[2]")
     if validation_steps is None:
         return val
-    keep = slice(0, validated_samples(validation_steps, batch_size, val[0][0].shape[0]))
+    keep = slice(0, validated_samples(validation_steps, validation_batch_size(trainer) or batch_size, val[0][0].shape[0]))
     return tuple([t[keep] for t in ts] for ts in val)
 
 
@@ -176,7 +177,33 @@ def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str
     """The loss and metrics on the validation data (arrays or a batch source)."""
     if isinstance(val, sources.BatchSource):
         return streaming.evaluate_source(trainer, val, cbs)
-    return evaluate_tensors(trainer, *val, DEFAULT_INFERENCE_BATCH_SIZE, cbs)
+    return evaluate_tensors(trainer, *val, validation_batch_size(trainer) or DEFAULT_INFERENCE_BATCH_SIZE, cbs)
+
+
+def validation_batch_size(trainer: Trainer) -> int | None:
+    """fit's ``validation_batch_size`` (None: left out, so arrays validate in batches of 256)."""
+    return getattr(trainer, "validation_batch_size", None)
+
+
+def check_validation_batch_size(size: Any, validation_data: Any) -> int | None:
+    """fit's ``validation_batch_size`` (Keras 3's): None or a positive int, for arrays or a
+    ``Dataset`` (a DataLoader, PyDataset or generator makes its own batches)."""
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+        raise ValueError(
+            f"fit: expected validation_batch_size to be a positive integer or None, got {size!r}. Fix: "
+            "validation_batch_size=256 (or leave it out: arrays validate in batches of 256)."
+        )
+    size = int(size)
+    kind = sources.source_kind(validation_data) if sources.is_batch_source(validation_data) else None
+    if kind not in (None, "dataset"):
+        raise ValueError(
+            f"fit: expected no validation_batch_size with validation_data a {type(validation_data).__name__}, which "
+            f"makes its own batches, got validation_batch_size={size}. Fix: leave validation_batch_size out and set "
+            "the size where the batches are made, e.g. DataLoader(val_dataset, batch_size=64)."
+        )
+    return size
 
 
 def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor], val: Any,

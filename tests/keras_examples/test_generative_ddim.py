@@ -22,7 +22,8 @@ polynomial-kernel MMD between pixel vectors, the example's formula on other
 features. Shortened for CI: 1,024 training and 64 validation digits, not
 repeated, 3 epochs (64 validation digits: one batch, because ``test_step``
 draws noise for ``batch_size`` images and brainnet validates arrays in
-batches of 256, Keras in fit's ``batch_size``); a much smaller U-Net (widths ``[16, 32, 48]``, block depth
+batches of 256 unless given ``validation_batch_size``, Keras in fit's
+``batch_size``); a much smaller U-Net (widths ``[16, 32, 48]``, block depth
 1, in place of ``[32, 64, 96, 128]`` and 2), an EMA momentum of 0.9 in place
 of 0.999 (with a few dozen steps 0.999 would leave the EMA network at its
 initialisation, whose zero last kernel predicts no noise), and 18 plotted

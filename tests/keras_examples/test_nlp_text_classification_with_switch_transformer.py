@@ -27,9 +27,10 @@ and 350 held-out fortunes), 32 tokens per example in place of 200 (a
 median fortune has 19 words; the example's dispatch and combine tensors
 grow with the square of the tokens in a batch: at 64 tokens one step took
 0.5 s on one core), 4 epochs in place of 3 (so few examples).
-brainnet's fit validates in batches of 256 (Keras: fit's batch_size), in
-which the experts' capacity drops most tokens, so the held-out accuracy is
-measured with ``evaluate(..., batch_size=batch_size)``.
+brainnet's fit validates in batches of 256 (Keras: fit's batch_size;
+``validation_batch_size=batch_size`` gives Keras's), in which the experts'
+capacity drops most tokens, so the held-out accuracy is measured with
+``evaluate(..., batch_size=batch_size)``.
 Each test names the section it runs and checks what it computes: the
 load-balanced loss, the router's top-1 choice, positions, capacity and
 combine tensor against a token-by-token NumPy loop, the Switch's output
