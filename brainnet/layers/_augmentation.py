@@ -85,14 +85,10 @@ class _Augmentation(Layer):
         self._generator: torch.Generator | None = None
 
     def call(self, inputs: torch.Tensor, training: bool | None = None) -> torch.Tensor:
+        if not inputs.is_floating_point():  # uint8 (or int, bool) pixels: float32, values kept, as Keras 3 casts
+            inputs = inputs.to(torch.get_default_dtype())
         if not training:
             return inputs
-        if not inputs.is_floating_point():
-            raise TypeError(
-                f"Layer '{self.name}' ({type(self).__name__}): expected floating-point images, got "
-                f"{inputs.dtype}. Fix: x = x.astype('float32') (a torch tensor: x.float()), the pixels kept in 0..255 "
-                "(fit and predict cast for you)."
-            )
         return self.augment(inputs)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from brainnet.layers import (
     RandomTranslation,
     RandomZoom,
 )
+from brainnet import layers
 from brainnet.models import Sequential, load_model
 
 F64 = torch.float64
@@ -324,3 +325,20 @@ def test_errors():
         RandomSharpness((0.2, 1.5))
     with pytest.raises(ValueError, match=r"RandomSharpness: expected value_range as a pair"):
         RandomSharpness(0.5, value_range=(0, 0))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.RandomFlip(seed=1), lambda: layers.RandomRotation(0.2, seed=1), lambda: layers.RandomCrop(4, 4, seed=1),
+    lambda: layers.RandomContrast(0.3, seed=1), lambda: layers.RandomErasing(p=1.0, seed=1),
+])
+def test_uint8_images_are_cast_to_float32_as_keras_3(make):
+    """Keras 3 casts integer images to the layer's float type: uint8 pixels give
+    what the same pixels as float32 give, in training (same seed) and inference."""
+    pixels = np.random.default_rng(0).integers(0, 256, size=(2, 6, 6, 3)).astype("uint8")
+    as_uint8, as_float = make(), make()
+    got = as_uint8(torch.from_numpy(pixels), training=True)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, as_float(torch.from_numpy(pixels.astype("float32")), training=True))
+    inferred = make()(torch.from_numpy(pixels), training=False)
+    assert inferred.dtype == torch.float32
+    torch.testing.assert_close(inferred, make()(torch.from_numpy(pixels.astype("float32")), training=False))
