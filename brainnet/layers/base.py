@@ -164,7 +164,9 @@ class Layer(nn.Module):
         if "_modules" not in self.__dict__ and name != "__class__":  # before super().__init__(): kept until the
             # layer exists (__class__ is set at once: Model's functional-subclass rule swaps it before its init)
             return _tracking.hold_early(self, name, value)
-        elif isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
+        if isinstance(value, Layer) and not self.__dict__.get("_trainable", True):
+            value.trainable = False  # Keras 3: a frozen layer has no trainable weights, those it gets later too
+        if isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
             return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight
         elif isinstance(value, nn.Module) and value.training != self.training:
             _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)

@@ -85,6 +85,8 @@ class Sequential(Model):
                     f"{layer.input_shape_arg}. Fix: keep one of the two."
                 )
             layer.input_shape_arg = tuple(self._input.shape[1:])
+        if not self.trainable:
+            layer.trainable = False  # Keras 3: a frozen model has no trainable weights, those added later too
         self._stack.append(layer)
         # For layer.output once the input shape is known; in __dict__, so not a submodule
         # (a plain reference, which pickling and deepcopy follow, where a weak one breaks them).
