@@ -19,7 +19,10 @@ also measures brainnet against that limit in the same process (MNIST from
 ``BRAINNET_DATA_DIR``): every round times the sgemm 3 times, trains the seed
 CNN with ``fit()`` at batch 64 over ``--samples`` training images (the
 benchmark harness's "brainnet" contestant, SGD(0.01, momentum 0.9)), and
-times the sgemm 3 times again. The round's limit is the mean of the two
+times the sgemm 3 times again (``--precision bfloat16``: ``fit()`` under
+``mixed_bfloat16``, the limit still the float32 sgemm's, so the fraction
+says how far bfloat16 units, such as AMX, take ``fit()`` past float32's
+reach). The round's limit is the mean of the two
 sgemm medians divided by the FLOPs per image, and its fraction is ``fit()``'s
 images per second over that limit. Since the machine's speed drifts from
 minute to minute, a fraction taken within one round is steadier than a
@@ -74,7 +77,8 @@ def sgemm_rate(size: int, repeats: int, matrices: tuple[torch.Tensor, torch.Tens
     return rates
 
 
-def fit_fractions(total: int, size: int, rounds: int, samples: int, limit: int | None = None) -> list[dict]:
+def fit_fractions(total: int, size: int, rounds: int, samples: int, limit: int | None = None,
+                  precision: str = "float32") -> list[dict]:
     """Per round: the sgemm rate around a ``fit()`` pass, and the pass's
     share of the FP32 limit (see the module docstring)."""
     from brainnet.benchmarks.harness import Settings, make_contestant
@@ -87,7 +91,8 @@ def fit_fractions(total: int, size: int, rounds: int, samples: int, limit: int |
         raise SystemExit(f"fp32_limit: expected --samples at most {len(data.y_train)} (the training images), "
                          f"got {samples}. Fix: --samples {len(data.y_train)}.")
     set_random_seed(0)
-    contestant = make_contestant("brainnet", workload, data, torch.device("cpu"), Settings(), workload.build_brainnet())
+    settings = Settings(precision=precision)
+    contestant = make_contestant("brainnet", workload, data, torch.device("cpu"), settings, workload.build_brainnet())
     a, b = torch.randn(size, size), torch.randn(size, size)
     results = []
     for round_ in range(rounds + 1):  # round 0 warms up
@@ -111,6 +116,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=positive_int, default=9, help="rounds of --fit (default 9)")
     parser.add_argument("--samples", type=positive_int, default=12800, help="training images per --fit round (default 12800)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first N training images (tests)")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="fit() in float32 (default) or under mixed_bfloat16 (--fit)")
     args = parser.parse_args()
     total, rows = flops_per_training_image()
     for name, cost in rows:
@@ -123,13 +130,13 @@ def main() -> int:
     print(f"FP32 limit: {median / total:,.0f} training images/s (range {min(rates) / total:,.0f}-"
           f"{max(rates) / total:,.0f}); 75 % of it: {0.75 * median / total:,.0f}")
     if args.fit:
-        results = fit_fractions(total, args.size, args.rounds, args.samples, args.limit)
+        results = fit_fractions(total, args.size, args.rounds, args.samples, args.limit, args.precision)
         for i, r in enumerate(results, start=1):
             print(f"  round {i}: sgemm {r['sgemm_before'] / 1e9:.1f} / {r['sgemm_after'] / 1e9:.1f} GFLOP/s, "
                   f"limit {r['limit']:,.0f} images/s; fit() {r['images_per_s']:,.0f} images/s = "
                   f"{100 * r['fraction']:.1f} %")
         fractions = [r["fraction"] for r in results]
-        print(f"brainnet fit(), seed CNN, batch 64: median {100 * statistics.median(fractions):.1f} % of the FP32 "
+        print(f"brainnet fit(), seed CNN, batch 64, {args.precision}: median {100 * statistics.median(fractions):.1f} % of the FP32 "
               f"limit (rounds {100 * min(fractions):.1f}-{100 * max(fractions):.1f} %)")
     return 0
 

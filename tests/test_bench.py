@@ -229,6 +229,21 @@ def test_fp32_limit_counts_the_seed_cnns_flops() -> None:
     assert len(rates) == 2 and all(r > 0 for r in rates)
 
 
+def test_fp32_limit_fit_rounds_in_bfloat16_leave_the_policy_as_it_was() -> None:
+    """fp32_limit.py --fit --precision bfloat16: fit() under mixed_bfloat16 in each
+    round, a positive fraction of the float32 limit, the global policy float32 after."""
+    from brainnet import mixed_precision
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fp32_limit.py"
+    spec = importlib.util.spec_from_file_location("fp32_limit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    total, _ = module.flops_per_training_image()
+    results = module.fit_fractions(total, 64, 1, 128, limit=640, precision="bfloat16")
+    assert len(results) == 1 and results[0]["fraction"] > 0 and results[0]["images_per_s"] > 0
+    assert mixed_precision.global_policy().name == "float32"
+
+
 def test_profile_fit_prints_shares_that_add_up() -> None:
     """benchmarks/profile_fit.py: the listed shares are of one total and the
     LSTM's own kernel is among them."""
