@@ -1,11 +1,11 @@
 """Where a `fit()` step of a benchmark workload spends its time.
 
     python benchmarks/profile_fit.py lstm [--steps 10] [--rows 12] [--timer profiler|ops]
-                                          [--device cpu|cuda] [--jit-compile]
+                                          [--device cpu|cuda] [--jit-compile] [--precision bfloat16]
 
 Builds the workload's brainnet model with the harness's optimizer settings,
 warms up on 5 steps of random inputs, then runs ``--steps`` steps of
-``fit()`` and prints the operators that took the most time of their own,
+``fit()`` (under ``mixed_bfloat16`` with ``--precision bfloat16``) and prints the operators that took the most time of their own,
 each as a share of the total.
 
 ``--timer profiler`` (the default) uses ``torch.profiler``, which on this
@@ -84,9 +84,15 @@ def main() -> int:
                         help="torch.profiler (default), or perf_counter around each operator (CPU)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--jit-compile", action="store_true", help="compile(jit_compile=True)")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="float32 (default), or the mixed_bfloat16 policy")
     args = parser.parse_args()
     workload = WORKLOADS[args.workload]
     torch.manual_seed(0)
+    if args.precision == "bfloat16":
+        from brainnet import mixed_precision
+
+        mixed_precision.set_global_policy("mixed_bfloat16")  # read by compile, as the harness sets it
     model = workload.build_brainnet()
     model.compile(optimizer=workload.brainnet_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   device=args.device, jit_compile=True if args.jit_compile else "auto")
