@@ -194,6 +194,7 @@ def fit(
     refuse_keras_only("fit", keras_only)
     trainer = self._require_compiled("fit")
     trainer.validation_batch_size = fitting.check_validation_batch_size(validation_batch_size, validation_data)
+    trainer.validates_with_test_step = _own_step(self, "test_step")  # Keras 3's fit validates with self.test_step
     with kept_modes(self):  # trains in train() mode; then model(x) infers again, as before fit (Keras 3)
         if _own_step(self, "train_step"):  # the user's own step or loss: custom_step.py
             return custom_step.fit(

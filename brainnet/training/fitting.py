@@ -176,23 +176,18 @@ def validated_samples(steps: int, batch_size: int | None, n: int) -> int:
 def validation_logs(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, float]:
     """The loss and metrics on the validation data (arrays or a batch source); by the
     model's own ``test_step`` when it overrides it, as Keras 3's fit validates."""
-    if _own_test_step(trainer.model):
+    if getattr(trainer, "validates_with_test_step", False):  # set by Model.fit: test_step overridden
         return _validated_by_test_step(trainer, val, cbs)
     if isinstance(val, sources.BatchSource):
         return streaming.evaluate_source(trainer, val, cbs)
     return evaluate_tensors(trainer, *val, validation_batch_size(trainer) or DEFAULT_INFERENCE_BATCH_SIZE, cbs)
 
 
-def _own_test_step(model: Any) -> bool:
-    """Whether the model's class overrides ``test_step`` (brainnet's is in ``brainnet.models``)."""
-    return not getattr(type(model).test_step, "__module__", "brainnet.").startswith("brainnet.")
-
-
 def _validated_by_test_step(trainer: Trainer, val: Any, cbs: list[Callback]) -> dict[str, Any]:
     """fit's validation by an overridden ``test_step`` while the built-in loop trains:
     each batch as ``test_step`` takes it, ``x`` and ``y`` in the model's structure
     (one tensor, a list, or a dict by the names of its inputs or outputs)."""
-    from ._step_batches import pack, source_batches
+    from ._step_batches import Validation, source_batches
     from .custom_step import evaluate_batches
 
     model = trainer.model
@@ -203,12 +198,10 @@ def _validated_by_test_step(trainer: Trainer, val: Any, cbs: list[Callback]) -> 
         return dict(zip(keys, tensors)) if keys else tensors[0] if len(tensors) == 1 else list(tensors)
 
     xs, ys, sws = val
-    size, n = validation_batch_size(trainer) or DEFAULT_INFERENCE_BATCH_SIZE, xs[0].shape[0]
-    batches = (pack(structured([t[s:s + size] for t in xs], getattr(model, "_input_keys", None)),
-                    structured([t[s:s + size] for t in ys], getattr(model, "_output_keys", None)),
-                    structured([t[s:s + size] for t in sws], None) if sws else None)
-               for s in range(0, n, size))
-    return evaluate_batches(model, batches, cbs)
+    arrays = (structured(xs, getattr(model, "_input_keys", None)), structured(ys, getattr(model, "_output_keys", None)),
+              structured(sws, None) if sws else None)
+    return evaluate_batches(model, Validation(arrays).batches(validation_batch_size(trainer)
+                                                              or DEFAULT_INFERENCE_BATCH_SIZE), cbs)
 
 
 def validation_batch_size(trainer: Trainer) -> int | None:
