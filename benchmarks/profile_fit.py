@@ -3,6 +3,10 @@
     python benchmarks/profile_fit.py lstm [--steps 10] [--rows 12] [--timer profiler|ops]
                                           [--device cpu|cuda] [--jit-compile] [--precision bfloat16]
 
+The workload is one of the harness's, or ``mnist-fast`` (the speed recipe's
+network, SGD with Nesterov momentum, batch 128) or ``mnist-fast-teaching``
+(the same in its earlier layer order, from ``fast_order.py``).
+
 Builds the workload's brainnet model with the harness's optimizer settings,
 warms up on 5 steps of random inputs, then runs ``--steps`` steps of
 ``fit()`` (under ``mixed_bfloat16`` with ``--precision bfloat16``) and prints the operators that took the most time of their own,
@@ -41,6 +45,31 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from brainnet.benchmarks.workloads import WORKLOADS
 
+FAST = ("mnist-fast", "mnist-fast-teaching")
+
+
+class FastRecipe:
+    """mnist-fast's network and optimizer, shaped like a harness workload."""
+
+    images, batch_size = True, 128
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def build_brainnet(self):
+        if self.name == "mnist-fast-teaching":
+            from fast_order import teaching_order
+
+            return teaching_order()
+        from brainnet.recipes.fast import fast_cnn
+
+        return fast_cnn()
+
+    def brainnet_optimizer(self):
+        from brainnet.optimizers import SGD
+
+        return SGD(0.05, momentum=0.9, nesterov=True)
+
 
 class OperatorTimer(TorchDispatchMode):
     """Seconds spent in each (operator, shape of its first tensor argument)."""
@@ -77,7 +106,7 @@ def time_operators(model, x, y, batch: int, steps: int, rows: int, name: str) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("workload", choices=sorted(WORKLOADS) + list(FAST))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--timer", choices=["profiler", "ops"], default="profiler",
@@ -87,7 +116,7 @@ def main() -> int:
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                         help="float32 (default), or the mixed_bfloat16 policy")
     args = parser.parse_args()
-    workload = WORKLOADS[args.workload]
+    workload = FastRecipe(args.workload) if args.workload in FAST else WORKLOADS[args.workload]
     torch.manual_seed(0)
     if args.precision == "bfloat16":
         from brainnet import mixed_precision

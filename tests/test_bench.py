@@ -271,6 +271,32 @@ def test_profile_fit_operator_timer_lists_each_convolution_apart() -> None:
     assert all(float(line.split("%  ")[1].split(" ms/step")[0]) > 0 for line in rows)
 
 
+@pytest.mark.parametrize("workload, first_norm", [
+    ("mnist-fast", "(128, 16, 12, 12)"), ("mnist-fast-teaching", "(128, 16, 24, 24)"),
+])
+def test_profile_fit_takes_the_speed_recipes_network(workload, first_norm) -> None:
+    """benchmarks/profile_fit.py mnist-fast: the recipe's network normalizes
+    the pooled maps; its earlier order, the full-size ones."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_fit.py"
+    done = subprocess.run([sys.executable, str(path), workload, "--steps", "2", "--rows", "60", "--timer", "ops"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    norms = [line for line in done.stdout.splitlines() if "aten.native_batch_norm.default" in line]
+    assert len(norms) == 2 and any(first_norm in line for line in norms)
+
+
+def test_fast_order_runs_each_configuration(mnist_dir) -> None:
+    """benchmarks/fast_order.py on a slice: one line per run and a summary per
+    configuration, each with its policy's accuracy and time."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fast_order.py"
+    done = subprocess.run([sys.executable, str(path), "--seeds", "0", "--precisions", "float32", "--limit", "2000",
+                           "--data-dir", str(mnist_dir.parent)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = [line for line in done.stdout.splitlines() if "accuracy mean" in line]
+    assert [line.split()[0] for line in summary] == ["pool-first", "teaching"]
+    assert summary[0].endswith("1.000") and all(0.5 < float(line.split("mean ")[1].split()[0]) <= 1 for line in summary)
+
+
 def test_gpu_check_needs_the_data_dir(tmp_path) -> None:
     """benchmarks/gpu_check.sh stops before any work when BRAINNET_DATA_DIR is not set."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"

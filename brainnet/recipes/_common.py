@@ -65,6 +65,10 @@ class RunConfig:
         limit: train on the first ``limit`` training samples (images; text
             windows for ``char-transformer``) and evaluate on the first
             ``limit // 5``; None: all of them.
+        precision: ``"auto"`` (the recipe's choice: ``mnist-fast`` takes
+            bfloat16 on CUDA and on CPUs with AMX, the others the global
+            policy, float32 by default), ``"float32"`` or ``"bfloat16"``
+            (the ``mixed_bfloat16`` policy).
     """
 
     out: Path
@@ -74,6 +78,11 @@ class RunConfig:
     data_dir: Path | None = None
     seed: int = 0
     limit: int | None = None
+    precision: str = "auto"
+
+
+# `brainnet run --precision` → the mixed-precision policy the model compiles with.
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 @dataclass(frozen=True)
