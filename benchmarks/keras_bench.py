@@ -4,6 +4,7 @@ workloads, side by side, in one sitting.
     bash benchmarks/keras_setup.sh                      # once: the three environments
     python benchmarks/keras_bench.py --workloads cnn64 --repeats 5 --json keras.json
     python benchmarks/keras_bench.py --quick            # a few seconds per backend
+    python benchmarks/keras_bench.py --precision bfloat16   # every contestant under mixed_bfloat16
 
 Run it with the Python that has brainnet (it loads the data sets through
 ``brainnet.datasets`` and runs brainnet's contestant). Each backend runs in
@@ -23,6 +24,9 @@ the 3 × LSTM(64) stack and the 2-block Transformer encoder with
 Adam(0.001), softmax outputs and sparse categorical cross-entropy, as in
 ``brainnet.benchmarks.workloads``. Every framework keeps its defaults
 (Keras's ``jit_compile="auto"``, its thread pools over all cores).
+``--precision bfloat16`` sets the policy ``mixed_bfloat16`` in every worker
+before its model is built (``keras.mixed_precision.set_global_policy`` and
+brainnet's own): bfloat16 computation, float32 weights, in all of them.
 
 The report has the same table and JSON layout as ``brainnet bench``, with
 contestants ``keras-tensorflow``, ``keras-jax``, ``keras-torch`` and
@@ -60,10 +64,13 @@ def _sinusoids(length: int, dim: int) -> np.ndarray:
     return np.where(np.arange(dim) % 2 == 0, np.sin(angles), np.cos(angles)).astype(np.float32)
 
 
-def _keras_model(network: str) -> Any:
-    """The workload's network and optimizer in Keras 3, compiled."""
+def _keras_model(network: str, precision: str = "float32") -> Any:
+    """The workload's network and optimizer in Keras 3, compiled, under the
+    policy ``mixed_bfloat16`` when ``precision`` is ``"bfloat16"``."""
     import keras
     from keras import layers
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
 
     if network == "cnn":
         model = keras.Sequential([
@@ -134,22 +141,23 @@ def worker(args: argparse.Namespace) -> int:
 
         workload = WORKLOADS[args.workload]
         brainnet.utils.set_random_seed(0)
-        contestant = BrainnetFit(workload, Data(x, y, x[:1], y[:1]), torch.device("cpu"), "float32",
+        contestant = BrainnetFit(workload, Data(x, y, x[:1], y[:1]), torch.device("cpu"), args.precision,
                                  workload.build_brainnet())
 
         def one_pass() -> None:
             contestant.train(samples)
 
-        jit = False
+        jit, policy = False, contestant.model.trainer.policy.name
     else:
-        model = _keras_model(args.network)
+        model = _keras_model(args.network, args.precision)
 
         def one_pass() -> None:
             model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
 
-        jit = getattr(model, "jit_compile", None)
+        jit, policy = getattr(model, "jit_compile", None), model.layers[0].dtype_policy.name
     one_pass()
-    _say("ready", {"warmup_s": time.perf_counter() - start, "jit_compile": jit, "versions": _versions(args.backend)})
+    _say("ready", {"warmup_s": time.perf_counter() - start, "jit_compile": jit, "policy": policy,
+                   "versions": _versions(args.backend)})
     for line in sys.stdin:
         if line.strip() != "rep":
             break
@@ -163,13 +171,15 @@ def worker(args: argparse.Namespace) -> int:
 class Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, name: str, python: str, backend: str, workload: Any, data: Path, steps: int) -> None:
+    def __init__(self, name: str, python: str, backend: str, workload: Any, data: Path, steps: int,
+                 precision: str = "float32") -> None:
         self.name = name
         self.log = tempfile.TemporaryFile()
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
         command = [python, str(Path(__file__).resolve()), "--worker", "--backend", backend,
                    "--workload", workload.name, "--network", workload.network,
-                   "--batch-size", str(workload.batch_size), "--steps", str(steps), "--data", str(data)]
+                   "--batch-size", str(workload.batch_size), "--steps", str(steps), "--data", str(data),
+                   "--precision", precision]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.log, text=True, env=env)
 
@@ -220,7 +230,7 @@ def measure(workload: Any, args: argparse.Namespace, data_file: Path) -> dict[st
     results: dict[str, dict[str, Any]] = {}
     try:
         for name, python, backend in names:  # one at a time, so warm-ups do not overlap
-            workers.append(Worker(name, python, backend, workload, data_file, steps))
+            workers.append(Worker(name, python, backend, workload, data_file, steps, args.precision))
             results[name] = workers[-1].read("ready")
         rates: dict[str, list[float]] = {w.name: [] for w in workers}
         for round_ in range(args.repeats):
@@ -244,6 +254,7 @@ def driver(args: argparse.Namespace, argv: list[str]) -> int:
     import torch
 
     report: dict[str, Any] = {"benchmark": "keras_bench", "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                              "precision": args.precision,
                               "command": " ".join(["python benchmarks/keras_bench.py", *argv]),
                               **environment(torch.device("cpu")), "load_average": {"start": load_average()},
                               "workloads": {}}
@@ -278,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="training samples loaded (default: all)")
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--quick", action="store_true", help="--limit 1024 --steps 4 --repeats 2 unless given")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="float32 (default), or the mixed_bfloat16 policy in every contestant")
     worker_args = parser.add_argument_group("worker (internal)")
     worker_args.add_argument("--worker", action="store_true")
     worker_args.add_argument("--backend", default="tensorflow")

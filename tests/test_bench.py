@@ -203,7 +203,23 @@ def test_keras_bench_runs_its_workers_interleaved(tmp_path: Path) -> None:
     brainnet_result = result["contestants"]["brainnet"]
     assert len(brainnet_result["samples_per_s"]) == 2 and brainnet_result["median"] > 0
     assert brainnet_result["warmup_s"] > 0 and brainnet_result["versions"]["torch"] == torch.__version__
-    assert result["samples_per_repeat"] == 128
+    assert result["samples_per_repeat"] == 128 and brainnet_result["policy"] == "float32"
+
+
+def test_keras_bench_in_bfloat16_records_it_and_trains_under_the_policy(tmp_path: Path) -> None:
+    """--precision bfloat16 reaches brainnet's worker (its model compiled under
+    mixed_bfloat16) and the report; the driver's own policy is untouched."""
+    from brainnet import mixed_precision
+
+    out = tmp_path / "keras.json"
+    status = _keras_bench().main(["--backends", "--quick", "--limit", "256", "--steps", "2", "--json", str(out),
+                                  "--precision", "bfloat16"])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert report["precision"] == "bfloat16" and "bfloat16" in report["command"]
+    brainnet_result = report["workloads"]["cnn64"]["contestants"]["brainnet"]
+    assert brainnet_result["median"] > 0 and brainnet_result["policy"] == "mixed_bfloat16"
+    assert mixed_precision.global_policy().name == "float32"
 
 
 def test_keras_bench_says_how_to_make_a_missing_environment(tmp_path: Path, capsys) -> None:
