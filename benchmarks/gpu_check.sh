@@ -11,7 +11,8 @@
 #   2. the harness on the four workloads, brainnet with jit_compile=True (the
 #      step as one CUDA graph) against the hand-written eager and CUDA-graphed
 #      loops, 3 repetitions;
-#   3. `brainnet run mnist-fast` for seeds 0-4 (the "under 1 s on one GPU" goal);
+#   3. `brainnet run mnist-fast` for seeds 0-4 (the "under 1 s on one GPU" goal;
+#      its pooling-first network, 2026-12-05, has not run on a GPU yet);
 #   4. a device-time profile of the graphed LSTM and Transformer steps (their
 #      shortfall against the hand-written graphed loop is not understood);
 #   5. each workload's step with the model alone (no fit around it), graphed:
