@@ -122,7 +122,8 @@ class EpochTimer(Callback):
 
 def run_facts(config: RunConfig, model: Model, batch_size: int, train_images: int, test_images: int) -> dict[str, Any]:
     """What every recipe's ``history.json`` records about its run: the seed,
-    batch size, ``--limit``, data sizes, weights, device and versions.
+    batch size, ``--limit``, data sizes, weights, device, mixed-precision
+    policy and versions.
 
     ``train_images`` are the images given to ``fit``; after a ``validation_split``
     the record says how many it trained on and how many it held out."""
@@ -135,6 +136,7 @@ def run_facts(config: RunConfig, model: Model, batch_size: int, train_images: in
         "test_images": int(test_images),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "device": str(model.trainer.device),
+        "policy": model.trainer.policy.name,
         "brainnet_version": brainnet.__version__,
         "torch_version": torch.__version__,
     }
