@@ -17,6 +17,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from ._text_holders import accepts_text
+
 
 def from_numpy(layer: Any, inputs: Any) -> Any:
     """NumPy arrays as tensors, as Keras takes them in ``layer(x)``: floats in
@@ -32,7 +34,7 @@ def from_numpy(layer: Any, inputs: Any) -> Any:
             return a
         if a.dtype.kind in "US" or (a.dtype.kind == "O" and a.size and isinstance(a.flat[0], (str, bytes))):
             # texts: only for a layer (or a model whose first layer) takes them
-            if layer.takes_text():
+            if accepts_text(layer):  # a text layer, or a layer of yours holding one (_text_holders)
                 return a
             raise TypeError(
                 f"Layer '{layer.name}' ({type(layer).__name__}): expected numbers, got strings (dtype {a.dtype}). "

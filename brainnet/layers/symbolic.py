@@ -18,6 +18,7 @@ import torch
 
 from . import _symbolic_operators, _training_mode
 from ._masking import warn_mask_dropped
+from ._text_holders import accepts_text, probe_strings
 from .base import Layer, Shape, shape_str
 from .input_spec import check_input_spec
 
@@ -197,6 +198,16 @@ def _probe_value(t: SymbolicTensor, device: torch.device | None, unknown: int) -
     return value
 
 
+def _probe_input(layer: Layer, v: Any, device: torch.device | None, unknown: int) -> Any:
+    """A trial run's value for ``v``: zeros for a symbolic tensor (strings its
+    text layer knows for a string Input, ``_text_holders``), ``v`` itself otherwise."""
+    if not is_symbolic(v):
+        return v
+    if v.dtype == "string":
+        return probe_strings(layer, tuple(unknown if d is None else d for d in v.shape))
+    return _probe_value(v, device, unknown)
+
+
 def _map(structure: Any, fn: Any) -> Any:
     if isinstance(structure, (list, tuple)):
         return [_map(x, fn) for x in structure]
@@ -232,7 +243,7 @@ def probing() -> bool:
 def _probe_run(layer: Layer, inputs: Any, kwargs: dict[str, Any], unknown: int) -> Any:
     """The layer's output on zeros, each unknown size ``unknown``, in inference mode."""
     device = next((p.device for p in layer.parameters()), None)
-    probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
+    probe = lambda v: _probe_input(layer, v, device, unknown)  # noqa: E731
     was_probing = probing()
     modes = _training_mode.modes_of(layer)
     layer.eval()
@@ -293,7 +304,7 @@ def symbolic_call(layer: Layer, inputs: Any, kwargs: dict[str, Any], training: b
     """
     if training is not None:
         kwargs = {**kwargs, "training": bool(training)}
-    if not layer.takes_text() and any(is_symbolic(t) and t.dtype == "string" for t in flatten(inputs)):
+    if not accepts_text(layer) and any(is_symbolic(t) and t.dtype == "string" for t in flatten(inputs)):
         raise TypeError(
             f"Layer '{layer.name}' ({type(layer).__name__}): expected numbers, got a string Input. Fix: turn the "
             "strings into numbers first, x = TextVectorization(...)(inputs) (adapt it on the texts), and call "
@@ -342,7 +353,7 @@ def _output_masks(layer: Layer, inputs: Any, kwargs: dict[str, Any], count: int)
     device = next((p.device for p in layer.parameters()), None)
     runs = []
     for unknown in (2, 3):
-        probe = lambda v: _probe_value(v, device, unknown) if is_symbolic(v) else v  # noqa: E731
+        probe = lambda v, unknown=unknown: _probe_input(layer, v, device, unknown)  # noqa: E731
         values = _map(inputs, probe)
         previous = _map(given, probe) if given is not None else (
             [getattr(v, "_keras_mask", None) for v in values] if isinstance(values, list)

@@ -10,7 +10,11 @@ that tensor, and at each forward pass the model receives them wrapped in
 ``VectorizedText`` and takes them as the text layer's output. The result is
 exactly that of vectorizing by hand first, ``x = vectorize(texts)``, and
 training the layers after it on ``x``. A DataLoader of texts goes through the
-same function batch by batch.
+same function batch by batch. A text layer with trainable weights (a
+``Sequential([StringLookup, Embedding])``, a layer of yours that holds a
+``StringLookup``) cannot be applied once: its strings become indices into a
+table of the strings seen, batches are slices of those, and at each step the
+layer runs on the batch's strings, as in Keras.
 """
 
 from __future__ import annotations
@@ -58,17 +62,27 @@ def holds_text(data: Any) -> bool:
     return flat.size > 0 and isinstance(flat[0], (str, bytes))
 
 
-def _check_frozen(head: Layer) -> None:
-    """Refuse a text layer with trainable weights: it could not be applied once
-    for the whole of training."""
-    if any(p.requires_grad for p in head.parameters()):
-        raise ValueError(
-            f"fit: expected the layer that takes the strings, '{head.name}' ({type(head).__name__}), to have no "
-            "trainable weights (it is applied once to all the texts before training), got one with "
-            f"{sum(p.numel() for p in head.parameters() if p.requires_grad)} trainable weights. Fix: "
-            f"{head.name}.trainable = False, or turn the texts into numbers with a TextVectorization or "
-            "StringLookup layer first and let the trainable layer follow it."
-        )
+def trainable(head: Layer) -> bool:
+    """Whether a text layer has trainable weights (``Sequential([StringLookup,
+    Embedding])``, a layer of yours holding a ``StringLookup``): then it runs at
+    every step on the batch's strings, as in Keras, instead of once."""
+    return any(p.requires_grad for p in head.parameters())
+
+
+def string_ids(head: Layer, texts: np.ndarray) -> torch.Tensor:
+    """Each string's index in the table of the strings ``head`` has been given
+    (grown by each call: training, validation and predict data share it), so
+    that batches are slices of a tensor; ``strings_of`` turns a batch back."""
+    table = head.__dict__.setdefault("_string_ids", {})
+    uniq, inverse = np.unique(texts.astype(str), return_inverse=True)
+    ids = np.array([table.setdefault(t, len(table)) for t in uniq.tolist()], dtype=np.int64)
+    head.__dict__["_strings"] = np.array(list(table), dtype=object)
+    return torch.from_numpy(ids[inverse].reshape(texts.shape))
+
+
+def strings_of(head: Layer, ids: torch.Tensor) -> np.ndarray:
+    """The strings a batch of ``string_ids`` stands for."""
+    return head.__dict__["_strings"][ids.cpu().numpy()]
 
 
 def vectorized(trainer: Any, x: Any) -> list[torch.Tensor] | None:
@@ -111,8 +125,7 @@ def vectorized(trainer: Any, x: Any) -> list[torch.Tensor] | None:
                 f"model.fit(texts, y); to train on indices made already, fit the layers after '{head.name}'."
             )
         texts = _texts_for(model, i, np.asarray(xi, dtype=object))
-        _check_frozen(head)  # once built
-        t = apply_head(head, texts)
+        t = string_ids(head, texts) if trainable(head) else apply_head(head, texts)
         tensors.append(t.to(trainer.device, model.dtype if t.is_floating_point() else None))
     for t in tensors[1:]:
         data_module.check_same_length(tensors[0], t)
@@ -150,5 +163,7 @@ def apply_head(head: Layer, texts: np.ndarray) -> torch.Tensor:
 
 def model_input(model: Any, xs: list[torch.Tensor]) -> list[Any]:
     """The tensors of a text model's forward pass, each text input's wrapped in
-    ``VectorizedText`` so that the model skips its text layer."""
-    return [x if head is None else VectorizedText(x) for x, head in zip(xs, model.text_heads())]
+    ``VectorizedText`` so that the model skips its text layer; the strings
+    themselves for a text layer with trainable weights, which runs on them."""
+    return [x if head is None else strings_of(head, x) if trainable(head) else VectorizedText(x)
+            for x, head in zip(xs, model.text_heads())]

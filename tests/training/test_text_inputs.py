@@ -215,18 +215,19 @@ class _WeightedText(Layer):
         return (input_shape[0], 1)
 
 
-def test_a_text_layer_with_trainable_weights_is_refused():
+def test_a_text_layer_with_trainable_weights_runs_at_every_step():
+    """As in Keras, its weight trains: fit gives it each batch's strings (tests/training/test_trainable_text_layers.py)."""
     head = _WeightedText()
     model = Sequential([head, Dense(1)])
-    model.compile("adam", "mse", device="cpu")
-    with pytest.raises(ValueError, match=r"fit: expected the layer that takes the strings, '.*' \(_WeightedText\), to "
-                                         r"have no trainable weights.*got one with 1 trainable weights\. Fix: "
-                                         r".*\.trainable = False"):
-        model.fit(np.array(["a", "bb"], dtype=object), np.array([1.0, 2.0]), verbose=0)
-    head.trainable = False  # frozen, it gives the same numbers all through training: taken
+    model.compile("sgd", "mse", device="cpu")
     model.fit(np.array(["a", "bb"], dtype=object), np.array([1.0, 2.0]), verbose=0)
+    assert float(head.scale) != 1.0  # trained with the Dense after it
+    head.trainable = False  # frozen, it gives the same numbers all through training: applied once
+    before = float(head.scale)
+    model.fit(np.array(["a", "bb"], dtype=object), np.array([1.0, 2.0]), verbose=0)
+    assert float(head.scale) == before
     np.testing.assert_allclose(model.predict(np.array(["ccc"]), verbose=0),
-                               model.layers[1](torch.tensor([[3.0]])).detach().numpy(), atol=1e-6)
+                               model.layers[1](torch.tensor([[3.0 * before]])).detach().numpy(), atol=1e-6)
 
 
 def test_string_inputs_that_do_not_feed_one_text_layer_are_refused():
