@@ -7,11 +7,11 @@ the windows of a batch when the batch is read."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NoReturn
 
 import numpy as np
 import torch
-
 
 
 class _Windows(torch.utils.data.Dataset):
@@ -52,7 +52,10 @@ def _series(values: Any, argument: str) -> torch.Tensor:
                     f"{argument} = np.asarray({argument}, dtype='float32')")
         if any(stride < 0 for stride in array.strides):
             array = np.ascontiguousarray(array)  # a reversed view: torch takes no negative strides
-        tensor = torch.from_numpy(array)
+        with warnings.catch_warnings():
+            # a read-only array (pandas' .values, np.broadcast_to) is shared as it is: the windows only read it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            tensor = torch.from_numpy(array)
     if tensor.ndim == 0:
         _refuse(argument, "an array with time on axis 0", f"a scalar {tensor.item()!r}",
                 f"{argument} = np.asarray([...]) with one entry per time step")

@@ -6,6 +6,7 @@ pixels of real MNIST test digits, read row after row)."""
 from __future__ import annotations
 
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -157,6 +158,21 @@ def test_a_tensor_a_list_and_a_reversed_view_give_the_same_windows():
     for data in (base[::-1], torch.from_numpy(base[::-1].copy()), base[::-1].tolist()):
         got, _, _ = read_all(timeseries_dataset_from_array(data, None, 4, sampling_rate=3), False)
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_read_only_array_is_shared_without_a_warning():
+    """pandas' ``.values`` (copy-on-write) and ``np.broadcast_to`` give read-only
+    arrays: the windows only read them, so torch's warning about writing to one
+    would only alarm the user."""
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    data.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loader = timeseries_dataset_from_array(data, data[:, 0], 4, batch_size=None)
+    assert np.shares_memory(loader.dataset.data.numpy(), data)
+    window, target = next(iter(loader))
+    np.testing.assert_array_equal(window.numpy(), data[:4])
+    assert target.item() == 0.0
 
 
 def test_shuffling_with_a_seed_repeats_and_keeps_every_window():
