@@ -85,23 +85,40 @@ def integers_as_float(layer: Any, inputs: Any) -> Any:
     (``input_dtype``: Embedding, the lookups), keeps integers integers (Flatten,
     ReLU, MaxPooling2D, Discretization: integers in, integers out, as in Keras),
     or hands its inputs to layers inside it (MultiHeadAttention's projections,
-    RNN's cell, a layer of your own made of an Embedding and others), which decide."""
+    RNN's cell, a layer of your own made of an Embedding and others), which decide.
+
+    A float64 tensor that meets the layer's own float32 (or narrower) weights
+    becomes their dtype too, as Keras 3 casts a floating input to the layer's
+    compute dtype (and as ``layer(x)`` takes a float64 NumPy array); a layer
+    without floating weights of its own keeps it float64 for the layers inside."""
     if layer.input_dtype is not None:
         return inputs
     many = isinstance(inputs, (list, tuple))
-    if not any(_integer(t) for t in (inputs if many else [inputs])):
+    if not any(_integer(t) or _double(t) for t in (inputs if many else [inputs])):
         return inputs
     weights = itertools.chain(layer.parameters(recurse=False), layer.buffers(recurse=False))
     dtype = next((w.dtype for w in weights if w.is_floating_point()), None)
+    doubles = dtype is not None and dtype != torch.float64  # float64 inputs narrowed to the weights' dtype
     if dtype is None:
         if not layer.float_math:
             return inputs
         dtype = torch.get_default_dtype()  # float32, Keras's floatx
 
     def one(t: Any) -> Any:
-        return t.to(dtype) if _integer(t) else t
+        return t.to(dtype) if _integer(t) or (doubles and _double(t)) else t
 
     return type(inputs)(one(t) for t in inputs) if many else one(inputs)
+
+
+def may_cast(inputs: Any) -> bool:
+    """Whether ``integers_as_float`` may change ``inputs``: anything but a single
+    float tensor narrower than float64 (the common case, decided without the weights)."""
+    return not (isinstance(inputs, torch.Tensor) and inputs.is_floating_point() and inputs.dtype != torch.float64)
+
+
+def _double(t: Any) -> bool:
+    """A float64 tensor."""
+    return isinstance(t, torch.Tensor) and t.dtype == torch.float64
 
 
 def _integer(t: Any) -> bool:

@@ -349,8 +349,8 @@ class Layer(nn.Module):
         # x._keras_mask, as Keras (_masking.py): read before the integer cast makes new tensors
         masks_on_tensors = not pre_activation and takes_part(self, inputs)
         previous_mask = fill_mask_argument(self, inputs, kwargs) if masks_on_tensors else None
-        if self.casts_integer_inputs and not (isinstance(inputs, torch.Tensor) and inputs.is_floating_point()):
-            inputs = integers_as_float(self, inputs)  # int/bool × float weights → float, as Keras 3
+        if self.casts_integer_inputs and _call_inputs.may_cast(inputs):
+            inputs = integers_as_float(self, inputs)  # int/bool/float64 × float32 weights → float32, as Keras 3
         if self._call_takes_training and not pre_activation:
             kwargs["training"] = self.training_left_out() if training is None else training
         # Keras 3: the outermost call empties the losses of the layers inside it; each call then adds
