@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _ema_accumulation as averaging
+from ._keras2_optimizer_hooks import refuse_keras2_hooks
 from ._gradient_clipping import check_clipping, clip_gradients
 from ._weight_layout import gradients_in_weight_layout
 from . import constraints as constraints_module
@@ -61,6 +62,10 @@ class Optimizer:
     """
 
     torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        refuse_keras2_hooks(cls)  # get_gradients: Keras 2's, never called
 
     def __init__(self, learning_rate: float | LearningRateSchedule, name: str, lr: float | None = None) -> None:
         if lr is not None:

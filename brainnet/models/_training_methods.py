@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from .._optimizer_base import Optimizer
 from ..training import custom_step, fitting
 from ..training.callbacks import Callback, History
 from ..training.inference import kept_modes
@@ -217,12 +218,25 @@ def _own_step(model: Any, step: str) -> bool:
     override is what they minimize and report, which the built-in loop,
     computing the compiled loss itself, would not do."""
     cls = type(model)
-    return getattr(cls, step) is not getattr(_step_methods, step) or cls.compute_loss is not _step_methods.compute_loss
+    return (getattr(cls, step) is not getattr(_step_methods, step) or cls.compute_loss is not _step_methods.compute_loss
+            or (step == "train_step" and _own_apply(model)))
+
+
+def _own_apply(model: Any) -> bool:
+    """Whether the optimizer's class overrides ``apply`` (keras.io's gradient
+    centralization): Keras 3's standard step hands the gradients to
+    ``optimizer.apply``, so its override runs at every step of fit, which the
+    built-in loop, stepping the ``torch.optim`` optimizer itself, would skip."""
+    return model.optimizer is not None and type(model.optimizer).apply is not Optimizer.apply
 
 
 def _overridden(model: Any, step: str) -> str:
     """The method that sent ``fit`` or ``evaluate`` to the Python steps, for their errors."""
-    return step if getattr(type(model), step) is not getattr(_step_methods, step) else "compute_loss"
+    if getattr(type(model), step) is not getattr(_step_methods, step):
+        return step
+    if type(model).compute_loss is _step_methods.compute_loss and step == "train_step" and _own_apply(model):
+        return "optimizer.apply"
+    return "compute_loss"
 
 
 def evaluate(
