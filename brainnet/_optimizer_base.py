@@ -23,7 +23,7 @@ from ._keras2_optimizer_hooks import refuse_keras2_hooks
 from ._gradient_clipping import check_clipping, clip_gradients
 from ._weight_layout import gradients_in_weight_layout
 from . import constraints as constraints_module
-from .schedules import LearningRateSchedule
+from .schedules import LearningRateSchedule, rate_at
 
 
 class Optimizer:
@@ -80,7 +80,7 @@ class Optimizer:
             learning_rate = lr
         self.schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
         if self.schedule is not None:
-            learning_rate = self.schedule(0)
+            learning_rate = rate_at(self.schedule, 0)
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or learning_rate < 0:
             raise ValueError(
                 f"{type(self).__name__}: expected learning_rate to be a number ≥ 0, got "
@@ -186,7 +186,7 @@ class Optimizer:
     @property
     def learning_rate(self) -> float:
         """The rate of the next update (with a schedule: ``schedule(steps)``)."""
-        return self.schedule(self.steps) if self.schedule is not None else self._learning_rate
+        return rate_at(self.schedule, self.steps) if self.schedule is not None else self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
@@ -226,7 +226,7 @@ class Optimizer:
         (``schedule(steps)``); with ``use_ema`` on the CUDA-graph step, copy
         ``steps`` into the device counter the captured averaging reads."""
         if self.schedule is not None:
-            self._set_lr(self.schedule(self.steps))
+            self._set_lr(rate_at(self.schedule, self.steps))
         if self.step_counter is not None:
             self.step_counter.fill_(self.steps)
 

@@ -45,6 +45,28 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
+def rate_at(schedule: LearningRateSchedule, step: int) -> float:
+    """``schedule(step)`` as a float. A schedule of one's own may return a
+    0-d tensor, as Keras's schedules do (keras.io's warm-up cosine builds its
+    rate with ``tf.cos`` and ``tf.where``, here ``torch.cos`` and ``torch.where``).
+
+    Raises:
+        ValueError: the schedule returned something other than one number.
+    """
+    value = schedule(step)
+    if hasattr(value, "numel") and value.numel() == 1:  # a torch tensor of one number
+        value = value.item()
+    elif hasattr(value, "size") and hasattr(value, "item") and value.size == 1:  # a NumPy scalar or array
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(
+            f"{type(schedule).__name__}: expected __call__(step) to return the learning rate as one number "
+            f"(a float or a tensor of one element), got {value!r} for step {step}. Fix: return a float, "
+            "e.g. float(rate), or a 0-d tensor such as torch.where(cond, a, b) on 0-d tensors."
+        )
+    return float(value)
+
+
 class ExponentialDecay(LearningRateSchedule):
     """``η(t) = η₀ · r^(t / T)``; with ``staircase=True`` the exponent is ``⌊t / T⌋``.
 

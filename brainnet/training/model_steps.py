@@ -176,7 +176,7 @@ def compute_metrics(model: Any, y: Any, y_pred: Any, sample_weight: Any = None) 
     """Update the compiled metrics with the batch; all of ``model.metrics``' results."""
     trainer = model._require_compiled("compute_metrics")
     if any(h.metric_specs or h.weighted_specs for h in trainer.heads):
-        model_metrics(model)[-1].update_state(y, y_pred, sample_weight)
+        model_metrics(model)[1].update_state(y, y_pred, sample_weight)  # after the loss tracker; a model's own trackers follow
     return metrics_result(model)
 
 
