@@ -25,7 +25,7 @@ from ..layers.base import Layer
 from ..layers.input_layer import input_layer_of
 from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
-from . import _fusion
+from . import _fusion, _nested_outputs
 from ..training.text_inputs import VectorizedText
 from .model import Model, config_scope
 
@@ -94,7 +94,7 @@ class Functional(Model):
         inputs: a symbolic tensor from ``Input``, a list of them, or (Keras 3)
             a dict ``{name: Input(..., name=name)}``: the model then also
             takes a dict of data keyed by those names.
-        outputs: a symbolic tensor (or list) computed from the inputs.
+        outputs: a symbolic tensor (or list, its items lists too) computed from the inputs.
         name: model name.
     """
 
@@ -120,6 +120,7 @@ class Functional(Model):
             _check_input_keys(inputs)
             self._input_keys = list(inputs)
             inputs = list(inputs.values())
+        outputs, self._output_structure = _nested_outputs.split(outputs)  # Keras 3: [[a, b], [c]] kept flat
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self._inputs = _as_list(inputs)
@@ -167,8 +168,9 @@ class Functional(Model):
 
     def keyed(self, results: list[Any]) -> Any:
         """One value per output as the model gives them: a dict by name when the outputs
-        were given as a dict, else as they are."""
-        return dict(zip(self._output_keys, results)) if self._output_keys else results
+        were given as a dict, in their nesting when given as lists of lists, else as they are."""
+        keys, template = self._output_keys, self._output_structure  # template: outputs given as nested lists
+        return dict(zip(keys, results)) if keys else _nested_outputs.pack(template, results)
 
     def input_dtypes(self, count: int) -> list[torch.dtype | None]:
         return [None if t.dtype == "string" or t.dtype.is_floating_point else torch.int64 for t in self._inputs]
@@ -268,6 +270,7 @@ class Functional(Model):
             "input_keys": self._input_keys,
             "multi_output": self._multi_output,
             "output_keys": self._output_keys,
+            "output_structure": self._output_structure,
         }
 
     @classmethod
@@ -304,6 +307,7 @@ class Functional(Model):
         outputs = resolve(config["outputs"])
         if config.get("input_keys"):
             inputs = dict(zip(config["input_keys"], inputs))
+        outputs = _nested_outputs.pack(config.get("output_structure"), outputs)
         if config.get("output_keys"):
             outputs = dict(zip(config["output_keys"], outputs))
             config = {**config, "multi_output": True}
@@ -342,7 +346,7 @@ class Functional(Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         out = self._run(inputs, training, pre_activation=False)
-        return self.keyed(out) if self._output_keys else out
+        return self.keyed(out) if self._multi_output else out
 
     def call_pre_activation(self, inputs: Any) -> Any:
         return self._run(inputs, None, pre_activation=True)

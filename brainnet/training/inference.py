@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import distributed
+from ..layers.symbolic import flatten
 from . import prepare, sources, streaming
 from ._modes import kept_modes
 from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
@@ -164,8 +165,8 @@ def gathered(trainer: Trainer, chunks: list[Any]) -> np.ndarray | list[np.ndarra
     """predict's result from the model's outputs for each batch: NumPy, one
     array per output (a dict by output name when the outputs were a dict)."""
     outputs = [torch.cat(parts).float().cpu().numpy() for parts in zip(*map(_listed, chunks))]
-    if getattr(trainer.model, "_output_keys", None):  # outputs given as a dict: predict gives one
-        return trainer.model.keyed(outputs)
+    if getattr(trainer.model, "_output_keys", None) or getattr(trainer.model, "_output_structure", None):
+        return trainer.model.keyed(outputs)  # outputs given as a dict (or nested lists): predict gives the same
     return outputs if len(outputs) > 1 else outputs[0]
 
 
@@ -173,4 +174,4 @@ def _listed(out: Any) -> list[Any]:
     """A model's output(s) as a list: a tensor, a list of them, or a dict by output name (in order)."""
     if isinstance(out, dict):
         return list(out.values())
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+    return flatten(out)  # a list of lists of outputs (Keras 3's nesting) is flattened too
