@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 
 from .. import _registry
+from ._captured_tensors import check_captured_tensors
 from .base import Layer, Shape, shape_str
 from .symbolic import agreed_batch_shape
 
@@ -62,7 +63,8 @@ class Lambda(Layer):
     Raises:
         TypeError: ``function`` is not callable, ``arguments`` is not a dict
             of names, ``mask`` is neither a function nor a tensor.
-        ValueError: ``output_shape`` is not a tuple of sizes, or ``f``'s
+        ValueError: ``f`` captures a tensor that autograd computed (a
+            constant is ``t.detach()``); ``output_shape`` is not a tuple of sizes, or ``f``'s
             output does not have it; ``arguments`` names a parameter ``f``
             does not have; on save, ``f`` or ``mask`` is not registered, or
             ``arguments`` are not JSON values.
@@ -99,6 +101,7 @@ class Lambda(Layer):
                 f"any), or None, got {output_shape!r}. Fix: Lambda(f, output_shape=(10,)), or leave output_shape "
                 "out and brainnet finds it by running f."
             )
+        check_captured_tensors(function)  # a captured tensor with a grad_fn fails at the second step
         self.function = function
         self.output_shape = None if output_shape is None else tuple(None if d is None else int(d) for d in output_shape)
         self.arguments = _checked_arguments(function, arguments)

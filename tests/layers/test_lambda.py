@@ -308,3 +308,19 @@ def test_save_refuses_an_unregistered_mask_function_and_arguments_that_are_not_j
                                          r"'Tensor'\}\. Fix: pass plain values, e\.g\. a tensor as t\.tolist\(\)"):
         tensor_argument.save(tmp_path / "t.brainnet")
     assert not (tmp_path / "m.brainnet").exists() and not (tmp_path / "t.brainnet").exists()
+
+
+def test_a_lambda_that_captures_a_tensor_with_a_graph_is_refused_with_the_fix():
+    """The CCT example's ``t + position_embeddings``, the table from an Embedding called on positions."""
+    position_embeddings = Embedding(5, 3)(torch.arange(5))
+    with pytest.raises(ValueError, match=r"'position_embeddings' \(5, 3\) computed with autograd.*"
+                                         r"position_embeddings = position_embeddings.detach\(\)"):
+        Lambda(lambda t: t + position_embeddings)
+    # the fix: a constant, added as Keras adds it (trains twice without a freed graph)
+    position_embeddings = position_embeddings.detach()
+    inputs = Input((5, 3))
+    model = Model(inputs, Dense(3)(Lambda(lambda t: t + position_embeddings)(inputs)))
+    model.compile("sgd", "mse")
+    x = np.zeros((4, 5, 3), "float32")
+    history = model.fit(x, x, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
