@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._augmentation import _Augmentation, _bounds, _factor_config, _unit_range, _value_range
+from ._clip_range import warn_once_outside
 from ._random import generator_for
 
 
@@ -62,6 +63,10 @@ class RandomContrast(_Augmentation):
     Raises:
         ValueError: a factor out of bounds, or value_range not a pair (low, high) with low < high.
 
+    Warns:
+        UserWarning: once, when the first training batch has pixels outside
+        value_range (the layer placed after ``Normalization``, say), with the fix.
+
     Example:
         >>> import torch
         >>> RandomContrast(0.2)(torch.ones(2, 4, 4, 3), training=True).shape
@@ -81,6 +86,7 @@ class RandomContrast(_Augmentation):
         self.factor = _factor_config(factor)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
+        warn_once_outside(self, x)  # pixels outside value_range (after Normalization): the clip changes them
         return contrast(x, self._uniform(x.shape[0], 1.0 - self.lower, 1.0 + self.upper, x)).clamp(*self.value_range)
 
     def get_config(self) -> dict[str, Any]:

@@ -342,3 +342,26 @@ def test_uint8_images_are_cast_to_float32_as_keras_3(make):
     inferred = make()(torch.from_numpy(pixels), training=False)
     assert inferred.dtype == torch.float32
     torch.testing.assert_close(inferred, make()(torch.from_numpy(pixels.astype("float32")), training=False))
+
+
+def test_random_contrast_after_normalization_warns_once_that_its_clip_changes_the_pixels():
+    """The EANet example's pipeline: Normalization, then RandomContrast with its default value_range (0, 255)."""
+    import warnings
+
+    from brainnet.layers import RandomContrast
+
+    layer = RandomContrast(0.1, seed=0)
+    normalized = torch.randn(8, 6, 6, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(torch.zeros(2, 6, 6, 1), training=True)  # a blank batch (a shape probe) is not looked at
+    with pytest.warns(UserWarning, match=r"expected pixels within its value_range \(0, 255\), got values from -.*"
+                                         r"Fix: RandomContrast\(\.\.\., value_range=\(low, high\)\)"):
+        out = layer(normalized, training=True)
+    assert float(out.min()) == 0.0  # the clip Keras 3 makes, kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(normalized, training=True)  # once per layer
+        RandomContrast(0.1)(torch.rand(8, 6, 6, 1) * 255, training=True)  # pixels in range: silent
+        RandomContrast(0.1, value_range=(-5, 5))(normalized, training=True)
+        RandomContrast(0.1)(normalized, training=False)  # inference: no clip, nothing to say
