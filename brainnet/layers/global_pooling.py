@@ -15,16 +15,19 @@ from .pooling import SEQUENCE_FIX
 
 
 class GlobalPooling(Layer):
-    """Shared ``keepdims``, shapes and config of the global poolings: they
-    reduce every axis between the batch and the channels (``dims`` of them:
-    1 for sequences, 2 for images, 3 for volumes in ``pooling3d.py``)."""
+    """Shared ``data_format``, ``keepdims``, shapes and config of the global
+    poolings: they reduce every axis between the batch and the channels
+    (``dims`` of them: 1 for sequences, 2 for images, 3 for volumes in
+    ``pooling3d.py``). ``data_format`` is Keras 3's argument, channels last
+    only: ``"channels_last"`` or None (the default, the same)."""
 
     dims = 2
     input_rank = 4
     rank_hint = "(batch, height, width, channels)"
 
-    def __init__(self, keepdims: bool = False, **kwargs: Any) -> None:
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.data_format = _channels_last(type(self).__name__, data_format, self.dims)
         self.keepdims = bool(keepdims)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -32,7 +35,20 @@ class GlobalPooling(Layer):
         return (batch, *(1,) * self.dims, channels) if self.keepdims else (batch, channels)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "keepdims": self.keepdims}
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+def _channels_last(layer: str, data_format: Any, dims: int) -> str:
+    """Keras 3's ``data_format``: brainnet's layers are channels last, so that one (or None)."""
+    if data_format is None or data_format == "channels_last":
+        return "channels_last"
+    if data_format == "channels_first":
+        axes = ", ".join(str(i) for i in range(2, dims + 2))
+        fix = (f"leave data_format out and put the channels last first: layers.Permute(({axes}, 1)) before "
+               f"{layer} (brainnet's layers are channels last)")
+    else:
+        fix = "data_format='channels_last', or leave it out"
+    raise ValueError(f"{layer}: expected data_format 'channels_last' or None, got {data_format!r}. Fix: {fix}.")
 
 
 class GlobalAveragePooling2D(GlobalPooling):
@@ -43,6 +59,7 @@ class GlobalAveragePooling2D(GlobalPooling):
         y[n, c] = (1/(H·W)) Σ_{i,j} x[n, i, j, c]
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the height and width axes, of size 1 (default False).
 
     Input shape: ``(batch, height, width, channels)``.
@@ -69,6 +86,7 @@ class GlobalMaxPooling2D(GlobalPooling):
         y[n, c] = max_{i,j} x[n, i, j, c]
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the height and width axes, of size 1 (default False).
 
     Input shape: ``(batch, height, width, channels)``.
@@ -97,6 +115,7 @@ class GlobalAveragePooling1D(GlobalPooling):
     masked gives zeros).
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the time axis, of size 1 (default False).
 
     Input shape: ``(batch, time, features)``, and an optional mask ``(batch, time)``.
@@ -144,6 +163,7 @@ class GlobalMaxPooling1D(GlobalPooling):
         y[n, c] = max_t x[n, t, c]
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the time axis, of size 1 (default False).
 
     Input shape: ``(batch, time, features)``.

@@ -100,6 +100,7 @@ class GlobalAveragePooling3D(GlobalPooling):
         y[n, c] = (1/(D·H·W)) Σ_{d,h,w} x[n, d, h, w, c]
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the depth, height and width axes, of size 1 (default False).
 
     Input shape: ``(batch, depth, height, width, channels)``.
@@ -130,6 +131,7 @@ class GlobalMaxPooling3D(GlobalPooling):
         y[n, c] = max_{d,h,w} x[n, d, h, w, c]
 
     Args:
+        data_format: ``"channels_last"`` or None (the same; channels first is refused).
         keepdims: keep the depth, height and width axes, of size 1 (default False).
 
     Input shape: ``(batch, depth, height, width, channels)``.
