@@ -6,11 +6,11 @@ tf.keras version; its checkpoint is named ``best_model.keras`` as in the
 Keras 3 version (brainnet, like Keras 3, writes no legacy ``.h5`` model).
 
 FordA (engine-noise recordings downloaded from GitHub) is replaced by a
-labelled univariate series set made in NumPy, with FordA's layout: one row
-per series, the label in the first column as -1 or 1, each series
-z-normalized. Class -1 is a noisy sine, class 1 a noisy square wave of the
-same random frequency and phase (``sign(sin)``), so the classes differ in
-shape, not in scale. Shortened for CI: 800 training and 400 test series of
+labelled univariate series set made in NumPy (``_forda_like.py``), with
+FordA's layout: one row per series, the label in the first column as -1 or
+1, each series z-normalized. Class -1 is a noisy sine, class 1 a noisy
+square wave of the same random frequency and phase (``sign(sin)``), so the
+classes differ in shape, not in scale. Shortened for CI: 800 training and 400 test series of
 176 steps (FordA: 3,601 and 1,320 of 500), 20 epochs in place of 500 (the
 callbacks kept, with their patiences). The plots are left out. The
 training accuracy is near 1 after two epochs, but the validation accuracy
@@ -34,21 +34,9 @@ import pytest
 
 import brainnet as keras
 
-STEPS = 176
+from . import _forda_like as forda_like
 
-
-def _fake_forda(n: int, seed: int) -> np.ndarray:
-    """A FordA-like table: label (-1/1) in column 0, a z-normalized series after it."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(STEPS)
-    labels = rng.choice([-1, 1], size=n)
-    freq = rng.uniform(1 / 40, 1 / 12, size=(n, 1))
-    phase = rng.uniform(0, 2 * np.pi, size=(n, 1))
-    wave = np.sin(2 * np.pi * freq * t + phase)
-    wave = np.where(labels[:, None] == 1, np.sign(wave), wave)
-    series = wave + rng.normal(0, 0.4, size=wave.shape)
-    series = (series - series.mean(axis=1, keepdims=True)) / series.std(axis=1, keepdims=True)
-    return np.concatenate([labels[:, None].astype(float), series], axis=1)
+STEPS = forda_like.STEPS
 
 
 def readucr(filename):
@@ -63,9 +51,7 @@ def data(tmp_path_factory):
     """Sections "Load the data" and "Standardize the data", as written, on
     TSV files written by the test in FordA's format."""
     folder = tmp_path_factory.mktemp("FordA")
-    train_table, test_table = _fake_forda(800, seed=1), _fake_forda(400, seed=2)
-    np.savetxt(folder / "FordA_TRAIN.tsv", train_table, delimiter="\t")
-    np.savetxt(folder / "FordA_TEST.tsv", test_table, delimiter="\t")
+    train_table, _ = forda_like.write_tsv(folder)
 
     x_train, y_train = readucr(str(folder / "FordA_TRAIN.tsv"))
     x_test, y_test = readucr(str(folder / "FordA_TEST.tsv"))
