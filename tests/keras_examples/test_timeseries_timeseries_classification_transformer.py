@@ -162,8 +162,9 @@ def test_with_one_feature_each_block_adds_its_betas_and_every_series_gets_one_pr
             layer.set_weights([gamma.astype("float32"), beta.astype("float32")])
             betas = betas + beta.astype("float32")[0]
     pooling = next(layer for layer in model.layers if isinstance(layer, layers.GlobalAveragePooling1D))
-    pooled = keras.Model(model.inputs, pooling.output).predict(x_test[:64], verbose=0)
-    np.testing.assert_allclose(pooled[:, 0], x_test[:64].mean(axis=(1, 2)) + betas, rtol=1e-4, atol=1e-4)
+    shifted = x_test[:64] + rng.normal(0, 2, size=(64, 1, 1))  # series of other means, to tell them apart
+    pooled = keras.Model(model.inputs, pooling.output).predict(shifted, verbose=0)
+    np.testing.assert_allclose(pooled[:, 0], shifted.mean(axis=(1, 2)) + betas, rtol=1e-4, atol=1e-4)
     p = model.predict(x_test, verbose=0)
     np.testing.assert_allclose(p, np.broadcast_to(p[0], p.shape), atol=1e-4)  # one prediction for all
 
