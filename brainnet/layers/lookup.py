@@ -199,8 +199,9 @@ class StringLookup(Layer):
             return torch.from_numpy(ids).to(self._device.device)
         if self.output_mode == "one_hot":
             return self._one_hot(array)
-        rows = array.reshape(len(array), -1).tolist() if array.ndim else [[array.item()]]
-        return self.vocab.bags(rows).to(self._device.device)
+        if array.ndim == 0:  # one string is one sample (Keras 3 upranks a scalar): (depth,)
+            return self.vocab.bags([[array.item()]])[0].to(self._device.device)
+        return self.vocab.bags(array.reshape(len(array), -1).tolist()).to(self._device.device)
 
     def _one_hot(self, array: np.ndarray) -> torch.Tensor:
         """Each string's index as a one-hot row; the mask token (if any) counts nowhere."""

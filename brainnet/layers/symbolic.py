@@ -179,6 +179,8 @@ def is_symbolic(value: Any) -> bool:
 
 
 def flatten(structure: Any) -> list[Any]:
+    if isinstance(structure, dict):  # a layer called on a dict of tensors (Keras 3 takes any nest)
+        structure = list(structure.values())
     if isinstance(structure, (list, tuple)):
         return [x for item in structure for x in flatten(item)]
     return [structure]
@@ -209,6 +211,8 @@ def _probe_input(layer: Layer, v: Any, device: torch.device | None, unknown: int
 
 
 def _map(structure: Any, fn: Any) -> Any:
+    if isinstance(structure, dict):
+        return {k: _map(v, fn) for k, v in structure.items()}
     if isinstance(structure, (list, tuple)):
         return [_map(x, fn) for x in structure]
     return fn(structure)

@@ -24,8 +24,8 @@ from ..layers._masking import driven_by_model
 from ..layers.base import Layer
 from ..layers.input_layer import input_layer_of
 from ..layers.input_spec import InputSpec
-from ..layers.symbolic import Input, Node, SymbolicTensor, flatten, is_symbolic
-from . import _fusion, _nested_outputs
+from ..layers.symbolic import Input, Node, SymbolicTensor, _map, flatten, is_symbolic
+from . import _fusion, _graph_cut, _nested_outputs
 from ..training.text_inputs import VectorizedText
 from .model import Model, config_scope
 
@@ -117,6 +117,7 @@ class Functional(Model):
         # dict keyed by those names (fit, evaluate and predict match dicts to the Inputs by name).
         self._input_keys: list[str] | None = None
         if isinstance(inputs, dict):
+            inputs, outputs = _graph_cut.cut_at(inputs, outputs, _topological_nodes)
             _check_input_keys(inputs)
             self._input_keys = list(inputs)
             inputs = list(inputs.values())
@@ -393,8 +394,3 @@ class Functional(Model):
         results = [values[id(t)] for t in self._outputs]
         return results if self._multi_output else results[0]
 
-
-def _map(structure: Any, fn: Any) -> Any:
-    if isinstance(structure, (list, tuple)):
-        return [_map(x, fn) for x in structure]
-    return fn(structure)
