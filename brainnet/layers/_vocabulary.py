@@ -197,9 +197,12 @@ class Vocabulary:
             tf_idf       = count[n, i] · idf[i]
         """
         out = np.zeros((len(rows), self.depth()), dtype=np.float64)
-        for n, row in enumerate(rows):
-            kept = [t for t in row if t != self.dropped_token] if self.dropped_token is not None else row
-            np.add.at(out[n], self.lookup(kept), 1.0)
+        tokens = [t for row in rows for t in row]  # all rows' tokens looked up at once
+        row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
+        if self.dropped_token is not None:
+            kept = np.fromiter((t != self.dropped_token for t in tokens), dtype=bool, count=len(tokens))
+            tokens, row_of = [t for t, k in zip(tokens, kept) if k], row_of[kept]
+        np.add.at(out, (row_of, self.lookup(tokens)), 1.0)
         if self.output_mode == "multi_hot":
             out = np.minimum(out, 1.0)
         elif self.output_mode == "tf_idf":
