@@ -8,8 +8,9 @@ Replaced, and why:
 
 - The Cleveland heart-disease CSV (downloaded in the example) is a CSV the
   test writes with the same 14 columns, value ranges and kinds (integer
-  codes, ``thal`` as strings), 400 patients, and a target drawn from a
-  stated rule of the columns; ``pd.read_csv`` reads it as the example does.
+  codes, ``thal`` as strings), 1,000 patients in place of 303 (so that a
+  20 % validation split measures accuracy to a few points), and a target
+  drawn from a stated rule of the columns; ``pd.read_csv`` reads it as the example does.
 - The ``tf.data`` pipeline is PyTorch's: ``from_tensor_slices((dict(df),
   labels)).map(encode_categorical)`` is the list of the table's rows (one
   dict each, from ``dataframe.to_dict("records")``) each mapped by
@@ -22,7 +23,12 @@ Replaced, and why:
   Python values, so the example's test of a tensor's dtype,
   ``features[name].dtype == "string"``, is ``isinstance(features[name],
   str)``, and ``tf.convert_to_tensor([value])`` is ``torch.tensor([value])``.
-- Shortened for CI: 10 epochs in place of 50.
+- Shortened for CI: 10 epochs in place of 50 (20 for the model with the
+  normalization kept).
+
+Measured here (seeded): trained as written, the validation accuracy stays
+at 0.54, the share of the larger class, every epoch; with the
+``Normalization`` layers kept it climbs from 0.49 to 0.82 in 20 epochs.
 
 What Keras 3 does here, and brainnet with it: ``create_model_inputs`` puts
 the *outputs* of the ``Normalization`` layers, not the numeric ``Input``s,
