@@ -206,13 +206,13 @@ def example(tmp_path_factory):
     return dict(locals())
 
 
-@keras.saving.register_keras_serializable()
+@keras.saving.register_keras_serializable(package="tabtransformer")
 def expand_dims(x):
     """ops.expand_dims(x, -1)"""
     return torch.unsqueeze(x, -1)
 
 
-@keras.saving.register_keras_serializable()
+@keras.saving.register_keras_serializable(package="tabtransformer")
 def stack_columns(xs):
     """ops.stack(xs, axis=1)"""
     return torch.stack(xs, dim=1)

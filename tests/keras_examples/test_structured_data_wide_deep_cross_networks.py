@@ -189,7 +189,7 @@ def run_experiment(model, train_data_file, test_data_file):
     return history, accuracy
 
 
-@keras.saving.register_keras_serializable()
+@keras.saving.register_keras_serializable(package="wide_deep_cross_networks")
 def expand_dims(t):
     """keras.ops.expand_dims(t, -1), as a function a saved Lambda names."""
     return torch.unsqueeze(t, -1)
