@@ -25,7 +25,7 @@ from ..layers.base import Layer
 from ..layers.input_layer import input_layer_of
 from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, _map, flatten, is_symbolic
-from . import _fusion, _graph_cut, _nested_outputs
+from . import _fusion, _graph_cut, _nested_outputs, _text_heads
 from ..training.text_inputs import VectorizedText
 from .model import Model, config_scope
 
@@ -181,26 +181,11 @@ class Functional(Model):
         return any(t.dtype == "string" for t in self._inputs)
 
     def text_heads(self) -> list[Any]:
-        """Per Input, the TextVectorization or StringLookup that reads its strings
-        (None for a numeric Input): the one layer called on it, on it alone."""
-        if "_text_heads" in self.__dict__:  # the graph is fixed: found once (the trainer asks at every step)
-            return self.__dict__["_text_heads"]
-        heads = []
-        for t in self._inputs:
-            readers = [n for n in self._nodes if any(p is t for p in n.parents())]
-            if t.dtype != "string":
-                heads.append(None)
-            elif len(readers) == 1 and readers[0].inputs is t and not readers[0].kwargs:
-                heads.append(readers[0].layer)
-            else:
-                raise ValueError(
-                    f"Model '{self.name}': expected the string Input {t.name!r} to feed one TextVectorization or "
-                    f"StringLookup layer, alone, got it read by {len(readers)} layer call(s) "
-                    f"({', '.join(n.layer.name for n in readers) or 'none'}). Fix: one text layer per string Input, "
-                    "x = vectorize(text_input), and share its output x among the layers that need it."
-                )
-        self.__dict__["_text_heads"] = heads
-        return heads
+        """Per Input, the text layer (or ``SharedText`` of layers) that reads its strings; None for
+        a numeric Input (brainnet.models._text_heads)."""
+        if "_text_heads" not in self.__dict__:  # the graph is fixed: found once (the trainer asks at every step)
+            self.__dict__["_text_heads"] = _text_heads.find(self)
+        return self.__dict__["_text_heads"]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = [t.shape for t in self._outputs]
@@ -370,7 +355,7 @@ class Functional(Model):
         for node in self._nodes:
             args = _map(node.inputs, lookup)
             if isinstance(args, VectorizedText):  # a text layer's output, made once by fit (text_inputs)
-                values[id(node.outputs[0])] = args.tensor
+                values[id(node.outputs[0])] = _text_heads.head_output(self, node, args.tensor)
                 continue
             kwargs = {k: _map(v, lookup) for k, v in node.kwargs.items()}
             # training= given when the graph was made (base_model(x, training=False)) wins, as in Keras.

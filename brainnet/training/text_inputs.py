@@ -94,8 +94,10 @@ def vectorized(trainer: Any, x: Any) -> list[torch.Tensor] | None:
         return None
     heads = model.text_heads()  # per model input, its text layer (None: a numeric input)
     names = [t.name for t in model.inputs] if isinstance(x, dict) else []
-    given = [x[n] for n in names] if names and all(n in x for n in names) else x
-    given = list(given) if len(heads) > 1 and isinstance(given, (list, tuple)) else [given]
+    if names and all(n in x for n in names):  # a dict by Input name: one array per Input already
+        given = [x[n] for n in names]
+    else:
+        given = list(x) if len(heads) > 1 and isinstance(x, (list, tuple)) else [x]
     if len(given) != len(heads):
         raise ValueError(
             f"x: expected {len(heads)} arrays (one per model input, texts for the string inputs), got "

@@ -234,12 +234,34 @@ def test_string_inputs_that_do_not_feed_one_text_layer_are_refused():
     with pytest.raises(TypeError, match=r"Layer '.*' \(Dense\): expected numbers, got a string Input\. Fix: turn "
                                         r"the strings into numbers first, x = TextVectorization"):
         Dense(2)(Input(shape=(1,), dtype="string"))
+    # read by two text layers whose outputs have no fixed size (token sequences as long as the longest text)
     inputs = Input(shape=(1,), dtype="string")
-    a, b = StringLookup(vocabulary=["x"])(inputs), StringLookup(vocabulary=["y"])(inputs)
+    first, second = TextVectorization(vocabulary=["x"]), TextVectorization(vocabulary=["y"])
     from brainnet.layers import Concatenate
-    model = Model(inputs, Dense(1)(Concatenate()([a, b])))
+    pooled = [GlobalAveragePooling1D()(Embedding(4, 2)(v(inputs))) for v in (first, second)]
+    model = Model(inputs, Dense(1)(Concatenate()(pooled)))
     model.compile("adam", "mse", device="cpu")
-    with pytest.raises(ValueError, match=r"Model '.*': expected the string Input '.*' to feed one TextVectorization "
-                                         r"or StringLookup layer, alone, got it read by 2 layer call\(s\).*Fix: one "
-                                         r"text layer per string Input"):
+    with pytest.raises(ValueError, match=r"Model '.*': expected the string Input '.*' to feed TextVectorization or "
+                                         r"StringLookup layers, each called on it alone \(several need outputs of a "
+                                         r"fixed size\), got it read by 2 layer call\(s\).*Fix: x = vectorize"):
         model.fit(np.array([["x"], ["y"]], dtype=object), np.array([0.0, 1.0]), verbose=0)
+
+
+def test_a_string_input_read_by_two_lookups_trains_as_each_lookup_gives():
+    """Keras's Wide & Deep reads a column twice: one-hot, and indices into an Embedding. Each
+    lookup is applied once; the model's output is Dense(concat(one_hot, E[index])) (NumPy)."""
+    torch.manual_seed(0)
+    words = Input(shape=(), dtype="string", name="words")
+    one_hot = StringLookup(vocabulary=["x", "y", "z"], num_oov_indices=0, output_mode="binary")(words)
+    index = StringLookup(vocabulary=["x", "y", "z"], num_oov_indices=0)(words)
+    from brainnet.layers import Concatenate
+    embedding, dense = Embedding(3, 2), Dense(1)
+    model = Model({"words": words}, dense(Concatenate()([one_hot, embedding(index)])))
+    model.compile("adam", "mse", device="cpu")
+    x = np.array(["x", "y", "z", "y"], dtype=object)
+    history = model.fit({"words": x}, np.array([0.0, 1.0, 2.0, 1.0]), epochs=20, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    ids = [0, 1, 2, 1]
+    features = np.concatenate([np.eye(3)[ids], embedding.embeddings.detach().numpy()[ids]], axis=1)
+    expected = features @ dense.kernel.detach().numpy() + dense.bias.detach().numpy()
+    np.testing.assert_allclose(model.predict({"words": x}, verbose=0), expected, rtol=1e-5, atol=1e-6)
