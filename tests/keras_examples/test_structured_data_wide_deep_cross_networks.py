@@ -28,7 +28,8 @@ Replaced, and why:
   applies both lookups once, before training, and each reads its own part
   (brainnet.models._text_heads, added for this example).
 - The numeric ``Input``s' ``expand_dims`` is a ``Lambda`` of a function
-  registered with ``keras.saving.register_keras_serializable()`` (a saved
+  registered with ``keras.saving.register_keras_serializable(package=...)``
+  (a package of its own: the test files share one registry; a saved
   ``Lambda`` names its function; files never hold code), so the models
   save and load.
 - Shortened for CI: 12,000 rows in place of 581,012, and 30 epochs over
