@@ -25,7 +25,7 @@ from ..layers.base import Layer
 from ..layers.input_layer import input_layer_of
 from ..layers.input_spec import InputSpec
 from ..layers.symbolic import Input, Node, SymbolicTensor, _map, flatten, is_symbolic
-from . import _fusion, _graph_cut, _nested_outputs, _text_heads
+from . import _fusion, _graph_cut, _nested_masks, _nested_outputs, _text_heads
 from ..training.text_inputs import VectorizedText
 from .model import Model, config_scope
 
@@ -330,14 +330,18 @@ class Functional(Model):
                     "entry for it is InputSpec(optional=True)."
                 )
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        out = self._run(inputs, training, pre_activation=False)
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        out = self._run(inputs, training, pre_activation=False, mask=mask)
         return self.keyed(out) if self._multi_output else out
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The masks its graph gives its outputs (Keras 3; see ``_nested_masks``)."""
+        return _nested_masks.output_masks(self, inputs, mask)
 
     def call_pre_activation(self, inputs: Any) -> Any:
         return self._run(inputs, None, pre_activation=True)
 
-    def _run(self, inputs: Any, training: bool | None, pre_activation: bool) -> Any:
+    def _run(self, inputs: Any, training: bool | None, pre_activation: bool, mask: Any = None) -> Any:
         given = _as_list(inputs)
         if len(given) != len(self._inputs):
             raise ValueError(
@@ -346,7 +350,7 @@ class Functional(Model):
                 "Fix: pass a list with one array per Input, in the order of inputs=."
             )
         values: dict[int, torch.Tensor] = {id(s): v for s, v in zip(self._inputs, given)}
-        masks: dict[int, torch.Tensor | None] = {}
+        masks: dict[int, torch.Tensor | None] = _nested_masks.input_masks(self, mask)
         last = self._outputs[0].node if pre_activation else None
         lookup = lambda s: values[id(s)] if is_symbolic(s) else s  # noqa: E731
         early = {id(producer): id(reader) for producer, reader in self._pool_pairs
@@ -377,5 +381,7 @@ class Functional(Model):
                 values[id(sym)] = value
                 masks[id(sym)] = out_mask[i] if isinstance(out_mask, (list, tuple)) else (out_mask if i == 0 else None)
         results = [values[id(t)] for t in self._outputs]
+        if not pre_activation:
+            _nested_masks.remember(self, given, [masks.get(id(t)) for t in self._outputs])
         return results if self._multi_output else results[0]
 

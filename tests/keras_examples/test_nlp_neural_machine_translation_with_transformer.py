@@ -23,15 +23,13 @@ of the batches, ``cache``) as a ``keras.utils.PyDataset`` of the formatted
 batches whose order is shuffled each epoch. In ``decode_sequence``,
 ``np.argmax(predictions[0, i, :])`` is ``torch.argmax(...).item()`` (the
 Keras 3 version's ``ops.convert_to_numpy(ops.argmax(...)).item(0)``).
-Two differences from Keras, both in docs/keras.md:
-
-* ``TransformerDecoder(...)(x, encoder_outputs=encoded_seq_inputs)``: the
-  example passes ``encoded_seq_inputs`` positionally, which brainnet refuses
-  (its second positional argument is ``training``) with this fix;
-* the nested ``decoder`` model does not take the encoder output's padding
-  mask into its graph (brainnet warns, as Keras does for a layer that drops a
-  mask); the example's own ``attention_mask`` arguments are what mask its
-  attention, so the test checks those.
+One difference from Keras, in docs/keras.md:
+``TransformerDecoder(...)(x, encoder_outputs=encoded_seq_inputs)``: the
+example passes ``encoded_seq_inputs`` positionally, which brainnet refuses
+(its second positional argument is ``training``) with this fix. The nested
+``decoder`` model takes the masks of the tensors it is called on into its
+graph, as Keras 3 does; the example's own ``attention_mask`` arguments are
+what mask its attention, so the test checks those.
 
 Replaced: Anki's spa-eng pairs are a download; here the pairs are made from
 Debian's fortunes: lines of 3-8 words, all among the 300 most common words,
@@ -321,8 +319,7 @@ def build_the_model():
     decoder_outputs = layers.Dense(vocab_size, activation="softmax")(x)
     decoder = keras.Model([decoder_inputs, encoded_seq_inputs], decoder_outputs)
 
-    with pytest.warns(UserWarning, match=r"'functional.*' \(Functional\) was given inputs that carry a time-step mask"):
-        decoder_outputs = decoder([decoder_inputs, encoder_outputs])  # the encoder's padding mask stops here
+    decoder_outputs = decoder([decoder_inputs, encoder_outputs])  # the masks go into the decoder's graph
     transformer = keras.Model([encoder_inputs, decoder_inputs], decoder_outputs, name="transformer")
     return encoder, decoder, transformer
 
