@@ -41,8 +41,15 @@ def make_moons(n_samples=100, noise=None, random_state=None):
     """Two interleaving half circles in 2-D, as scikit-learn's function of this name:
     the upper moon (cos θ, sin θ) and the lower one (1 − cos θ, ½ − sin θ), θ evenly
     spaced over [0, π], shuffled, plus Gaussian noise of standard deviation ``noise``.
-    Returns (points, labels), labels 0 for the upper moon and 1 for the lower."""
-    rng = np.random.RandomState(random_state)
+    Returns (points, labels), labels 0 for the upper moon and 1 for the lower.
+    ``random_state`` as scikit-learn reads it: None draws from NumPy's global generator
+    (so the example's ``np.random.seed`` fixes the data), an int seeds a new one."""
+    if random_state is None:
+        rng = np.random.mtrand._rand
+    elif isinstance(random_state, np.random.RandomState):
+        rng = random_state
+    else:
+        rng = np.random.RandomState(random_state)
     n_out = n_samples // 2
     n_in = n_samples - n_out
     theta_out, theta_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
@@ -215,17 +222,22 @@ def test_the_loss_is_the_negative_log_likelihood():
 def test_the_negative_log_likelihood_falls(normalized_data):
     """Section "Model training", then "Performance evaluation": data to latent space
     and samples from the latent space back to data. Measured 2026-12-05
-    (OMP_NUM_THREADS=1, seed 0): loss 2.69 → 2.24, val_loss 2.69 → 2.24 in 12
-    epochs (a standard normal on the normalized data would score about 2.84)."""
+    (OMP_NUM_THREADS=1, seed 0): loss 2.69 → 2.26, val_loss 2.67 → 2.27 in 12
+    epochs (a standard normal on the normalized data would score about 2.84). Over six
+    draws of the data (np.random.seed 0 to 5) the first val_loss ranged 2.59 to 2.68
+    and the last 2.22 to 2.27, so the held-out figure is judged against that standard
+    normal's score, which the flow must beat by far."""
     keras.utils.set_random_seed(0)
     model = RealNVP(num_coupling_layers=6)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.0001))
     history = model.fit(normalized_data, batch_size=256, epochs=12, verbose=0, validation_split=0.2)
     loss, val_loss = history.history["loss"], history.history["val_loss"]
     assert len(loss) == len(val_loss) == 12
-    assert loss[-1] < loss[0] - 0.3 and val_loss[-1] < val_loss[0] - 0.3, (loss, val_loss)
-    # evaluate's loss is the mean of log_loss over its batches, here one batch of the held-out fifth
+    assert loss[-1] < loss[0] - 0.3 and val_loss[-1] < val_loss[0] - 0.15, (loss, val_loss)
     held_out = normalized_data[2400:]
+    standard_normal_nll = float(np.mean(0.5 * (held_out.numpy().astype("float64") ** 2).sum(1) + np.log(2 * np.pi)))
+    assert val_loss[-1] < standard_normal_nll - 0.35, (val_loss, standard_normal_nll)
+    # evaluate's loss is the mean of log_loss over its batches, here one batch of the held-out fifth
     with torch.no_grad():
         np.testing.assert_allclose(model.evaluate(held_out, batch_size=600, verbose=0),
                                    model.log_loss(held_out).item(), rtol=1e-5)
