@@ -23,9 +23,10 @@ filters halved (16 at the entry, 32/64/128 down, 128/64/32/16 up), and
 ``BatchNormalization(momentum=0.9)`` in place of 0.99 (at 0.99 the
 moving statistics of this short run are still near their starting values,
 so inference-mode validation says nothing of what the model learned). The
-checkpoint is ``oxford_segmentation.keras``: brainnet writes no HDF5 and
-refuses the example's ``.h5`` name with the fix (as Keras 3 does, whose
-version of the example names it ``.keras``). The displays are left out.
+checkpoint is ``oxford_segmentation.keras``: the example's ``.h5`` name
+(Keras's legacy HDF5 format, which Keras 3 still writes) is refused with
+that fix, as brainnet writes no HDF5 (docs/keras.md). The displays are
+left out.
 
 The tests check the trimaps against a naive loop, the batches the Sequence
 reads against the canvases, the U-Net's shapes and per-pixel softmax, and
