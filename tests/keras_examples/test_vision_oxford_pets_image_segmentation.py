@@ -13,7 +13,9 @@ trimap as a PNG in ``annotations/trimaps/`` with the Pets' codes: 1 for the
 object (stroke pixels, value ≥ 128), 2 for background, 3 for the border
 (pixels next to a stroke pixel, its 3 × 3 neighbourhood, that are not
 stroke themselves). The example's ``OxfordPets`` Sequence then reads the
-files as written (RGB inputs, grayscale masks minus one).
+files as written (RGB inputs, grayscale masks minus one; its ``__init__``
+skips ``super().__init__()``, which brainnet runs silently, loading one
+batch at a time, where Keras 3 warns).
 
 Shortened for CI: 1,000 digits (200 held out for validation, in place of
 1,000 of 7,390 photos), images of 32 × 32 (160 × 160 in the example; the
@@ -81,7 +83,6 @@ class OxfordPets(keras.utils.Sequence):
     """Helper to iterate over the data (as Numpy arrays)."""
 
     def __init__(self, batch_size, img_size, input_img_paths, target_img_paths):
-        super().__init__()
         self.batch_size = batch_size
         self.img_size = img_size
         self.input_img_paths = input_img_paths
