@@ -255,7 +255,7 @@ def test_the_unet_gives_a_softmax_per_pixel_at_the_input_size():
     assert probs.shape == (4, 32, 32, 3)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
     # the first separable convolution: 3 × 3 depthwise on 16 channels, then 1 × 1 to 32, with a bias
-    separable = next(layer for layer in model.layers if kinds[model.layers.index(layer)] == "SeparableConv2D")
+    separable = next(layer for layer in model.layers if isinstance(layer, layers.SeparableConv2D))
     assert separable.count_params() == 16 * 9 + 16 * 32 + 32
 
 
@@ -308,5 +308,5 @@ def test_training_segments_strokes_and_the_checkpoint_keeps_the_best_epoch(pets_
     # the checkpoint holds the epoch with the lowest validation loss
     best = keras.models.load_model("oxford_segmentation.keras")
     assert best.evaluate(val_gen, verbose=0) == pytest.approx(min(history.history["val_loss"]), rel=1e-4)
-    if np.argmin(history.history["val_loss"]) == epochs - 1:
-        np.testing.assert_allclose(best.predict(val_gen, verbose=0), val_preds, atol=1e-5)
+    best_mask = np.argmax(best.predict(val_gen, verbose=0), axis=-1)
+    assert np.mean(best_mask == truth) > background + 0.03
