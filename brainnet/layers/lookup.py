@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
+from ._ragged_strings import ragged_rows, rectangular
 from ._vocabulary import OOV_TOKEN, OUTPUT_MODES, Vocabulary, check_lookup_args, encode, encoded_shape
 from .base import Layer, Shape
 from .symbolic import is_symbolic, symbolic_call
@@ -79,6 +80,13 @@ def string_batches(layer: str, data: Any) -> Iterator[np.ndarray]:
 MODES = ("int", "one_hot") + OUTPUT_MODES[1:]  # StringLookup's output modes, as Keras 3's
 
 
+def _string_rows(layer: str, rows: list[list[Any]]) -> list[list[str]]:
+    """Ragged rows with every item checked to be a string (bytes decoded)."""
+    flat = as_strings(layer, np.array([t for row in rows for t in row], dtype=object)).tolist()
+    ends = np.cumsum([len(row) for row in rows], dtype=np.int64).tolist()
+    return [flat[start:end] for start, end in zip([0] + ends[:-1], ends)]
+
+
 def _numbers(value: Any) -> bool:
     return isinstance(value, torch.Tensor) or (isinstance(value, np.ndarray) and value.dtype.kind not in "USO")
 
@@ -117,7 +125,9 @@ class StringLookup(Layer):
     Output shape: the same, int64 (``invert``: a NumPy array of str);
     ``one_hot``: ``(batch, depth)`` float32 for ``(batch,)`` or ``(batch, 1)``
     strings, ``(batch, k, depth)`` for ``(batch, k)``; other modes
-    ``(batch, depth)`` float32 for ``(batch, k)`` strings.
+    ``(batch, depth)`` float32 for ``(batch, k)`` strings, or for rows of
+    several lengths (a list of lists, or pandas' object array of lists, in
+    place of Keras's ``tf.ragged.constant``), which ``adapt`` also takes.
 
     Raises:
         ValueError: a bad argument, a vocabulary with repeated tokens, calls
@@ -165,9 +175,16 @@ class StringLookup(Layer):
     def adapt(self, data: Any) -> None:
         """Learn the vocabulary from ``data`` (strings, any shape; or an iterable
         of such batches, e.g. a DataLoader of texts): every string is a token;
-        for TF-IDF each row (sample) is a document."""
+        for TF-IDF each row (sample) is a document. Rows of several lengths (a
+        list of lists, Keras's ``tf.ragged.constant(rows)``) are documents too."""
+        layer = f"StringLookup '{self.name}'"
+        ragged = ragged_rows(data)
+        if ragged is not None:
+            self.vocab.adapt(_string_rows(layer, ragged))
+            return
+
         def rows() -> Iterator[list[str]]:
-            for array in string_batches(f"StringLookup '{self.name}'", data):
+            for array in string_batches(layer, data):
                 yield from (array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)).tolist()
 
         self.vocab.adapt(rows())
@@ -193,7 +210,14 @@ class StringLookup(Layer):
             return done
         if self.invert:
             return self._invert(inputs)
-        array = as_strings(f"StringLookup '{self.name}'", inputs)
+        layer = f"StringLookup '{self.name}'"
+        ragged = ragged_rows(inputs)
+        if ragged is not None:  # rows of several lengths (Keras: a ragged tensor)
+            rows = _string_rows(layer, ragged)
+            if self.output_mode not in ("int", "one_hot"):
+                return self.vocab.bags(rows).to(self._device.device)
+            inputs = rectangular(layer, self.output_mode, rows)
+        array = as_strings(layer, inputs)
         if self.output_mode == "int":
             ids = self.vocab.lookup(array.reshape(-1).tolist()).reshape(array.shape)
             return torch.from_numpy(ids).to(self._device.device)
