@@ -167,7 +167,12 @@ def check_same_length(x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def _users_function(loss: Loss) -> bool:
-    """A plain ``fn(y_true, y_pred)`` of the user's given to compile (not one of brainnet's losses)."""
+    """A plain ``fn(y_true, y_pred)`` of the user's given to compile, or a ``Loss`` subclass of the user's
+    that overrides ``call`` (Keras 3's way; the NER example's masked loss reads (N, T) labels beside
+    (N, T, tags) outputs), not one of brainnet's losses."""
+    call = type(loss).call
+    if call is not Loss.call and not getattr(call, "__module__", "").startswith("brainnet"):
+        return True
     return type(loss) is Loss and loss.fn is not None and not getattr(loss.fn, "__module__", "").startswith("brainnet")
 
 

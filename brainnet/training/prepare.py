@@ -85,6 +85,8 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
         if expected is not None:
             want = expected[i] if multi else expected
             t = adjust_input_rank(t, want)  # (N,) for Input(shape=(1,)), as Keras 3
+            if not hasattr(type(model), "inputs"):  # a subclassed model: Keras 3 fixes none of its input axes
+                want = (None,) * len(want)  # (its layers check the sizes their weights need; each batch its length)
             check_model_input(tuple(t.shape), want)
         data_module.check_finite(t)
         if dtype is not None:
