@@ -44,7 +44,7 @@ Replaced, and why:
 
 Measured here (seeded): the validation loss falls from 0.44 to 0.35 in 3
 epochs; on the held-out texts the binary accuracy is 0.89 (all zeros:
-0.86) and the most probable label is one of the text's for 68% of texts
+0.85) and the most probable label is one of the text's for 68% of texts
 (the most frequent label is one of them for 34%).
 
 What the tests check, section by section: the de-duplication, filtering
@@ -297,16 +297,15 @@ def test_the_mlp_learns_the_labels(example, trained):
     y = np.concatenate([labels.numpy() for _, labels in ex["raw_test_dataset"]])
     probabilities = shallow_mlp_model.predict(x, verbose=0)
     np.testing.assert_allclose(binary_acc, np.mean((probabilities > 0.5) == y), atol=1e-6)
-    all_zeros = 1 - y.mean()  # answering "no label" everywhere: 0.86 here
-    assert binary_acc > all_zeros + 0.015, (binary_acc, all_zeros)  # 0.89 when written
+    all_zeros = 1 - y.mean()  # answering "no label" everywhere
+    assert binary_acc > all_zeros + 0.015, (binary_acc, all_zeros)  # +0.03 to +0.04 over 4 seeds
     # the most probable label is one of the text's far more often than the most frequent label is
     precision_at_1 = y[np.arange(len(y)), probabilities.argmax(axis=1)].mean()
-    assert precision_at_1 > y.mean(axis=0).max() + 0.2, precision_at_1  # 0.68 against 0.34 when written
-    # a file label and a derived tag are found in held-out texts above their base rates
-    for tag in ("computers", "tag:long"):
-        column = ex["vocab"].index(tag)
-        hits = (probabilities[:, column] > 0.5) == y[:, column]
-        assert hits.mean() > max(y[:, column].mean(), 1 - y[:, column].mean()) + 0.05, tag  # +0.16, +0.09
+    assert precision_at_1 > y.mean(axis=0).max() + 0.2, precision_at_1  # 0.64 to 0.68 against 0.34
+    # the most frequent label, a fortune file, is told far better than by its base rate
+    column = ex["vocab"].index("computers")
+    hits = (probabilities[:, column] > 0.5) == y[:, column]
+    assert hits.mean() > max(y[:, column].mean(), 1 - y[:, column].mean()) + 0.08  # +0.14 to +0.18 over 4 seeds
 
 
 def test_the_inference_model_reads_raw_strings(example, trained, tmp_path):

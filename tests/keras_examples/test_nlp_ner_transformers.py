@@ -57,7 +57,9 @@ Replaced, and why:
 Measured here (seeded, on CPU): the training loss falls from 0.50 to 0.07
 in 5 epochs; on the held-out sentences 91% of the tokens get their tag
 (``O`` everywhere: 80%), chunk F1 0.70 (``CAP`` 0.73); the sample sentence
-is tagged right but for "wilde" (``O`` in place of ``I-CAP``).
+is tagged right but for "wilde" (``O`` in place of ``I-CAP``). Three other
+seeds gave 91 to 94%, F1 0.70 to 0.76, and 9 or 10 of the sample's 10
+checked words right.
 
 What the tests check, section by section: the exported records read back
 as the example parses them and the tag table ("Load the CoNLL 2003
@@ -420,8 +422,8 @@ def test_the_model_learns_to_tag_held_out_tokens(example, trained):
     n_tokens = sum(len(r["tokens"]) for r in ex["conll_data"]["validation"])
     assert 0.98 * n_tokens < len(true_ids) <= n_tokens  # real tokens only, few predicted as [PAD]
     accuracy, all_o = np.mean(true_ids == predicted_ids), np.mean(true_ids == 1)
-    assert accuracy > all_o + 0.06, (accuracy, all_o)  # 0.91 against 0.80 when written
-    assert scores["overall"] > 0.55 and scores["CAP"] > 0.6, scores  # 0.70 and 0.73 when written
+    assert accuracy > all_o + 0.06, (accuracy, all_o)  # 0.91 to 0.94 against 0.80 over 4 seeds
+    assert scores["overall"] > 0.55 and scores["CAP"] > 0.6, scores  # 0.70 to 0.76 and 0.72 to 0.77 over 4 seeds
     # the loss on the held-out lines is the masked mean computed by hand from predict
     x, y = next(iter(ex["val_dataset"]))
     probabilities = ner_model.predict(x, verbose=0)
