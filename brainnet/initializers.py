@@ -12,7 +12,8 @@ convolution kernel ``(kh, kw, in, out)`` has ``kh·kw·in`` and ``kh·kw·out``
 (the window's positions count), even though brainnet stores a Conv2D kernel
 in PyTorch's order ``(out, in, kh, kw)``; a vector ``(n,)`` has ``n`` and ``n``.
 
-* ``Zeros``, ``Ones``, ``Constant(value)``: w = 0, 1, value.
+* ``Zeros``, ``Ones``, ``Constant(value)``: w = 0, 1, value (a number, or an
+  array broadcast to the weight's shape).
 * ``RandomNormal(mean=0, stddev=0.05)``: w ~ N(mean, stddev²).
 * ``RandomUniform(minval=-0.05, maxval=0.05)``: w ~ U(minval, maxval).
 * ``TruncatedNormal(mean=0, stddev=0.05)``: N(mean, stddev²) with the values
@@ -53,8 +54,10 @@ Example:
 from __future__ import annotations
 
 import difflib
+import numbers
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ._initializer_base import Initializer, Shape, Tensor, _check_2d, _dtype, _number, compute_fans
@@ -92,22 +95,56 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """w = value (a number).
+    """w = value: a number, or (as Keras 3 computes ``value · ones(shape)``)
+    an array broadcast to the weight's Keras shape, e.g. a Dense bias that
+    starts as a flattened identity matrix, ``Constant(np.eye(3).flatten())``.
 
     Args:
-        value: the constant (default 0.0).
+        value: the constant (default 0.0): a finite number, or an array-like
+            of finite numbers whose shape broadcasts to the weight's.
+
+    Raises:
+        ValueError: a value that is not numbers, or an array whose shape does
+            not broadcast to the weight's shape.
     """
 
     elementwise = True
 
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = _number("Constant", "value", value, example="value=0.1")
+    def __init__(self, value: Any = 0.0) -> None:
+        if isinstance(value, numbers.Real) or not hasattr(value, "__len__") and not hasattr(value, "shape"):
+            self.value = _number("Constant", "value", value, example="value=0.1")
+            return
+        self.value = _finite_array(value)
+        self.elementwise = False  # the array is laid out along the Keras shape's axes
 
     def sample(self, shape: Shape, fans: tuple[int, int], dtype: Any = None) -> Tensor:
-        return torch.full(shape, self.value, dtype=_dtype(dtype))
+        if isinstance(self.value, float):
+            return torch.full(shape, self.value, dtype=_dtype(dtype))
+        try:
+            return torch.broadcast_to(self.value.to(_dtype(dtype)), shape).clone()
+        except RuntimeError:
+            raise ValueError(
+                f"Constant: expected a value whose shape broadcasts to the weight's shape {tuple(shape)}, got "
+                f"an array of shape {tuple(self.value.shape)}. Fix: give an array of shape {tuple(shape)} "
+                f"(e.g. np.eye(k).flatten() for a Dense(k * k) bias) or a number."
+            ) from None
 
     def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
+        return {"value": self.value if isinstance(self.value, float) else self.value.tolist()}
+
+
+def _finite_array(value: Any) -> Tensor:
+    """``value`` as a float64 tensor, refused unless it is finite numbers."""
+    try:
+        array = torch.as_tensor(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        array = None
+    if array is None or not bool(torch.isfinite(array).all()):
+        raise ValueError(
+            f"Constant: expected value to be a finite number or an array of finite numbers, got {value!r}. "
+            "Fix: Constant(value=0.1) or Constant(np.eye(3).flatten())."
+        )
+    return array
 
 
 class Identity(Initializer):
