@@ -330,27 +330,27 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
 
 
 def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Copy the weights stored in ``path`` into ``model`` (names and shapes must match).
+    """Copy the weights stored in ``path`` into ``model`` (names and shapes must match):
+    a safetensors file from ``save_weights``, or, as Keras 3 reads a ``.keras``
+    file, the weights (not the optimizer) of an archive from ``model.save``
+    (what ``ModelCheckpoint(save_best_only=True)`` writes).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a safetensors file, or the weights do not fit the model.
+        ValueError: neither a safetensors file nor a model archive, or the
+            weights do not fit the model.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_weights: expected a weights file, got no file at {path}.")
-    if _first_bytes(path, 4) == b"PK\x03\x04":
-        raise ValueError(
-            f"load_weights: expected a safetensors weights file, got {path}, a whole-model archive "
-            "(or another ZIP file). Fix: brainnet.models.load_model(path) for files from model.save()."
-        )
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(
-            f"load_weights: expected a safetensors weights file, got {path} that cannot be read "
-            f"({err}). Fix: pass a file written by model.save_weights()."
-        ) from None
+    own = None
+    if _first_bytes(path, 4) == b"PK\x03\x04":  # model.save's archive: its weights, as Keras 3 reads a .keras file
+        entries = read_archive(path, "model", "load_weights")
+        tensors = read_tensors(entries, "model.weights.safetensors", path, "load_weights")
+        if "own_variables.safetensors" in entries:
+            own = read_tensors(entries, "own_variables.safetensors", path, "load_weights")
+    else:
+        tensors = _read_weights_file(path)
     if not getattr(model, "built", True) and set(tensors) - set(model.state_dict()):
         raise ValueError(
             f"load_weights: expected a built model, got '{model.name}', whose layers have no weights yet "
@@ -359,6 +359,18 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
             "then load_weights."
         )
     assign_weights(model, tensors, f"load_weights: {path}")
+    if own is not None:
+        _saving_hooks.load_own_variables(model, own)
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(
+            f"load_weights: expected a safetensors weights file, got {path} that cannot be read "
+            f"({err}). Fix: pass a file written by model.save_weights()."
+        ) from None
 
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json", "model_from_config"]
