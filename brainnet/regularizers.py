@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 from typing import Any, Callable
 
@@ -169,7 +170,9 @@ def serialize(regularizer: Any) -> dict[str, Any] | None:
     """``{"class_name": ..., "config": ...}`` for saving, or None.
 
     Raises:
-        ValueError: a plain function (it has no config to save).
+        ValueError: a plain function (it has no config to save), or a
+            ``Regularizer`` subclass whose ``__init__`` takes arguments but
+            which has no ``get_config`` of its own (as Keras 3 refuses it).
     """
     if regularizer is None:
         return None
@@ -179,9 +182,18 @@ def serialize(regularizer: Any) -> dict[str, Any] | None:
             "which cannot be written to a file. Fix: subclass Regularizer with get_config() and "
             "decorate it with @brainnet.saving.register_serializable()."
         )
+    cls = type(regularizer)
+    if cls.get_config is Regularizer.get_config and cls.__init__ is not object.__init__:
+        args = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        config = "{" + ", ".join(f"{n!r}: self.{n}" for n in args) + "}"
+        raise ValueError(  # Keras 3's base get_config refuses too: {} could not make this regularizer again
+            f"save: expected the regularizer {cls.__name__} to define get_config() returning its constructor "
+            f"arguments, got a subclass that keeps the base class's, which knows none of them. Fix: def "
+            f"get_config(self): return {config}, with @brainnet.saving.register_serializable() on the class."
+        )
     from . import _registry
 
-    name = _registry.registered_name(type(regularizer)) or type(regularizer).__name__
+    name = _registry.registered_name(cls) or cls.__name__
     return {"class_name": name, "config": regularizer.get_config()}
 
 
