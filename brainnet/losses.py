@@ -24,6 +24,8 @@ Equations (per sample; ``p`` = predicted probabilities clipped to
 * log_cosh (e = ŷ − y):  L = mean_j log(cosh(e_j))
 * hinge (labels 0/1 become −1/+1):  L = mean_j max(1 − y_j · ŷ_j, 0)
 * squared_hinge (labels 0/1 become −1/+1):  L = mean_j max(1 − y_j · ŷ_j, 0)²
+* ctc (y a padded label sequence, class 0 the blank, ŷ per-step logits):
+  L = −log Σ_{π : B(π) = y} Π_t softmax(ŷ_t)[π_t], B merging repeats and dropping blanks
 
 Label smoothing (``label_smoothing=ε`` on the cross-entropies, Keras's
 formula): the targets become ``y ← y·(1 − ε) + ε/K`` with K the number of
@@ -46,7 +48,7 @@ and faster. ``evaluate`` reports the same fused value.
 Where the code lives: ``_loss_base.py`` (``Loss``, ``weighted_mean``),
 ``_probabilistic_losses.py`` (the cross-entropies, KL divergence) and
 ``_regression_losses.py`` (squared and absolute error, Huber, log-cosh,
-hinge). This module gathers them under their Keras names and looks them up
+hinge), ``_ctc.py`` (CTC). This module gathers them under their Keras names and looks them up
 (``get``).
 """
 
@@ -55,6 +57,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable
 
+from ._ctc import CTC, ctc
 from ._loss_base import Loss, weighted_mean
 from ._probabilistic_losses import (
     EPSILON,
@@ -97,6 +100,7 @@ _CLASSES: dict[str, type[Loss]] = {
     "log_cosh": LogCosh,
     "hinge": Hinge,
     "squared_hinge": SquaredHinge,
+    "ctc": CTC,
 }
 _FUNCTIONS = {
     categorical_crossentropy: CategoricalCrossentropy,
@@ -109,6 +113,7 @@ _FUNCTIONS = {
     log_cosh: LogCosh,
     hinge: Hinge,
     squared_hinge: SquaredHinge,
+    ctc: CTC,
 }
 
 
@@ -149,7 +154,7 @@ def get(identifier: str | Loss | Callable) -> Loss:
 __all__ = [
     "Loss", "get", "weighted_mean", "EPSILON",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "kl_divergence",
-    "mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "hinge", "squared_hinge",
+    "mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "hinge", "squared_hinge", "ctc",
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy", "KLDivergence",
-    "MeanSquaredError", "MeanAbsoluteError", "Huber", "LogCosh", "Hinge", "SquaredHinge",
+    "MeanSquaredError", "MeanAbsoluteError", "Huber", "LogCosh", "Hinge", "SquaredHinge", "CTC",
 ]

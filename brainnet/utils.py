@@ -9,7 +9,8 @@
 ``brainnet.training.streaming``), and ``brainnet.saving``'s registration and serialization functions
 (``register_keras_serializable``, ``custom_object_scope``, ``serialize_keras_object``, ..., in
 ``brainnet._serialization``), which Keras 3 exports in both, and ``FeatureSpace`` (in
-``brainnet._feature_space``)."""
+``brainnet._feature_space``), and ``ctc_loss`` / ``ctc_decode`` (in ``brainnet._ctc``), which Keras 3 keeps in
+``keras.ops``: brainnet has no ``ops``, and these two are no single torch call."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._ctc import ctc_decode, ctc_loss
 from ._feature_space import FeatureSpace
 from ._get_file import get_file
 from ._image_files import array_to_img, img_to_array, load_img, save_img
@@ -42,7 +44,8 @@ __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "p
            "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
            "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "register_keras_serializable",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "get_registered_object",
-           "get_registered_name", "serialize_keras_object", "deserialize_keras_object", "FeatureSpace"]
+           "get_registered_name", "serialize_keras_object", "deserialize_keras_object", "FeatureSpace",
+           "ctc_loss", "ctc_decode"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

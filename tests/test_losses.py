@@ -284,9 +284,9 @@ def test_get_unknown_name_error():
         ValueError,
         match=r"Unknown loss 'categorical_crossentropyy'\. Expected one of: categorical_crossentropy, "
         r"sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, mean_absolute_error, mae, "
-        r"huber, kl_divergence, kld, log_cosh, hinge, squared_hinge, "
+        r"huber, kl_divergence, kld, log_cosh, hinge, squared_hinge, ctc, "
         r"or a class name \(CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, "
-        r"MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, LogCosh, Hinge, SquaredHinge\), in any case; a brainnet\.losses\.Loss, or a function "
+        r"MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, LogCosh, Hinge, SquaredHinge, CTC\), in any case; a brainnet\.losses\.Loss, or a function "
         r"fn\(y_true, y_pred\)\. Fix: loss='categorical_crossentropy'\.",
     ):
         losses.get("categorical_crossentropyy")

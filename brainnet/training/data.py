@@ -183,6 +183,9 @@ def prepare_labels(y: torch.Tensor, loss: Loss, output_shape: tuple) -> torch.Te
     """
     if type(loss).__call__ is not Loss.__call__:
         return y  # a loss that computes the batch's value itself (its own __call__) takes y as given, as in Keras
+    if loss.kind == "label_sequence":  # CTC: (N, max_label_length) labels, as long as they are, any length
+        _check_integral(y, loss.name)
+        return y.long()
     units = output_shape[-1]
     out_rank = len(output_shape)
     if loss.kind == "sparse":
