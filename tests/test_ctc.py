@@ -8,6 +8,7 @@ found by enumerating every path.
 
 from __future__ import annotations
 
+import doctest
 import itertools
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import brainnet as keras
+import brainnet._ctc
 from brainnet.utils import ctc_decode, ctc_loss
 
 
@@ -193,3 +195,8 @@ def test_ctc_errors_say_what_was_expected_and_the_fix(call, match):
     with pytest.raises(ValueError, match=match) as info:
         call()
     assert "Fix:" in str(info.value)
+
+
+def test_the_docstring_examples_run():
+    failures, tried = doctest.testmod(brainnet._ctc)
+    assert tried > 0 and failures == 0
