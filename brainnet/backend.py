@@ -9,6 +9,9 @@ is the same function, as in Keras 3) and, as Keras 3's ``keras.backend`` does,
 the settings of ``brainnet.config`` that custom code reads through ``K``:
 ``backend()``, ``epsilon()`` (``K.epsilon()`` in a hand-written metric),
 ``floatx()``, ``image_data_format()`` and their setters, the same functions.
+It also keeps Keras 2's ``ctc_batch_cost`` and ``ctc_decode`` (in
+``brainnet._ctc_legacy``), which keras.io's older OCR examples call as
+``keras.backend.ctc_*``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import torch
 
 from . import mixed_precision
+from ._ctc_legacy import ctc_batch_cost, ctc_decode
 from .config import backend, epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from .layers import base, symbolic
 
@@ -65,4 +69,4 @@ def clear_session(free_memory: bool = True) -> None:
 
 
 __all__ = ["clear_session", "backend", "epsilon", "floatx", "image_data_format", "set_epsilon", "set_floatx",
-           "set_image_data_format"]
+           "set_image_data_format", "ctc_batch_cost", "ctc_decode"]

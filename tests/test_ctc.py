@@ -200,3 +200,54 @@ def test_ctc_errors_say_what_was_expected_and_the_fix(call, match):
 def test_the_docstring_examples_run():
     failures, tried = doctest.testmod(brainnet._ctc)
     assert tried > 0 and failures == 0
+
+
+def test_keras2_ctc_batch_cost_reads_probabilities_with_the_last_class_blank_and_padding_that_ends_labels():
+    """keras.backend.ctc_batch_cost, as keras.io's older OCR examples call it."""
+    rng = np.random.default_rng(6)
+    batch, steps, classes = 3, 10, 5
+    p = np.exp(_log_softmax(rng.normal(size=(batch, steps, classes)))).astype("float32")
+    y_true = np.array([[0, 1, 2, 99], [3, 3, 99, 99], [1, 0, 2, 3]])
+    label_length = np.array([[4], [4], [2]])  # row 3: its first 2 labels only
+    got = keras.backend.ctc_batch_cost(y_true, p, np.full((batch, 1), steps), label_length)
+    assert tuple(got.shape) == (batch, 1)
+    labels = [[0, 1, 2], [3, 3], [1, 0]]  # each row up to its first value ≥ C − 1 = 4, or its label_length
+    want = [numpy_ctc(labels[i], np.log(p[i].astype("float64") + keras.backend.epsilon()), classes - 1)
+            for i in range(batch)]
+    np.testing.assert_allclose(got[:, 0].numpy(), want, rtol=1e-5)
+
+
+def test_keras2_ctc_decode_greedy_and_beam_search_with_the_last_class_blank():
+    rng = np.random.default_rng(7)
+    batch, steps, classes = 4, 6, 3
+    p = np.exp(_log_softmax(rng.normal(size=(batch, steps, classes)) * 2))
+    lengths = np.array([6, 6, 3, 5])
+    decoded, log_prob = keras.backend.ctc_decode(p, lengths)
+    assert isinstance(decoded, list) and len(decoded) == 1 and decoded[0].shape == (batch, steps)
+    log_p = np.log(p + keras.backend.epsilon())
+    for i in range(batch):
+        want = numpy_greedy(p[i], lengths[i], classes - 1)
+        assert decoded[0][i].tolist() == want + [-1] * (steps - len(want))
+        assert log_prob[i, 0] == pytest.approx(-log_p[i, :lengths[i]].max(-1).sum())
+    paths, scores = keras.backend.ctc_decode(p, lengths, greedy=False, beam_width=100, top_paths=2)
+    assert len(paths) == 2 and scores.shape == (batch, 2)
+    for i in range(batch):
+        n = lengths[i]
+        totals: dict = {}
+        for path in itertools.product(range(classes), repeat=n):
+            key = _collapse(path, classes - 1)
+            totals[key] = totals.get(key, 0.0) + np.prod(p[i, np.arange(n), path])
+        best = sorted(totals.items(), key=lambda kv: -kv[1])[:2]
+        for k, (labels, prob) in enumerate(best):
+            assert [c for c in paths[k][i] if c >= 0] == list(labels)
+            assert scores[i, k] == pytest.approx(np.log(prob), abs=1e-4)
+
+
+def test_the_keras2_ctc_docstring_examples_run_and_their_errors_teach():
+    import brainnet._ctc_legacy
+    failures, tried = doctest.testmod(brainnet._ctc_legacy)
+    assert tried > 0 and failures == 0
+    with pytest.raises(ValueError, match=r"ctc_batch_cost: expected y_true of shape .* Fix: pad the labels"):
+        keras.backend.ctc_batch_cost([1, 2], np.zeros((1, 3, 3)), [[3]], [[2]])
+    with pytest.raises(ValueError, match=r"ctc_decode: expected y_pred of shape .* Fix: pass the model's"):
+        keras.backend.ctc_decode(np.zeros((3, 3)), [3])
