@@ -15,7 +15,9 @@ from .symbolic import Input, SymbolicTensor
 
 
 class InputLayer(Layer):
-    """The entry of a model as a layer: ``output`` is ``Input(shape, ...)``.
+    """The entry of a model as a layer: ``output`` is ``Input(shape, ...)``, and so
+    is ``input`` (as in Keras 2: ``Model(model.get_layer("image").input, ...)``
+    takes the model's input; Keras 3's is an empty list).
 
     Computes nothing: y = x. Keras 3 builds ``Input`` from it; here it is the
     other way round, and a ``Sequential`` given an ``InputLayer`` first takes
@@ -86,6 +88,7 @@ class InputLayer(Layer):
                            batch_shape=batch_shape, optional=optional)
         super().__init__(name=name or tensor.name)
         self.output = tensor
+        self.input = tensor  # Keras 2's too (keras.io's model.get_layer("image").input); Keras 3 gives []
         self.built = True  # nothing to build: summary counts its 0 weights
         tensor.__dict__.setdefault("input_layer", self)  # a functional model on it lists this layer first
         self.batch_shape = tensor.shape

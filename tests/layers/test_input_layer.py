@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import brainnet
 import brainnet.layers.input_layer as input_layer_module
 from brainnet.layers import Conv2D, Dense, Flatten, Input, InputLayer
 from brainnet.models import Sequential, load_model
@@ -90,3 +91,14 @@ def test_errors():
 def test_docstring_example_runs():
     failures, tried = doctest.testmod(input_layer_module)
     assert failures == 0 and tried >= 2
+
+
+def test_an_input_layers_input_is_its_tensor_so_a_model_can_start_from_it():
+    """keras.io's OCR examples: Model(model.get_layer("image").input, model.get_layer("dense2").output)."""
+    image = Input(shape=(4,), name="image")
+    model = brainnet.Model(image, Dense(3, name="dense2")(Dense(5)(image)))
+    layer = model.get_layer(name="image")
+    assert layer.input is layer.output is image
+    head = brainnet.Model(layer.input, model.get_layer(name="dense2").output)
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
+    np.testing.assert_allclose(head.predict(x, verbose=0), model.predict(x, verbose=0))
