@@ -37,6 +37,11 @@ def ctc_batch_cost(y_true: Any, y_pred: Any, input_length: Any, label_length: An
     Returns:
         (batch_size, 1) tensor of the losses.
 
+    Raises:
+        ValueError: a label after a row's padding (TensorFlow refuses it
+            too), or a row with more labels than its steps can hold
+            (TensorFlow's "Not enough time"; Keras 3's loss gives inf).
+
     Example:
         >>> p = torch.full((1, 3, 3), 1 / 3)            # classes {a, b, blank}
         >>> round(float(ctc_batch_cost([[0, 1, 99]], p, [[3]], [[3]])), 4)  # 99 ends the labels "ab"
@@ -53,11 +58,30 @@ def ctc_batch_cost(y_true: Any, y_pred: Any, input_length: Any, label_length: An
     blank = y_pred.shape[-1] - 1
     lengths = _tensor(label_length, y_pred.device).reshape(-1).long()
     position = torch.arange(y_true.shape[1], device=y_true.device)
-    kept = (y_true < blank) & (position[None, :] < lengths[:, None])
-    lengths = kept.long().cumprod(dim=1).sum(dim=1)  # up to the first padding token
+    read = position[None, :] < lengths[:, None]
+    padding = (y_true >= blank) & read
+    after_padding = (torch.cumsum(padding.long(), dim=1) > 0) & ~padding & read
+    if bool(after_padding.any()):
+        row = int(after_padding.any(dim=1).nonzero()[0])
+        raise ValueError(
+            f"ctc_batch_cost: expected each row's labels first, then its padding (values >= {blank}, the blank "
+            f"class and above, end a row's labels), got label {int(y_true[row][after_padding[row]][0])} after "
+            f"padding in row {row}: {y_true[row].tolist()}. Fix: pad at the end, labels + [padding_token] * "
+            "(max_len - len(labels)), or give each row's label_length."
+        )
+    lengths = (~padding & read).long().cumprod(dim=1).sum(dim=1)  # up to the first padding token
     labels = torch.where(position[None, :] < lengths[:, None], y_true, torch.zeros_like(y_true))
     log_p = torch.log(y_pred + epsilon())
-    loss = ctc_loss(labels, log_p, lengths, _tensor(input_length, y_pred.device).reshape(-1), mask_index=blank)
+    steps = _tensor(input_length, y_pred.device).reshape(-1)
+    loss = ctc_loss(labels, log_p, lengths, steps, mask_index=blank)
+    if bool(torch.isinf(loss).any()):
+        row = int(torch.isinf(loss).nonzero()[0])
+        raise ValueError(
+            f"ctc_batch_cost: expected at most as many labels as the prediction has steps (each repeated label "
+            f"needs a blank step between), got {int(lengths[row])} labels {labels[row, :int(lengths[row])].tolist()} "
+            f"for {int(steps[row])} steps in row {row}. Fix: downsample the time axis less (fewer pooling layers "
+            "before the recurrent part) or use shorter labels."
+        )
     return loss[:, None]
 
 

@@ -251,3 +251,8 @@ def test_the_keras2_ctc_docstring_examples_run_and_their_errors_teach():
         keras.backend.ctc_batch_cost([1, 2], np.zeros((1, 3, 3)), [[3]], [[2]])
     with pytest.raises(ValueError, match=r"ctc_decode: expected y_pred of shape .* Fix: pass the model's"):
         keras.backend.ctc_decode(np.zeros((3, 3)), [3])
+    p = np.full((2, 3, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"got label 1 after padding in row 1: \[0, 99, 1\]\. Fix: pad at the end"):
+        keras.backend.ctc_batch_cost([[0, 1, 99], [0, 99, 1]], p, [[3], [3]], [[3], [3]])
+    with pytest.raises(ValueError, match=r"got 2 labels \[1, 1\] for 2 steps in row 0\. Fix: downsample"):
+        keras.backend.ctc_batch_cost([[1, 1]], p[:1, :2], [[2]], [[2]])
