@@ -40,8 +40,9 @@ the example's batched dataset is (the loss the layer adds is a sum over the
 batch, so the batch size scales it). The tests check the captcha files and the encoded
 samples, the CTC loss the endpoint layer adds against a NumPy forward
 algorithm, that training lowers it, that the prediction model's greedy
-decoding agrees with NumPy and reads most validation captchas right, and
-that the saved model gives the same predictions.
+decoding agrees with NumPy and reads most validation captchas right (a beam
+search's best paths at least as probable), and that the saved model gives
+the same predictions.
 """
 
 from __future__ import annotations
@@ -321,6 +322,18 @@ def test_the_prediction_model_reads_the_validation_captchas(trained, dataset, tm
     correct = np.mean([p == o for p, o in zip(pred_texts, orig_texts)])
     chars = np.mean([a == b for p, o in zip(pred_texts, orig_texts) for a, b in zip(p.ljust(5), o)])
     assert chars > 0.75 and correct > 0.3  # 0.88 and 0.62 here; chance: 0.1 a digit
+
+    # "For complex tasks, you can use beam search": its best paths, as probable as greedy's or more
+    beams, log_p = keras.utils.ctc_decode(np.log(preds[:20]), np.full(20, preds.shape[1]), strategy="beam_search",
+                                          beam_width=32, top_paths=2, mask_index=blank)
+    assert beams.shape == (2, 20, preds.shape[1]) and np.all(log_p[:, 0] >= log_p[:, 1])
+    greedy = keras.utils.ctc_decode(preds[:20], np.full(20, preds.shape[1]), mask_index=blank)[0][0]
+    greedy_log_p = keras.utils.ctc_loss(greedy.clip(0), np.log(preds[:20]), (greedy >= 0).sum(1),
+                                        np.full(20, preds.shape[1]), mask_index=blank).numpy()
+    # (the beam's pruned prefixes take a little of a sequence's alignment mass with them: 0.01 in log)
+    assert np.all(log_p[:, 0] >= -greedy_log_p - 0.01)
+    same = [list(b[b >= 0]) == list(g[g >= 0]) for b, g in zip(beams[0], greedy)]
+    assert np.mean(same) > 0.8  # a confident model: the two mostly agree
 
     # the stored example's call, mask_index=0 (the "[UNK]" class), keeps the blank between the digits
     as_written = _decode(dataset, preds, mask_index=0)
