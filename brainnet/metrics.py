@@ -296,6 +296,13 @@ def get(
         return identifier()
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):  # "Accuracy" too, as Keras 3
         kind = loss.kind if loss is not None else "regression"
+        if kind == "label_sequence":
+            raise ValueError(
+                f"metrics=[{identifier!r}] with the {loss.name} loss: expected a metric that compares predictions "
+                "with labels step by step, got accuracy for label sequences that CTC aligns with the steps itself. "
+                "Fix: leave the metric out, and measure after predict: keras.utils.ctc_decode(model.predict(x), "
+                "lengths) gives the label sequences to compare with y."
+            )
         if kind not in _ACCURACY_BY_LOSS_KIND:
             kind = "binary" if output_units == 1 else "sparse" if label_rank_lower else "categorical"
         return _ACCURACY_BY_LOSS_KIND[kind](name=identifier)

@@ -182,7 +182,14 @@ def test_beam_search_finds_the_most_probable_label_sequences_of_an_exhaustive_se
             assert log_p[i, k] == pytest.approx(np.log(prob))
 
 
+def _ctc_model_with_accuracy():
+    model = keras.Sequential([keras.Input(shape=(6, 4)), keras.layers.Dense(5)])
+    model.compile(optimizer="adam", loss="ctc", metrics=["accuracy"])
+    model.evaluate(np.zeros((2, 6, 4), dtype="float32"), np.ones((2, 2)), verbose=0)
+
+
 @pytest.mark.parametrize("call, match", [
+    (_ctc_model_with_accuracy, r"metrics=\['accuracy'\] with the ctc loss: expected a metric .*ctc_decode"),
     (lambda: ctc_loss([1, 2], np.zeros((1, 3, 3)), [2], [3]), r"ctc_loss: expected y_true of shape"),
     (lambda: ctc_loss([[1, 2]], np.zeros((3, 3)), [2], [3]), r"ctc_loss: expected y_pred of shape"),
     (lambda: ctc_loss([[1, 2]], np.zeros((2, 3, 3)), [2], [3]), r"ctc_loss: expected as many label rows"),
