@@ -95,8 +95,8 @@ def ctc_loss(target: Any, output: Any, target_length: Any, output_length: Any, m
     target = _tensor(target, output.device)
     _check_shapes("ctc_loss", target, output)
     blank = _check_mask_index("ctc_loss", mask_index, output.shape[-1])
-    if not output.is_floating_point():
-        output = output.float()
+    if not output.is_floating_point() or output.dtype in (torch.float16, torch.bfloat16):
+        output = output.float()  # at least float32, as Keras 3 computes it (mixed precision included)
     log_probs = torch.log_softmax(output.transpose(0, 1), dim=-1)  # (T, B, C), as torch's ctc_loss reads them
     lengths = [_tensor(n, output.device).reshape(-1).long() for n in (output_length, target_length)]
     return F.ctc_loss(log_probs, target.long(), lengths[0], lengths[1], blank=blank, reduction="none")

@@ -263,3 +263,12 @@ def test_the_keras2_ctc_docstring_examples_run_and_their_errors_teach():
         keras.backend.ctc_batch_cost([[0, 1, 99], [0, 99, 1]], p, [[3], [3]], [[3], [3]])
     with pytest.raises(ValueError, match=r"got 2 labels \[1, 1\] for 2 steps in row 0\. Fix: downsample"):
         keras.backend.ctc_batch_cost([[1, 1]], p[:1, :2], [[2]], [[2]])
+
+
+def test_half_precision_outputs_are_read_in_float32():
+    rng = np.random.default_rng(8)
+    logits = torch.tensor(rng.normal(size=(2, 6, 4)), dtype=torch.float32)
+    y = [[1, 2], [3, 0]]
+    half = ctc_loss(y, logits.half(), [2, 1], [6, 6])
+    assert half.dtype == torch.float32
+    np.testing.assert_allclose(half.numpy(), ctc_loss(y, logits.half().float(), [2, 1], [6, 6]).numpy())
