@@ -1,6 +1,8 @@
 """Activation functions, by Keras name.
 
-Each function maps a tensor to a tensor of the same shape. ``get(name)``
+Each function maps a tensor to a tensor of the same shape; given a symbolic
+tensor (``keras.activations.swish(x)`` in a functional graph, as Keras 3
+allows), it records an ``Activation`` layer instead. ``get(name)``
 turns a Keras activation name (``"relu"``, ``"softmax"``, ...) or a callable
 into a callable; an unknown name raises a ``ValueError`` that lists the
 known ones and suggests the closest.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 from typing import Callable
 
 import torch
@@ -102,6 +105,27 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log_softmax(x)_j = x_j − log Σ_k exp(x_k), over ``axis`` (the last by default, as Keras 3)."""
     return torch.log_softmax(x, dim=axis)
 
+
+def _recorded_on_symbolic(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``fn``, which on a symbolic tensor records an ``Activation`` layer (``Softmax(axis)`` for
+    softmax), as Keras 3's activations, made of ops, give a KerasTensor back."""
+
+    @functools.wraps(fn)
+    def activation(x: Tensor, *args: object, **kwargs: object) -> Tensor:
+        if isinstance(x, Tensor):  # the hot path: one isinstance
+            return fn(x, *args, **kwargs)
+        from .layers._symbolic_operators import activation_layer
+
+        return activation_layer(fn.__name__, fn, x, args, kwargs)
+
+    return activation
+
+
+(relu, relu6, leaky_relu, elu, selu, gelu, silu, sigmoid, hard_sigmoid, tanh, softplus, softsign, exponential,
+ softmax, log_softmax) = map(_recorded_on_symbolic, (
+    relu, relu6, leaky_relu, elu, selu, gelu, silu, sigmoid, hard_sigmoid, tanh, softplus, softsign, exponential,
+    softmax, log_softmax))
+swish = silu  # Keras 3's other name: keras.activations.swish is keras.activations.silu
 
 _BY_NAME: dict[str, Callable[[Tensor], Tensor]] = {
     "linear": linear,

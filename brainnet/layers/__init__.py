@@ -30,6 +30,7 @@ from .hashing import Hashing
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomCrop, Resizing
 from .augmentation_size import RandomHeight, RandomWidth
 from .integer_lookup import IntegerLookup
+from .get_item import GetItem
 from .lambda_layer import Lambda
 from ._layer_serialization import deserialize, serialize
 from .lookup import StringLookup
@@ -94,7 +95,7 @@ __all__ = [
     # core
     "Dense", "EinsumDense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Activation", "Reshape",
-    "RepeatVector", "Permute", "Lambda", "Identity", "Masking", "ActivityRegularization",
+    "RepeatVector", "Permute", "Lambda", "GetItem", "Identity", "Masking", "ActivityRegularization",
     "Rescaling", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU",
     # noise (training only)
     "GaussianNoise", "GaussianDropout", "AlphaDropout",

@@ -1,4 +1,4 @@
-"""``x + y``, ``x - y`` and ``x * y`` on symbolic tensors, as Keras 3 allows
+"""``x + y``, ``x - y``, ``x * y`` and ``x[key]`` on symbolic tensors, as Keras 3 allows
 on its ``KerasTensor``: in a functional model, the operator on two symbolic
 tensors records a merging layer (``Add``, ``Subtract``, ``Multiply``) on
 ``[x, y]``, so the model replays it, summarises it and saves it like any
@@ -8,6 +8,9 @@ methods.
 Keras 3 also takes a number or an array as the other operand and broadcasts
 shapes; here both operands are symbolic tensors of one shape (the merging
 layers' rule), and anything else is refused with the layer that does it.
+``x[key]`` records a ``GetItem`` layer (``get_item.py``), and a function of
+``brainnet.activations`` given a symbolic tensor (``keras.activations.swish(x)``,
+as Keras 3's DDPM example writes) an ``Activation`` layer.
 """
 
 from __future__ import annotations
@@ -62,3 +65,39 @@ def multiply(self: Any, other: Any) -> Any:
 
 def rmultiply(self: Any, other: Any) -> Any:
     return _apply("*", other, self)
+
+
+def refuse_iteration(self: Any) -> Any:
+    """``for t in x`` / ``a, b = x``: a TypeError (its first axis is the batch, of unknown size)."""
+    raise TypeError(
+        f"A symbolic tensor of shape {self.shape} cannot be iterated or unpacked: expected a list or tuple of "
+        "tensors, got one tensor whose first axis is the batch. Fix: index the axis you mean, a, b = x[:, 0], "
+        "x[:, 1], or give a layer's outputs as a list."
+    )
+
+
+def get_item(self: Any, key: Any) -> Any:
+    """``x[key]``: a ``GetItem`` layer on ``x`` (ints, slices, None and ...; the batch axis kept whole)."""
+    from .get_item import GetItem
+
+    return GetItem(key)(self)
+
+
+def activation_layer(name: str, fn: Any, x: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """``activations.<name>(x, ...)`` on a symbolic ``x``: ``Activation(name)(x)``, ``Softmax(axis)(x)``
+    for softmax; on anything else, the function itself (whose error then says what it got)."""
+    from . import activation_layers, core
+    from .symbolic import is_symbolic
+
+    if not is_symbolic(x):
+        return fn(x, *args, **kwargs)
+    if name == "softmax":
+        return activation_layers.Softmax(*args, **kwargs)(x)
+    axis = args[0] if args else kwargs.get("axis", -1)
+    if args[1:] or set(kwargs) - {"axis"} or (name == "log_softmax" and axis not in (-1, len(x.shape) - 1)):
+        given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        raise TypeError(
+            f"activations.{name}: expected a symbolic tensor alone (it becomes Activation({name!r})), got it with "
+            f"{given}. Fix: layers.Lambda(lambda t: activations.{name}(t, {given}))(x)."
+        )
+    return core.Activation(name)(x)

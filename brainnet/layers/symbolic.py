@@ -57,6 +57,9 @@ class SymbolicTensor:
     __add__, __radd__ = _symbolic_operators.add, _symbolic_operators.radd
     __sub__, __rsub__ = _symbolic_operators.subtract, _symbolic_operators.rsubtract
     __mul__, __rmul__ = _symbolic_operators.multiply, _symbolic_operators.rmultiply
+    # x[:, None, None, :]: a GetItem layer (get_item.py), as Keras 3's ops.GetItem
+    __getitem__ = _symbolic_operators.get_item
+    __iter__ = _symbolic_operators.refuse_iteration  # not x[0], x[1], ... (the batch axis)
 
     def __bool__(self) -> bool:
         raise TypeError(
