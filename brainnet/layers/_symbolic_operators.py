@@ -93,8 +93,9 @@ def activation_layer(name: str, fn: Any, x: Any, args: tuple, kwargs: dict[str, 
         return fn(x, *args, **kwargs)
     if name == "softmax":
         return activation_layers.Softmax(*args, **kwargs)(x)
-    axis = args[0] if args else kwargs.get("axis", -1)
-    if args[1:] or set(kwargs) - {"axis"} or (name == "log_softmax" and axis not in (-1, len(x.shape) - 1)):
+    axis = args[0] if args else kwargs.get("axis", -1)  # log_softmax's one argument; the others take none
+    last_axis = name == "log_softmax" and not args[1:] and not set(kwargs) - {"axis"} and axis in (-1, len(x.shape) - 1)
+    if (args or kwargs) and not last_axis:
         given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
         raise TypeError(
             f"activations.{name}: expected a symbolic tensor alone (it becomes Activation({name!r})), got it with "

@@ -66,6 +66,11 @@ def test_a_model_built_with_keras_activations_saves_and_loads(tmp_path):
 
 def test_an_activation_given_other_arguments_on_a_symbolic_tensor_is_refused():
     inputs = keras.Input(shape=(3, 4))
+    model = keras.Model(inputs, activations.log_softmax(inputs, axis=-1))  # the last axis: Activation("log_softmax")
+    torch.testing.assert_close(model(torch.ones(1, 3, 4)), torch.full((1, 3, 4), -np.log(4.0)))
+    with pytest.raises(TypeError, match=r"activations\.relu: expected a symbolic tensor alone \(it becomes "
+                                        r"Activation\('relu'\)\), got it with 0\.1\."):
+        activations.relu(inputs, 0.1)
     with pytest.raises(TypeError, match=r"activations\.log_softmax: expected a symbolic tensor alone \(it becomes "
                                         r"Activation\('log_softmax'\)\), got it with axis=1\. Fix: layers\.Lambda\("
                                         r"lambda t: activations\.log_softmax\(t, axis=1\)\)\(x\)\."):
