@@ -62,3 +62,14 @@ def cudnn_autotune(device: torch.device) -> Any:
         yield
     finally:
         cudnn.benchmark = before
+
+
+def move_to(model: torch.nn.Module, device: torch.device) -> None:
+    """``model.to(device)``, which evaluate and predict run at every call, skipped
+    when every weight and buffer is on the CPU already and ``device`` is the CPU
+    (``to`` walks every module: about 1 ms for a U-Net of 177 modules). Other
+    devices always take ``to``, as "cuda" and "cuda:0" name one device."""
+    if device.type == "cpu" and all(t.device.type == "cpu" for t in model.parameters()) and all(
+            t.device.type == "cpu" for t in model.buffers()):
+        return
+    model.to(device)

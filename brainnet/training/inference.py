@@ -21,9 +21,10 @@ import torch
 from .. import distributed
 from ..layers.symbolic import flatten
 from . import prepare, sources, streaming
+from ..layers._training_mode import eval_all
 from ._modes import kept_modes
 from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
-from .devices import cudnn_autotune
+from .devices import cudnn_autotune, move_to
 from .prepare import DEFAULT_INFERENCE_BATCH_SIZE, _check_batch_size, first_batches
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def inference_layers(model: torch.nn.Module) -> Any:
     moving statistics), then each put back as it was, so that ``predict`` and
     ``evaluate`` leave ``model(x)`` as ``train()``/``eval()`` had set it."""
     with kept_modes(model):
-        model.eval()
+        eval_all(model)
         yield
 
 
@@ -96,7 +97,7 @@ def evaluate(
 
 def _evaluate_prepared(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sws: list[torch.Tensor],
                        batch_size: int, callbacks: list[Callback] | None = None) -> dict[str, float]:
-    trainer.model.to(trainer.device)
+    move_to(trainer.model, trainer.device)
     trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process a part
     with cudnn_autotune(trainer.device):
         return evaluate_tensors(trainer, xs, ys, sws, batch_size, list(callbacks or []))
@@ -149,7 +150,7 @@ def _samples(xs: list[torch.Tensor | None]) -> int:
 @torch.no_grad()
 def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor | None], batch_size: int,
                      cbs: list[Callback] = ()) -> np.ndarray | list[np.ndarray]:
-    trainer.model.to(trainer.device)
+    move_to(trainer.model, trainer.device)
 
     def run(start: int) -> Any:
         with trainer.autocast():
