@@ -78,19 +78,24 @@ def _plain(module: nn.Module) -> bool:
             and type(module).train in (nn.Module.train, train))
 
 
-def eval_all(model: nn.Module) -> None:
-    """``model.eval()``, which ``predict`` and ``evaluate`` run at every call: each
-    module out of ``train()`` mode and marked as having a mode chosen, written
-    into each module's ``__dict__`` (torch's recursion through every module's
-    ``__setattr__`` took about 1 ms for a U-Net of 177 modules). A model holding a
-    module whose class has its own ``train``, or a TorchScript module, gets the
-    real ``eval()``, which calls it."""
+def set_mode_all(model: nn.Module, training: bool) -> None:
+    """``model.train(training)``, which ``predict``, ``evaluate`` and
+    ``train_on_batch`` run at every call: each module's flag set and each
+    layer marked as having a mode chosen, written into each module's
+    ``__dict__`` (torch's recursion through every module's ``__setattr__``
+    took about 1 ms for a U-Net of 177 modules). A model holding a module
+    whose class has its own ``train``, or a TorchScript module, gets the
+    real ``train(training)``, which calls it."""
     modules = list(model.modules())
     if not all(map(_plain, modules)):
-        model.eval()
+        model.train(training)
         return
     for m in modules:
-        m.__dict__["training"] = False
+        m.__dict__["training"] = training
         if type(m).train is train:  # a brainnet layer's train() records the choice; torch's does not
             m.__dict__["_mode_chosen"] = True
 
+
+def eval_all(model: nn.Module) -> None:
+    """``model.eval()`` as ``set_mode_all`` does it."""
+    set_mode_all(model, False)

@@ -33,9 +33,11 @@ import numpy as np
 import torch
 
 from .. import distributed
+from ..layers._training_mode import set_mode_all
 from . import streaming
 from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
 from ._modes import batch_hooks_infer, callbacks_infer
+from .devices import move_to
 from .fitting import check_validation_freq, validates, validation_batch_size
 from .prepare import fit_batch_size
 from .callbacks import (BatchLogs, Callback, History, format_logs, overrides_batch_hooks, predict_batches,
@@ -304,10 +306,10 @@ def train_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, class_weigh
 
     check_supported(trainer, "train_on_batch", overridden, None, class_weight)
     model = trainer.model
-    model.to(trainer.device)
+    move_to(model, trainer.device)
     data = pack(*Arrays(trainer, "train_on_batch", x, y, sample_weight).arrays)
     reset_metrics(model)
-    model.train()
+    set_mode_all(model, True)
     return _as_returned(pythonify(model.train_step(data), "train_step"), return_dict)
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import _malloc, distributed
+from ..layers._training_mode import set_mode_all
 from . import prepare, sources, streaming
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
@@ -340,7 +341,7 @@ def train_on_batch(trainer: Trainer, x: Any, y: Any, return_dict: bool, sample_w
     sws = prepare.class_weights(trainer, class_weight, xs, ys, sws, "train_on_batch")
     trainer.build_optimizer()
     trainer.penalized = trainer.has_penalties()
-    trainer.model.train()
+    set_mode_all(trainer.model, True)  # model.train(), without torch's walk through __setattr__
     trainer._reset()
     with cudnn_autotune(trainer.device):
         trainer.train_step(xs, ys, sws)

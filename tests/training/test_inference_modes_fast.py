@@ -2,7 +2,7 @@
 at each call by writing each module's flag directly (``eval_all``,
 ``put_back``), and leave the model where it is when it is on the CPU already
 (``move_to``). These tests check that the shortcut gives what ``eval()`` and
-``to()`` gave: inference inside the call, every mode (and whether one was
+``to()`` gave (and ``train_on_batch`` its ``train()``): inference inside the call, every mode (and whether one was
 chosen) put back afterwards, a module's own ``train`` still called, a
 TorchScript module still switched."""
 
@@ -114,3 +114,30 @@ def test_move_to_leaves_a_cpu_model_alone_and_moves_it_elsewhere(monkeypatch):
     move_to(model, torch.device("meta"))
     assert calls == [(torch.device("meta"),)]
     assert all(p.device.type == "meta" for p in model.parameters())
+
+
+def test_train_on_batch_trains_in_train_mode_and_puts_every_mode_back():
+    recorder = _Recorder()
+    model = _model(recorder)
+    model.compile("sgd", "mse")
+    x, y = np.ones((3, 4), dtype="float32"), np.zeros((3, 2), dtype="float32")
+    model.train_on_batch(x, y)
+    before = _modes(model)
+    recorder.seen.clear()
+    model.train_on_batch(x, y)
+    # the step's one call trains; TorchModuleWrapper's shape probes (the label check) infer before it
+    assert recorder.seen[-1] is True and recorder.seen.count(True) == 1
+    assert _modes(model) == before
+
+
+def test_train_on_batch_calls_a_modules_own_train():
+    own = _OwnTrain()
+    model = _model(own)
+    model.compile("sgd", "mse")
+    x, y = np.ones((3, 4), dtype="float32"), np.zeros((3, 2), dtype="float32")
+    model.train_on_batch(x, y)
+    own.seen.clear()
+    own.train_calls.clear()
+    model.train_on_batch(x, y)
+    assert True in own.train_calls and own.seen[-1] is True and own.seen.count(True) == 1
+    assert not own.training  # put back: a new model infers
