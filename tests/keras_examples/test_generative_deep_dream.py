@@ -49,6 +49,8 @@ import torch
 import brainnet as keras
 from brainnet import layers
 
+from ._pretrained_convnet import trained_stand_in
+
 result_prefix = "sky_dream"
 
 # These are the names of the layers
@@ -95,15 +97,8 @@ def _inception_like():
 @pytest.fixture(scope="module")
 def model(mnist_dir):
     """The InceptionV3 stand-in trained on 4,000 MNIST digits as RGB pictures, cut after mixed7."""
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data(path=mnist_dir)
-    rgb = lambda x: np.repeat(x[..., None], 3, axis=-1)  # noqa: E731
-    keras.utils.set_random_seed(0)
-    classifier = _inception_like()
-    classifier.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(3e-3),
-                       metrics=["accuracy"])
-    classifier.fit(inception_v3.preprocess_input(rgb(x_train[:4000])), y_train[:4000], batch_size=64, epochs=3,
-                   verbose=0)
-    _, accuracy = classifier.evaluate(inception_v3.preprocess_input(rgb(x_test[:1000])), y_test[:1000], verbose=0)
+    classifier, accuracy, _, _ = trained_stand_in(_inception_like, inception_v3.preprocess_input, mnist_dir,
+                                                  train=4000, epochs=3)
     return keras.Model(classifier.inputs, classifier.get_layer("mixed7").output), accuracy
 
 

@@ -58,6 +58,8 @@ import torch
 import brainnet as keras
 from brainnet import layers
 
+from ._pretrained_convnet import trained_stand_in
+
 result_prefix = "paris_generated"
 
 # Weights of the different loss components
@@ -100,14 +102,7 @@ def _vgg_like():
 @pytest.fixture(scope="module")
 def stand_in(mnist_dir):
     """The VGG19 stand-in trained on 4,000 MNIST digits as RGB pictures, its test accuracy on 1,000."""
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data(path=mnist_dir)
-    rgb = lambda x: np.repeat(x[..., None], 3, axis=-1)  # noqa: E731
-    keras.utils.set_random_seed(0)
-    classifier = _vgg_like()
-    classifier.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(3e-3),
-                       metrics=["accuracy"])
-    classifier.fit(vgg19.preprocess_input(rgb(x_train[:4000])), y_train[:4000], batch_size=64, epochs=2, verbose=0)
-    _, accuracy = classifier.evaluate(vgg19.preprocess_input(rgb(x_test[:1000])), y_test[:1000], verbose=0)
+    classifier, accuracy, _, _ = trained_stand_in(_vgg_like, vgg19.preprocess_input, mnist_dir, train=4000, epochs=2)
     # include_top=False: the network up to its last convolution
     return keras.Model(classifier.inputs, classifier.get_layer("block5_conv2").output), accuracy
 

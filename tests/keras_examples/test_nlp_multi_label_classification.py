@@ -74,6 +74,8 @@ import brainnet as keras
 from brainnet import layers
 from brainnet.datasets import fortunes
 
+from ._mapped_batches import MappedBatches
+
 FILES = ("computers", "politics", "science", "work")
 TAG_WORDS = {
     "tag:computing": {"computer", "computers", "program", "programs", "programmer", "software", "unix"},
@@ -111,16 +113,6 @@ def train_test_split(df, test_size, stratify):
     test = np.zeros(len(df), dtype=bool)
     test[test_rows] = True
     return df[~test], df[test].copy()
-
-
-class MappedBatches(torch.utils.data.IterableDataset):
-    """``dataset.map(fn)`` on a DataLoader of (x, y) batches: fn applied to each batch as it is read."""
-
-    def __init__(self, dataset, fn):
-        self.dataset, self.fn = dataset, fn
-
-    def __iter__(self):
-        return (self.fn(x, y) for x, y in self.dataset)
 
 
 @pytest.fixture(scope="module")

@@ -50,16 +50,7 @@ import brainnet as keras
 from brainnet.utils import FeatureSpace
 
 from ._heart_csv import write_heart_csv
-
-
-class MappedBatches(torch.utils.data.IterableDataset):
-    """``dataset.map(fn)`` on a DataLoader of (x, y) batches: fn applied to each batch as it is read."""
-
-    def __init__(self, dataset, fn):
-        self.dataset, self.fn = dataset, fn
-
-    def __iter__(self):
-        return (self.fn(x, y) for x, y in self.dataset)
+from ._mapped_batches import MappedBatches
 
 
 @pytest.fixture(scope="module")
