@@ -126,7 +126,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
     model = trainer.model
     check_supported(trainer, "fit", overridden, callbacks, class_weight)
     check_validation_freq(validation_freq, validation_data is not None or bool(validation_split))
-    model.to(trainer.device)
+    move_to(model, trainer.device)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: expected validation_split in [0, 1), got {validation_split!r}. "
                          "Fix: validation_split=0.1 keeps the last 10% of the data for validation.")
@@ -287,7 +287,7 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, verbose: Any,
     from .trainer import DEFAULT_INFERENCE_BATCH_SIZE, _as_returned, _check_batch_size
 
     check_supported(trainer, "evaluate", overridden)
-    trainer.model.to(trainer.device)
+    move_to(trainer.model, trainer.device)
     batches = batches_of(trainer, "evaluate", x, y, sample_weight, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size)
     logs = evaluate_batches(trainer.model, batches, list(callbacks or []))
@@ -323,7 +323,7 @@ def test_on_batch(trainer: Any, x: Any, y: Any, sample_weight: Any, return_dict:
 
     check_supported(trainer, "test_on_batch", overridden)
     model = trainer.model
-    model.to(trainer.device)
+    move_to(model, trainer.device)
     data = pack(*Arrays(trainer, "test_on_batch", x, y, sample_weight).arrays)
     reset_metrics(model)
     with inference_layers(model):
@@ -340,7 +340,7 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[
 
     check_supported(trainer, "predict", "predict_step")
     model = trainer.model
-    model.to(trainer.device)
+    move_to(model, trainer.device)
     batches = batches_of(trainer, "predict", x, None, None, batch_size, steps, DEFAULT_INFERENCE_BATCH_SIZE,
                           _check_batch_size)
     with inference_layers(model):
@@ -359,7 +359,7 @@ def predict_on_batch(trainer: Any, x: Any) -> Any:
 
     check_supported(trainer, "predict_on_batch", "predict_step")
     model = trainer.model
-    model.to(trainer.device)
+    move_to(model, trainer.device)
     data = pack(*Arrays(trainer, "predict_on_batch", x, None, None).arrays)
     with inference_layers(model):
         return _joined([model.predict_step(data)])

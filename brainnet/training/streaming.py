@@ -36,7 +36,7 @@ from .. import _malloc, distributed
 from . import prepare
 from ._modes import batch_hooks_infer, callbacks_infer
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks, predict_batches, test_batch_end
-from .devices import cudnn_autotune
+from .devices import cudnn_autotune, move_to
 from .prepare import DEFAULT_BATCH_SIZE, DEFAULT_INFERENCE_BATCH_SIZE
 from .sources import BatchSource, PyDataset, check_steps, close, is_batch_source, source_kind
 from .stopping import CtrlC, begin_fit, check_finite_loss, end_of_fit, warn_interrupted
@@ -262,7 +262,7 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, callbacks: li
     refuse_with_source("evaluate", source.name, y, sample_weight)
     try:
         source.peek()
-        trainer.model.to(trainer.device)
+        move_to(trainer.model, trainer.device)
         trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process its part
         with cudnn_autotune(trainer.device):
             return evaluate_source(trainer, source, list(callbacks or []))
@@ -280,7 +280,7 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[
     source = BatchSource(x, "predict", batch_size, DEFAULT_INFERENCE_BATCH_SIZE, False,
                          check_steps(steps, "steps"), "steps")
     source.peek()
-    trainer.model.to(trainer.device)
+    move_to(trainer.model, trainer.device)
 
     def run(batch: Any) -> Any:
         xs = prepare_batch(trainer, batch, "predict")
