@@ -45,7 +45,7 @@ from ..layers._layer_metrics import layer_metrics
 from ..layers.base import Layer
 from . import fitting, inference, jit, prepare, structured, text_inputs
 from .callbacks import History
-from .devices import cudnn_autotune, default_device, resolve_device
+from .devices import cudnn_autotune, default_device, move_to, resolve_device
 from .graphs import CudaGraphStep
 from .inference import _as_returned, _listed, inference_layers
 from .jit import check_jit_compile
@@ -154,7 +154,7 @@ class Trainer:
     # ----------------------------------------------------------- set-up
     def build_optimizer(self) -> None:
         """Move the model to the device and create the torch optimizer (once)."""
-        self.model.to(self.device)
+        move_to(self.model, self.device)  # skipped on the CPU: train_on_batch builds at every call
         if self.optimizer is None:
             raise ValueError(
                 "fit: expected a compiled model, got one without an optimizer. "

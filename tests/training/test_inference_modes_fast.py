@@ -141,3 +141,17 @@ def test_train_on_batch_calls_a_modules_own_train():
     model.train_on_batch(x, y)
     assert True in own.train_calls and own.seen[-1] is True and own.seen.count(True) == 1
     assert not own.training  # put back: a new model infers
+
+
+def test_train_on_batch_leaves_a_cpu_model_where_it_is(monkeypatch):
+    model = _model(_Recorder())
+    model.compile("sgd", "mse")
+    x, y = np.ones((3, 4), dtype="float32"), np.zeros((3, 2), dtype="float32")
+    calls = []
+    real_to = torch.nn.Module.to
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: calls.append(a) or real_to(self, *a, **k))
+    before = [p.detach().clone() for p in model.parameters()]
+    model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    assert calls == []
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))  # it did train
