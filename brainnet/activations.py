@@ -146,6 +146,9 @@ _BY_NAME: dict[str, Callable[[Tensor], Tensor]] = {
     "softmax": softmax,
     "log_softmax": log_softmax,
 }
+_NAME_OF: dict[Callable, str] = {}  # each function's first name in _BY_NAME (silu, not swish): serialize
+for _name, _fn in _BY_NAME.items():
+    _NAME_OF.setdefault(_fn, _name)
 
 
 def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
@@ -183,9 +186,12 @@ def serialize(fn: Callable) -> str:
     get_config); ``None`` (set on a layer after it was made) is ``linear``."""
     if fn is None:
         return "linear"
-    for name, known in _BY_NAME.items():
-        if known is fn:
-            return name
+    try:
+        name = _NAME_OF.get(fn)
+    except TypeError:  # an unhashable callable: not one of the built-in functions
+        name = None
+    if name is not None:
+        return name
     from . import _registry
 
     return _registry.registered_name(fn) or getattr(fn, "__name__", repr(fn))

@@ -61,14 +61,20 @@ def put_back(modes: list[tuple[nn.Module, bool, bool | None]]) -> None:
     chosen has none again, so a ``call`` whose default is ``training=True``
     (an augmentation layer) keeps taking it."""
     for m, training, chosen in modes:
-        if _plain(m):
-            m.__dict__["training"] = training  # what torch's __setattr__ would store, without its checks
-        else:
-            m.training = training
+        set_quietly(m, training)
         if chosen is None:
             m.__dict__.pop("_mode_chosen", None)
         else:
             m.__dict__["_mode_chosen"] = chosen
+
+
+def set_quietly(module: nn.Module, training: bool) -> None:
+    """``module.training = training``, written straight into a plain module's
+    ``__dict__`` (what torch's ``__setattr__`` would store, without its checks)."""
+    if _plain(module):
+        module.__dict__["training"] = training
+    else:
+        module.training = training
 
 
 def _plain(module: nn.Module) -> bool:

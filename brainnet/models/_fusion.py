@@ -32,6 +32,7 @@ cross-entropy).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from torch.nn.modules import module as _module
@@ -51,6 +52,17 @@ def _defined_in(cls: type, name: str) -> type:
     return next(k for k in cls.__mro__ if name in k.__dict__)
 
 
+@functools.lru_cache(maxsize=1024)
+def _output_is_activated(cls: type) -> bool:
+    """Whether a layer of class ``cls`` gives ``activation(call_pre_activation(x))``:
+    it keeps Layer's ``call``, or its own ``call_pre_activation`` comes from the class
+    that defines ``call`` or one below it. (A fact of the class, looked up once: fit asks
+    at every step.)"""
+    call_owner = _defined_in(cls, "call")
+    pre_owner = _defined_in(cls, "call_pre_activation")
+    return call_owner is Layer or (pre_owner is not Layer and issubclass(pre_owner, call_owner))
+
+
 def final_activation(layer: Any) -> str | None:
     """The name of the activation a model's last layer applies last, when its output is
     known to be ``activation(call_pre_activation(x))`` (the trainer then fuses softmax or
@@ -60,10 +72,7 @@ def final_activation(layer: Any) -> str | None:
     gives None: its outputs are taken as they are, as Keras does."""
     if not isinstance(layer, Layer) or layer.activation is None:
         return None
-    call_owner = _defined_in(type(layer), "call")
-    pre_owner = _defined_in(type(layer), "call_pre_activation")
-    known = call_owner is Layer or (pre_owner is not Layer and issubclass(pre_owner, call_owner))
-    return layer.activation_name if known else None
+    return layer.activation_name if _output_is_activated(type(layer)) else None
 
 
 def pool_first(producer: Any, consumer: Any) -> bool:

@@ -193,7 +193,7 @@ class Sequential(Model):
         """Each layer in turn; a time-step mask (from Embedding(mask_zero=True))
         goes to the layers whose ``call`` takes ``mask``."""
         mask = None
-        stack = self._stack
+        stack = list(self._stack)  # a list indexes faster than torch's ModuleList
         last = len(stack) - 1
         relu_after = None  # the ReLU of a layer whose max-pooling runs first (see _fusion)
         for i, layer in enumerate(stack):
@@ -217,7 +217,8 @@ class Sequential(Model):
         return [self._stack[0].input_dtype if self._stack else None]
 
     def takes_text(self) -> bool:
-        return bool(self._stack) and self._stack[0].takes_text()
+        modules = self._stack._modules  # the first layer, without ModuleList's indexing
+        return bool(modules) and next(iter(modules.values())).takes_text()
 
     def text_heads(self) -> list[Layer]:
         """The layer that turns the model's strings into numbers: the first."""

@@ -92,7 +92,7 @@ def fit(
 
     with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
         try:
-            with callbacks_infer(trainer.model):
+            with callbacks_infer(trainer.model, cbs):
                 for cb in cbs:
                     cb.on_train_begin({})
             _epochs(trainer, xs, ys, sws, val, validation_freq, epochs, initial_epoch, cbs, ctrl_c)
@@ -248,7 +248,7 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
     start, order = trainer.parallel.same_start(trainer, *trainer._start(initial_epoch))
     trainer.pass_start = start.get("pass_start", 0)
     for epoch in range(start["epoch"], epochs):
-        with callbacks_infer(trainer.model):  # a callback's self.model(x) infers, as in Keras 3
+        with callbacks_infer(trainer.model, cbs):  # a callback's self.model(x) infers, as in Keras 3
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
         first = start["step"] if epoch == start["epoch"] else 0
@@ -272,7 +272,7 @@ def _epochs(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], sw
         if val is not None and validates(validation_freq, epoch):
             val_logs = validation_logs(trainer, val, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
-        with callbacks_infer(trainer.model):
+        with callbacks_infer(trainer.model, cbs):
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
         trainer.parallel.agree_stop(trainer, ctrl_c)
@@ -289,7 +289,7 @@ def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], s
     ``count``-th or a stop; returns the number of the epoch's batches done.
     The epoch's batch ``step`` is batch ``trainer.pass_start + step`` of the
     pass. The sample weights ``sws`` (if any) are gathered like the labels."""
-    trainer.model.train()
+    set_mode_all(trainer.model, True)  # model.train(), without torch's walk through __setattr__
     batch_size, offset = trainer.loop_info["batch_size"], trainer.pass_start
     trainer.position = (epoch, first)
     hooks_mode = batch_hooks_infer(trainer.model, batch_cbs)

@@ -216,7 +216,8 @@ class Trainer:
         The total includes the regularization penalties, ``Σ model.losses``
         (as Keras 3, in fit and in evaluate); per-output losses do not."""
         head = self.heads[0]
-        if self.fused:
+        activation = None if self.multi_output or self.loss is None else self.model.output_activation_name
+        if activation is not None and self.loss.can_fuse(activation):  # self.fused, the name looked up once
             logits = self.model(self._model_input(xs), pre_activation=True)
             loss = head.loss.from_logits_mean(ys[0], logits, sws[0] if sws else None)
             if head.weight != 1.0:  # loss_weights on a single output scales its loss, as Keras

@@ -435,3 +435,43 @@ def test_a_callbacks_model_call_in_the_batch_hooks_infers_and_the_steps_still_tr
     calls = LambdaCallback(on_train_batch_end=lambda batch, logs: dropping(torch.from_numpy(x)))
     trained = dropping.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[calls])
     assert trained.history["loss"][0] != pytest.approx(plain_loss, rel=1e-3)  # the step dropped: it trained
+
+
+def test_the_epochs_hooks_switch_modes_only_for_a_users_callback(monkeypatch):
+    """The switch to inference around the epoch hooks walks every module twice;
+    fit makes it only when a callback is the user's. brainnet's own (History,
+    EarlyStopping, the progress bar) never call the model, so with them alone
+    the walks do not grow with the epochs; a user's callback gets them at each
+    epoch's begin and end, and sees inference there."""
+    from brainnet.callbacks import EarlyStopping
+    from brainnet.training import _modes
+
+    walks = []
+    real = _modes.modes_of
+    monkeypatch.setattr(_modes, "modes_of", lambda model: walks.append(1) or real(model))
+    x = np.ones((16, 3), dtype="float32")
+    y = np.zeros((16, 1), dtype="float32")
+
+    def count(epochs, callbacks):
+        set_random_seed(0)
+        model = Sequential([layers.Input((3,)), layers.Dropout(0.5), layers.Dense(1)])
+        model.compile("sgd", "mse")
+        walks.clear()
+        model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=callbacks)
+        assert not model.training  # put back afterwards either way
+        return len(walks)
+
+    own = [EarlyStopping(monitor="loss", patience=100)]
+    assert count(1, own) == count(6, own)
+
+    class Modes(Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(self.model.layers[0].training)
+
+    users = Modes()
+    assert count(6, [users]) - count(1, [Modes()]) == 5 * 2  # begin and end of each further epoch
+    assert users.seen == [False] * 6
