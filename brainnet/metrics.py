@@ -26,7 +26,8 @@ arrays or lists, as Keras does; ``result()`` returns a Python float.
 Where the code lives: ``_metric_base.py`` (``Metric``: the running total,
 sample weights, ``add_variable``, ``result_number``), ``_metric_variable.py``
 (``Variable``), ``_confusion_metrics.py`` and ``_confusion_counts.py``
-(Precision, Recall, AUC), this file (the mean, accuracy and error metrics,
+(Precision, Recall, AUC), ``_confusion_totals.py`` (TruePositives,
+FalsePositives, TrueNegatives, FalseNegatives), this file (the mean, accuracy and error metrics,
 and ``get``); every one of them is importable from ``brainnet.metrics``.
 """
 
@@ -39,17 +40,19 @@ import torch
 
 from . import losses as losses_module
 from ._confusion_metrics import AUC, Precision, Recall
+from ._confusion_totals import FalseNegatives, FalsePositives, TrueNegatives, TruePositives
 from ._loss_base import _tensor
 from ._metric_base import Metric, _whole, result_number
 from ._metric_variable import Variable
 
 Tensor = torch.Tensor
 
-# Metric, Precision, Recall and AUC live in their own modules (see above) and are re-exported here.
+# Metric, Precision, Recall, AUC and the four counts live in their own modules (see above) and are re-exported here.
 __all__ = [
     "Metric", "Variable", "result_number", "get", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanSquaredError",
     "MeanAbsoluteError", "MeanAbsolutePercentageError", "Precision", "Recall", "AUC",
+    "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives",
 ]
 
 
@@ -264,7 +267,8 @@ _BY_NAME: dict[str, type[Metric]] = {
     # Keras 3 also takes the class names
     **{cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
                                      MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
-                                     Precision, Recall, AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)},
+                                     Precision, Recall, AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+                                     TruePositives, FalsePositives, TrueNegatives, FalseNegatives)},
 }
 _ACCURACY_BY_LOSS_KIND = {
     "sparse": SparseCategoricalAccuracy,

@@ -64,7 +64,8 @@ _GRAPH_SAFE_METRICS = (
     metrics_module.BinaryAccuracy, metrics_module.Accuracy, metrics_module.MeanSquaredError,
     metrics_module.MeanAbsoluteError, metrics_module.TopKCategoricalAccuracy,
     metrics_module.SparseTopKCategoricalAccuracy, metrics_module.Precision, metrics_module.Recall,
-    metrics_module.AUC,
+    metrics_module.AUC, metrics_module.TruePositives, metrics_module.FalsePositives,
+    metrics_module.TrueNegatives, metrics_module.FalseNegatives,
 )
 
 
