@@ -2,8 +2,9 @@
 the arithmetic behind Precision, Recall and AUC (``brainnet._confusion_metrics``).
 
 Keras 3's semantics: a prediction ŷ is called positive at threshold t when
-ŷ > t, a label y is positive when y ≠ 0. Over the values seen so far, with
-weights w (1 without sample weights):
+ŷ > t (both in float32, as Keras compares them), a label y is positive
+when y ≠ 0. Over the values seen so far, with weights w (1 without sample
+weights):
 
     TP(t) = Σ w·[y ≠ 0]·[ŷ > t]     FP(t) = Σ w·[y = 0]·[ŷ > t]
     TN(t) = Σ w·[y = 0]·[ŷ ≤ t]     FN(t) = Σ w·[y ≠ 0]·[ŷ ≤ t]
@@ -49,7 +50,8 @@ def counts(positive: Tensor, score: Tensor, weight: Tensor | None, thresholds: T
     neg = 1.0 - pos
     if weight is not None:
         pos, neg = pos * weight, neg * weight
-    above = (score.unsqueeze(0) > thresholds.view(-1, 1, 1)).to(torch.float64)  # (T, M, L)
+    # compared in float32, as Keras casts both to the metric's dtype: ŷ = float32(t) is not above t
+    above = (score.float().unsqueeze(0) > thresholds.float().view(-1, 1, 1)).to(torch.float64)  # (T, M, L)
     tp = torch.einsum("tml,ml->tl", above, pos)  # (T, L)
     fp = torch.einsum("tml,ml->tl", above, neg)
     return torch.stack([tp, fp, neg.sum(0) - fp, pos.sum(0) - tp])  # (4, T, L)

@@ -56,6 +56,19 @@ def test_counts_stream_over_batches_like_numpy(kind, threshold, weighted):
     assert m.result() == 0.0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_prediction_equal_to_the_threshold_in_float32_is_not_above_it(dtype):
+    """Keras casts predictions and thresholds to float32 before ŷ > t: float32(0.3), which is
+    0.3000000119, is not above the threshold 0.3 (compared in float64 it would be)."""
+    y, p = np.array([[1], [1], [0]]), np.array([[0.3], [0.7], [0.3]], dtype=dtype)
+    assert float(np.float32(0.3)) > 0.3
+    tp, fp = metrics.TruePositives(thresholds=0.3), metrics.FalsePositives(thresholds=0.3)
+    precision, recall = metrics.Precision(thresholds=0.3), metrics.Recall(thresholds=0.3)
+    for m in (tp, fp, precision, recall):
+        m.update_state(y, p)
+    assert (tp.result(), fp.result(), precision.result(), recall.result()) == (1.0, 0.0, 1.0, 0.5)
+
+
 def test_the_four_counts_add_up_to_the_values_seen():
     rng = np.random.default_rng(0)
     y, p = rng.integers(0, 2, size=(50, 3)), rng.uniform(size=(50, 3))  # three sigmoid outputs: every value counts
