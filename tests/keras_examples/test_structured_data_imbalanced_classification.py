@@ -19,7 +19,8 @@ parsed CSV and the class counts; the normalization; the model's size and
 summary;
 ``class_weight`` weighting one batch's loss as Keras 3 does (Σ_i w_{y_i} ·
 BCE_i / N, against NumPy); the four counts and precision and recall that
-fit reports, against NumPy counts of the predictions; the checkpoint of
+fit reports, against NumPy counts of the predictions, and its validation
+loss, which the class weights leave unweighted as in Keras; the checkpoint of
 each epoch, saved and loaded with the same predictions; and the example's
 conclusion, that the class weights raise the recall of the rare class far
 above the same model's trained without them.
@@ -232,6 +233,10 @@ def test_fit_reports_the_counts_precision_and_recall_of_the_validation_set(data,
     for k in ("tp", "fp", "tn", "fn"):
         assert history.history[f"val_{k}"][-1] == want[k]
     assert want["tp"] + want["fn"] == val_targets.sum()
+    # class_weight weighs the training loss only: val_loss is the plain mean BCE, as in Keras
+    q = np.clip(p.astype("float64"), 1e-7, 1 - 1e-7)
+    plain = np.mean(-(val_targets * np.log(q) + (1 - val_targets) * np.log(1 - q)))
+    assert history.history["val_loss"][-1] == pytest.approx(plain, rel=1e-4)
     assert history.history["val_precision"][-1] == pytest.approx(want["tp"] / (want["tp"] + want["fp"]))
     assert history.history["val_recall"][-1] == pytest.approx(want["tp"] / (want["tp"] + want["fn"]))
     # a training epoch's counts cover its 9,600 transactions once
