@@ -16,14 +16,13 @@ batches of 2,048 kept: 5 steps an epoch); ``verbose=0`` and no prints.
 
 Each test names the section it runs and checks what it computes: the
 parsed CSV and the class counts; the normalization; the model's size and
-summary;
-``class_weight`` weighting one batch's loss as Keras 3 does (Σ_i w_{y_i} ·
-BCE_i / N, against NumPy); the four counts and precision and recall that
-fit reports, against NumPy counts of the predictions, and its validation
-loss, which the class weights leave unweighted as in Keras; the checkpoint of
-each epoch, saved and loaded with the same predictions; and the example's
-conclusion, that the class weights raise the recall of the rare class far
-above the same model's trained without them.
+summary; ``class_weight`` weighting one batch's loss as Keras 3 does
+(Σ_i w_{y_i} · BCE_i / N, against NumPy); the four counts, precision and
+recall that fit reports, against NumPy counts of the predictions, and its
+validation loss, which the class weights leave unweighted as in Keras; the
+checkpoint of each epoch, saved and loaded with the same predictions; and
+the example's conclusion, that the class weights raise the recall of the
+rare class far above the same model's trained without them.
 """
 
 from __future__ import annotations
