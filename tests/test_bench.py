@@ -451,3 +451,20 @@ def test_bench_refuses_zero_repeats(capsys) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--repeats", "0"])
     assert "argument --repeats: expected a positive integer, got 0. Fix: 1 or more." in capsys.readouterr().err
+
+
+def test_small_model_overhead_prints_a_ratio_per_round_and_their_medians() -> None:
+    """benchmarks/small_model_overhead.py, one round: a row of per-epoch and
+    per-step times with the two ratios, then a median line for each."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "small_model_overhead.py"
+    root = str(path.parents[1])
+    done = subprocess.run([sys.executable, str(path), "--rounds", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    row = lines[1].split()
+    assert row[0] == "0" and len(row) == 7 and all(float(v) > 0 for v in row[1:])
+    assert float(row[3]) == pytest.approx(float(row[2]) / float(row[1]), abs=0.006)
+    medians = [line for line in lines if ": median " in line]
+    assert [line.split(":")[0] for line in medians] == ["fit ÷ hand-written loop", "train_on_batch ÷ hand-written step"]
+    assert float(medians[0].split("median ")[1].split()[0]) == float(row[3])
