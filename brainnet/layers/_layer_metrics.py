@@ -15,21 +15,23 @@ from .._metric_base import Metric
 
 
 # torch's own bookkeeping in every module's __dict__ (its parameters, buffers,
-# sub-modules and hooks): never a metric, and skipping it halves the walk that
-# train_on_batch makes twice per call.
+# sub-modules and hooks), and plain values: never a metric. Skipping them
+# halves the walk that train_on_batch makes twice per call.
 _MODULE_STATE = frozenset(vars(nn.Module()))
+_PLAIN = frozenset({bool, int, float, str, type(None)})
 
 
 def own_metrics(layer: nn.Module) -> list[Metric]:
     """The metrics held in ``layer``'s own attributes, in the order they were set."""
     found: list[Metric] = []
     for key, value in vars(layer).items():
-        if key in _MODULE_STATE:
+        if key in _MODULE_STATE or type(value) in _PLAIN:
             continue
         if isinstance(value, Metric):
             found.append(value)
         elif isinstance(value, (list, tuple)):
-            found.extend(v for v in value if isinstance(v, Metric))
+            if value:
+                found.extend(v for v in value if isinstance(v, Metric))
         elif isinstance(value, dict):
             found.extend(v for v in value.values() if isinstance(v, Metric))
     return found
