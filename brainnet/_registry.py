@@ -235,10 +235,16 @@ def serialize(obj: Any, kind: str) -> dict[str, Any]:
     Raises:
         ValueError: a class of the user's whose ``__init__`` takes arguments that
             the ``get_config`` it inherits does not record (a loaded copy would
-            silently get their defaults; Keras refuses this too).
+            silently get their defaults; Keras refuses this too), unless they
+            were all plain values (``layers._auto_config``, as Keras 3).
     """
-    _check_config_covers_init(type(obj), kind)
-    return {"class_name": name_of(type(obj), kind), "config": _objects_serialized(obj.get_config())}
+    from .layers._auto_config import applies
+
+    _check_config_covers_init(type(obj), kind, obj)
+    spec = {"class_name": name_of(type(obj), kind), "config": _objects_serialized(obj.get_config())}
+    if applies(obj) and "name" not in spec["config"]:  # an __init__ without name: kept beside, as Keras's graph keeps it
+        spec["name"] = obj.name
+    return spec
 
 
 def _objects_serialized(value: Any) -> Any:
@@ -262,9 +268,11 @@ def _objects_serialized(value: Any) -> Any:
         return value
 
 
-def _check_config_covers_init(cls: type, kind: str) -> None:
-    if cls.__module__.startswith("brainnet."):
-        return
+def _check_config_covers_init(cls: type, kind: str, obj: Any = None) -> None:
+    from .layers._auto_config import applies
+
+    if cls.__module__.startswith("brainnet.") or (obj is not None and applies(obj)):
+        return  # brainnet's classes write their get_config; Keras 3's auto-config records plain arguments
     owner = next((c for c in cls.__mro__ if "get_config" in c.__dict__), None)
     if owner is None or not owner.__module__.startswith("brainnet."):
         return  # the user's own get_config: theirs to get right
@@ -300,7 +308,10 @@ def deserialize(spec: Any, kind: str = "layer", base: type | None = None) -> Any
     config = spec.get("config", {})
     build: Callable[..., Any] = getattr(cls, "from_config", None) or (lambda c: cls(**c))
     try:
-        return build(config)
+        made = build(config)
+        if "name" in spec and "name" not in config:
+            made.name = spec["name"]
+        return made
     except TypeError as err:
         raise ValueError(
             f"{kind} class {spec['class_name']!r} could not be rebuilt from its saved config "

@@ -294,13 +294,13 @@ def test_a_custom_layer_whose_arguments_its_config_forgets_is_not_saved(tmp_path
             return x * self.factor
 
     inputs = Input(shape=(4,))
-    model = Model(inputs, Dense(3)(Scale(3.0)(inputs)))
+    model = Model(inputs, Dense(3)(Scale(torch.tensor(3.0))(inputs)))  # not a plain value: no Keras 3 auto-config
     with pytest.raises(ValueError, match=r"save: expected layer class 'Scale' to record its __init__ arguments "
                                          r"\['factor'\] in get_config\(\), got only the get_config\(\) it inherits "
                                          r"from Layer.*Fix: def get_config\(self\): return \{\*\*super\(\)\.get_config\(\), "
                                          r"'factor': self\.factor\}"):
         model.save(tmp_path / "m.brainnet")
-    Scale.get_config = lambda self: {**Layer.get_config(self), "factor": self.factor}  # the fix
+    Scale.get_config = lambda self: {**Layer.get_config(self), "factor": float(self.factor)}  # the fix
     model.save(tmp_path / "m.brainnet")
     loaded = load_model(tmp_path / "m.brainnet", custom_objects={"Scale": Scale})
     x = np.ones((2, 4), "float32")

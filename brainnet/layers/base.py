@@ -5,15 +5,12 @@ A brainnet layer follows Keras's life cycle:
 * ``__init__`` takes hyperparameters only (plain values, validated at once);
 * ``build(input_shape)`` creates the weights from the first input's shape, so
   nobody computes fan-in by hand;
-* ``call(inputs)`` computes; ``forward`` (what ``layer(x)`` runs) checks the
-  input's rank, builds if needed, then calls ``call``;
+* ``call(inputs)`` computes; ``forward`` (what ``layer(x)`` runs) checks the input's rank, builds if needed;
 * ``compute_output_shape(input_shape)`` gives the output shape without data;
-* ``get_config()`` returns the constructor arguments, JSON-safe, and
-  ``from_config(cfg)`` rebuilds the layer from them.
+* ``get_config()`` returns the constructor arguments, JSON-safe; ``from_config(cfg)`` rebuilds from them.
 
-Shapes follow Keras: the batch axis is first, images are
-``(batch, height, width, channels)`` and sequences ``(batch, time, features)``;
-``None`` in a shape means "any size".
+Shapes follow Keras: the batch axis is first, images are ``(batch, height, width,
+channels)`` and sequences ``(batch, time, features)``; ``None`` means "any size".
 
 ``Layer`` keeps the life cycle and the hot path (``forward``); its methods call
 plain functions in private modules, one family each: ``_layer_args`` (name,
@@ -34,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import activations
-from . import _added_losses, _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
+from . import _added_losses, _auto_config, _call_inputs, _layer_class, _shapes, _tracking, _training_mode, _weights
 from ._layer_metrics import layer_metrics
 from ._call_inputs import autocast_enabled, capturing, from_numpy, in_float32, integers_as_float
 from ._masking import fill_mask_argument, pass_masks, takes_part
@@ -113,6 +110,11 @@ class Layer(nn.Module):
     _augments_when_left_out = False  # Keras's augmentation layers: call(..., training=True) by default
     _passes_training_on = False  # models: training left out goes on as None, each layer takes its own default
     _mode_chosen = False  # train() or eval() was called (fit, predict, the user), not just a new layer's eval
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Layer":
+        layer = super().__new__(cls)
+        layer.__dict__["_auto_config"] = _auto_config.record(cls, args, kwargs)  # Keras 3: plain arguments saved
+        return layer
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -387,8 +389,8 @@ class Layer(nn.Module):
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-safe. Subclasses add theirs."""
-        return common_config(self)
+        """Constructor arguments, JSON-safe. Subclasses add theirs (else Keras 3's auto-config, _auto_config)."""
+        return _auto_config.config_of(self, common_config(self))
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":

@@ -131,7 +131,7 @@ def _fresh_copy(layer: Layer) -> Layer:
     if type(layer) is Lambda:
         return Lambda(layer.function, output_shape=layer.output_shape, mask=layer.mask, arguments=layer.arguments,
                       **Layer.get_config(layer))
-    _registry._check_config_covers_init(type(layer), "layer")
+    _registry._check_config_covers_init(type(layer), "layer", layer)
     try:
         return type(layer).from_config(layer.get_config())
     except TypeError as err:

@@ -211,7 +211,7 @@ def test_errors():
             return inputs * self.factor
 
     with pytest.raises(ValueError, match=r"expected layer class 'Scaled' to record its __init__ arguments \['factor'\]"):
-        clone_model(Sequential([Scaled(3.0, input_shape=(2,))]))
+        clone_model(Sequential([Scaled(torch.tensor(3.0), input_shape=(2,))]))  # not plain: no auto-config
 
     class Rigid(Layer):
         def __init__(self, factor, **kwargs):
