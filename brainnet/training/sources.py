@@ -173,6 +173,13 @@ class BatchSource:
                  steps: int | None, steps_name: str, epoch: int | None = None) -> None:
         kind = source_kind(data)
         name = type(data).__name__
+        if kind == "dataset" and isinstance(data, torch.utils.data.IterableDataset):
+            raise ValueError(
+                f"{method}: expected a DataLoader, or a Dataset of samples that {method} batches, got the "
+                f"IterableDataset {name}, whose items may be samples or whole batches. Fix: "
+                f"{method}(DataLoader(dataset, batch_size=None)) if it yields batches (tf.data's "
+                "dataset.map(fn) on batches), DataLoader(dataset, batch_size=32) if it yields samples."
+            )
         if kind == "dataset":  # batched here, as fit batches arrays (Keras takes DataLoaders only)
             data = torch.utils.data.DataLoader(data, batch_size=batch_size or default_batch_size, shuffle=shuffle)
             kind = "loader"
