@@ -20,7 +20,8 @@ Replaced, and why:
   ``image_dataset_from_directory``'s DataLoader with ``fn`` applied as they
   are read); ``.prefetch`` and ``.take(1)`` are left out (a DataLoader
   reads batch by batch; ``next(iter(train_ds))`` is the first batch);
-  ``keras.utils.plot_model`` and the Matplotlib grids are left out.
+  ``keras.utils.plot_model`` (2 to 4 s for this graph, tested elsewhere)
+  and the Matplotlib grids are left out.
 - Shortened for CI: 32x32 pictures in place of 180x180 (the files are
   28x28; ``image_dataset_from_directory`` resizes them as it does the
   photos), batches of 32 in place of 128, the small Xception network
