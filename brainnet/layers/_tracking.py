@@ -168,3 +168,19 @@ def set_early(owner: Any) -> None:
     for name in dict.fromkeys(owner.__dict__.pop(_EARLY, ())):
         if name in owner.__dict__:  # not replaced by Layer.__init__ itself
             setattr(owner, name, owner.__dict__.pop(name))
+
+
+def unshadow(owner: Any, name: str) -> None:
+    """``Layer.__setattr__`` after torch's: a module assigned to a name that the class also defines
+    (``self.activation = layers.Activation(...)``, Layer's ``activation`` being None; a method's name) is
+    kept by torch in ``_modules`` only, which Python reads after the class attribute, so the attribute
+    read back would be the class's. A copy in the instance's ``__dict__`` makes it the module, as in
+    Keras 3 (a property is left to its setter)."""
+    modules = owner.__dict__["_modules"]
+    if name not in modules:
+        return
+    for klass in type(owner).__mro__:
+        if name in klass.__dict__:
+            if not hasattr(klass.__dict__[name], "__set__"):  # a plain value or a method, not a property
+                owner.__dict__[name] = modules[name]
+            return
