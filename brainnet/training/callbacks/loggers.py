@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...distributed import is_main_process
+from ._profiling import BatchProfiler, profile_range
 from .base import Callback
 
 
@@ -123,15 +124,22 @@ class TensorBoard(Callback):
             (0: none).
         update_freq: ``"epoch"``, or a number of batches between
             ``batch_<name>`` values of the running logs.
+        profile_batch: the training batches to profile with torch's
+            profiler, counted from 1 across epochs: ``n`` (batch n alone),
+            ``(start, stop)`` (both included) or ``"start,stop"``; 0 (default)
+            none. The trace goes to ``log_dir/train/plugins/profile/`` as a
+            ``*.pt.trace.json`` (TensorBoard's PyTorch profiler plugin,
+            ``chrome://tracing`` or Perfetto show it), each batch a span
+            ``train_batch_<n>``.
         embeddings_freq: 0 only (Keras's embedding projector is not written).
 
     Raises:
         ImportError: the optional ``tensorboard`` package is not installed.
-        ValueError: a bad ``update_freq``; ``embeddings_freq`` other than 0.
+        ValueError: a bad ``update_freq`` or ``profile_batch``; ``embeddings_freq`` other than 0.
     """
 
     def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 0, update_freq: str | int = "epoch",
-                 embeddings_freq: int = 0) -> None:
+                 profile_batch: Any = 0, embeddings_freq: int = 0) -> None:
         super().__init__()
         if embeddings_freq != 0:
             raise ValueError(
@@ -148,6 +156,17 @@ class TensorBoard(Callback):
         self.log_dir, self.histogram_freq, self.update_freq = Path(log_dir), int(histogram_freq), update_freq
         self._writers: dict[str, Any] = {}
         self._batches = 0
+        batches = profile_range(profile_batch)
+        self._profiler = None if batches is None else BatchProfiler(*batches, self.log_dir / "train" / "plugins" / "profile")
+        self._profiled_batch = 0  # Keras's global batch count: from 1, across the epochs of one fit
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._profiled_batch = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._profiled_batch += 1
+        if self._profiler is not None and is_main_process():
+            self._profiler.batch_begin(self._profiled_batch)
 
     def _writer(self, split: str) -> Any:
         if split not in self._writers:
@@ -156,6 +175,8 @@ class TensorBoard(Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._batches += 1
+        if self._profiler is not None:
+            self._profiler.batch_end(self._profiled_batch)
         if not is_main_process():  # under torchrun only rank 0 writes
             return
         if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
@@ -176,6 +197,8 @@ class TensorBoard(Callback):
             writer.flush()
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self._profiler is not None:
+            self._profiler.close()  # training ended inside the range: the trace so far
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
