@@ -173,6 +173,7 @@ def _issue_model():
 
 def test_tip_2_summary_and_plot_model_show_each_layers_output_shape(tmp_path, monkeypatch, capsys):
     """Tip 2: use model.summary() and plot_model() to check layer output shapes."""
+    keras.backend.clear_session()  # layer names from lstm, not lstm_3, whatever ran before in this process
     model = _issue_model()
     model.summary()
     summary = capsys.readouterr().out

@@ -31,7 +31,10 @@ neighbouring stations (``a_{t+1} = 0.9 a_t + 0.3 (mean of the neighbours' a_t
 - a_t) + noise``), plus measurement noise. Shortened for CI: 10 of the 16
 stations sampled (26 of 228 in the example), 10 epochs in place of 20 (the
 early stop kept), 32 LSTM units in place of 64, RMSprop's learning rate
-0.002 in place of 0.0002 (ten times fewer steps); the plots are left out.
+0.002 in place of 0.0002 (on these 22 batches an epoch, 0.0002 leaves the
+loss falling steeply after 8 epochs and the forecast 3 steps ahead worse than
+the naive one: mean squared errors 0.35 and 0.59 for two seeds against 0.15,
+where 0.002 gives 0.10); the plots are left out.
 
 The example's last section compares ``y_pred[:, 0, :]`` (the forecast for
 the first step ahead: the model is trained with ``multi_horizon=True``) with
