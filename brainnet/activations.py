@@ -151,12 +151,14 @@ for _name, _fn in _BY_NAME.items():
     _NAME_OF.setdefault(_fn, _name)
 
 
-def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
+def get(identifier: str | Callable | dict | None) -> Callable[[Tensor], Tensor]:
     """Return the activation function for a Keras name, a callable, or None.
 
     Args:
-        identifier: a name such as ``"relu"``, a callable (returned as is),
-            or ``None`` (the identity, ``linear``).
+        identifier: a name such as ``"relu"``, a callable (returned as is; a
+            layer such as ``layers.ReLU()`` too), a layer's spec as
+            ``serialize`` writes it (rebuilt), or ``None`` (the identity,
+            ``linear``).
 
     Raises:
         ValueError: the name is not a known activation.
@@ -165,6 +167,10 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
         return linear
     if callable(identifier):
         return identifier
+    if isinstance(identifier, dict) and "class_name" in identifier:  # a layer used as activation, as saved
+        from .layers._layer_serialization import deserialize
+
+        return deserialize(identifier)
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
     if isinstance(identifier, str):  # registered, or in load_model's custom_objects
@@ -180,10 +186,12 @@ def get(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
     )
 
 
-def serialize(fn: Callable) -> str:
+def serialize(fn: Callable) -> str | dict:
     """Return the Keras name of a built-in activation, or the registered name
     of one decorated with ``@brainnet.saving.register_serializable()`` (for
-    get_config); ``None`` (set on a layer after it was made) is ``linear``."""
+    get_config); ``None`` (set on a layer after it was made) is ``linear``;
+    a layer (``Dense(3, activation=layers.ReLU())``) is its spec, as Keras 3
+    saves it, which ``get`` rebuilds."""
     if fn is None:
         return "linear"
     try:
@@ -192,6 +200,12 @@ def serialize(fn: Callable) -> str:
         name = None
     if name is not None:
         return name
+    from .layers.base import Layer
+
+    if isinstance(fn, Layer):
+        from .layers._layer_serialization import serialize as serialize_layer
+
+        return serialize_layer(fn)
     from . import _registry
 
     return _registry.registered_name(fn) or getattr(fn, "__name__", repr(fn))

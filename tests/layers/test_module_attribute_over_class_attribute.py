@@ -71,3 +71,21 @@ def test_a_dense_layer_given_a_layer_as_activation_applies_it():
     kernel, bias = (w.astype("float64") for w in (dense(x), *dense.get_weights())[1:])
     assert isinstance(dense.activation, layers.ReLU)
     np.testing.assert_allclose(dense(x).detach().numpy(), np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_activation_is_saved_as_its_spec_and_loaded_and_cloned(tmp_path):
+    """Keras 3 saves a layer given as activation as the layer's spec; brainnet wrote its repr, which no load read."""
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(3, activation=layers.LeakyReLU(negative_slope=0.3))])
+    spec = model.layers[0].get_config()["activation"]
+    assert spec["class_name"] == "LeakyReLU" and spec["config"]["negative_slope"] == 0.3
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    x = np.random.default_rng(3).normal(size=(16, 2)).astype("float32")
+    kernel, bias = (w.astype("float64") for w in model.get_weights())
+    z = x @ kernel + bias
+    want = np.where(z > 0, z, 0.3 * z)  # y = LeakyReLU(x·W + b)
+    for m in (model, loaded, clone):
+        assert isinstance(m.layers[0].activation, layers.LeakyReLU)
+        np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
