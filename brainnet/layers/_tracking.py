@@ -170,12 +170,14 @@ def set_early(owner: Any) -> None:
             setattr(owner, name, owner.__dict__.pop(name))
 
 
-def unshadow(owner: Any, name: str) -> None:
+def unshadow(owner: Any, name: str, value: Any) -> None:
     """``Layer.__setattr__`` after torch's: a module assigned to a name that the class also defines
     (``self.activation = layers.Activation(...)``, Layer's ``activation`` being None; a method's name) is
     kept by torch in ``_modules`` only, which Python reads after the class attribute, so the attribute
     read back would be the class's. A copy in the instance's ``__dict__`` makes it the module, as in
     Keras 3 (a property is left to its setter)."""
+    if not (value is None or isinstance(value, nn.Module)):
+        return
     modules = owner.__dict__["_modules"]
     if name not in modules:
         return

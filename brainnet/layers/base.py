@@ -175,8 +175,7 @@ class Layer(nn.Module):
         elif _tracking.takes(self, name, value):  # a list, tuple or dict: its layers are this layer's (Keras 3)
             return
         super().__setattr__(name, value)
-        if isinstance(value, nn.Module) or value is None:
-            _tracking.unshadow(self, name)  # self.activation = layers.Activation(...): the module, not Layer's None
+        _tracking.unshadow(self, name, value)  # self.activation = layers.Activation(...): the module, not Layer's None
 
     @property
     def trainable(self) -> bool:
