@@ -3,8 +3,7 @@
 A brainnet layer follows Keras's life cycle:
 
 * ``__init__`` takes hyperparameters only (plain values, validated at once);
-* ``build(input_shape)`` creates the weights from the first input's shape, so
-  nobody computes fan-in by hand;
+* ``build(input_shape)`` creates the weights from the first input's shape (no fan-in by hand);
 * ``call(inputs)`` computes; ``forward`` (what ``layer(x)`` runs) checks the input's rank, builds if needed;
 * ``compute_output_shape(input_shape)`` gives the output shape without data;
 * ``get_config()`` returns the constructor arguments, JSON-safe; ``from_config(cfg)`` rebuilds from them.
