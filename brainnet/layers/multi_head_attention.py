@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import initializers, regularizers
+from . import _attention_override
 from ._attention_inputs import _keep, _split_mask, check_dropout, check_query_value_key, mask_bias, masked_softmax
 from ._dropout import dropout, fast_mask
 from .base import Layer, Shape, shape_str
@@ -107,6 +108,14 @@ class MultiHeadAttention(Layer):
     return_attention_scores=False, training=None, use_causal_mask=False)``;
     ``attention_mask`` is ``(batch, T_q, T_k)`` booleans, True = attend. Masks
     from ``Embedding(mask_zero=True)`` in a functional graph also apply.
+
+    Attention of one's own, as in Keras 3: a subclass that overrides
+    ``_compute_attention(query, key, value, attention_mask=None,
+    training=None)`` gets the projected heads ``(batch, T, H, d)`` and returns
+    the heads' outputs ``(batch, T_q, H, d_v)`` and weights ``(batch, H, T_q,
+    T_k)``; Keras's ``_key_dim``, ``_dot_product_equation``,
+    ``_combine_equation``, ``_masked_softmax`` and ``_dropout_layer`` are
+    there for it (``layers/_attention_override.py``).
 
     Input shape: query ``(batch, T_q, d_q)``, value ``(batch, T_k, d_v_in)``, key ``(batch, T_k, d_k_in)``.
     Output shape: ``(batch, T_q, d_out)``; with the scores also ``(batch, H, T_q, T_k)``.
@@ -211,6 +220,9 @@ class MultiHeadAttention(Layer):
         key = inputs[2] if len(inputs) > 2 else value
         t_q, t_k = query.shape[1], key.shape[1]
         attention_mask = self._attention_mask(attention_mask, mask, inputs)
+        if type(self)._compute_attention is not MultiHeadAttention._compute_attention:  # Keras 3's hook, overridden
+            keep = _keep(attention_mask, use_causal_mask, t_q, t_k, query.device)
+            return _attention_override.call_overridden(self, inputs, keep, training, return_attention_scores)
         q = self.query_dense(query).transpose(1, 2)  # (B, H, T_q, d_k)
         k = self.key_dense(key).transpose(1, 2)  # (B, H, T_k, d_k)
         v = self.value_dense(value).transpose(1, 2)  # (B, H, T_k, d_v)
@@ -232,6 +244,50 @@ class MultiHeadAttention(Layer):
         heads = dropout(weights, p) @ v  # (B, H, T_q, d_v)
         out = self.output_dense(heads.transpose(1, 2))
         return (out, weights) if return_attention_scores else out
+
+    # Keras 3's names for a subclass that overrides _compute_attention (the
+    # heads in Keras's layout; brainnet's own path does not go through them).
+    _dot_product_equation = _attention_override.DOT_PRODUCT_EQUATION
+    _combine_equation = _attention_override.COMBINE_EQUATION
+
+    @property
+    def _key_dim(self) -> int:
+        return self.key_dim
+
+    @property
+    def _value_dim(self) -> int:
+        return self.value_dim or self.key_dim
+
+    @property
+    def _num_heads(self) -> int:
+        return self.num_heads
+
+    @property
+    def _dropout(self) -> float:
+        return self.dropout
+
+    @property
+    def _inverse_sqrt_key_dim(self) -> float:
+        return 1.0 / math.sqrt(self.key_dim)
+
+    @property
+    def _dropout_layer(self) -> _attention_override.AttentionDropout:
+        return _attention_override.AttentionDropout(self.dropout)
+
+    def _masked_softmax(self, attention_scores: torch.Tensor,
+                        attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """softmax over the keys of ``(B, H, T, S)`` scores, a ``(B, T, S)`` mask's False keys at −10⁹ first."""
+        return _attention_override.keras_masked_softmax(attention_scores, attention_mask)
+
+    def _compute_attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           attention_mask: torch.Tensor | None = None, training: bool | None = None,
+                           return_attention_scores: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keras 3's hook: heads ``(B, T, H, d_v)`` and weights ``(B, H, T, S)``
+        from the projected query ``(B, T, H, d_k)``, key and value ``(B, S, H, d)``.
+        Override it for attention of one's own (``super()._compute_attention``
+        is the equation above, computed explicitly)."""
+        return _attention_override.compute_attention(self, query, key, value, attention_mask, training,
+                                                     return_attention_scores)
 
     def _heads_of_keys(self, projected: torch.Tensor) -> torch.Tensor:
         """The key or value heads (B, H, T_k, d) each query head reads: here its own."""
