@@ -90,7 +90,10 @@ def pass_masks(layer: Any, inputs: Any, outputs: Any, previous: Any) -> None:
     if not (layer._own_compute_mask or layer.supports_masking):
         from .symbolic import probing  # symbolic.py imports this module
 
-        if previous is not None and not probing():  # a graph's trial run: symbolic_call warns once
+        # As Keras 3, only for a mask the inputs carry: a mask= given to the layer's
+        # own call is an argument of its own (Swin's window attention mask), not dropped.
+        carried = any(mask_of(t) is not None for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs]))
+        if carried and not probing():  # a graph's trial run: symbolic_call warns once
             warn_mask_dropped(layer, stacklevel=5)  # pass_masks, forward, torch's two call frames, the user's
         return
     if previous is None and not layer._own_compute_mask:

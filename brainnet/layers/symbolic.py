@@ -353,7 +353,7 @@ def _output_masks(layer: Layer, inputs: Any, kwargs: dict[str, Any], count: int)
     own_rule = layer._own_compute_mask
     given = kwargs.get("mask")
     carried = any(is_symbolic(t) and t._keras_mask is not None for t in flatten(inputs))
-    if not (own_rule or layer.supports_masking) and (carried or given is not None):
+    if not (own_rule or layer.supports_masking) and carried:  # a mask= of its own call's is no time-step mask
         warn_mask_dropped(layer, stacklevel=6)  # _output_masks, symbolic_call, forward, torch's two, the user's
     if not (own_rule or (layer.supports_masking and (carried or given is not None))):
         return [None] * count
