@@ -176,7 +176,8 @@ class PatchEncoder(layers.Layer):
         self.positions = torch.arange(start=0, end=self.num_patches, step=1)
 
     def call(self, encoded_patches):
-        encoded_positions = self.position_embedding(self.positions)
+        # self.positions is made on the CPU; on a GPU the indices go to the patches' device
+        encoded_positions = self.position_embedding(self.positions.to(encoded_patches.device))
         encoded_patches = encoded_patches + encoded_positions
         return encoded_patches
 
