@@ -15,6 +15,7 @@ weights, g the gradient, η the learning rate):
 * Nadam:    μ_t = β₁(1 − ½·0.96ᵗ), Π_t = μ₁⋯μ_t;  m, s as in Adam;
             m̂ = μ_{t+1}·m / (1 − Π_t·μ_{t+1}) + (1 − μ_t)·g / (1 − Π_t);
             θ ← θ − η·m̂ / (√ŝ + ε),  ŝ = s/(1 − β₂ᵗ)
+* Lamb:     m, s as in Adam;  u = m̂ / (√ŝ + ε);  θ ← θ − η·(‖θ‖/‖u‖)·u, per weight tensor
 
 ``weight_decay=λ`` on SGD, RMSprop, Adam, Adagrad, Adamax and Nadam is Keras 3's decoupled decay:
 before each update, every weight that has a gradient shrinks,
@@ -35,7 +36,7 @@ Where the code lives: ``_optimizer_base.py`` (``Optimizer``: build, the
 update step, ``apply``; gradient clipping and the memory-layout helpers of
 the fused update beside it, in ``_gradient_clipping.py`` and
 ``_weight_layout.py``), ``_keras_rule_optimizers.py`` (Adagrad, Adamax,
-Nadam), this file (SGD, RMSprop, Adam, AdamW and ``get``).
+Nadam), ``_lamb.py`` (Lamb), this file (SGD, RMSprop, Adam, AdamW and ``get``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import torch
 
 from . import _registry, schedules
 from ._keras_rule_optimizers import Adagrad, Adamax, Nadam
+from ._lamb import Lamb
 from ._optimizer_base import Optimizer
 from ._weight_layout import state_in_weight_layout
 from .schedules import LearningRateSchedule
@@ -214,12 +216,12 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adamax", "Nadam", "get", "serialize",
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adamax", "Nadam", "Lamb", "get", "serialize",
            "deserialize", "schedules",
            "LearningRateSchedule", "state_in_weight_layout"]
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
-            "adamax": Adamax, "nadam": Nadam}
+            "adamax": Adamax, "nadam": Nadam, "lamb": Lamb}
 
 
 def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:

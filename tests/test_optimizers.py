@@ -292,7 +292,7 @@ def test_get_instance_passthrough():
 def test_get_unknown_name_suggests_closest(name, suggestion):
     with pytest.raises(
         ValueError,
-        match=rf"Unknown optimizer '{name}'\. Expected one of: sgd, rmsprop, adam, adamw, adagrad, adamax, nadam \(any case\) or a "
+        match=rf"Unknown optimizer '{name}'\. Expected one of: sgd, rmsprop, adam, adamw, adagrad, adamax, nadam, lamb \(any case\) or a "
         rf"brainnet\.optimizers\.Optimizer\. Fix: optimizer='{suggestion}'\.",
     ):
         optimizers.get(name)
