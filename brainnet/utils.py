@@ -9,8 +9,9 @@
 ``brainnet.training.streaming``), and ``brainnet.saving``'s registration and serialization functions
 (``register_keras_serializable``, ``custom_object_scope``, ``serialize_keras_object``, ..., in
 ``brainnet._serialization``), which Keras 3 exports in both, and ``FeatureSpace`` (in
-``brainnet._feature_space``), and ``ctc_loss`` / ``ctc_decode`` (in ``brainnet._ctc``), which Keras 3 keeps in
-``keras.ops``: brainnet has no ``ops``, and these two are no single torch call."""
+``brainnet._feature_space``), and ``ctc_loss`` / ``ctc_decode`` (in ``brainnet._ctc``) and ``rgb_to_hsv`` /
+``hsv_to_rgb`` (in ``brainnet._color_spaces``), which Keras 3 keeps in ``keras.ops`` (``ops.image``'s for the
+last two): brainnet has no ``ops``, and these are no single torch call."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._color_spaces import hsv_to_rgb, rgb_to_hsv
 from ._ctc import ctc_decode, ctc_loss
 from ._feature_space import FeatureSpace
 from ._get_file import get_file
@@ -45,7 +47,7 @@ __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "p
            "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "register_keras_serializable",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "get_registered_object",
            "get_registered_name", "serialize_keras_object", "deserialize_keras_object", "FeatureSpace",
-           "ctc_loss", "ctc_decode"]
+           "ctc_loss", "ctc_decode", "rgb_to_hsv", "hsv_to_rgb"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
