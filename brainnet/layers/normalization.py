@@ -53,7 +53,8 @@ class BatchNormalization(Layer):
     Keras 3: fine-tuning a model keeps the statistics it learned.
 
     Args:
-        axis: the feature axis; only ``-1`` (channels last, Keras's default).
+        axis: the feature axis: ``-1`` (channels last, Keras's default), or
+            the last axis's index (``axis=3`` for ``(N, H, W, C)`` images).
         momentum: ``m``, default 0.99 (Keras's convention: the weight of the
             old value; PyTorch's ``momentum`` is ``1 − m``).
         epsilon: ``ε``, default 1e-3.
@@ -95,7 +96,7 @@ class BatchNormalization(Layer):
     ) -> None:
         super().__init__(**kwargs)
         _take_initializers(self, locals(), _BN_WEIGHTS)
-        if axis != -1:
+        if axis != -1 and not (isinstance(axis, int) and not isinstance(axis, bool) and axis >= 1):
             raise ValueError(
                 f"BatchNormalization: expected axis=-1 (brainnet keeps features/channels "
                 f"last), got axis={axis!r}. Fix: BatchNormalization() with inputs shaped "
@@ -119,6 +120,13 @@ class BatchNormalization(Layer):
         self.gamma_regularizer = regularizers.get(gamma_regularizer, argument="gamma_regularizer")
 
     def build(self, input_shape: Shape) -> None:
+        if self.axis != -1 and self.axis != len(input_shape) - 1:  # axis=3 is -1 for (N, H, W, C), as in Keras
+            raise ValueError(
+                f"Layer '{self.name}' (BatchNormalization): expected axis=-1 or the index of the last axis "
+                f"({len(input_shape) - 1} for inputs of shape {shape_str(tuple(input_shape))}; brainnet keeps "
+                f"features/channels last), got axis={self.axis}. Fix: BatchNormalization() with inputs shaped "
+                "(batch, ..., channels)."
+            )
         c = (input_shape[-1],)
         self.gamma = self.add_weight("gamma", self.initial_value("gamma", c)) if self.scale else None
         self.beta = self.add_weight("beta", self.initial_value("beta", c)) if self.center else None

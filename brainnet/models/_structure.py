@@ -65,8 +65,10 @@ def find_layer(model: torch.nn.Module, name: str | None, index: int | None) -> L
 
 
 # ------------------------------------------------------------ shapes by running on zeros
-def probe(model: Any, input_shape: Any, unknown: int = 1) -> Any:
-    """Run ``model.call`` once on zeros (batch 1, unknown sizes ``unknown``) in inference mode."""
+def probe(model: Any, input_shape: Any, unknown: int = 1, whole: bool = False) -> Any:
+    """Run ``model.call`` once on zeros (batch 1, unknown sizes ``unknown``) in inference mode;
+    ``whole=True``: a plain shape with every size known is taken as it is, its first axis
+    too (the first call's own input, which may be one unbatched image, as Keras 3 runs it)."""
     device = next((p.device for p in model.parameters()), None)
 
     def one(shape: Any) -> Any:  # a shape, or a list or dict of them (inside one another)
@@ -74,6 +76,8 @@ def probe(model: Any, input_shape: Any, unknown: int = 1) -> Any:
             return {k: one(s) for k, s in shape.items()}
         if isinstance(shape, list):
             return [one(s) for s in shape]
+        if whole and shape and all(isinstance(d, int) for d in shape):
+            return torch.zeros(tuple(shape), device=device)
         return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]), device=device)
 
     zeros = one(input_shape)

@@ -198,7 +198,11 @@ class Model(Layer):
         in Keras (``model.build((None, 10))``), it also records the input shape,
         so that ``summary`` and ``output_shape`` work."""
         if self.built or getattr(self, "_building", False):
-            _structure.probe(self, input_shape)
+            try:
+                _structure.probe(self, input_shape)  # batch 1: cheap
+            except Exception:  # noqa: BLE001 - the input's own shape decides, as Keras 3 runs it
+                # e.g. one unbatched (H, W, C) image, whose first axis is no batch
+                _structure.probe(self, input_shape, whole=True)
             return
         self._building = True
         try:

@@ -187,7 +187,7 @@ def test_batchnorm_output_layout():
     assert y.is_contiguous()  # (N, H, W, C)
 
 
-@pytest.mark.parametrize("axis", [1, 3, 0, -2])
+@pytest.mark.parametrize("axis", [0, -2, 1.0, True])
 def test_batchnorm_axis_validation(axis):
     with pytest.raises(
         ValueError,
@@ -195,6 +195,23 @@ def test_batchnorm_axis_validation(axis):
         rf"got axis={axis}\. Fix: BatchNormalization\(\) with inputs shaped",
     ):
         BatchNormalization(axis=axis)
+
+
+def test_batchnorm_axis_as_the_last_axis_index_is_channels_last():
+    """Keras's ``BatchNormalization(axis=3)`` on (N, H, W, C) images (ResNet code writes it) is axis=-1."""
+    x = f64(4, 3, 3, 2)
+    torch.manual_seed(0)
+    a, b = BatchNormalization(axis=3), BatchNormalization()
+    np.testing.assert_allclose(a(x, training=True).detach().numpy(), b(x, training=True).detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(a.moving_variance.numpy(), b.moving_variance.numpy(), atol=1e-12)
+    assert a.get_config()["axis"] == 3
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'batch_normalization\w*' \(BatchNormalization\): expected axis=-1 or the index of the last "
+        r"axis \(3 for inputs of shape \(4, 3, 3, 2\); brainnet keeps features/channels last\), got axis=1\. "
+        r"Fix: BatchNormalization\(\) with inputs shaped",
+    ):
+        BatchNormalization(axis=1)(x)
 
 
 @pytest.mark.parametrize("momentum", [-0.1, 1.5])
