@@ -66,9 +66,26 @@ def build_once(layer: Any, input_shape: Shape | list[Shape]) -> None:
     input_shape = normalize_shape(input_shape)
     layer.check_input_shape(input_shape)
     if not layer.built:
-        layer.build(input_shape)
+        if takes_no_shape(layer.build):
+            layer.build()  # Keras 3 calls a build(self) that takes no shape without one
+        else:
+            layer.build(input_shape)
         layer.built = True
         layer.built_input_shape = any_batch(input_shape)
+
+
+def takes_no_shape(build: Any) -> bool:
+    """Whether a bound ``build`` takes no argument (``def build(self): ...``,
+    as keras.io examples write for a layer whose weights come from
+    ``__init__``): Keras 3 passes a shape only to a build that names one."""
+    import inspect
+
+    try:
+        params = inspect.signature(build).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: give it the shape
+        return False
+    return not any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+                   for p in params)
 
 
 def built_by_hand(build: Any) -> Any:
