@@ -6,7 +6,8 @@ a module assigned to a layer takes the layer's mode (``take_mode``, from
 ``Layer.__setattr__``).
 
 A layer starts in inference mode: ``layer(x)`` and ``model(x)`` without
-``training=`` infer. ``fit`` puts the model in ``train()`` mode and each
+``training=`` infer. A flag given to a call reaches the layers called inside
+it (``CALL_FLAG``), as Keras 3's call context does. ``fit`` puts the model in ``train()`` mode and each
 layer's mode back afterwards (``training/inference.py``); ``train`` records
 that a mode was chosen (``_mode_chosen``).
 """
@@ -17,6 +18,23 @@ from typing import Any
 
 import torch
 from torch import nn
+
+# Keras 3's call context: the training flag given to the innermost call that had one
+# (``model(x, training=True)``, or a flag an enclosing call took that way). A layer called
+# inside it without ``training=`` takes it, even through a layer of one's own whose ``call``
+# has no ``training`` argument (Layer.forward sets it for the time of each call).
+CALL_FLAG: list[bool | None] = [None]
+
+
+def enter(training: bool | None) -> tuple[bool | None, bool | None]:
+    """The flag a call runs with, ``training`` or else the enclosing call's, and
+    the enclosing call's, which ``Layer.forward`` puts back when the call ends;
+    a flag given to this call becomes the one the layers inside it take."""
+    outer = CALL_FLAG[0]
+    if training is None:
+        return outer, outer
+    CALL_FLAG[0] = training
+    return training, outer
 
 
 def train(layer: Any, mode: bool = True) -> Any:

@@ -54,7 +54,7 @@ class Layer(nn.Module):
     ``train()`` or ``eval()``. A layer starts in inference mode (``eval()``),
     so ``layer(x)`` and ``model(x)`` without ``training=`` infer, as in
     Keras 3; ``fit`` trains in ``train()`` mode and puts each layer's mode
-    back afterwards; a model passes its flag on to the layers it calls.
+    back afterwards; a flag given to a call reaches the layers called in it.
 
     Args:
         name: layer name; unique by default (``dense``, ``dense_1``, ...).
@@ -353,11 +353,12 @@ class Layer(nn.Module):
         previous_mask = fill_mask_argument(self, inputs, kwargs) if masks_on_tensors else None
         if self.casts_integer_inputs and _call_inputs.may_cast(inputs):
             inputs = integers_as_float(self, inputs)  # int/bool/float64 × float32 weights → float32, as Keras 3
-        if self._call_takes_training and not pre_activation:
-            kwargs["training"] = self.training_left_out() if training is None else training
         # Keras 3: the outermost call empties the losses of the layers inside it; each call then adds
         outermost = self._collects_losses and _added_losses.enter_loss_call(self, Layer)
+        training, outer = _training_mode.enter(training)  # none given: an enclosing call's (Keras 3's context)
         try:
+            if self._call_takes_training and not pre_activation:
+                kwargs["training"] = self.training_left_out() if training is None else training
             if self.float32:  # dtype='float32': outside autocast, in float32
                 with in_float32(inputs) as inputs:
                     out = self.call_pre_activation(inputs) if pre_activation else self.call(inputs, **kwargs)
@@ -369,6 +370,7 @@ class Layer(nn.Module):
                 raise
             raise better from err
         finally:
+            _training_mode.CALL_FLAG[0] = outer
             if outermost:
                 _added_losses.LOSS_CALL[0] = None
         if self.activity_regularizer is not None:

@@ -35,7 +35,9 @@ Replaced, and why:
   the prints are left out.
 
 The example's ``VariableSelection.build(self)``, which takes no shape, is
-called without one, as Keras 3 does (brainnet now does so too).
+called without one, as Keras 3 does, and ``grn(x, training=True)`` reaches
+the ``Dropout`` its ``call`` runs without a flag, as Keras 3's call context
+hands it on (brainnet now does both).
 
 Measured here (seeded, one core): the training loss (weighted by the
 instance weights, in the thousands, as in the example) falls from 1316 to
@@ -46,7 +48,8 @@ training takes about 14 s.
 What the tests check: the label conversion, the split and the mapped
 batches (indices into the sorted vocabularies, the weight popped), each of
 the three layers against a NumPy computation from its own weights
-(GLU: ``(xW₁ + b₁) ⊙ σ(xW₂ + b₂)``; GRN with and without its projection;
+(GLU: ``(xW₁ + b₁) ⊙ σ(xW₂ + b₂)``; GRN with and without its projection,
+and its dropout acting under ``training=True`` only;
 the VSN's softmax selection weights, which sum to 1 over the features, and
 its weighted sum of per-feature GRNs), that training lowers the loss and
 the test accuracy ends well above the majority class, with
@@ -410,6 +413,10 @@ def test_gated_residual_network(width):
     assert tuple(out.shape) == (6, 16)
     np.testing.assert_allclose(out.detach().numpy(), _grn(grn, x), rtol=1e-4, atol=1e-5)
     assert grn.project.built == (width != 16)  # the projection is only used (and built) when needed
+    # training=True reaches the Dropout that call() runs without a flag (Keras 3's call context)
+    dropped = grn(torch.tensor(x, dtype=torch.float32), training=True)
+    assert not torch.allclose(dropped, out)
+    np.testing.assert_allclose(grn(torch.tensor(x, dtype=torch.float32)).detach().numpy(), out.detach().numpy())
 
 
 def _batch(example, n=32):
