@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 from torch import nn
 
+from . import _training_mode, _weights
+
 
 class Held(nn.Module):
     """The modules inside one container attribute (not a Layer: ``model.layers`` looks through it)."""
@@ -186,3 +188,23 @@ def unshadow(owner: Any, name: str, value: Any) -> None:
             if not hasattr(klass.__dict__[name], "__set__"):  # a plain value or a method, not a property
                 owner.__dict__[name] = modules[name]
             return
+
+
+def set_attribute(layer: Any, name: str, value: Any, layer_class: type) -> None:
+    """``Layer.__setattr__``: an attribute set before ``Layer.__init__`` is held until the
+    layer exists; a layer assigned to a frozen layer is frozen (Keras 3: it has no trainable
+    weights, nor those it gets later); an ``add_weight`` result keeps its one weight; a
+    module made in ``__init__`` or ``build`` takes the layer's mode; a list, tuple or dict
+    of layers is tracked (Keras 3); then torch's ``__setattr__``, and ``unshadow``."""
+    if "_modules" not in layer.__dict__ and name != "__class__":  # __class__ is set at once: Model's
+        return hold_early(layer, name, value)  # functional-subclass rule swaps it before its init
+    if isinstance(value, layer_class) and not layer.__dict__.get("_trainable", True):
+        value.trainable = False
+    if isinstance(value, nn.Parameter) and _weights.weight_attribute(layer, name, value):
+        return object.__setattr__(layer, name, value)  # self.v_params = self.add_weight(name="v"): one weight
+    elif isinstance(value, nn.Module) and value.training != layer.training:
+        _training_mode.take_mode(layer, value)  # a new module is in train() mode
+    elif takes(layer, name, value):  # a list, tuple or dict: its layers are this layer's
+        return
+    super(layer_class, layer).__setattr__(name, value)  # torch's (what follows Layer in the class order)
+    unshadow(layer, name, value)  # self.activation = layers.Activation(...): the module, not Layer's None

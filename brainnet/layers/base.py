@@ -162,19 +162,7 @@ class Layer(nn.Module):
         return _weights.add_weight(self, name, value, trainable, shape, initializer, regularizer, constraint, dtype)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if "_modules" not in self.__dict__ and name != "__class__":  # before super().__init__(): kept until the
-            # layer exists (__class__ is set at once: Model's functional-subclass rule swaps it before its init)
-            return _tracking.hold_early(self, name, value)
-        if isinstance(value, Layer) and not self.__dict__.get("_trainable", True):
-            value.trainable = False  # Keras 3: a frozen layer has no trainable weights, those it gets later too
-        if isinstance(value, nn.Parameter) and _weights.weight_attribute(self, name, value):
-            return object.__setattr__(self, name, value)  # self.v_params = self.add_weight(name="v"): one weight
-        elif isinstance(value, nn.Module) and value.training != self.training:
-            _training_mode.take_mode(self, value)  # a module made in __init__ or build (in train() mode when new)
-        elif _tracking.takes(self, name, value):  # a list, tuple or dict: its layers are this layer's (Keras 3)
-            return
-        super().__setattr__(name, value)
-        _tracking.unshadow(self, name, value)  # self.activation = layers.Activation(...): the module, not Layer's None
+        _tracking.set_attribute(self, name, value, Layer)  # early attributes, frozen layers, modes, lists of layers
 
     @property
     def trainable(self) -> bool:
