@@ -120,7 +120,8 @@ class BinaryAccuracy(Metric):
         self.threshold = threshold
 
     def values(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return (y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)
+        y = y_true if y_true.dim() == 0 else y_true.reshape(y_pred.shape)  # one label for all, as Keras 3 broadcasts
+        return (y_pred > self.threshold) == (y > 0.5)
 
     def get_config(self) -> dict:
         return {"name": self.name, "threshold": self.threshold}

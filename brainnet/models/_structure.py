@@ -7,6 +7,7 @@ graph to read them from).
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,10 @@ def probe(model: Any, input_shape: Any, unknown: int = 1, whole: bool = False) -
         return torch.zeros((1,) + tuple(unknown if d is None else d for d in shape[1:]), device=device)
 
     zeros = one(input_shape)
+    # a call that names `training` (Keras 3 fills it in; `call(self, x, training)` may give it no default)
+    mode = {"training": False} if "training" in inspect.signature(model.call).parameters else {}
     with inference_layers(model), torch.no_grad():
-        return model.call(zeros)
+        return model.call(zeros, **mode)
 
 
 def probed_output_shape(model: Any, input_shape: Any) -> Any:
