@@ -34,7 +34,7 @@ and ``get``); every one of them is importable from ``brainnet.metrics``.
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -278,6 +278,14 @@ _ACCURACY_BY_LOSS_KIND = {
 }
 
 
+def sparse_labels(label_shape: Sequence[int], output_shape: Sequence[int]) -> bool:
+    """Whether labels of ``label_shape`` are class indices for outputs of ``output_shape``
+    (Keras 3's rule for ``"accuracy"``): of lower rank, or one per sample, ``(N, 1)``,
+    beside several output units."""
+    return len(label_shape) < len(output_shape) or (
+        len(label_shape) > 0 and label_shape[-1] == 1 and (output_shape[-1] or 0) > 1)
+
+
 def get(
     identifier: str | Metric | Callable,
     loss: losses_module.Loss | None = None,
@@ -290,7 +298,8 @@ def get(
 
     ``"accuracy"`` / ``"acc"`` (any case) picks the variant from the loss's kind; for
     other losses, from the shapes: one output unit → binary, labels of lower
-    rank than the output → sparse, else categorical.
+    rank than the output or of one column beside several units (``sparse_labels``)
+    → sparse, else categorical.
 
     Raises:
         ValueError: unknown name.

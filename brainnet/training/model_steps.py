@@ -123,7 +123,7 @@ class CompileMetrics:
                     continue
                 p = p.detach()
                 t = _labels(head, yi, p, p.device)
-                head.resolve_metrics(p.shape[-1], t.dim() < p.dim())
+                head.resolve_metrics(p.shape[-1], metrics_module.sparse_labels(t.shape, p.shape))
                 for m in head.metrics:
                     m.update_state(t, p)
                 w = _weights(self.trainer, w, t.shape[0])

@@ -24,6 +24,7 @@ import torch
 
 from ..layers._shapes import adjust_input_rank
 from ..layers.base import check_model_input
+from .. import metrics as metrics_module
 from . import data as data_module
 from . import structured, text_inputs
 
@@ -196,7 +197,7 @@ def labels(trainer: Trainer, y: Any, xs: list[torch.Tensor]) -> list[torch.Tenso
         data_module.check_same_length(xs[0], t)
         if head.loss is not None:
             t = data_module.prepare_labels(t, head.loss, shape)
-        head.resolve_metrics(shape[-1], t.dim() < len(shape))
+        head.resolve_metrics(shape[-1], metrics_module.sparse_labels(tuple(t.shape), shape))
         tensors.append(t.to(trainer.device, non_blocking=True))
     return tensors
 
