@@ -295,9 +295,9 @@ def test_the_zipped_pipelines_pair_the_same_digits(data):
     assert torch.equal(y_clean, train_clean_ds.y[torch.from_numpy(train_clean_ds.order[:BATCH_SIZE])])
     # on the same draws of flips and crops, the noisy batch is the clean one after RandAugment
     torch.manual_seed(5)
-    (clean, _), = [train_clean_ds[0]]
+    clean, _ = train_clean_ds[0]
     torch.manual_seed(5)
-    (noisy, _), = [train_noisy_ds[0]]
+    noisy, _ = train_noisy_ds[0]
     changed = (noisy - clean).abs().flatten(1).amax(1) > 1.0
     assert changed.float().mean() > 0.8, changed.float().mean()
     assert clean.min() >= 0 and clean.max() <= 255 and noisy.min() >= 0 and noisy.max() <= 255.001
