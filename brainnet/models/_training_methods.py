@@ -100,6 +100,21 @@ def compile(
     self.to(self.trainer.device)
 
 
+def set_optimizer(self, optimizer: Any) -> None:
+    """``model.optimizer = opt`` after ``compile``, as Keras 3 allows (a
+    ``compile`` override that calls ``super().compile()`` and then sets its
+    own optimizer); a name or an instance, as ``compile`` takes."""
+    if self.trainer is None:
+        raise ValueError(
+            f"{type(self).__name__}.optimizer = ...: expected a compiled model, got one not compiled yet. "
+            "Fix: model.compile(optimizer=...) (or super().compile() in a compile override, then "
+            "self.optimizer = ...)."
+        )
+    from .. import optimizers
+
+    self.trainer.optimizer = optimizers.get(optimizer)
+
+
 def fit(
     self,
     x: Any = None,

@@ -167,6 +167,11 @@ class Model(Layer):
     def optimizer(self) -> Any:
         return None if self.trainer is None else self.trainer.optimizer
 
+    @optimizer.setter
+    def optimizer(self, value: Any) -> None:
+        # Keras 3 lets a compile override replace it (Zero-DCE: super().compile(), then self.optimizer = Adam(lr))
+        _training_methods.set_optimizer(self, value)
+
     @property
     def history(self) -> History | None:
         """The ``History`` of the last ``fit`` (the one it returned), as Keras
