@@ -62,6 +62,26 @@ def second_positional_error(layer: Any, training: Any, more: tuple[Any, ...] = (
     )
 
 
+BY_NAME = object()  # forward's default for inputs: layer(images=x) names them by call's first argument
+
+
+def inputs_by_name(layer: Any, kwargs: dict[str, Any]) -> Any:
+    """The inputs of ``layer(images=x)``, popped from ``kwargs``: Keras 3 takes
+    ``call``'s first argument by its name as well as by position."""
+    import inspect
+
+    first = next(iter(inspect.signature(layer.call).parameters.values()), None)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if first is None or first.kind not in positional or first.name not in kwargs:
+        name = first.name if first is not None and first.kind in positional else "inputs"
+        raise TypeError(
+            f"{type(layer).__name__} '{layer.name}': expected the inputs as the first argument, or by the name of "
+            f"call's first argument ({name}=...), got neither (keyword arguments: {sorted(kwargs) or 'none'}). "
+            f"Fix: layer(x), or layer({name}=x)."
+        )
+    return kwargs.pop(first.name)
+
+
 def build_on_first_call(layer: Any, inputs: Any, shape: Any) -> None:
     """The first ``layer(x)`` on tensors: build for their shape
     (``build_from_shape``), then move the weights to the first input's

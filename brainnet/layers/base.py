@@ -311,13 +311,15 @@ class Layer(nn.Module):
     train = _training_mode.train
     training_left_out = _training_mode.training_left_out
 
-    def forward(
-        self, inputs: Any, training: bool | None = None, *more: Any, pre_activation: bool = False, **kwargs: Any
-    ) -> Any:
-        """Check, build on first use, then compute (``layer(x)`` runs this). ``inputs``:
-        a tensor, or a list of them for layers that take several; other keyword
-        arguments (``mask=``, ...) go to ``call``; on ``Input``s it records a graph node."""
+    def forward(self, inputs: Any = _call_inputs.BY_NAME, training: bool | None = None, *more: Any,
+                pre_activation: bool = False, **kwargs: Any) -> Any:
+        """Check, build on first use, then compute (``layer(x)`` runs this). ``inputs``: a tensor, or a
+        list for layers that take several (or named as call's first argument, ``layer(images=x)``); other
+        keyword arguments (``mask=``, ...) go to ``call``; on ``Input``s it records a graph node."""
         from .symbolic import any_symbolic, symbolic_call
+
+        if inputs is _call_inputs.BY_NAME:
+            inputs = _call_inputs.inputs_by_name(self, kwargs)
 
         if more or not (training is None or training is True or training is False or isinstance(training, np.bool_)):
             raise _call_inputs.second_positional_error(self, training, more)  # layer(a, b): training takes b
