@@ -39,6 +39,16 @@ def test_the_input_by_name_records_a_graph_node():
     np.testing.assert_array_equal(model.predict(x, verbose=0), 3 * x)
 
 
+class Doubler(keras.Model):
+    def call(self, data):
+        return 2 * data
+
+
+def test_a_subclassed_model_takes_its_input_by_name_too():
+    x = torch.ones(2, 3)
+    np.testing.assert_array_equal(Doubler()(data=x).numpy(), 2 * x.numpy())
+
+
 def test_no_input_is_refused_with_the_name_to_use():
     with pytest.raises(TypeError, match=r"Scale 'scale.*': expected the inputs as the first argument, or by the "
                                         r"name of call's first argument \(images=\.\.\.\), got neither \(keyword "
