@@ -66,6 +66,8 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
         x = [x[n] for n in names]
     if multi and len(expected) == 1 and not isinstance(x, (list, tuple, dict)):
         x = [x]  # Model(inputs=[inp], ...): one array for the one input, as Keras 3 takes it
+    if not multi and expected is not None and _one_batched_array_in_a_list(x, len(expected)):
+        x = x[0]  # model.predict([x]) for a one-input model: its one array, as Keras 3 flattens the list
     if multi and not isinstance(x, (list, tuple)):
         raise ValueError(
             f"x: the model has {len(expected)} inputs, expected a list of {len(expected)} "
@@ -107,6 +109,13 @@ def inputs(trainer: Trainer, x: Any, absent_ok: bool = False) -> list[torch.Tens
     dtypes = model.input_dtypes(len(tensors))
     return [None if t is None else t.to(trainer.device, dtype or model.dtype, non_blocking=True)
             for t, dtype in zip(tensors, dtypes)]
+
+
+def _one_batched_array_in_a_list(x: Any, rank: int) -> bool:
+    """``[array]`` whose one array already has the input's rank with its batch axis
+    (stacked, it would have one axis too many and fail the shape check)."""
+    return isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], (np.ndarray, torch.Tensor)) \
+        and x[0].ndim == rank
 
 
 def _structured_inputs(trainer: Trainer, x: Any) -> list[torch.Tensor]:
