@@ -45,7 +45,8 @@ of 32 to 1,024; Dense 512, 256, 128 and 16 in place of 4,096, 2,048, 1,024
 and 128), 12 epochs in place of 30, and ``BatchNormalization(momentum=0.9)``
 (Keras's 0.99 leaves the moving statistics of so few steps, 20 an epoch,
 far from the data's: validation predictions stayed constant). The file
-takes about 8 s on one core.
+takes about 8 s on one core. Over seeds 1-6 the test accuracy was 0.87 to
+0.99 (the test asserts 0.8 and runs seed 0).
 
 Each test names the section it runs and checks what it computes: the rows
 the filters keep and the merged labels; the scaling, the split and the
