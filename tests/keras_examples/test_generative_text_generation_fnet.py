@@ -347,7 +347,8 @@ def test_training_lowers_the_loss_and_beats_predicting_padding(data, trained):
     """Section "Creating and Training the model": falling losses, accuracy above the padding's share."""
     fnet, history = trained
     loss, val_loss = history.history["loss"], history.history["val_loss"]
-    # 5.05 -> 1.47 and 4.49 -> 1.97 when written; untrained, about log(VOCAB_SIZE) = 6.0 per token
+    # 5.05 -> 1.47 and 4.49 -> 1.97 when written (ratios 0.29-0.30 and 0.44-0.45 over seeds 0-3; val_accuracy
+    # 0.64 throughout); untrained, about log(VOCAB_SIZE) = 6.0 per token
     assert loss[-1] < 0.4 * loss[0] and val_loss[-1] < 0.5 * val_loss[0], (loss, val_loss)
     targets = np.concatenate([data["val_dataset"][i][1]["outputs"].numpy() for i in range(len(data["val_dataset"]))])
     padding = np.mean(targets == 0)  # accuracy counts the padding targets too, as in the example
