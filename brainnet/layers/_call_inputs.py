@@ -62,6 +62,27 @@ def second_positional_error(layer: Any, training: Any, more: tuple[Any, ...] = (
     )
 
 
+def positional_arguments(layer: Any, training: Any, more: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``layer(a, b, ...)``: Keras 3 passes ``b, ...`` on to ``call``'s next positional
+    parameters (``call(self, x, context)``; the FNet decoder's ``decoder(x, encoded)``).
+    They go into ``kwargs`` by those parameters' names, a ``training`` among them being
+    the call's flag (returned; None if not among them). Where ``call`` has no such
+    parameters (its second is ``training``, or too few, or one is given by keyword too,
+    or positional-only), the teaching error: the inputs go in one list."""
+    import inspect
+
+    values = (training, *more)
+    parameters = list(inspect.signature(layer.call).parameters.values())[1:]  # after the inputs
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+    names = [p.name for p in parameters[:len(values)] if p.kind in kinds]
+    if len(names) < len(values) or names[0] == "training" or any(name in kwargs for name in names):
+        raise second_positional_error(layer, training, more)
+    given = dict(zip(names, values))
+    flag = given.pop("training", None)
+    kwargs.update(given)
+    return flag
+
+
 BY_NAME = object()  # forward's default for inputs: layer(images=x) names them by call's first argument
 
 

@@ -320,9 +320,8 @@ class Layer(nn.Module):
 
         if inputs is _call_inputs.BY_NAME:
             inputs = _call_inputs.inputs_by_name(self, kwargs)
-
         if more or not (training is None or training is True or training is False or isinstance(training, np.bool_)):
-            raise _call_inputs.second_positional_error(self, training, more)  # layer(a, b): training takes b
+            training = _call_inputs.positional_arguments(self, training, more, kwargs)  # layer(a, b): call's b
         if inputs is None or isinstance(inputs, (list, tuple)):
             check_none_inputs(self, inputs)  # None only where an optional InputSpec takes it
         if any_symbolic(inputs, kwargs):

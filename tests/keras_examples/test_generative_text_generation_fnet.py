@@ -25,9 +25,9 @@ Transformer's port; ``tf.pad(outputs, [[0, 1]])`` as
 ``tf.data`` pipeline (``map(vectorize_text)``, ``cache``, ``shuffle``,
 ``batch``) is a ``keras.utils.PyDataset`` of the pairs vectorized one by one
 (as ``map`` before ``batch`` does) and stacked into batches, reshuffled each
-epoch. As in the translation port, ``FNetDecoder(...)(x, encoded_seq_inputs)``
-is written ``(x, encoder_outputs=encoded_seq_inputs)``: brainnet's second
-positional argument of a layer call is ``training``.
+epoch. ``FNetDecoder(...)(x, encoded_seq_inputs)`` is written as the example
+writes it: a layer call's further positional arguments go to ``call``'s next
+parameters (here ``encoder_outputs``), as Keras 3 passes them.
 
 Replaced: the Cornell Movie Dialog corpus is a download; here a "question"
 is a line of a Debian fortune and its "answer" the next line of the same
@@ -229,7 +229,7 @@ def create_model():
     decoder_inputs = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
     encoded_seq_inputs = keras.Input(shape=(None, EMBED_DIM), name="decoder_state_inputs")
     x = PositionalEmbedding(MAX_LENGTH, VOCAB_SIZE, EMBED_DIM)(decoder_inputs)
-    x = FNetDecoder(EMBED_DIM, LATENT_DIM, NUM_HEADS)(x, encoder_outputs=encoded_seq_inputs)  # by keyword
+    x = FNetDecoder(EMBED_DIM, LATENT_DIM, NUM_HEADS)(x, encoded_seq_inputs)
     x = layers.Dropout(0.5)(x)
     decoder_outputs = layers.Dense(VOCAB_SIZE, activation="softmax")(x)
     decoder = keras.Model([decoder_inputs, encoded_seq_inputs], decoder_outputs, name="outputs")

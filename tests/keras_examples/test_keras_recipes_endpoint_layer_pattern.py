@@ -2,27 +2,19 @@
 (https://keras.io/examples/keras_recipes/endpoint_layer_pattern/), ported as a
 learner would: ``import brainnet as keras`` in place of the TensorFlow
 imports, ``tf.nn.softmax(logits)`` as ``torch.softmax(logits, dim=-1)``.
-Two changes, each checked here:
-
-* the endpoint layer is given ``targets`` and ``sample_weight`` by keyword,
-  ``LogisticEndpoint()(logits, targets=targets, sample_weight=sample_weight)``
-  (its ``call(self, logits, targets=None, sample_weight=None)`` as written):
-  brainnet's second positional argument is ``training``, so the example's
-  ``LogisticEndpoint()(logits, targets, sample_weight)`` is refused with that
-  fix (docs/keras.md, "A layer takes its inputs as one argument"); the first,
-  ``logits``, goes positionally (by keyword it is Python's TypeError: forward
-  misses ``inputs``);
-* the ``self.add_metric(...)`` line is left out: Keras 3 refuses
-  ``Layer.add_metric`` too (its ``NotImplementedError``), and the loss the
-  layer adds is what the example trains on;
-* none in the section "Usage of loss endpoint layers in subclassed models":
-  the subclassed model is called on a dict of tensors and fit on a dict of
-  arrays as the example writes it.
+One change: the ``self.add_metric(...)`` line is left out (Keras 3 refuses
+``Layer.add_metric`` too, its ``NotImplementedError``), and the loss the
+layer adds is what the example trains on. The rest runs as written:
+``LogisticEndpoint()(logits, targets, sample_weight)`` hands ``targets`` and
+``sample_weight`` to ``call``'s next parameters, as Keras 3 does, and in the
+section "Usage of loss endpoint layers in subclassed models" the subclassed
+model is called on a dict of tensors and fit on a dict of arrays.
 
 Not shortened: the example's 1,000 random samples of 764 features, 2 epochs.
 The tests check the loss evaluate returns against a NumPy weighted binary
 cross-entropy on logits, the inference model's predictions (a softmax over
-one logit is 1, as in Keras), and the refusal.
+one logit is 1, as in Keras), and that the positional and keyword
+spellings make the same model.
 """
 
 from __future__ import annotations
@@ -73,10 +65,7 @@ def test_the_functional_endpoint_model_trains_on_the_loss_its_layer_adds():
     logits = keras.layers.Dense(1)(inputs)
     targets = keras.Input((1,), name="targets")
     sample_weight = keras.Input((1,), name="sample_weight")
-    with pytest.raises(TypeError, match=r"got 3 positional arguments, the second of type SymbolicTensor\. "
-                                        r"Fix: .* or the others by keyword, layer\(a, b=b\)"):
-        LogisticEndpoint()(logits, targets, sample_weight)  # the example's spelling
-    preds = LogisticEndpoint()(logits, targets=targets, sample_weight=sample_weight)
+    preds = LogisticEndpoint()(logits, targets, sample_weight)  # as written: call's next parameters, as Keras 3
     model = keras.Model([inputs, targets, sample_weight], preds)
 
     data = _data(0)
@@ -89,6 +78,14 @@ def test_the_functional_endpoint_model_trains_on_the_loss_its_layer_adds():
     trained = model.evaluate(data, batch_size=1000, verbose=0)
     assert trained == pytest.approx(_numpy_loss(data, *model.get_weights()), rel=1e-4)
     assert trained < start and len(history.history["loss"]) == 2
+    # the keyword spelling, logits and the rest by name, makes the same model
+    by_name = [keras.Input((764,), name="inputs"), keras.Input((1,), name="targets"),
+               keras.Input((1,), name="sample_weight")]
+    keyword = keras.Model(by_name, LogisticEndpoint()(keras.layers.Dense(1)(by_name[0]), targets=by_name[1],
+                                                      sample_weight=by_name[2]))
+    keyword.compile(keras.optimizers.Adam(1e-3))
+    keyword.set_weights(model.get_weights())
+    assert keyword.evaluate(data, batch_size=1000, verbose=0) == pytest.approx(trained, rel=1e-6)
 
     inputs = keras.Input((764,), name="inputs")
     logits = keras.layers.Dense(1)(inputs)

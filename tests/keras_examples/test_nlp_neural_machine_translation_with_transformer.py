@@ -23,10 +23,10 @@ of the batches, ``cache``) as a ``keras.utils.PyDataset`` of the formatted
 batches whose order is shuffled each epoch. In ``decode_sequence``,
 ``np.argmax(predictions[0, i, :])`` is ``torch.argmax(...).item()`` (the
 Keras 3 version's ``ops.convert_to_numpy(ops.argmax(...)).item(0)``).
-One difference from Keras, in docs/keras.md:
-``TransformerDecoder(...)(x, encoder_outputs=encoded_seq_inputs)``: the
-example passes ``encoded_seq_inputs`` positionally, which brainnet refuses
-(its second positional argument is ``training``) with this fix. The nested
+``TransformerDecoder(...)(x, encoded_seq_inputs)`` passes
+``encoded_seq_inputs`` positionally, as the example does: brainnet hands a
+layer call's further positional arguments to ``call``'s next parameters, as
+Keras 3 does (here ``encoder_outputs``). The nested
 ``decoder`` model takes the masks of the tensors it is called on into its
 graph, as Keras 3 does; the example's own ``attention_mask`` arguments are
 what mask its attention, so the test checks those.
@@ -314,7 +314,7 @@ def build_the_model():
     decoder_inputs = keras.Input(shape=(None,), dtype="int64", name="decoder_inputs")
     encoded_seq_inputs = keras.Input(shape=(None, embed_dim), name="decoder_state_inputs")
     x = PositionalEmbedding(sequence_length, vocab_size, embed_dim)(decoder_inputs)
-    x = TransformerDecoder(embed_dim, latent_dim, num_heads)(x, encoder_outputs=encoded_seq_inputs)  # by keyword
+    x = TransformerDecoder(embed_dim, latent_dim, num_heads)(x, encoded_seq_inputs)
     x = layers.Dropout(0.5)(x)
     decoder_outputs = layers.Dense(vocab_size, activation="softmax")(x)
     decoder = keras.Model([decoder_inputs, encoded_seq_inputs], decoder_outputs)

@@ -21,10 +21,10 @@ Replaced, and why:
   labels) is ``keras.utils.ctc_loss``, Keras 3's ``ops.ctc_loss``, with the
   last class as the blank as TensorFlow's v1 loss has it; the dense labels
   need no sparse copy;
-* ``CTCLayer(name="ctc_loss")(labels, x)`` is ``CTCLayer(name="ctc_loss")(labels,
-  y_pred=x)``: brainnet's second positional argument is ``training``, and
-  the example's spelling is refused with that fix (docs/keras.md, "A layer
-  takes its inputs as one argument"; a test checks the refusal);
+* ``CTCLayer(name="ctc_loss")(labels, x)`` runs as written: a layer call's
+  second positional argument goes to ``call``'s second parameter
+  (``y_pred``), as Keras 3 passes it (docs/keras.md, "A layer's call takes
+  its tensors positionally or by name");
 * decoding: ``ops.ctc_decode`` is ``keras.utils.ctc_decode``. The example
   calls it with the default ``mask_index=0`` although its loss's blank is
   the last class, and joins the rows with their ``-1`` padding: the port
@@ -190,7 +190,7 @@ def build_model(char_to_num):
     x = layers.Dense(len(char_to_num.get_vocabulary()) + 1, activation="softmax", name="dense2")(x)
 
     # Add CTC layer for calculating CTC loss at each step (its second input by keyword: see the docstring)
-    output = CTCLayer(name="ctc_loss")(labels, y_pred=x)
+    output = CTCLayer(name="ctc_loss")(labels, x)
 
     # Define the model
     model = keras.models.Model(inputs=[input_img, labels], outputs=output, name="ocr_model_v1")
@@ -258,9 +258,6 @@ def trained(dataset):
 def test_the_ctc_layer_adds_the_ctc_loss_of_the_softmax_outputs(dataset):
     """Section "Model": the endpoint layer's loss against a NumPy forward algorithm."""
     keras.utils.set_random_seed(3)
-    with pytest.raises(TypeError, match=r"got a second positional argument of type SymbolicTensor\. Fix: .* or "
-                                        r"the others by keyword, layer\(a, b=b\)"):
-        CTCLayer()(layers.Input(shape=(None,)), layers.Input(shape=(28, 12)))  # the example's spelling
     model = build_model(dataset["char_to_num"])
     lines = []
     model.summary(print_fn=lines.append)

@@ -24,9 +24,10 @@ Replaced, and why:
   Levenshtein distance over each row's nonzero entries (what
   ``from_dense`` keeps, the ``-1`` and ``99`` padding included, as in the
   example); the callback's printed distances are read back by the test;
-* ``CTCLayer(name="ctc_loss")(labels, x)`` is ``(labels, y_pred=x)``:
-  brainnet's second positional argument is ``training`` (docs/keras.md,
-  "A layer takes its inputs as one argument").
+* ``CTCLayer(name="ctc_loss")(labels, x)`` runs as written: the second
+  positional argument goes to ``call``'s ``y_pred``, as Keras 3 passes it
+  (docs/keras.md, "A layer's call takes its tensors positionally or by
+  name").
 
 Shortened for CI: 640 words of 96 × 24 pixels in place of IAM's 96,000 of
 128 × 32, batches of 16 in place of 64, both convolutions and LSTMs half as
@@ -270,7 +271,7 @@ def build_model(char_to_num):
     x = keras.layers.Dense(len(char_to_num.get_vocabulary()) + 2, activation="softmax", name="dense2")(x)
 
     # Add CTC layer for calculating CTC loss at each step.
-    output = CTCLayer(name="ctc_loss")(labels, y_pred=x)
+    output = CTCLayer(name="ctc_loss")(labels, x)
 
     # Define the model.
     model = keras.models.Model(inputs=[input_img, labels], outputs=output, name="handwriting_recognizer")
