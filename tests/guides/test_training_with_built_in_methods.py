@@ -6,8 +6,8 @@ as PyTorch ``DataLoader``s. Each test runs one section of the guide on a
 slice of real MNIST (a few epochs) and checks its results: shapes, values
 against NumPy, training that learns.
 
-Where brainnet refuses the guide's code on purpose (a second positional
-input to a layer, ``batch_size`` with a ``PyDataset`` or ``DataLoader``,
+Where brainnet refuses the guide's code on purpose (``batch_size`` with a
+``PyDataset`` or ``DataLoader``,
 ``embeddings_freq`` other than 0), the test checks the refusal's fix and the
 fixed program; docs/keras.md lists each difference.
 """
@@ -202,15 +202,14 @@ def test_logistic_endpoint_compiled_without_a_loss():
     """Section "Handling losses and metrics that don't fit the standard
     signature": ``LogisticEndpoint``, a model compiled with no loss, fit on
     a dict of random arrays as the guide does. Its call
-    ``LogisticEndpoint()(targets, logits)`` is refused with the fix (pass a
-    list; docs/keras.md), and the fixed program trains."""
+    ``LogisticEndpoint()(targets, logits)`` runs as written: ``logits`` goes
+    to ``call``'s second parameter, as Keras 3 passes it."""
     class LogisticEndpoint(keras.layers.Layer):
         def __init__(self, name=None):
             super().__init__(name=name)
             self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
 
-        def call(self, inputs, sample_weights=None):
-            targets, logits = inputs  # the fix: one list of inputs
+        def call(self, targets, logits, sample_weights=None):
             loss = self.loss_fn(targets, logits, sample_weights)
             self.add_loss(loss)
             return torch.softmax(logits, dim=-1)
@@ -219,10 +218,7 @@ def test_logistic_endpoint_compiled_without_a_loss():
     inputs = keras.Input(shape=(3,), name="inputs")
     targets = keras.Input(shape=(10,), name="targets")
     logits = keras.layers.Dense(10)(inputs)
-    with pytest.raises(TypeError, match=r"got a second positional argument of type SymbolicTensor\. Fix: pass several "
-                                        r"inputs in a list, layer\(\[a, b\]\)"):
-        LogisticEndpoint(name="predictions")(targets, logits)
-    predictions = LogisticEndpoint(name="predictions")([targets, logits])
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
     model = keras.Model(inputs=[inputs, targets], outputs=predictions)
     model.compile(optimizer="adam")  # No loss argument!
 
