@@ -9,7 +9,7 @@ TensorFlow imports, TensorFlow calls as torch calls, the rest as written.
 Replaced, and why:
 
 * the data: no download. In place of LJSpeech the test writes a tiny
-  LJSpeech-1.1 folder of its own: ``wavs/LJ001-NNNN.wav`` (16-bit PCM mono,
+  LJSpeech-1.1 folder of its own (``_tone_speech.py``): ``wavs/LJ001-NNNN.wav`` (16-bit PCM mono,
   written with Python's ``wave`` module) and a ``metadata.csv`` of the same
   three ``|``-separated columns. Each clip "says" one or two short words of
   the letters ``a e i n o r s t`` and the space: every character is a tone
@@ -66,50 +66,16 @@ import torch
 import brainnet as keras
 from brainnet import layers
 
-sample_rate = 8000
-tones = dict(zip("aeinorst ", [400, 700, 1000, 1300, 1600, 1900, 2200, 2500, 3100]))  # Hz per character
-words = ["one", "ten", "net", "tin", "son", "rat", "sit", "ant", "ear", "art", "no", "to", "at", "is", "rest",
-         "tone"]
+from ._tone_speech import phrase, read_wav, sample_rate, tones, write_ljspeech
+
 num_clips = 240
-
-
-def _say(text, rng):
-    """A clip: each character a tone burst of its pitch (10 ms fade in and out), random gaps, noise."""
-    parts = [np.zeros(int(rng.integers(160, 480)))]
-    for char in text:
-        t = np.arange(int(rng.integers(480, 800))) / sample_rate
-        envelope = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
-        pitch = tones[char] * (1 + rng.normal(0, 0.01))
-        parts.append(0.5 * envelope * np.sin(2 * np.pi * pitch * t + rng.uniform(0, 2 * np.pi)))
-        parts.append(np.zeros(int(rng.integers(0, 160))))
-    parts.append(np.zeros(int(rng.integers(160, 480))))
-    audio = np.concatenate(parts)
-    return audio + 0.01 * rng.normal(size=audio.shape)
-
-
-def _phrase(rng):
-    return " ".join(rng.choice(words, size=int(rng.integers(1, 3))))
 
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory):
-    """An LJSpeech-1.1 folder the test writes: wavs/*.wav and metadata.csv (id|transcription|normalized)."""
-    rng = np.random.default_rng(0)
+    """An LJSpeech-1.1 folder the test writes (see _tone_speech): wavs/*.wav and metadata.csv."""
     data_path = tmp_path_factory.mktemp("LJSpeech-1.1")
-    (data_path / "wavs").mkdir()
-    rows = []
-    for i in range(num_clips):
-        text = _phrase(rng)
-        name = f"LJ001-{i + 1:04d}"
-        pcm = np.clip(np.round(_say(text, rng) * 32768), -32768, 32767).astype("<i2")
-        with wave.open(str(data_path / "wavs" / f"{name}.wav"), "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(sample_rate)
-            f.writeframes(pcm.tobytes())
-        spoken = text[0].upper() + text[1:]
-        rows.append(f"{name}|{spoken}.|{spoken}")
-    (data_path / "metadata.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_ljspeech(data_path, num_clips)
     return str(data_path)
 
 
@@ -121,13 +87,6 @@ num_to_char = keras.layers.StringLookup(vocabulary=char_to_num.get_vocabulary(),
 frame_length = 256
 frame_step = 160
 fft_length = 384
-
-
-def read_wav(path):
-    """tf.audio.decode_wav: 16-bit PCM as float32 in [-1, 1), shape (samples, channels)."""
-    with wave.open(path, "rb") as f:
-        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
-        return (pcm.reshape(-1, f.getnchannels()) / 32768.0).astype("float32")
 
 
 def make_encode_single_sample(wavs_path):
@@ -444,7 +403,7 @@ def test_held_out_clips_are_read_far_better_than_chance(trained, datasets):
             targets.append(label)
     wer_score = wer(targets, predictions)
     rng = np.random.default_rng(2)
-    chance = np.mean([wer(targets, [_phrase(rng) for _ in targets]) for _ in range(20)])
+    chance = np.mean([wer(targets, [phrase(rng) for _ in targets]) for _ in range(20)])
     assert chance > 0.9
     assert wer_score < 0.25, (wer_score, list(zip(targets, predictions)))
     assert wer_score == trained[2].wer_scores[-1]  # the callback's last epoch measured the same
