@@ -589,3 +589,13 @@ def test_generate_is_consistent_with_the_teacher_forced_model(trained, data):
         logits = model([batch["source"], generated[:, :-1]])
     assert generated.shape == (4, max_target_len) and (generated[:, 0] == 2).all()
     assert torch.equal(torch.argmax(logits, dim=-1), generated[:, 1:])
+
+
+def test_the_decoder_called_with_two_positional_tensors_is_refused_with_the_keyword_fix():
+    """The example's ``dec_layer(enc_out, y)``: brainnet's second positional argument is ``training``, so
+    the port passes ``target=y``; the example's spelling is refused with that fix."""
+    decoder = TransformerDecoder(8, 2, 16)
+    enc_out, y = torch.zeros(2, 5, 8), torch.zeros(2, 3, 8)
+    with pytest.raises(TypeError, match=r"second positional argument of type Tensor.*layer\(a, b=b\)"):
+        decoder(enc_out, y)
+    assert decoder(enc_out, target=y).shape == (2, 3, 8)
