@@ -20,9 +20,10 @@ Replaced, and why:
 * ``tf.data``'s zipped, mapped and batched audio and text datasets are a
   ``DataLoader`` of ``{"source": x, "target": y}`` samples (its default
   collation stacks a dict's entries, as ``batch`` does);
-* ``TransformerDecoder.call(self, enc_out, target)`` is called as
-  ``dec_layer(enc_out, target=y)``: brainnet's second positional argument is
-  ``training`` (docs/keras.md, "A layer takes its inputs as one argument");
+* ``TransformerDecoder.call(self, enc_out, target)`` is called as the
+  example calls it, ``dec_layer(enc_out, y)``: the second positional tensor
+  goes to ``call``'s ``target``, as Keras 3 passes it (docs/keras.md, "A
+  layer's call takes its tensors positionally or by name");
 * the ``tf.GradientTape`` in ``train_step`` is ``zero_grad``, ``backward``
   and ``optimizer.apply_gradients`` on the ``.grad`` of the weights;
   ``tf.one_hot`` is ``torch.nn.functional.one_hot``, ``tf.math.maximum`` and
@@ -211,7 +212,7 @@ class Transformer(keras.Model):
     def decode(self, enc_out, target):
         y = self.dec_input(target)
         for i in range(self.num_layers_dec):
-            y = getattr(self, f"dec_layer_{i}")(enc_out, target=y)
+            y = getattr(self, f"dec_layer_{i}")(enc_out, y)
         return y
 
     def call(self, inputs):
@@ -591,11 +592,12 @@ def test_generate_is_consistent_with_the_teacher_forced_model(trained, data):
     assert torch.equal(torch.argmax(logits, dim=-1), generated[:, 1:])
 
 
-def test_the_decoder_called_with_two_positional_tensors_is_refused_with_the_keyword_fix():
-    """The example's ``dec_layer(enc_out, y)``: brainnet's second positional argument is ``training``, so
-    the port passes ``target=y``; the example's spelling is refused with that fix."""
+def test_the_decoder_takes_its_second_tensor_positionally_as_by_keyword():
+    """The example's ``dec_layer(enc_out, y)``: ``y`` goes to ``call``'s ``target``, as Keras 3 passes it;
+    the keyword spelling gives the same."""
+    keras.utils.set_random_seed(0)
     decoder = TransformerDecoder(8, 2, 16)
-    enc_out, y = torch.zeros(2, 5, 8), torch.zeros(2, 3, 8)
-    with pytest.raises(TypeError, match=r"second positional argument of type Tensor.*layer\(a, b=b\)"):
-        decoder(enc_out, y)
-    assert decoder(enc_out, target=y).shape == (2, 3, 8)
+    enc_out, y = torch.randn(2, 5, 8), torch.randn(2, 3, 8)
+    out = decoder(enc_out, y)
+    assert out.shape == (2, 3, 8)
+    assert torch.equal(out, decoder(enc_out, target=y))  # inference: no dropout
