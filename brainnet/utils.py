@@ -2,6 +2,7 @@
 ``pad_sequences`` (in ``brainnet._sequences``, also ``brainnet.preprocessing.sequence``'s),
 ``image_dataset_from_directory`` (in ``brainnet._image_folder``),
 ``text_dataset_from_directory`` (in ``brainnet._text_folder``),
+``audio_dataset_from_directory`` (in ``brainnet._audio_folder``),
 ``timeseries_dataset_from_array`` (in ``brainnet._timeseries``), ``split_dataset`` (in
 ``brainnet._split``), ``load_img``, ``img_to_array``, ``array_to_img`` and ``save_img`` (in
 ``brainnet._image_files``), ``get_file`` (in ``brainnet._get_file``), ``pack_x_y_sample_weight`` /
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._audio_folder import audio_dataset_from_directory
 from ._color_spaces import hsv_to_rgb, rgb_to_hsv
 from ._ctc import ctc_decode, ctc_loss
 from ._feature_space import FeatureSpace
@@ -42,7 +44,8 @@ from .training.streaming import PyDataset
 Sequence = PyDataset  # Keras's older name
 
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "clear_session",
-           "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
+           "image_dataset_from_directory", "text_dataset_from_directory", "audio_dataset_from_directory",
+           "timeseries_dataset_from_array",
            "split_dataset", "PyDataset", "Sequence", "load_img", "img_to_array", "array_to_img", "save_img",
            "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "register_keras_serializable",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "get_registered_object",
