@@ -35,22 +35,26 @@ model's convolutions 4 times narrower and the Dense layers of both models
 64 in place of 256; a small convnet trained from scratch (``img_model``, strided Conv2D
 blocks ending in ``GlobalMaxPooling2D``, the ``pooling="max"`` of
 MobileNet's call) in place of ``keras.applications.MobileNet`` with
-ImageNet weights, which brainnet does not have; 25 and 12 epochs in
+ImageNet weights, which brainnet does not have; 35 and 12 epochs in
 place of 200, at ``Adam(5e-5)`` in place of 1e-5 for the 1-D model and
 ``Adam(1e-3)`` in place of 1e-4 for the 2-D one (the example's rates need
 its 200 epochs; at 1e-3 and 3e-4 the 1-D model stayed at chance, loss
 near ln 4, train and test accuracy 0.25: its first convolution has a
 fan-in of 129 bins × 64 frames of log magnitudes near −4, so one Adam step
 of size lr on every weight moves its sums by about lr · 8,256 · 4, the
-likely reason for the example's small rate). The file takes about 15 s on
-one core.
+likely reason for the example's small rate). The file takes about 16 s on
+one core. Over seeds 1-6 the 1-D model's test accuracy was 0.91 to 1.0
+(its final training loss 0.12 to 0.34 of the first; the test asserts 0.7
+and half) and the 2-D model's 0.75 to 1.0 (0.35 to 0.55 of the first;
+asserted 0.6 and 0.7); the test runs the example's seed 41.
 
 Each test names the section it runs and checks what it computes: the
 filtered, remapped table; the WAV clips read back as float32 in [-1, 1]
 against the samples written; the "log" spectrogram of the single plot
 against a NumPy STFT (symmetric Hann window, density scaling, zero-padded
 ``rfft``, the log of the floored magnitude) and the multi-bandwidth
-spectrograms aligned to one shape; both models' training loss falling
+spectrograms aligned to one shape, each NumPy's STFT of the signal padded
+as a "same" convolution pads it; both models' training loss falling
 and test accuracy well above chance (0.25); the 1-D model's STFT kernels
 left as they were (``trainable=False``) and the 2-D model's moved by
 training; and the trained 1-D model saved and loaded giving the same
@@ -76,6 +80,7 @@ SAMPLE_RATE = 4000  # the example's 16,000 Hz, quartered for CI
 CLIP_SECONDS = 2.5  # ESC-50's clips are 5 s
 CLASSES = {5: "cat", 10: "rain", 20: "crying_baby", 40: "helicopter", 41: "chainsaw"}  # ESC-50's targets
 ESC10 = {10, 20, 40, 41}
+CLIPS_PER_FOLD = 8  # of each class in each of the five folds, as in ESC-50
 
 
 def _clip(target: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,7 +127,7 @@ def esc50(tmp_path_factory):
     rows, written = [], {}
     for fold in range(1, 6):
         for target, category in CLASSES.items():
-            for take in range(8):
+            for take in range(CLIPS_PER_FOLD):
                 filename = f"{fold}-{target:02d}{take:03d}-A-{take}.wav"
                 samples = _clip(target, rng)
                 _write_wav(base / "audio" / filename, samples)
@@ -171,7 +176,7 @@ def example(esc50):
 def test_the_table_keeps_esc10_with_targets_remapped_and_the_wav_files_read_back(esc50, example):
     """Sections "Read the CSV file" and "Define functions to read and preprocess the WAV files"."""
     pd_data = example["pd_data"]
-    assert len(pd_data) == 4 * 5 * 8 and not pd_data["category"].eq("cat").any()
+    assert len(pd_data) == 4 * 5 * CLIPS_PER_FOLD and not pd_data["category"].eq("cat").any()
     assert sorted(pd_data["target"].unique()) == [0, 1, 2, 3]
     assert (pd_data.groupby("category")["target"].first().to_dict()
             == {"rain": 0, "crying_baby": 1, "helicopter": 2, "chainsaw": 3})
@@ -180,8 +185,9 @@ def test_the_table_keeps_esc10_with_targets_remapped_and_the_wav_files_read_back
     assert wav.shape == (int(CLIP_SECONDS * SAMPLE_RATE), 1) and wav.dtype == np.float32
     np.testing.assert_array_equal(wav[:, 0], esc50[1][filename] / np.float32(32768.0))
     train_x, train_y = example["train"]
-    assert train_x.shape == (96, 10000, 1) and example["valid"][0].shape == example["test"][0].shape == (32, 10000, 1)
-    assert np.bincount(train_y).tolist() == [24] * 4
+    n = 4 * CLIPS_PER_FOLD  # clips in a fold
+    assert train_x.shape == (3 * n, 10000, 1) and example["valid"][0].shape == example["test"][0].shape == (n, 10000, 1)
+    assert np.bincount(train_y).tolist() == [3 * CLIPS_PER_FOLD] * 4
 
 
 def _numpy_log_stft(x, frame_length, frame_step, fft_length):
@@ -223,9 +229,13 @@ def test_the_single_spectrogram_is_numpys_log_stft_and_the_multi_bandwidth_ones_
         axis=-1,
     ).transpose([1, 0, 2])
     assert spectrograms.shape == (129, 10000 // 20, 3)  # frequency × time × three bandwidths
-    # the narrowest window smears the frequencies most: its spectrum over a frame is the flattest
-    spread = [np.std(spectrograms[:, :, c], axis=0).mean() for c in range(3)]
-    assert spread[0] < spread[2]
+    signal = sample_wav_data[:, 0].astype(np.float64)
+    for channel, ms in enumerate([5, 10, 20]):  # each bandwidth: NumPy's STFT of the "same"-padded signal
+        frame_length, step = SAMPLE_RATE * ms // 1000, SAMPLE_RATE * 5 // 1000
+        total = max((len(signal) // step - 1) * step + frame_length - len(signal), 0)  # TensorFlow's "same"
+        padded = np.pad(signal, (total // 2, total - total // 2))
+        expected = _numpy_log_stft(padded, frame_length, step, 256)
+        np.testing.assert_allclose(spectrograms[:, :, channel].T, expected, atol=2e-4)
 
 
 def _fit(model, example, epochs):
@@ -249,9 +259,9 @@ def _fit(model, example, epochs):
 
 def test_the_1d_model_on_a_frozen_stft_learns_the_classes_and_reloads(example, tmp_path):
     """Sections "Create the 1D model", its training and "Evaluate on Test Data" (narrower
-    convolutions, 25 epochs at 5e-5), and the trained model saved and loaded."""
+    convolutions, 35 epochs at 5e-5), and the trained model saved and loaded."""
     keras.utils.set_random_seed(41)
-    EPOCHS = 25
+    EPOCHS = 35
     model1d = keras.Sequential(
         [
             layers.InputLayer((None, 1)),
@@ -350,10 +360,10 @@ def test_the_2d_model_on_trainable_multi_bandwidth_stfts_learns_the_classes(exam
     kernels_before = [layer.imag_kernel.detach().clone() for layer in stfts]
     history_model2d = _fit(model2d, example, EPOCHS)
     loss = history_model2d.history["loss"]
-    assert loss[-1] < 0.5 * loss[0], loss
+    assert loss[-1] < 0.7 * loss[0], loss
     for layer, before in zip(stfts, kernels_before):  # trainable by default: training moved them
         assert not torch.equal(layer.imag_kernel.detach(), before)
 
     test_x, test_y = example["test"]
     _, test_acc = model2d.evaluate(test_x, test_y, verbose=0)
-    assert test_acc >= 0.7, test_acc  # chance is 0.25
+    assert test_acc >= 0.6, test_acc  # chance is 0.25
