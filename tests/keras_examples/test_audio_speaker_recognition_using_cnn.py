@@ -43,7 +43,9 @@ place of 1,500, the residual blocks' filters and the Dense layers 4 times
 narrower, batches of 32 in place of 128 and 6 epochs in place of 100. The
 file takes about 9 s on one core; when written, validation accuracy went
 0.63, 0.83, 0.80, 0.97, 1.0, 0.93 over the epochs (the example reports
-about 0.98).
+about 0.98), and over seeds 1-5 the restored model's validation accuracy
+was 0.97 to 1.0 (the test asserts 0.7 and runs the example's
+SHUFFLE_SEED, 43).
 
 Each test names the section it runs and checks what it computes: the
 folders sorted and the noise slices (count, shape, the ignored file, the
