@@ -57,7 +57,8 @@ spectrograms aligned to one shape, each NumPy's STFT of the signal padded
 as a "same" convolution pads it; both models' training loss falling
 and test accuracy well above chance (0.25); the 1-D model's STFT kernels
 left as they were (``trainable=False``) and the 2-D model's moved by
-training; and the trained 1-D model saved and loaded giving the same
+training; the 1-D model's weights restored to its epoch of least
+validation loss; and the trained 1-D model saved and loaded giving the same
 predictions.
 """
 
@@ -300,6 +301,8 @@ def test_the_1d_model_on_a_frozen_stft_learns_the_classes_and_reloads(example, t
     assert loss[-1] < 0.5 * loss[0], loss
     assert torch.equal(stft.real_kernel.detach(), kernel_before)  # trainable=False: preprocessing only
     assert not any(w is stft.real_kernel for w in model1d.trainable_weights)
+    val_loss, _ = model1d.evaluate(*example["valid"], verbose=0)  # restore_best_weights: the best epoch's
+    assert val_loss == pytest.approx(min(history_model1d.history["val_loss"]), rel=1e-4)
 
     test_x, test_y = example["test"]
     _, test_acc = model1d.evaluate(test_x, test_y, verbose=0)
