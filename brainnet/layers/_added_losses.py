@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._training_mode import ThreadSlot
+
 
 # How many layers were found to add losses only when add_loss ran (not named in
 # their class's call): a trainer that counted fewer looks for penalties again.
@@ -22,7 +24,7 @@ LATE_ADDERS = [0]
 # The outermost call in progress of a layer that adds losses or holds one that does
 # (``_collects_losses``): as Keras 3, the losses of every layer inside it start afresh
 # there, and each call of a layer inside it adds (a shared layer's second call included).
-LOSS_CALL: list[Any] = [None]
+LOSS_CALL = ThreadSlot()  # one per thread: a call in another thread is not inside this one
 
 
 def enter_loss_call(layer: Any, layer_class: type) -> bool:

@@ -14,6 +14,7 @@ that a mode was chosen (``_mode_chosen``).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -22,8 +23,21 @@ from torch import nn
 # Keras 3's call context: the training flag given to the innermost call that had one
 # (``model(x, training=True)``, or a flag an enclosing call took that way). A layer called
 # inside it without ``training=`` takes it, even through a layer of one's own whose ``call``
-# has no ``training`` argument (Layer.forward sets it for the time of each call).
-CALL_FLAG: list[bool | None] = [None]
+# has no ``training`` argument (Layer.forward sets it for the time of each call). One per
+# thread, as Keras keeps its call context: a call in one thread never sets another's flag.
+class ThreadSlot(threading.local):
+    """One value per thread, read and written as ``slot[0]``."""
+
+    value: Any = None
+
+    def __getitem__(self, index: int) -> Any:
+        return self.value
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self.value = value
+
+
+CALL_FLAG = ThreadSlot()
 
 
 def enter(training: bool | None) -> tuple[bool | None, bool | None]:

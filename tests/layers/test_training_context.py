@@ -80,3 +80,27 @@ def test_a_model_called_with_training_trains_the_layers_inside_a_layer_of_ones_o
     out = model(x)
     assert not (out == 0).any()
     np.testing.assert_allclose(out.detach().numpy(), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_the_flag_of_a_call_in_one_thread_does_not_reach_a_call_in_another():
+    """Keras keeps its call context per thread: while a call with ``training=True`` runs in one
+    thread, a Dropout called without ``training=`` in another infers (returns its input)."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    class Waiting(layers.Layer):
+        def call(self, inputs):  # takes no training: the flag stays in the context while it waits
+            inside.set()
+            release.wait(10)
+            return inputs
+
+    worker = threading.Thread(target=lambda: Waiting()(torch.ones(2, 3), training=True))
+    worker.start()
+    try:
+        assert inside.wait(10)
+        x = torch.ones(64, 16)
+        assert torch.equal(layers.Dropout(0.5)(x), x)  # this thread's calls take no flag from the other
+    finally:
+        release.set()
+        worker.join(10)
