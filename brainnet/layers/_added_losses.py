@@ -30,10 +30,10 @@ LOSS_CALL = ThreadSlot()  # one per thread: a call in another thread is not insi
 def enter_loss_call(layer: Any, layer_class: type) -> bool:
     """At the call of a layer that collects losses: when no such call is in
     progress, it is the outermost: empty what the layers inside it added and
-    return True (``forward`` then ends the call, ``LOSS_CALL[0] = None``)."""
-    if LOSS_CALL[0] is not None:
+    return True (``forward`` then ends the call, ``LOSS_CALL.value = None``)."""
+    if LOSS_CALL.value is not None:
         return False
-    LOSS_CALL[0] = layer
+    LOSS_CALL.value = layer
     for module in layer.modules():
         if isinstance(module, layer_class) and module._added_losses:
             module._added_losses = ()

@@ -26,15 +26,9 @@ from torch import nn
 # has no ``training`` argument (Layer.forward sets it for the time of each call). One per
 # thread, as Keras keeps its call context: a call in one thread never sets another's flag.
 class ThreadSlot(threading.local):
-    """One value per thread, read and written as ``slot[0]``."""
+    """One value per thread, ``slot.value`` (None at first in each thread)."""
 
     value: Any = None
-
-    def __getitem__(self, index: int) -> Any:
-        return self.value
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        self.value = value
 
 
 CALL_FLAG = ThreadSlot()
@@ -44,10 +38,10 @@ def enter(training: bool | None) -> tuple[bool | None, bool | None]:
     """The flag a call runs with, ``training`` or else the enclosing call's, and
     the enclosing call's, which ``Layer.forward`` puts back when the call ends;
     a flag given to this call becomes the one the layers inside it take."""
-    outer = CALL_FLAG[0]
+    outer = CALL_FLAG.value
     if training is None:
         return outer, outer
-    CALL_FLAG[0] = training
+    CALL_FLAG.value = training
     return training, outer
 
 

@@ -359,9 +359,9 @@ class Layer(nn.Module):
                 raise
             raise better from err
         finally:
-            _training_mode.CALL_FLAG[0] = outer
+            _training_mode.CALL_FLAG.value = outer
             if outermost:
-                _added_losses.LOSS_CALL[0] = None
+                _added_losses.LOSS_CALL.value = None
         if self.activity_regularizer is not None:
             self._activity_loss = _weights.activity_penalty(self, out, pre_activation)  # R(y), as Keras 3
         if masks_on_tensors:
