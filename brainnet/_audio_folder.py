@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._image_folder import check_split_args, index_directory, label_tensor, refuse, shuffled_split
+from ._image_folder import (check_label_args, check_split_args, files_ending, folder_loader, index_directory,
+                            label_tensor, refuse, resolved_label_mode, shuffled_split)
 
 _CALLER = "audio_dataset_from_directory"
-_LABEL_MODES = ("int", "categorical", "binary", None)
 
 
 def decode_wav(path: str | os.PathLike, desired_samples: int = -1) -> tuple[torch.Tensor, int]:
@@ -95,16 +95,6 @@ def _collate(samples: list[Any]) -> Any:
     return _pad_batch(list(clips)), torch.stack(labels)
 
 
-def _wav_files(follow_links: bool) -> Any:
-    def files(folder: Path) -> list[str]:
-        found = []
-        for where, _, names in os.walk(folder, followlinks=follow_links):
-            found += [os.path.join(where, n) for n in names if n.lower().endswith(".wav")]
-        return sorted(found)
-
-    return files
-
-
 def _optional_positive_int(argument: str, value: Any, fix: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0):
         refuse(_CALLER, argument, "None or a positive integer", value, fix)
@@ -174,10 +164,7 @@ def audio_dataset_from_directory(
     if not root.is_dir():
         refuse(_CALLER, "directory", "a folder holding one subfolder per class", str(directory),
                "check the path, e.g. audio_dataset_from_directory('mini_speech_commands')")
-    if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
-        refuse(_CALLER, "labels", "'inferred', None or a list of integer labels", labels, "labels='inferred'")
-    if label_mode not in _LABEL_MODES:
-        refuse(_CALLER, "label_mode", "'int', 'categorical', 'binary' or None", label_mode, "label_mode='int'")
+    check_label_args(_CALLER, labels, label_mode)
     if ragged:
         refuse(_CALLER, "ragged", "False (brainnet has no ragged tensors)", ragged,
                "ragged=False: batches padded to their longest clip, or output_sequence_length=n for one length, "
@@ -186,12 +173,8 @@ def audio_dataset_from_directory(
     _optional_positive_int("output_sequence_length", output_sequence_length,
                            "output_sequence_length=16000 (one second at 16 kHz) or None")
     check_split_args(_CALLER, validation_split, subset, shuffle, seed)
-    paths, ids, names = index_directory(_CALLER, root, labels, class_names, _wav_files(follow_links))
-    if labels is None or label_mode is None:
-        label_mode = None
-    if label_mode == "binary" and len(names) != 2:
-        refuse(_CALLER, "label_mode='binary' to have", "2 classes", names,
-               "label_mode='int' (or 'categorical') for more classes")
+    paths, ids, names = index_directory(_CALLER, root, labels, class_names, files_ending(".wav", follow_links))
+    label_mode = resolved_label_mode(_CALLER, labels, label_mode, names)
     if not paths:
         refuse(_CALLER, ".wav files", f"in {root}", "none", "put the clips in one subfolder per class, "
                "e.g. data/yes/1.wav")
@@ -201,11 +184,7 @@ def audio_dataset_from_directory(
 
     def loader(part: slice, shuffled: bool) -> torch.utils.data.DataLoader:
         clips = _Clips(paths[part], label_array[part], label_mode, len(names), sampling_rate, output_sequence_length)
-        generator = torch.Generator().manual_seed(seed) if shuffled and seed is not None else None
-        made = torch.utils.data.DataLoader(clips, batch_size=batch_size, shuffle=shuffled, generator=generator,
-                                           collate_fn=_collate if batch_size is not None else None)
-        made.class_names, made.file_paths = names, paths[part]
-        return made
+        return folder_loader(clips, batch_size, shuffled, seed, _collate, names, paths[part])
 
     if not validation_split:
         return loader(parts[0], shuffle)

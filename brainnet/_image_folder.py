@@ -57,6 +57,49 @@ def refuse(caller: str, argument: str, expected: str, value: Any, fix: str) -> N
     raise ValueError(f"{caller}: expected {argument} {expected}, got {value!r}. Fix: {fix}.")
 
 
+def files_ending(suffix: str, follow_links: bool) -> Any:
+    """The files of a folder (and its subfolders) whose names end in ``suffix``, sorted:
+    what ``index_directory`` lists for the text and audio readers."""
+    def files(folder: Path) -> list[str]:
+        found = []
+        for where, _, names in os.walk(folder, followlinks=follow_links):
+            found += [os.path.join(where, n) for n in names if n.lower().endswith(suffix)]
+        return sorted(found)
+
+    return files
+
+
+def check_label_args(caller: str, labels: Any, label_mode: Any) -> None:
+    """``labels`` and ``label_mode`` as the folder readers take them, else the teaching error."""
+    if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
+        refuse(caller, "labels", "'inferred', None or a list of integer labels", labels, "labels='inferred'")
+    if label_mode not in _LABEL_MODES:
+        refuse(caller, "label_mode", "'int', 'categorical', 'binary' or None", label_mode, "label_mode='int'")
+
+
+def resolved_label_mode(caller: str, labels: Any, label_mode: str | None, names: list[str]) -> str | None:
+    """The label mode once the classes are known: None without labels; ``"binary"``
+    refused unless there are exactly 2 classes."""
+    if labels is None or label_mode is None:
+        return None
+    if label_mode == "binary" and len(names) != 2:
+        refuse(caller, "label_mode='binary' to have", "2 classes", names,
+               "label_mode='int' (or 'categorical') for more classes")
+    return label_mode
+
+
+def folder_loader(samples: Any, batch_size: int | None, shuffled: bool, seed: int | None, collate: Any,
+                  names: list[str], paths: list[str]) -> torch.utils.data.DataLoader:
+    """A folder reader's ``DataLoader`` over ``samples``: reshuffled each epoch by a generator
+    seeded with ``seed`` when ``shuffled``, ``collate`` for batches (none for ``batch_size=None``),
+    and Keras's ``class_names`` and ``file_paths`` attributes."""
+    generator = torch.Generator().manual_seed(seed) if shuffled and seed is not None else None
+    made = torch.utils.data.DataLoader(samples, batch_size=batch_size, shuffle=shuffled, generator=generator,
+                                       collate_fn=collate if batch_size is not None else None)
+    made.class_names, made.file_paths = names, paths
+    return made
+
+
 def _refuse(argument: str, expected: str, value: Any, fix: str) -> None:
     refuse("image_dataset_from_directory", argument, expected, value, fix)
 

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._image_folder import check_split_args, index_directory, label_tensor, refuse, shuffled_split
+from ._image_folder import (check_label_args, check_split_args, files_ending, folder_loader, index_directory,
+                            label_tensor, refuse, resolved_label_mode, shuffled_split)
 
 _CALLER = "text_dataset_from_directory"
-_LABEL_MODES = ("int", "categorical", "binary", None)
 
 
 class _Texts(torch.utils.data.Dataset):
@@ -45,16 +45,6 @@ def _collate(samples: list[Any]) -> Any:
         return np.array(samples, dtype=object)
     texts, labels = zip(*samples)
     return np.array(texts, dtype=object), torch.stack(labels)
-
-
-def _text_files(follow_links: bool) -> Any:
-    def files(folder: Path) -> list[str]:
-        found = []
-        for where, _, names in os.walk(folder, followlinks=follow_links):
-            found += [os.path.join(where, n) for n in names if n.lower().endswith(".txt")]
-        return sorted(found)
-
-    return files
 
 
 def text_dataset_from_directory(
@@ -114,19 +104,12 @@ def text_dataset_from_directory(
     if not root.is_dir():
         refuse(_CALLER, "directory", "a folder holding one subfolder per class", str(directory),
                "check the path, e.g. text_dataset_from_directory('aclImdb/train')")
-    if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
-        refuse(_CALLER, "labels", "'inferred', None or a list of integer labels", labels, "labels='inferred'")
-    if label_mode not in _LABEL_MODES:
-        refuse(_CALLER, "label_mode", "'int', 'categorical', 'binary' or None", label_mode, "label_mode='int'")
+    check_label_args(_CALLER, labels, label_mode)
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0):
         refuse(_CALLER, "max_length", "None or a positive number of bytes", max_length, "max_length=None")
     check_split_args(_CALLER, validation_split, subset, shuffle, seed)
-    paths, ids, names = index_directory(_CALLER, root, labels, class_names, _text_files(follow_links))
-    if labels is None or label_mode is None:
-        label_mode = None
-    if label_mode == "binary" and len(names) != 2:
-        refuse(_CALLER, "label_mode='binary' to have", "2 classes", names,
-               "label_mode='int' (or 'categorical') for more classes")
+    paths, ids, names = index_directory(_CALLER, root, labels, class_names, files_ending(".txt", follow_links))
+    label_mode = resolved_label_mode(_CALLER, labels, label_mode, names)
     if not paths:
         refuse(_CALLER, ".txt files", f"in {root}", "none", "put the texts in one subfolder per class, "
                "e.g. data/pos/1.txt")
@@ -134,11 +117,7 @@ def text_dataset_from_directory(
 
     def loader(part: slice, shuffled: bool) -> torch.utils.data.DataLoader:
         texts = _Texts(paths[part], label_array[part], label_mode, len(names), max_length)
-        generator = torch.Generator().manual_seed(seed) if shuffled and seed is not None else None
-        made = torch.utils.data.DataLoader(texts, batch_size=batch_size, shuffle=shuffled, generator=generator,
-                                           collate_fn=_collate if batch_size is not None else None)
-        made.class_names, made.file_paths = names, paths[part]
-        return made
+        return folder_loader(texts, batch_size, shuffled, seed, _collate, names, paths[part])
 
     if not validation_split:
         return loader(parts[0], shuffle)
