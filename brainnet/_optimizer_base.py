@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import torch
 
+from . import _direct_update as direct_update
 from . import _ema_accumulation as averaging
 from ._keras2_optimizer_hooks import refuse_keras2_hooks
 from ._gradient_clipping import check_clipping, clip_gradients
@@ -146,12 +147,12 @@ class Optimizer:
             if "capturable" in inspect.signature(self.torch_class).parameters:
                 kwargs["capturable"] = True  # its step counter stays on the device too
         try:
-            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
+            self.torch_optimizer = direct_update.constructed(self.torch_class, params, lr=lr, **kwargs)
         except RuntimeError:
             if not kwargs.get("fused") or params[0].device.type != "cpu":
                 raise
             del kwargs["fused"]  # this PyTorch fuses on accelerators only
-            self.torch_optimizer = self.torch_class(params, lr=lr, **kwargs)
+            self.torch_optimizer = direct_update.constructed(self.torch_class, params, lr=lr, **kwargs)
         if kwargs.get("capturable"):  # the eager warm-up steps before capture are meant: no warning for them
             self.torch_optimizer._warned_capturable_if_run_uncaptured = True
         if self.use_ema:
@@ -261,7 +262,8 @@ class Optimizer:
                         torch._foreach_mul_(params, factor)
         if self.torch_optimizer.defaults.get("fused"):
             gradients_in_weight_layout(self.torch_optimizer.param_groups)
-        self.torch_optimizer.step()
+        if not direct_update.step(self.torch_optimizer):  # the fused kernel called here where it can be
+            self.torch_optimizer.step()
         if self.constraints:  # none: no work
             constraints_module.apply(self.constraints)
 
@@ -287,7 +289,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         assert self.torch_optimizer is not None, "build() the optimizer first"
-        self.torch_optimizer.zero_grad(set_to_none=True)
+        direct_update.zero_grad(self.torch_optimizer)
 
     def apply(self, grads: Iterable[torch.Tensor | None],
               trainable_variables: Iterable[torch.nn.Parameter] | None = None) -> None:

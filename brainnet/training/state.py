@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from .. import _direct_update as direct_update
 from .. import _registry
 from .. import losses as losses_module
 from .. import metrics as metrics_module
@@ -128,7 +129,7 @@ DEVICE_SETTINGS = frozenset({"fused", "foreach", "capturable", "differentiable"}
 
 def optimizer_state(optimizer: optimizers_module.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The built optimizer's state as tensors (``state.<weight>.<name>``) and JSON."""
-    saved = optimizer.torch_optimizer.state_dict()
+    saved = direct_update.plain_call(optimizer.torch_optimizer, "state_dict")
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for index, values in saved["state"].items():
@@ -158,7 +159,7 @@ def load_optimizer_state(
         ValueError: the state was saved for other weights (count or shapes).
     """
     torch_opt = optimizer.torch_optimizer
-    current = torch_opt.state_dict()
+    current = direct_update.plain_call(torch_opt, "state_dict")
     params = [p for group in torch_opt.param_groups for p in group["params"]]
     sizes = [len(g["params"]) for g in info["param_groups"]]
     if sizes != [len(g["params"]) for g in current["param_groups"]]:
@@ -196,7 +197,7 @@ def load_optimizer_state(
         state.setdefault(int(index), {})[name] = value
     for index, values in info.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(values)
-    torch_opt.load_state_dict({"state": state, "param_groups": groups})
+    direct_update.plain_call(torch_opt, "load_state_dict", {"state": state, "param_groups": groups})
     optimizers_module.state_in_weight_layout(torch_opt)  # files hold contiguous tensors
     optimizer.steps = int(info.get("iterations", 0))  # the calls (Keras's _iterations)
     if optimizer.averages is not None and "average.0" not in tensors and optimizer.steps:

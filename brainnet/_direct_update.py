@@ -1,0 +1,181 @@
+"""The fused SGD, Adam and AdamW updates called straight from brainnet.
+
+``torch.optim``'s ``step`` wraps its fused kernel in Python that a training
+step pays every time: a profiler range, the step hooks, a regrouping of the
+weights by device and dtype, and a wrapper whose first call imports
+``torch._dynamo`` (about 1.5 s of a script's start on a two-core CPU, before
+its first batch). Where none of that changes the result, ``step`` here does
+the update itself, with the same kernel on the same state:
+
+* SGD: ``torch._fused_sgd_(θ, g, m, lr, momentum, dampening, nesterov,
+  weight_decay, maximize)``, the momentum buffers created on the first step
+  (``m ← g``, by the kernel);
+* Adam and AdamW: ``t ← t + 1`` on each weight's step counter, then
+  ``torch._fused_adam_`` (``torch._fused_adamw_`` for the decoupled decay)
+  with the moments ``m``, ``v`` (and ``v̂_max`` with ``amsgrad``).
+
+The state is ``torch.optim``'s own (``optimizer.state[p]`` with the same
+keys, dtypes and devices), so ``state_dict``, saving and a later
+``torch.optim`` step carry on from it. ``zero_grad`` sets each gradient to
+None, as ``zero_grad(set_to_none=True)``, and ``constructed`` makes the
+optimizer without the same import, ``plain_call`` saves and loads its state
+without it.
+
+Anything else goes to ``torch.optim``: another class, a step or global hook,
+a tensor learning rate or ``capturable`` (the CUDA-graph step), a weight
+without a gradient, sparse gradients, weights of several devices or dtypes,
+``differentiable``, a gradient scaler's ``grad_scale``, or tracing by
+``torch.compile``. Tested bit for bit against ``torch.optim``'s step in
+``tests/test_direct_update.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.optim import optimizer as _torch_optimizer
+
+_SGD, _ADAM, _ADAMW = torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW
+_KERNELS = all(hasattr(torch, name) for name in ("_fused_sgd_", "_fused_adam_", "_fused_adamw_"))
+
+
+def _hooked(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a step hook (the optimizer's own or a global one) would run."""
+    return bool(
+        optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+        or getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None)
+        or getattr(_torch_optimizer, "_global_optimizer_post_hooks", None)
+    )
+
+
+def _weights_and_gradients(group: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    """The group's weights and gradients, or None where the direct update does
+    not apply: a weight without a gradient, a sparse gradient, or weights of
+    more than one device and dtype."""
+    params = group["params"]
+    grads = [p.grad for p in params]
+    if not params or any(g is None or g.is_sparse for g in grads):
+        return None
+    first = params[0]
+    if any(p.device != first.device or p.dtype != first.dtype for p in params):
+        return None
+    return params, grads
+
+
+def step(optimizer: torch.optim.Optimizer) -> bool:
+    """One fused update of ``optimizer`` done here; False (nothing done) where
+    ``torch.optim``'s own ``step`` must run instead (see the module's text)."""
+    kind = type(optimizer)
+    if not _KERNELS or kind not in (_SGD, _ADAM, _ADAMW) or not optimizer.defaults.get("fused"):
+        return False
+    if _hooked(optimizer) or getattr(optimizer, "grad_scale", None) is not None \
+            or getattr(optimizer, "found_inf", None) is not None or torch.compiler.is_compiling():
+        return False
+    groups = []
+    for group in optimizer.param_groups:
+        if (not group.get("fused") or group.get("differentiable") or group.get("capturable")
+                or torch.is_tensor(group["lr"])):
+            return False
+        found = _weights_and_gradients(group)
+        if found is None:
+            return False
+        groups.append((group, *found))
+    if kind is _SGD:
+        return _sgd(optimizer, groups)
+    return _adam(optimizer, groups)
+
+
+def _sgd(optimizer: torch.optim.Optimizer, groups: list) -> bool:
+    state = optimizer.state
+    plans = []
+    for group, params, grads in groups:
+        momentum = group["momentum"]
+        buffers = [] if momentum == 0 else [state[p].get("momentum_buffer") for p in params]
+        first = bool(buffers) and buffers[0] is None
+        if any((b is None) != first for b in buffers):  # some buffers made, some not: torch.optim decides
+            return False
+        plans.append((group, params, grads, buffers, first))
+    for group, params, grads, buffers, first in plans:
+        if first:
+            buffers = [torch.empty_like(g) for g in grads]
+        torch._fused_sgd_(
+            params, grads, buffers, weight_decay=group["weight_decay"], momentum=group["momentum"],
+            lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
+            maximize=group["maximize"], is_first_step=first,
+        )
+        if first:
+            for p, b in zip(params, buffers):
+                state[p]["momentum_buffer"] = b
+    return True
+
+
+def _adam(optimizer: torch.optim.Optimizer, groups: list) -> bool:
+    state = optimizer.state
+    for group, _, _ in groups:
+        if not all(isinstance(b, float) for b in group["betas"]):
+            return False
+    for group, params, grads in groups:
+        amsgrad = group["amsgrad"]
+        for p in params:
+            s = state[p]
+            if not s:  # the state torch.optim's first step would make, in the same form
+                s["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                s["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                s["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if amsgrad:
+                    s["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        states = [state[p] for p in params]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        decoupled = group.get("decoupled_weight_decay", type(optimizer) is _ADAMW)
+        kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
+        beta1, beta2 = group["betas"]
+        kernel(
+            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+            [s["max_exp_avg_sq"] for s in states] if amsgrad else [], steps,
+            amsgrad=amsgrad, lr=group["lr"], beta1=beta1, beta2=beta2,
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            grad_scale=None, found_inf=None,
+        )
+    return True
+
+
+def constructed(cls: type, params: list[torch.nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
+    """``cls(params, **kwargs)``, a ``torch.optim`` optimizer, made without the
+    wrapper around ``Optimizer.add_param_group`` that keeps ``torch.compile``
+    out of it: the wrapper's first call imports ``torch._dynamo``. The method
+    itself runs, as torch.optim's constructor calls it; where this PyTorch
+    does not expose it (no ``__wrapped__``) or the class has its own, the
+    plain constructor runs."""
+    base = torch.optim.Optimizer.add_param_group
+    plain = getattr(base, "__wrapped__", None)
+    if plain is None or cls.add_param_group is not base:
+        return cls(params, **kwargs)
+    optimizer = cls.__new__(cls)
+    optimizer.add_param_group = plain.__get__(optimizer)  # this instance only, for its constructor
+    try:
+        optimizer.__init__(params, **kwargs)
+    finally:
+        del optimizer.add_param_group  # later groups go through torch.optim's own method
+    return optimizer
+
+
+def plain_call(optimizer: torch.optim.Optimizer, name: str, *args: Any) -> Any:
+    """``optimizer.<name>(*args)`` for ``state_dict`` and ``load_state_dict``,
+    torch.optim's own methods without the wrapper that imports
+    ``torch._dynamo`` (see ``constructed``); a class's own method, or one
+    this PyTorch does not expose, is called as it is."""
+    base = getattr(torch.optim.Optimizer, name)
+    plain = getattr(base, "__wrapped__", None)
+    if plain is None or getattr(type(optimizer), name) is not base:
+        return getattr(optimizer, name)(*args)
+    return plain(optimizer, *args)
+
+
+def zero_grad(optimizer: torch.optim.Optimizer) -> None:
+    """Every gradient of the optimizer's weights set to None
+    (``optimizer.zero_grad(set_to_none=True)``, without its profiler range)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            p.grad = None
