@@ -70,9 +70,15 @@ class Mean(Metric):
 
     def update_state(self, values: Tensor, sample_weight: float | Tensor | None = None,  # type: ignore[override]
                      ) -> None:
-        values = (values if isinstance(values, Tensor) else _tensor(values, None)).detach().to(torch.float64)
         if sample_weight is None:
             sample_weight = 1.0
+        if isinstance(values, Tensor) and values.dim() == 0 and type(sample_weight) in (int, float):
+            own = self._updatable_total()  # fit's loss, once a batch: total += w·v in one operation
+            if own is not None and own.device == values.device:
+                own.add_(values.detach(), alpha=sample_weight)
+                self.count = self.count + sample_weight
+                return
+        values = (values if isinstance(values, Tensor) else _tensor(values, None)).detach().to(torch.float64)
         if not isinstance(sample_weight, (int, float)):
             w = (sample_weight if isinstance(sample_weight, Tensor) else _tensor(sample_weight, values.device))
             w = w.detach().to(device=values.device, dtype=torch.float64)

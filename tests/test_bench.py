@@ -468,3 +468,21 @@ def test_small_model_overhead_prints_a_ratio_per_round_and_their_medians() -> No
     medians = [line for line in lines if ": median " in line]
     assert [line.split(":")[0] for line in medians] == ["fit ÷ hand-written loop", "train_on_batch ÷ hand-written step"]
     assert float(medians[0].split("median ")[1].split()[0]) == float(row[3])
+
+
+def test_cold_start_times_both_scripts_in_fresh_processes() -> None:
+    """benchmarks/cold_start.py, one round: a fresh process each for brainnet
+    and the hand-written loop, their import and first-epoch times, and
+    brainnet's first epoch without importing torch._dynamo (the direct fused
+    update), where the hand-written loop's torch.optim step imports it."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cold_start.py"
+    root = str(path.parents[1])
+    done = subprocess.run([sys.executable, str(path), "--rounds", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines()[1:3]]
+    assert [r[1] for r in rows] == ["brainnet", "hand-written"]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+    assert [r[4] for r in rows] == ["False", "True"]
+    ratio = done.stdout.split("first epoch, brainnet ÷ hand-written, per round: median ")[1].split()[0]
+    assert float(ratio) == pytest.approx(float(rows[0][3]) / float(rows[1][3]), abs=0.002)

@@ -226,7 +226,8 @@ class Sequential(Model):
 
     @property
     def output_activation_name(self) -> str | None:
-        return _fusion.final_activation(self._stack[-1]) if self._stack else None
+        modules = self._stack._modules  # the last layer, without ModuleList's indexing (twice a step in fit)
+        return _fusion.final_activation(next(reversed(modules.values()))) if modules else None
 
     def output_activation(self, logits: torch.Tensor) -> torch.Tensor:
         return activations.get(self.output_activation_name)(logits)
