@@ -14,7 +14,9 @@ hand-written loop (``torch.optim.Adam(fused=True)``, ``BCEWithLogitsLoss``).
 Each process reports, by ``time.perf_counter``, its import time and the time
 from building the model to the end of the first epoch; the script prints
 each round and the medians and ranges, and whether each process imported
-``torch._dynamo``. One thread per process.
+``torch._dynamo``. One thread per process. The processes start in the
+temporary folder, so ``PYTHONPATH`` picks the checkout whose brainnet is
+timed (``PYTHONPATH=<other checkout>`` times another commit).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 BRAINNET = textwrap.dedent("""
@@ -82,8 +85,9 @@ REPORT = textwrap.dedent("""
 
 def _run(source: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    # Run outside any checkout: PYTHONPATH (not the current folder) says which brainnet is timed.
     done = subprocess.run([sys.executable, "-c", source + REPORT], capture_output=True, text=True,
-                          env=env, check=True)
+                          env=env, check=True, cwd=tempfile.gettempdir())
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
