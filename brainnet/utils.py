@@ -157,7 +157,9 @@ def set_random_seed(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators.
 
     Weight initialization, dropout and ``fit``'s shuffling then repeat from
-    run to run.
+    run to run, and on the CPU ``fit`` keeps its thread count however busy
+    the machine is (``brainnet/training/cpu_threads.py``), so that a run
+    repeats bit for bit.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(
@@ -167,6 +169,8 @@ def set_random_seed(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
+    from .training import cpu_threads  # imported at the call: brainnet.training imports much of brainnet
+    cpu_threads.SEEDED = True
 
 
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:

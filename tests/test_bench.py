@@ -486,3 +486,19 @@ def test_cold_start_times_both_scripts_in_fresh_processes() -> None:
     assert [r[4] for r in rows] == ["False", "True"]
     ratio = done.stdout.split("first epoch, brainnet ÷ hand-written, per round: median ")[1].split()[0]
     assert float(ratio) == pytest.approx(float(rows[0][3]) / float(rows[1][3]), abs=0.002)
+
+
+def test_busy_machine_prints_both_loads_and_their_ratios() -> None:
+    """benchmarks/busy_machine.py, one short round: a line per fit (busy,
+    then idle; following the load and fixed), then a summary per load."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "busy_machine.py"
+    root = str(path.parents[1])
+    done = subprocess.run([sys.executable, str(path), "--rounds", "1", "--images", "640"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    fits = [line for line in lines if " round 0 " in line]
+    assert [line.split()[0] for line in fits] == ["busy", "busy", "idle", "idle"]
+    assert all("images/s, ended on" in line for line in fits)
+    summaries = [line for line in lines if line.startswith(("busy:", "idle:"))]
+    assert len(summaries) == 2 and all("ratio per round: median" in line for line in summaries)

@@ -34,7 +34,7 @@ import torch
 
 from .. import distributed
 from ..layers._training_mode import set_mode_all
-from . import streaming
+from . import cpu_threads, streaming
 from ._step_batches import Arrays, Validation, _take as take, batches_of, pack, source_batches, unpack
 from ._modes import batch_hooks_infer, callbacks_infer
 from .devices import move_to
@@ -182,7 +182,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
         return evaluate_batches(model, Validation(val).batches(validation_batch_size(trainer)
                                                                or DEFAULT_INFERENCE_BATCH_SIZE), cbs)
 
-    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
+    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device), cpu_threads.follow_load(trainer.device):
         try:
             with callbacks_infer(model):  # a callback's self.model(x) infers, as in Keras 3
                 for cb in cbs:
@@ -196,6 +196,7 @@ def fit(trainer: Any, x: Any, y: Any, batch_size: int | None, epochs: int, verbo
                 trainer.position, logs = (epoch, 0), None
                 ran = False
                 for step, data in enumerate(epoch_batches(epoch)):
+                    cpu_threads.tick()
                     if batch_cbs:
                         with hooks_mode():
                             for cb in batch_cbs:

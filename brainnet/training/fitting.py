@@ -26,7 +26,7 @@ import torch
 
 from .. import _malloc, distributed
 from ..layers._training_mode import set_mode_all
-from . import prepare, sources, streaming
+from . import cpu_threads, prepare, sources, streaming
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks
 from .devices import cudnn_autotune
 from ._modes import batch_hooks_infer, callbacks_infer
@@ -90,7 +90,7 @@ def fit(
     cbs, history = begin_fit(trainer, callbacks, verbose, params)
     trainer.loop_info = {"samples": n, "batch_size": batch_size, "steps": steps, "shuffle": bool(shuffle)}
 
-    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
+    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device), cpu_threads.follow_load(trainer.device):
         try:
             with callbacks_infer(trainer.model, cbs):
                 for cb in cbs:
@@ -294,6 +294,7 @@ def _batches(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.Tensor], s
     trainer.position = (epoch, first)
     hooks_mode = batch_hooks_infer(trainer.model, batch_cbs)
     for step in range(first, count):
+        cpu_threads.tick()  # fewer threads while other programs take cores (cpu_threads)
         if batch_cbs:
             with hooks_mode():
                 for cb in batch_cbs:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .. import _malloc, distributed
-from . import prepare
+from . import cpu_threads, prepare
 from ._modes import batch_hooks_infer, callbacks_infer
 from .callbacks import BatchLogs, Callback, History, overrides_batch_hooks, predict_batches, test_batch_end
 from .devices import cudnn_autotune, move_to
@@ -134,7 +134,7 @@ def _fit(trainer: Any, source: BatchSource, val: Any, validation_freq: int | lis
     trainer.loop_info = {"source": source.name, "batch_size": batch_size, "steps": steps,
                          "shuffle": source.shuffle}
 
-    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device):
+    with CtrlC() as ctrl_c, cudnn_autotune(trainer.device), cpu_threads.follow_load(trainer.device):
         try:
             with callbacks_infer(trainer.model):  # a callback's self.model(x) infers, as in Keras 3
                 for cb in cbs:
@@ -188,6 +188,7 @@ def _epochs(trainer: Any, source: BatchSource, val: Any, validation_freq: int | 
         losses = []
         hooks_mode = batch_hooks_infer(trainer.model, batch_cbs)
         for step, batch in enumerate(source.epoch(epoch)):
+            cpu_threads.tick()
             if step < first:
                 continue
             if batch_cbs:

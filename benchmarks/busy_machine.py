@@ -1,0 +1,84 @@
+"""The seed CNN's ``fit`` on a machine where another program keeps a core
+busy: brainnet following the load (``brainnet/training/cpu_threads.py``)
+against the thread count held fixed, and the same on the idle machine.
+
+    PYTHONPATH=$PWD python benchmarks/busy_machine.py [--rounds 3] [--images 6400]
+
+Each round trains the seed CNN (SGD 0.01, momentum 0.9, batch 64) for two
+epochs on ``--images`` random 28×28 images, once with
+``BRAINNET_ADAPTIVE_THREADS=1`` and once with ``=0`` (alternating which goes
+first), first while a second process spins in a Python loop (one core
+busy, started before the round and killed after it), then with the machine
+idle. It prints images per second, the thread counts the adaptive fits
+ended on, and the medians and ratios. torch's default thread count (one per
+core); the weights are not seeded with ``set_random_seed``, which would keep
+the thread count fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from brainnet.callbacks import LambdaCallback
+from brainnet.optimizers import SGD
+from brainnet.recipes.images import teaching_cnn
+from brainnet.training import cpu_threads
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=6400)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((args.images, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, args.images)
+    model = teaching_cnn()
+    model.compile(optimizer=SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:640], y[:640], batch_size=64, epochs=1, verbose=0)  # warm-up
+    print(f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; images/s of fit, 2 epochs of {args.images}")
+
+    def fit(adaptive: bool) -> tuple[float, int]:
+        os.environ["BRAINNET_ADAPTIVE_THREADS"] = "1" if adaptive else "0"
+        cpu_threads._LAST.clear()  # every fit starts on the full thread count
+        ended_on = []
+        start = time.perf_counter()
+        seen = LambdaCallback(on_epoch_end=lambda epoch, logs: ended_on.append(torch.get_num_threads()))
+        model.fit(x, y, batch_size=64, epochs=2, verbose=0, callbacks=[seen])
+        return 2 * args.images / (time.perf_counter() - start), ended_on[-1]
+
+    found: dict[tuple[str, bool], list[float]] = {}
+    for load in ("busy", "idle"):
+        for r in range(args.rounds):
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
+            time.sleep(0.5 if spinner else 0)
+            try:
+                for adaptive in ((True, False) if r % 2 == 0 else (False, True)):
+                    speed, threads = fit(adaptive)
+                    found.setdefault((load, adaptive), []).append(speed)
+                    print(f"{load:4s} round {r}  {'following the load' if adaptive else 'fixed threads':18s} "
+                          f"{speed:8,.0f} images/s, ended on {threads} thread(s)")
+            finally:
+                if spinner:
+                    spinner.kill()
+                    spinner.wait()
+    os.environ.pop("BRAINNET_ADAPTIVE_THREADS", None)
+    for load in ("busy", "idle"):
+        on, off = found[(load, True)], found[(load, False)]
+        ratios = [a / b for a, b in zip(on, off)]
+        print(f"{load}: following the load {statistics.median(on):,.0f} images/s ({min(on):,.0f}–{max(on):,.0f}), "
+              f"fixed {statistics.median(off):,.0f} ({min(off):,.0f}–{max(off):,.0f}); "
+              f"ratio per round: median {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()
