@@ -5,9 +5,11 @@ against the thread count held fixed, and the same on the idle machine.
     PYTHONPATH=$PWD python benchmarks/busy_machine.py [--rounds 3] [--images 6400]
 
 Each round trains the seed CNN (SGD 0.01, momentum 0.9, batch 64) for two
-epochs on ``--images`` random 28×28 images, once with
-``BRAINNET_ADAPTIVE_THREADS=1`` and once with ``=0`` (alternating which goes
-first), first while a second process spins in a Python loop (one core
+epochs on ``--images`` random 28×28 images three times: following the load
+(``BRAINNET_ADAPTIVE_THREADS=1``), on torch's default thread count held fixed
+(``=0``), and on one thread held fixed (what following the load should come
+near on a 2-core machine with one core busy), in an order that turns each
+round; first while a second process spins in a Python loop (one core
 busy, started before the round and killed after it), then with the machine
 idle. It prints images per second, the thread counts the adaptive fits
 ended on, and the medians and ratios. torch's default thread count (one per
@@ -47,37 +49,44 @@ def main() -> None:
     model.fit(x[:640], y[:640], batch_size=64, epochs=1, verbose=0)  # warm-up
     print(f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; images/s of fit, 2 epochs of {args.images}")
 
-    def fit(adaptive: bool) -> tuple[float, int]:
-        os.environ["BRAINNET_ADAPTIVE_THREADS"] = "1" if adaptive else "0"
+    full = torch.get_num_threads()
+    names = {"follow": "following the load", "fixed": "fixed threads", "one": "one thread"}
+
+    def fit(how: str) -> tuple[float, int]:
+        os.environ["BRAINNET_ADAPTIVE_THREADS"] = "1" if how == "follow" else "0"
         cpu_threads._LAST.clear()  # every fit starts on the full thread count
+        torch.set_num_threads(1 if how == "one" else full)
         ended_on = []
         start = time.perf_counter()
         seen = LambdaCallback(on_epoch_end=lambda epoch, logs: ended_on.append(torch.get_num_threads()))
         model.fit(x, y, batch_size=64, epochs=2, verbose=0, callbacks=[seen])
-        return 2 * args.images / (time.perf_counter() - start), ended_on[-1]
+        speed = 2 * args.images / (time.perf_counter() - start)
+        torch.set_num_threads(full)
+        return speed, ended_on[-1]
 
-    found: dict[tuple[str, bool], list[float]] = {}
+    found: dict[tuple[str, str], list[float]] = {}
     for load in ("busy", "idle"):
         for r in range(args.rounds):
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
             time.sleep(0.5 if spinner else 0)
             try:
-                for adaptive in ((True, False) if r % 2 == 0 else (False, True)):
-                    speed, threads = fit(adaptive)
-                    found.setdefault((load, adaptive), []).append(speed)
-                    print(f"{load:4s} round {r}  {'following the load' if adaptive else 'fixed threads':18s} "
-                          f"{speed:8,.0f} images/s, ended on {threads} thread(s)")
+                order = list(names)
+                for how in order[r % 3:] + order[:r % 3]:
+                    speed, threads = fit(how)
+                    found.setdefault((load, how), []).append(speed)
+                    print(f"{load:4s} round {r}  {names[how]:18s} {speed:8,.0f} images/s, ended on {threads} thread(s)")
             finally:
                 if spinner:
                     spinner.kill()
                     spinner.wait()
     os.environ.pop("BRAINNET_ADAPTIVE_THREADS", None)
     for load in ("busy", "idle"):
-        on, off = found[(load, True)], found[(load, False)]
-        ratios = [a / b for a, b in zip(on, off)]
-        print(f"{load}: following the load {statistics.median(on):,.0f} images/s ({min(on):,.0f}–{max(on):,.0f}), "
-              f"fixed {statistics.median(off):,.0f} ({min(off):,.0f}–{max(off):,.0f}); "
-              f"ratio per round: median {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})")
+        speeds = {how: found[(load, how)] for how in names}
+        text = ", ".join(f"{names[how]} {statistics.median(v):,.0f} images/s ({min(v):,.0f}–{max(v):,.0f})"
+                         for how, v in speeds.items())
+        ratios = [a / b for a, b in zip(speeds["follow"], speeds["fixed"])]
+        print(f"{load}: {text}; following ÷ fixed per round: median {statistics.median(ratios):.2f} "
+              f"({min(ratios):.2f}–{max(ratios):.2f})")
 
 
 if __name__ == "__main__":

@@ -490,7 +490,7 @@ def test_cold_start_times_both_scripts_in_fresh_processes() -> None:
 
 def test_busy_machine_prints_both_loads_and_their_ratios() -> None:
     """benchmarks/busy_machine.py, one short round: a line per fit (busy,
-    then idle; following the load and fixed), then a summary per load."""
+    then idle; following the load, fixed, one thread), then a summary per load."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "busy_machine.py"
     root = str(path.parents[1])
     done = subprocess.run([sys.executable, str(path), "--rounds", "1", "--images", "640"], capture_output=True,
@@ -498,7 +498,8 @@ def test_busy_machine_prints_both_loads_and_their_ratios() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     fits = [line for line in lines if " round 0 " in line]
-    assert [line.split()[0] for line in fits] == ["busy", "busy", "idle", "idle"]
+    assert [line.split()[0] for line in fits] == ["busy"] * 3 + ["idle"] * 3
     assert all("images/s, ended on" in line for line in fits)
+    assert "one thread" in fits[2] and fits[2].endswith("ended on 1 thread(s)")
     summaries = [line for line in lines if line.startswith(("busy:", "idle:"))]
-    assert len(summaries) == 2 and all("ratio per round: median" in line for line in summaries)
+    assert len(summaries) == 2 and all("following ÷ fixed per round: median" in line for line in summaries)
