@@ -13,6 +13,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+# fit's thread count stays as torch's in the tests (and the programs they start), so
+# that a test's result does not depend on how busy the machine running it is;
+# tests/training/test_cpu_threads.py turns following the load on where it tests it.
+os.environ.setdefault("BRAINNET_ADAPTIVE_THREADS", "0")
+
 
 @pytest.fixture(autouse=True)
 def _seed_global_generators(request):
