@@ -9,7 +9,8 @@ seed CNN trained at 2,318 images/s on 2 threads and 5,057 on 1, and on 2
 threads 1.7 × faster following the load than held fixed
 (``benchmarks/busy_machine.py``, 2026-12-06; BENCHMARKS.md).
 
-So during ``fit`` on the CPU, twice a second, brainnet reads how much
+So during ``fit`` on the CPU (and ``evaluate`` and ``predict`` of more than
+one batch), twice a second from 0.2 s on, brainnet reads how much
 CPU time the machine's other processes used on the cores this process may
 run on (Linux's ``/proc/stat``: user, nice, system, interrupt and steal time
 of those cores, less this process's own CPU time), in cores:
@@ -20,7 +21,7 @@ and trains on ``threads = min(T, max(1, cores − ⌈others − 0.3⌉))`` threa
 T the thread count ``fit`` started with: an idle machine keeps all T, one
 other busy program on 2 cores leaves 1. A change takes two readings in a
 row that agree (a moment's load does not flip it), and ``fit`` puts T back
-when it ends; a ``fit`` that starts within 10 s of the last one's end starts
+when it ends; a call that starts within 10 s of the last one's end starts
 on the count that one ended with.
 
 A different thread count can change the last bits of a result (the kernels
@@ -45,6 +46,7 @@ import torch
 
 INTERVAL_S = 0.5  # how often the load is read
 REMEMBER_S = 10.0  # a fit starting this soon after another starts on its last thread count
+FIRST_S = 0.2  # the first reading, after this long
 SLACK = 0.3  # cores others may use without taking a thread away
 
 
@@ -105,8 +107,8 @@ class LoadFollower:
         self.changes: list[tuple[float, int, float]] = []  # (time since start, threads, others' cores)
         self._pending: int | None = None
         self._start = time.monotonic()
-        self._last = self._reading()
-        self._next = self._start + INTERVAL_S
+        self._last: tuple[float, float, float] | None = None  # the first due tick reads the baseline
+        self._next = self._start + FIRST_S  # a call shorter than this never reads /proc/stat
 
     def _reading(self) -> tuple[float, float, float] | None:
         busy = read_busy_seconds(self.cpus, self.stat_path)
@@ -143,26 +145,36 @@ class LoadFollower:
 _ACTIVE: list[LoadFollower] = []
 SEEDED = False  # brainnet.utils.set_random_seed was called: runs are meant to repeat
 _LAST: list = []  # [when the last fit ended, its T, its last thread count]
+_CPUS: list = []  # [the CPUs this process may run on, or None]: _cpus()
 
 
-def enabled(device: torch.device) -> bool:
-    """Whether fit follows the load here (see the module's text)."""
+def enabled(device: torch.device | None) -> bool:
+    """Whether fit follows the load here (see the module's text); None: no."""
     setting = os.environ.get("BRAINNET_ADAPTIVE_THREADS", "")
-    if setting == "0" or device.type != "cpu" or torch.get_num_threads() < 2:
+    if setting == "0" or device is None or device.type != "cpu" or torch.get_num_threads() < 2:
         return False
     if setting != "1" and (SEEDED or torch.are_deterministic_algorithms_enabled()):
         return False
-    return _allowed_cpus() is not None and os.path.exists("/proc/stat")
+    return bool(_cpus())
+
+
+def _cpus() -> set[int]:
+    """The CPUs this process may run on, if Linux's /proc/stat can tell their load
+    (looked up once: a system call each fit would tell the same)."""
+    if not _CPUS:
+        _CPUS.append(_allowed_cpus() if os.path.exists("/proc/stat") else None)
+    return _CPUS[0] or set()
 
 
 @contextlib.contextmanager
-def follow_load(device: torch.device, stat_path: str = "/proc/stat") -> Iterator[LoadFollower | None]:
-    """Around fit's epochs: train on fewer threads while other programs take
-    cores (``tick`` per batch); the thread count is put back at the end."""
+def follow_load(device: torch.device | None, stat_path: str = "/proc/stat") -> Iterator[LoadFollower | None]:
+    """Around fit's epochs (and evaluate's and predict's batches): train on
+    fewer threads while other programs take cores (``tick`` per batch); the
+    thread count is put back at the end."""
     if not enabled(device):
         yield None
         return
-    follower = LoadFollower(torch.get_num_threads(), _allowed_cpus() or set(), stat_path)
+    follower = LoadFollower(torch.get_num_threads(), _cpus(), stat_path)
     _ACTIVE.append(follower)
     try:
         yield follower
@@ -172,6 +184,6 @@ def follow_load(device: torch.device, stat_path: str = "/proc/stat") -> Iterator
 
 
 def tick() -> None:
-    """Per training batch: the innermost ``follow_load``'s reading, if one is due."""
+    """Per batch: the innermost ``follow_load``'s reading, if one is due."""
     if _ACTIVE:
         _ACTIVE[-1].tick()

@@ -20,7 +20,7 @@ import torch
 
 from .. import distributed
 from ..layers.symbolic import flatten
-from . import prepare, sources, streaming
+from . import cpu_threads, prepare, sources, streaming
 from ..layers._training_mode import eval_all
 from ._modes import kept_modes
 from .callbacks import Callback, overrides_batch_hooks, predict_batches, test_batch_end
@@ -56,6 +56,7 @@ def evaluate_tensors(
     xs, ys, sws = trainer.parallel.shard_arrays(xs, ys, sws)  # under torchrun: this process's part
     with inference_layers(trainer.model):
         for step, start in enumerate(range(0, xs[0].shape[0], batch_size)):
+            cpu_threads.tick()  # fewer threads while other programs take cores (cpu_threads)
             for cb in batch_cbs:
                 cb.on_test_batch_begin(step, {})
             batch = slice(start, start + batch_size)
@@ -99,7 +100,8 @@ def _evaluate_prepared(trainer: Trainer, xs: list[torch.Tensor], ys: list[torch.
                        batch_size: int, callbacks: list[Callback] | None = None) -> dict[str, float]:
     move_to(trainer.model, trainer.device)
     trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process a part
-    with cudnn_autotune(trainer.device):
+    several = xs[0].shape[0] > batch_size  # one batch (test_on_batch): too short to follow the load
+    with cudnn_autotune(trainer.device), cpu_threads.follow_load(trainer.device if several else None):
         return evaluate_tensors(trainer, xs, ys, sws, batch_size, list(callbacks or []))
 
 
@@ -153,11 +155,14 @@ def _predict_tensors(trainer: Trainer, xs: list[torch.Tensor | None], batch_size
     move_to(trainer.model, trainer.device)
 
     def run(start: int) -> Any:
+        cpu_threads.tick()
         with trainer.autocast():
             batch = [None if t is None else t[start:start + batch_size] for t in xs]  # None: an absent optional input
             return trainer.model(trainer._model_input(batch))
 
-    with cudnn_autotune(trainer.device), inference_layers(trainer.model):
+    several = _samples(xs) > batch_size  # one batch (predict_on_batch): too short to follow the load
+    with cudnn_autotune(trainer.device), inference_layers(trainer.model), \
+            cpu_threads.follow_load(trainer.device if several else None):
         chunks = predict_batches(list(cbs), range(0, _samples(xs), batch_size), run)
     return gathered(trainer, chunks)
 

@@ -239,6 +239,7 @@ def evaluate_source(trainer: Any, source: BatchSource, cbs: list[Callback]) -> d
     repeated = source.pads_last_sample
     with inference_layers(trainer.model):
         for step, batch in enumerate(source.epoch()):
+            cpu_threads.tick()
             for cb in batch_cbs:
                 cb.on_test_batch_begin(step, {})
             xs, ys, sws = prepare_batch(trainer, batch, "evaluate")
@@ -265,7 +266,7 @@ def evaluate(trainer: Any, x: Any, y: Any, batch_size: int | None, callbacks: li
         source.peek()
         move_to(trainer.model, trainer.device)
         trainer.parallel.start(trainer, None, broadcast=False)  # under torchrun: each process its part
-        with cudnn_autotune(trainer.device):
+        with cudnn_autotune(trainer.device), cpu_threads.follow_load(trainer.device):
             return evaluate_source(trainer, source, list(callbacks or []))
     finally:
         source.close()
@@ -284,12 +285,13 @@ def predict(trainer: Any, x: Any, batch_size: int | None, steps: Any, cbs: list[
     move_to(trainer.model, trainer.device)
 
     def run(batch: Any) -> Any:
+        cpu_threads.tick()
         xs = prepare_batch(trainer, batch, "predict")
         with trainer.autocast():
             return trainer.model(trainer._model_input(xs))
 
     try:
-        with cudnn_autotune(trainer.device), inference_layers(trainer.model):
+        with cudnn_autotune(trainer.device), inference_layers(trainer.model), cpu_threads.follow_load(trainer.device):
             chunks = predict_batches(list(cbs), source.epoch(), run)
     finally:
         source.close()

@@ -81,6 +81,11 @@ def test_the_follower_drops_a_thread_after_two_busy_readings_and_gives_it_back(t
     torch.set_num_threads(2)
     follower = cpu_threads.LoadFollower(2, {0, 1}, str(stat))
     half = cpu_threads.INTERVAL_S
+    follower.tick()  # too soon: nothing read
+    assert follower._last is None
+    advance(busy_cpu_s=half, own_s=half)
+    follower.tick()  # the baseline
+    assert follower._last is not None and torch.get_num_threads() == 2
     advance(busy_cpu_s=2 * half, own_s=half)  # others: 1 core
     follower.tick()
     assert torch.get_num_threads() == 2  # one reading is not enough
@@ -198,3 +203,38 @@ def test_every_fit_loop_reads_the_load_each_batch_and_puts_the_threads_back(path
         model.fit(x, y, batch_size=32, epochs=2, verbose=0)
     assert followed == ["cpu"] and len(ticks) == 6  # 3 batches, 2 epochs
     assert torch.get_num_threads() == full
+
+
+@pytest.mark.parametrize("call", ["evaluate", "predict", "evaluate_loader", "predict_loader", "one_batch"])
+def test_evaluate_and_predict_follow_the_load_over_several_batches(call, monkeypatch, unseeded):
+    """evaluate and predict of several batches (arrays or a batch source) tick
+    once per batch; a call of one batch (predict_on_batch's size) does not follow."""
+    ticks, followed = [], []
+    real_follow = cpu_threads.follow_load
+
+    def follow(device, *args):
+        followed.append(None if device is None else device.type)
+        return real_follow(device, *args)
+
+    x = np.random.default_rng(0).random((96, 4), dtype=np.float32)
+    y = (x.sum(1) > 2).astype("float32")
+    model = brainnet.Sequential([layers.Input((4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", device="cpu")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=32)
+    monkeypatch.setattr(cpu_threads, "tick", lambda: ticks.append(1))
+    monkeypatch.setattr(cpu_threads, "follow_load", follow)
+    if call == "evaluate":
+        model.evaluate(x, y, batch_size=32, verbose=0)
+    elif call == "predict":
+        model.predict(x, batch_size=32, verbose=0)
+    elif call == "evaluate_loader":
+        model.evaluate(loader, verbose=0)
+    elif call == "predict_loader":
+        model.predict(loader, verbose=0)
+    else:
+        model.predict_on_batch(x)
+    if call == "one_batch":
+        assert followed == [None]
+    else:
+        assert followed == ["cpu"] and len(ticks) == 3
