@@ -503,3 +503,18 @@ def test_busy_machine_prints_both_loads_and_their_ratios() -> None:
     assert "one thread" in fits[2] and fits[2].endswith("ended on 1 thread(s)")
     summaries = [line for line in lines if line.startswith(("busy:", "idle:"))]
     assert len(summaries) == 2 and all("following ÷ fixed per round: median" in line for line in summaries)
+
+
+def test_busy_machine_two_trainings_prints_each_round_and_the_wall_time_ratio() -> None:
+    """benchmarks/busy_machine.py --two-trainings, one short round: two
+    processes at once per setting, their speeds and the round's wall time."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "busy_machine.py"
+    root = str(path.parents[1])
+    done = subprocess.run([sys.executable, str(path), "--two-trainings", "--rounds", "1", "--images", "640"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("round 0")]
+    assert len(rows) == 2 and "following the load" in rows[0] and "fixed threads" in rows[1]
+    walls = [float(row.split("both done in ")[1].split()[0]) for row in rows]
+    ratio = float(done.stdout.split("per round: median ")[1].split()[0])
+    assert ratio == pytest.approx(walls[1] / walls[0], rel=0.1)  # the walls are printed to 0.1 s
