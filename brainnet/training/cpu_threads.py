@@ -149,8 +149,18 @@ _CPUS: list = []  # [the CPUs this process may run on, or None]: _cpus()
 
 
 def enabled(device: torch.device | None) -> bool:
-    """Whether fit follows the load here (see the module's text); None: no."""
-    setting = os.environ.get("BRAINNET_ADAPTIVE_THREADS", "")
+    """Whether fit follows the load here (see the module's text); None: no.
+
+    Raises:
+        ValueError: ``BRAINNET_ADAPTIVE_THREADS`` other than 0, 1 or unset.
+    """
+    setting = os.environ.get("BRAINNET_ADAPTIVE_THREADS", "").strip()
+    if setting not in ("", "0", "1"):
+        raise ValueError(
+            f"BRAINNET_ADAPTIVE_THREADS: expected 0 (keep torch's thread count), 1 (follow the machine's load, "
+            f"after set_random_seed too) or nothing (follow it unless a seed is set), got {setting!r}. "
+            "Fix: export BRAINNET_ADAPTIVE_THREADS=0, or unset BRAINNET_ADAPTIVE_THREADS."
+        )
     if setting == "0" or device is None or device.type != "cpu" or torch.get_num_threads() < 2:
         return False
     if setting != "1" and (SEEDED or torch.are_deterministic_algorithms_enabled()):

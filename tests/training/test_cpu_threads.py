@@ -238,3 +238,21 @@ def test_evaluate_and_predict_follow_the_load_over_several_batches(call, monkeyp
         assert followed == [None]
     else:
         assert followed == ["cpu"] and len(ticks) == 3
+
+
+@pytest.mark.parametrize("value", ["off", "false", "2"])
+def test_a_mistyped_setting_is_refused_with_the_fix(value, monkeypatch, unseeded):
+    """BRAINNET_ADAPTIVE_THREADS=off would otherwise leave the load followed
+    while its user thinks it is off."""
+    monkeypatch.setenv("BRAINNET_ADAPTIVE_THREADS", value)
+    x = np.zeros((64, 4), dtype=np.float32)
+    model = brainnet.Sequential([layers.Input((4,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", device="cpu")
+    with pytest.raises(ValueError) as err:
+        model.fit(x, x[:, :1], batch_size=32, epochs=1, verbose=0)
+    assert str(err.value) == (
+        f"BRAINNET_ADAPTIVE_THREADS: expected 0 (keep torch's thread count), 1 (follow the machine's load, "
+        f"after set_random_seed too) or nothing (follow it unless a seed is set), got {value!r}. "
+        "Fix: export BRAINNET_ADAPTIVE_THREADS=0, or unset BRAINNET_ADAPTIVE_THREADS.")
+    monkeypatch.setenv("BRAINNET_ADAPTIVE_THREADS", " 0 ")
+    model.fit(x, x[:, :1], batch_size=32, epochs=1, verbose=0)  # spaces around a valid value are taken
