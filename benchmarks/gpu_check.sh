@@ -43,7 +43,7 @@ echo "== 1. CUDA tests"
 BRAINNET_DEVICE=cuda timeout 120 "$PY" -m pytest -q -p no:cacheprovider -rs \
     -k "not jit_compile_trains_like_eager_on_cpu" \
     tests/training/test_fast_path.py tests/training/test_graph_step.py tests/test_metrics.py \
-    tests/training/test_sample_weight.py \
+    tests/training/test_sample_weight.py tests/test_direct_update.py \
     2>&1 | tee "$OUT/cuda-tests.txt"
 
 echo "== 2. harness, jit_compile (CUDA graph)"

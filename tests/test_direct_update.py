@@ -15,10 +15,11 @@ import torch
 from brainnet import _direct_update as direct_update
 
 
-def _weights(seed: int = 0) -> list[torch.nn.Parameter]:
+def _weights(seed: int = 0, device: str = "cpu") -> list[torch.nn.Parameter]:
     g = torch.Generator().manual_seed(seed)
     kernel = torch.randn(4, 3, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
-    return [torch.nn.Parameter(t) for t in (torch.randn(5, 3, generator=g), torch.randn(3, generator=g), kernel)]
+    return [torch.nn.Parameter(t.to(device)) for t in (torch.randn(5, 3, generator=g), torch.randn(3, generator=g),
+                                                       kernel)]
 
 
 def _gradients(weights: list[torch.nn.Parameter], step: int) -> list[torch.Tensor]:
@@ -39,13 +40,18 @@ CONFIGS = [
 ]
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on the GPU machine)")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("cls,kwargs", CONFIGS, ids=lambda v: getattr(v, "__name__", None) or str(v))
-def test_direct_step_equals_torch_optim_bit_for_bit(cls, kwargs):
-    ours, theirs = _weights(), _weights()
+def test_direct_step_equals_torch_optim_bit_for_bit(cls, kwargs, device):
+    ours, theirs = _weights(device=device), _weights(device=device)
     opt_ours = direct_update.constructed(cls, ours, fused=True, **kwargs)
     opt_theirs = cls(theirs, fused=True, **kwargs)
     for step in range(4):
         for w_ours, w_theirs, g in zip(ours, theirs, _gradients(ours, step)):
+            g = g.to(device)
             w_ours.grad, w_theirs.grad = g.clone(memory_format=torch.preserve_format), g
         if step == 1:  # a step of torch.optim's own in between: the state is the same state
             opt_ours.step()
