@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace, recipes: dict) -> int:
     from brainnet import mixed_precision
     from brainnet.recipes import RunConfig
     from brainnet.recipes._common import PRECISION_POLICIES
+    from brainnet.training import cpu_threads
     from brainnet.training.trainer import resolve_device
 
     recipe = recipes.get(args.recipe)
@@ -180,6 +181,11 @@ def _run(args: argparse.Namespace, recipes: dict) -> int:
         resolve_device(args.device)
     except ValueError as e:
         _error(f"--device {args.device}: {e}")
+        return EXIT_USAGE
+    try:  # a mistyped setting: said now, not after the data set has loaded
+        cpu_threads.checked_setting()
+    except ValueError as e:
+        _error(str(e))
         return EXIT_USAGE
     if args.data_dir is not None and not args.data_dir.is_dir():
         _error(f"--data-dir {args.data_dir}: expected a folder holding mnist/ or fashion-mnist/, "

@@ -227,3 +227,16 @@ def test_bad_option_exits_2_with_one_line(args, message, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"brainnet: error: {message}"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_adaptive_threads_setting_exits_2_before_any_training(monkeypatch, capsys, tmp_path):
+    """BRAINNET_ADAPTIVE_THREADS=off: one line with the fix, exit 2, before the data set is read."""
+    from brainnet.cli import main
+
+    monkeypatch.setenv("BRAINNET_ADAPTIVE_THREADS", "off")
+    monkeypatch.setenv("BRAINNET_DATA_DIR", str(tmp_path / "nowhere"))  # never reached
+    assert main(["run", "mnist-cnn", "--epochs", "1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["brainnet: error: BRAINNET_ADAPTIVE_THREADS: expected 0 (keep torch's thread count), 1 (follow "
+                   "the machine's load, after set_random_seed too) or nothing (follow it unless a seed is set), got "
+                   "'off'. Fix: export BRAINNET_ADAPTIVE_THREADS=0, or unset BRAINNET_ADAPTIVE_THREADS."]

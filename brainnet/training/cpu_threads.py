@@ -148,11 +148,11 @@ _LAST: list = []  # [when the last fit ended, its T, its last thread count]
 _CPUS: list = []  # [the CPUs this process may run on, or None]: _cpus()
 
 
-def enabled(device: torch.device | None) -> bool:
-    """Whether fit follows the load here (see the module's text); None: no.
+def checked_setting() -> str:
+    """``BRAINNET_ADAPTIVE_THREADS``: "0", "1" or "" (unset).
 
     Raises:
-        ValueError: ``BRAINNET_ADAPTIVE_THREADS`` other than 0, 1 or unset.
+        ValueError: any other value.
     """
     setting = os.environ.get("BRAINNET_ADAPTIVE_THREADS", "").strip()
     if setting not in ("", "0", "1"):
@@ -161,6 +161,16 @@ def enabled(device: torch.device | None) -> bool:
             f"after set_random_seed too) or nothing (follow it unless a seed is set), got {setting!r}. "
             "Fix: export BRAINNET_ADAPTIVE_THREADS=0, or unset BRAINNET_ADAPTIVE_THREADS."
         )
+    return setting
+
+
+def enabled(device: torch.device | None) -> bool:
+    """Whether fit follows the load here (see the module's text); None: no.
+
+    Raises:
+        ValueError: ``BRAINNET_ADAPTIVE_THREADS`` other than 0, 1 or unset.
+    """
+    setting = checked_setting()
     if setting == "0" or device is None or device.type != "cpu" or torch.get_num_threads() < 2:
         return False
     if setting != "1" and (SEEDED or torch.are_deterministic_algorithms_enabled()):
