@@ -141,16 +141,22 @@ def _adam(optimizer: torch.optim.Optimizer, groups: list) -> bool:
     return True
 
 
-def constructed(cls: type, params: list[torch.nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
-    """``cls(params, **kwargs)``, a ``torch.optim`` optimizer, made without the
-    wrapper around ``Optimizer.add_param_group`` that keeps ``torch.compile``
-    out of it: the wrapper's first call imports ``torch._dynamo``. The method
-    itself runs, as torch.optim's constructor calls it; where this PyTorch
-    does not expose it (no ``__wrapped__``) or the class has its own, the
-    plain constructor runs."""
-    base = torch.optim.Optimizer.add_param_group
+def _undecorated(cls: type, name: str) -> Any:
+    """torch.optim's own ``Optimizer.<name>`` without the wrapper that keeps
+    ``torch.compile`` out of it (its first call imports ``torch._dynamo``), or
+    None where ``cls`` has a method of its own or this PyTorch does not expose
+    the wrapped one (no ``__wrapped__``)."""
+    base = getattr(torch.optim.Optimizer, name)
     plain = getattr(base, "__wrapped__", None)
-    if plain is None or cls.add_param_group is not base:
+    return plain if plain is not None and getattr(cls, name) is base else None
+
+
+def constructed(cls: type, params: list[torch.nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
+    """``cls(params, **kwargs)``, a ``torch.optim`` optimizer, its constructor's
+    ``add_param_group`` calls run undecorated (``_undecorated``); else the
+    plain constructor."""
+    plain = _undecorated(cls, "add_param_group")
+    if plain is None:
         return cls(params, **kwargs)
     optimizer = cls.__new__(cls)
     optimizer.add_param_group = plain.__get__(optimizer)  # this instance only, for its constructor
@@ -163,14 +169,9 @@ def constructed(cls: type, params: list[torch.nn.Parameter], **kwargs: Any) -> t
 
 def plain_call(optimizer: torch.optim.Optimizer, name: str, *args: Any) -> Any:
     """``optimizer.<name>(*args)`` for ``state_dict`` and ``load_state_dict``,
-    torch.optim's own methods without the wrapper that imports
-    ``torch._dynamo`` (see ``constructed``); a class's own method, or one
-    this PyTorch does not expose, is called as it is."""
-    base = getattr(torch.optim.Optimizer, name)
-    plain = getattr(base, "__wrapped__", None)
-    if plain is None or getattr(type(optimizer), name) is not base:
-        return getattr(optimizer, name)(*args)
-    return plain(optimizer, *args)
+    undecorated where it can be (``_undecorated``)."""
+    plain = _undecorated(type(optimizer), name)
+    return getattr(optimizer, name)(*args) if plain is None else plain(optimizer, *args)
 
 
 def zero_grad(optimizer: torch.optim.Optimizer) -> None:

@@ -4,7 +4,8 @@
 then ``build`` makes the ``torch.optim`` optimizer (PyTorch's fused kernel
 where there is one); ``step`` / ``apply_update`` run one update (decoupled
 weight decay, the ``torch.optim`` step, the weight constraints), and
-``apply`` is Keras 3's ``optimizer.apply`` for a custom ``train_step``. Gradient
+``apply`` is Keras 3's ``optimizer.apply`` for a custom ``train_step``
+(its body in ``_optimizer_apply.py``). Gradient
 clipping is in ``_gradient_clipping.py``, the memory-layout helpers for the
 fused kernels in ``_weight_layout.py``. The optimizer classes (SGD, Adam, ...) and ``get`` are in
 ``brainnet/optimizers.py``, which re-exports everything public here.
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 import torch
 
 from . import _direct_update as direct_update
+from . import _optimizer_apply
 from . import _ema_accumulation as averaging
 from ._keras2_optimizer_hooks import refuse_keras2_hooks
 from ._gradient_clipping import check_clipping, clip_gradients
@@ -293,56 +295,15 @@ class Optimizer:
 
     def apply(self, grads: Iterable[torch.Tensor | None],
               trainable_variables: Iterable[torch.nn.Parameter] | None = None) -> None:
-        """One update of ``trainable_variables`` with ``grads`` (one per weight,
-        in order), as Keras 3's ``optimizer.apply``, for a custom ``train_step``.
-        The first call builds the optimizer for those weights (a GAN gives each
-        network its own optimizer); later calls take the same weights or some
-        of them. Weights of the optimizer left out of the call are not
-        updated; a gradient of None leaves its weight as it is.
+        """Keras 3's ``optimizer.apply`` for a custom ``train_step``: one
+        update of ``trainable_variables`` with ``grads``, the first call
+        building the optimizer for them (``brainnet/_optimizer_apply.py``).
 
         Raises:
             ValueError: grads and weights of different lengths, no weights on
                 the first call, or weights the optimizer was not built for.
         """
-        grads = list(grads)
-        if trainable_variables is None:
-            if self.torch_optimizer is None:
-                raise ValueError(
-                    f"{type(self).__name__}.apply: expected the weights with the first gradients, got "
-                    "trainable_variables=None on an optimizer not built yet. Fix: "
-                    "optimizer.apply(grads, model.trainable_weights)."
-                )
-            weights = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
-        else:
-            weights = list(trainable_variables)
-        if len(grads) != len(weights):
-            raise ValueError(
-                f"{type(self).__name__}.apply: expected one gradient per weight, got {len(grads)} gradients for "
-                f"{len(weights)} weights. Fix: grads = [v.grad for v in weights]; optimizer.apply(grads, weights)."
-            )
-        if self.torch_optimizer is None:
-            self.build(weights)
-        own = [p for g in self.torch_optimizer.param_groups for p in g["params"]]
-        known = {id(p) for p in own}
-        if any(id(w) not in known for w in weights):
-            raise ValueError(
-                f"{type(self).__name__}.apply: expected the weights this optimizer was built for ({len(own)} "
-                "weights), got others. Fix: give each set of weights its own optimizer (in a GAN, d_optimizer "
-                "for the discriminator and g_optimizer for the generator)."
-            )
-        given = {id(w) for w in weights}
-        left_out = [(p, p.grad) for p in own if id(p) not in given and p.grad is not None]
-        for p, _ in left_out:  # not asked for: torch.optim would step them too
-            p.grad = None
-        with torch.no_grad():
-            for w, g in zip(weights, grads):
-                if g is not w.grad:
-                    w.grad = None if g is None else g.detach()
-        try:
-            self.step()
-        finally:
-            for p, g in left_out:
-                p.grad = g
+        _optimizer_apply.apply(self, grads, trainable_variables)
 
     def apply_gradients(self, grads_and_vars: Iterable[tuple[torch.Tensor | None, torch.nn.Parameter]]) -> None:
         """``apply`` from ``(gradient, weight)`` pairs, as Keras's ``apply_gradients(zip(grads, weights))``."""

@@ -176,19 +176,26 @@ class _CustomStep(brainnet.Sequential):
         return {"loss": float(loss.detach())}
 
 
-@pytest.mark.parametrize("path", ["arrays", "data_loader", "custom_train_step"])
-def test_every_fit_loop_reads_the_load_each_batch_and_puts_the_threads_back(path, monkeypatch, unseeded):
-    """The three loops of fit (arrays, a batch source, a train_step of the
-    user's) each follow the load around their epochs and tick once per batch."""
+@pytest.fixture
+def recorded(monkeypatch):
+    """The ticks and the devices given to follow_load (None: not followed), as calls make them."""
     ticks, followed = [], []
     real_follow = cpu_threads.follow_load
 
     def follow(device, *args):
-        followed.append(device.type)
+        followed.append(None if device is None else device.type)
         return real_follow(device, *args)
 
     monkeypatch.setattr(cpu_threads, "tick", lambda: ticks.append(1))
     monkeypatch.setattr(cpu_threads, "follow_load", follow)
+    return ticks, followed
+
+
+@pytest.mark.parametrize("path", ["arrays", "data_loader", "custom_train_step"])
+def test_every_fit_loop_reads_the_load_each_batch_and_puts_the_threads_back(path, recorded, unseeded):
+    """The three loops of fit (arrays, a batch source, a train_step of the
+    user's) each follow the load around their epochs and tick once per batch."""
+    ticks, followed = recorded
     x = np.random.default_rng(0).random((96, 4), dtype=np.float32)
     y = (x.sum(1) > 2).astype("float32")
     cls = _CustomStep if path == "custom_train_step" else brainnet.Sequential
@@ -206,24 +213,16 @@ def test_every_fit_loop_reads_the_load_each_batch_and_puts_the_threads_back(path
 
 
 @pytest.mark.parametrize("call", ["evaluate", "predict", "evaluate_loader", "predict_loader", "one_batch"])
-def test_evaluate_and_predict_follow_the_load_over_several_batches(call, monkeypatch, unseeded):
+def test_evaluate_and_predict_follow_the_load_over_several_batches(call, recorded, unseeded):
     """evaluate and predict of several batches (arrays or a batch source) tick
     once per batch; a call of one batch (predict_on_batch's size) does not follow."""
-    ticks, followed = [], []
-    real_follow = cpu_threads.follow_load
-
-    def follow(device, *args):
-        followed.append(None if device is None else device.type)
-        return real_follow(device, *args)
-
+    ticks, followed = recorded
     x = np.random.default_rng(0).random((96, 4), dtype=np.float32)
     y = (x.sum(1) > 2).astype("float32")
     model = brainnet.Sequential([layers.Input((4,)), layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer="sgd", loss="binary_crossentropy", device="cpu")
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
                                          batch_size=32)
-    monkeypatch.setattr(cpu_threads, "tick", lambda: ticks.append(1))
-    monkeypatch.setattr(cpu_threads, "follow_load", follow)
     if call == "evaluate":
         model.evaluate(x, y, batch_size=32, verbose=0)
     elif call == "predict":
