@@ -384,6 +384,20 @@ def test_winograd_formulation_matches_a_naive_numpy_convolution(m) -> None:
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
 
 
+def test_rnn_weight_layout_benchmark_moves_every_matrix_of_its_baseline() -> None:
+    """benchmarks/rnn_weight_layout.py lays the baseline's six LSTM matrices
+    out in Keras's row order (so the two models differ in that alone) and
+    prints a speed-up for each batch size."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rnn_weight_layout.py"
+    done = subprocess.run([sys.executable, str(path), "--batches", "2", "4", "--rounds", "2", "--calls", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "6 matrices moved to Keras's row order" in done.stdout
+    speedups = [float(line.split("speed-up ")[1].split(" x")[0]) for line in done.stdout.splitlines()
+                if "speed-up" in line]
+    assert len(speedups) == 2 and all(x > 0 for x in speedups)
+
+
 @pytest.mark.parametrize("workload, rows", [("lstm", 2), ("cnn64", 1)])
 def test_model_step_benchmark_compares_brainnet_with_its_twin(workload, rows) -> None:
     """benchmarks/model_step.py times brainnet's model against the hand-written

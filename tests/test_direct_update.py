@@ -16,16 +16,20 @@ from brainnet import _direct_update as direct_update
 
 
 def _weights(seed: int = 0, device: str = "cpu") -> list[torch.nn.Parameter]:
+    """A matrix, a vector, a channels-last kernel and a matrix stored as its
+    transpose (a recurrent layer's, strides (1, 6)): the last two reach the
+    kernel as views in memory order."""
     g = torch.Generator().manual_seed(seed)
     kernel = torch.randn(4, 3, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
+    torch_order = torch.randn(7, 6, generator=g).t()
     return [torch.nn.Parameter(t.to(device)) for t in (torch.randn(5, 3, generator=g), torch.randn(3, generator=g),
-                                                       kernel)]
+                                                       kernel, torch_order)]
 
 
 def _gradients(weights: list[torch.nn.Parameter], step: int) -> list[torch.Tensor]:
+    """Gradients in their weights' layouts, as autograd gives them."""
     g = torch.Generator().manual_seed(100 + step)
-    return [torch.randn(w.shape, generator=g).contiguous(memory_format=torch.channels_last)
-            if w.dim() == 4 else torch.randn(w.shape, generator=g) for w in weights]
+    return [torch.empty_like(w).copy_(torch.randn(w.shape, generator=g)) for w in weights]
 
 
 CONFIGS = [
@@ -67,6 +71,39 @@ def test_direct_step_equals_torch_optim_bit_for_bit(cls, kwargs, device):
         assert got["state"][i].keys() == state.keys()
         for key, value in state.items():
             assert got["state"][i][key].dtype == value.dtype and torch.equal(got["state"][i][key], value), key
+
+
+@pytest.mark.parametrize("cls,kwargs,kernel", [
+    (torch.optim.SGD, dict(lr=0.1, momentum=0.9), "_fused_sgd_"),
+    (torch.optim.Adam, dict(lr=1e-2, amsgrad=True), "_fused_adam_"),
+])
+def test_strided_weights_reach_the_kernel_as_views_in_memory_order(cls, kwargs, kernel, monkeypatch):
+    """The channels-last kernel and the transposed matrix, with their
+    gradients and state, are passed as contiguous 1-D views of their own
+    memory (PyTorch's CPU kernels are slower on strided tensors); a weight
+    whose gradient has other strides is passed as it is."""
+    weights = _weights()
+    opt = direct_update.constructed(cls, weights, fused=True, **kwargs)
+    calls = []
+    real = getattr(torch, kernel)
+    monkeypatch.setattr(torch, kernel, lambda *a, **k: calls.append(a) or real(*a, **k))
+    for step in range(2):  # the first step makes the state, the second reads it
+        for w, g in zip(weights, _gradients(weights, step)):
+            w.grad = g
+        assert direct_update.step(opt) is True
+    tensor_lists = [a for a in calls[-1] if isinstance(a, list) and a and a[0].dim() > 0]
+    assert len(tensor_lists) == (3 if cls is torch.optim.SGD else 5)  # weights, gradients, state
+    for tensors in tensor_lists:
+        assert all(t.is_contiguous() for t in tensors)
+        assert [t.dim() for t in tensors[2:]] == [1, 1] and tensors[2].numel() == 108 and tensors[3].numel() == 42
+    assert tensor_lists[0][2].data_ptr() == weights[2].data_ptr()
+    assert tensor_lists[0][3].data_ptr() == weights[3].data_ptr()
+    weights[3].grad = torch.randn(weights[3].shape)  # contiguous, unlike its weight
+    for w, g in zip(weights[:3], _gradients(weights, 2)):
+        w.grad = g
+    direct_update.step(opt)
+    passed = [a for a in calls[-1] if isinstance(a, list) and a and a[0].dim() > 0]
+    assert passed[0][3] is weights[3] and passed[1][3] is weights[3].grad and passed[0][2].dim() == 1
 
 
 def test_zero_grad_sets_every_gradient_to_none():

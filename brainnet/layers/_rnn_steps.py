@@ -224,12 +224,15 @@ def transposed(weights: list[torch.Tensor | None]) -> list[torch.Tensor]:
     """Keras ``(in, gates·units)`` matrices as torch's ``(gates·units, in)`` views;
     biases as they are (None dropped).
 
-    Why views rather than parameters stored in torch's layout: measured on
-    CPU (torch 2.13, oneDNN, 1 thread; two stacked LSTM(64) on (64, 28, 28)
-    batches, forward + backward), views 20.7 ms per step, torch-layout
-    parameters 21.0 ms, contiguous copies 21.5 ms: no difference beyond noise,
-    so the weights keep Keras's shapes (and ``set_weights`` takes Keras's
-    arrays). The Python step loop took 33.9 ms.
+    The recurrent layers keep Keras's shapes (``set_weights`` and saved
+    files take Keras's arrays) but store these matrices in torch's memory
+    order (``_rnn_cells.build_weights``), so the views are contiguous.
+    Measured on a 2-core Xeon (torch 2.13, oneDNN; the benchmark's
+    3 × LSTM(64) + Dense on row-wise MNIST shapes, one training step with
+    fused Adam, ``benchmarks/rnn_weight_layout.py``): with Keras's row order
+    the fused kernel copied each matrix into its own order at every call and
+    autograd copied each gradient back, about 0.3 ms a step; torch's order
+    was 1.09 × as fast at batch 2, 1.04 × at 32, 1.02 × at 128.
     """
     return [w.t() if w.dim() == 2 else w for w in weights if w is not None]
 
@@ -260,8 +263,12 @@ def fused_lstm_weights(layer: Any) -> tuple[str, list[Tensor]] | None:
 
 
 def _zr_to_rz(w: Tensor) -> Tensor:
-    """Keras's GRU gate order (z, r, h) → torch's (r, z, n), on the last axis."""
+    """Keras's GRU gate order (z, r, h) → torch's (r, z, n), on the last axis;
+    a matrix also transposed to torch's ``(3·units, in)``, made by joining
+    the transposed blocks (contiguous, whichever memory order ``w`` has)."""
     z, r, h = w.chunk(3, dim=-1)
+    if w.dim() == 2:
+        return torch.cat([r.t(), z.t(), h.t()], dim=0)
     return torch.cat([r, z, h], dim=-1)
 
 
@@ -269,5 +276,5 @@ def fused_gru_weights(layer: Any) -> tuple[str, list[Tensor]] | None:
     """GRU with reset_after=True, tanh and sigmoid: ``gru``, the gates reordered."""
     if not (layer.reset_after and _tanh_and_sigmoid(layer)):
         return None
-    biases = [None, None] if layer.bias is None else [_zr_to_rz(layer.bias[0]), _zr_to_rz(layer.bias[1])]
-    return "gru", transposed([_zr_to_rz(layer.kernel), _zr_to_rz(layer.recurrent_kernel), *biases])
+    biases = [] if layer.bias is None else [_zr_to_rz(layer.bias[0]), _zr_to_rz(layer.bias[1])]
+    return "gru", [_zr_to_rz(layer.kernel), _zr_to_rz(layer.recurrent_kernel), *biases]

@@ -224,6 +224,36 @@ def test_weights_shapes_names_and_keras_initialisation():
     assert rnn.count_params() == F * U + U * U
 
 
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+def test_matrices_keep_keras_shapes_in_torch_memory_order(cls, tmp_path):
+    """The fused kernel takes ``(gates·units, in)`` matrices row by row: the
+    layers store Keras's ``(in, gates·units)`` shapes with that memory
+    (strides ``(1, in)``), through training, ``set_weights`` and a reload,
+    so neither the kernel nor autograd copies them at each step."""
+    from brainnet.models import load_model
+
+    def torch_order(layer) -> bool:
+        return all(w.t().is_contiguous() and not w.is_contiguous() for w in (layer.kernel, layer.recurrent_kernel))
+
+    set_random_seed(0)
+    model = Sequential([cls(U, input_shape=(T, F)), Dense(2)])
+    layer = model.layers[0]
+    gates = {SimpleRNN: 1, LSTM: 4, GRU: 3}[cls]
+    assert tuple(layer.kernel.shape) == (F, gates * U) and tuple(layer.recurrent_kernel.shape) == (U, gates * U)
+    assert torch_order(layer)
+    assert all(w.is_contiguous() for w in layer._fused_weights()[1])  # what the kernel receives
+    before = [w.copy() for w in layer.get_weights()]
+    model.compile(optimizer=Adam(0.01), loss="mse")
+    model.fit(np.random.default_rng(0).normal(size=(16, T, F)).astype("float32"),
+              np.zeros((16, 2), "float32"), batch_size=8, epochs=1, verbose=0)
+    assert torch_order(layer) and not np.allclose(layer.get_weights()[0], before[0])
+    layer.set_weights(before)
+    assert torch_order(layer) and all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before))
+    model.save(tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras").layers[0]
+    assert torch_order(again) and all(np.array_equal(a, b) for a, b in zip(again.get_weights(), before))
+
+
 # ------------------------------------------------------- fused == step loop
 MASKS = {
     "right-padded": [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0]],
