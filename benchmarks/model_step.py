@@ -8,8 +8,12 @@ hand-written CUDA-graphed loop on the CNN at batch 64 but 0.13 × on the LSTM
 and 0.31 × on the Transformer. A step is the network plus what ``fit`` does
 around it (the batch, the metrics, the bookkeeping); this takes ``fit``
 away. It times one training step (forward, cross-entropy on the logits,
-backward, PyTorch's fused optimizer update with the workload's settings) on
-one random batch of the workload's shape, for:
+backward, PyTorch's fused optimizer update with the workload's settings,
+its kernel called as ``fit`` calls it, by ``brainnet._direct_update``, for
+every network alike: brainnet's recurrent matrices lie in torch's memory
+order, strided in Keras's shapes, and ``torch.optim``'s own step would run
+PyTorch's slower path for strided weights on them) on one random batch of
+the workload's shape, for:
 
 * ``brainnet``: the workload's brainnet model (its logits);
 * ``handwritten``: the hand-written loop's twin network
@@ -42,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainnet import _direct_update as direct_update
 from brainnet.benchmarks.command import positive_int
 from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
 from brainnet.benchmarks.workloads import WORKLOADS, Workload
@@ -105,7 +110,8 @@ class Step:
     def step(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(self.logits(self.x), self.y).backward()
-        self.optimizer.step()
+        if not direct_update.step(self.optimizer):  # the CUDA graph's capturable update: torch.optim's step
+            self.optimizer.step()
 
     def time(self, calls: int) -> float:
         if self.graph is not None:
