@@ -125,16 +125,19 @@ def _parses(parser, argv: list[str], where: str) -> None:
 
 
 HELP_DRIVER = """
-import contextlib, io, json, runpy, sys
+import contextlib, io, json, os, runpy, sys
 out = {}
 for script in sys.argv[1:]:
     sys.argv, text = [script, "--help"], io.StringIO()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python SCRIPT` puts the script's folder first
     try:
         with contextlib.redirect_stdout(text):
             runpy.run_path(script, run_name="__main__")
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        del sys.path[0]
     out[script] = [code, text.getvalue()]
 print(json.dumps(out))
 """
