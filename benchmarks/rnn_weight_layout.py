@@ -17,6 +17,12 @@ back into the weight's layout.
 Printed per batch size: milliseconds per step (median and range over
 rounds, which alternate the order) and the speed-up of torch's order over
 Keras's, round by round (above 1: torch's order is faster).
+
+Then the fused Adam update alone (``torch._fused_adam_`` on the stack's
+eleven weights, six of them strided in torch's order, with random
+gradients and zero moments), called with the strided tensors as they are
+and as the 1-D views in memory order that ``brainnet._direct_update`` makes
+of them: microseconds per call, the same rounds.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 
 import torch
 
+from brainnet import _direct_update as direct_update
 from brainnet.benchmarks.command import positive_int
 from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
 from brainnet.benchmarks.workloads import WORKLOADS
@@ -76,7 +84,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:18s} {statistics.median(values):8.3f} ms per step ({min(values):.3f}-{max(values):.3f})")
         gain = speedups(ms["Keras's row order"], ms["torch's order"])
         print(f"  torch's order over Keras's: {speedup_text(gain)}")
+    update_alone(torch_order, args.rounds, 20 * args.calls)
     return 0
+
+
+def update_alone(model, rounds: int, calls: int) -> None:
+    """The fused Adam kernel on ``model``'s weights: strided, and as views in memory order."""
+    params = [p.detach() for p in model.parameters()]
+    lists = [params] + [[torch.randn_like(p) if k == 0 else torch.zeros_like(p) for p in params] for k in range(3)]
+    steps = [torch.ones(()) for _ in params]
+    forms = {"strided": lists, "views": direct_update._in_memory_order(lists)}
+
+    def time_form(form: list) -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            torch._fused_adam_(*form, [], steps, lr=0.0, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-7,
+                               amsgrad=False, maximize=False)
+        return 1e6 * (time.perf_counter() - start) / calls
+
+    strided = sum(not p.is_contiguous() for p in params)
+    print(f"the fused Adam kernel alone, {len(params)} weights ({strided} strided), {rounds} rounds of {calls} calls:")
+    us = alternating({name: (lambda f=form: time_form(f)) for name, form in forms.items()}, rounds)
+    for name, values in us.items():
+        print(f"  {name:18s} {statistics.median(values):8.1f} us per call ({min(values):.1f}-{max(values):.1f})")
+    print(f"  views over strided: {speedup_text(speedups(us['strided'], us['views']))}")
 
 
 if __name__ == "__main__":

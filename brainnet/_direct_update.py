@@ -33,9 +33,9 @@ its axes (a channels-last ``Conv2D`` kernel, a recurrent layer's matrix in
 torch's order) reaches the kernel, with its gradient and state of the same
 strides, as 1-D views in memory order (``_in_memory_order``): the update is
 elementwise, so the result is the same, and PyTorch's CPU kernels take a
-slower path for strided tensors (measured with torch 2.13 on a 2-core Xeon:
-the fused Adam update of the LSTM benchmark's weights, six of its eleven
-matrices in torch's order, 155 µs strided against 65 µs as views).
+slower path for strided tensors (the fused Adam kernel on the LSTM
+benchmark's weights, six of eleven strided: ``python
+benchmarks/rnn_weight_layout.py``, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from typing import Any
 
 import torch
 from torch.optim import optimizer as _torch_optimizer
+
+from ._weight_layout import same_layout
 
 _SGD, _ADAM, _ADAMW = torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW
 _KERNELS = all(hasattr(torch, name) for name in ("_fused_sgd_", "_fused_adam_", "_fused_adamw_"))
@@ -89,7 +91,7 @@ def _dense(t: torch.Tensor) -> bool:
 def _in_memory_order(lists: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
     """``lists`` (weights, gradients, then each kind of state), with every
     weight that is dense but not contiguous, and whose gradient and state
-    have its strides, replaced in all of them by a 1-D view in memory order;
+    have its layout (``_weight_layout.same_layout``), replaced in all of them by a 1-D view in memory order;
     as they are where nothing is replaced (see the module's text)."""
     params = lists[0]
     out = None
@@ -97,7 +99,7 @@ def _in_memory_order(lists: list[list[torch.Tensor]]) -> list[list[torch.Tensor]
         if p.is_contiguous():
             continue
         stride = p.stride()
-        if not _dense(p) or any(other[i].stride() != stride for other in lists[1:]):
+        if not _dense(p) or any(other[i].stride() != stride and not same_layout(other[i], p) for other in lists[1:]):
             continue  # the kernel gets them as they are
         if out is None:
             out = [list(tensors) for tensors in lists]

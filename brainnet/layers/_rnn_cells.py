@@ -49,8 +49,8 @@ def build_weights(layer: Any, features: int, torch_memory: bool = False) -> None
     ``(1, in)``): ``kernel.t()`` is then the contiguous matrix the fused
     kernel takes, and autograd hands back gradients in the same layout. In
     Keras's row order oneDNN's LSTM copied each matrix into its own order at
-    every call and autograd copied each gradient back: on the benchmark's
-    3 × LSTM(64) stack about 0.3 ms a step (see ``_rnn_steps.transposed``)."""
+    every call and autograd copied each gradient back (see
+    ``_rnn_steps.transposed`` for what it cost)."""
     width = layer.gates * layer.units
 
     def matrix(arg: str, rows: int) -> torch.Tensor:

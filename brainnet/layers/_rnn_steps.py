@@ -227,12 +227,12 @@ def transposed(weights: list[torch.Tensor | None]) -> list[torch.Tensor]:
     The recurrent layers keep Keras's shapes (``set_weights`` and saved
     files take Keras's arrays) but store these matrices in torch's memory
     order (``_rnn_cells.build_weights``), so the views are contiguous.
-    Measured on a 2-core Xeon (torch 2.13, oneDNN; the benchmark's
-    3 × LSTM(64) + Dense on row-wise MNIST shapes, one training step with
-    fused Adam, ``benchmarks/rnn_weight_layout.py``): with Keras's row order
-    the fused kernel copied each matrix into its own order at every call and
-    autograd copied each gradient back, about 0.3 ms a step; torch's order
-    was 1.09 × as fast at batch 2, 1.04 × at 32, 1.02 × at 128.
+    With Keras's row order the fused kernel copied each matrix into its own
+    order at every call and autograd copied each gradient back: a training
+    step of the benchmark's 3 × LSTM(64) stack ran 1.11–1.12 × faster in
+    torch's order at batch 2 on a 2-core Xeon, 1.00–1.09 × at batch 128
+    (``benchmarks/rnn_weight_layout.py``;
+    BENCHMARKS.md, "Recurrent matrices in torch's memory order").
     """
     return [w.t() if w.dim() == 2 else w for w in weights if w is not None]
 
