@@ -27,12 +27,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 
 import torch
 
 from brainnet.benchmarks.command import positive_int
-from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
+from brainnet.benchmarks.rounds import alternating, per_call, speedup_text, speedups
 
 N, SIDE, C_IN, C_OUT, K = 64, 13, 32, 64, 3
 OUT_SIDE = SIDE - K + 1
@@ -84,12 +83,6 @@ def shifted_passes(x: torch.Tensor, w: torch.Tensor, grad: torch.Tensor) -> dict
 
     return {"input gradient": input_gradient, "weight gradient": weight_gradient}
 
-
-def per_call(fn, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
 
 
 def sgemm_gflops(size: int = 1024, calls: int = 5) -> float:

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from brainnet.benchmarks.command import positive_int
-from brainnet.benchmarks.rounds import alternating, speedup_text, speedups
+from brainnet.benchmarks.rounds import alternating, per_call, speedup_text, speedups
 
 N, SIDE, C_IN, C_OUT = 64, 13, 32, 64
 OUT_SIDE = SIDE - 2
@@ -91,13 +91,6 @@ class Winograd:
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return self.outputs(torch.bmm(self.input_blocks(x), self.kernel(w)))
-
-
-def per_call(fn, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -362,6 +362,49 @@ def test_conv_winograd_benchmark_times_both_block_sizes() -> None:
     assert len(speedups) == 4 and all(x > 0 for x in speedups)
 
 
+
+def test_first_block_benchmark_checks_and_times_both_formulations() -> None:
+    """benchmarks/first_block.py runs (after checking both formulations against
+    brainnet's convolution and pooling) and prints a speed-up for each."""
+    speedups = _speedups("first_block.py")
+    assert len(speedups) == 2 and all(x > 0 for x in speedups)
+
+
+@pytest.mark.parametrize("formulation", ["as_brainnet", "as_chunks", "as_matrix_product"])
+def test_first_block_formulations_match_a_naive_numpy_block(formulation) -> None:
+    """Each formulation of the benchmark computes p[n,u,v,c] = max over the 2×2
+    window of z = b[c] + Σ_{kh,kw} x[n,i+kh,j+kw]·W[c,kh,kw], and the gradients of
+    Σ p·g: ∂/∂b[c] = Σ g, ∂/∂W[c,kh,kw] = Σ g · x at each window's (first) maximum
+    shifted by (kh, kw); checked here by loops in NumPy on 3 images (one chunk
+    and a partial one for chunks of 2)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "first_block.py"
+    spec = importlib.util.spec_from_file_location("first_block", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.CHUNK = 2
+    x, w, b, grad = module.tensors(3)
+    p, gw, gb = module.training_pass(getattr(module, formulation), x, w, b, grad)
+    xs, ws, bs, gs = (t.double().numpy() for t in (x[:, 0], w[:, 0], b, grad))
+    side, half = module.OUT, module.OUT // 2
+    z = np.zeros((3, module.FILTERS, side, side)) + bs[None, :, None, None]
+    for kh in range(3):
+        for kw in range(3):
+            z += ws[None, :, kh, kw, None, None] * xs[:, None, kh:kh + side, kw:kw + side]
+    want_p = np.zeros((3, module.FILTERS, half, half))
+    want_gw = np.zeros((module.FILTERS, 3, 3))
+    for n in range(3):
+        for c in range(module.FILTERS):
+            for u in range(half):
+                for v in range(half):
+                    window = z[n, c, 2 * u:2 * u + 2, 2 * v:2 * v + 2]
+                    di, dj = np.unravel_index(np.argmax(window), (2, 2))
+                    want_p[n, c, u, v] = window[di, dj]
+                    i, j = 2 * u + di, 2 * v + dj
+                    want_gw[c] += gs[n, c, u, v] * xs[n, i:i + 3, j:j + 3]
+    np.testing.assert_allclose(p.numpy(), want_p, rtol=0, atol=1e-5 * np.abs(want_p).max())
+    np.testing.assert_allclose(gw[:, 0].numpy(), want_gw, rtol=0, atol=1e-5 * np.abs(want_gw).max())
+    np.testing.assert_allclose(gb.numpy(), gs.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)
+
 @pytest.mark.parametrize("m", [2, 4])
 def test_winograd_formulation_matches_a_naive_numpy_convolution(m) -> None:
     """The benchmark's Winograd F(m×m, 3×3) computes y[n,i,j,o] =

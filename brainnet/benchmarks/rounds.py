@@ -5,7 +5,16 @@ round compares two implementations timed side by side)."""
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Callable, Sequence
+
+
+def per_call(fn: Callable[[], object], calls: int) -> float:
+    """Seconds per call of ``fn``, over ``calls`` calls in a row."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
 
 
 def alternating(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
