@@ -1,4 +1,4 @@
-"""The seed CNN's first block, convolution then max-pooling, against two formulations meant to read less memory.
+"""The seed CNN's first block, convolution then max-pooling, against three formulations meant to read less memory.
 
     python benchmarks/first_block.py [--rounds 9] [--calls 20]
 
@@ -15,8 +15,9 @@ block is::
 
 and the training step needs ``p``, ∂L/∂W and ∂L/∂b (the images need no
 gradient). This times that training pass (forward, then backward from a
-fixed ∂L/∂p) as brainnet runs it (``torch.conv2d`` and ``max_pool2d`` on
-channels-last tensors, oneDNN's kernels on the CPU) against:
+fixed ∂L/∂p) as PyTorch's operators compute it (``torch.conv2d`` and
+``max_pool2d`` on channels-last tensors, oneDNN's kernels on the CPU; what
+brainnet ran until 2026-12-06) against:
 
 * ``chunks of 16``: the same two operators on 16 images at a time, in one
   ``torch.autograd.Function`` whose backward pass goes chunk by chunk too,
@@ -25,12 +26,20 @@ channels-last tensors, oneDNN's kernels on the CPU) against:
 * ``matrix product``: the 9 shifted pixels of every output position
   (``unfold``, 64 × 676 × 9 values) times the (9, 32) kernel, one ``addmm``
   whose (N·26·26, 32) result is already the channels-last map; autograd
-  derives ∂L/∂W as one more product.
+  derives ∂L/∂W as one more product;
+* ``taps and a row of ones``: the same product with the pixels gathered tap
+  by tap (``torch.stack`` of the nine shifted 26×26 windows and a plane of
+  ones, a (10, N·26·26) matrix whose rows are contiguous, far cheaper than
+  ``unfold``'s copy) and the bias as the kernel's tenth column, so that the
+  backward pass computes ∂L/∂W and ∂L/∂b in one product, reading the
+  map's gradient once, as oneDNN's convolution backward does. This one is
+  brainnet's own code (``brainnet/layers/_conv_taps.py``), which its
+  ``Conv2D`` runs in training for such a layer since it was measured here.
 
-Both are checked against brainnet's way before timing (the pooled map and
-both gradients). Rounds alternate the order; printed: milliseconds per
+Each is checked against PyTorch's operators before timing (the pooled map
+and both gradients). Rounds alternate the order; printed: milliseconds per
 training pass (median over rounds) and each formulation's speed-up over
-brainnet's, round by round (below 1: slower).
+PyTorch's operators, round by round (below 1: slower).
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from brainnet import _malloc
+from brainnet.layers import _conv_taps
 from brainnet.benchmarks.command import positive_int
 from brainnet.benchmarks.rounds import alternating, per_call, speedup_text, speedups
 from brainnet.layers._spatial import in_memory_format
@@ -63,7 +73,7 @@ def tensors(n: int = N) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch
     return x, w, b, grad
 
 
-def as_brainnet(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def as_operators(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(F.conv2d(x, w, b), 2)
 
 
@@ -106,7 +116,13 @@ def as_matrix_product(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torc
     return F.max_pool2d(z.view(n, OUT, OUT, -1).movedim(-1, 1), 2)
 
 
-FORMULATIONS: dict[str, Callable] = {"chunks of 16": as_chunks, "matrix product": as_matrix_product}
+def as_taps(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    z = _conv_taps.convolve(x.movedim(1, -1), w, b)  # (N, 26, 26, 32)
+    return F.max_pool2d(z.movedim(-1, 1), 2)
+
+
+FORMULATIONS: dict[str, Callable] = {"chunks of 16": as_chunks, "matrix product": as_matrix_product,
+                                     "taps and a row of ones": as_taps}
 
 
 def training_pass(block: Callable, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
@@ -125,16 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _malloc.keep_freed_memory()  # as fit() does: freed maps reused, not handed back to the kernel
     x, w, b, grad = tensors()
-    reference = training_pass(as_brainnet, x, w, b, grad)
+    reference = training_pass(as_operators, x, w, b, grad)
     for name, block in FORMULATIONS.items():
         for what, a, c in zip(("pooled map", "weight gradient", "bias gradient"),
                               reference, training_pass(block, x, w, b, grad)):
             error = ((a - c).abs().max() / a.abs().max()).item()
             if error > 1e-5:
-                print(f"first_block: {name} disagrees with brainnet's convolution and pooling on the {what}: "
+                print(f"first_block: {name} disagrees with torch.conv2d and max_pool2d on the {what}: "
                       f"relative error {error:.1e}", file=sys.stderr)
                 return 1
-    blocks = {"brainnet": as_brainnet, **FORMULATIONS}
+    blocks = {"operators": as_operators, **FORMULATIONS}
     measures = {name: (lambda block=block: per_call(lambda: training_pass(block, x, w, b, grad), args.calls))
                 for name, block in blocks.items()}
     for measure in measures.values():
@@ -142,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     times = alternating(measures, args.rounds)
     print(f"conv 1->32, 3x3, 28x28, then 2x2 max-pooling, batch {N}, channels-last, CPU, "
           f"{torch.get_num_threads()} threads, {args.rounds} rounds of {args.calls} training passes")
-    print(f"  brainnet (conv2d, max_pool2d): {statistics.median(times['brainnet']) * 1e3:.3f} ms "
-          f"(rounds {min(times['brainnet']) * 1e3:.3f}-{max(times['brainnet']) * 1e3:.3f})")
+    print(f"  torch.conv2d, max_pool2d: {statistics.median(times['operators']) * 1e3:.3f} ms "
+          f"(rounds {min(times['operators']) * 1e3:.3f}-{max(times['operators']) * 1e3:.3f})")
     for name in FORMULATIONS:
         print(f"  {name}: {statistics.median(times[name]) * 1e3:.3f} ms; "
-              f"{speedup_text(speedups(times['brainnet'], times[name]))}")
+              f"{speedup_text(speedups(times['operators'], times[name]))}")
     return 0
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, regularizers
-from . import _spatial
+from . import _conv_taps, _spatial
 from .base import Layer, Shape
 from .core import check_positive_int, take_weight_arguments, weight_arguments_config
 
@@ -96,6 +96,8 @@ def convolution_op(self: Layer, inputs: torch.Tensor, kernel: torch.Tensor) -> t
 def convolve(layer: Layer, inputs: torch.Tensor) -> torch.Tensor:
     """Conv2D's or Conv3D's equation before the activation: (B, *spatial, C) → (B, *spatial', filters)."""
     if type(layer).convolution_op is convolution_op:  # not overridden: the bias added inside torch's convolution
+        if _conv_taps.applies(layer, inputs):  # a one-channel 3×3 first layer on the CPU: one matrix product
+            return _conv_taps.convolve(inputs, layer.kernel, layer.bias)
         return conv_nd(inputs, layer.kernel, layer.bias, layer.strides, layer.padding, layer.dilation_rate,
                        layer.groups)
     y = layer.convolution_op(inputs, layer.kernel)
@@ -104,18 +106,10 @@ def convolve(layer: Layer, inputs: torch.Tensor) -> torch.Tensor:
 
 def conv_config(layer: Layer) -> dict[str, Any]:
     """The constructor arguments Conv2D and Conv3D share, JSON-safe."""
-    return {
-        "filters": layer.filters,
-        "kernel_size": list(layer.kernel_size),
-        "strides": list(layer.strides),
-        "padding": layer.padding,
-        "dilation_rate": list(layer.dilation_rate),
-        "groups": layer.groups,
-        "activation": activations.serialize(layer.activation),
-        "use_bias": layer.use_bias,
-        **weight_arguments_config(layer, ("kernel", "bias")),
-        **regularizers.config_of(layer, "activity"),
-    }
+    return {"filters": layer.filters, "kernel_size": list(layer.kernel_size), "strides": list(layer.strides),
+            "padding": layer.padding, "dilation_rate": list(layer.dilation_rate), "groups": layer.groups,
+            "activation": activations.serialize(layer.activation), "use_bias": layer.use_bias,
+            **weight_arguments_config(layer, ("kernel", "bias")), **regularizers.config_of(layer, "activity")}
 
 
 class Conv2D(Layer):
@@ -138,7 +132,9 @@ class Conv2D(Layer):
 
     Cost: ``kh·kw·(C/G)·filters`` multiply-adds per output pixel, as many
     weights (plus ``filters`` biases); ``SeparableConv2D`` does the same
-    spatial filtering with ``kh·kw·C·m + C·m·filters``.
+    spatial filtering with ``kh·kw·C·m + C·m·filters``. On the CPU a 3×3
+    convolution of one-channel images (the first layer of an MNIST network)
+    runs as one matrix product of the shifted windows (``_conv_taps.py``).
 
     ``convolution_op(inputs, kernel)`` computes the sum without ``b`` (Keras
     3's hook): a subclass that overrides it changes the convolution, such as
